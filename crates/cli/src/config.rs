@@ -1,0 +1,286 @@
+//! Second stage of flag handling: turn checked flags into a scan request and output sinks.
+//! Everything that can be wrong with the user's input is found here, before a packet is sent.
+
+use crate::flags::Flags;
+use crate::UsageError;
+use anyhow::{anyhow, bail, Context, Result};
+use rustmap::{ReverseDns, ScanRequest, Sink, Timing, TimingTemplate};
+use rustmap_model::{Protocol, ScanType};
+use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
+use rustmap_targets::{ExcludeSet, PortList, PortTable, TargetList};
+use std::fs::File;
+use std::io::{BufWriter, LineWriter, Write};
+use std::time::Duration;
+
+/// What `main` runs.
+pub struct Plan {
+    /// The scan.
+    pub request: ScanRequest,
+    /// Where results go.
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// Things to tell the user on stderr before starting.
+    pub notices: Vec<String>,
+}
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+/// Parse a time value: bare numbers are milliseconds; `ms`, `s`, `m`, `h` suffixes are accepted.
+pub fn parse_time(flag: &str, s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.parse().map_err(|_| usage(format!("invalid time {s:?} for {flag} (e.g. 500, 500ms, 30s, 5m)")))?;
+    if !v.is_finite() || v < 0.0 || v * mult > 1e12 {
+        return Err(usage(format!("invalid time {s:?} for {flag}")));
+    }
+    Ok(Duration::from_secs_f64(v * mult / 1000.0))
+}
+
+fn scan_types(f: &Flags, notices: &mut Vec<String>) -> Result<Vec<ScanType>> {
+    let mut types = Vec::new();
+    for group in &f.scan {
+        for c in group.chars() {
+            match c {
+                'T' => types.push(ScanType::Connect),
+                'S' | 'U' | 'F' | 'N' | 'X' | 'A' | 'W' | 'M' | 'Z' | 'Y' | 'V' | 'C' | 'n' | 'L' | 'O' | 'I' => {
+                    bail!(usage(format!("not yet supported: -s{c}")))
+                }
+                other => bail!(usage(format!("invalid scan type letter {other:?} in -s{group}"))),
+            }
+        }
+    }
+    if types.is_empty() {
+        if rustmap::privilege::has_raw_socket_privilege() {
+            notices.push("SYN scan (the privileged default) is not built yet; running a TCP connect scan (-sT).".into());
+        }
+        types.push(ScanType::Connect);
+    }
+    types.dedup();
+    Ok(types)
+}
+
+fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
+    if path == "-" {
+        return Ok(Box::new(LineWriter::new(std::io::stdout())));
+    }
+    let file = File::create(path).with_context(|| format!("cannot open output file {path}"))?;
+    Ok(Box::new(BufWriter::new(file)))
+}
+
+/// Build the plan.
+pub fn build(f: Flags, args_line: String) -> Result<Plan> {
+    let mut notices = Vec::new();
+    let types = scan_types(&f, &mut notices)?;
+
+    let mut skip_discovery = false;
+    for p in &f.ping {
+        match p.as_str() {
+            "n" | "N" => skip_discovery = true,
+            other => {
+                let probe: String = other.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+                if ["E", "P", "M", "S", "A", "U", "Y", "R", "H", "HT", "O"].contains(&probe.as_str()) {
+                    bail!(usage(format!("not yet supported: -P{probe}")));
+                }
+                bail!(usage(format!("invalid host discovery option -P{other}")));
+            }
+        }
+    }
+
+    // Targets.
+    let mut targets = TargetList::new();
+    targets.add_args(&f.targets).map_err(|e| usage(e.to_string()))?;
+    for path in &f.input_list {
+        targets.add_input_file(path).map_err(|e| usage(e.to_string()))?;
+    }
+    let mut exclude = ExcludeSet::default();
+    for e in &f.exclude {
+        exclude.extend(ExcludeSet::parse_list(e).map_err(|e| usage(format!("--exclude: {e}")))?);
+    }
+    for path in &f.exclude_file {
+        exclude.extend(ExcludeSet::read_file(path).map_err(|e| usage(e.to_string()))?);
+    }
+    targets.set_exclude(exclude);
+    if targets.is_empty() {
+        bail!(usage("no targets given (try: rustmap 127.0.0.1, or rustmap --help)"));
+    }
+
+    // Ports.
+    let table = PortTable::builtin();
+    let protos = [Protocol::Tcp];
+    if f.ports.is_some() && (f.fast || f.top_ports.is_some()) {
+        bail!(usage("-p cannot be combined with -F or --top-ports"));
+    }
+    let mut ports = match (&f.ports, f.top_ports, f.fast) {
+        (Some(p), _, _) => PortList::parse(p, &protos, table).map_err(|e| usage(format!("-p: {e}")))?,
+        (None, Some(0), _) => bail!(usage("--top-ports must be at least 1")),
+        (None, Some(n), _) => PortList::top(n, &protos, table),
+        (None, None, true) => PortList::top(100, &protos, table),
+        (None, None, false) => PortList::top(1000, &protos, table),
+    };
+    if let Some(x) = &f.exclude_ports {
+        let drop = PortList::parse(x, &[Protocol::Tcp, Protocol::Udp, Protocol::Sctp], table)
+            .map_err(|e| usage(format!("--exclude-ports: {e}")))?;
+        ports.remove(&drop);
+    }
+    if ports.tcp.is_empty() {
+        bail!(usage("no ports left to scan"));
+    }
+
+    // Timing.
+    let template = match &f.timing {
+        None => TimingTemplate::Normal,
+        Some(t) => TimingTemplate::parse(t).ok_or_else(|| usage(format!("invalid timing template -T{t} (use 0-5)")))?,
+    };
+    let mut timing = Timing::template(template);
+    let t = |flag: &str, v: &Option<String>| v.as_deref().map(|s| parse_time(flag, s)).transpose();
+    if let Some(d) = t("--timeout", &f.timeout)? {
+        if d.is_zero() {
+            bail!(usage("--timeout must be greater than 0"));
+        }
+        timing.fixed_timeout = Some(d);
+    }
+    if let Some(d) = t("--initial-rtt-timeout", &f.initial_rtt_timeout)? {
+        timing.initial_rtt_timeout = d;
+    }
+    if let Some(d) = t("--min-rtt-timeout", &f.min_rtt_timeout)? {
+        timing.min_rtt_timeout = d;
+    }
+    if let Some(d) = t("--max-rtt-timeout", &f.max_rtt_timeout)? {
+        timing.max_rtt_timeout = d;
+    }
+    if timing.min_rtt_timeout > timing.max_rtt_timeout {
+        bail!(usage("--min-rtt-timeout is larger than --max-rtt-timeout"));
+    }
+    if let Some(d) = t("--host-timeout", &f.host_timeout)? {
+        timing.host_timeout = if d.is_zero() { None } else { Some(d) };
+    }
+    if let Some(d) = t("--scan-delay", &f.scan_delay)? {
+        timing.scan_delay = d;
+    }
+    if let Some(d) = t("--max-scan-delay", &f.max_scan_delay)? {
+        if d < timing.scan_delay {
+            // nmap's meaning: a cap on the delay.
+            timing.scan_delay = d;
+        }
+        timing.max_scan_delay = Some(d);
+    }
+    if let Some(n) = f.max_retries {
+        timing.max_retries = n;
+    }
+    if let Some(n) = f.max_parallelism {
+        if n == 0 {
+            bail!(usage("--max-parallelism must be at least 1"));
+        }
+        timing.max_parallelism = n;
+    }
+    if let Some(n) = f.min_parallelism {
+        timing.min_parallelism = n.max(1);
+        timing.max_parallelism = timing.max_parallelism.max(timing.min_parallelism);
+    }
+    for (flag, v) in [("--min-rate", f.min_rate), ("--max-rate", f.max_rate)] {
+        if let Some(r) = v {
+            if !(r.is_finite() && r > 0.0) {
+                bail!(usage(format!("{flag} must be a positive number")));
+            }
+        }
+    }
+    if let (Some(lo), Some(hi)) = (f.min_rate, f.max_rate) {
+        if lo > hi {
+            bail!(usage("--min-rate is larger than --max-rate"));
+        }
+    }
+    timing.min_rate = f.min_rate;
+    timing.max_rate = f.max_rate;
+    if let Some(n) = f.max_hostgroup {
+        timing.max_hostgroup = n.max(1);
+    }
+    if let Some(n) = f.min_hostgroup {
+        timing.min_hostgroup = n.max(1);
+        if f.max_hostgroup.is_some_and(|m| m < n) {
+            bail!(usage("--min-hostgroup is larger than --max-hostgroup"));
+        }
+        timing.max_hostgroup = timing.max_hostgroup.max(n);
+    }
+    timing.adaptive = !f.no_adaptive;
+
+    // Outputs.
+    let opts = Options { open_only: f.open, reason: f.reason || f.verbose >= 2, verbosity: f.verbose };
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut files: Vec<(&str, String)> = Vec::new();
+    for (kind, v) in [("N", &f.out_normal), ("X", &f.out_xml), ("J", &f.out_json), ("G", &f.out_grepable)] {
+        if let Some(p) = v {
+            files.push((kind, p.clone()));
+        }
+    }
+    if let Some(base) = &f.out_all {
+        if base == "-" {
+            bail!(usage("--oA needs a base file name, not -"));
+        }
+        for (kind, ext) in [("N", "nmap"), ("X", "xml"), ("J", "json"), ("G", "gnmap")] {
+            files.push((kind, format!("{base}.{ext}")));
+        }
+    }
+    if files.iter().filter(|(_, p)| p == "-").count() > 1 {
+        bail!(usage("only one output may go to standard output (-)"));
+    }
+    // As nmap: when an output file is "-", it replaces the interactive output on stdout.
+    if !files.iter().any(|(_, p)| p == "-") {
+        sinks.push(Box::new(NormalWriter::new(LineWriter::new(std::io::stdout()), opts.clone())));
+    }
+    for (kind, path) in files {
+        let w = open_out(&path).map_err(|e| anyhow!("{e:#}"))?;
+        let sink: Box<dyn Sink> = match kind {
+            "N" => Box::new(NormalWriter::new(w, opts.clone())),
+            "X" => Box::new(XmlWriter::new(w, opts.clone())),
+            "J" => Box::new(JsonWriter::new(w, opts.clone())),
+            _ => Box::new(GrepableWriter::new(w, opts.clone())),
+        };
+        sinks.push(sink);
+    }
+
+    let mut request = ScanRequest::new(targets);
+    request.ports = ports;
+    request.scan_types = types;
+    request.timing = timing;
+    request.skip_discovery = skip_discovery;
+    request.randomize_ports = !f.sequential;
+    request.reverse_dns = if f.no_dns {
+        ReverseDns::Never
+    } else if f.always_dns {
+        ReverseDns::Always
+    } else {
+        ReverseDns::UpHosts
+    };
+    request.ipv6 = f.ipv6;
+    request.args = args_line;
+    request.verbosity = f.verbose;
+    request.debugging = f.debug;
+    Ok(Plan { request, sinks, notices })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("x", "500").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_time("x", "500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_time("x", "30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_time("x", "5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_time("x", "1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_time("x", "soon").is_err());
+        assert!(parse_time("x", "-1").is_err());
+    }
+}

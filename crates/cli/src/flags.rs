@@ -1,0 +1,271 @@
+//! Every command-line flag, defined once with its help text. Parsing here only checks what the
+//! user typed; [`crate::config`] turns the result into a scan request.
+//!
+//! Flags of the user guide that this build cannot honour yet are defined too (so `--help` shows
+//! the whole product) but are rejected with "not yet supported: FLAG" and exit code 2 — never
+//! silently ignored.
+
+use clap::{Arg, ArgAction, ArgMatches, Command, Parser};
+use std::path::PathBuf;
+
+/// RustMap: a fast, nmap-compatible network scanner.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rustmap",
+    version,
+    about = "RustMap: a fast, nmap-compatible network scanner",
+    after_help = "Spellings: nmap's (-sT, -Pn, -oX FILE, -p-, -T4) and the user guide's (-s T, --sT, --Pn, --oX FILE) are both accepted.\nTime values are milliseconds unless a unit is given (ms, s, m, h): --host-timeout 30000 or --host-timeout 30s.",
+    disable_version_flag = true
+)]
+pub struct Flags {
+    /// Targets: addresses, CIDR blocks (10.0.0.0/24, fd00::/120), octet ranges (10.0.0.1-50, 10.0-2.1,3.5-9), host names.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Scan type letters, combinable: T connect, S SYN, U UDP, F FIN, N NULL, X Xmas, A ACK, W Window, M Maimon, Z/Y SCTP INIT; also V (version), C (scripts), n (no port scan), L (list).
+    #[arg(short = 's', value_name = "TYPES", action = ArgAction::Append, help_heading = "Scan types")]
+    pub scan: Vec<String>,
+
+    /// Ports: 22,80,100-200, -p- (all), T:/U:/S: prefixes, service names (http, ssh*).
+    #[arg(short = 'p', value_name = "PORTS", allow_hyphen_values = true, help_heading = "Ports")]
+    pub ports: Option<String>,
+    /// Fast mode: the 100 most common ports.
+    #[arg(short = 'F', help_heading = "Ports")]
+    pub fast: bool,
+    /// Scan the N most common ports.
+    #[arg(long = "top-ports", value_name = "N", help_heading = "Ports")]
+    pub top_ports: Option<usize>,
+    /// Ports to leave out (same syntax as -p).
+    #[arg(long = "exclude-ports", value_name = "PORTS", help_heading = "Ports")]
+    pub exclude_ports: Option<String>,
+    /// Scan ports in ascending order (default: random order).
+    #[arg(short = 'r', help_heading = "Ports")]
+    pub sequential: bool,
+    /// Scan ports in random order (the default).
+    #[arg(long = "randomize-ports", help_heading = "Ports", conflicts_with = "sequential")]
+    pub randomize_ports: bool,
+
+    /// Read targets from FILE (- for standard input).
+    #[arg(long = "iL", value_name = "FILE", action = ArgAction::Append, help_heading = "Targets")]
+    pub input_list: Vec<PathBuf>,
+    /// Exclude these targets (comma-separated).
+    #[arg(long = "exclude", value_name = "HOSTS", action = ArgAction::Append, help_heading = "Targets")]
+    pub exclude: Vec<String>,
+    /// Exclude the targets listed in FILE.
+    #[arg(long = "excludefile", value_name = "FILE", action = ArgAction::Append, help_heading = "Targets")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Never do reverse DNS resolution.
+    #[arg(short = 'n', help_heading = "Targets", conflicts_with = "always_dns")]
+    pub no_dns: bool,
+    /// Always do reverse DNS resolution, even for hosts that are down.
+    #[arg(short = 'R', help_heading = "Targets")]
+    pub always_dns: bool,
+    /// Prefer IPv6 addresses when resolving names.
+    #[arg(short = '6', help_heading = "Targets")]
+    pub ipv6: bool,
+
+    /// Host discovery: -Pn (treat all hosts as up); -PE, -PP, -PM, -PS[ports], -PA[ports], -PU[ports], -PY[ports], -PR, -PH[ports], -PHT[ports].
+    #[arg(short = 'P', value_name = "PROBE", action = ArgAction::Append, help_heading = "Host discovery")]
+    pub ping: Vec<String>,
+
+    /// Timing template 0-5 (paranoid, sneaky, polite, normal, aggressive, insane).
+    #[arg(short = 'T', value_name = "0-5", help_heading = "Timing")]
+    pub timing: Option<String>,
+    /// Fixed per-probe (connection) timeout, replacing the adaptive one.
+    #[arg(long = "timeout", value_name = "TIME", help_heading = "Timing")]
+    pub timeout: Option<String>,
+    /// Retransmissions per probe, at most.
+    #[arg(long = "max-retries", value_name = "N", help_heading = "Timing")]
+    pub max_retries: Option<u32>,
+    /// Probes in flight, at most.
+    #[arg(long = "max-parallelism", value_name = "N", help_heading = "Timing")]
+    pub max_parallelism: Option<usize>,
+    /// Probes in flight, at least.
+    #[arg(long = "min-parallelism", value_name = "N", help_heading = "Timing")]
+    pub min_parallelism: Option<usize>,
+    /// Give up on a host after this long (0 = never); results so far are kept.
+    #[arg(long = "host-timeout", value_name = "TIME", help_heading = "Timing")]
+    pub host_timeout: Option<String>,
+    /// Initial probe timeout.
+    #[arg(long = "initial-rtt-timeout", value_name = "TIME", help_heading = "Timing")]
+    pub initial_rtt_timeout: Option<String>,
+    /// Lower bound of the adaptive probe timeout.
+    #[arg(long = "min-rtt-timeout", value_name = "TIME", help_heading = "Timing")]
+    pub min_rtt_timeout: Option<String>,
+    /// Upper bound of the adaptive probe timeout.
+    #[arg(long = "max-rtt-timeout", value_name = "TIME", help_heading = "Timing")]
+    pub max_rtt_timeout: Option<String>,
+    /// Send at least this many probes per second.
+    #[arg(long = "min-rate", value_name = "PPS", help_heading = "Timing")]
+    pub min_rate: Option<f64>,
+    /// Send at most this many probes per second.
+    #[arg(long = "max-rate", value_name = "PPS", help_heading = "Timing")]
+    pub max_rate: Option<f64>,
+    /// Wait at least this long between probes.
+    #[arg(long = "scan-delay", value_name = "TIME", help_heading = "Timing")]
+    pub scan_delay: Option<String>,
+    /// With --scan-delay: wait a random time between the two.
+    #[arg(long = "max-scan-delay", value_name = "TIME", help_heading = "Timing")]
+    pub max_scan_delay: Option<String>,
+    /// Scan at least this many hosts at once.
+    #[arg(long = "min-hostgroup", value_name = "N", help_heading = "Timing")]
+    pub min_hostgroup: Option<usize>,
+    /// Scan at most this many hosts at once.
+    #[arg(long = "max-hostgroup", value_name = "N", help_heading = "Timing")]
+    pub max_hostgroup: Option<usize>,
+    /// Fixed timeouts and window: no adaptation to measured round trips.
+    #[arg(long = "no-adaptive", help_heading = "Timing")]
+    pub no_adaptive: bool,
+
+    /// Normal output to FILE (- for stdout).
+    #[arg(long = "oN", value_name = "FILE", help_heading = "Output")]
+    pub out_normal: Option<String>,
+    /// XML output (nmap's format) to FILE.
+    #[arg(long = "oX", value_name = "FILE", help_heading = "Output")]
+    pub out_xml: Option<String>,
+    /// JSON output to FILE.
+    #[arg(long = "oJ", value_name = "FILE", help_heading = "Output")]
+    pub out_json: Option<String>,
+    /// Grepable output to FILE.
+    #[arg(long = "oG", value_name = "FILE", help_heading = "Output")]
+    pub out_grepable: Option<String>,
+    /// Normal, XML, JSON and grepable output to BASE.nmap, BASE.xml, BASE.json, BASE.gnmap.
+    #[arg(long = "oA", value_name = "BASE", help_heading = "Output")]
+    pub out_all: Option<String>,
+    /// Show only open (or possibly open) ports.
+    #[arg(long = "open", help_heading = "Output")]
+    pub open: bool,
+    /// Show the reason for each port's state.
+    #[arg(long = "reason", help_heading = "Output")]
+    pub reason: bool,
+    /// More output (-vv for even more).
+    #[arg(short = 'v', action = ArgAction::Count, help_heading = "Output")]
+    pub verbose: u8,
+    /// Debugging output (-dd for more).
+    #[arg(short = 'd', action = ArgAction::Count, help_heading = "Output")]
+    pub debug: u8,
+    /// Do not store results in the scan database.
+    #[arg(long = "no-db", help_heading = "Output")]
+    pub no_db: bool,
+
+    /// Print the version.
+    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+}
+
+/// A flag of the user guide that this build does not implement yet.
+pub struct Unsupported {
+    /// Long name, without dashes.
+    pub name: &'static str,
+    /// Does it take a value?
+    pub takes_value: bool,
+    /// One-word short form, if any.
+    pub short: Option<char>,
+}
+
+const fn u(name: &'static str, takes_value: bool) -> Unsupported {
+    Unsupported { name, takes_value, short: None }
+}
+
+/// Guide flags not built yet. Each is accepted by the parser only to be refused with a clear message.
+pub const UNSUPPORTED: &[Unsupported] = &[
+    Unsupported { name: "os-detection", takes_value: false, short: Some('O') },
+    Unsupported { name: "aggressive", takes_value: false, short: Some('A') },
+    Unsupported { name: "interface", takes_value: true, short: Some('e') },
+    Unsupported { name: "source-address", takes_value: true, short: Some('S') },
+    Unsupported { name: "decoys", takes_value: true, short: Some('D') },
+    Unsupported { name: "fragment", takes_value: false, short: Some('f') },
+    Unsupported { name: "source-port", takes_value: true, short: Some('g') },
+    u("version-intensity", true),
+    u("version-light", false),
+    u("version-all", false),
+    u("probe-db", true),
+    u("no-quic", false),
+    u("script", true),
+    u("script-args", true),
+    u("vuln-check", false),
+    u("vuln-update", false),
+    u("vuln-min-cvss", true),
+    u("geoip", false),
+    u("geoip-db", true),
+    u("cloud", true),
+    u("cloud-running-only", false),
+    u("cloud-regions", true),
+    u("cloud-tag", true),
+    u("traceroute", false),
+    u("topology", true),
+    u("topology-output", true),
+    u("profile", true),
+    u("list-profiles", false),
+    u("save-profile", true),
+    u("watch", false),
+    u("interval", true),
+    u("webhook", true),
+    u("on-change", true),
+    u("history", false),
+    u("diff", false),
+    u("diff-scans", true),
+    u("predict-ports", false),
+    u("fast-discovery", false),
+    u("resume", true),
+    u("data-hex", true),
+    u("data-string", true),
+    u("data-length", true),
+    u("proxy", true),
+    u("dns-servers", true),
+    u("resolve-timeout", true),
+    u("resolve-all", false),
+    u("system-dns", false),
+    u("disable-arp-ping", false),
+    u("mtu-discovery", false),
+    u("tui", false),
+    u("api", false),
+    u("listen", true),
+    u("api-key", true),
+    u("self-test", false),
+    u("stats-every", true),
+    u("oY", true),
+    u("oC", true),
+    u("oH", true),
+    u("oCEF", true),
+    u("oLEEF", true),
+    u("oS", true),
+    u("oM", true),
+    u("iR", true),
+];
+
+/// The full command: derived flags plus the not-yet-supported ones.
+pub fn command() -> Command {
+    use clap::CommandFactory;
+    let mut cmd = Flags::command();
+    for f in UNSUPPORTED {
+        let mut arg = Arg::new(f.name)
+            .long(f.name)
+            .help_heading("Not yet supported (refused with an error)")
+            .help(format!("[not yet supported] --{}", f.name));
+        if let Some(c) = f.short {
+            arg = arg.short(c).help(format!("[not yet supported] -{c}"));
+        }
+        arg = if f.takes_value {
+            arg.value_name("VALUE").action(ArgAction::Append).allow_hyphen_values(true)
+        } else {
+            arg.action(ArgAction::Count)
+        };
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+/// The first not-yet-supported flag present, spelled as the user would type it.
+pub fn unsupported_present(m: &ArgMatches) -> Option<String> {
+    for f in UNSUPPORTED {
+        let present = if f.takes_value { m.contains_id(f.name) && m.get_many::<String>(f.name).is_some() } else { m.get_count(f.name) > 0 };
+        if present {
+            return Some(match f.short {
+                Some(c) => format!("-{c}"),
+                None => format!("--{}", f.name),
+            });
+        }
+    }
+    None
+}

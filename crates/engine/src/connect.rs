@@ -1,0 +1,752 @@
+//! The TCP connect scan (`-sT`): the one scan that needs no privileges, because the kernel does the
+//! handshake. Also connect-based host discovery (nmap's unprivileged default: a host is up when
+//! port 80 or 443 answers with a handshake or a refusal).
+//!
+//! Design: one scheduler task owns every piece of state — active hosts, retry queues, RTT
+//! estimators, the congestion window — so there are no locks. Each probe is a small future (a
+//! non-blocking `connect()` watched by epoll with a timeout) that reports an [`Outcome`]; the
+//! scheduler folds outcomes into states and decides what to send next. Hosts stream in from a
+//! bounded channel and leave as soon as they are finished, so memory follows the number of hosts
+//! *in flight*, not the size of the target range.
+//!
+//! States and reasons (nmap's): handshake → open/syn-ack; refusal → closed/conn-refused; an ICMP
+//! error → filtered with the ICMP reason (host-unreach, net-unreach, admin-prohibited, ... read
+//! from the socket error queue via `IP_RECVERR`); silence after every allowed try →
+//! filtered/no-response. As nmap does, a probe is retried only as often as retries have ever paid
+//! off on that host (plus one), so a firewall that drops everything costs two tries per port, not
+//! eleven.
+
+use crate::timing::{RttEstimator, Timing, Window};
+use crate::Emitter;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rustmap_model::{
+    ExtraPorts, HostResult, HostStatus, Hostname, PortResult, PortState, Protocol, Reason, ReasonCount, ScanEvent,
+};
+use socket2::{Domain, Socket, Type};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// A host to scan, names already resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanTarget {
+    /// Its address.
+    pub addr: IpAddr,
+    /// Names known for it (the one the user typed, if any).
+    pub hostnames: Vec<Hostname>,
+}
+
+/// Configuration of a connect scan.
+#[derive(Debug, Clone)]
+pub struct ConnectScan {
+    /// TCP ports to scan.
+    pub ports: Vec<u16>,
+    /// Scan ports in random order (nmap's default) rather than ascending (`-r`).
+    pub randomize: bool,
+    /// Timing knobs.
+    pub timing: Timing,
+    /// Skip discovery and treat every host as up (`-Pn`).
+    pub skip_discovery: bool,
+    /// Ports whose answer proves a host up during discovery.
+    pub discovery_ports: Vec<u16>,
+    /// Non-open states with more ports than this are folded into `extraports` (nmap: 25).
+    pub collapse_threshold: usize,
+    /// Number of hosts expected, for progress estimates only.
+    pub hosts_hint: Option<u64>,
+}
+
+impl Default for ConnectScan {
+    fn default() -> ConnectScan {
+        ConnectScan {
+            ports: Vec::new(),
+            randomize: true,
+            timing: Timing::default(),
+            skip_discovery: false,
+            discovery_ports: vec![80, 443],
+            collapse_threshold: 25,
+            hosts_hint: None,
+        }
+    }
+}
+
+/// Totals of an engine run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineTotals {
+    /// Hosts found up.
+    pub hosts_up: u64,
+    /// Hosts found down.
+    pub hosts_down: u64,
+    /// Probes sent, retries included.
+    pub probes_sent: u64,
+}
+
+/// What one connect attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handshake completed.
+    Open(Duration),
+    /// Refused (RST, or ICMP port unreachable).
+    Refused(Duration, Reason),
+    /// An ICMP error or local routing failure said the path is blocked.
+    Unreachable(Reason),
+    /// Nothing came back in time.
+    Timeout,
+    /// This machine ran short of descriptors, ports or buffers; the probe did not go out.
+    LocalPressure,
+}
+
+fn is_local_pressure(errno: i32) -> bool {
+    matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL | libc::EAGAIN)
+}
+
+/// Map an ICMP type/code (read from the error queue) to a reason.
+fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
+    Some(if v6 {
+        match (icmp_type, code) {
+            (1, 0) => Reason::NetUnreach,
+            (1, 1) | (1, 5) | (1, 6) => Reason::AdminProhibited,
+            (1, 3) => Reason::HostUnreach,
+            (1, 4) => Reason::PortUnreach,
+            (1, _) => Reason::HostUnreach,
+            _ => return None,
+        }
+    } else {
+        match (icmp_type, code) {
+            (3, 0) | (3, 6) | (3, 11) => Reason::NetUnreach,
+            (3, 3) => Reason::PortUnreach,
+            (3, 9) => Reason::NetProhibited,
+            (3, 10) => Reason::HostProhibited,
+            (3, 13) => Reason::AdminProhibited,
+            (3, _) => Reason::HostUnreach,
+            _ => return None,
+        }
+    })
+}
+
+/// Read the ICMP error that failed a connect from the socket's error queue (`IP_RECVERR`).
+fn queued_icmp_reason(fd: std::os::fd::RawFd) -> Option<Reason> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 128];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
+    let msg = recvmsg::<()>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    for c in msg.cmsgs().ok()? {
+        match c {
+            ControlMessageOwned::Ipv4RecvErr(ee, _) if ee.ee_origin == libc::SO_EE_ORIGIN_ICMP => {
+                return icmp_reason(false, ee.ee_type, ee.ee_code)
+            }
+            ControlMessageOwned::Ipv6RecvErr(ee, _) if ee.ee_origin == libc::SO_EE_ORIGIN_ICMP6 => {
+                return icmp_reason(true, ee.ee_type, ee.ee_code)
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn classify_error(err: &io::Error, fd: Option<std::os::fd::RawFd>, elapsed: Duration) -> Outcome {
+    let errno = err.raw_os_error().unwrap_or(0);
+    let icmp = || fd.and_then(queued_icmp_reason);
+    match errno {
+        libc::ECONNREFUSED => match icmp() {
+            Some(Reason::PortUnreach) => Outcome::Refused(elapsed, Reason::PortUnreach),
+            _ => Outcome::Refused(elapsed, Reason::ConnRefused),
+        },
+        libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ENETDOWN | libc::EHOSTDOWN => {
+            let fallback = if errno == libc::ENETUNREACH || errno == libc::ENETDOWN {
+                Reason::NetUnreach
+            } else {
+                Reason::HostUnreach
+            };
+            Outcome::Unreachable(icmp().unwrap_or(fallback))
+        }
+        libc::EACCES | libc::EPERM => Outcome::Unreachable(icmp().unwrap_or(Reason::AdminProhibited)),
+        libc::ETIMEDOUT => Outcome::Timeout,
+        e if is_local_pressure(e) => Outcome::LocalPressure,
+        _ => Outcome::Unreachable(icmp().unwrap_or(Reason::Unknown)),
+    }
+}
+
+fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
+    // Closing with linger 0 sends RST instead of FIN: no TIME_WAIT pile-up on our side during sweeps,
+    // and the target's application sees a reset rather than an empty session.
+    sock.set_linger(Some(Duration::ZERO))?;
+    // Best effort: without IP_RECVERR we still know "unreachable", just not which ICMP said so.
+    let _ = if addr.is_ipv6() {
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv6RecvErr, &true)
+    } else {
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv4RecvErr, &true)
+    };
+    Ok(sock)
+}
+
+/// Try one TCP handshake with `addr`, waiting at most `timeout`.
+pub async fn connect_probe(addr: SocketAddr, timeout: Duration) -> Outcome {
+    use std::os::fd::AsRawFd;
+    let start = Instant::now();
+    let sock = match new_socket(addr) {
+        Ok(s) => s,
+        Err(e) => return classify_error(&e, None, start.elapsed()),
+    };
+    match sock.connect(&addr.into()) {
+        Ok(()) => return Outcome::Open(start.elapsed()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return classify_error(&e, Some(sock.as_raw_fd()), start.elapsed()),
+    }
+    // Hand the half-open socket to tokio: writability signals the end of the handshake attempt.
+    let stream = match tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock)) {
+        Ok(s) => s,
+        Err(_) => return Outcome::LocalPressure,
+    };
+    let fd = stream.as_raw_fd();
+    let wait = async {
+        loop {
+            if stream.writable().await.is_err() {
+                return Outcome::LocalPressure;
+            }
+            match stream.take_error() {
+                Ok(Some(e)) | Err(e) => return classify_error(&e, Some(fd), start.elapsed()),
+                Ok(None) => {}
+            }
+            // Writable without error means connected — unless the wake-up was spurious.
+            match stream.peer_addr() {
+                Ok(_) => return Outcome::Open(start.elapsed()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => tokio::task::yield_now().await,
+                Err(e) => return classify_error(&e, Some(fd), start.elapsed()),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.unwrap_or(Outcome::Timeout)
+}
+
+type ProbeFuture = Pin<Box<dyn Future<Output = ProbeDone> + Send>>;
+
+struct ProbeDone {
+    host: u64,
+    port: u16,
+    tryno: u8,
+    discovery: bool,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Discovery,
+    Ports,
+}
+
+struct Host {
+    target: ScanTarget,
+    start_unix: i64,
+    deadline: Option<Instant>,
+    phase: Phase,
+    up_reason: Reason,
+    /// Discovery: ports not yet tried, probes still out, the best negative answer so far.
+    disc_next: usize,
+    disc_negative: Option<Reason>,
+    /// Rotation of the shared port order this host starts at, and how many new ports were sent.
+    offset: usize,
+    next: usize,
+    retries: VecDeque<(u16, u8, bool)>,
+    outstanding: usize,
+    results: Vec<(u16, PortState, Reason)>,
+    rtt: RttEstimator,
+    max_successful_try: u8,
+}
+
+impl Host {
+    fn allowed_tries(&self, timing: &Timing) -> u8 {
+        let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
+        cap.min(self.max_successful_try.saturating_add(1))
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Fold a host's per-port results into shown ports and `extraports`, as nmap does: open ports are
+/// always shown, any other state with more than `threshold` ports becomes a count.
+pub fn collapse(
+    mut results: Vec<(u16, PortState, Reason)>,
+    protocol: Protocol,
+    threshold: usize,
+) -> (Vec<PortResult>, Vec<ExtraPorts>) {
+    results.sort_unstable_by_key(|r| r.0);
+    let mut counts: HashMap<PortState, usize> = HashMap::new();
+    for r in &results {
+        *counts.entry(r.1).or_default() += 1;
+    }
+    let folded = |s: PortState| s != PortState::Open && counts.get(&s).copied().unwrap_or(0) > threshold;
+    let mut shown = Vec::new();
+    let mut extra: Vec<ExtraPorts> = Vec::new();
+    let mut by_reason: HashMap<(PortState, Reason), Vec<u16>> = HashMap::new();
+    for (port, state, reason) in results {
+        if folded(state) {
+            by_reason.entry((state, reason)).or_default().push(port);
+        } else {
+            shown.push(PortResult { protocol, port, state, reason, reason_ttl: 0, service: None });
+        }
+    }
+    for state in PortState::ALL {
+        if !folded(state) {
+            continue;
+        }
+        let mut reasons: Vec<ReasonCount> = by_reason
+            .iter()
+            .filter(|((s, _), _)| *s == state)
+            .map(|((_, reason), ports)| ReasonCount {
+                reason: *reason,
+                protocol,
+                count: u32::try_from(ports.len()).unwrap_or(u32::MAX),
+                ports: compress(ports),
+            })
+            .collect();
+        reasons.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+        let count = reasons.iter().map(|r| r.count).sum();
+        extra.push(ExtraPorts { state, count, reasons });
+    }
+    (shown, extra)
+}
+
+fn compress(ports: &[u16]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ports.len() {
+        let start = ports[i];
+        let mut end = start;
+        while i + 1 < ports.len() && u32::from(ports[i + 1]) == u32::from(end) + 1 {
+            end = ports[i + 1];
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let _ = if start == end { write!(out, "{start}") } else { write!(out, "{start}-{end}") };
+        i += 1;
+    }
+    out
+}
+
+impl ConnectScan {
+    /// Run the scan over the targets received on `targets` until the channel closes (or the
+    /// emitter is cancelled). Emits `PortFound` and `HostDone` events; the caller emits the
+    /// scan's start and end.
+    pub async fn run(self, mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter) -> EngineTotals {
+        let timing = self.timing.clone();
+        let mut order: Vec<u16> = self.ports.clone();
+        if self.randomize {
+            order.shuffle(&mut rand::rng());
+        }
+        let order = Arc::new(order);
+        let mut window = Window::new(&timing);
+        let mut hosts: HashMap<u64, Host> = HashMap::new();
+        let mut ring: VecDeque<u64> = VecDeque::new();
+        let mut next_id: u64 = 0;
+        let mut closed = false;
+        let mut in_flight: FuturesUnordered<ProbeFuture> = FuturesUnordered::new();
+        let mut totals = EngineTotals::default();
+        let mut replies: u64 = 0;
+        let mut hosts_done: u64 = 0;
+        let started = Instant::now();
+        let mut next_send = Instant::now();
+        let mut pause_until = Instant::now();
+        let mut last_progress = Instant::now();
+        let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
+        let global_rtt_default = RttEstimator::default();
+
+        loop {
+            if emitter.is_cancelled() {
+                break;
+            }
+            // Admit new hosts while there is room.
+            while !closed && hosts.len() < max_hosts {
+                match targets.try_recv() {
+                    Ok(t) => {
+                        let id = next_id;
+                        next_id += 1;
+                        hosts.insert(id, self.new_host(t, &order, &timing));
+                        ring.push_back(id);
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+                }
+            }
+
+            // Hosts past their deadline, or with nothing left to do, are finished.
+            let now = Instant::now();
+            let finished: Vec<u64> = hosts
+                .iter()
+                .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in finished {
+                if let Some(h) = hosts.remove(&id) {
+                    ring.retain(|x| *x != id);
+                    let timed_out = !self.host_complete(&h);
+                    self.finish_host(h, timed_out, &emitter, &mut totals).await;
+                    hosts_done += 1;
+                }
+            }
+
+            if closed && hosts.is_empty() && in_flight.is_empty() {
+                break;
+            }
+
+            // Launch what the window, pacing and rate limits allow.
+            let mut allowed = window.allowed();
+            if let Some(min_rate) = timing.min_rate {
+                if (totals.probes_sent as f64) < min_rate * started.elapsed().as_secs_f64() {
+                    allowed = timing.max_parallelism.max(allowed);
+                }
+            }
+            let paced = !timing.scan_delay.is_zero() || timing.max_rate.is_some();
+            while in_flight.len() < allowed && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
+                let Some(probe) = self.next_probe(&mut hosts, &mut ring, &order, &timing, &global_rtt_default) else {
+                    break;
+                };
+                totals.probes_sent += 1;
+                in_flight.push(probe);
+                if paced {
+                    let mut gap = timing.scan_delay;
+                    if let Some(max) = timing.max_scan_delay.filter(|m| *m > timing.scan_delay) {
+                        gap = rand::rng().random_range(timing.scan_delay..=max);
+                    }
+                    if let Some(rate) = timing.max_rate.filter(|r| *r > 0.0) {
+                        gap = gap.max(Duration::from_secs_f64(1.0 / rate));
+                    }
+                    next_send = Instant::now() + gap;
+                }
+            }
+
+            if last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                let fraction = self.hosts_hint.filter(|&n| n > 0).map(|n| {
+                    let partial: f64 = hosts
+                        .values()
+                        .map(|h| if order.is_empty() { 0.0 } else { h.next as f64 / order.len() as f64 })
+                        .sum();
+                    ((hosts_done as f64 + partial) / n as f64).min(1.0)
+                });
+                emitter
+                    .emit(ScanEvent::Progress { hosts_done, probes_sent: totals.probes_sent, replies, fraction })
+                    .await;
+            }
+
+            // Wait for the next thing to happen.
+            let wake = if Instant::now() < pause_until {
+                pause_until
+            } else if paced && in_flight.len() < allowed {
+                next_send
+            } else {
+                Instant::now() + Duration::from_millis(250)
+            };
+            let room = !closed && hosts.len() < max_hosts;
+            tokio::select! {
+                biased;
+                _ = emitter.cancel_token().cancelled() => break,
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    if !matches!(done.outcome, Outcome::Timeout | Outcome::LocalPressure) {
+                        replies += 1;
+                    }
+                    if matches!(done.outcome, Outcome::LocalPressure) {
+                        totals.probes_sent = totals.probes_sent.saturating_sub(1);
+                        window.on_local_pressure(in_flight.len() + 1);
+                        pause_until = Instant::now() + Duration::from_millis(20);
+                    }
+                    self.on_done(done, &mut hosts, &mut window, &timing);
+                }
+                t = targets.recv(), if room => match t {
+                    Some(t) => {
+                        let id = next_id;
+                        next_id += 1;
+                        hosts.insert(id, self.new_host(t, &order, &timing));
+                        ring.push_back(id);
+                    }
+                    None => closed = true,
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+
+        // Cancelled: report what we have for hosts still in progress.
+        if emitter.is_cancelled() {
+            for (_, h) in hosts.drain() {
+                if h.phase == Phase::Ports {
+                    self.finish_host(h, true, &emitter, &mut totals).await;
+                }
+            }
+        }
+        totals
+    }
+
+    fn new_host(&self, target: ScanTarget, order: &[u16], timing: &Timing) -> Host {
+        let offset = if order.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..order.len()) };
+        let skip = self.skip_discovery || self.discovery_ports.is_empty();
+        Host {
+            target,
+            start_unix: unix_now(),
+            deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| Instant::now() + d),
+            phase: if skip { Phase::Ports } else { Phase::Discovery },
+            up_reason: Reason::UserSet,
+            disc_next: 0,
+            disc_negative: None,
+            offset,
+            next: 0,
+            retries: VecDeque::new(),
+            outstanding: 0,
+            results: Vec::new(),
+            rtt: RttEstimator::default(),
+            max_successful_try: 0,
+        }
+    }
+
+    fn host_complete(&self, h: &Host) -> bool {
+        match h.phase {
+            Phase::Discovery => {
+                h.disc_next >= self.discovery_ports.len() && h.retries.is_empty() && h.outstanding == 0
+            }
+            Phase::Ports => h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == 0,
+        }
+    }
+
+    /// Pick the next probe round-robin over hosts: retries first, then fresh ports.
+    fn next_probe(
+        &self,
+        hosts: &mut HashMap<u64, Host>,
+        ring: &mut VecDeque<u64>,
+        order: &Arc<Vec<u16>>,
+        timing: &Timing,
+        _default_rtt: &RttEstimator,
+    ) -> Option<ProbeFuture> {
+        for _ in 0..ring.len() {
+            let id = ring.pop_front()?;
+            ring.push_back(id);
+            let Some(h) = hosts.get_mut(&id) else { continue };
+            if h.outstanding >= timing.max_parallelism {
+                continue;
+            }
+            let pick = if let Some(r) = h.retries.pop_front() {
+                Some(r)
+            } else {
+                match h.phase {
+                    Phase::Discovery if h.disc_next < self.discovery_ports.len() => {
+                        h.disc_next += 1;
+                        Some((self.discovery_ports[h.disc_next - 1], 0, true))
+                    }
+                    Phase::Ports if h.next < order.len() => {
+                        let port = order[(h.offset + h.next) % order.len()];
+                        h.next += 1;
+                        Some((port, 0, false))
+                    }
+                    _ => None,
+                }
+            };
+            let Some((port, tryno, discovery)) = pick else { continue };
+            h.outstanding += 1;
+            let addr = SocketAddr::new(h.target.addr, port);
+            let timeout = h.rtt.timeout(timing);
+            return Some(Box::pin(async move {
+                let outcome = connect_probe(addr, timeout).await;
+                ProbeDone { host: id, port, tryno, discovery, outcome }
+            }));
+        }
+        None
+    }
+
+    fn on_done(&self, done: ProbeDone, hosts: &mut HashMap<u64, Host>, window: &mut Window, timing: &Timing) {
+        let Some(h) = hosts.get_mut(&done.host) else { return };
+        h.outstanding = h.outstanding.saturating_sub(1);
+        // A discovery answer that arrives after the host moved on is of no further use.
+        if done.discovery && h.phase != Phase::Discovery {
+            return;
+        }
+        let answered = |h: &mut Host, window: &mut Window, rtt: Option<Duration>| {
+            if let Some(rtt) = rtt {
+                h.rtt.sample(rtt);
+            }
+            window.on_reply();
+            if done.tryno > 0 {
+                window.on_loss();
+                h.max_successful_try = h.max_successful_try.max(done.tryno);
+            }
+        };
+        let verdict: Option<(PortState, Reason)> = match done.outcome {
+            Outcome::Open(rtt) => {
+                answered(h, window, Some(rtt));
+                Some((PortState::Open, Reason::SynAck))
+            }
+            Outcome::Refused(rtt, reason) => {
+                answered(h, window, Some(rtt));
+                Some((PortState::Closed, reason))
+            }
+            Outcome::Unreachable(reason) => {
+                answered(h, window, None);
+                Some((PortState::Filtered, reason))
+            }
+            Outcome::Timeout => {
+                window.on_silence();
+                if done.tryno < h.allowed_tries(timing) {
+                    h.retries.push_back((done.port, done.tryno + 1, done.discovery));
+                    None
+                } else {
+                    Some((PortState::Filtered, Reason::NoResponse))
+                }
+            }
+            Outcome::LocalPressure => {
+                // Not sent: try again later with the same try number.
+                h.retries.push_front((done.port, done.tryno, done.discovery));
+                None
+            }
+        };
+        let Some((state, reason)) = verdict else { return };
+        if done.discovery {
+            match state {
+                PortState::Open | PortState::Closed => {
+                    h.phase = Phase::Ports;
+                    h.up_reason = if state == PortState::Open { Reason::SynAck } else { Reason::ConnRefused };
+                    h.retries.retain(|r| !r.2);
+                }
+                _ => {
+                    // Prefer an explicit ICMP reason over silence when telling why a host is down.
+                    if h.disc_negative.is_none() || reason != Reason::NoResponse {
+                        h.disc_negative = Some(reason);
+                    }
+                }
+            }
+        } else {
+            h.results.push((done.port, state, reason));
+        }
+    }
+
+    async fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
+        let up = h.phase == Phase::Ports;
+        let (ports, extraports) = if up {
+            for (port, state, reason) in &h.results {
+                let port = PortResult {
+                    protocol: Protocol::Tcp,
+                    port: *port,
+                    state: *state,
+                    reason: *reason,
+                    reason_ttl: 0,
+                    service: None,
+                };
+                emitter.emit(ScanEvent::PortFound { addr: h.target.addr, port }).await;
+            }
+            collapse(h.results, Protocol::Tcp, self.collapse_threshold)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if up {
+            totals.hosts_up += 1;
+        } else {
+            totals.hosts_down += 1;
+        }
+        let result = HostResult {
+            addr: h.target.addr,
+            hostnames: h.target.hostnames,
+            status: if up { HostStatus::Up } else { HostStatus::Down },
+            reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
+            reason_ttl: 0,
+            start_unix: h.start_unix,
+            end_unix: unix_now(),
+            srtt_us: h.rtt.srtt_us(),
+            ports,
+            extraports,
+            timed_out,
+        };
+        emitter.emit(ScanEvent::HostDone(result)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn icmp_codes_map_to_nmap_reasons() {
+        assert_eq!(icmp_reason(false, 3, 13), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 3, 1), Some(Reason::HostUnreach));
+        assert_eq!(icmp_reason(false, 3, 0), Some(Reason::NetUnreach));
+        assert_eq!(icmp_reason(false, 3, 3), Some(Reason::PortUnreach));
+        assert_eq!(icmp_reason(true, 1, 1), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 11, 0), None);
+    }
+
+    #[test]
+    fn collapse_folds_big_non_open_states() {
+        let mut r: Vec<(u16, PortState, Reason)> =
+            (1..=100).map(|p| (p, PortState::Closed, Reason::ConnRefused)).collect();
+        r.push((22, PortState::Open, Reason::SynAck));
+        r.retain(|x| !(x.0 == 22 && x.1 == PortState::Closed));
+        r.push((200, PortState::Filtered, Reason::NoResponse));
+        let (shown, extra) = collapse(r, Protocol::Tcp, 25);
+        assert_eq!(shown.iter().map(|p| p.port).collect::<Vec<_>>(), [22, 200]);
+        assert_eq!(extra.len(), 1);
+        assert_eq!(extra[0].count, 99);
+        assert_eq!(extra[0].reasons[0].ports, "1-21,23-100");
+    }
+
+    #[tokio::test]
+    async fn probe_sees_open_and_closed_on_loopback() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = l.local_addr().unwrap();
+        assert!(matches!(connect_probe(open, Duration::from_secs(2)).await, Outcome::Open(_)));
+        drop(l);
+        // The port we just released is now closed.
+        assert!(matches!(
+            connect_probe(open, Duration::from_secs(2)).await,
+            Outcome::Refused(_, Reason::ConnRefused)
+        ));
+    }
+
+    #[tokio::test]
+    async fn scan_of_loopback_finds_exactly_the_listeners() {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let pa = a.local_addr().unwrap().port();
+        let pb = b.local_addr().unwrap().port();
+        // Ports around the listeners, which are closed unless some other process holds them.
+        let mut ports: Vec<u16> = vec![pa, pb];
+        ports.extend((1..=60).map(|i| 40000 + i));
+        ports.sort_unstable();
+        ports.dedup();
+        let scan = ConnectScan { ports: ports.clone(), skip_discovery: true, ..ConnectScan::default() };
+        let (tx, rx) = mpsc::channel(4);
+        let (etx, mut erx) = mpsc::channel(1024);
+        let emitter = Emitter::new(etx, tokio_util::sync::CancellationToken::new());
+        tx.send(ScanTarget { addr: "127.0.0.1".parse().unwrap(), hostnames: vec![] }).await.unwrap();
+        drop(tx);
+        let run = tokio::spawn(scan.run(rx, emitter));
+        let mut host = None;
+        while let Some(ev) = erx.recv().await {
+            if let ScanEvent::HostDone(h) = ev {
+                host = Some(h);
+            }
+        }
+        let totals = run.await.unwrap();
+        let host = host.expect("host reported");
+        assert_eq!(totals.hosts_up, 1);
+        assert_eq!(host.status, HostStatus::Up);
+        assert_eq!(host.reason, Reason::UserSet);
+        let open: Vec<u16> = host.ports.iter().filter(|p| p.state == PortState::Open).map(|p| p.port).collect();
+        assert!(open.contains(&pa) && open.contains(&pb), "{open:?}");
+        assert_eq!(host.ports_scanned(), ports.len() as u64);
+    }
+}

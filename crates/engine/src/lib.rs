@@ -1,0 +1,51 @@
+//! The scan engine: decides what to send when, and turns answers (or their absence) into port and
+//! host states. It never prints; everything it learns leaves as [`ScanEvent`]s through an
+//! [`Emitter`], and a consumer may cancel it through the same handle.
+//!
+//! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation and the congestion window.
+//! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
+//! - [`limits`]: raising the open-file limit so concurrency is bounded by the scan, not by EMFILE.
+
+#![forbid(unsafe_code)]
+
+pub mod connect;
+pub mod limits;
+pub mod timing;
+
+pub use connect::{ConnectScan, ScanTarget};
+pub use timing::{Timing, TimingTemplate};
+
+use rustmap_model::ScanEvent;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Where the engine sends its events, and how a consumer asks it to stop.
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    tx: mpsc::Sender<ScanEvent>,
+    cancel: CancellationToken,
+}
+
+impl Emitter {
+    /// A new emitter over a channel; the receiving side reads the events.
+    pub fn new(tx: mpsc::Sender<ScanEvent>, cancel: CancellationToken) -> Emitter {
+        Emitter { tx, cancel }
+    }
+
+    /// Send one event. If every receiver is gone the scan is cancelled: nobody is listening.
+    pub async fn emit(&self, ev: ScanEvent) {
+        if self.tx.send(ev).await.is_err() {
+            self.cancel.cancel();
+        }
+    }
+
+    /// The cancellation token shared with consumers.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Has a consumer asked to stop?
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}

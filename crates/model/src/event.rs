@@ -1,0 +1,163 @@
+//! The scan event stream: what the engine reports while it works. Every consumer of results (the
+//! output formats, later the TUI, API and Python bindings) is a sink of these events.
+//!
+//! The JSON shape of an event is `{"event": "<snake_case name>", ...fields}`; it is versioned by
+//! [`EVENT_SCHEMA_VERSION`], which is bumped whenever a field changes meaning or disappears.
+
+use crate::{HostResult, PortResult, Protocol};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Version of the event and result schema (JSON output, event streams).
+pub const EVENT_SCHEMA_VERSION: u32 = 1;
+
+/// A kind of port scan, with the name nmap's XML uses for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ScanType {
+    /// TCP connect() scan (`-sT`).
+    Connect,
+    /// TCP SYN scan (`-sS`).
+    Syn,
+    /// TCP ACK scan (`-sA`).
+    Ack,
+    /// TCP Window scan (`-sW`).
+    Window,
+    /// TCP Maimon scan (`-sM`).
+    Maimon,
+    /// TCP FIN scan (`-sF`).
+    Fin,
+    /// TCP NULL scan (`-sN`).
+    Null,
+    /// TCP Xmas scan (`-sX`).
+    Xmas,
+    /// UDP scan (`-sU`).
+    Udp,
+    /// SCTP INIT scan (`-sZ`/`-sY`).
+    SctpInit,
+}
+
+impl ScanType {
+    /// nmap's XML `scaninfo/@type` value.
+    pub fn xml_name(self) -> &'static str {
+        match self {
+            ScanType::Connect => "connect",
+            ScanType::Syn => "syn",
+            ScanType::Ack => "ack",
+            ScanType::Window => "window",
+            ScanType::Maimon => "maimon",
+            ScanType::Fin => "fin",
+            ScanType::Null => "null",
+            ScanType::Xmas => "xmas",
+            ScanType::Udp => "udp",
+            ScanType::SctpInit => "sctpinit",
+        }
+    }
+
+    /// The protocol this scan type probes.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ScanType::Udp => Protocol::Udp,
+            ScanType::SctpInit => Protocol::Sctp,
+            _ => Protocol::Tcp,
+        }
+    }
+
+    /// Human name used in normal output ("Connect Scan").
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ScanType::Connect => "Connect Scan",
+            ScanType::Syn => "SYN Stealth Scan",
+            ScanType::Ack => "ACK Scan",
+            ScanType::Window => "Window Scan",
+            ScanType::Maimon => "Maimon Scan",
+            ScanType::Fin => "FIN Scan",
+            ScanType::Null => "NULL Scan",
+            ScanType::Xmas => "XMAS Scan",
+            ScanType::Udp => "UDP Scan",
+            ScanType::SctpInit => "SCTP INIT Scan",
+        }
+    }
+}
+
+/// One scan type and the ports it covers, for `<scaninfo>` and its equivalents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPorts {
+    /// The scan type.
+    pub scan_type: ScanType,
+    /// Ports probed by this scan type, in ascending order.
+    pub ports: Vec<u16>,
+}
+
+/// What a scan is about to do: written at the head of every output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanInfo {
+    /// Schema version ([`EVENT_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// RustMap's version.
+    pub version: String,
+    /// The command line as typed (already sanitized by the front-end).
+    pub args: String,
+    /// Start time, seconds since the Unix epoch.
+    pub start_unix: i64,
+    /// Scan types and their ports.
+    pub scans: Vec<ScanPorts>,
+    /// Verbosity level (`-v` count).
+    pub verbosity: u8,
+    /// Debug level (`-d` count).
+    pub debugging: u8,
+}
+
+/// Totals written at the end of a scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanStats {
+    /// End time, seconds since the Unix epoch.
+    pub end_unix: i64,
+    /// Wall time of the scan in seconds.
+    pub elapsed_secs: f64,
+    /// Hosts found up.
+    pub hosts_up: u64,
+    /// Hosts found down (or not answering).
+    pub hosts_down: u64,
+    /// All hosts considered.
+    pub hosts_total: u64,
+    /// Whether the scan ran to completion (`false` when cancelled).
+    pub completed: bool,
+}
+
+/// One event of a running scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ScanEvent {
+    /// The scan starts; always the first event.
+    ScanStarted(ScanInfo),
+    /// A port got its final state (emitted as soon as it is known).
+    PortFound {
+        /// The host.
+        addr: IpAddr,
+        /// The port and its state.
+        port: PortResult,
+    },
+    /// A host is finished: its full result. Hosts that are down are reported too.
+    HostDone(HostResult),
+    /// Progress of the whole scan.
+    Progress {
+        /// Hosts finished.
+        hosts_done: u64,
+        /// Probes sent so far (including retries).
+        probes_sent: u64,
+        /// Probes that got an answer.
+        replies: u64,
+        /// Estimated fraction done in `[0, 1]`, when it can be estimated.
+        fraction: Option<f64>,
+    },
+    /// Something the user should know that did not stop the scan (e.g. a name that did not resolve).
+    Warning {
+        /// The message, already sanitized.
+        message: String,
+    },
+    /// The scan ended; always the last event.
+    ScanFinished(ScanStats),
+}

@@ -1,0 +1,207 @@
+//! The shared nouns of RustMap: protocols, port states and their reasons, hosts, services, and the
+//! typed [`ScanEvent`] stream that the engine emits and every output consumes.
+//!
+//! This crate owns the *shapes* only. It does no I/O and knows nothing about how results are found
+//! or written. The names of states and reasons are nmap's, because users, ndiff and XML importers
+//! rely on them.
+
+mod event;
+mod result;
+mod text;
+
+pub use event::{ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
+pub use result::{
+    ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, ReasonCount, ScanResult, ServiceInfo,
+    ServiceMethod,
+};
+pub use text::{sanitize, sanitize_bytes};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A transport protocol that ports belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl Protocol {
+    /// The lowercase name used in every output format (`tcp`, `udp`, `sctp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of one port, with nmap's meanings and spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PortState {
+    /// An application accepts connections or packets on the port.
+    #[serde(rename = "open")]
+    Open,
+    /// The port answers but no application listens (e.g. a TCP RST).
+    #[serde(rename = "closed")]
+    Closed,
+    /// Something prevents us from telling: no answer, or an ICMP unreachable error.
+    #[serde(rename = "filtered")]
+    Filtered,
+    /// Reachable, but open or closed cannot be told (ACK scan).
+    #[serde(rename = "unfiltered")]
+    Unfiltered,
+    /// Open or filtered: no answer where an open port would also stay silent.
+    #[serde(rename = "open|filtered")]
+    OpenFiltered,
+    /// Closed or filtered (IP ID idle scan).
+    #[serde(rename = "closed|filtered")]
+    ClosedFiltered,
+}
+
+impl PortState {
+    /// nmap's spelling of the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Filtered => "filtered",
+            PortState::Unfiltered => "unfiltered",
+            PortState::OpenFiltered => "open|filtered",
+            PortState::ClosedFiltered => "closed|filtered",
+        }
+    }
+
+    /// Every state, in the order nmap lists "Not shown" summaries.
+    pub const ALL: [PortState; 6] = [
+        PortState::Open,
+        PortState::Closed,
+        PortState::Filtered,
+        PortState::Unfiltered,
+        PortState::OpenFiltered,
+        PortState::ClosedFiltered,
+    ];
+}
+
+impl fmt::Display for PortState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a port or host got its state. Spelled as nmap spells its reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Reason {
+    /// A TCP SYN/ACK (or, for connect scans, a completed handshake).
+    #[serde(rename = "syn-ack")]
+    SynAck,
+    /// The connection was refused (connect scan view of a RST).
+    #[serde(rename = "conn-refused")]
+    ConnRefused,
+    /// A TCP RST.
+    #[serde(rename = "reset")]
+    Reset,
+    /// No answer at all after every retry.
+    #[serde(rename = "no-response")]
+    NoResponse,
+    /// ICMP host unreachable (or the kernel could not resolve the next hop).
+    #[serde(rename = "host-unreach")]
+    HostUnreach,
+    /// ICMP network unreachable.
+    #[serde(rename = "net-unreach")]
+    NetUnreach,
+    /// ICMP port unreachable.
+    #[serde(rename = "port-unreach")]
+    PortUnreach,
+    /// ICMP communication administratively prohibited (a firewall REJECT).
+    #[serde(rename = "admin-prohibited")]
+    AdminProhibited,
+    /// ICMP host administratively prohibited.
+    #[serde(rename = "host-prohibited")]
+    HostProhibited,
+    /// ICMP network administratively prohibited.
+    #[serde(rename = "net-prohibited")]
+    NetProhibited,
+    /// The user said so (`-Pn`).
+    #[serde(rename = "user-set")]
+    UserSet,
+    /// The target is one of our own addresses.
+    #[serde(rename = "localhost-response")]
+    LocalhostResponse,
+    /// An ICMP echo reply.
+    #[serde(rename = "echo-reply")]
+    EchoReply,
+    /// An ARP reply.
+    #[serde(rename = "arp-response")]
+    ArpResponse,
+    /// No reason recorded.
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Reason {
+    /// nmap's spelling of the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SynAck => "syn-ack",
+            Reason::ConnRefused => "conn-refused",
+            Reason::Reset => "reset",
+            Reason::NoResponse => "no-response",
+            Reason::HostUnreach => "host-unreach",
+            Reason::NetUnreach => "net-unreach",
+            Reason::PortUnreach => "port-unreach",
+            Reason::AdminProhibited => "admin-prohibited",
+            Reason::HostProhibited => "host-prohibited",
+            Reason::NetProhibited => "net-prohibited",
+            Reason::UserSet => "user-set",
+            Reason::LocalhostResponse => "localhost-response",
+            Reason::EchoReply => "echo-reply",
+            Reason::ArpResponse => "arp-response",
+            Reason::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_serialize_with_nmap_spelling() {
+        let s = serde_json::to_string(&PortState::OpenFiltered).unwrap();
+        assert_eq!(s, "\"open|filtered\"");
+        for st in PortState::ALL {
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(json.trim_matches('"'), st.as_str());
+        }
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for r in [Reason::SynAck, Reason::ConnRefused, Reason::AdminProhibited, Reason::NoResponse] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json.trim_matches('"'), r.as_str());
+            let back: Reason = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+}

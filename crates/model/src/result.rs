@@ -1,0 +1,235 @@
+//! Results: ports, services and hosts, and [`ScanResult`], the whole scan folded from its events.
+
+use crate::{PortState, Protocol, Reason, ScanEvent, ScanInfo, ScanStats};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// How a service name was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceMethod {
+    /// Looked up from the port number in RustMap's port table.
+    Table,
+    /// Found by probing the service.
+    Probed,
+}
+
+impl ServiceMethod {
+    /// nmap's XML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceMethod::Table => "table",
+            ServiceMethod::Probed => "probed",
+        }
+    }
+}
+
+/// What runs behind a port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Service name (`ssh`, `http`, ...).
+    pub name: String,
+    /// How the name was found.
+    pub method: ServiceMethod,
+    /// Confidence 0–10, as nmap's `conf`.
+    pub conf: u8,
+}
+
+/// One scanned port and its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortResult {
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// Port number.
+    pub port: u16,
+    /// Final state.
+    pub state: PortState,
+    /// Why it has that state.
+    pub reason: Reason,
+    /// TTL of the packet that gave the reason (0 when not known, as for connect scans).
+    pub reason_ttl: u8,
+    /// Service, if known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service: Option<ServiceInfo>,
+}
+
+/// Ports of one state folded into a count, as nmap's `<extraports>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraPorts {
+    /// Their common state.
+    pub state: PortState,
+    /// How many there are.
+    pub count: u32,
+    /// Break-down by reason and protocol.
+    pub reasons: Vec<ReasonCount>,
+}
+
+/// Part of an [`ExtraPorts`] break-down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReasonCount {
+    /// The reason.
+    pub reason: Reason,
+    /// The protocol.
+    pub protocol: Protocol,
+    /// How many ports.
+    pub count: u32,
+    /// The ports themselves, as a compact range list (`1-21,23-79`).
+    pub ports: String,
+}
+
+/// Whether a host is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    /// It answered (or `-Pn` said so).
+    Up,
+    /// It did not answer.
+    Down,
+}
+
+impl HostStatus {
+    /// nmap's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Up => "up",
+            HostStatus::Down => "down",
+        }
+    }
+}
+
+/// Where a host name came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostnameKind {
+    /// The name the user gave.
+    User,
+    /// Found by reverse DNS.
+    #[serde(rename = "PTR")]
+    Ptr,
+}
+
+/// A host name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hostname {
+    /// The name (sanitized).
+    pub name: String,
+    /// Its origin.
+    pub kind: HostnameKind,
+}
+
+/// Everything found about one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostResult {
+    /// Its address.
+    pub addr: IpAddr,
+    /// Its names.
+    pub hostnames: Vec<Hostname>,
+    /// Up or down.
+    pub status: HostStatus,
+    /// Why.
+    pub reason: Reason,
+    /// TTL of the packet that gave the reason (0 if not known).
+    pub reason_ttl: u8,
+    /// When work on it started (Unix seconds).
+    pub start_unix: i64,
+    /// When it finished (Unix seconds).
+    pub end_unix: i64,
+    /// Smoothed round-trip time in microseconds, if measured.
+    pub srtt_us: Option<u64>,
+    /// Ports shown individually, ascending by protocol then number.
+    pub ports: Vec<PortResult>,
+    /// Ports folded into counts.
+    pub extraports: Vec<ExtraPorts>,
+    /// `--host-timeout` expired: results are partial.
+    pub timed_out: bool,
+}
+
+impl HostResult {
+    /// Number of ports scanned on this host, shown or folded.
+    pub fn ports_scanned(&self) -> u64 {
+        self.ports.len() as u64 + self.extraports.iter().map(|e| u64::from(e.count)).sum::<u64>()
+    }
+
+    /// The user-supplied name, else the first PTR name.
+    pub fn display_name(&self) -> Option<&str> {
+        self.hostnames
+            .iter()
+            .find(|h| h.kind == HostnameKind::User)
+            .or_else(|| self.hostnames.first())
+            .map(|h| h.name.as_str())
+    }
+}
+
+/// A whole scan, folded from its events: what formats that need the full picture (XML) write from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ScanResult {
+    /// The scan's header, once started.
+    pub info: Option<ScanInfo>,
+    /// Hosts that were up, in the order they finished.
+    pub hosts: Vec<HostResult>,
+    /// Hosts that were down (kept only as a count, so that sweeps of huge ranges stay small).
+    pub hosts_down: u64,
+    /// Warnings emitted during the scan.
+    pub warnings: Vec<String>,
+    /// Totals, once finished.
+    pub stats: Option<ScanStats>,
+}
+
+impl ScanResult {
+    /// Fold one event into the result.
+    pub fn apply(&mut self, event: &ScanEvent) {
+        match event {
+            ScanEvent::ScanStarted(info) => self.info = Some(info.clone()),
+            ScanEvent::HostDone(h) if h.status == HostStatus::Up => self.hosts.push(h.clone()),
+            ScanEvent::HostDone(_) => self.hosts_down += 1,
+            ScanEvent::Warning { message } => self.warnings.push(message.clone()),
+            ScanEvent::ScanFinished(stats) => self.stats = Some(stats.clone()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(status: HostStatus) -> HostResult {
+        HostResult {
+            addr: "192.0.2.1".parse().unwrap(),
+            hostnames: vec![
+                Hostname { name: "ptr.example".into(), kind: HostnameKind::Ptr },
+                Hostname { name: "given.example".into(), kind: HostnameKind::User },
+            ],
+            status,
+            reason: Reason::SynAck,
+            reason_ttl: 0,
+            start_unix: 1,
+            end_unix: 2,
+            srtt_us: Some(100),
+            ports: vec![],
+            extraports: vec![ExtraPorts { state: PortState::Closed, count: 7, reasons: vec![] }],
+            timed_out: false,
+        }
+    }
+
+    #[test]
+    fn reducer_keeps_up_hosts_and_counts_down_ones() {
+        let mut r = ScanResult::default();
+        r.apply(&ScanEvent::HostDone(host(HostStatus::Up)));
+        r.apply(&ScanEvent::HostDone(host(HostStatus::Down)));
+        r.apply(&ScanEvent::HostDone(host(HostStatus::Down)));
+        assert_eq!(r.hosts.len(), 1);
+        assert_eq!(r.hosts_down, 2);
+        assert_eq!(r.hosts[0].ports_scanned(), 7);
+        assert_eq!(r.hosts[0].display_name(), Some("given.example"));
+    }
+
+    #[test]
+    fn events_are_tagged_json() {
+        let ev = ScanEvent::Warning { message: "x".into() };
+        let v: serde_json::Value = serde_json::to_value(&ev).unwrap();
+        assert_eq!(v["event"], "warning");
+        let back: ScanEvent = serde_json::from_value(v).unwrap();
+        assert_eq!(back, ev);
+    }
+}

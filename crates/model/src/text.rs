@@ -1,0 +1,85 @@
+//! Making network-supplied text safe to show: banners, hostnames and anything else read off the wire
+//! may carry terminal escapes, NULs or invalid UTF-8. Every output format passes such text through
+//! [`sanitize`] (and then applies its own syntax escaping, e.g. XML entities).
+
+use std::borrow::Cow;
+
+/// True for characters that must never reach a terminal or a file raw: C0 controls (except none:
+/// even tab and newline are escaped, since they break line-oriented formats), DEL and C1 controls.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+}
+
+/// Escape control characters as `\xNN` (or `\u{NNNN}` above 0xFF) and backslashes as `\\`.
+/// Text without such characters is returned borrowed.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) || c == '\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_char(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+fn push_char(out: &mut String, c: char) {
+    use std::fmt::Write;
+    if c == '\\' {
+        out.push_str("\\\\");
+    } else if is_unsafe(c) {
+        let v = c as u32;
+        if v <= 0xff {
+            let _ = write!(out, "\\x{v:02x}");
+        } else {
+            let _ = write!(out, "\\u{{{v:04x}}}");
+        }
+    } else {
+        out.push(c);
+    }
+}
+
+/// Decode bytes read from the network: valid UTF-8 runs are kept (sanitized), every invalid byte is
+/// written as `\xNN`.
+pub fn sanitize_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_char(&mut out, c);
+        }
+        for b in chunk.invalid() {
+            use std::fmt::Write;
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed() {
+        assert!(matches!(sanitize("OpenSSH_9.2p1 Debian"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn terminal_escapes_are_neutralised() {
+        let hostile = "\x1b[2J\x1b]0;pwned\x07name\0\r\n\u{9b}x";
+        let clean = sanitize(hostile);
+        assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
+        assert_eq!(clean, "\\x1b[2J\\x1b]0;pwned\\x07name\\x00\\x0d\\x0a\\x9bx");
+    }
+
+    #[test]
+    fn invalid_utf8_is_hex_escaped() {
+        assert_eq!(sanitize_bytes(b"ok\xff\xfe\x1b!"), "ok\\xff\\xfe\\x1b!");
+        assert_eq!(sanitize_bytes("héllo".as_bytes()), "héllo");
+    }
+
+    #[test]
+    fn backslash_is_escaped_so_output_is_unambiguous() {
+        assert_eq!(sanitize("a\\x1b"), "a\\\\x1b");
+    }
+}

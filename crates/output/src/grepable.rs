@@ -1,0 +1,93 @@
+//! nmap's grepable format (`-oG`): one `Host:` line per host, tab-separated fields.
+//!
+//! ```text
+//! # RustMap 0.1.0 scan initiated Sat Nov 21 14:23:00 2026 as: rustmap -oG - 198.18.0.10
+//! Host: 198.18.0.10 ()	Status: Up
+//! Host: 198.18.0.10 ()	Ports: 22/open/tcp//ssh///, 80/open/tcp//http///	Ignored State: closed (998)
+//! # RustMap done at Sat Nov 21 14:23:01 2026 -- 1 IP address (1 host up) scanned in 0.52 seconds
+//! ```
+//! A port entry is `port/state/protocol/owner/service/rpc-info/version/`. Field text is sanitized
+//! and `/`, `,` and tabs are replaced so that the line stays splittable.
+
+use crate::common::{ctime, done_summary, host_shown, is_openish, Options};
+use crate::{Control, Sink};
+use rustmap_model::{sanitize, HostResult, HostStatus, ScanEvent};
+use std::io::{self, Write};
+
+fn field(s: &str) -> String {
+    sanitize(s).replace('/', "|").replace(',', ";").replace('\t', " ")
+}
+
+/// Writer of the grepable format.
+pub struct GrepableWriter<W: Write + Send> {
+    out: W,
+    opts: Options,
+}
+
+impl<W: Write + Send> GrepableWriter<W> {
+    /// A writer over `out`.
+    pub fn new(out: W, opts: Options) -> Self {
+        GrepableWriter { out, opts }
+    }
+
+    fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
+        let name = h.display_name().map(field).unwrap_or_default();
+        let status = if h.status == HostStatus::Up { "Up" } else { "Down" };
+        writeln!(self.out, "Host: {} ({name})\tStatus: {status}", h.addr)?;
+        if h.status != HostStatus::Up {
+            return Ok(());
+        }
+        let ports: Vec<String> = h
+            .ports
+            .iter()
+            .filter(|p| !self.opts.open_only || is_openish(p.state))
+            .map(|p| {
+                let svc = p.service.as_ref().map(|s| field(&s.name)).unwrap_or_default();
+                format!("{}/{}/{}//{svc}///", p.port, p.state, p.protocol)
+            })
+            .collect();
+        let mut line = format!("Host: {} ({name})\tPorts: {}", h.addr, ports.join(", "));
+        // nmap names only the largest folded state.
+        if let Some(e) = h.extraports.iter().max_by_key(|e| e.count) {
+            line.push_str(&format!("\tIgnored State: {} ({})", e.state, e.count));
+        }
+        writeln!(self.out, "{line}")
+    }
+}
+
+impl<W: Write + Send> Sink for GrepableWriter<W> {
+    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+        match ev {
+            ScanEvent::ScanStarted(info) => {
+                writeln!(self.out, "# RustMap {} scan initiated {} as: {}", info.version, ctime(info.start_unix), sanitize(&info.args))?;
+                for s in &info.scans {
+                    writeln!(
+                        self.out,
+                        "# Ports scanned: {}({};{})",
+                        s.scan_type.xml_name().to_uppercase(),
+                        s.ports.len(),
+                        crate::format_ranges(&s.ports)
+                    )?;
+                }
+            }
+            ScanEvent::HostDone(h) => {
+                let show = match h.status {
+                    HostStatus::Up => host_shown(h, &self.opts),
+                    HostStatus::Down => self.opts.verbosity > 0 && !self.opts.open_only,
+                };
+                if show {
+                    self.write_host(h)?;
+                }
+            }
+            ScanEvent::ScanFinished(stats) => {
+                writeln!(self.out, "# RustMap done at {} -- {}", ctime(stats.end_unix), done_summary(stats))?;
+            }
+            _ => {}
+        }
+        Ok(Control::Continue)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

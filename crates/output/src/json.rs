@@ -1,0 +1,105 @@
+//! JSON output (`-oJ`): one object per scan, streamed (hosts are written as they finish).
+//!
+//! Schema (version 1, see `schema_version`):
+//! ```json
+//! {
+//!   "scanner": "rustmap", "schema_version": 1, "version": "0.1.0",
+//!   "args": "rustmap -oJ - 198.18.0.10", "start": 1795000000,
+//!   "scans": [ { "scan_type": "connect", "protocol": "tcp", "count": 1000, "ports": "1,3-4,..." } ],
+//!   "hosts": [ {
+//!       "addr": "198.18.0.10", "hostnames": [ { "name": "h10.lab.test", "kind": "PTR" } ],
+//!       "status": "up", "reason": "syn-ack", "reason_ttl": 0,
+//!       "start_unix": 1795000000, "end_unix": 1795000001, "srtt_us": 120, "timed_out": false,
+//!       "ports": [ { "protocol": "tcp", "port": 22, "state": "open", "reason": "syn-ack", "reason_ttl": 0,
+//!                   "service": { "name": "ssh", "method": "table", "conf": 3 } } ],
+//!       "extraports": [ { "state": "closed", "count": 985,
+//!                         "reasons": [ { "reason": "conn-refused", "protocol": "tcp", "count": 985, "ports": "1-20,..." } ] } ]
+//!   } ],
+//!   "warnings": [ "..." ],
+//!   "stats": { "end_unix": 1795000001, "elapsed_secs": 0.52, "hosts_up": 1, "hosts_down": 0,
+//!              "hosts_total": 1, "completed": true }
+//! }
+//! ```
+//! Only hosts that are up are listed; `stats` counts the others. States and reasons use nmap's
+//! spellings (`open|filtered`, `conn-refused`, ...). Strings are sanitized: no control characters.
+
+use crate::common::{host_shown, is_openish, Options};
+use crate::{format_ranges, Control, Sink};
+use rustmap_model::{sanitize, HostStatus, ScanEvent, EVENT_SCHEMA_VERSION};
+use serde_json::json;
+use std::io::{self, Write};
+
+/// Writer of the JSON format.
+pub struct JsonWriter<W: Write + Send> {
+    out: W,
+    opts: Options,
+    hosts_written: u64,
+    warnings: Vec<String>,
+}
+
+impl<W: Write + Send> JsonWriter<W> {
+    /// A writer over `out`.
+    pub fn new(out: W, opts: Options) -> Self {
+        JsonWriter { out, opts, hosts_written: 0, warnings: Vec::new() }
+    }
+}
+
+impl<W: Write + Send> Sink for JsonWriter<W> {
+    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+        match ev {
+            ScanEvent::ScanStarted(info) => {
+                let scans: Vec<_> = info
+                    .scans
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "scan_type": s.scan_type.xml_name(),
+                            "protocol": s.scan_type.protocol(),
+                            "count": s.ports.len(),
+                            "ports": format_ranges(&s.ports),
+                        })
+                    })
+                    .collect();
+                let head = json!({
+                    "scanner": "rustmap",
+                    "schema_version": EVENT_SCHEMA_VERSION,
+                    "version": info.version,
+                    "args": sanitize(&info.args),
+                    "start": info.start_unix,
+                    "scans": scans,
+                });
+                let head = serde_json::to_string(&head)?;
+                // Re-open the object to stream the hosts array into it.
+                write!(self.out, "{},\"hosts\":[", head.trim_end_matches('}'))?;
+            }
+            ScanEvent::HostDone(h) if h.status == HostStatus::Up && host_shown(h, &self.opts) => {
+                let mut h = h.clone();
+                if self.opts.open_only {
+                    h.ports.retain(|p| is_openish(p.state));
+                }
+                for n in &mut h.hostnames {
+                    n.name = sanitize(&n.name).into_owned();
+                }
+                if self.hosts_written > 0 {
+                    write!(self.out, ",")?;
+                }
+                self.hosts_written += 1;
+                serde_json::to_writer(&mut self.out, &h)?;
+            }
+            ScanEvent::Warning { message } => self.warnings.push(sanitize(message).into_owned()),
+            ScanEvent::ScanFinished(stats) => {
+                write!(self.out, "],\"warnings\":")?;
+                serde_json::to_writer(&mut self.out, &self.warnings)?;
+                write!(self.out, ",\"stats\":")?;
+                serde_json::to_writer(&mut self.out, stats)?;
+                writeln!(self.out, "}}")?;
+            }
+            _ => {}
+        }
+        Ok(Control::Continue)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

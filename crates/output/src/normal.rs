@@ -1,0 +1,190 @@
+//! nmap's "normal" human-readable layout, for the terminal and `-oN`.
+//!
+//! ```text
+//! Starting RustMap 0.1.0 at 2026-11-21 14:23 UTC
+//! RustMap scan report for h10.lab.test (198.18.0.10)
+//! Host is up (0.00012s latency).
+//! Not shown: 985 closed tcp ports (conn-refused)
+//! PORT     STATE SERVICE
+//! 22/tcp   open  ssh
+//!
+//! RustMap done: 1 IP address (1 host up) scanned in 0.52 seconds
+//! ```
+//!
+//! With `--reason` a REASON column and "received <reason>" are added; with `-v`, open ports are
+//! announced as they are found and down hosts are listed. Hosts are written as they finish.
+
+use crate::common::{done_summary, host_shown, is_openish, local_time, Options};
+use crate::{Control, Sink};
+use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, ScanEvent};
+use std::io::{self, Write};
+
+/// Writer of the normal format.
+pub struct NormalWriter<W: Write + Send> {
+    out: W,
+    opts: Options,
+    hosts_shown: u64,
+}
+
+impl<W: Write + Send> NormalWriter<W> {
+    /// A writer over `out`.
+    pub fn new(out: W, opts: Options) -> Self {
+        NormalWriter { out, opts, hosts_shown: 0 }
+    }
+
+    fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
+        let o = &mut self.out;
+        let addr = h.addr.to_string();
+        match h.display_name() {
+            Some(name) => writeln!(o, "RustMap scan report for {} ({addr})", sanitize(name))?,
+            None => writeln!(o, "RustMap scan report for {addr}")?,
+        }
+        if h.status == HostStatus::Down {
+            writeln!(o, "Host is down, received {}.", h.reason)?;
+            return writeln!(o);
+        }
+        let mut up = String::from("Host is up");
+        if self.opts.reason {
+            up.push_str(&format!(", received {}", h.reason));
+        }
+        if let Some(us) = h.srtt_us {
+            up.push_str(&format!(" ({}s latency)", sig2(us as f64 / 1e6)));
+        }
+        writeln!(o, "{up}.")?;
+        let user = h.hostnames.iter().find(|n| n.kind == HostnameKind::User);
+        let ptr = h.hostnames.iter().find(|n| n.kind == HostnameKind::Ptr);
+        if let (Some(u), Some(p)) = (user, ptr) {
+            if !u.name.eq_ignore_ascii_case(&p.name) {
+                writeln!(o, "rDNS record for {addr}: {}", sanitize(&p.name))?;
+            }
+        }
+        if h.timed_out {
+            writeln!(o, "Host timed out (--host-timeout): the results below are partial.")?;
+        }
+        let shown: Vec<&PortResult> =
+            h.ports.iter().filter(|p| !self.opts.open_only || is_openish(p.state)).collect();
+        // Everything not in the table, by state, for the "Not shown" line.
+        let mut hidden: Vec<(String, u64, String)> = h
+            .extraports
+            .iter()
+            .map(|e| {
+                let reasons: Vec<String> = e.reasons.iter().map(|r| {
+                    if e.reasons.len() == 1 { r.reason.to_string() } else { format!("{} {}", r.count, r.reason) }
+                }).collect();
+                let proto = e.reasons.first().map_or("tcp", |r| r.protocol.as_str());
+                (format!("{} {proto}", e.state), u64::from(e.count), reasons.join(", "))
+            })
+            .collect();
+        if self.opts.open_only {
+            let mut by_state: Vec<(String, u64)> = Vec::new();
+            for p in h.ports.iter().filter(|p| !is_openish(p.state)) {
+                let key = format!("{} {}", p.state, p.protocol);
+                match by_state.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, n)) => *n += 1,
+                    None => by_state.push((key, 1)),
+                }
+            }
+            hidden.extend(by_state.into_iter().map(|(k, n)| (k, n, String::new())));
+        }
+        let total = h.ports_scanned();
+        if shown.is_empty() {
+            writeln!(o, "All {total} scanned ports on {} are in ignored states.", h.display_name().map_or(addr.clone(), |n| format!("{} ({addr})", sanitize(n))))?;
+        }
+        if !hidden.is_empty() {
+            let parts: Vec<String> = hidden
+                .iter()
+                .map(|(state, n, reasons)| {
+                    if reasons.is_empty() { format!("{n} {state} port{}", if *n == 1 { "" } else { "s" }) } else { format!("{n} {state} port{} ({reasons})", if *n == 1 { "" } else { "s" }) }
+                })
+                .collect();
+            writeln!(o, "Not shown: {}", parts.join(", "))?;
+        }
+        if !shown.is_empty() {
+            let cells: Vec<[String; 4]> = shown
+                .iter()
+                .map(|p| {
+                    let service = p.service.as_ref().map_or("unknown".to_string(), |s| sanitize(&s.name).into_owned());
+                    let reason = if p.reason_ttl > 0 { format!("{} ttl {}", p.reason, p.reason_ttl) } else { p.reason.to_string() };
+                    [format!("{}/{}", p.port, p.protocol), p.state.to_string(), service, reason]
+                })
+                .collect();
+            let w0 = cells.iter().map(|c| c[0].len()).max().unwrap_or(0).max(4) + 1;
+            let w1 = cells.iter().map(|c| c[1].len()).max().unwrap_or(0).max(5) + 1;
+            let w2 = cells.iter().map(|c| c[2].len()).max().unwrap_or(0).max(7) + 1;
+            if self.opts.reason {
+                writeln!(o, "{:w0$}{:w1$}{:w2$}REASON", "PORT", "STATE", "SERVICE")?;
+                for c in &cells {
+                    writeln!(o, "{:w0$}{:w1$}{:w2$}{}", c[0], c[1], c[2], c[3])?;
+                }
+            } else {
+                writeln!(o, "{:w0$}{:w1$}SERVICE", "PORT", "STATE")?;
+                for c in &cells {
+                    writeln!(o, "{:w0$}{:w1$}{}", c[0], c[1], c[2])?;
+                }
+            }
+        }
+        writeln!(o)
+    }
+}
+
+/// A number with two significant digits, as nmap prints latencies (`0.00012`, `0.021`, `1.2`).
+fn sig2(x: f64) -> String {
+    if x <= 0.0 || !x.is_finite() {
+        return "0.0".to_string();
+    }
+    let decimals = (1 - x.log10().floor() as i32).max(1) as usize;
+    format!("{x:.decimals$}")
+}
+
+impl<W: Write + Send> Sink for NormalWriter<W> {
+    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+        match ev {
+            ScanEvent::ScanStarted(info) => {
+                let t = local_time(info.start_unix);
+                writeln!(self.out, "Starting RustMap {} at {}", info.version, t.format("%Y-%m-%d %H:%M %z"))?;
+            }
+            ScanEvent::PortFound { addr, port } if self.opts.verbosity > 0 && is_openish(port.state) => {
+                writeln!(self.out, "Discovered {} port {}/{} on {addr}", port.state, port.port, port.protocol)?;
+            }
+            ScanEvent::HostDone(h) => {
+                let show = match h.status {
+                    HostStatus::Up => host_shown(h, &self.opts),
+                    HostStatus::Down => self.opts.verbosity > 0 && !self.opts.open_only,
+                };
+                if show {
+                    self.hosts_shown += 1;
+                    self.write_host(h)?;
+                }
+            }
+            ScanEvent::Warning { message } => writeln!(self.out, "Warning: {}", sanitize(message))?,
+            ScanEvent::ScanFinished(stats) => {
+                if stats.hosts_up == 0 && stats.hosts_total == 1 && stats.completed {
+                    writeln!(self.out, "Note: Host seems down. If it is really up, but blocking our ping probes, try -Pn")?;
+                }
+                if !stats.completed {
+                    writeln!(self.out, "Scan interrupted: results above are partial.")?;
+                }
+                writeln!(self.out, "RustMap done: {}", done_summary(stats))?;
+            }
+            _ => {}
+        }
+        Ok(Control::Continue)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_has_two_significant_digits() {
+        assert_eq!(sig2(0.000123), "0.00012");
+        assert_eq!(sig2(0.0213), "0.021");
+        assert_eq!(sig2(1.234), "1.2");
+        assert_eq!(sig2(0.0), "0.0");
+    }
+}

@@ -1,0 +1,155 @@
+//! nmap's XML format (`-oX`), so that ndiff, Metasploit's importer, xsltproc with nmap.xsl and every
+//! other nmap XML consumer can read RustMap's results.
+//!
+//! The document follows nmap's DTD (`xmloutputversion` 1.05). The DTD only allows
+//! `scanner="nmap"`, so that is what the root element says; RustMap identifies itself in the
+//! leading comment and in `args`. Hosts are written as they finish; only hosts that are up are
+//! written (down hosts are counted in `<runstats>`), as nmap does without `-v`.
+//! Text from the network is sanitized (control characters become `\xNN`) and then entity-escaped.
+
+use crate::common::{ctime, done_summary, host_shown, is_openish, Options};
+use crate::{format_ranges, Control, Sink};
+use quick_xml::escape::escape;
+use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, ScanEvent};
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+/// Sanitize then entity-escape a value for an attribute.
+fn attr(s: &str) -> String {
+    escape(sanitize(s).as_ref()).into_owned()
+}
+
+/// Writer of the XML format.
+pub struct XmlWriter<W: Write + Send> {
+    out: W,
+    opts: Options,
+    started: bool,
+}
+
+impl<W: Write + Send> XmlWriter<W> {
+    /// A writer over `out`.
+    pub fn new(out: W, opts: Options) -> Self {
+        XmlWriter { out, opts, started: false }
+    }
+
+    fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
+        let o = &mut self.out;
+        write!(o, "<host starttime=\"{}\" endtime=\"{}\"", h.start_unix, h.end_unix)?;
+        if h.timed_out {
+            write!(o, " timedout=\"true\"")?;
+        }
+        writeln!(o, ">")?;
+        writeln!(o, "<status state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>", h.status.as_str(), h.reason, h.reason_ttl)?;
+        let family = match h.addr {
+            IpAddr::V4(_) => "ipv4",
+            IpAddr::V6(_) => "ipv6",
+        };
+        writeln!(o, "<address addr=\"{}\" addrtype=\"{family}\"/>", h.addr)?;
+        if h.hostnames.is_empty() {
+            writeln!(o, "<hostnames>\n</hostnames>")?;
+        } else {
+            writeln!(o, "<hostnames>")?;
+            for n in &h.hostnames {
+                let kind = match n.kind {
+                    HostnameKind::User => "user",
+                    HostnameKind::Ptr => "PTR",
+                };
+                writeln!(o, "<hostname name=\"{}\" type=\"{kind}\"/>", attr(&n.name))?;
+            }
+            writeln!(o, "</hostnames>")?;
+        }
+        if h.status == HostStatus::Up {
+            writeln!(o, "<ports>")?;
+            for e in &h.extraports {
+                writeln!(o, "<extraports state=\"{}\" count=\"{}\">", e.state, e.count)?;
+                for r in &e.reasons {
+                    writeln!(
+                        o,
+                        "<extrareasons reason=\"{}\" count=\"{}\" proto=\"{}\" ports=\"{}\"/>",
+                        r.reason, r.count, r.protocol, r.ports
+                    )?;
+                }
+                writeln!(o, "</extraports>")?;
+            }
+            // Under --open, non-open shown ports are folded into extraports-like counts.
+            if self.opts.open_only {
+                for state in rustmap_model::PortState::ALL {
+                    let hidden: Vec<u16> =
+                        h.ports.iter().filter(|p| p.state == state && !is_openish(p.state)).map(|p| p.port).collect();
+                    if !hidden.is_empty() {
+                        writeln!(o, "<extraports state=\"{state}\" count=\"{}\">", hidden.len())?;
+                        writeln!(o, "</extraports>")?;
+                    }
+                }
+            }
+            for p in h.ports.iter().filter(|p| !self.opts.open_only || is_openish(p.state)) {
+                write!(
+                    o,
+                    "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>",
+                    p.protocol, p.port, p.state, p.reason, p.reason_ttl
+                )?;
+                if let Some(s) = &p.service {
+                    write!(o, "<service name=\"{}\" method=\"{}\" conf=\"{}\"/>", attr(&s.name), s.method.as_str(), s.conf.min(10))?;
+                }
+                writeln!(o, "</port>")?;
+            }
+            writeln!(o, "</ports>")?;
+            let srtt = h.srtt_us.unwrap_or(0);
+            writeln!(o, "<times srtt=\"{srtt}\" rttvar=\"{}\" to=\"{}\"/>", srtt / 2, (srtt * 3).max(100_000))?;
+        }
+        writeln!(o, "</host>")
+    }
+}
+
+impl<W: Write + Send> Sink for XmlWriter<W> {
+    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+        match ev {
+            ScanEvent::ScanStarted(info) => {
+                self.started = true;
+                let o = &mut self.out;
+                let when = ctime(info.start_unix);
+                writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+                writeln!(o, "<!DOCTYPE nmaprun>")?;
+                writeln!(o, "<?xml-stylesheet href=\"file:///usr/share/nmap/nmap.xsl\" type=\"text/xsl\"?>")?;
+                // A comment must not contain "--": the command line is written with those doubled dashes broken up.
+                writeln!(o, "<!-- RustMap {} scan initiated {when} as: {} -->", info.version, attr(&info.args).replace("--", "- -"))?;
+                writeln!(
+                    o,
+                    "<nmaprun scanner=\"nmap\" args=\"{}\" start=\"{}\" startstr=\"{when}\" version=\"{}\" xmloutputversion=\"1.05\">",
+                    attr(&info.args),
+                    info.start_unix,
+                    attr(&info.version)
+                )?;
+                for s in &info.scans {
+                    writeln!(
+                        o,
+                        "<scaninfo type=\"{}\" protocol=\"{}\" numservices=\"{}\" services=\"{}\"/>",
+                        s.scan_type.xml_name(),
+                        s.scan_type.protocol(),
+                        s.ports.len(),
+                        format_ranges(&s.ports)
+                    )?;
+                }
+                writeln!(o, "<verbose level=\"{}\"/>", info.verbosity)?;
+                writeln!(o, "<debugging level=\"{}\"/>", info.debugging)?;
+            }
+            ScanEvent::HostDone(h) if h.status == HostStatus::Up && host_shown(h, &self.opts) => self.write_host(h)?,
+            ScanEvent::ScanFinished(stats) => {
+                let o = &mut self.out;
+                let when = ctime(stats.end_unix);
+                let summary = format!("RustMap done at {when}; {}", done_summary(stats));
+                writeln!(o, "<runstats><finished time=\"{}\" timestr=\"{when}\" summary=\"{}\" elapsed=\"{:.2}\" exit=\"{}\"/>",
+                    stats.end_unix, attr(&summary), stats.elapsed_secs, if stats.completed { "success" } else { "error" })?;
+                writeln!(o, "<hosts up=\"{}\" down=\"{}\" total=\"{}\"/>", stats.hosts_up, stats.hosts_down, stats.hosts_total)?;
+                writeln!(o, "</runstats>")?;
+                writeln!(o, "</nmaprun>")?;
+            }
+            _ => {}
+        }
+        Ok(Control::Continue)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,330 @@
+//! RustMap as a library: describe a scan with [`ScanRequest`], hand it sinks, run it.
+//!
+//! The pipeline: the target list is streamed (names resolved on the way, exclusions applied) into
+//! the engine through a bounded channel; the engine's events are enriched (service names from the
+//! port table, reverse DNS for hosts that are up) and handed to every sink in order. A sink that
+//! returns [`Control::Stop`], or the caller's cancellation token, stops the scan; the sinks still
+//! receive a final `ScanFinished` marked incomplete.
+
+#![forbid(unsafe_code)]
+
+pub mod privilege;
+
+pub use rustmap_engine::{Timing, TimingTemplate};
+pub use rustmap_output::{Control, Sink};
+
+use rustmap_engine::{connect::ConnectScan, Emitter, ScanTarget};
+use rustmap_model::{
+    Hostname, HostnameKind, HostStatus, PortResult, ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, ServiceInfo,
+    ServiceMethod, EVENT_SCHEMA_VERSION,
+};
+use rustmap_targets::{PortList, PortTable, TargetItem, TargetList, TargetSpec};
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// RustMap's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// When to look up names of addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReverseDns {
+    /// Never (`-n`).
+    Never,
+    /// For hosts that are up (default).
+    #[default]
+    UpHosts,
+    /// For every host (`-R`).
+    Always,
+}
+
+/// Everything that defines a scan.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    /// What to scan.
+    pub targets: TargetList,
+    /// Which ports.
+    pub ports: PortList,
+    /// Scan types to run (only `Connect` is implemented by this version of the engine).
+    pub scan_types: Vec<ScanType>,
+    /// Timing knobs.
+    pub timing: Timing,
+    /// Treat every host as up (`-Pn`).
+    pub skip_discovery: bool,
+    /// Random port order (default) or ascending (`-r`).
+    pub randomize_ports: bool,
+    /// Reverse DNS policy.
+    pub reverse_dns: ReverseDns,
+    /// Prefer IPv6 addresses when resolving names (`-6`).
+    pub ipv6: bool,
+    /// Timeout of one name lookup.
+    pub resolve_timeout: Duration,
+    /// The command line, for output headers.
+    pub args: String,
+    /// `-v` count.
+    pub verbosity: u8,
+    /// `-d` count.
+    pub debugging: u8,
+}
+
+impl ScanRequest {
+    /// A request for `targets` with defaults everywhere else: top 1000 TCP ports, connect scan, T3.
+    pub fn new(targets: TargetList) -> ScanRequest {
+        ScanRequest {
+            targets,
+            ports: PortList::top(1000, &[rustmap_model::Protocol::Tcp], PortTable::builtin()),
+            scan_types: vec![ScanType::Connect],
+            timing: Timing::default(),
+            skip_discovery: false,
+            randomize_ports: true,
+            reverse_dns: ReverseDns::UpHosts,
+            ipv6: false,
+            resolve_timeout: Duration::from_secs(5),
+            args: String::new(),
+            verbosity: 0,
+            debugging: 0,
+        }
+    }
+}
+
+/// Why a scan could not run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// A scan type this build cannot run yet.
+    #[error("not yet supported: {0} scan")]
+    Unsupported(&'static str),
+    /// Writing to an output failed.
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Resolve a name to addresses (system resolver), bounded in time.
+async fn resolve(name: &str, ipv6: bool, timeout: Duration) -> Vec<IpAddr> {
+    let lookup = tokio::net::lookup_host((name, 0));
+    match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(addrs)) => {
+            let mut v: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+            v.dedup();
+            v.sort_by_key(|a| a.is_ipv6() != ipv6);
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Reverse lookup, bounded in time. Returns the name sanitized, or nothing.
+async fn reverse(ip: IpAddr, timeout: Duration) -> Option<String> {
+    let job = tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip));
+    let name = tokio::time::timeout(timeout, job).await.ok()?.ok()?.ok()?;
+    // getnameinfo echoes the address when there is no PTR record.
+    if name.parse::<IpAddr>().is_ok() || name.is_empty() {
+        return None;
+    }
+    Some(rustmap_model::sanitize(&name).into_owned())
+}
+
+/// Feed the engine: stream the target list, resolve names, apply exclusions.
+async fn feed_targets(req: ScanRequest, tx: mpsc::Sender<ScanTarget>, warn: mpsc::Sender<ScanEvent>) {
+    let mut exclude = req.targets.exclude().clone();
+    for name in exclude.names().map(str::to_string).collect::<Vec<_>>() {
+        for ip in resolve(&name, req.ipv6, req.resolve_timeout).await {
+            exclude.add_addr(ip);
+        }
+    }
+    // The list is read on a blocking thread (it may read files) and handed over in small batches.
+    let (itx, mut irx) = mpsc::channel::<Result<TargetItem, String>>(1024);
+    let list = req.targets.clone();
+    std::thread::spawn(move || {
+        for item in list.iter() {
+            if itx.blocking_send(item.map_err(|e| e.to_string())).is_err() {
+                return;
+            }
+        }
+    });
+    while let Some(item) = irx.recv().await {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = warn.send(ScanEvent::Warning { message: e }).await;
+                continue;
+            }
+        };
+        match item {
+            TargetItem::Addr(ip) => {
+                if tx.send(ScanTarget { addr: ip, hostnames: Vec::new() }).await.is_err() {
+                    return;
+                }
+            }
+            TargetItem::Name { name, prefix } => {
+                let addrs = resolve(&name, req.ipv6, req.resolve_timeout).await;
+                let Some(first) = addrs.first().copied() else {
+                    let message = format!("Failed to resolve \"{}\".", rustmap_model::sanitize(&name));
+                    let _ = warn.send(ScanEvent::Warning { message }).await;
+                    continue;
+                };
+                let user = vec![Hostname { name: rustmap_model::sanitize(&name).into_owned(), kind: HostnameKind::User }];
+                match prefix.and_then(|p| TargetSpec::parse(&format!("{first}/{p}")).ok()) {
+                    Some(block) => {
+                        for ip in block.addrs().filter(|ip| !exclude.contains(*ip)) {
+                            let hostnames = if ip == first { user.clone() } else { Vec::new() };
+                            if tx.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    None if !exclude.contains(first) => {
+                        if addrs.len() > 1 {
+                            let others: Vec<String> = addrs[1..].iter().map(|a| a.to_string()).collect();
+                            let message = format!("Other addresses for {} (not scanned): {}", user[0].name, others.join(" "));
+                            let _ = warn.send(ScanEvent::Warning { message }).await;
+                        }
+                        if tx.send(ScanTarget { addr: first, hostnames: user }).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
+    for p in ports {
+        if p.service.is_none() {
+            if let Some(name) = table.service_name(p.protocol, p.port) {
+                p.service = Some(ServiceInfo { name: name.to_string(), method: ServiceMethod::Table, conf: 3 });
+            }
+        }
+    }
+}
+
+/// Deliver one event to every sink; true if one asked to stop.
+fn deliver(sinks: &mut [Box<dyn Sink>], ev: &ScanEvent) -> Result<bool, ScanError> {
+    let mut stop = false;
+    for s in sinks.iter_mut() {
+        stop |= s.event(ev)? == Control::Stop;
+    }
+    Ok(stop)
+}
+
+/// Run a scan to completion (or cancellation), feeding `sinks`. Returns the final totals.
+pub async fn run(req: ScanRequest, mut sinks: Vec<Box<dyn Sink>>, cancel: CancellationToken) -> Result<ScanStats, ScanError> {
+    for t in &req.scan_types {
+        if *t != ScanType::Connect {
+            return Err(ScanError::Unsupported(t.display_name()));
+        }
+    }
+    let started = Instant::now();
+    let table = PortTable::builtin();
+    let info = ScanInfo {
+        schema_version: EVENT_SCHEMA_VERSION,
+        version: VERSION.to_string(),
+        args: req.args.clone(),
+        start_unix: unix_now(),
+        scans: vec![ScanPorts { scan_type: ScanType::Connect, ports: req.ports.tcp.clone() }],
+        verbosity: req.verbosity,
+        debugging: req.debugging,
+    };
+    deliver(&mut sinks, &ScanEvent::ScanStarted(info))?;
+
+    let (ttx, trx) = mpsc::channel::<ScanTarget>(256);
+    let (etx, mut erx) = mpsc::channel::<ScanEvent>(4096);
+    let emitter = Emitter::new(etx.clone(), cancel.clone());
+    let mut timing = req.timing.clone();
+    timing.max_parallelism = timing.max_parallelism.min(rustmap_engine::limits::fd_budget()).max(1);
+    let hosts_hint: u128 = req.targets_len_hint();
+    let engine = ConnectScan {
+        ports: req.ports.tcp.clone(),
+        randomize: req.randomize_ports,
+        timing,
+        skip_discovery: req.skip_discovery,
+        discovery_ports: vec![80, 443],
+        collapse_threshold: 25,
+        hosts_hint: u64::try_from(hosts_hint).ok(),
+    };
+    let feeder = tokio::spawn(feed_targets(req.clone(), ttx, etx.clone()));
+    drop(etx);
+    let engine_task = tokio::spawn(engine.run(trx, emitter));
+
+    let mut lookups: JoinSet<ScanEvent> = JoinSet::new();
+    let max_lookups = 64;
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            ev = erx.recv(), if lookups.len() < max_lookups => {
+                let Some(mut ev) = ev else { break };
+                match &mut ev {
+                    ScanEvent::PortFound { port, .. } => add_service_names(std::slice::from_mut(port), table),
+                    ScanEvent::HostDone(h) => add_service_names(&mut h.ports, table),
+                    _ => {}
+                }
+                let wants_ptr = match &ev {
+                    ScanEvent::HostDone(h) => match req.reverse_dns {
+                        ReverseDns::Never => false,
+                        ReverseDns::UpHosts => h.status == HostStatus::Up,
+                        ReverseDns::Always => true,
+                    },
+                    _ => false,
+                };
+                if wants_ptr {
+                    let timeout = req.resolve_timeout;
+                    lookups.spawn(async move {
+                        if let ScanEvent::HostDone(h) = &mut ev {
+                            if let Some(name) = reverse(h.addr, timeout).await {
+                                h.hostnames.push(Hostname { name, kind: HostnameKind::Ptr });
+                            }
+                        }
+                        ev
+                    });
+                } else if deliver(&mut sinks, &ev)? && !stopped {
+                    stopped = true;
+                    cancel.cancel();
+                }
+            }
+            Some(done) = lookups.join_next(), if !lookups.is_empty() => {
+                if let Ok(ev) = done {
+                    if deliver(&mut sinks, &ev)? && !stopped {
+                        stopped = true;
+                        cancel.cancel();
+                    }
+                }
+            }
+        }
+    }
+    while let Some(done) = lookups.join_next().await {
+        if let Ok(ev) = done {
+            deliver(&mut sinks, &ev)?;
+        }
+    }
+    feeder.abort();
+    let totals = engine_task.await.unwrap_or_default();
+    let stats = ScanStats {
+        end_unix: unix_now(),
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        hosts_up: totals.hosts_up,
+        hosts_down: totals.hosts_down,
+        hosts_total: totals.hosts_up + totals.hosts_down,
+        completed: !cancel.is_cancelled(),
+    };
+    deliver(&mut sinks, &ScanEvent::ScanFinished(stats.clone()))?;
+    for s in sinks.iter_mut() {
+        s.finish()?;
+    }
+    Ok(stats)
+}
+
+impl ScanRequest {
+    /// Number of addresses the target list stands for, where it can be told without reading files.
+    fn targets_len_hint(&self) -> u128 {
+        self.targets.len_hint()
+    }
+}
