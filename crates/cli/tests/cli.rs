@@ -1,0 +1,262 @@
+//! The `rustmap` binary end to end on loopback: real listeners, real scans, every output format,
+//! and the error paths (exit code 2, one line naming the bad value, nothing scanned).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn rustmap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rustmap")).args(args).stdin(Stdio::null()).output().expect("run rustmap")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Listeners on loopback plus a list of ports around them that are closed (bound then released).
+fn listeners(n: usize) -> (Vec<TcpListener>, Vec<u16>) {
+    let open: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let closed: Vec<u16> = (0..20)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    (open, closed)
+}
+
+fn port_arg(open: &[TcpListener], closed: &[u16]) -> String {
+    open.iter().map(|l| l.local_addr().unwrap().port()).chain(closed.iter().copied()).map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Tools the test needs: present, or (outside CI) skip with a reason.
+fn need_tool(path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{path} is required in CI (install it with: bash tests/install-deps.sh)");
+    }
+    eprintln!("SKIP: {path} not installed");
+    false
+}
+
+#[test]
+fn json_output_has_exactly_the_open_ports() {
+    let (open, closed) = listeners(3);
+    let ports = port_arg(&open, &closed);
+    let o = rustmap(&["-n", "-p", &ports, "--oJ", "-", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["scanner"], "rustmap");
+    assert_eq!(v["schema_version"], 1);
+    let host = &v["hosts"][0];
+    assert_eq!(host["addr"], "127.0.0.1");
+    assert_eq!(host["status"], "up");
+    let mut found: Vec<u64> = host["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] == "open")
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect();
+    found.sort_unstable();
+    let mut want: Vec<u64> = open.iter().map(|l| u64::from(l.local_addr().unwrap().port())).collect();
+    want.sort_unstable();
+    assert_eq!(found, want);
+    // Everything else was closed with conn-refused: shown individually (fewer than 26) or folded.
+    let closed_shown = host["ports"].as_array().unwrap().iter().filter(|p| p["state"] == "closed").count();
+    let folded: u64 = host["extraports"].as_array().unwrap().iter().map(|e| e["count"].as_u64().unwrap()).sum();
+    assert_eq!(closed_shown as u64 + folded, closed.len() as u64);
+    assert_eq!(v["stats"]["hosts_up"], 1);
+    assert_eq!(v["stats"]["completed"], true);
+}
+
+#[test]
+fn normal_output_layout_and_reason() {
+    let (open, closed) = listeners(1);
+    let p = open[0].local_addr().unwrap().port();
+    let o = rustmap(&["-n", "--reason", "-p", &port_arg(&open, &closed), "127.0.0.1"]);
+    let out = stdout(&o);
+    assert!(o.status.success());
+    assert!(out.starts_with("Starting RustMap "), "{out}");
+    assert!(out.contains("RustMap scan report for 127.0.0.1\n"), "{out}");
+    assert!(out.contains("Host is up, received"), "{out}");
+    assert!(out.contains("Not shown: ") || out.contains("closed"), "{out}");
+    let line = out.lines().find(|l| l.starts_with(&format!("{p}/tcp"))).expect("port line");
+    assert!(line.contains(" open ") && line.ends_with("syn-ack"), "{line}");
+    assert!(out.contains("RustMap done: 1 IP address (1 host up) scanned in"), "{out}");
+}
+
+#[test]
+fn open_filter_hides_closed_ports() {
+    let (open, closed) = listeners(1);
+    let o = rustmap(&["-n", "--open", "-p", &port_arg(&open, &closed), "--oG", "-", "127.0.0.1"]);
+    let out = stdout(&o);
+    let ports_line = out.lines().find(|l| l.contains("Ports: ")).expect("grepable Ports line");
+    assert_eq!(ports_line.matches("/open/tcp").count(), 1, "{ports_line}");
+    assert!(!ports_line.contains("/closed/"), "{ports_line}");
+}
+
+#[test]
+fn xml_validates_against_nmaps_dtd() {
+    if !need_tool("/usr/share/nmap/nmap.dtd") || !need_tool("/usr/bin/xmllint") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("scan.xml");
+    let (open, closed) = listeners(2);
+    let o = rustmap(&["-n", "-p", &port_arg(&open, &closed), "--oX", xml.to_str().unwrap(), "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = Command::new("xmllint").args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"]).arg(&xml).output().unwrap();
+    assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert_eq!(text.matches("<state state=\"open\"").count(), 2, "{text}");
+}
+
+#[test]
+fn ndiff_reads_and_diffs_two_scans() {
+    if !need_tool("/usr/bin/ndiff") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.xml"), dir.path().join("b.xml"));
+    let (open, closed) = listeners(2);
+    let ports = port_arg(&open, &closed);
+    assert!(rustmap(&["-n", "-p", &ports, "--oX", a.to_str().unwrap(), "127.0.0.1"]).status.success());
+    let gone = open[1].local_addr().unwrap().port();
+    drop(open);
+    assert!(rustmap(&["-n", "-p", &ports, "--oX", b.to_str().unwrap(), "127.0.0.1"]).status.success());
+    let d = Command::new("ndiff").arg(&a).arg(&b).output().unwrap();
+    let text = String::from_utf8_lossy(&d.stdout);
+    // ndiff exits 1 when the scans differ; 2 would be an error reading them.
+    assert_eq!(d.status.code(), Some(1), "ndiff: {text} {}", String::from_utf8_lossy(&d.stderr));
+    assert!(text.contains(&format!("{gone}/tcp")), "{text}");
+}
+
+#[test]
+fn output_all_writes_four_files_and_dash_replaces_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("res");
+    let (open, closed) = listeners(1);
+    let o = rustmap(&["-n", "-p", &port_arg(&open, &closed), "-oA", base.to_str().unwrap(), "127.0.0.1"]);
+    assert!(o.status.success());
+    for ext in ["nmap", "xml", "json", "gnmap"] {
+        let p = dir.path().join(format!("res.{ext}"));
+        assert!(std::fs::metadata(&p).map(|m| m.len() > 50).unwrap_or(false), "{ext} missing");
+    }
+    // -oX - puts XML on stdout instead of the normal output.
+    let o = rustmap(&["-n", "-p", &port_arg(&open, &closed), "-oX", "-", "127.0.0.1"]);
+    assert!(stdout(&o).starts_with("<?xml"), "{}", stdout(&o));
+}
+
+#[test]
+fn input_list_from_stdin_and_exclusions() {
+    let (open, closed) = listeners(1);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustmap"))
+        .args(["-n", "-Pn", "-p", &port_arg(&open, &closed), "-iL", "-", "--exclude", "127.0.0.2", "--oG", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"# loopback\n127.0.0.1 127.0.0.2\n127.0.0.3\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success());
+    assert!(out.contains("Host: 127.0.0.1 ()\tStatus: Up") || out.contains("Host: 127.0.0.1 ()\tPorts:"), "{out}");
+    assert!(out.contains("127.0.0.3"), "{out}");
+    assert!(!out.contains("Host: 127.0.0.2 "), "excluded host was scanned: {out}");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_value() {
+    for (args, needle) in [
+        (vec!["-p", "70000", "127.0.0.1"], "70000"),
+        (vec!["10.0.0.0/33"], "/33"),
+        (vec!["300.1.1.1"], "300.1.1.1"),
+        (vec!["-iL", "/nonexistent/list.txt"], "/nonexistent/list.txt"),
+        (vec!["-T9", "127.0.0.1"], "-T9"),
+        (vec!["--host-timeout", "soon", "127.0.0.1"], "soon"),
+        (vec!["-p", "nosuchservice", "127.0.0.1"], "nosuchservice"),
+        (vec!["-p", "80", "-F", "127.0.0.1"], "-F"),
+    ] {
+        let o = rustmap(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?} scanned anyway");
+    }
+}
+
+#[test]
+fn unbuilt_guide_flags_are_refused_not_ignored() {
+    for (args, flag) in [
+        (vec!["-sS", "127.0.0.1"], "-sS"),
+        (vec!["-s", "SU", "127.0.0.1"], "-sS"),
+        (vec!["--sV", "127.0.0.1"], "-sV"),
+        (vec!["-O", "127.0.0.1"], "-O"),
+        (vec!["--PE", "127.0.0.1"], "-PE"),
+        (vec!["--PS", "22,80", "127.0.0.1"], "-PS"),
+        (vec!["--script", "http-title", "127.0.0.1"], "--script"),
+        (vec!["--oY", "x.yaml", "127.0.0.1"], "--oY"),
+        (vec!["--tui", "127.0.0.1"], "--tui"),
+        (vec!["--self-test"], "--self-test"),
+    ] {
+        let o = rustmap(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&format!("not yet supported: {flag}")), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty());
+    }
+}
+
+#[test]
+fn both_spellings_are_accepted() {
+    let (open, closed) = listeners(1);
+    let ports = port_arg(&open, &closed);
+    for args in [
+        vec!["-sT", "-Pn", "-T4", "-n", "-p", &ports, "-oJ", "-", "127.0.0.1"],
+        vec!["-s", "T", "--Pn", "-T", "4", "-n", "-p", &ports, "--oJ", "-", "127.0.0.1"],
+        vec!["--sT", "--Pn", "-T", "aggressive", "-n", "-p", &ports, "--oJ=-", "127.0.0.1"],
+    ] {
+        let o = rustmap(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["hosts"][0]["reason"], "user-set", "{args:?}");
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let o = rustmap(&["--help"]);
+    assert!(o.status.success());
+    let h = stdout(&o);
+    for flag in ["-p <PORTS>", "--top-ports", "--host-timeout", "--oX", "--exclude", "not yet supported"] {
+        assert!(h.contains(flag), "help lacks {flag}");
+    }
+    let o = rustmap(&["--version"]);
+    assert!(stdout(&o).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn all_ports_of_loopback_exactly() {
+    // -p- over loopback: exactly our listeners among the open ports we did not expect to vanish.
+    let (open, _) = listeners(3);
+    let o = rustmap(&["-n", "-p-", "-T4", "--oJ", "-", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let found: Vec<u64> =
+        v["hosts"][0]["ports"].as_array().unwrap().iter().filter(|p| p["state"] == "open").map(|p| p["port"].as_u64().unwrap()).collect();
+    for l in &open {
+        assert!(found.contains(&u64::from(l.local_addr().unwrap().port())), "{found:?}");
+    }
+    let scanned: u64 = v["hosts"][0]["ports"].as_array().unwrap().len() as u64
+        + v["hosts"][0]["extraports"].as_array().unwrap().iter().map(|e| e["count"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(scanned, 65535);
+}

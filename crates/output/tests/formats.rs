@@ -1,0 +1,154 @@
+//! Every format over one fixed event stream: layout checks and, above all, that hostile text from
+//! the network (terminal escapes, NULs, markup, invalid sequences) never reaches an output raw.
+
+use rustmap_model::*;
+use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options, Sink};
+
+const HOSTILE: &str = "evil\x1b[2J\x1b]0;owned\x07<script>alert(1)</script>&\"'\0\u{9b}";
+
+fn events() -> Vec<ScanEvent> {
+    let info = ScanInfo {
+        schema_version: EVENT_SCHEMA_VERSION,
+        version: "0.1.0".into(),
+        args: format!("rustmap -- {HOSTILE}"),
+        start_unix: 1_795_000_000,
+        scans: vec![ScanPorts { scan_type: ScanType::Connect, ports: (1..=1000).collect() }],
+        verbosity: 0,
+        debugging: 0,
+    };
+    let host = HostResult {
+        addr: "198.18.0.10".parse().unwrap(),
+        hostnames: vec![Hostname { name: HOSTILE.into(), kind: HostnameKind::Ptr }],
+        status: HostStatus::Up,
+        reason: Reason::SynAck,
+        reason_ttl: 0,
+        start_unix: 1_795_000_000,
+        end_unix: 1_795_000_001,
+        srtt_us: Some(120),
+        ports: vec![
+            PortResult {
+                protocol: Protocol::Tcp,
+                port: 22,
+                state: PortState::Open,
+                reason: Reason::SynAck,
+                reason_ttl: 0,
+                service: Some(ServiceInfo { name: "ssh".into(), method: ServiceMethod::Table, conf: 3 }),
+            },
+            PortResult { protocol: Protocol::Tcp, port: 113, state: PortState::Filtered, reason: Reason::AdminProhibited, reason_ttl: 0, service: None },
+        ],
+        extraports: vec![ExtraPorts {
+            state: PortState::Closed,
+            count: 998,
+            reasons: vec![ReasonCount { reason: Reason::ConnRefused, protocol: Protocol::Tcp, count: 998, ports: "1-21,23-112,114-1000".into() }],
+        }],
+        timed_out: false,
+    };
+    let stats = ScanStats { end_unix: 1_795_000_001, elapsed_secs: 1.5, hosts_up: 1, hosts_down: 1, hosts_total: 2, completed: true };
+    vec![
+        ScanEvent::ScanStarted(info),
+        ScanEvent::Warning { message: format!("Failed to resolve \"{HOSTILE}\".") },
+        ScanEvent::HostDone(host),
+        ScanEvent::ScanFinished(stats),
+    ]
+}
+
+fn render(mut sink: impl Sink, buf: &std::sync::Mutex<Vec<u8>>) -> String {
+    for ev in events() {
+        sink.event(&ev).unwrap();
+    }
+    sink.finish().unwrap();
+    drop(sink);
+    String::from_utf8(buf.lock().unwrap().clone()).expect("outputs are UTF-8")
+}
+
+struct Shared<'a>(&'a std::sync::Mutex<Vec<u8>>);
+impl std::io::Write for Shared<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn assert_no_controls(name: &str, text: &str) {
+    for (i, c) in text.chars().enumerate() {
+        assert!(!c.is_control() || c == '\n' || c == '\t', "{name}: raw control {c:?} at char {i}: {text}");
+    }
+}
+
+macro_rules! out {
+    ($w:ident, $opts:expr) => {{
+        let buf = std::sync::Mutex::new(Vec::new());
+        let text = render($w::new(Shared(&buf), $opts), &buf);
+        text
+    }};
+}
+
+#[test]
+fn normal_layout() {
+    let text = out!(NormalWriter, Options::default());
+    assert_no_controls("normal", &text);
+    assert!(text.contains("Host is up (0.00012s latency)."), "{text}");
+    assert!(text.contains("Not shown: 998 closed tcp ports (conn-refused)"), "{text}");
+    assert!(text.contains("PORT    STATE    SERVICE\n22/tcp  open     ssh\n113/tcp filtered unknown\n"), "{text}");
+    assert!(text.contains("RustMap done: 2 IP addresses (1 host up) scanned in 1.50 seconds"), "{text}");
+    assert!(text.contains("\\x1b[2J"), "escape shown escaped: {text}");
+}
+
+#[test]
+fn normal_with_reason_and_open_only() {
+    let text = out!(NormalWriter, Options { reason: true, open_only: true, verbosity: 0 });
+    assert!(text.contains("PORT   STATE SERVICE REASON\n22/tcp open  ssh     syn-ack\n"), "{text}");
+    assert!(!text.contains("113/tcp"), "{text}");
+}
+
+#[test]
+fn xml_is_well_formed_and_escaped() {
+    let text = out!(XmlWriter, Options::default());
+    assert_no_controls("xml", &text);
+    assert!(!text.contains("<script>"), "{text}");
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut hostname = None;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Empty(e) if e.name().as_ref() == b"hostname" => {
+                let a = e.try_get_attribute("name").unwrap().unwrap();
+                hostname = Some(a.unescape_value().unwrap().into_owned());
+            }
+            _ => {}
+        }
+    }
+    let hostname = hostname.expect("hostname element");
+    assert!(hostname.starts_with("evil\\x1b[2J"), "{hostname}");
+    assert!(hostname.contains("<script>"), "markup survives as text, escaped in the file: {hostname}");
+    assert!(text.contains("<extrareasons reason=\"conn-refused\" count=\"998\" proto=\"tcp\" ports=\"1-21,23-112,114-1000\"/>"));
+    assert!(text.contains("<port protocol=\"tcp\" portid=\"113\"><state state=\"filtered\" reason=\"admin-prohibited\" reason_ttl=\"0\"/></port>"));
+    assert!(text.contains("<hosts up=\"1\" down=\"1\" total=\"2\"/>"));
+}
+
+#[test]
+fn json_is_one_object_and_sanitized() {
+    let text = out!(JsonWriter, Options::default());
+    assert_no_controls("json", &text);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+    assert_eq!(v["hosts"][0]["ports"][0]["service"]["name"], "ssh");
+    assert_eq!(v["hosts"][0]["extraports"][0]["count"], 998);
+    assert_eq!(v["stats"]["hosts_total"], 2);
+    let name = v["hosts"][0]["hostnames"][0]["name"].as_str().unwrap();
+    assert!(!name.chars().any(char::is_control), "{name:?}");
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn grepable_lines() {
+    let text = out!(GrepableWriter, Options::default());
+    assert_no_controls("grepable", &text.replace('\t', " "));
+    let line = text.lines().find(|l| l.contains("Ports:")).unwrap();
+    assert!(line.starts_with("Host: 198.18.0.10 (evil\\x1b[2J"), "{line}");
+    assert!(line.contains("\tPorts: 22/open/tcp//ssh///, 113/filtered/tcp//unknown///".replace("unknown", "").as_str()), "{line}");
+    assert!(line.ends_with("\tIgnored State: closed (998)"), "{line}");
+    assert!(text.lines().last().unwrap().starts_with("# RustMap done at "));
+}
