@@ -1,0 +1,314 @@
+//! Scans of the namespace lab (`tests/lab/lab.sh up`), checked against the ground truth the lab
+//! itself declares (`tests/lab/ground-truth.json`) and against nmap's answer on the same hosts.
+//!
+//! The scanner runs inside the lab's scanner namespace, which has no route out of the lab.
+//! Without the lab these tests skip with a reason — except under `CI=true`, where they fail.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn prefix() -> String {
+    std::env::var("LAB_PREFIX").unwrap_or_else(|_| "rmlab".into())
+}
+
+fn scanner_ns() -> String {
+    format!("{}-scan", prefix())
+}
+
+/// Is the lab up? Outside CI a missing lab skips the test; in CI it is a failure.
+fn lab() -> bool {
+    let up = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.split_whitespace().next() == Some(&scanner_ns())))
+        .unwrap_or(false);
+    if !up {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the lab is not up: run `bash tests/lab/lab.sh up` as root first (CI=true: not skipping)");
+        }
+        eprintln!("SKIP: lab namespace {} not found (needs root: bash tests/lab/lab.sh up)", scanner_ns());
+    }
+    up
+}
+
+fn ground_truth() -> Value {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/lab/ground-truth.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn truth_host(name: &str) -> Value {
+    ground_truth()["hosts"].as_array().unwrap().iter().find(|h| h["name"] == name).cloned().unwrap()
+}
+
+fn truth_open_tcp(name: &str) -> BTreeSet<u16> {
+    truth_host(name)["tcp"]["open"].as_array().unwrap().iter().map(|p| p["port"].as_u64().unwrap() as u16).collect()
+}
+
+fn in_lab(program: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", &scanner_ns(), program])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ip netns exec")
+}
+
+fn rustmap(args: &[&str]) -> Output {
+    in_lab(env!("CARGO_BIN_EXE_rustmap"), args)
+}
+
+fn json_scan(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--oJ", "-"]);
+    let o = rustmap(&all);
+    assert!(o.status.success(), "rustmap {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON from {args:?}: {e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn host<'a>(v: &'a Value, addr: &str) -> &'a Value {
+    v["hosts"].as_array().unwrap().iter().find(|h| h["addr"] == addr).unwrap_or_else(|| panic!("{addr} not in {v}"))
+}
+
+fn ports_in(h: &Value, state: &str) -> BTreeSet<u16> {
+    h["ports"].as_array().unwrap().iter().filter(|p| p["state"] == state).map(|p| p["port"].as_u64().unwrap() as u16).collect()
+}
+
+fn port<'a>(h: &'a Value, n: u16) -> &'a Value {
+    h["ports"].as_array().unwrap().iter().find(|p| p["port"] == n).unwrap_or_else(|| panic!("port {n} not shown in {h}"))
+}
+
+/// Open TCP ports in nmap's XML.
+fn nmap_open(xml: &str) -> BTreeSet<u16> {
+    xml.split("<port protocol=\"tcp\" portid=\"")
+        .skip(1)
+        .filter(|s| s.contains("\"><state state=\"open\"") && s.find("\"><state state=\"open\"") == s.find('"'))
+        .filter_map(|s| s.split('"').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn all_ports_of_services_host_match_ground_truth_and_nmap() {
+    if !lab() {
+        return;
+    }
+    let want = truth_open_tcp("h10");
+    let v = json_scan(&["-n", "-sT", "-p-", "-T4", "198.18.0.10"]);
+    let h = host(&v, "198.18.0.10");
+    assert_eq!(ports_in(h, "open"), want, "rustmap vs ground truth");
+    let scanned: u64 = h["ports"].as_array().unwrap().len() as u64
+        + h["extraports"].as_array().unwrap().iter().map(|e| e["count"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(scanned, 65535);
+    let n = in_lab("nmap", &["-n", "-sT", "-p-", "-T4", "-oX", "-", "198.18.0.10"]);
+    assert!(n.status.success(), "nmap failed: {}", String::from_utf8_lossy(&n.stderr));
+    assert_eq!(nmap_open(&String::from_utf8_lossy(&n.stdout)), want, "nmap vs ground truth");
+}
+
+#[test]
+fn same_open_set_in_ten_runs() {
+    if !lab() {
+        return;
+    }
+    let want = truth_open_tcp("h10");
+    for run in 0..10 {
+        let v = json_scan(&["-n", "-T4", "-p", "1-12000", "198.18.0.10"]);
+        let expect: BTreeSet<u16> = want.iter().copied().filter(|p| *p <= 12000).collect();
+        assert_eq!(ports_in(host(&v, "198.18.0.10"), "open"), expect, "run {run}");
+    }
+}
+
+#[test]
+fn unprivileged_user_scan_all_ports() {
+    if !lab() {
+        return;
+    }
+    // Drop to nobody with no capabilities, inside the scanner namespace.
+    let bin = env!("CARGO_BIN_EXE_rustmap");
+    let o = Command::new("ip")
+        .args(["netns", "exec", &scanner_ns(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", bin])
+        .args(["-n", "-p-", "198.18.0.10"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out} {}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("SYN scan"), "unprivileged run should not mention SYN");
+    let open: BTreeSet<u16> = out
+        .lines()
+        .filter(|l| l.contains("/tcp ") && l.contains(" open "))
+        .filter_map(|l| l.split('/').next()?.parse().ok())
+        .collect();
+    assert_eq!(open, truth_open_tcp("h10"), "{out}");
+    assert!(out.contains("Not shown: 65520 closed tcp ports (conn-refused)"), "{out}");
+}
+
+#[test]
+fn firewalled_host_states_and_reasons() {
+    if !lab() {
+        return;
+    }
+    let v = json_scan(&["-n", "-p", "22,80,113,443,8081,9999", "198.18.0.11"]);
+    let h = host(&v, "198.18.0.11");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([22, 80]));
+    assert_eq!(port(h, 113)["state"], "filtered");
+    assert_eq!(port(h, 113)["reason"], "admin-prohibited");
+    assert_eq!(port(h, 8081)["state"], "closed");
+    assert_eq!(port(h, 8081)["reason"], "conn-refused");
+    for p in [443, 9999] {
+        assert_eq!(port(h, p)["state"], "filtered", "{p}");
+        assert_eq!(port(h, p)["reason"], "no-response", "{p}");
+    }
+    // Up because discovery's connect to 80 completed.
+    assert_eq!(h["reason"], "syn-ack");
+}
+
+#[test]
+fn closed_host_is_up_with_every_port_closed() {
+    if !lab() {
+        return;
+    }
+    let v = json_scan(&["-n", "-F", "198.18.0.13"]);
+    let h = host(&v, "198.18.0.13");
+    assert_eq!(h["reason"], "conn-refused");
+    assert!(ports_in(h, "open").is_empty());
+    assert_eq!(h["extraports"][0]["state"], "closed");
+    assert_eq!(h["extraports"][0]["count"], 100);
+}
+
+#[test]
+fn dead_addresses_are_down_unless_pn() {
+    if !lab() {
+        return;
+    }
+    let v = json_scan(&["-n", "-p", "22,80", "198.18.0.20-22"]);
+    assert!(v["hosts"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(v["stats"]["hosts_down"], 3);
+    let v = json_scan(&["-n", "-Pn", "-p", "22,80", "198.18.0.20"]);
+    let h = host(&v, "198.18.0.20");
+    assert_eq!(h["reason"], "user-set");
+    assert!(ports_in(h, "open").is_empty());
+    assert_eq!(ports_in(h, "filtered").len(), 2, "{h}");
+}
+
+#[test]
+fn routed_host_behind_two_routers() {
+    if !lab() {
+        return;
+    }
+    let v = json_scan(&["-n", "-p", "1-1024", "198.18.2.10"]);
+    assert_eq!(ports_in(host(&v, "198.18.2.10"), "open"), truth_open_tcp("h20"));
+}
+
+#[test]
+fn lan_sweep_finds_the_live_hosts() {
+    if !lab() {
+        return;
+    }
+    let want: BTreeSet<String> = ground_truth()["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["up"] == true && h["ipv4"].as_str().unwrap().starts_with("198.18.0."))
+        .map(|h| h["ipv4"].as_str().unwrap().to_string())
+        .collect();
+    let v = json_scan(&["-n", "-T4", "-p", "80", "198.18.0.0/24"]);
+    let mut got: BTreeSet<String> = v["hosts"].as_array().unwrap().iter().map(|h| h["addr"].as_str().unwrap().to_string()).collect();
+    // The scanner itself is a live host of the LAN too.
+    got.remove("198.18.0.2");
+    assert_eq!(got, want);
+    assert_eq!(v["stats"]["hosts_total"], 256);
+}
+
+#[test]
+fn ipv6_services_host() {
+    if !lab() {
+        return;
+    }
+    let v = json_scan(&["-n", "-p", "21,22,80,443,6379,9", "fd00:18::10"]);
+    let h = host(&v, "fd00:18::10");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([21, 22, 80, 443, 6379]));
+    assert_eq!(port(h, 9)["state"], "closed");
+}
+
+#[test]
+fn names_resolve_through_the_lab_dns_and_bad_names_only_warn() {
+    if !lab() {
+        return;
+    }
+    let v = json_scan(&["-p", "22", "no-such-host.lab.test", "h10.lab.test"]);
+    let h = host(&v, "198.18.0.10");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([22]));
+    let names: Vec<&str> = h["hostnames"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"h10.lab.test"), "{names:?}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("no-such-host.lab.test"), "{warnings}");
+    // Reverse DNS of an address target (default: for hosts that are up).
+    let v = json_scan(&["-p", "22", "198.18.0.10"]);
+    let kinds = host(&v, "198.18.0.10")["hostnames"].to_string();
+    assert!(kinds.contains("h10.lab.test") && kinds.contains("PTR"), "{kinds}");
+}
+
+#[test]
+fn tarpit_and_hostile_banner_ports_are_just_open() {
+    if !lab() {
+        return;
+    }
+    let t = Instant::now();
+    let v = json_scan(&["-n", "-p", "2222,2223,2224", "198.18.0.12"]);
+    let h = host(&v, "198.18.0.12");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([2222, 2223]));
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn host_timeout_keeps_partial_results() {
+    if !lab() {
+        return;
+    }
+    let t = Instant::now();
+    let v = json_scan(&["-n", "-p-", "--max-retries", "3", "--host-timeout", "1500ms", "198.18.0.11"]);
+    assert!(t.elapsed() < Duration::from_secs(15), "took {:?}", t.elapsed());
+    let h = host(&v, "198.18.0.11");
+    assert_eq!(h["timed_out"], true);
+    let scanned: u64 = h["ports"].as_array().unwrap().len() as u64
+        + h["extraports"].as_array().unwrap().iter().map(|e| e["count"].as_u64().unwrap()).sum::<u64>();
+    assert!(scanned > 0 && scanned < 65535, "partial: {scanned}");
+}
+
+#[test]
+fn lab_xml_is_valid_and_ndiff_compares_with_nmap() {
+    if !lab() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("rustmap.xml");
+    let theirs = dir.path().join("nmap.xml");
+    let o = rustmap(&["-p", "1-1024,6379,8080,8443", "--oX", ours.to_str().unwrap(), "198.18.0.10", "198.18.0.11", "198.18.0.13"]);
+    assert!(o.status.success());
+    let v = Command::new("xmllint").args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"]).arg(&ours).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let n = in_lab("nmap", &["-sT", "-p", "1-1024,6379,8080,8443", "-oX", theirs.to_str().unwrap(), "198.18.0.10", "198.18.0.11", "198.18.0.13"]);
+    assert!(n.status.success());
+    let d = Command::new("ndiff").arg(&theirs).arg(&ours).output().unwrap();
+    let text = String::from_utf8_lossy(&d.stdout);
+    assert!(d.status.code() == Some(0) || d.status.code() == Some(1), "ndiff error: {}", String::from_utf8_lossy(&d.stderr));
+    // Same hosts, same port states: where ndiff shows a port on both sides, the state agrees
+    // (service names and nmap's MAC addresses may differ; states must not).
+    let mut before = std::collections::BTreeMap::new();
+    let mut after = std::collections::BTreeMap::new();
+    for l in text.lines() {
+        let (side, rest) = match l.split_at_checked(1) {
+            Some(("-", r)) => (&mut before, r),
+            Some(("+", r)) => (&mut after, r),
+            _ => continue,
+        };
+        let mut f = rest.split_whitespace();
+        if let (Some(p), Some(state)) = (f.next(), f.next()) {
+            if p.ends_with("/tcp") {
+                side.insert(p.to_string(), state.to_string());
+            }
+        }
+    }
+    assert_eq!(before, after, "{text}");
+}
