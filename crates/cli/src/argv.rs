@@ -39,7 +39,13 @@ pub fn normalize(args: Vec<String>) -> Vec<String> {
                 continue;
             }
             // `--sV`, `--sn`, `--sT`: the guide's spelling of nmap's `-sV`.
-            if dashes == 2 && name.len() >= 2 && name.starts_with('s') && name[1..].bytes().all(|b| b.is_ascii_alphabetic()) && value.is_none() && name.len() <= 4 {
+            if dashes == 2
+                && name.len() >= 2
+                && name.starts_with('s')
+                && name[1..].bytes().all(|b| b.is_ascii_alphabetic())
+                && value.is_none()
+                && name.len() <= 4
+            {
                 out.push(format!("-{name}"));
                 continue;
             }

@@ -62,7 +62,8 @@ fn scan_types(f: &Flags, notices: &mut Vec<String>) -> Result<Vec<ScanType>> {
     }
     if types.is_empty() {
         if rustmap::privilege::has_raw_socket_privilege() {
-            notices.push("SYN scan (the privileged default) is not built yet; running a TCP connect scan (-sT).".into());
+            notices
+                .push("SYN scan (the privileged default) is not built yet; running a TCP connect scan (-sT).".into());
         }
         types.push(ScanType::Connect);
     }

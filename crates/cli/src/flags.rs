@@ -64,7 +64,7 @@ pub struct Flags {
     #[arg(short = '6', help_heading = "Targets")]
     pub ipv6: bool,
 
-    /// Host discovery: -Pn (treat all hosts as up); -PE, -PP, -PM, -PS[ports], -PA[ports], -PU[ports], -PY[ports], -PR, -PH[ports], -PHT[ports].
+    /// Host discovery: -Pn (treat all hosts as up); -PE, -PP, -PM, -PR; -PS, -PA, -PU, -PY, -PH, -PHT with optional port lists (-PS22,80).
     #[arg(short = 'P', value_name = "PROBE", action = ArgAction::Append, help_heading = "Host discovery")]
     pub ping: Vec<String>,
 
@@ -259,7 +259,11 @@ pub fn command() -> Command {
 /// The first not-yet-supported flag present, spelled as the user would type it.
 pub fn unsupported_present(m: &ArgMatches) -> Option<String> {
     for f in UNSUPPORTED {
-        let present = if f.takes_value { m.contains_id(f.name) && m.get_many::<String>(f.name).is_some() } else { m.get_count(f.name) > 0 };
+        let present = if f.takes_value {
+            m.contains_id(f.name) && m.get_many::<String>(f.name).is_some()
+        } else {
+            m.get_count(f.name) > 0
+        };
         if present {
             return Some(match f.short {
                 Some(c) => format!("-{c}"),

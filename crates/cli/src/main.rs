@@ -27,11 +27,18 @@ impl std::error::Error for UsageError {}
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let args_line = std::iter::once("rustmap".to_string())
-        .chain(raw.iter().map(|a| if a.contains(char::is_whitespace) || a.is_empty() { format!("'{a}'") } else { a.clone() }))
+        .chain(raw.iter().map(|a| {
+            if a.contains(char::is_whitespace) || a.is_empty() {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        }))
         .collect::<Vec<_>>()
         .join(" ");
     let normalized = argv::normalize(raw);
-    let matches = match flags::command().try_get_matches_from(std::iter::once("rustmap".to_string()).chain(normalized)) {
+    let matches = match flags::command().try_get_matches_from(std::iter::once("rustmap".to_string()).chain(normalized))
+    {
         Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -57,7 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 });
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rustmap: cannot start the runtime: {e}");

@@ -30,7 +30,12 @@ fn listeners(n: usize) -> (Vec<TcpListener>, Vec<u16>) {
 }
 
 fn port_arg(open: &[TcpListener], closed: &[u16]) -> String {
-    open.iter().map(|l| l.local_addr().unwrap().port()).chain(closed.iter().copied()).map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+    open.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .chain(closed.iter().copied())
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Tools the test needs: present, or (outside CI) skip with a reason.
@@ -112,7 +117,8 @@ fn xml_validates_against_nmaps_dtd() {
     let (open, closed) = listeners(2);
     let o = rustmap(&["-n", "-p", &port_arg(&open, &closed), "--oX", xml.to_str().unwrap(), "127.0.0.1"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v = Command::new("xmllint").args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"]).arg(&xml).output().unwrap();
+    let v =
+        Command::new("xmllint").args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"]).arg(&xml).output().unwrap();
     assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
     let text = std::fs::read_to_string(&xml).unwrap();
     assert_eq!(text.matches("<state state=\"open\"").count(), 2, "{text}");
@@ -251,8 +257,13 @@ fn all_ports_of_loopback_exactly() {
     let o = rustmap(&["-n", "-p-", "-T4", "--oJ", "-", "127.0.0.1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let found: Vec<u64> =
-        v["hosts"][0]["ports"].as_array().unwrap().iter().filter(|p| p["state"] == "open").map(|p| p["port"].as_u64().unwrap()).collect();
+    let found: Vec<u64> = v["hosts"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] == "open")
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect();
     for l in &open {
         assert!(found.contains(&u64::from(l.local_addr().unwrap().port())), "{found:?}");
     }

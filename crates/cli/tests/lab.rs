@@ -18,8 +18,12 @@ fn scanner_ns() -> String {
     format!("{}-scan", prefix())
 }
 
-/// Is the lab up? Outside CI a missing lab skips the test; in CI it is a failure.
-fn lab() -> bool {
+/// Lab tests run one at a time: concurrent scans of the same hosts would skew each other's timing.
+static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Take the lab if it is up. Outside CI a missing lab skips the test; in CI it is a failure.
+fn lab() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let up = Command::new("ip")
         .args(["netns", "list"])
         .output()
@@ -30,8 +34,9 @@ fn lab() -> bool {
             panic!("the lab is not up: run `bash tests/lab/lab.sh up` as root first (CI=true: not skipping)");
         }
         eprintln!("SKIP: lab namespace {} not found (needs root: bash tests/lab/lab.sh up)", scanner_ns());
+        return None;
     }
-    up
+    Some(guard)
 }
 
 fn ground_truth() -> Value {
@@ -65,7 +70,8 @@ fn json_scan(args: &[&str]) -> Value {
     all.extend(["--oJ", "-"]);
     let o = rustmap(&all);
     assert!(o.status.success(), "rustmap {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON from {args:?}: {e}: {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("JSON from {args:?}: {e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn host<'a>(v: &'a Value, addr: &str) -> &'a Value {
@@ -73,11 +79,22 @@ fn host<'a>(v: &'a Value, addr: &str) -> &'a Value {
 }
 
 fn ports_in(h: &Value, state: &str) -> BTreeSet<u16> {
-    h["ports"].as_array().unwrap().iter().filter(|p| p["state"] == state).map(|p| p["port"].as_u64().unwrap() as u16).collect()
+    h["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] == state)
+        .map(|p| p["port"].as_u64().unwrap() as u16)
+        .collect()
 }
 
-fn port<'a>(h: &'a Value, n: u16) -> &'a Value {
-    h["ports"].as_array().unwrap().iter().find(|p| p["port"] == n).unwrap_or_else(|| panic!("port {n} not shown in {h}"))
+fn port(h: &Value, n: u16) -> &Value {
+    h["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == n)
+        .unwrap_or_else(|| panic!("port {n} not shown in {h}"))
 }
 
 /// Open TCP ports in nmap's XML.
@@ -91,9 +108,7 @@ fn nmap_open(xml: &str) -> BTreeSet<u16> {
 
 #[test]
 fn all_ports_of_services_host_match_ground_truth_and_nmap() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let want = truth_open_tcp("h10");
     let v = json_scan(&["-n", "-sT", "-p-", "-T4", "198.18.0.10"]);
     let h = host(&v, "198.18.0.10");
@@ -108,9 +123,7 @@ fn all_ports_of_services_host_match_ground_truth_and_nmap() {
 
 #[test]
 fn same_open_set_in_ten_runs() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let want = truth_open_tcp("h10");
     for run in 0..10 {
         let v = json_scan(&["-n", "-T4", "-p", "1-12000", "198.18.0.10"]);
@@ -121,13 +134,22 @@ fn same_open_set_in_ten_runs() {
 
 #[test]
 fn unprivileged_user_scan_all_ports() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     // Drop to nobody with no capabilities, inside the scanner namespace.
     let bin = env!("CARGO_BIN_EXE_rustmap");
     let o = Command::new("ip")
-        .args(["netns", "exec", &scanner_ns(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", bin])
+        .args([
+            "netns",
+            "exec",
+            &scanner_ns(),
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            bin,
+        ])
         .args(["-n", "-p-", "198.18.0.10"])
         .output()
         .unwrap();
@@ -145,9 +167,7 @@ fn unprivileged_user_scan_all_ports() {
 
 #[test]
 fn firewalled_host_states_and_reasons() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let v = json_scan(&["-n", "-p", "22,80,113,443,8081,9999", "198.18.0.11"]);
     let h = host(&v, "198.18.0.11");
     assert_eq!(ports_in(h, "open"), BTreeSet::from([22, 80]));
@@ -165,9 +185,7 @@ fn firewalled_host_states_and_reasons() {
 
 #[test]
 fn closed_host_is_up_with_every_port_closed() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let v = json_scan(&["-n", "-F", "198.18.0.13"]);
     let h = host(&v, "198.18.0.13");
     assert_eq!(h["reason"], "conn-refused");
@@ -178,9 +196,7 @@ fn closed_host_is_up_with_every_port_closed() {
 
 #[test]
 fn dead_addresses_are_down_unless_pn() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let v = json_scan(&["-n", "-p", "22,80", "198.18.0.20-22"]);
     assert!(v["hosts"].as_array().unwrap().is_empty(), "{v}");
     assert_eq!(v["stats"]["hosts_down"], 3);
@@ -193,18 +209,14 @@ fn dead_addresses_are_down_unless_pn() {
 
 #[test]
 fn routed_host_behind_two_routers() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let v = json_scan(&["-n", "-p", "1-1024", "198.18.2.10"]);
     assert_eq!(ports_in(host(&v, "198.18.2.10"), "open"), truth_open_tcp("h20"));
 }
 
 #[test]
 fn lan_sweep_finds_the_live_hosts() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let want: BTreeSet<String> = ground_truth()["hosts"]
         .as_array()
         .unwrap()
@@ -213,7 +225,8 @@ fn lan_sweep_finds_the_live_hosts() {
         .map(|h| h["ipv4"].as_str().unwrap().to_string())
         .collect();
     let v = json_scan(&["-n", "-T4", "-p", "80", "198.18.0.0/24"]);
-    let mut got: BTreeSet<String> = v["hosts"].as_array().unwrap().iter().map(|h| h["addr"].as_str().unwrap().to_string()).collect();
+    let mut got: BTreeSet<String> =
+        v["hosts"].as_array().unwrap().iter().map(|h| h["addr"].as_str().unwrap().to_string()).collect();
     // The scanner itself is a live host of the LAN too.
     got.remove("198.18.0.2");
     assert_eq!(got, want);
@@ -222,9 +235,7 @@ fn lan_sweep_finds_the_live_hosts() {
 
 #[test]
 fn ipv6_services_host() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let v = json_scan(&["-n", "-p", "21,22,80,443,6379,9", "fd00:18::10"]);
     let h = host(&v, "fd00:18::10");
     assert_eq!(ports_in(h, "open"), BTreeSet::from([21, 22, 80, 443, 6379]));
@@ -233,9 +244,7 @@ fn ipv6_services_host() {
 
 #[test]
 fn names_resolve_through_the_lab_dns_and_bad_names_only_warn() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let v = json_scan(&["-p", "22", "no-such-host.lab.test", "h10.lab.test"]);
     let h = host(&v, "198.18.0.10");
     assert_eq!(ports_in(h, "open"), BTreeSet::from([22]));
@@ -251,9 +260,7 @@ fn names_resolve_through_the_lab_dns_and_bad_names_only_warn() {
 
 #[test]
 fn tarpit_and_hostile_banner_ports_are_just_open() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let t = Instant::now();
     let v = json_scan(&["-n", "-p", "2222,2223,2224", "198.18.0.12"]);
     let h = host(&v, "198.18.0.12");
@@ -263,9 +270,7 @@ fn tarpit_and_hostile_banner_ports_are_just_open() {
 
 #[test]
 fn host_timeout_keeps_partial_results() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let t = Instant::now();
     let v = json_scan(&["-n", "-p-", "--max-retries", "3", "--host-timeout", "1500ms", "198.18.0.11"]);
     assert!(t.elapsed() < Duration::from_secs(15), "took {:?}", t.elapsed());
@@ -278,21 +283,47 @@ fn host_timeout_keeps_partial_results() {
 
 #[test]
 fn lab_xml_is_valid_and_ndiff_compares_with_nmap() {
-    if !lab() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let dir = tempfile::tempdir().unwrap();
     let ours = dir.path().join("rustmap.xml");
     let theirs = dir.path().join("nmap.xml");
-    let o = rustmap(&["-p", "1-1024,6379,8080,8443", "--oX", ours.to_str().unwrap(), "198.18.0.10", "198.18.0.11", "198.18.0.13"]);
+    let o = rustmap(&[
+        "-p",
+        "1-1024,6379,8080,8443",
+        "--oX",
+        ours.to_str().unwrap(),
+        "198.18.0.10",
+        "198.18.0.11",
+        "198.18.0.13",
+    ]);
     assert!(o.status.success());
-    let v = Command::new("xmllint").args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"]).arg(&ours).output().unwrap();
+    let v = Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+        .arg(&ours)
+        .output()
+        .unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
-    let n = in_lab("nmap", &["-sT", "-p", "1-1024,6379,8080,8443", "-oX", theirs.to_str().unwrap(), "198.18.0.10", "198.18.0.11", "198.18.0.13"]);
+    let n = in_lab(
+        "nmap",
+        &[
+            "-sT",
+            "-p",
+            "1-1024,6379,8080,8443",
+            "-oX",
+            theirs.to_str().unwrap(),
+            "198.18.0.10",
+            "198.18.0.11",
+            "198.18.0.13",
+        ],
+    );
     assert!(n.status.success());
     let d = Command::new("ndiff").arg(&theirs).arg(&ours).output().unwrap();
     let text = String::from_utf8_lossy(&d.stdout);
-    assert!(d.status.code() == Some(0) || d.status.code() == Some(1), "ndiff error: {}", String::from_utf8_lossy(&d.stderr));
+    assert!(
+        d.status.code() == Some(0) || d.status.code() == Some(1),
+        "ndiff error: {}",
+        String::from_utf8_lossy(&d.stderr)
+    );
     // Same hosts, same port states: where ndiff shows a port on both sides, the state agrees
     // (service names and nmap's MAC addresses may differ; states must not).
     let mut before = std::collections::BTreeMap::new();

@@ -18,7 +18,6 @@
 
 use crate::timing::{RttEstimator, Timing, Window};
 use crate::Emitter;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rustmap_model::{
@@ -136,13 +135,7 @@ fn queued_icmp_reason(fd: std::os::fd::RawFd) -> Option<Reason> {
     let mut buf = [0u8; 128];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
-    let msg = recvmsg::<()>(
-        fd,
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
-    )
-    .ok()?;
+    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT).ok()?;
     for c in msg.cmsgs().ok()? {
         match c {
             ControlMessageOwned::Ipv4RecvErr(ee, _) if ee.ee_origin == libc::SO_EE_ORIGIN_ICMP => {
@@ -161,10 +154,8 @@ fn classify_error(err: &io::Error, fd: Option<std::os::fd::RawFd>, elapsed: Dura
     let errno = err.raw_os_error().unwrap_or(0);
     let icmp = || fd.and_then(queued_icmp_reason);
     match errno {
-        libc::ECONNREFUSED => match icmp() {
-            Some(Reason::PortUnreach) => Outcome::Refused(elapsed, Reason::PortUnreach),
-            _ => Outcome::Refused(elapsed, Reason::ConnRefused),
-        },
+        // Almost always a RST; not worth a syscall per closed port to look for the rare ICMP port-unreachable.
+        libc::ECONNREFUSED => Outcome::Refused(elapsed, Reason::ConnRefused),
         libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ENETDOWN | libc::EHOSTDOWN => {
             let fallback = if errno == libc::ENETUNREACH || errno == libc::ENETDOWN {
                 Reason::NetUnreach
@@ -180,30 +171,40 @@ fn classify_error(err: &io::Error, fd: Option<std::os::fd::RawFd>, elapsed: Dura
     }
 }
 
-fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
+fn new_socket(addr: SocketAddr, recverr: bool) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
-    // Closing with linger 0 sends RST instead of FIN: no TIME_WAIT pile-up on our side during sweeps,
-    // and the target's application sees a reset rather than an empty session.
-    sock.set_linger(Some(Duration::ZERO))?;
-    // Best effort: without IP_RECVERR we still know "unreachable", just not which ICMP said so.
-    let _ = if addr.is_ipv6() {
-        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv6RecvErr, &true)
-    } else {
-        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv4RecvErr, &true)
-    };
+    // IP_RECVERR costs a syscall per probe, so it is only asked for on hosts that have sent ICMP
+    // errors; without it we still know "unreachable", just not which ICMP said so.
+    if recverr {
+        let _ = if addr.is_ipv6() {
+            nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv6RecvErr, &true)
+        } else {
+            nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::Ipv4RecvErr, &true)
+        };
+    }
     Ok(sock)
 }
 
-/// Try one TCP handshake with `addr`, waiting at most `timeout`.
-pub async fn connect_probe(addr: SocketAddr, timeout: Duration) -> Outcome {
+/// Close a connected probe socket with a RST rather than a FIN: no TIME_WAIT pile-up on our side
+/// during sweeps, and the service sees a reset rather than an empty session.
+fn abort(stream: &tokio::net::TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+/// Try one TCP handshake with `addr`, waiting at most `timeout`. With `recverr`, ICMP errors are
+/// read from the socket's error queue to give the exact reason (admin-prohibited, ...).
+pub async fn connect_probe(addr: SocketAddr, timeout: Duration, recverr: bool) -> Outcome {
     use std::os::fd::AsRawFd;
     let start = Instant::now();
-    let sock = match new_socket(addr) {
+    let sock = match new_socket(addr, recverr) {
         Ok(s) => s,
         Err(e) => return classify_error(&e, None, start.elapsed()),
     };
     match sock.connect(&addr.into()) {
-        Ok(()) => return Outcome::Open(start.elapsed()),
+        Ok(()) => {
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            return Outcome::Open(start.elapsed());
+        }
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return classify_error(&e, Some(sock.as_raw_fd()), start.elapsed()),
     }
@@ -224,7 +225,10 @@ pub async fn connect_probe(addr: SocketAddr, timeout: Duration) -> Outcome {
             }
             // Writable without error means connected — unless the wake-up was spurious.
             match stream.peer_addr() {
-                Ok(_) => return Outcome::Open(start.elapsed()),
+                Ok(_) => {
+                    abort(&stream);
+                    return Outcome::Open(start.elapsed());
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => tokio::task::yield_now().await,
                 Err(e) => return classify_error(&e, Some(fd), start.elapsed()),
             }
@@ -240,6 +244,7 @@ struct ProbeDone {
     port: u16,
     tryno: u8,
     discovery: bool,
+    recverr: bool,
     outcome: Outcome,
 }
 
@@ -266,6 +271,8 @@ struct Host {
     results: Vec<(u16, PortState, Reason)>,
     rtt: RttEstimator,
     max_successful_try: u8,
+    /// This host sends ICMP errors: ask for them in detail (IP_RECVERR) from now on.
+    recverr: bool,
 }
 
 impl Host {
@@ -359,7 +366,12 @@ impl ConnectScan {
         let mut ring: VecDeque<u64> = VecDeque::new();
         let mut next_id: u64 = 0;
         let mut closed = false;
-        let mut in_flight: FuturesUnordered<ProbeFuture> = FuturesUnordered::new();
+        // Each probe is its own task so that the kernel work of many probes (socket, connect,
+        // close) spreads over every runtime thread; results come back in batches.
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<ProbeDone>();
+        let mut in_flight: usize = 0;
+        let mut batch: Vec<ProbeDone> = Vec::with_capacity(512);
+        let mut pool = crate::pool::ProbePool::new(crate::pool::ProbePool::default_threads());
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
@@ -404,7 +416,7 @@ impl ConnectScan {
                 }
             }
 
-            if closed && hosts.is_empty() && in_flight.is_empty() {
+            if closed && hosts.is_empty() && in_flight == 0 {
                 break;
             }
 
@@ -416,12 +428,16 @@ impl ConnectScan {
                 }
             }
             let paced = !timing.scan_delay.is_zero() || timing.max_rate.is_some();
-            while in_flight.len() < allowed && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
+            while in_flight < allowed && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
                 let Some(probe) = self.next_probe(&mut hosts, &mut ring, &order, &timing, &global_rtt_default) else {
                     break;
                 };
                 totals.probes_sent += 1;
-                in_flight.push(probe);
+                in_flight += 1;
+                let tx = done_tx.clone();
+                pool.spawn(Box::pin(async move {
+                    let _ = tx.send(probe.await);
+                }));
                 if paced {
                     let mut gap = timing.scan_delay;
                     if let Some(max) = timing.max_scan_delay.filter(|m| *m > timing.scan_delay) {
@@ -451,7 +467,7 @@ impl ConnectScan {
             // Wait for the next thing to happen.
             let wake = if Instant::now() < pause_until {
                 pause_until
-            } else if paced && in_flight.len() < allowed {
+            } else if paced && in_flight < allowed {
                 next_send
             } else {
                 Instant::now() + Duration::from_millis(250)
@@ -460,16 +476,19 @@ impl ConnectScan {
             tokio::select! {
                 biased;
                 _ = emitter.cancel_token().cancelled() => break,
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    if !matches!(done.outcome, Outcome::Timeout | Outcome::LocalPressure) {
-                        replies += 1;
+                n = done_rx.recv_many(&mut batch, 512), if in_flight > 0 => {
+                    in_flight = in_flight.saturating_sub(n);
+                    for done in batch.drain(..) {
+                        if !matches!(done.outcome, Outcome::Timeout | Outcome::LocalPressure) {
+                            replies += 1;
+                        }
+                        if matches!(done.outcome, Outcome::LocalPressure) {
+                            totals.probes_sent = totals.probes_sent.saturating_sub(1);
+                            window.on_local_pressure(in_flight + 1);
+                            pause_until = Instant::now() + Duration::from_millis(20);
+                        }
+                        self.on_done(done, &mut hosts, &mut window, &timing);
                     }
-                    if matches!(done.outcome, Outcome::LocalPressure) {
-                        totals.probes_sent = totals.probes_sent.saturating_sub(1);
-                        window.on_local_pressure(in_flight.len() + 1);
-                        pause_until = Instant::now() + Duration::from_millis(20);
-                    }
-                    self.on_done(done, &mut hosts, &mut window, &timing);
                 }
                 t = targets.recv(), if room => match t {
                     Some(t) => {
@@ -513,14 +532,13 @@ impl ConnectScan {
             results: Vec::new(),
             rtt: RttEstimator::default(),
             max_successful_try: 0,
+            recverr: false,
         }
     }
 
     fn host_complete(&self, h: &Host) -> bool {
         match h.phase {
-            Phase::Discovery => {
-                h.disc_next >= self.discovery_ports.len() && h.retries.is_empty() && h.outstanding == 0
-            }
+            Phase::Discovery => h.disc_next >= self.discovery_ports.len() && h.retries.is_empty() && h.outstanding == 0,
             Phase::Ports => h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == 0,
         }
     }
@@ -561,9 +579,10 @@ impl ConnectScan {
             h.outstanding += 1;
             let addr = SocketAddr::new(h.target.addr, port);
             let timeout = h.rtt.timeout(timing);
+            let recverr = h.recverr;
             return Some(Box::pin(async move {
-                let outcome = connect_probe(addr, timeout).await;
-                ProbeDone { host: id, port, tryno, discovery, outcome }
+                let outcome = connect_probe(addr, timeout, recverr).await;
+                ProbeDone { host: id, port, tryno, discovery, recverr, outcome }
             }));
         }
         None
@@ -594,6 +613,13 @@ impl ConnectScan {
             Outcome::Refused(rtt, reason) => {
                 answered(h, window, Some(rtt));
                 Some((PortState::Closed, reason))
+            }
+            Outcome::Unreachable(_) if !done.recverr => {
+                // We now know this host sends ICMP errors: ask again, this time reading the ICMP
+                // type and code, so the reason is exact (admin-prohibited vs host-unreach, ...).
+                h.recverr = true;
+                h.retries.push_front((done.port, done.tryno, done.discovery));
+                None
             }
             Outcome::Unreachable(reason) => {
                 answered(h, window, None);
@@ -707,11 +733,11 @@ mod tests {
     async fn probe_sees_open_and_closed_on_loopback() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let open = l.local_addr().unwrap();
-        assert!(matches!(connect_probe(open, Duration::from_secs(2)).await, Outcome::Open(_)));
+        assert!(matches!(connect_probe(open, Duration::from_secs(2), true).await, Outcome::Open(_)));
         drop(l);
         // The port we just released is now closed.
         assert!(matches!(
-            connect_probe(open, Duration::from_secs(2)).await,
+            connect_probe(open, Duration::from_secs(2), true).await,
             Outcome::Refused(_, Reason::ConnRefused)
         ));
     }

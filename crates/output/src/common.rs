@@ -78,7 +78,8 @@ mod tests {
 
     #[test]
     fn summary_plurals() {
-        let s = ScanStats { end_unix: 0, elapsed_secs: 1.234, hosts_up: 1, hosts_down: 0, hosts_total: 1, completed: true };
+        let s =
+            ScanStats { end_unix: 0, elapsed_secs: 1.234, hosts_up: 1, hosts_down: 0, hosts_total: 1, completed: true };
         assert_eq!(done_summary(&s), "1 IP address (1 host up) scanned in 1.23 seconds");
         let s = ScanStats { hosts_up: 2, hosts_total: 256, ..s };
         assert_eq!(done_summary(&s), "256 IP addresses (2 hosts up) scanned in 1.23 seconds");

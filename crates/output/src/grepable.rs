@@ -2,11 +2,11 @@
 //!
 //! ```text
 //! # RustMap 0.1.0 scan initiated Sat Nov 21 14:23:00 2026 as: rustmap -oG - 198.18.0.10
-//! Host: 198.18.0.10 ()	Status: Up
-//! Host: 198.18.0.10 ()	Ports: 22/open/tcp//ssh///, 80/open/tcp//http///	Ignored State: closed (998)
+//! Host: 198.18.0.10 ()<TAB>Status: Up
+//! Host: 198.18.0.10 ()<TAB>Ports: 22/open/tcp//ssh///, 80/open/tcp//http///<TAB>Ignored State: closed (998)
 //! # RustMap done at Sat Nov 21 14:23:01 2026 -- 1 IP address (1 host up) scanned in 0.52 seconds
 //! ```
-//! A port entry is `port/state/protocol/owner/service/rpc-info/version/`. Field text is sanitized
+//! (`<TAB>` stands for a tab character.) A port entry is `port/state/protocol/owner/service/rpc-info/version/`. Field text is sanitized
 //! and `/`, `,` and tabs are replaced so that the line stays splittable.
 
 use crate::common::{ctime, done_summary, host_shown, is_openish, Options};
@@ -59,7 +59,13 @@ impl<W: Write + Send> Sink for GrepableWriter<W> {
     fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
         match ev {
             ScanEvent::ScanStarted(info) => {
-                writeln!(self.out, "# RustMap {} scan initiated {} as: {}", info.version, ctime(info.start_unix), sanitize(&info.args))?;
+                writeln!(
+                    self.out,
+                    "# RustMap {} scan initiated {} as: {}",
+                    info.version,
+                    ctime(info.start_unix),
+                    sanitize(&info.args)
+                )?;
                 for s in &info.scans {
                     writeln!(
                         self.out,

@@ -11,7 +11,7 @@
 //! RustMap done: 1 IP address (1 host up) scanned in 0.52 seconds
 //! ```
 //!
-//! With `--reason` a REASON column and "received <reason>" are added; with `-v`, open ports are
+//! With `--reason` a REASON column and "received REASON" are added; with `-v`, open ports are
 //! announced as they are found and down hosts are listed. Hosts are written as they finish.
 
 use crate::common::{done_summary, host_shown, is_openish, local_time, Options};
@@ -61,16 +61,23 @@ impl<W: Write + Send> NormalWriter<W> {
         if h.timed_out {
             writeln!(o, "Host timed out (--host-timeout): the results below are partial.")?;
         }
-        let shown: Vec<&PortResult> =
-            h.ports.iter().filter(|p| !self.opts.open_only || is_openish(p.state)).collect();
+        let shown: Vec<&PortResult> = h.ports.iter().filter(|p| !self.opts.open_only || is_openish(p.state)).collect();
         // Everything not in the table, by state, for the "Not shown" line.
         let mut hidden: Vec<(String, u64, String)> = h
             .extraports
             .iter()
             .map(|e| {
-                let reasons: Vec<String> = e.reasons.iter().map(|r| {
-                    if e.reasons.len() == 1 { r.reason.to_string() } else { format!("{} {}", r.count, r.reason) }
-                }).collect();
+                let reasons: Vec<String> =
+                    e.reasons
+                        .iter()
+                        .map(|r| {
+                            if e.reasons.len() == 1 {
+                                r.reason.to_string()
+                            } else {
+                                format!("{} {}", r.count, r.reason)
+                            }
+                        })
+                        .collect();
                 let proto = e.reasons.first().map_or("tcp", |r| r.protocol.as_str());
                 (format!("{} {proto}", e.state), u64::from(e.count), reasons.join(", "))
             })
@@ -88,13 +95,21 @@ impl<W: Write + Send> NormalWriter<W> {
         }
         let total = h.ports_scanned();
         if shown.is_empty() {
-            writeln!(o, "All {total} scanned ports on {} are in ignored states.", h.display_name().map_or(addr.clone(), |n| format!("{} ({addr})", sanitize(n))))?;
+            writeln!(
+                o,
+                "All {total} scanned ports on {} are in ignored states.",
+                h.display_name().map_or(addr.clone(), |n| format!("{} ({addr})", sanitize(n)))
+            )?;
         }
         if !hidden.is_empty() {
             let parts: Vec<String> = hidden
                 .iter()
                 .map(|(state, n, reasons)| {
-                    if reasons.is_empty() { format!("{n} {state} port{}", if *n == 1 { "" } else { "s" }) } else { format!("{n} {state} port{} ({reasons})", if *n == 1 { "" } else { "s" }) }
+                    if reasons.is_empty() {
+                        format!("{n} {state} port{}", if *n == 1 { "" } else { "s" })
+                    } else {
+                        format!("{n} {state} port{} ({reasons})", if *n == 1 { "" } else { "s" })
+                    }
                 })
                 .collect();
             writeln!(o, "Not shown: {}", parts.join(", "))?;
@@ -104,7 +119,11 @@ impl<W: Write + Send> NormalWriter<W> {
                 .iter()
                 .map(|p| {
                     let service = p.service.as_ref().map_or("unknown".to_string(), |s| sanitize(&s.name).into_owned());
-                    let reason = if p.reason_ttl > 0 { format!("{} ttl {}", p.reason, p.reason_ttl) } else { p.reason.to_string() };
+                    let reason = if p.reason_ttl > 0 {
+                        format!("{} ttl {}", p.reason, p.reason_ttl)
+                    } else {
+                        p.reason.to_string()
+                    };
                     [format!("{}/{}", p.port, p.protocol), p.state.to_string(), service, reason]
                 })
                 .collect();
@@ -159,7 +178,10 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
             ScanEvent::Warning { message } => writeln!(self.out, "Warning: {}", sanitize(message))?,
             ScanEvent::ScanFinished(stats) => {
                 if stats.hosts_up == 0 && stats.hosts_total == 1 && stats.completed {
-                    writeln!(self.out, "Note: Host seems down. If it is really up, but blocking our ping probes, try -Pn")?;
+                    writeln!(
+                        self.out,
+                        "Note: Host seems down. If it is really up, but blocking our ping probes, try -Pn"
+                    )?;
                 }
                 if !stats.completed {
                     writeln!(self.out, "Scan interrupted: results above are partial.")?;

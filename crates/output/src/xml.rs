@@ -39,7 +39,13 @@ impl<W: Write + Send> XmlWriter<W> {
             write!(o, " timedout=\"true\"")?;
         }
         writeln!(o, ">")?;
-        writeln!(o, "<status state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>", h.status.as_str(), h.reason, h.reason_ttl)?;
+        writeln!(
+            o,
+            "<status state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>",
+            h.status.as_str(),
+            h.reason,
+            h.reason_ttl
+        )?;
         let family = match h.addr {
             IpAddr::V4(_) => "ipv4",
             IpAddr::V6(_) => "ipv6",
@@ -89,7 +95,13 @@ impl<W: Write + Send> XmlWriter<W> {
                     p.protocol, p.port, p.state, p.reason, p.reason_ttl
                 )?;
                 if let Some(s) = &p.service {
-                    write!(o, "<service name=\"{}\" method=\"{}\" conf=\"{}\"/>", attr(&s.name), s.method.as_str(), s.conf.min(10))?;
+                    write!(
+                        o,
+                        "<service name=\"{}\" method=\"{}\" conf=\"{}\"/>",
+                        attr(&s.name),
+                        s.method.as_str(),
+                        s.conf.min(10)
+                    )?;
                 }
                 writeln!(o, "</port>")?;
             }
@@ -112,7 +124,12 @@ impl<W: Write + Send> Sink for XmlWriter<W> {
                 writeln!(o, "<!DOCTYPE nmaprun>")?;
                 writeln!(o, "<?xml-stylesheet href=\"file:///usr/share/nmap/nmap.xsl\" type=\"text/xsl\"?>")?;
                 // A comment must not contain "--": the command line is written with those doubled dashes broken up.
-                writeln!(o, "<!-- RustMap {} scan initiated {when} as: {} -->", info.version, attr(&info.args).replace("--", "- -"))?;
+                writeln!(
+                    o,
+                    "<!-- RustMap {} scan initiated {when} as: {} -->",
+                    info.version,
+                    attr(&info.args).replace("--", "- -")
+                )?;
                 writeln!(
                     o,
                     "<nmaprun scanner=\"nmap\" args=\"{}\" start=\"{}\" startstr=\"{when}\" version=\"{}\" xmloutputversion=\"1.05\">",
@@ -138,9 +155,19 @@ impl<W: Write + Send> Sink for XmlWriter<W> {
                 let o = &mut self.out;
                 let when = ctime(stats.end_unix);
                 let summary = format!("RustMap done at {when}; {}", done_summary(stats));
-                writeln!(o, "<runstats><finished time=\"{}\" timestr=\"{when}\" summary=\"{}\" elapsed=\"{:.2}\" exit=\"{}\"/>",
-                    stats.end_unix, attr(&summary), stats.elapsed_secs, if stats.completed { "success" } else { "error" })?;
-                writeln!(o, "<hosts up=\"{}\" down=\"{}\" total=\"{}\"/>", stats.hosts_up, stats.hosts_down, stats.hosts_total)?;
+                writeln!(
+                    o,
+                    "<runstats><finished time=\"{}\" timestr=\"{when}\" summary=\"{}\" elapsed=\"{:.2}\" exit=\"{}\"/>",
+                    stats.end_unix,
+                    attr(&summary),
+                    stats.elapsed_secs,
+                    if stats.completed { "success" } else { "error" }
+                )?;
+                writeln!(
+                    o,
+                    "<hosts up=\"{}\" down=\"{}\" total=\"{}\"/>",
+                    stats.hosts_up, stats.hosts_down, stats.hosts_total
+                )?;
                 writeln!(o, "</runstats>")?;
                 writeln!(o, "</nmaprun>")?;
             }

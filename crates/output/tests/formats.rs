@@ -34,16 +34,35 @@ fn events() -> Vec<ScanEvent> {
                 reason_ttl: 0,
                 service: Some(ServiceInfo { name: "ssh".into(), method: ServiceMethod::Table, conf: 3 }),
             },
-            PortResult { protocol: Protocol::Tcp, port: 113, state: PortState::Filtered, reason: Reason::AdminProhibited, reason_ttl: 0, service: None },
+            PortResult {
+                protocol: Protocol::Tcp,
+                port: 113,
+                state: PortState::Filtered,
+                reason: Reason::AdminProhibited,
+                reason_ttl: 0,
+                service: None,
+            },
         ],
         extraports: vec![ExtraPorts {
             state: PortState::Closed,
             count: 998,
-            reasons: vec![ReasonCount { reason: Reason::ConnRefused, protocol: Protocol::Tcp, count: 998, ports: "1-21,23-112,114-1000".into() }],
+            reasons: vec![ReasonCount {
+                reason: Reason::ConnRefused,
+                protocol: Protocol::Tcp,
+                count: 998,
+                ports: "1-21,23-112,114-1000".into(),
+            }],
         }],
         timed_out: false,
     };
-    let stats = ScanStats { end_unix: 1_795_000_001, elapsed_secs: 1.5, hosts_up: 1, hosts_down: 1, hosts_total: 2, completed: true };
+    let stats = ScanStats {
+        end_unix: 1_795_000_001,
+        elapsed_secs: 1.5,
+        hosts_up: 1,
+        hosts_down: 1,
+        hosts_total: 2,
+        completed: true,
+    };
     vec![
         ScanEvent::ScanStarted(info),
         ScanEvent::Warning { message: format!("Failed to resolve \"{HOSTILE}\".") },
@@ -124,7 +143,9 @@ fn xml_is_well_formed_and_escaped() {
     let hostname = hostname.expect("hostname element");
     assert!(hostname.starts_with("evil\\x1b[2J"), "{hostname}");
     assert!(hostname.contains("<script>"), "markup survives as text, escaped in the file: {hostname}");
-    assert!(text.contains("<extrareasons reason=\"conn-refused\" count=\"998\" proto=\"tcp\" ports=\"1-21,23-112,114-1000\"/>"));
+    assert!(text.contains(
+        "<extrareasons reason=\"conn-refused\" count=\"998\" proto=\"tcp\" ports=\"1-21,23-112,114-1000\"/>"
+    ));
     assert!(text.contains("<port protocol=\"tcp\" portid=\"113\"><state state=\"filtered\" reason=\"admin-prohibited\" reason_ttl=\"0\"/></port>"));
     assert!(text.contains("<hosts up=\"1\" down=\"1\" total=\"2\"/>"));
 }
@@ -148,7 +169,10 @@ fn grepable_lines() {
     assert_no_controls("grepable", &text.replace('\t', " "));
     let line = text.lines().find(|l| l.contains("Ports:")).unwrap();
     assert!(line.starts_with("Host: 198.18.0.10 (evil\\x1b[2J"), "{line}");
-    assert!(line.contains("\tPorts: 22/open/tcp//ssh///, 113/filtered/tcp//unknown///".replace("unknown", "").as_str()), "{line}");
+    assert!(
+        line.contains("\tPorts: 22/open/tcp//ssh///, 113/filtered/tcp//unknown///".replace("unknown", "").as_str()),
+        "{line}"
+    );
     assert!(line.ends_with("\tIgnored State: closed (998)"), "{line}");
     assert!(text.lines().last().unwrap().starts_with("# RustMap done at "));
 }

@@ -15,7 +15,7 @@ pub use rustmap_output::{Control, Sink};
 
 use rustmap_engine::{connect::ConnectScan, Emitter, ScanTarget};
 use rustmap_model::{
-    Hostname, HostnameKind, HostStatus, PortResult, ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, ServiceInfo,
+    HostStatus, Hostname, HostnameKind, PortResult, ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, ServiceInfo,
     ServiceMethod, EVENT_SCHEMA_VERSION,
 };
 use rustmap_targets::{PortList, PortTable, TargetItem, TargetList, TargetSpec};
@@ -170,7 +170,8 @@ async fn feed_targets(req: ScanRequest, tx: mpsc::Sender<ScanTarget>, warn: mpsc
                     let _ = warn.send(ScanEvent::Warning { message }).await;
                     continue;
                 };
-                let user = vec![Hostname { name: rustmap_model::sanitize(&name).into_owned(), kind: HostnameKind::User }];
+                let user =
+                    vec![Hostname { name: rustmap_model::sanitize(&name).into_owned(), kind: HostnameKind::User }];
                 match prefix.and_then(|p| TargetSpec::parse(&format!("{first}/{p}")).ok()) {
                     Some(block) => {
                         for ip in block.addrs().filter(|ip| !exclude.contains(*ip)) {
@@ -183,7 +184,8 @@ async fn feed_targets(req: ScanRequest, tx: mpsc::Sender<ScanTarget>, warn: mpsc
                     None if !exclude.contains(first) => {
                         if addrs.len() > 1 {
                             let others: Vec<String> = addrs[1..].iter().map(|a| a.to_string()).collect();
-                            let message = format!("Other addresses for {} (not scanned): {}", user[0].name, others.join(" "));
+                            let message =
+                                format!("Other addresses for {} (not scanned): {}", user[0].name, others.join(" "));
                             let _ = warn.send(ScanEvent::Warning { message }).await;
                         }
                         if tx.send(ScanTarget { addr: first, hostnames: user }).await.is_err() {
@@ -217,7 +219,11 @@ fn deliver(sinks: &mut [Box<dyn Sink>], ev: &ScanEvent) -> Result<bool, ScanErro
 }
 
 /// Run a scan to completion (or cancellation), feeding `sinks`. Returns the final totals.
-pub async fn run(req: ScanRequest, mut sinks: Vec<Box<dyn Sink>>, cancel: CancellationToken) -> Result<ScanStats, ScanError> {
+pub async fn run(
+    req: ScanRequest,
+    mut sinks: Vec<Box<dyn Sink>>,
+    cancel: CancellationToken,
+) -> Result<ScanStats, ScanError> {
     for t in &req.scan_types {
         if *t != ScanType::Connect {
             return Err(ScanError::Unsupported(t.display_name()));

@@ -8,10 +8,7 @@ const CAP_NET_RAW: u32 = 13;
 
 /// Parse the effective capability mask out of a `/proc/<pid>/status` text.
 pub fn cap_eff_from_status(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
 /// True when raw sockets may be opened.

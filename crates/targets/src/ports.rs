@@ -90,7 +90,8 @@ impl PortTable {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
                 return Err(err(format!("bad service name {name:?}")));
             }
-            let tier: u8 = tier.parse().ok().filter(|t| (1..=9).contains(t)).ok_or_else(|| err(format!("bad tier {tier:?}")))?;
+            let tier: u8 =
+                tier.parse().ok().filter(|t| (1..=9).contains(t)).ok_or_else(|| err(format!("bad tier {tier:?}")))?;
             let prev = last_tier.entry(proto).or_insert(1);
             if tier < *prev {
                 return Err(err(format!("tier {tier} after tier {prev}: tiers must not decrease down the file")));
@@ -305,7 +306,8 @@ pub fn compress_ranges(ports: &[u16]) -> String {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "# test\ntcp\t80\thttp\t1\ntcp\t443\thttps\t1\ntcp\t8080\thttp-proxy\t2\nudp\t53\tdomain\t1\ntcp\t22\tssh\t2\n";
+    const SAMPLE: &str =
+        "# test\ntcp\t80\thttp\t1\ntcp\t443\thttps\t1\ntcp\t8080\thttp-proxy\t2\nudp\t53\tdomain\t1\ntcp\t22\tssh\t2\n";
 
     fn sample() -> PortTable {
         PortTable::parse("sample", SAMPLE).unwrap()

@@ -98,7 +98,8 @@ impl TargetSpec {
             Some((b, p)) => (b, Some(p)),
             None => (s, None),
         };
-        let bad_prefix = |max: u8| TargetSpecError::BadPrefix { spec: s.to_string(), prefix: prefix.unwrap_or("").to_string(), max };
+        let bad_prefix =
+            |max: u8| TargetSpecError::BadPrefix { spec: s.to_string(), prefix: prefix.unwrap_or("").to_string(), max };
         if let Ok(v6) = base.parse::<Ipv6Addr>() {
             let Some(p) = prefix else { return Ok(TargetSpec::Addr(IpAddr::V6(v6))) };
             let p: u8 = p.parse().map_err(|_| bad_prefix(128))?;
@@ -299,9 +300,10 @@ mod tests {
     #[test]
     fn octet_ranges() {
         assert_eq!(all("10.0.0.1-3"), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
-        assert_eq!(all("10.0-1.1,3.5-6"), [
-            "10.0.1.5", "10.0.1.6", "10.0.3.5", "10.0.3.6", "10.1.1.5", "10.1.1.6", "10.1.3.5", "10.1.3.6"
-        ]);
+        assert_eq!(
+            all("10.0-1.1,3.5-6"),
+            ["10.0.1.5", "10.0.1.6", "10.0.3.5", "10.0.3.6", "10.1.1.5", "10.1.1.6", "10.1.3.5", "10.1.3.6"]
+        );
         assert_eq!(TargetSpec::parse("10.*.0.-1").unwrap().len(), 512);
         assert_eq!(TargetSpec::parse("10.0.0.250-").unwrap().len(), 6);
     }
@@ -338,6 +340,9 @@ mod tests {
             TargetSpec::parse("scanme.example.org").unwrap(),
             TargetSpec::Name { name: "scanme.example.org".into(), prefix: None }
         );
-        assert_eq!(TargetSpec::parse("localhost/30").unwrap(), TargetSpec::Name { name: "localhost".into(), prefix: Some(30) });
+        assert_eq!(
+            TargetSpec::parse("localhost/30").unwrap(),
+            TargetSpec::Name { name: "localhost".into(), prefix: Some(30) }
+        );
     }
 }

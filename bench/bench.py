@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""RustMap side-by-side benchmarks in the namespace lab.
+
+Runs RustMap and its peers (nmap; RustScan and masscan when installed and relevant) inside the
+lab's scanner namespace on the same targets, N times each, and prints medians, ratios and peak RSS.
+Ratios from one run of this script are the figures to compare: the machines are noisy.
+
+Usage (as root, from the repository root):
+    python3 bench/bench.py [--runs 5] [--only NAME ...] [--keep-lab]
+
+Safety: every command runs inside the lab's scanner namespace (no route out); targets are lab
+addresses in 198.18.0.0/15 only. Every run is bounded by a timeout.
+"""
+import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREFIX = os.environ.get("LAB_PREFIX", "rmlab")
+NS = f"{PREFIX}-scan"
+RUSTMAP = os.path.join(ROOT, "target", "release", "rustmap")
+TIMEOUT = 600
+
+
+def lab_up():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return any(line.split()[0] == NS for line in out.splitlines() if line.strip())
+
+
+def timed(cmd, timeout=TIMEOUT):
+    """Like run(), but reaps with wait4 to get the child's own peak RSS."""
+    full = ["ip", "netns", "exec", NS] + cmd
+    with tempfile.TemporaryFile() as f:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(full, stdout=f, stderr=subprocess.DEVNULL)
+        end = t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > end:
+                p.kill()
+                os.wait4(p.pid, 0)
+                raise TimeoutError(" ".join(cmd))
+            time.sleep(0.002)
+        elapsed = time.perf_counter() - t0
+        f.seek(0)
+        out = f.read().decode(errors="replace")
+    return elapsed, ru.ru_maxrss / 1024.0, out
+
+
+def open_ports_xml(xml):
+    return sorted({int(m.group(1)) for m in re.finditer(r'portid="(\d+)"><state state="open"', xml)})
+
+
+def ground_truth(host):
+    g = json.load(open(os.path.join(ROOT, "tests", "lab", "ground-truth.json")))
+    h = next(h for h in g["hosts"] if h["name"] == host)
+    return sorted(p["port"] for p in h["tcp"]["open"])
+
+
+def median_of(runs, cmd, check=None):
+    times, rss = [], []
+    for _ in range(runs):
+        t, m, out = timed(cmd)
+        if check:
+            check(out)
+        times.append(t)
+        rss.append(m)
+    return statistics.median(times), max(rss)
+
+
+def row(name, ours, theirs, peer):
+    (t1, m1), (t2, m2) = ours, theirs
+    ratio = t1 / t2 if t2 else float("nan")
+    print(f"| {name} | {t1:.2f} s | {m1:.1f} MB | {peer} | {t2:.2f} s | {m2:.1f} MB | {ratio:.2f}x |", flush=True)
+
+
+def bench_connect_all_ports(runs):
+    want = ground_truth("h10")
+
+    def check(out):
+        got = open_ports_xml(out)
+        if got != want:
+            raise SystemExit(f"WRONG open set: {got} != {want}")
+
+    ours = median_of(runs, [RUSTMAP, "-n", "-sT", "-p-", "-T4", "-oX", "-", "198.18.0.10"], check)
+    nmap = median_of(runs, ["nmap", "-n", "-sT", "-p-", "-T4", "-oX", "-", "198.18.0.10"], check)
+    row("-sT -p- h10 (15 open)", ours, nmap, "nmap -sT -p- -T4")
+    rs = shutil.which("rustscan")
+    if rs:
+        r = median_of(runs, [rs, "-a", "198.18.0.10", "-r", "1-65535", "-g"])
+        row("-sT -p- h10 (15 open)", ours, r, "rustscan -g")
+
+
+def bench_sweep(runs):
+    for net in ["198.18.0.0/24", "198.18.0.0/22"]:
+        ours = median_of(runs, [RUSTMAP, "-n", "-sT", "-p", "80", "-T4", "-oX", "-", net])
+        nmap = median_of(runs, ["nmap", "-n", "-sT", "-p", "80", "-T4", "-oX", "-", net])
+        row(f"-sT -p 80 {net}", ours, nmap, "nmap -sT -p 80 -T4")
+
+
+def bench_input_list():
+    """-iL with 100k lab-range targets: time until the first host is reported."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("198.18.0.10\n")
+        for i in range(100_000 - 1):
+            # 198.18.3.0 upward: inside the lab range, no route in the scanner namespace.
+            a = 3 * 256 + i
+            f.write(f"198.{18 + a // 65536}.{(a // 256) % 256}.{a % 256}\n")
+        path = f.name
+    os.chmod(path, 0o644)
+    cmd = ["ip", "netns", "exec", NS, RUSTMAP, "-n", "-Pn", "-p", "22", "--max-hostgroup", "1", "-iL", path]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first = None
+    try:
+        while True:
+            line = p.stdout.readline()
+            if not line:
+                break
+            if line.startswith("RustMap scan report for 198.18.0.10"):
+                first = time.perf_counter() - t0
+                break
+            if time.perf_counter() - t0 > 30:
+                break
+    finally:
+        p.kill()
+        p.wait()
+        os.unlink(path)
+    print(f"| -iL 100k targets: first host reported after | {first:.3f} s |" if first else "| -iL 100k: no report within 30 s |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--keep-lab", action="store_true")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench.py: run as root (the lab needs network namespaces)")
+    subprocess.run(["cargo", "build", "--release", "--bin", "rustmap"], cwd=ROOT, check=True)
+    started_lab = False
+    if not lab_up():
+        subprocess.run(["bash", os.path.join(ROOT, "tests", "lab", "lab.sh"), "up"], check=True)
+        started_lab = True
+    try:
+        print(f"\nmedian of {a.runs} runs; peak RSS is the largest of the runs\n")
+        print("| scenario | RustMap | RSS | peer | peer time | peer RSS | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        benches = {"connect": lambda: bench_connect_all_ports(a.runs), "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list}
+        for name, f in benches.items():
+            if a.only is None or name in a.only:
+                f()
+    finally:
+        if started_lab and not a.keep_lab:
+            subprocess.run(["bash", os.path.join(ROOT, "tests", "lab", "lab.sh"), "down"])
+
+
+if __name__ == "__main__":
+    main()
