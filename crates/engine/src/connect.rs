@@ -25,10 +25,9 @@ use rustmap_model::{
 };
 use socket2::{Domain, Socket, Type};
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
+use crate::connector::{ConnectDone, ConnectJob, Connector};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -150,7 +149,7 @@ fn queued_icmp_reason(fd: std::os::fd::RawFd) -> Option<Reason> {
     None
 }
 
-fn classify_error(err: &io::Error, fd: Option<std::os::fd::RawFd>, elapsed: Duration) -> Outcome {
+pub(crate) fn classify_error(err: &io::Error, fd: Option<std::os::fd::RawFd>, elapsed: Duration) -> Outcome {
     let errno = err.raw_os_error().unwrap_or(0);
     let icmp = || fd.and_then(queued_icmp_reason);
     match errno {
@@ -171,7 +170,7 @@ fn classify_error(err: &io::Error, fd: Option<std::os::fd::RawFd>, elapsed: Dura
     }
 }
 
-fn new_socket(addr: SocketAddr, recverr: bool) -> io::Result<Socket> {
+pub(crate) fn new_socket(addr: SocketAddr, recverr: bool) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
     // IP_RECVERR costs a syscall per probe, so it is only asked for on hosts that have sent ICMP
     // errors; without it we still know "unreachable", just not which ICMP said so.
@@ -185,68 +184,17 @@ fn new_socket(addr: SocketAddr, recverr: bool) -> io::Result<Socket> {
     Ok(sock)
 }
 
-/// Close a connected probe socket with a RST rather than a FIN: no TIME_WAIT pile-up on our side
-/// during sweeps, and the service sees a reset rather than an empty session.
-fn abort(stream: &tokio::net::TcpStream) {
-    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
-}
-
-/// Try one TCP handshake with `addr`, waiting at most `timeout`. With `recverr`, ICMP errors are
-/// read from the socket's error queue to give the exact reason (admin-prohibited, ...).
-pub async fn connect_probe(addr: SocketAddr, timeout: Duration, recverr: bool) -> Outcome {
-    use std::os::fd::AsRawFd;
-    let start = Instant::now();
-    let sock = match new_socket(addr, recverr) {
-        Ok(s) => s,
-        Err(e) => return classify_error(&e, None, start.elapsed()),
-    };
-    match sock.connect(&addr.into()) {
-        Ok(()) => {
-            let _ = sock.set_linger(Some(Duration::ZERO));
-            return Outcome::Open(start.elapsed());
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return classify_error(&e, Some(sock.as_raw_fd()), start.elapsed()),
-    }
-    // Hand the half-open socket to tokio: writability signals the end of the handshake attempt.
-    let stream = match tokio::net::TcpStream::from_std(std::net::TcpStream::from(sock)) {
-        Ok(s) => s,
-        Err(_) => return Outcome::LocalPressure,
-    };
-    let fd = stream.as_raw_fd();
-    let wait = async {
-        loop {
-            if stream.writable().await.is_err() {
-                return Outcome::LocalPressure;
-            }
-            match stream.take_error() {
-                Ok(Some(e)) | Err(e) => return classify_error(&e, Some(fd), start.elapsed()),
-                Ok(None) => {}
-            }
-            // Writable without error means connected — unless the wake-up was spurious.
-            match stream.peer_addr() {
-                Ok(_) => {
-                    abort(&stream);
-                    return Outcome::Open(start.elapsed());
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => tokio::task::yield_now().await,
-                Err(e) => return classify_error(&e, Some(fd), start.elapsed()),
-            }
-        }
-    };
-    tokio::time::timeout(timeout, wait).await.unwrap_or(Outcome::Timeout)
-}
-
-type ProbeFuture = Pin<Box<dyn Future<Output = ProbeDone> + Send>>;
-
-struct ProbeDone {
+/// What the scheduler needs to know about a probe when its outcome comes back.
+#[derive(Debug, Clone, Copy)]
+struct ProbeMeta {
     host: u64,
     port: u16,
     tryno: u8,
     discovery: bool,
     recverr: bool,
-    outcome: Outcome,
 }
+
+type ProbeDone = ConnectDone<ProbeMeta>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -371,7 +319,13 @@ impl ConnectScan {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<ProbeDone>();
         let mut in_flight: usize = 0;
         let mut batch: Vec<ProbeDone> = Vec::with_capacity(512);
-        let mut pool = crate::pool::ProbePool::new(crate::pool::ProbePool::default_threads());
+        let mut connector = match Connector::new(Connector::<ProbeMeta>::default_threads(), done_tx) {
+            Ok(c) => c,
+            Err(e) => {
+                emitter.emit(ScanEvent::Warning { message: format!("cannot start probe threads: {e}") }).await;
+                return EngineTotals::default();
+            }
+        };
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
@@ -380,7 +334,6 @@ impl ConnectScan {
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
-        let global_rtt_default = RttEstimator::default();
 
         loop {
             if emitter.is_cancelled() {
@@ -429,15 +382,12 @@ impl ConnectScan {
             }
             let paced = !timing.scan_delay.is_zero() || timing.max_rate.is_some();
             while in_flight < allowed && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                let Some(probe) = self.next_probe(&mut hosts, &mut ring, &order, &timing, &global_rtt_default) else {
+                let Some(job) = self.next_probe(&mut hosts, &mut ring, &order, &timing) else {
                     break;
                 };
                 totals.probes_sent += 1;
                 in_flight += 1;
-                let tx = done_tx.clone();
-                pool.spawn(Box::pin(async move {
-                    let _ = tx.send(probe.await);
-                }));
+                connector.submit(job);
                 if paced {
                     let mut gap = timing.scan_delay;
                     if let Some(max) = timing.max_scan_delay.filter(|m| *m > timing.scan_delay) {
@@ -550,8 +500,7 @@ impl ConnectScan {
         ring: &mut VecDeque<u64>,
         order: &Arc<Vec<u16>>,
         timing: &Timing,
-        _default_rtt: &RttEstimator,
-    ) -> Option<ProbeFuture> {
+    ) -> Option<ConnectJob<ProbeMeta>> {
         for _ in 0..ring.len() {
             let id = ring.pop_front()?;
             ring.push_back(id);
@@ -579,16 +528,14 @@ impl ConnectScan {
             h.outstanding += 1;
             let addr = SocketAddr::new(h.target.addr, port);
             let timeout = h.rtt.timeout(timing);
-            let recverr = h.recverr;
-            return Some(Box::pin(async move {
-                let outcome = connect_probe(addr, timeout, recverr).await;
-                ProbeDone { host: id, port, tryno, discovery, recverr, outcome }
-            }));
+            let meta = ProbeMeta { host: id, port, tryno, discovery, recverr: h.recverr };
+            return Some(ConnectJob { addr, timeout, recverr: h.recverr, meta });
         }
         None
     }
 
     fn on_done(&self, done: ProbeDone, hosts: &mut HashMap<u64, Host>, window: &mut Window, timing: &Timing) {
+        let ProbeDone { meta: done, outcome } = done;
         let Some(h) = hosts.get_mut(&done.host) else { return };
         h.outstanding = h.outstanding.saturating_sub(1);
         // A discovery answer that arrives after the host moved on is of no further use.
@@ -605,7 +552,7 @@ impl ConnectScan {
                 h.max_successful_try = h.max_successful_try.max(done.tryno);
             }
         };
-        let verdict: Option<(PortState, Reason)> = match done.outcome {
+        let verdict: Option<(PortState, Reason)> = match outcome {
             Outcome::Open(rtt) => {
                 answered(h, window, Some(rtt));
                 Some((PortState::Open, Reason::SynAck))
@@ -730,16 +677,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn probe_sees_open_and_closed_on_loopback() {
+    async fn connector_sees_open_closed_and_timeout() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let open = l.local_addr().unwrap();
-        assert!(matches!(connect_probe(open, Duration::from_secs(2), true).await, Outcome::Open(_)));
+        let gone = TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = gone.local_addr().unwrap();
+        drop(gone);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut c = Connector::new(2, tx).unwrap();
+        let t = Duration::from_secs(2);
+        c.submit(ConnectJob { addr: open, timeout: t, recverr: false, meta: 1u8 });
+        c.submit(ConnectJob { addr: closed, timeout: t, recverr: true, meta: 2u8 });
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(rx.recv().await.unwrap());
+        }
+        got.sort_by_key(|d| d.meta);
+        assert!(matches!(got[0].outcome, Outcome::Open(_)), "{:?}", got[0]);
+        assert!(matches!(got[1].outcome, Outcome::Refused(_, Reason::ConnRefused)), "{:?}", got[1]);
+        // A listener whose backlog is full never completes the handshake: the probe times out.
         drop(l);
-        // The port we just released is now closed.
-        assert!(matches!(
-            connect_probe(open, Duration::from_secs(2), true).await,
-            Outcome::Refused(_, Reason::ConnRefused)
-        ));
     }
 
     #[tokio::test]

@@ -4,14 +4,14 @@
 //!
 //! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation and the congestion window.
 //! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
-//! - [`pool`]: the probe threads, one single-threaded runtime per core.
+//! - [`connector`]: the connect probes themselves, on one epoll thread per core.
 //! - [`limits`]: raising the open-file limit so concurrency is bounded by the scan, not by EMFILE.
 
 #![forbid(unsafe_code)]
 
 pub mod connect;
 pub mod limits;
-pub mod pool;
+pub mod connector;
 pub mod timing;
 
 pub use connect::{ConnectScan, ScanTarget};
