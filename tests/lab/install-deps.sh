@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Install what the RustMap network lab (tests/lab/lab.sh) needs, via apt-get.
+# Idempotent and fast when everything is already installed (no apt-get at all then).
+# A policy-rc.d that exits 101 is put in place during the install so that package
+# postinst scripts never start daemons in the root namespace; it is removed afterwards
+# only if this script created it.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root" >&2
+  exit 1
+fi
+
+# package -> a file or command proving it is installed
+declare -A PROBE=(
+  [iproute2]=ip
+  [iptables]=iptables
+  [procps]=sysctl
+  [iputils-ping]=ping
+  [python3]=/usr/bin/python3
+  [openssh-server]=/usr/sbin/sshd
+  [nginx]=/usr/sbin/nginx
+  [vsftpd]=/usr/sbin/vsftpd
+  [redis-server]=redis-server
+  [memcached]=memcached
+  [postgresql]=postgresql
+  [mosquitto]=/usr/sbin/mosquitto
+  [snmpd]=/usr/sbin/snmpd
+  [dnsmasq]=/usr/sbin/dnsmasq
+  [openssl]=openssl
+  [nmap]=nmap
+  [ndiff]=ndiff
+  [libxml2-utils]=xmllint
+  [masscan]=masscan
+)
+OPTIONAL="masscan"   # nice to have for differential runs; not fatal if the archive lacks it
+
+installed() {  # $1 = package
+  local probe=${PROBE[$1]}
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || return 1
+  case "$probe" in
+    /*) [ -x "$probe" ] ;;
+    postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ;;
+    *) command -v "$probe" >/dev/null 2>&1 ;;
+  esac
+}
+
+missing=()
+for pkg in "${!PROBE[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps.sh: all lab packages already installed"
+  exit 0
+fi
+echo "install-deps.sh: missing: ${missing[*]}"
+
+created_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\n# installed by RustMap tests/lab/install-deps.sh: never start daemons from postinst\nexit 101\n' \
+    > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  created_policy=1
+fi
+cleanup() { [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d; return 0; }
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+APT_OPTS=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --no-install-recommends)
+
+apt-get update -q
+
+required=() optional=()
+for pkg in "${missing[@]}"; do
+  if [[ " $OPTIONAL " == *" $pkg "* ]]; then optional+=("$pkg"); else required+=("$pkg"); fi
+done
+for pkg in "${optional[@]}"; do
+  if apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+    required+=("$pkg")
+  else
+    echo "install-deps.sh: optional package $pkg not available from apt; skipping" >&2
+  fi
+done
+
+if [ ${#required[@]} -gt 0 ]; then
+  apt-get install "${APT_OPTS[@]}" "${required[@]}"
+fi
+
+# Debian's postgresql postinst creates a cluster in /var/lib/postgresql; the lab never
+# uses it (it runs its own initdb under the lab runtime dir). Nothing was started
+# thanks to policy-rc.d.
+
+still=()
+for pkg in "${required[@]}"; do installed "$pkg" || still+=("$pkg"); done
+if [ ${#still[@]} -gt 0 ]; then
+  echo "install-deps.sh: still missing after install: ${still[*]}" >&2
+  exit 1
+fi
+echo "install-deps.sh: done"

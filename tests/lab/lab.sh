@@ -1,0 +1,503 @@
+#!/usr/bin/env bash
+# RustMap network test lab: Linux network namespaces with real daemons.
+#
+#   lab.sh up                 build the lab (tears an existing one down first), start the
+#                             daemons, wait until they listen, check against ground-truth.json
+#   lab.sh down               kill every process in the lab namespaces, delete them, remove runtime files
+#   lab.sh status             namespaces, addresses and listening sockets
+#   lab.sh exec NS CMD...     run CMD inside namespace NS ("scan" or "rmlab-scan")
+#
+# Env: LAB_PREFIX (default rmlab) names everything; LAB_DIR (default /tmp/$LAB_PREFIX) holds configs,
+# pid files, logs and data; LAB_KEEP_ON_FAIL=1 leaves a half-built lab in place for debugging.
+# See docs/lab.md. Safety: nothing is created or changed in the root network namespace; every
+# interface is born inside a lab namespace; the scanner namespace has no default route.
+set -Eeuo pipefail
+
+P=${LAB_PREFIX:-rmlab}
+D=${LAB_DIR:-/tmp/$P}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PY=${LAB_PYTHON:-/usr/bin/python3}
+[ -x "$PY" ] || PY=$(command -v python3)
+NSS=(sw scan r1 r2 h10 h11 h12 h13 h20)
+WAIT_SECONDS=20
+
+die() { echo "lab.sh: $*" >&2; exit 1; }
+log() { printf '[lab %5.1fs] %s\n' "$(($(date +%s%N) / 1000000 - T0))e-3" "$*"; }
+T0=$(($(date +%s%N) / 1000000))
+
+[[ $P =~ ^[a-z][a-z0-9]{0,9}$ ]] || die "LAB_PREFIX must match ^[a-z][a-z0-9]{0,9}\$ (got '$P')"
+case $D in /|/tmp|/tmp/|/etc*|/usr*|/var|/home|/root|"") die "refusing LAB_DIR=$D" ;; esac
+
+nsx() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+lab_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$P-($(IFS='|'; echo "${NSS[*]}"))\$" || true; }
+
+# --------------------------------------------------------------------------------------------- down
+alive() { local p; for p in "$@"; do if kill -0 "$p" 2>/dev/null; then printf '%s ' "$p"; fi; done; }
+
+cmd_down() {
+  local nss pids n
+  nss=$(lab_namespaces)
+  if [ -n "$nss" ]; then
+    # Every process inside a lab namespace was started by the lab (or by someone using it): end them by pid.
+    pids=$(for ns in $nss; do ip netns pids "$ns"; done | sort -u | tr '\n' ' ')
+    if [ -n "${pids// /}" ]; then
+      # shellcheck disable=SC2086
+      kill -TERM $pids 2>/dev/null || true
+      for n in $(seq 1 50); do  # up to 5 s
+        pids=$(alive $pids)
+        [ -z "${pids// /}" ] && break
+        sleep 0.1
+      done
+      if [ -n "${pids// /}" ]; then
+        echo "lab.sh: killing stubborn processes: $pids" >&2
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.2
+      fi
+    fi
+    for ns in $nss; do ip netns del "$ns"; done
+  fi
+  rm -rf "/etc/netns/$P-"*
+  if [ -f "$D/.created-etc-netns" ]; then rmdir /etc/netns 2>/dev/null || true; fi
+  if [ -d "$D" ]; then
+    [ -f "$D/.rustmap-lab" ] || die "$D exists but is not a lab runtime dir (no .rustmap-lab marker); not removing it"
+    rm -rf "$D"
+  fi
+  echo "lab.sh: down ($P)"
+}
+
+# ------------------------------------------------------------------------------------------- status
+cmd_status() {
+  local nss ns
+  nss=" $(lab_namespaces | tr '\n' ' ') "
+  if [ -z "${nss// /}" ]; then echo "lab $P: down"; return 0; fi
+  echo "lab $P: runtime dir $D"
+  for ns in "${NSS[@]}"; do
+    if [[ $nss != *" $P-$ns "* ]]; then echo "=== $P-$ns: MISSING"; continue; fi
+    echo "=== $P-$ns (processes: $(ip netns pids "$P-$ns" | wc -l))"
+    ip -n "$P-$ns" -br addr show | grep -v '^lo ' | sed 's/^/  /' || true
+    nsx "$ns" ss -Hltnup 2>/dev/null | awk '{p=$7; sub(/^users:\(\("/, "", p); sub(/".*/, "", p);
+      n=split($5, a, ":"); printf "%s %s %s  %-4s %-22s %s\n", a[n], $1, $5, $1, $5, p}' |
+      sort -u | sort -n -k1,1 -k2,2 -s | cut -d' ' -f4- | sed 's/^/ /' || true
+  done
+}
+
+# --------------------------------------------------------------------------------------------- exec
+cmd_exec() {
+  [ $# -ge 2 ] || die "usage: lab.sh exec NS CMD..."
+  local ns=${1#"$P-"}; shift
+  exec ip netns exec "$P-$ns" "$@"
+}
+
+# ----------------------------------------------------------------------------------------------- up
+link_n=0
+# veth NS_A IF_A NS_B IF_B: a veth pair born directly inside the two namespaces (never in the root one)
+veth() {
+  link_n=$((link_n + 1))
+  local ta="rmt$$a$link_n" tb="rmt$$b$link_n"
+  ip link add "$ta" netns "$P-$1" type veth peer name "$tb" netns "$P-$3"
+  ip -n "$P-$1" link set "$ta" name "$2"
+  ip -n "$P-$3" link set "$tb" name "$4"
+}
+
+# addr_if NS IF ADDR4/LEN ADDR6/LEN: address an interface, with a fixed locally administered MAC
+# 02:52:4d:<3rd octet>:00:<4th octet> ("RM") so that scan output is the same on every run
+addr_if() {
+  local o
+  IFS=. read -ra o <<<"${3%/*}"
+  ip -n "$P-$1" link set "$2" address "$(printf '02:52:4d:%02x:00:%02x' "${o[2]}" "${o[3]}")"
+  ip -n "$P-$1" addr add "$3" dev "$2"
+  ip -n "$P-$1" addr add "$4" dev "$2" nodad
+  ip -n "$P-$1" link set "$2" up
+}
+
+# lan_port NS ADDR4 ADDR6: plug NS's eth0 into br0 in the switch namespace
+lan_port() {
+  veth "$1" eth0 sw "p-$1"
+  ip -n "$P-sw" link set "p-$1" master br0 up
+  addr_if "$1" eth0 "$2/24" "$3/64"
+}
+lan_routes() {  # routes from a LAN host to the routed subnets, via r1 (no default route anywhere)
+  ip -n "$P-$1" route add 198.18.1.0/24 via 198.18.0.1
+  ip -n "$P-$1" route add 198.18.2.0/24 via 198.18.0.1
+  ip -n "$P-$1" -6 route add fd00:18:1::/64 via fd00:18::1
+  ip -n "$P-$1" -6 route add fd00:18:2::/64 via fd00:18::1
+}
+
+build_network() {
+  local ns
+  for ns in "${NSS[@]}"; do
+    ip netns add "$P-$ns"
+    ip -n "$P-$ns" link set lo up
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+      net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+      net.ipv6.conf.default.router_solicitations=0
+    # every lab namespace resolves through the lab DNS server only (ip netns exec bind-mounts this file)
+    if [ "$ns" != sw ]; then
+      mkdir -p "/etc/netns/$P-$ns"
+      printf 'nameserver 198.18.0.10\nsearch lab.test\noptions timeout:1 attempts:2\n' >"/etc/netns/$P-$ns/resolv.conf"
+    fi
+  done
+  # the switch: a bridge with no address and no IP stack of its own
+  nsx sw sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$P-sw" link add br0 type bridge stp_state 0 forward_delay 0
+  ip -n "$P-sw" link set br0 up
+
+  lan_port scan 198.18.0.2 fd00:18::2
+  lan_port r1 198.18.0.1 fd00:18::1
+  lan_port h10 198.18.0.10 fd00:18::10
+  lan_port h11 198.18.0.11 fd00:18::11
+  lan_port h12 198.18.0.12 fd00:18::12
+  lan_port h13 198.18.0.13 fd00:18::13
+  for ns in scan h10 h11 h12 h13; do lan_routes "$ns"; done
+
+  # r1 <-> r2 point-to-point link, r2 <-> h20 remote subnet
+  veth r1 eth1 r2 eth0
+  veth r2 eth1 h20 eth0
+  addr_if r1 eth1 198.18.1.1/30 fd00:18:1::1/64
+  addr_if r2 eth0 198.18.1.2/30 fd00:18:1::2/64
+  addr_if r2 eth1 198.18.2.1/24 fd00:18:2::1/64
+  addr_if h20 eth0 198.18.2.10/24 fd00:18:2::10/64
+  ip -n "$P-r1" route add 198.18.2.0/24 via 198.18.1.2
+  ip -n "$P-r1" -6 route add fd00:18:2::/64 via fd00:18:1::2
+  ip -n "$P-r2" route add 198.18.0.0/24 via 198.18.1.1
+  ip -n "$P-r2" -6 route add fd00:18::/64 via fd00:18:1::1
+  ip -n "$P-h20" route add 198.18.0.0/24 via 198.18.2.1
+  ip -n "$P-h20" route add 198.18.1.0/24 via 198.18.2.1
+  ip -n "$P-h20" -6 route add fd00:18::/64 via fd00:18:2::1
+  ip -n "$P-h20" -6 route add fd00:18:1::/64 via fd00:18:2::1
+  for ns in r1 r2; do
+    # routers forward, and answer traceroute probes without ICMP rate limiting
+    nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+      net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+  done
+  # h13 is the fast "everything closed" oracle: no ICMP rate limit, so closed UDP ports answer at once
+  nsx h13 sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+}
+
+firewall_h11() {
+  local t
+  for t in iptables ip6tables; do
+    nsx h11 "$t" -P INPUT DROP
+    nsx h11 "$t" -A INPUT -i lo -j ACCEPT
+    nsx h11 "$t" -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+    nsx h11 "$t" -A INPUT -p tcp --dport 22 -j ACCEPT
+    nsx h11 "$t" -A INPUT -p tcp --dport 80 -j ACCEPT
+  done
+  nsx h11 iptables -A INPUT -p tcp --dport 113 -j REJECT --reject-with icmp-admin-prohibited
+  nsx h11 ip6tables -A INPUT -p tcp --dport 113 -j REJECT --reject-with icmp6-adm-prohibited
+  nsx h11 iptables -A INPUT -p tcp --dport 8081 -j REJECT --reject-with tcp-reset
+  nsx h11 ip6tables -A INPUT -p tcp --dport 8081 -j REJECT --reject-with tcp-reset
+  # IPv6 needs neighbour discovery to be reachable at all (IPv4's ARP is not filtered by iptables)
+  nsx h11 ip6tables -A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT
+  nsx h11 ip6tables -A INPUT -p ipv6-icmp --icmpv6-type neighbour-advertisement -j ACCEPT
+}
+
+# start NS NAME CMD...: run a foreground daemon inside NS, detached, log to $D/log/NS-NAME.log
+start() {
+  local ns=$1 name=$2; shift 2
+  (cd "$D" && exec setsid ip netns exec "$P-$ns" "$@" >"$D/log/$ns-$name.log" 2>&1 </dev/null) &
+  echo $! >"$D/pid/$ns-$name.pid"
+}
+
+# PRIVATE_RUN (sh -c script, CMD as "$@"): give CMD a private tmpfs /run (sshd insists on /run/sshd); ip netns exec
+# already puts us in our own mount namespace with slave propagation, so nothing shows up outside.
+PRIVATE_RUN='mount -n -t tmpfs -o size=1m,mode=755 rmlab-run /run && mkdir -m 755 /run/sshd && exec "$@"'
+
+ssh_host() {  # ssh_host NS HOSTNAME
+  local ns=$1 dir=$D/$1/ssh t
+  mkdir -p "$dir"
+  for t in ed25519:256 ecdsa:256 rsa:2048; do
+    ssh-keygen -q -t "${t%:*}" -b "${t#*:}" -N '' -C "root@$2" -f "$dir/ssh_host_${t%:*}_key"
+  done
+  cat >"$dir/sshd_config" <<EOF
+Port 22
+ListenAddress 0.0.0.0
+ListenAddress ::
+HostKey $dir/ssh_host_ed25519_key
+HostKey $dir/ssh_host_ecdsa_key
+HostKey $dir/ssh_host_rsa_key
+PidFile $dir/sshd.pid
+UsePAM no
+UseDNS no
+PermitRootLogin no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+X11Forwarding no
+AllowTcpForwarding no
+MaxStartups 50:30:100
+LoginGraceTime 30
+EOF
+  start "$ns" sshd sh -c "$PRIVATE_RUN" sh /usr/sbin/sshd -D -e -f "$dir/sshd_config"
+}
+
+nginx_host() {  # nginx_host NS HOSTNAME "listen lines"
+  local ns=$1 host=$2 dir=$D/$1/nginx
+  mkdir -p "$dir/www" "$dir/tmp"
+  printf '<!doctype html>\n<html><head><title>RustMap lab %s</title></head><body><h1>%s</h1></body></html>\n' \
+    "$host" "$host" >"$dir/www/index.html"
+  cat >"$dir/nginx.conf" <<EOF
+user www-data;
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  types { text/html html; text/plain txt; }
+  default_type text/plain;
+  root $dir/www;
+  index index.html;
+$3
+}
+EOF
+  start "$ns" nginx /usr/sbin/nginx -e stderr -p "$dir" -c "$dir/nginx.conf"
+}
+
+services_h10() {
+  local h=$D/h10 pgbin
+  mkdir -p "$h"
+
+  ssh_host h10 h10.lab.test
+
+  # nginx: http 80, 8080; https 443, 8443 with a fresh self-signed certificate
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/O=RustMap Lab/CN=h10.lab.test" \
+    -addext "subjectAltName=DNS:h10.lab.test,IP:198.18.0.10,IP:fd00:18::10" \
+    -keyout "$h/tls.key" -out "$h/tls.crt" 2>/dev/null
+  chmod 600 "$h/tls.key"
+  nginx_host h10 h10.lab.test "
+  server { listen 80 default_server; listen [::]:80 default_server; add_header X-Lab-Port 80; }
+  server { listen 8080 default_server; listen [::]:8080 default_server; add_header X-Lab-Port 8080; }
+  server { listen 443 ssl default_server; listen [::]:443 ssl default_server; add_header X-Lab-Port 443;
+           ssl_certificate $h/tls.crt; ssl_certificate_key $h/tls.key; }
+  server { listen 8443 ssl default_server; listen [::]:8443 ssl default_server; add_header X-Lab-Port 8443;
+           ssl_certificate $h/tls.crt; ssl_certificate_key $h/tls.key; }"
+
+  # vsftpd: anonymous, read-only
+  mkdir -p "$h/ftp/pub" "$h/vsftpd-empty"
+  echo "RustMap lab anonymous FTP" >"$h/ftp/pub/README.txt"
+  chmod 755 "$h/ftp" "$h/ftp/pub" "$h/vsftpd-empty"
+  cat >"$h/vsftpd.conf" <<EOF
+listen=NO
+listen_ipv6=YES
+listen_port=21
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root=$h/ftp
+local_enable=NO
+write_enable=NO
+secure_chroot_dir=$h/vsftpd-empty
+seccomp_sandbox=NO
+xferlog_enable=NO
+dirmessage_enable=NO
+pasv_enable=YES
+pasv_min_port=40000
+pasv_max_port=40100
+max_clients=50
+idle_session_timeout=60
+data_connection_timeout=60
+EOF
+  start h10 vsftpd /usr/sbin/vsftpd "$h/vsftpd.conf"
+
+  # redis
+  mkdir -p "$h/redis"
+  chown redis:redis "$h/redis"
+  cat >"$h/redis/redis.conf" <<EOF
+bind * -::*
+port 6379
+protected-mode no
+daemonize no
+supervised no
+logfile ""
+dir $h/redis
+save ""
+appendonly no
+databases 4
+EOF
+  start h10 redis setpriv --reuid=redis --regid=redis --init-groups redis-server "$h/redis/redis.conf"
+
+  # memcached: tcp + udp 11211 on all addresses
+  start h10 memcached memcached -u memcache -p 11211 -U 11211 -m 16 -c 256
+
+  # postgresql: a private cluster under the runtime dir
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  mkdir -p "$h/pg/run"
+  echo "rustmap-lab" >"$h/pg/pwfile"
+  chown -R postgres:postgres "$h/pg"
+  (cd "$h/pg" && setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$pgbin/initdb" -D "$h/pg/data" -U postgres --pwfile="$h/pg/pwfile" --auth-local=trust \
+    --auth-host=scram-sha-256 --no-locale -E UTF8 --no-sync >"$D/log/h10-initdb.log" 2>&1) ||
+    { cat "$D/log/h10-initdb.log" >&2; die "initdb failed"; }
+  printf 'host all all 198.18.0.0/15 scram-sha-256\nhost all all fd00::/8 scram-sha-256\n' >>"$h/pg/data/pg_hba.conf"
+  start h10 postgresql setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$pgbin/postgres" -D "$h/pg/data" -c listen_addresses='*' -c port=5432 \
+    -c unix_socket_directories="$h/pg/run" -c fsync=off -c shared_buffers=16MB -c max_connections=20 \
+    -c logging_collector=off -c log_destination=stderr
+
+  # mosquitto
+  cat >"$h/mosquitto.conf" <<EOF
+listener 1883
+allow_anonymous true
+persistence false
+log_dest stderr
+user mosquitto
+EOF
+  start h10 mosquitto /usr/sbin/mosquitto -c "$h/mosquitto.conf"
+
+  # snmpd: community "public", read-only, its own config only (-C), UDP 161 v4 + v6
+  mkdir -p "$h/snmp"
+  chown Debian-snmp:Debian-snmp "$h/snmp"
+  cat >"$h/snmpd.conf" <<EOF
+rocommunity public 198.18.0.0/15
+rocommunity6 public fd00::/8
+sysName h10.lab.test
+sysLocation RustMap lab (namespace $P-h10)
+sysContact lab@lab.test
+sysServices 72
+EOF
+  start h10 snmpd env SNMP_PERSISTENT_DIR="$h/snmp" MIBS= /usr/sbin/snmpd -f -Le -C -c "$h/snmpd.conf" \
+    -u Debian-snmp -g Debian-snmp -I -smux,mteTrigger,mteTriggerConf -p "$h/snmp/snmpd.pid" udp:161 udp6:161
+
+  # dnsmasq: the lab's DNS server, authoritative for lab.test and the lab's reverse zones
+  {
+    cat <<EOF
+port=53
+no-resolv
+no-hosts
+no-poll
+domain-needed
+user=dnsmasq
+group=nogroup
+pid-file=$h/dnsmasq.pid
+log-facility=-
+auth-server=h10.lab.test,eth0
+auth-zone=lab.test,198.18.0.0/24,198.18.1.0/24,198.18.2.0/24,fd00:18::/64,fd00:18:1::/64,fd00:18:2::/64
+auth-soa=1,hostmaster.lab.test,1200,120,604800
+local=/lab.test/
+local=/18.198.in-addr.arpa/
+local=/19.198.in-addr.arpa/
+local=/d.f.ip6.arpa/
+txt-record=lab.test,"RustMap network lab"
+EOF
+    "$PY" -c 'import json,sys
+for name, addrs in json.load(open(sys.argv[1]))["dns"]["records"].items():
+    print("host-record=%s,%s" % (name, ",".join(addrs)))' "$HERE/ground-truth.json"
+  } >"$h/dnsmasq.conf"
+  start h10 dnsmasq /usr/sbin/dnsmasq -k --conf-file="$h/dnsmasq.conf"
+
+  # a few simple banner services
+  start h10 banners "$PY" "$HERE/lab_servers.py" --host h10.lab.test smtp:25 pop3:110 imap:143 irc:6667
+}
+
+services_h11() {
+  ssh_host h11 h11.lab.test
+  start h11 http "$PY" "$HERE/lab_servers.py" --host h11.lab.test http:80
+}
+
+services_h12() {
+  start h12 tarpit "$PY" "$HERE/lab_servers.py" --host h12.lab.test tarpit:2222 hostile:2223
+}
+
+services_h20() {
+  ssh_host h20 h20.lab.test
+  nginx_host h20 h20.lab.test "
+  server { listen 80 default_server; listen [::]:80 default_server; }"
+}
+
+# wait_listening: poll (bounded) until every namespace listens on what ground-truth.json says
+wait_listening() {
+  local deadline=$(($(date +%s) + WAIT_SECONDS)) want ns proto port missing line pidf
+  want=$("$PY" -c 'import json,sys
+for h in json.load(open(sys.argv[1]))["hosts"]:
+    for proto in ("tcp", "udp"):
+        for p in h[proto]["open"]:
+            print(h["ns"], proto, p["port"], p["daemon"])' "$HERE/ground-truth.json")
+  while :; do
+    # a daemon that already died will not come up: fail now, with its log
+    for pidf in "$D"/pid/*.pid; do
+      if ! kill -0 "$(cat "$pidf")" 2>/dev/null; then
+        line=$(basename "$pidf" .pid)
+        echo "lab.sh: daemon $line exited during start-up; its log ($D/log/$line.log):" >&2
+        tail -n 40 "$D/log/$line.log" | sed 's/^/    /' >&2
+        return 1
+      fi
+    done
+    missing=""
+    declare -A sockets=()
+    while read -r ns proto port daemon; do
+      [ -n "${sockets[$ns$proto]+x}" ] ||
+        sockets[$ns$proto]=$(nsx "$ns" ss -Hln "$([ "$proto" = tcp ] && echo -t || echo -u)" | awk '{print $4}')
+      grep -qE ":$port\$" <<<"${sockets[$ns$proto]}" || missing+="$ns:$proto/$port($daemon) "
+    done <<<"$want"
+    unset sockets
+    [ -z "$missing" ] && return 0
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "lab.sh: not listening after ${WAIT_SECONDS}s: $missing" >&2
+      for ns in $(printf '%s\n' $missing | cut -d: -f1 | sort -u); do
+        for pidf in "$D/log/$ns-"*.log; do
+          [ -e "$pidf" ] || { echo "--- (no daemon logs for $ns)" >&2; continue; }
+          echo "--- $pidf" >&2
+          tail -n 20 "$pidf" | sed 's/^/    /' >&2
+        done
+      done
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+cmd_up() {
+  [ "$(id -u)" -eq 0 ] || die "must run as root"
+  if [ -n "$(lab_namespaces)" ] || [ -d "$D" ]; then
+    log "lab $P exists: tearing it down first"
+    cmd_down
+  fi
+  trap 'on_fail $LINENO "$BASH_COMMAND"' ERR
+  mkdir -p "$D/log" "$D/pid"
+  chmod 755 "$D"
+  touch "$D/.rustmap-lab"
+  [ -d /etc/netns ] || { mkdir -p /etc/netns; touch "$D/.created-etc-netns"; }
+
+  log "network"
+  build_network
+  firewall_h11
+  log "daemons"
+  services_h10
+  services_h11
+  services_h12
+  services_h20
+  log "waiting for listeners (up to ${WAIT_SECONDS}s)"
+  wait_listening
+  log "checking listeners against ground-truth.json"
+  "$PY" "$HERE/lab_check.py" listeners
+  log "probing from $P-scan"
+  nsx scan "$PY" "$HERE/lab_check.py" probe
+  trap - ERR
+  log "lab $P is up (runtime dir $D)"
+}
+
+on_fail() {
+  trap - ERR
+  echo "lab.sh: up FAILED at line $1: $2 (logs in $D/log)" >&2
+  if [ "${LAB_KEEP_ON_FAIL:-0}" = 1 ]; then
+    echo "lab.sh: LAB_KEEP_ON_FAIL=1: leaving the lab in place; run 'lab.sh down' when done" >&2
+  else
+    cmd_down >&2 || true
+  fi
+  exit 1
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  exec) shift; cmd_exec "$@" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
