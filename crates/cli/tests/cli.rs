@@ -280,13 +280,30 @@ fn tiny_descriptor_limit_still_gives_exact_results() {
     }
     let (open, _) = listeners(3);
     let o = Command::new("prlimit")
-        .args(["--nofile=80:80", env!("CARGO_BIN_EXE_rustmap"), "-n", "-T5", "--min-parallelism", "500", "-p", "1-4000,30000-65535", "--oJ", "-", "127.0.0.1"])
+        .args([
+            "--nofile=80:80",
+            env!("CARGO_BIN_EXE_rustmap"),
+            "-n",
+            "-T5",
+            "--min-parallelism",
+            "500",
+            "-p",
+            "1-4000,30000-65535",
+            "--oJ",
+            "-",
+            "127.0.0.1",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let found: Vec<u64> =
-        v["hosts"][0]["ports"].as_array().unwrap().iter().filter(|p| p["state"] == "open").map(|p| p["port"].as_u64().unwrap()).collect();
+    let found: Vec<u64> = v["hosts"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] == "open")
+        .map(|p| p["port"].as_u64().unwrap())
+        .collect();
     for l in &open {
         let p = u64::from(l.local_addr().unwrap().port());
         if p >= 30000 {

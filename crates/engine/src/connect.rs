@@ -16,6 +16,7 @@
 //! off on that host (plus one), so a firewall that drops everything costs two tries per port, not
 //! eleven.
 
+use crate::connector::{ConnectDone, ConnectJob, Connector};
 use crate::timing::{RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
@@ -25,7 +26,6 @@ use rustmap_model::{
 };
 use socket2::{Domain, Socket, Type};
 use std::collections::{HashMap, VecDeque};
-use crate::connector::{ConnectDone, ConnectJob, Connector};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

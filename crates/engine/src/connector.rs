@@ -228,8 +228,10 @@ fn worker_loop<M: Copy>(
             Err(std_mpsc::TryRecvError::Disconnected) => return,
             // Round up so that a deadline a fraction of a millisecond away does not spin.
             Err(std_mpsc::TryRecvError::Empty) => match fl.next_deadline() {
-                Some(d) => EpollTimeout::try_from(d.saturating_duration_since(Instant::now()) + Duration::from_micros(999))
-                    .unwrap_or(EpollTimeout::MAX),
+                Some(d) => {
+                    EpollTimeout::try_from(d.saturating_duration_since(Instant::now()) + Duration::from_micros(999))
+                        .unwrap_or(EpollTimeout::MAX)
+                }
                 None => EpollTimeout::NONE,
             },
         };

@@ -10,8 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod connect;
-pub mod limits;
 pub mod connector;
+pub mod limits;
 pub mod timing;
 
 pub use connect::{ConnectScan, ScanTarget};

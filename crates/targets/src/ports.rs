@@ -325,8 +325,9 @@ mod tests {
         let l = PortList::parse("U:53,111,T:21-22,8080", &both, &t).unwrap();
         assert_eq!(l.udp, [53, 111]);
         assert_eq!(l.tcp, [21, 22, 8080]);
+        // As in nmap, an item before any prefix applies to every scanned protocol.
         let l = PortList::parse("7,S:9", &[Protocol::Tcp, Protocol::Sctp], &t).unwrap();
-        assert_eq!((l.tcp, l.sctp), (vec![7], vec![9]));
+        assert_eq!((l.tcp, l.sctp), (vec![7], vec![7, 9]));
     }
 
     #[test]

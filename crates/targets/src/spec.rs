@@ -76,8 +76,21 @@ fn is_ipv4_rangeish(s: &str) -> bool {
         && s.bytes().filter(|&b| b == b'.').count() == 3
 }
 
+/// `10.0.0.x` or `10.0.0.1x`: three numeric labels and a fourth is a mistyped address, not a name.
+fn looks_like_bad_ipv4(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    labels.len() == 4
+        && labels[..3]
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b',' | b'*')))
+}
+
 fn valid_hostname(s: &str) -> bool {
-    !s.is_empty()
+    // No top-level domain is numeric, so `host.123` is a typo too.
+    let tld_ok = s.rsplit('.').next().is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
+    tld_ok
+        && !looks_like_bad_ipv4(s)
+        && !s.is_empty()
         && s.len() <= 253
         && !s.starts_with('-')
         && !s.starts_with('.')
