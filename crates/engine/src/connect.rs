@@ -105,7 +105,7 @@ fn is_local_pressure(errno: i32) -> bool {
 }
 
 /// Map an ICMP type/code (read from the error queue) to a reason.
-fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
+pub(crate) fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
     Some(if v6 {
         match (icmp_type, code) {
             (1, 0) => Reason::NetUnreach,
@@ -216,7 +216,7 @@ struct Host {
     next: usize,
     retries: VecDeque<(u16, u8, bool)>,
     outstanding: usize,
-    results: Vec<(u16, PortState, Reason)>,
+    results: Vec<(u16, PortState, Reason, u8)>,
     rtt: RttEstimator,
     max_successful_try: u8,
     /// This host sends ICMP errors: ask for them in detail (IP_RECVERR) from now on.
@@ -230,14 +230,14 @@ impl Host {
     }
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Fold a host's per-port results into shown ports and `extraports`, as nmap does: open ports are
 /// always shown, any other state with more than `threshold` ports becomes a count.
 pub fn collapse(
-    mut results: Vec<(u16, PortState, Reason)>,
+    mut results: Vec<(u16, PortState, Reason, u8)>,
     protocol: Protocol,
     threshold: usize,
 ) -> (Vec<PortResult>, Vec<ExtraPorts>) {
@@ -250,11 +250,11 @@ pub fn collapse(
     let mut shown = Vec::new();
     let mut extra: Vec<ExtraPorts> = Vec::new();
     let mut by_reason: HashMap<(PortState, Reason), Vec<u16>> = HashMap::new();
-    for (port, state, reason) in results {
+    for (port, state, reason, reason_ttl) in results {
         if folded(state) {
             by_reason.entry((state, reason)).or_default().push(port);
         } else {
-            shown.push(PortResult { protocol, port, state, reason, reason_ttl: 0, service: None });
+            shown.push(PortResult { protocol, port, state, reason, reason_ttl, service: None });
         }
     }
     for state in PortState::ALL {
@@ -603,14 +603,14 @@ impl ConnectScan {
                 }
             }
         } else {
-            h.results.push((done.port, state, reason));
+            h.results.push((done.port, state, reason, 0));
         }
     }
 
     async fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
         let up = h.phase == Phase::Ports;
         let (ports, extraports) = if up {
-            for (port, state, reason) in &h.results {
+            for (port, state, reason, _) in &h.results {
                 let port = PortResult {
                     protocol: Protocol::Tcp,
                     port: *port,
@@ -664,11 +664,11 @@ mod tests {
 
     #[test]
     fn collapse_folds_big_non_open_states() {
-        let mut r: Vec<(u16, PortState, Reason)> =
-            (1..=100).map(|p| (p, PortState::Closed, Reason::ConnRefused)).collect();
-        r.push((22, PortState::Open, Reason::SynAck));
+        let mut r: Vec<(u16, PortState, Reason, u8)> =
+            (1..=100).map(|p| (p, PortState::Closed, Reason::ConnRefused, 0)).collect();
+        r.push((22, PortState::Open, Reason::SynAck, 0));
         r.retain(|x| !(x.0 == 22 && x.1 == PortState::Closed));
-        r.push((200, PortState::Filtered, Reason::NoResponse));
+        r.push((200, PortState::Filtered, Reason::NoResponse, 0));
         let (shown, extra) = collapse(r, Protocol::Tcp, 25);
         assert_eq!(shown.iter().map(|p| p.port).collect::<Vec<_>>(), [22, 200]);
         assert_eq!(extra.len(), 1);

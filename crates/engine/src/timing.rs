@@ -224,13 +224,15 @@ impl Window {
         self.cwnd = (self.cwnd + inc).min(self.max);
     }
 
-    /// A first probe went unanswered: no loss signal, but the path carried it, so grow slowly.
+    /// A probe went unanswered. That is no loss signal (dead hosts and firewalls are silent by
+    /// nature), and the probe left our queue, so in slow start it counts like an answer; past
+    /// slow start it does not grow the window.
     pub fn on_silence(&mut self) {
         if !self.adaptive {
             return;
         }
         if self.cwnd < self.ssthresh {
-            self.cwnd = (self.cwnd + 0.5).min(self.max);
+            self.cwnd = (self.cwnd + 1.0).min(self.max);
         }
     }
 

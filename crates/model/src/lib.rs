@@ -147,6 +147,24 @@ pub enum Reason {
     /// An ARP reply.
     #[serde(rename = "arp-response")]
     ArpResponse,
+    /// A UDP datagram came back.
+    #[serde(rename = "udp-response")]
+    UdpResponse,
+    /// An SCTP INIT-ACK.
+    #[serde(rename = "init-ack")]
+    InitAck,
+    /// An SCTP ABORT.
+    #[serde(rename = "abort")]
+    Abort,
+    /// ICMP protocol unreachable.
+    #[serde(rename = "proto-unreach")]
+    ProtoUnreach,
+    /// An ICMP timestamp reply.
+    #[serde(rename = "timestamp-reply")]
+    TimestampReply,
+    /// An ICMP time exceeded (TTL ran out on the way).
+    #[serde(rename = "time-exceeded")]
+    TimeExceeded,
     /// No reason recorded.
     #[serde(rename = "unknown")]
     Unknown,
@@ -170,6 +188,12 @@ impl Reason {
             Reason::LocalhostResponse => "localhost-response",
             Reason::EchoReply => "echo-reply",
             Reason::ArpResponse => "arp-response",
+            Reason::UdpResponse => "udp-response",
+            Reason::InitAck => "init-ack",
+            Reason::Abort => "abort",
+            Reason::ProtoUnreach => "proto-unreach",
+            Reason::TimestampReply => "timestamp-reply",
+            Reason::TimeExceeded => "time-exceeded",
             Reason::Unknown => "unknown",
         }
     }
