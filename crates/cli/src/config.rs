@@ -47,28 +47,59 @@ pub fn parse_time(flag: &str, s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v * mult / 1000.0))
 }
 
-fn scan_types(f: &Flags, notices: &mut Vec<String>) -> Result<Vec<ScanType>> {
+fn scan_types(f: &Flags, _notices: &mut Vec<String>) -> Result<Vec<ScanType>> {
     let mut types = Vec::new();
     for group in &f.scan {
         for c in group.chars() {
             match c {
                 'T' => types.push(ScanType::Connect),
-                'S' | 'U' | 'F' | 'N' | 'X' | 'A' | 'W' | 'M' | 'Z' | 'Y' | 'V' | 'C' | 'n' | 'L' | 'O' | 'I' => {
+                'S' => types.push(ScanType::Syn),
+                'F' => types.push(ScanType::Fin),
+                'N' => types.push(ScanType::Null),
+                'X' => types.push(ScanType::Xmas),
+                'A' => types.push(ScanType::Ack),
+                'W' => types.push(ScanType::Window),
+                'M' => types.push(ScanType::Maimon),
+                'U' | 'Z' | 'Y' | 'V' | 'C' | 'n' | 'L' | 'O' | 'I' => {
                     bail!(usage(format!("not yet supported: -s{c}")))
                 }
                 other => bail!(usage(format!("invalid scan type letter {other:?} in -s{group}"))),
             }
         }
     }
-    if types.is_empty() {
-        if rustmap::privilege::has_raw_socket_privilege() {
-            notices
-                .push("SYN scan (the privileged default) is not built yet; running a TCP connect scan (-sT).".into());
-        }
-        types.push(ScanType::Connect);
-    }
     types.dedup();
+    let raw = rustmap::privilege::has_raw_socket_privilege();
+    if types.is_empty() {
+        // nmap's rule: SYN scan when we may send raw packets, connect scan otherwise.
+        types.push(if raw { ScanType::Syn } else { ScanType::Connect });
+    }
+    if types.len() > 1 {
+        bail!(usage("only one TCP scan type may be given per scan (as in nmap); for example -sS or -sA".to_string()))
+    }
+    if types[0] != ScanType::Connect && !raw {
+        bail!(usage(format!(
+            "-s{} sends raw packets and needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep rustmap); \
+             use -sT to scan without privileges",
+            scan_letter(types[0])
+        )))
+    }
     Ok(types)
+}
+
+fn scan_letter(t: ScanType) -> char {
+    match t {
+        ScanType::Connect => 'T',
+        ScanType::Syn => 'S',
+        ScanType::Fin => 'F',
+        ScanType::Null => 'N',
+        ScanType::Xmas => 'X',
+        ScanType::Ack => 'A',
+        ScanType::Window => 'W',
+        ScanType::Maimon => 'M',
+        ScanType::Udp => 'U',
+        ScanType::SctpInit => 'Z',
+        _ => '?',
+    }
 }
 
 fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {

@@ -283,6 +283,7 @@ fn tiny_descriptor_limit_still_gives_exact_results() {
         .args([
             "--nofile=80:80",
             env!("CARGO_BIN_EXE_rustmap"),
+            "-sT",
             "-n",
             "-T5",
             "--min-parallelism",

@@ -65,8 +65,14 @@ fn rustmap(args: &[&str]) -> Output {
     in_lab(env!("CARGO_BIN_EXE_rustmap"), args)
 }
 
+/// A JSON scan. The tests in this file pin the connect scan (`-sT`), which as root is no longer
+/// the default: it is added unless the test names a scan type itself. Raw scans are tested in
+/// `lab_raw.rs`.
 fn json_scan(args: &[&str]) -> Value {
     let mut all = args.to_vec();
+    if !all.iter().any(|a| a.starts_with("-s")) {
+        all.insert(0, "-sT");
+    }
     all.extend(["--oJ", "-"]);
     let o = rustmap(&all);
     assert!(o.status.success(), "rustmap {args:?}: {}", String::from_utf8_lossy(&o.stderr));
@@ -288,6 +294,7 @@ fn lab_xml_is_valid_and_ndiff_compares_with_nmap() {
     let ours = dir.path().join("rustmap.xml");
     let theirs = dir.path().join("nmap.xml");
     let o = rustmap(&[
+        "-sT",
         "-p",
         "1-1024,6379,8080,8443",
         "--oX",
@@ -342,4 +349,137 @@ fn lab_xml_is_valid_and_ndiff_compares_with_nmap() {
         }
     }
     assert_eq!(before, after, "{text}");
+}
+
+// ---- Raw-packet TCP scans (-sS, -sF, -sN, -sX, -sA, -sW, -sM), as root in the scanner namespace.
+
+/// Every port's (state, reason) in nmap's XML, including ports folded into `<extraports>` when
+/// they are listed per reason (nmap lists them only in its count, so those are left out).
+fn nmap_states(xml: &str) -> std::collections::BTreeMap<u16, (String, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in xml.split("<port protocol=\"tcp\" portid=\"").skip(1) {
+        let Some(port) = chunk.split('"').next().and_then(|p| p.parse().ok()) else { continue };
+        let attr = |name: &str| {
+            chunk.split(&format!(" {name}=\"")).nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string()
+        };
+        out.insert(port, (attr("state"), attr("reason")));
+    }
+    out
+}
+
+/// Every port's state in our JSON, folded ports included (by their state).
+fn our_states(h: &Value, ports: &[u16]) -> std::collections::BTreeMap<u16, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in h["ports"].as_array().unwrap() {
+        out.insert(p["port"].as_u64().unwrap() as u16, p["state"].as_str().unwrap().to_string());
+    }
+    // Folded ports: every scanned port not listed has the state of the one extraports entry
+    // that could hold it. With several entries the listing above must be complete enough.
+    if let [only] = h["extraports"].as_array().unwrap().as_slice() {
+        for p in ports {
+            out.entry(*p).or_insert_with(|| only["state"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn syn_scan_all_ports_matches_ground_truth_and_nmap() {
+    let Some(_lab) = lab() else { return };
+    let want = truth_open_tcp("h10");
+    let v = json_scan(&["-n", "-sS", "-p-", "-T4", "198.18.0.10"]);
+    let h = host(&v, "198.18.0.10");
+    assert_eq!(ports_in(h, "open"), want, "rustmap -sS vs ground truth");
+    assert_eq!(h["extraports"][0]["state"], "closed");
+    assert_eq!(h["extraports"][0]["count"], 65535 - want.len() as u64);
+    assert_eq!(h["extraports"][0]["reasons"][0]["reason"], "reset");
+    let n = in_lab("nmap", &["-n", "-sS", "-p-", "-T4", "-oX", "-", "198.18.0.10"]);
+    assert!(n.status.success());
+    assert_eq!(nmap_open(&String::from_utf8_lossy(&n.stdout)), want, "nmap -sS vs ground truth");
+}
+
+#[test]
+fn syn_scan_firewalled_host_states_reasons_and_ttl() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-sS", "-p", "22,80,113,443,8081,9999", "198.18.0.11"]);
+    let h = host(&v, "198.18.0.11");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([22, 80]));
+    assert_eq!(port(h, 22)["reason"], "syn-ack");
+    assert_eq!(port(h, 22)["reason_ttl"], 64, "a LAN neighbour's TTL arrives untouched");
+    assert_eq!((port(h, 113)["state"].as_str(), port(h, 113)["reason"].as_str()), (Some("filtered"), Some("admin-prohibited")));
+    assert_eq!((port(h, 8081)["state"].as_str(), port(h, 8081)["reason"].as_str()), (Some("closed"), Some("reset")));
+    for p in [443, 9999] {
+        assert_eq!((port(h, p)["state"].as_str(), port(h, p)["reason"].as_str()), (Some("filtered"), Some("no-response")));
+    }
+    // Echo and SYN to 443 are dropped; the ACK to port 80 draws a RST.
+    assert_eq!(h["reason"], "reset");
+}
+
+/// Each raw TCP scan type gives nmap's state for every port of the services host and the
+/// firewalled host.
+#[test]
+fn every_raw_tcp_scan_type_agrees_with_nmap() {
+    let Some(_lab) = lab() else { return };
+    let ports_arg = "21,22,23,25,80,113,443,1883,8081,9999";
+    let ports: Vec<u16> = ports_arg.split(',').map(|p| p.parse().unwrap()).collect();
+    for scan in ["-sS", "-sF", "-sN", "-sX", "-sA", "-sW", "-sM"] {
+        for addr in ["198.18.0.10", "198.18.0.11"] {
+            let v = json_scan(&["-n", "-Pn", scan, "--max-retries", "1", "-p", ports_arg, addr]);
+            let ours = our_states(host(&v, addr), &ports);
+            let n = in_lab("nmap", &["-n", "-Pn", scan, "--max-retries", "1", "-p", ports_arg, "-oX", "-", addr]);
+            assert!(n.status.success(), "nmap {scan}");
+            let theirs = nmap_states(&String::from_utf8_lossy(&n.stdout));
+            for p in &ports {
+                // nmap folds big groups into extraports; compare where it lists the port.
+                let Some((state, _)) = theirs.get(p) else { continue };
+                assert_eq!(ours.get(p), Some(state), "{scan} {addr}:{p}: ours {ours:?} nmap {theirs:?}");
+            }
+            assert!(theirs.len() >= 2, "nmap listed too little to compare: {theirs:?}");
+        }
+    }
+}
+
+#[test]
+fn syn_scan_ipv6_host() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-sS", "-p", "21,22,80,443,6379,9", "fd00:18::10"]);
+    let h = host(&v, "fd00:18::10");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([21, 22, 80, 443, 6379]));
+    assert_eq!(port(h, 9)["state"], "closed");
+    assert_eq!(port(h, 9)["reason"], "reset");
+    assert_eq!(h["status"], "up");
+}
+
+#[test]
+fn syn_scan_routed_host_and_dead_addresses() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-sS", "-p", "1-1024", "198.18.2.10"]);
+    let h = host(&v, "198.18.2.10");
+    assert_eq!(ports_in(h, "open"), truth_open_tcp("h20"));
+    assert_eq!(port(h, 22)["reason_ttl"], 62, "two routers on the way");
+    let v = json_scan(&["-n", "-sS", "-p", "22,80", "198.18.0.20-22"]);
+    assert!(v["hosts"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(v["stats"]["hosts_down"], 3);
+}
+
+#[test]
+fn root_defaults_to_syn_scan() {
+    let Some(_lab) = lab() else { return };
+    let o = rustmap(&["-n", "-p", "22,80,9", "-oX", "-", "198.18.0.10"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let xml = String::from_utf8_lossy(&o.stdout);
+    assert!(xml.contains("<scaninfo type=\"syn\""), "{xml}");
+    assert_eq!(nmap_open(&xml), BTreeSet::from([22, 80]));
+}
+
+#[test]
+fn syn_scan_same_open_set_in_ten_runs() {
+    let Some(_lab) = lab() else { return };
+    let want = truth_open_tcp("h10");
+    for run in 0..10 {
+        let v = json_scan(&["-n", "-sS", "-T4", "-p", "1-12000", "198.18.0.10"]);
+        let got = ports_in(host(&v, "198.18.0.10"), "open");
+        let want_here: BTreeSet<u16> = want.iter().copied().filter(|p| *p <= 12000).collect();
+        assert_eq!(got, want_here, "run {run}");
+    }
 }

@@ -5,6 +5,9 @@
 //! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation and the congestion window.
 //! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
 //! - [`connector`]: the connect probes themselves, on one epoll thread per core.
+//! - [`raw`]: the raw-packet TCP scans (SYN, FIN, NULL, Xmas, ACK, Window, Maimon) and their
+//!   raw-packet host discovery.
+//! - [`probe`]: what a reply means for a port under each scan type (nmap's state table).
 //! - [`limits`]: raising the open-file limit so concurrency is bounded by the scan, not by EMFILE.
 
 #![forbid(unsafe_code)]
@@ -12,9 +15,12 @@
 pub mod connect;
 pub mod connector;
 pub mod limits;
+pub mod probe;
+//TMP pub mod raw;
 pub mod timing;
 
 pub use connect::{ConnectScan, ScanTarget};
+//TMP pub use raw::RawScan;
 pub use timing::{Timing, TimingTemplate};
 
 use rustmap_model::ScanEvent;
@@ -37,6 +43,13 @@ impl Emitter {
     /// Send one event. If every receiver is gone the scan is cancelled: nobody is listening.
     pub async fn emit(&self, ev: ScanEvent) {
         if self.tx.send(ev).await.is_err() {
+            self.cancel.cancel();
+        }
+    }
+
+    /// Send one event from a blocking thread (never from async code: it would block the runtime).
+    pub fn emit_blocking(&self, ev: ScanEvent) {
+        if self.tx.blocking_send(ev).is_err() {
             self.cancel.cancel();
         }
     }

@@ -8,12 +8,13 @@
 
 #![forbid(unsafe_code)]
 
-pub mod privilege;
+/// Whether this process may send raw packets (CAP_NET_RAW), as the kernel sees it.
+pub use rustmap_netio::privilege;
 
 pub use rustmap_engine::{Timing, TimingTemplate};
 pub use rustmap_output::{Control, Sink};
 
-use rustmap_engine::{connect::ConnectScan, Emitter, ScanTarget};
+use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
 use rustmap_model::{
     HostStatus, Hostname, HostnameKind, PortResult, ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, ServiceInfo,
     ServiceMethod, EVENT_SCHEMA_VERSION,
@@ -98,6 +99,9 @@ pub enum ScanError {
     #[error("not yet supported: {0} scan")]
     Unsupported(&'static str),
     /// Writing to an output failed.
+    /// A raw-packet scan could not open its sockets (privileges, kernel support).
+    #[error("{0}")]
+    Raw(#[from] rustmap_engine::raw::RawScanError),
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -224,11 +228,15 @@ pub async fn run(
     mut sinks: Vec<Box<dyn Sink>>,
     cancel: CancellationToken,
 ) -> Result<ScanStats, ScanError> {
-    for t in &req.scan_types {
-        if *t != ScanType::Connect {
-            return Err(ScanError::Unsupported(t.display_name()));
-        }
-    }
+    // One TCP scan type per run (as in nmap); UDP and SCTP scans are not built yet.
+    let scan_type = match req.scan_types.as_slice() {
+        [] => ScanType::Connect,
+        [t] if t.protocol() == rustmap_model::Protocol::Tcp => *t,
+        [t] => return Err(ScanError::Unsupported(t.display_name())),
+        [_, t, ..] => return Err(ScanError::Unsupported(t.display_name())),
+    };
+    // Raw sockets first: without privileges the scan fails before anything is written.
+    let raw_sockets = if scan_type == ScanType::Connect { None } else { Some(RawSockets::open()?) };
     let started = Instant::now();
     let table = PortTable::builtin();
     let info = ScanInfo {
@@ -236,7 +244,7 @@ pub async fn run(
         version: VERSION.to_string(),
         args: req.args.clone(),
         start_unix: unix_now(),
-        scans: vec![ScanPorts { scan_type: ScanType::Connect, ports: req.ports.tcp.clone() }],
+        scans: vec![ScanPorts { scan_type, ports: req.ports.tcp.clone() }],
         verbosity: req.verbosity,
         debugging: req.debugging,
     };
@@ -248,18 +256,41 @@ pub async fn run(
     let mut timing = req.timing.clone();
     timing.max_parallelism = timing.max_parallelism.min(rustmap_engine::limits::fd_budget()).max(1);
     let hosts_hint: u128 = req.targets_len_hint();
-    let engine = ConnectScan {
-        ports: req.ports.tcp.clone(),
-        randomize: req.randomize_ports,
-        timing,
-        skip_discovery: req.skip_discovery,
-        discovery_ports: vec![80, 443],
-        collapse_threshold: 25,
-        hosts_hint: u64::try_from(hosts_hint).ok(),
-    };
+    let hosts_hint = u64::try_from(hosts_hint).ok();
     let feeder = tokio::spawn(feed_targets(req.clone(), ttx, etx.clone()));
+    let engine_task: tokio::task::JoinHandle<EngineTotals> = if let Some(sockets) = raw_sockets {
+        let engine = RawScan {
+            scan: scan_type,
+            ports: req.ports.tcp.clone(),
+            randomize: req.randomize_ports,
+            timing: req.timing.clone(),
+            skip_discovery: req.skip_discovery,
+            collapse_threshold: 25,
+            hosts_hint,
+        };
+        let warn = etx.clone();
+        tokio::spawn(async move {
+            match engine.run(sockets, trx, emitter).await {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = warn.send(ScanEvent::Warning { message: format!("raw scan failed: {e}") }).await;
+                    EngineTotals::default()
+                }
+            }
+        })
+    } else {
+        let engine = ConnectScan {
+            ports: req.ports.tcp.clone(),
+            randomize: req.randomize_ports,
+            timing,
+            skip_discovery: req.skip_discovery,
+            discovery_ports: vec![80, 443],
+            collapse_threshold: 25,
+            hosts_hint,
+        };
+        tokio::spawn(engine.run(trx, emitter))
+    };
     drop(etx);
-    let engine_task = tokio::spawn(engine.run(trx, emitter));
 
     let mut lookups: JoinSet<ScanEvent> = JoinSet::new();
     let max_lookups = 64;

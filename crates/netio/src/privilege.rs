@@ -1,7 +1,6 @@
 //! Whether this process may send raw packets. Read from the kernel's view of our capabilities
 //! (`CapEff` in `/proc/self/status`, bit 13 = CAP_NET_RAW) rather than from the user id, so that a
-//! binary given `cap_net_raw` by setcap counts as privileged and a root shell in a user namespace
-//! without it does not.
+//! binary given `cap_net_raw` by setcap counts as privileged and root without it does not.
 
 /// Bit of CAP_NET_RAW in the capability sets.
 const CAP_NET_RAW: u32 = 13;

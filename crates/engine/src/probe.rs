@@ -1,0 +1,124 @@
+//! What a probe can come back with, and what that means for the port under each scan type.
+//!
+//! The table is nmap's (see its "port scanning techniques" chapter):
+//!
+//! | scan | SYN/ACK | RST | UDP data | INIT-ACK | ABORT | ICMP unreachable | nothing |
+//! |---|---|---|---|---|---|---|---|
+//! | connect | open | closed (conn-refused) | | | | filtered | filtered |
+//! | SYN | open | closed | | | | filtered | filtered |
+//! | FIN, NULL, Xmas, Maimon | | closed | | | | filtered | open\|filtered |
+//! | ACK | | unfiltered | | | | filtered | filtered |
+//! | Window | | open if window > 0, else closed | | | | filtered | filtered |
+//! | UDP | | | open | | | port-unreach: closed, else filtered | open\|filtered |
+//! | SCTP INIT | | | | open | closed | filtered | filtered |
+
+use rustmap_model::{PortState, Reason, ScanType};
+
+/// A reply to a probe, as far as port states care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// TCP SYN/ACK (or a completed handshake for connect).
+    SynAck,
+    /// TCP RST (or a refused connect), with its window field.
+    Rst {
+        /// The RST's window (Window scan).
+        window: u16,
+    },
+    /// A UDP datagram from the probed port.
+    Udp,
+    /// SCTP INIT-ACK.
+    SctpInitAck,
+    /// SCTP ABORT.
+    SctpAbort,
+    /// An ICMP error about the probe, with its reason.
+    Icmp(Reason),
+    /// ICMP echo reply (discovery).
+    EchoReply,
+    /// ICMP timestamp reply (discovery).
+    TimestampReply,
+}
+
+/// State and reason of a port after a reply; `None` when the reply means nothing for this scan
+/// type (e.g. a SYN/ACK to a FIN probe) and should be ignored.
+pub fn verdict(scan: ScanType, reply: Reply) -> Option<(PortState, Reason)> {
+    use PortState::*;
+    Some(match (scan, reply) {
+        (_, Reply::Icmp(Reason::PortUnreach)) if scan == ScanType::Udp => (Closed, Reason::PortUnreach),
+        (_, Reply::Icmp(r)) => (Filtered, r),
+        (ScanType::Connect, Reply::SynAck) => (Open, Reason::SynAck),
+        (ScanType::Connect, Reply::Rst { .. }) => (Closed, Reason::ConnRefused),
+        (ScanType::Syn, Reply::SynAck) => (Open, Reason::SynAck),
+        (ScanType::Syn, Reply::Rst { .. }) => (Closed, Reason::Reset),
+        (ScanType::Fin | ScanType::Null | ScanType::Xmas | ScanType::Maimon, Reply::Rst { .. }) => (Closed, Reason::Reset),
+        (ScanType::Ack, Reply::Rst { .. }) => (Unfiltered, Reason::Reset),
+        (ScanType::Window, Reply::Rst { window }) => (if window > 0 { Open } else { Closed }, Reason::Reset),
+        (ScanType::Udp, Reply::Udp) => (Open, Reason::UdpResponse),
+        (ScanType::SctpInit, Reply::SctpInitAck) => (Open, Reason::InitAck),
+        (ScanType::SctpInit, Reply::SctpAbort) => (Closed, Reason::Abort),
+        _ => return None,
+    })
+}
+
+/// State of a port that never answered.
+pub fn silence(scan: ScanType) -> PortState {
+    match scan {
+        ScanType::Fin | ScanType::Null | ScanType::Xmas | ScanType::Maimon | ScanType::Udp => PortState::OpenFiltered,
+        _ => PortState::Filtered,
+    }
+}
+
+/// Does this reply prove the host is up (discovery)? With the reason to record.
+pub fn host_up(reply: Reply, connect: bool) -> Option<Reason> {
+    Some(match reply {
+        Reply::SynAck => Reason::SynAck,
+        Reply::Rst { .. } if connect => Reason::ConnRefused,
+        Reply::Rst { .. } => Reason::Reset,
+        Reply::Udp => Reason::UdpResponse,
+        Reply::SctpInitAck => Reason::InitAck,
+        Reply::SctpAbort => Reason::Abort,
+        Reply::EchoReply => Reason::EchoReply,
+        Reply::TimestampReply => Reason::TimestampReply,
+        // An ICMP port or protocol unreachable comes from the host itself: it is up.
+        Reply::Icmp(r @ (Reason::PortUnreach | Reason::ProtoUnreach)) => r,
+        Reply::Icmp(_) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PortState::*;
+
+    #[test]
+    fn nmap_state_table() {
+        let rst = Reply::Rst { window: 0 };
+        assert_eq!(verdict(ScanType::Syn, Reply::SynAck), Some((Open, Reason::SynAck)));
+        assert_eq!(verdict(ScanType::Syn, rst), Some((Closed, Reason::Reset)));
+        assert_eq!(verdict(ScanType::Connect, rst), Some((Closed, Reason::ConnRefused)));
+        assert_eq!(verdict(ScanType::Fin, rst), Some((Closed, Reason::Reset)));
+        assert_eq!(verdict(ScanType::Fin, Reply::SynAck), None);
+        assert_eq!(verdict(ScanType::Ack, rst), Some((Unfiltered, Reason::Reset)));
+        assert_eq!(verdict(ScanType::Window, Reply::Rst { window: 512 }), Some((Open, Reason::Reset)));
+        assert_eq!(verdict(ScanType::Window, rst), Some((Closed, Reason::Reset)));
+        assert_eq!(verdict(ScanType::Udp, Reply::Udp), Some((Open, Reason::UdpResponse)));
+        assert_eq!(verdict(ScanType::Udp, Reply::Icmp(Reason::PortUnreach)), Some((Closed, Reason::PortUnreach)));
+        assert_eq!(verdict(ScanType::Udp, Reply::Icmp(Reason::AdminProhibited)), Some((Filtered, Reason::AdminProhibited)));
+        assert_eq!(verdict(ScanType::Syn, Reply::Icmp(Reason::AdminProhibited)), Some((Filtered, Reason::AdminProhibited)));
+        assert_eq!(verdict(ScanType::SctpInit, Reply::SctpInitAck), Some((Open, Reason::InitAck)));
+        assert_eq!(verdict(ScanType::SctpInit, Reply::SctpAbort), Some((Closed, Reason::Abort)));
+        for s in [ScanType::Fin, ScanType::Null, ScanType::Xmas, ScanType::Maimon, ScanType::Udp] {
+            assert_eq!(silence(s), OpenFiltered);
+        }
+        for s in [ScanType::Syn, ScanType::Connect, ScanType::Ack, ScanType::Window, ScanType::SctpInit] {
+            assert_eq!(silence(s), Filtered);
+        }
+    }
+
+    #[test]
+    fn discovery_replies() {
+        assert_eq!(host_up(Reply::Rst { window: 0 }, true), Some(Reason::ConnRefused));
+        assert_eq!(host_up(Reply::Rst { window: 0 }, false), Some(Reason::Reset));
+        assert_eq!(host_up(Reply::Icmp(Reason::HostUnreach), false), None);
+        assert_eq!(host_up(Reply::Icmp(Reason::PortUnreach), false), Some(Reason::PortUnreach));
+    }
+}

@@ -1,0 +1,793 @@
+//! Raw-packet TCP scans: SYN (`-sS`), FIN (`-sF`), NULL (`-sN`), Xmas (`-sX`), ACK (`-sA`),
+//! Window (`-sW`) and Maimon (`-sM`), over IPv4 and IPv6, with raw-packet host discovery
+//! (ICMP echo, TCP SYN to 443, TCP ACK to 80, ICMP timestamp: nmap's privileged default minus
+//! ARP).
+//!
+//! Design: one blocking thread owns all state (hosts, their outstanding probes, RTT estimators,
+//! the congestion window), sends hand-built packets through a raw IP socket and reads replies
+//! from an AF_PACKET capture socket, so there are no locks and no per-packet task.
+//!
+//! - **Validation without a probe table.** Every probe's sequence number (and acknowledgement
+//!   number, when the ACK flag is set) is a keyed hash of the target address, port and probe
+//!   kind. A reply is ours only if it echoes that cookie the way TCP must (SYN/ACK and RST acknowledge
+//!   `cookie + 1`; a RST to a probe that carried an ACK has `seq == cookie`), and an ICMP error
+//!   only if the TCP header it quotes carries it. Spoofed or stray packets are ignored.
+//! - **Outstanding probes** are kept per host, bounded by the congestion window and the per-host
+//!   parallelism, so memory follows what is in flight, not the size of the target range. Hosts
+//!   stream in from a bounded channel and leave as soon as they are finished.
+//! - **Timing** is the connect scan's: RTT-based timeouts (Karn: only first tries are sampled),
+//!   retries only as often as retries have paid off on that host, and the scan ends when the
+//!   last probe's own timeout expires.
+//! - The kernel answers the targets' SYN/ACKs with a RST (it has no socket for them), which is
+//!   what a half-open scan wants. Our source port is held by a bound socket for the whole scan,
+//!   so no local connection can be given the same port and see our replies.
+
+use crate::connect::{collapse, icmp_reason, unix_now, EngineTotals, ScanTarget};
+use crate::probe::{self, Reply};
+use crate::timing::{RttEstimator, Timing, Window};
+use crate::Emitter;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rustmap_model::{HostResult, HostStatus, PortResult, PortState, Protocol, Reason, ScanEvent, ScanType};
+use rustmap_netio::capture::Capture;
+use rustmap_netio::raw::RawIpSender;
+use rustmap_netio::NetioError;
+use rustmap_wire::probe::{self as wp, IpProbe, ReplyBody, L4};
+use rustmap_wire::tcp::{Flags, TcpOption};
+use socket2::{Domain, Socket, Type};
+use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+/// Errors that stop a raw scan before it starts.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RawScanError {
+    /// Raw sockets could not be opened (privileges, missing kernel support).
+    #[error(transparent)]
+    Netio(#[from] NetioError),
+    /// This scan type is not a raw TCP scan.
+    #[error("{0:?} is not a raw TCP scan type")]
+    NotRawTcp(ScanType),
+    /// Reserving our source port failed.
+    #[error("reserving a source port: {0}")]
+    SourcePort(std::io::Error),
+}
+
+/// Configuration of a raw TCP scan.
+#[derive(Debug, Clone)]
+pub struct RawScan {
+    /// Which TCP scan: SYN, FIN, NULL, Xmas, ACK, Window or Maimon.
+    pub scan: ScanType,
+    /// TCP ports to scan.
+    pub ports: Vec<u16>,
+    /// Scan ports in random order (nmap's default) rather than ascending (`-r`).
+    pub randomize: bool,
+    /// Timing knobs.
+    pub timing: Timing,
+    /// Skip discovery and treat every host as up (`-Pn`).
+    pub skip_discovery: bool,
+    /// Non-open states with more ports than this are folded into `extraports` (nmap: 25).
+    pub collapse_threshold: usize,
+    /// Number of hosts expected, for progress estimates only.
+    pub hosts_hint: Option<u64>,
+}
+
+/// The TCP flags each scan type sends.
+fn scan_flags(scan: ScanType) -> Option<Flags> {
+    Some(match scan {
+        ScanType::Syn => Flags::SYN,
+        ScanType::Fin => Flags::FIN,
+        ScanType::Null => Flags::empty(),
+        ScanType::Xmas => Flags::FIN | Flags::PSH | Flags::URG,
+        ScanType::Ack | ScanType::Window => Flags::ACK,
+        ScanType::Maimon => Flags::FIN | Flags::ACK,
+        _ => return None,
+    })
+}
+
+/// What a probe is for: a port of the scan, or one of the discovery probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Pk {
+    Port(u16),
+    Disc(u8),
+}
+
+/// nmap's privileged discovery probes (without ARP, which comes with host discovery proper).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DiscProbe {
+    Echo,
+    Syn(u16),
+    Ack(u16),
+    Timestamp,
+}
+
+const DISC_V4: [DiscProbe; 4] = [DiscProbe::Echo, DiscProbe::Syn(443), DiscProbe::Ack(80), DiscProbe::Timestamp];
+const DISC_V6: [DiscProbe; 3] = [DiscProbe::Echo, DiscProbe::Syn(443), DiscProbe::Ack(80)];
+
+fn disc_probes(v6: bool) -> &'static [DiscProbe] {
+    if v6 {
+        &DISC_V6
+    } else {
+        &DISC_V4
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Discovery,
+    Ports,
+}
+
+struct Host {
+    target: ScanTarget,
+    src: IpAddr,
+    start_unix: i64,
+    deadline: Option<Instant>,
+    phase: Phase,
+    up_reason: Reason,
+    up_ttl: u8,
+    disc_next: usize,
+    disc_negative: Option<Reason>,
+    offset: usize,
+    next: usize,
+    retries: VecDeque<(Pk, u8)>,
+    /// Probes in flight: when each went out and which try it was.
+    outstanding: HashMap<Pk, (Instant, u8)>,
+    results: Vec<(u16, PortState, Reason, u8)>,
+    rtt: RttEstimator,
+    max_successful_try: u8,
+}
+
+impl Host {
+    fn allowed_tries(&self, timing: &Timing) -> u8 {
+        let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
+        cap.min(self.max_successful_try.saturating_add(1))
+    }
+}
+
+/// The sockets of one raw scan. Opened before the scan starts so that a missing privilege is an
+/// error up front, not a scan with no results.
+pub struct RawSockets {
+    sender: RawIpSender,
+    capture: Capture,
+    sport: u16,
+    /// Holds `sport` for the duration of the scan.
+    _reserve: Socket,
+}
+
+impl RawSockets {
+    /// Open the raw sender, the capture socket, and reserve a source port.
+    pub fn open() -> Result<RawSockets, RawScanError> {
+        let sender = RawIpSender::new()?;
+        let capture = Capture::open(None)?;
+        let ours: Vec<IpAddr> = rustmap_netio::iface::list().into_iter().flat_map(|i| i.addrs).collect();
+        // A filter is an optimisation (fewer copies to user space); without one we still check
+        // every packet ourselves.
+        let _ = capture.filter_to(&ours);
+        let reserve = Socket::new(Domain::IPV6, Type::STREAM, None)
+            .and_then(|s| {
+                s.set_only_v6(false)?;
+                s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
+                Ok(s)
+            })
+            .or_else(|_| {
+                let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+                s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
+                Ok(s)
+            })
+            .map_err(RawScanError::SourcePort)?;
+        let sport = reserve
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map(|a| a.port())
+            .ok_or_else(|| RawScanError::SourcePort(std::io::Error::other("no local port")))?;
+        Ok(RawSockets { sender, capture, sport, _reserve: reserve })
+    }
+}
+
+/// Keyed cookies for probes.
+struct Cookies {
+    key: RandomState,
+}
+
+impl Cookies {
+    fn of(&self, addr: IpAddr, pk: Pk) -> u32 {
+        self.key.hash_one((addr, pk)) as u32
+    }
+}
+
+/// Does a TCP reply echo `c` the way a reply to our probe must?
+fn tcp_echoes(c: u32, seq: u32, ack: u32, flags: Flags) -> bool {
+    ack == c.wrapping_add(1) || ack == c || (flags.contains(Flags::RST) && seq == c)
+}
+
+impl RawScan {
+    /// Scan the targets received on `targets` until the channel closes or the emitter is
+    /// cancelled, on a blocking thread of its own.
+    pub async fn run(
+        self,
+        sockets: RawSockets,
+        targets: mpsc::Receiver<ScanTarget>,
+        emitter: Emitter,
+    ) -> Result<EngineTotals, RawScanError> {
+        let flags = scan_flags(self.scan).ok_or(RawScanError::NotRawTcp(self.scan))?;
+        let job = tokio::task::spawn_blocking(move || self.run_blocking(sockets, flags, targets, emitter));
+        Ok(job.await.unwrap_or_default())
+    }
+
+    fn new_host(&self, target: ScanTarget, order: &[u16], timing: &Timing) -> Option<Host> {
+        let src = rustmap_netio::route::source_for(target.addr).ok()?;
+        let offset = if order.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..order.len()) };
+        Some(Host {
+            target,
+            src,
+            start_unix: unix_now(),
+            deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| Instant::now() + d),
+            phase: if self.skip_discovery { Phase::Ports } else { Phase::Discovery },
+            up_reason: Reason::UserSet,
+            up_ttl: 0,
+            disc_next: 0,
+            disc_negative: None,
+            offset,
+            next: 0,
+            retries: VecDeque::new(),
+            outstanding: HashMap::new(),
+            results: Vec::new(),
+            rtt: RttEstimator::default(),
+            max_successful_try: 0,
+        })
+    }
+
+    fn host_complete(&self, h: &Host) -> bool {
+        let more = match h.phase {
+            Phase::Discovery => h.disc_next < disc_probes(h.target.addr.is_ipv6()).len(),
+            Phase::Ports => h.next < self.ports.len(),
+        };
+        !more && h.retries.is_empty() && h.outstanding.is_empty()
+    }
+
+    fn run_blocking(
+        self,
+        io: RawSockets,
+        flags: Flags,
+        mut targets: mpsc::Receiver<ScanTarget>,
+        emitter: Emitter,
+    ) -> EngineTotals {
+        let timing = self.timing.clone();
+        let cookies = Cookies { key: RandomState::new() };
+        let icmp_id: u16 = rand::rng().random();
+        let mut order = self.ports.clone();
+        if self.randomize {
+            order.shuffle(&mut rand::rng());
+        }
+        let mut window = Window::new(&timing);
+        let mut hosts: HashMap<u64, Host> = HashMap::new();
+        let mut by_addr: HashMap<IpAddr, u64> = HashMap::new();
+        let mut ring: VecDeque<u64> = VecDeque::new();
+        let mut timeouts: BinaryHeap<Reverse<(Instant, u64, Pk, u8)>> = BinaryHeap::new();
+        let mut next_id: u64 = 0;
+        let mut closed = false;
+        let mut in_flight: usize = 0;
+        let mut totals = EngineTotals::default();
+        let mut replies: u64 = 0;
+        let mut hosts_done: u64 = 0;
+        let started = Instant::now();
+        let mut next_send = Instant::now();
+        let mut pause_until = Instant::now();
+        let mut last_progress = Instant::now();
+        let mut last_sweep = Instant::now();
+        let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
+        let paced = !timing.scan_delay.is_zero() || timing.max_rate.is_some();
+        let mut pkt = [0u8; 128];
+        let mut frame = vec![0u8; 2048];
+
+        loop {
+            if emitter.is_cancelled() {
+                break;
+            }
+            // Admit hosts; with nothing in flight and nobody active, wait for the next one.
+            while !closed && hosts.len() < max_hosts {
+                let t = if hosts.is_empty() && in_flight == 0 {
+                    targets.blocking_recv().ok_or(mpsc::error::TryRecvError::Disconnected)
+                } else {
+                    targets.try_recv()
+                };
+                match t {
+                    Ok(t) => {
+                        let addr = t.addr;
+                        if by_addr.contains_key(&addr) {
+                            continue;
+                        }
+                        match self.new_host(t.clone(), &order, &timing) {
+                            Some(h) => {
+                                let id = next_id;
+                                next_id += 1;
+                                hosts.insert(id, h);
+                                by_addr.insert(addr, id);
+                                ring.push_back(id);
+                            }
+                            None => {
+                                let message = format!("no route to {addr}: host skipped");
+                                emitter.emit_blocking(ScanEvent::Warning { message });
+                            }
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+                }
+            }
+
+            // Probes whose time is up: retry or conclude.
+            let now = Instant::now();
+            while let Some(Reverse((at, id, pk, tryno))) = timeouts.peek().copied() {
+                if at > now {
+                    break;
+                }
+                timeouts.pop();
+                let Some(h) = hosts.get_mut(&id) else { continue };
+                if h.outstanding.get(&pk).map(|o| o.1) != Some(tryno) {
+                    continue;
+                }
+                h.outstanding.remove(&pk);
+                in_flight = in_flight.saturating_sub(1);
+                window.on_silence();
+                if tryno < h.allowed_tries(&timing) {
+                    h.retries.push_back((pk, tryno + 1));
+                } else {
+                    match pk {
+                        Pk::Port(port) if h.phase == Phase::Ports => {
+                            h.results.push((port, probe::silence(self.scan), Reason::NoResponse, 0))
+                        }
+                        Pk::Disc(_) if h.disc_negative.is_none() => h.disc_negative = Some(Reason::NoResponse),
+                        _ => {}
+                    }
+                }
+            }
+
+            // Finished hosts leave; a sweep over every host is cheap at this rate.
+            if last_sweep.elapsed() >= Duration::from_millis(2) || closed {
+                last_sweep = Instant::now();
+                let now = Instant::now();
+                let finished: Vec<u64> = hosts
+                    .iter()
+                    .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in finished {
+                    if let Some(h) = hosts.remove(&id) {
+                        ring.retain(|x| *x != id);
+                        by_addr.remove(&h.target.addr);
+                        in_flight = in_flight.saturating_sub(h.outstanding.len());
+                        let timed_out = !self.host_complete(&h);
+                        self.finish_host(h, timed_out, &emitter, &mut totals);
+                        hosts_done += 1;
+                    }
+                }
+            }
+            if closed && hosts.is_empty() {
+                break;
+            }
+
+            // Send what the window, pacing and rate limits allow, in bursts.
+            let mut allowed = window.allowed();
+            if let Some(min_rate) = timing.min_rate {
+                if (totals.probes_sent as f64) < min_rate * started.elapsed().as_secs_f64() {
+                    allowed = timing.max_parallelism.max(allowed);
+                }
+            }
+            let mut burst = 0;
+            while burst < 256
+                && in_flight < allowed
+                && Instant::now() >= pause_until
+                && (!paced || Instant::now() >= next_send)
+            {
+                let Some((id, pk, tryno)) = self.next_probe(&mut hosts, &mut ring, &order, &timing) else {
+                    break;
+                };
+                let Some(h) = hosts.get_mut(&id) else { continue };
+                let len = match build(&mut pkt, h, pk, flags, &cookies, io.sport, icmp_id, tryno) {
+                    Some(len) => len,
+                    None => continue,
+                };
+                match io.sender.send(&pkt[..len], h.target.addr) {
+                    Ok(()) => {}
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.raw_os_error() == Some(libc::ENOBUFS) =>
+                    {
+                        // The queue is full: same probe again shortly.
+                        h.retries.push_front((pk, tryno));
+                        pause_until = Instant::now() + Duration::from_millis(1);
+                        window.on_local_pressure(in_flight + 1);
+                        break;
+                    }
+                    Err(_) => {
+                        // Unroutable from here (e.g. EHOSTUNREACH from a neighbour miss): it
+                        // counts as a probe that got no answer.
+                    }
+                }
+                let sent = Instant::now();
+                h.outstanding.insert(pk, (sent, tryno));
+                timeouts.push(Reverse((sent + h.rtt.timeout(&timing), id, pk, tryno)));
+                in_flight += 1;
+                totals.probes_sent += 1;
+                burst += 1;
+                if paced {
+                    let mut gap = timing.scan_delay;
+                    if let Some(max) = timing.max_scan_delay.filter(|m| *m > timing.scan_delay) {
+                        gap = rand::rng().random_range(timing.scan_delay..=max);
+                    }
+                    if let Some(rate) = timing.max_rate.filter(|r| *r > 0.0) {
+                        gap = gap.max(Duration::from_secs_f64(1.0 / rate));
+                    }
+                    next_send = Instant::now() + gap;
+                }
+            }
+
+            if last_progress.elapsed() >= Duration::from_secs(1) {
+                last_progress = Instant::now();
+                let fraction = self.hosts_hint.filter(|&n| n > 0).map(|n| {
+                    let partial: f64 = hosts
+                        .values()
+                        .map(|h| if order.is_empty() { 0.0 } else { h.next as f64 / order.len() as f64 })
+                        .sum();
+                    ((hosts_done as f64 + partial) / n as f64).min(1.0)
+                });
+                emitter.emit_blocking(ScanEvent::Progress {
+                    hosts_done,
+                    probes_sent: totals.probes_sent,
+                    replies,
+                    fraction,
+                });
+            }
+
+            // Wait for replies: not at all while there is more to send now, else until the next
+            // timeout or send slot (bounded so cancellation and new hosts are seen).
+            let can_send = in_flight < allowed && burst > 0;
+            let mut wake = Instant::now() + Duration::from_millis(20);
+            if let Some(Reverse((at, ..))) = timeouts.peek() {
+                wake = wake.min(*at);
+            }
+            if paced {
+                wake = wake.min(next_send.max(pause_until));
+            }
+            let wait = if can_send { Duration::ZERO } else { wake.saturating_duration_since(Instant::now()) };
+            let ms = u16::try_from(wait.as_millis() + u128::from(!wait.is_zero())).unwrap_or(u16::MAX);
+            let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+            // Drain what arrived, bounded so sending is never starved.
+            for _ in 0..4096 {
+                let f = match io.capture.recv(&mut frame) {
+                    Ok(Some(f)) => f,
+                    _ => break,
+                };
+                if f.ethertype != 0x0800 && f.ethertype != 0x86dd {
+                    continue;
+                }
+                let Ok(reply) = wp::parse_reply(&frame[..f.len]) else { continue };
+                if let Some(matched) =
+                    self.on_reply(&reply, &mut hosts, &by_addr, &cookies, io.sport, icmp_id, &mut window)
+                {
+                    in_flight = in_flight.saturating_sub(matched);
+                    replies += 1;
+                }
+            }
+        }
+
+        // Cancelled: report what we have for hosts still in progress.
+        if emitter.is_cancelled() {
+            for (_, h) in hosts.drain() {
+                if h.phase == Phase::Ports {
+                    self.finish_host(h, true, &emitter, &mut totals);
+                }
+            }
+        }
+        totals
+    }
+
+    /// Pick the next probe round-robin over hosts: retries first, then fresh probes.
+    fn next_probe(
+        &self,
+        hosts: &mut HashMap<u64, Host>,
+        ring: &mut VecDeque<u64>,
+        order: &[u16],
+        timing: &Timing,
+    ) -> Option<(u64, Pk, u8)> {
+        for _ in 0..ring.len() {
+            let id = ring.pop_front()?;
+            ring.push_back(id);
+            let Some(h) = hosts.get_mut(&id) else { continue };
+            if h.outstanding.len() >= timing.max_parallelism {
+                continue;
+            }
+            while let Some((pk, tryno)) = h.retries.pop_front() {
+                // A retry of a discovery probe is moot once the host is known to be up.
+                if matches!(pk, Pk::Disc(_)) && h.phase == Phase::Ports {
+                    continue;
+                }
+                return Some((id, pk, tryno));
+            }
+            match h.phase {
+                Phase::Discovery if h.disc_next < disc_probes(h.target.addr.is_ipv6()).len() => {
+                    h.disc_next += 1;
+                    return Some((id, Pk::Disc((h.disc_next - 1) as u8), 0));
+                }
+                Phase::Ports if h.next < order.len() => {
+                    let port = order[(h.offset + h.next) % order.len()];
+                    h.next += 1;
+                    return Some((id, Pk::Port(port), 0));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Fold one reply into its host. Returns how many outstanding probes it settled (`None` if
+    /// it was not an answer to us).
+    #[allow(clippy::too_many_arguments)]
+    fn on_reply(
+        &self,
+        reply: &wp::Reply,
+        hosts: &mut HashMap<u64, Host>,
+        by_addr: &HashMap<IpAddr, u64>,
+        cookies: &Cookies,
+        sport: u16,
+        icmp_id: u16,
+        window: &mut Window,
+    ) -> Option<usize> {
+        // Which probe does it answer, and what does it say?
+        let (target, pk, what): (IpAddr, Pk, Reply) = match &reply.body {
+            ReplyBody::Tcp { sport: from, dport, seq, ack, flags, window: win } => {
+                if *dport != sport {
+                    return None;
+                }
+                let addr = reply.src;
+                let pk = if tcp_echoes(cookies.of(addr, Pk::Port(*from)), *seq, *ack, *flags) {
+                    Pk::Port(*from)
+                } else {
+                    let disc = disc_probes(addr.is_ipv6()).iter().position(|d| match d {
+                        DiscProbe::Syn(p) | DiscProbe::Ack(p) => p == from,
+                        _ => false,
+                    })?;
+                    let pk = Pk::Disc(disc as u8);
+                    if !tcp_echoes(cookies.of(addr, pk), *seq, *ack, *flags) {
+                        return None;
+                    }
+                    pk
+                };
+                let what = if flags.contains(Flags::RST) {
+                    Reply::Rst { window: *win }
+                } else if flags.contains(Flags::SYN | Flags::ACK) {
+                    Reply::SynAck
+                } else {
+                    return None;
+                };
+                (addr, pk, what)
+            }
+            ReplyBody::IcmpEcho { id, seq } | ReplyBody::IcmpTimestampReply { id, seq } => {
+                if *id != icmp_id {
+                    return None;
+                }
+                let addr = reply.src;
+                let want = if matches!(reply.body, ReplyBody::IcmpEcho { .. }) {
+                    DiscProbe::Echo
+                } else {
+                    DiscProbe::Timestamp
+                };
+                let idx = disc_probes(addr.is_ipv6()).iter().position(|d| *d == want)?;
+                // The sequence number carries the cookie's low bits.
+                if *seq != cookies.of(addr, Pk::Disc(idx as u8)) as u16 {
+                    return None;
+                }
+                let what = if want == DiscProbe::Echo { Reply::EchoReply } else { Reply::TimestampReply };
+                (addr, Pk::Disc(idx as u8), what)
+            }
+            ReplyBody::IcmpError { v6, icmp_type, code, quoted } => {
+                let reason = icmp_reason(*v6, *icmp_type, *code)?;
+                let addr = quoted.dst;
+                let pk = match quoted.proto {
+                    6 if quoted.sport == sport => {
+                        let c = quoted.tcp_seq?;
+                        if c == cookies.of(addr, Pk::Port(quoted.dport)) {
+                            Pk::Port(quoted.dport)
+                        } else {
+                            let idx = (0..disc_probes(addr.is_ipv6()).len())
+                                .find(|&i| cookies.of(addr, Pk::Disc(i as u8)) == c)?;
+                            Pk::Disc(idx as u8)
+                        }
+                    }
+                    1 | 58 if quoted.icmp_id == Some(icmp_id) => {
+                        let s = quoted.icmp_seq?;
+                        let idx = (0..disc_probes(addr.is_ipv6()).len())
+                            .find(|&i| cookies.of(addr, Pk::Disc(i as u8)) as u16 == s)?;
+                        Pk::Disc(idx as u8)
+                    }
+                    _ => return None,
+                };
+                // An error sent by the target itself proves it is there (port or protocol
+                // unreachable); one from a router on the way does not.
+                let what = Reply::Icmp(if reply.src == addr { reason } else { router_reason(reason) });
+                (addr, pk, what)
+            }
+            _ => return None,
+        };
+        let id = *by_addr.get(&target)?;
+        let h = hosts.get_mut(&id)?;
+        let (sent, tryno) = h.outstanding.remove(&pk)?;
+        if tryno == 0 {
+            h.rtt.sample(sent.elapsed());
+        }
+        window.on_reply();
+        if tryno > 0 {
+            window.on_loss();
+            h.max_successful_try = h.max_successful_try.max(tryno);
+        }
+        match pk {
+            Pk::Disc(_) => {
+                if h.phase != Phase::Discovery {
+                    return Some(1);
+                }
+                match probe::host_up(what, false) {
+                    Some(reason) => {
+                        h.phase = Phase::Ports;
+                        h.up_reason = reason;
+                        h.up_ttl = reply.ttl;
+                        h.retries.retain(|r| !matches!(r.0, Pk::Disc(_)));
+                    }
+                    None => {
+                        if let Reply::Icmp(r) = what {
+                            h.disc_negative = Some(r);
+                        }
+                    }
+                }
+            }
+            Pk::Port(port) => {
+                if h.phase != Phase::Ports {
+                    return Some(1);
+                }
+                match probe::verdict(self.scan, what) {
+                    Some((state, reason)) => h.results.push((port, state, reason, reply.ttl)),
+                    // An answer that means nothing for this scan type (a SYN/ACK to a FIN):
+                    // treat the port as unanswered rather than guess.
+                    None => h.results.push((port, probe::silence(self.scan), Reason::NoResponse, 0)),
+                }
+            }
+        }
+        Some(1)
+    }
+
+    fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
+        let up = h.phase == Phase::Ports;
+        let (ports, extraports) = if up {
+            for (port, state, reason, ttl) in &h.results {
+                let port = PortResult {
+                    protocol: Protocol::Tcp,
+                    port: *port,
+                    state: *state,
+                    reason: *reason,
+                    reason_ttl: *ttl,
+                    service: None,
+                };
+                emitter.emit_blocking(ScanEvent::PortFound { addr: h.target.addr, port });
+            }
+            collapse(h.results, Protocol::Tcp, self.collapse_threshold)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if up {
+            totals.hosts_up += 1;
+        } else {
+            totals.hosts_down += 1;
+        }
+        let result = HostResult {
+            addr: h.target.addr,
+            hostnames: h.target.hostnames,
+            status: if up { HostStatus::Up } else { HostStatus::Down },
+            reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
+            reason_ttl: if up { h.up_ttl } else { 0 },
+            start_unix: h.start_unix,
+            end_unix: unix_now(),
+            srtt_us: h.rtt.srtt_us(),
+            ports,
+            extraports,
+            timed_out,
+        };
+        emitter.emit_blocking(ScanEvent::HostDone(result));
+    }
+}
+
+/// An ICMP error from a router on the way: the path is blocked, the host's own state unknown.
+/// Port- and protocol-unreachable only make sense from the target itself.
+fn router_reason(r: Reason) -> Reason {
+    match r {
+        Reason::PortUnreach | Reason::ProtoUnreach => Reason::HostUnreach,
+        other => other,
+    }
+}
+
+/// Build the packet for one probe into `buf`; its length, or `None` if it cannot be built.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    buf: &mut [u8],
+    h: &Host,
+    pk: Pk,
+    flags: Flags,
+    cookies: &Cookies,
+    sport: u16,
+    icmp_id: u16,
+    tryno: u8,
+) -> Option<usize> {
+    let dst = h.target.addr;
+    let c = cookies.of(dst, pk);
+    let mss = [TcpOption::MaxSegmentSize(1460)];
+    let tcp = |dport: u16, flags: Flags| L4::Tcp {
+        sport,
+        dport,
+        seq: c,
+        ack: if flags.contains(Flags::ACK) { c } else { 0 },
+        flags,
+        window: 1024,
+        options: if flags.contains(Flags::SYN) { &mss } else { &[] },
+    };
+    let l4 = match pk {
+        Pk::Port(port) => tcp(port, flags),
+        Pk::Disc(i) => match disc_probes(dst.is_ipv6()).get(usize::from(i))? {
+            DiscProbe::Echo => L4::IcmpEcho { v6: dst.is_ipv6(), id: icmp_id, seq: c as u16, payload: &[] },
+            DiscProbe::Timestamp => L4::IcmpTimestamp { id: icmp_id, seq: c as u16 },
+            DiscProbe::Syn(p) => tcp(*p, Flags::SYN),
+            DiscProbe::Ack(p) => tcp(*p, Flags::ACK),
+        },
+    };
+    // The IP ID carries the try number, for debugging captures; it is not used for matching.
+    let ip_id = (rand::rng().random::<u16>() & 0xfff0) | u16::from(tryno & 0xf);
+    let p = IpProbe { src: h.src, dst, ttl: 64, ip_id, l4 };
+    wp::emit_ip(&p, buf).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_echo_rules() {
+        let c = 0x1234_5678u32;
+        // SYN/ACK and RST to a SYN acknowledge cookie + 1.
+        assert!(tcp_echoes(c, 999, c + 1, Flags::SYN | Flags::ACK));
+        assert!(tcp_echoes(c, 0, c + 1, Flags::RST | Flags::ACK));
+        // A RST to a probe that carried an ACK takes its sequence number from our ack.
+        assert!(tcp_echoes(c, c, 0, Flags::RST));
+        // NULL probe: nothing consumed, ack == cookie.
+        assert!(tcp_echoes(c, 0, c, Flags::RST | Flags::ACK));
+        // Anything else is somebody else's.
+        assert!(!tcp_echoes(c, 7, c + 2, Flags::RST | Flags::ACK));
+        assert!(!tcp_echoes(c, c, 5, Flags::SYN | Flags::ACK));
+    }
+
+    #[test]
+    fn every_tcp_scan_type_has_flags() {
+        assert_eq!(scan_flags(ScanType::Syn), Some(Flags::SYN));
+        assert_eq!(scan_flags(ScanType::Xmas), Some(Flags::FIN | Flags::PSH | Flags::URG));
+        assert_eq!(scan_flags(ScanType::Maimon), Some(Flags::FIN | Flags::ACK));
+        assert_eq!(scan_flags(ScanType::Null), Some(Flags::empty()));
+        assert_eq!(scan_flags(ScanType::Udp), None);
+        assert_eq!(scan_flags(ScanType::Connect), None);
+    }
+
+    #[test]
+    fn cookies_differ_by_port_and_kind() {
+        let k = Cookies { key: RandomState::new() };
+        let a: IpAddr = "198.18.0.10".parse().unwrap();
+        assert_ne!(k.of(a, Pk::Port(80)), k.of(a, Pk::Port(81)));
+        assert_ne!(k.of(a, Pk::Port(80)), k.of(a, Pk::Disc(2)));
+        assert_eq!(k.of(a, Pk::Port(80)), k.of(a, Pk::Port(80)));
+    }
+}
