@@ -463,27 +463,43 @@ fn transport_body(proto: u8, l4: &[u8], v6: bool) -> Result<ReplyBody> {
     })
 }
 
-/// The addresses, TTL, protocol and transport bytes of an IP packet;
-/// `None` transport bytes for a non-first fragment.
-fn split_ip(ip_packet: &[u8]) -> Result<(IpAddr, IpAddr, u8, u8, Option<&[u8]>, bool)> {
+/// The addresses, TTL, protocol and transport bytes of an IP packet.
+struct IpParts<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    proto: u8,
+    /// `None` for a non-first fragment.
+    l4: Option<&'a [u8]>,
+    v6: bool,
+}
+
+fn split_ip(ip_packet: &[u8]) -> Result<IpParts<'_>> {
     match ip_packet.first().map(|b| b >> 4) {
         Some(4) => {
             let p = ipv4::Packet::new_checked(ip_packet)?;
             let l4 = (p.frag_offset() == 0).then(|| p.payload_slice());
-            Ok((IpAddr::V4(p.src_addr()), IpAddr::V4(p.dst_addr()), p.ttl(), p.protocol(), l4, false))
+            Ok(IpParts {
+                src: IpAddr::V4(p.src_addr()),
+                dst: IpAddr::V4(p.dst_addr()),
+                ttl: p.ttl(),
+                proto: p.protocol(),
+                l4,
+                v6: false,
+            })
         }
         Some(6) => {
             let p = ipv6::Packet::new_checked(ip_packet)?;
             let (u, l4) = p.upper_layer_slice()?;
             let first = u.fragment.is_none_or(|f| f.offset == 0);
-            Ok((
-                IpAddr::V6(p.src_addr()),
-                IpAddr::V6(p.dst_addr()),
-                p.hop_limit(),
-                u.next_header,
-                first.then_some(l4),
-                true,
-            ))
+            Ok(IpParts {
+                src: IpAddr::V6(p.src_addr()),
+                dst: IpAddr::V6(p.dst_addr()),
+                ttl: p.hop_limit(),
+                proto: u.next_header,
+                l4: first.then_some(l4),
+                v6: true,
+            })
         }
         Some(v) => Err(WireError::BadVersion(v)),
         None => Err(WireError::Truncated("ip packet")),
@@ -494,7 +510,7 @@ fn split_ip(ip_packet: &[u8]) -> Result<(IpAddr, IpAddr, u8, u8, Option<&[u8]>, 
 /// malformed or truncated input is an error. Checksums are not checked (see
 /// [`checksums_ok`]).
 pub fn parse_reply(ip_packet: &[u8]) -> Result<Reply> {
-    let (src, dst, ttl, proto, l4, v6) = split_ip(ip_packet)?;
+    let IpParts { src, dst, ttl, proto, l4, v6 } = split_ip(ip_packet)?;
     let body = match l4 {
         Some(l4) => transport_body(proto, l4, v6)?,
         None => ReplyBody::Other { proto },
@@ -517,7 +533,7 @@ pub fn checksums_ok(ip_packet: &[u8]) -> bool {
             _ => return false,
         }
     }
-    let Ok((src, dst, _, proto, l4, v6)) = split_ip(ip_packet) else { return false };
+    let Ok(IpParts { src, dst, proto, l4, v6, .. }) = split_ip(ip_packet) else { return false };
     let Some(l4) = l4 else { return true };
     match proto {
         ip_proto::TCP => tcp::Packet::new_checked(l4).is_ok_and(|t| t.verify_checksum(src, dst)),
