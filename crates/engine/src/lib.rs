@@ -16,11 +16,11 @@ pub mod connect;
 pub mod connector;
 pub mod limits;
 pub mod probe;
-//TMP pub mod raw;
+pub mod raw;
 pub mod timing;
 
 pub use connect::{ConnectScan, ScanTarget};
-//TMP pub use raw::RawScan;
+pub use raw::RawScan;
 pub use timing::{Timing, TimingTemplate};
 
 use rustmap_model::ScanEvent;
