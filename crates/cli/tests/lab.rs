@@ -406,10 +406,16 @@ fn syn_scan_firewalled_host_states_reasons_and_ttl() {
     assert_eq!(ports_in(h, "open"), BTreeSet::from([22, 80]));
     assert_eq!(port(h, 22)["reason"], "syn-ack");
     assert_eq!(port(h, 22)["reason_ttl"], 64, "a LAN neighbour's TTL arrives untouched");
-    assert_eq!((port(h, 113)["state"].as_str(), port(h, 113)["reason"].as_str()), (Some("filtered"), Some("admin-prohibited")));
+    assert_eq!(
+        (port(h, 113)["state"].as_str(), port(h, 113)["reason"].as_str()),
+        (Some("filtered"), Some("admin-prohibited"))
+    );
     assert_eq!((port(h, 8081)["state"].as_str(), port(h, 8081)["reason"].as_str()), (Some("closed"), Some("reset")));
     for p in [443, 9999] {
-        assert_eq!((port(h, p)["state"].as_str(), port(h, p)["reason"].as_str()), (Some("filtered"), Some("no-response")));
+        assert_eq!(
+            (port(h, p)["state"].as_str(), port(h, p)["reason"].as_str()),
+            (Some("filtered"), Some("no-response"))
+        );
     }
     // Echo and SYN to 443 are dropped; the ACK to port 80 draws a RST.
     assert_eq!(h["reason"], "reset");

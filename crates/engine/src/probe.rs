@@ -49,7 +49,9 @@ pub fn verdict(scan: ScanType, reply: Reply) -> Option<(PortState, Reason)> {
         (ScanType::Connect, Reply::Rst { .. }) => (Closed, Reason::ConnRefused),
         (ScanType::Syn, Reply::SynAck) => (Open, Reason::SynAck),
         (ScanType::Syn, Reply::Rst { .. }) => (Closed, Reason::Reset),
-        (ScanType::Fin | ScanType::Null | ScanType::Xmas | ScanType::Maimon, Reply::Rst { .. }) => (Closed, Reason::Reset),
+        (ScanType::Fin | ScanType::Null | ScanType::Xmas | ScanType::Maimon, Reply::Rst { .. }) => {
+            (Closed, Reason::Reset)
+        }
         (ScanType::Ack, Reply::Rst { .. }) => (Unfiltered, Reason::Reset),
         (ScanType::Window, Reply::Rst { window }) => (if window > 0 { Open } else { Closed }, Reason::Reset),
         (ScanType::Udp, Reply::Udp) => (Open, Reason::UdpResponse),
@@ -102,8 +104,14 @@ mod tests {
         assert_eq!(verdict(ScanType::Window, rst), Some((Closed, Reason::Reset)));
         assert_eq!(verdict(ScanType::Udp, Reply::Udp), Some((Open, Reason::UdpResponse)));
         assert_eq!(verdict(ScanType::Udp, Reply::Icmp(Reason::PortUnreach)), Some((Closed, Reason::PortUnreach)));
-        assert_eq!(verdict(ScanType::Udp, Reply::Icmp(Reason::AdminProhibited)), Some((Filtered, Reason::AdminProhibited)));
-        assert_eq!(verdict(ScanType::Syn, Reply::Icmp(Reason::AdminProhibited)), Some((Filtered, Reason::AdminProhibited)));
+        assert_eq!(
+            verdict(ScanType::Udp, Reply::Icmp(Reason::AdminProhibited)),
+            Some((Filtered, Reason::AdminProhibited))
+        );
+        assert_eq!(
+            verdict(ScanType::Syn, Reply::Icmp(Reason::AdminProhibited)),
+            Some((Filtered, Reason::AdminProhibited))
+        );
         assert_eq!(verdict(ScanType::SctpInit, Reply::SctpInitAck), Some((Open, Reason::InitAck)));
         assert_eq!(verdict(ScanType::SctpInit, Reply::SctpAbort), Some((Closed, Reason::Abort)));
         for s in [ScanType::Fin, ScanType::Null, ScanType::Xmas, ScanType::Maimon, ScanType::Udp] {

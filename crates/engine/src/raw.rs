@@ -399,10 +399,7 @@ impl RawScan {
                 };
                 match io.sender.send(&pkt[..len], h.target.addr) {
                     Ok(()) => {}
-                    Err(e)
-                        if e.kind() == std::io::ErrorKind::WouldBlock
-                            || e.raw_os_error() == Some(libc::ENOBUFS) =>
-                    {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
                         // The queue is full: same probe again shortly.
                         h.retries.push_front((pk, tryno));
                         pause_until = Instant::now() + Duration::from_millis(1);

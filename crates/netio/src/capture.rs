@@ -41,9 +41,11 @@ pub struct Capture {
 impl Capture {
     /// Capture on one interface (`Some(index)`) or all of them (`None`).
     pub fn open(ifindex: Option<u32>) -> Result<Capture, NetioError> {
-        let sock = Socket::new(Domain::PACKET, Type::DGRAM.nonblocking().cloexec(), Some(i32::from(ETH_P_ALL.to_be()).into()))
-            .map_err(|e| NetioError::io("opening a capture socket", e))?;
-        bind_packet(&sock, ifindex.unwrap_or(0), ETH_P_ALL).map_err(|e| NetioError::io("binding the capture socket", e))?;
+        let sock =
+            Socket::new(Domain::PACKET, Type::DGRAM.nonblocking().cloexec(), Some(i32::from(ETH_P_ALL.to_be()).into()))
+                .map_err(|e| NetioError::io("opening a capture socket", e))?;
+        bind_packet(&sock, ifindex.unwrap_or(0), ETH_P_ALL)
+            .map_err(|e| NetioError::io("binding the capture socket", e))?;
         let one: libc::c_int = 1;
         // SAFETY: the option value is a c_int that lives across the call; its size is passed.
         // Failure (kernels before 4.20) only means we also see our own packets, which the engine

@@ -28,7 +28,10 @@ fn mtu_of(name: &str) -> u32 {
     if name.contains('/') || name.contains("..") {
         return 1500;
     }
-    std::fs::read_to_string(format!("/sys/class/net/{name}/mtu")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1500)
+    std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1500)
 }
 
 /// Every interface of this network namespace.

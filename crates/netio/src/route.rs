@@ -119,16 +119,17 @@ fn matches(e: &Entry, dst: IpAddr) -> bool {
 
 /// Longest-prefix match, lowest metric among equals.
 fn best(entries: &[Entry], dst: IpAddr) -> Option<&Entry> {
-    entries
-        .iter()
-        .filter(|e| matches(e, dst))
-        .max_by(|a, b| a.prefix.cmp(&b.prefix).then(b.metric.cmp(&a.metric)))
+    entries.iter().filter(|e| matches(e, dst)).max_by(|a, b| a.prefix.cmp(&b.prefix).then(b.metric.cmp(&a.metric)))
 }
 
 /// The source address the kernel picks for `dst`. A UDP `connect` only consults the routing
 /// table; nothing is sent.
 pub fn source_for(dst: IpAddr) -> Result<IpAddr, NetioError> {
-    let bind: SocketAddr = if dst.is_ipv4() { "0.0.0.0:0".parse().unwrap_or_else(|_| unreachable!()) } else { "[::]:0".parse().unwrap_or_else(|_| unreachable!()) };
+    let bind: SocketAddr = if dst.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap_or_else(|_| unreachable!())
+    } else {
+        "[::]:0".parse().unwrap_or_else(|_| unreachable!())
+    };
     let sock = UdpSocket::bind(bind).map_err(|e| NetioError::io("binding a UDP socket", e))?;
     sock.connect(SocketAddr::new(dst, 9)).map_err(|_| NetioError::NoRoute(dst))?;
     sock.local_addr().map(|a| a.ip()).map_err(|e| NetioError::io("reading the source address", e))

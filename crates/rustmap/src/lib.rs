@@ -98,10 +98,10 @@ pub enum ScanError {
     /// A scan type this build cannot run yet.
     #[error("not yet supported: {0} scan")]
     Unsupported(&'static str),
-    /// Writing to an output failed.
     /// A raw-packet scan could not open its sockets (privileges, kernel support).
     #[error("{0}")]
     Raw(#[from] rustmap_engine::raw::RawScanError),
+    /// Writing to an output failed.
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
 }
