@@ -57,10 +57,10 @@ def ground_truth(host):
     return sorted(p["port"] for p in h["tcp"]["open"])
 
 
-def median_of(runs, cmd, check=None):
+def median_of(runs, cmd, check=None, timeout=TIMEOUT):
     times, rss = [], []
     for _ in range(runs):
-        t, m, out = timed(cmd)
+        t, m, out = timed(cmd, timeout)
         if check:
             check(out)
         times.append(t)
@@ -118,8 +118,18 @@ def bench_syn_all_ports(runs):
     ms = shutil.which("masscan")
     if ms:
         # masscan has no adaptive timing: its wait after the last packet is fixed (--wait).
-        m = median_of(runs, [ms, "-p1-65535", "--rate", "100000", "--wait", "1", "-oX", "-", "198.18.0.11"], fw_check)
-        row("-sS -p- h11 (firewalled, 2 open)", ours, m, "masscan --rate 100000 --wait 1")
+        # The scanner namespace has no default route, so masscan is told its interface and the
+        # next hop's MAC (h11's own: the lab's fixed MAC scheme).
+        for rate in (100000, 20000):
+            cmd = [ms, "-p1-65535", "--rate", str(rate), "--wait", "1", "-e", "eth0",
+                   "--router-mac", "02:52:4d:00:00:0b", "-oX", "-", "198.18.0.11"]
+            try:
+                m = median_of(runs, cmd, fw_check, timeout=60)
+            except (SystemExit, TimeoutError) as e:
+                print(f"| masscan --rate {rate}: incomplete result ({e}) |", flush=True)
+                continue
+            row("-sS -p- h11 (firewalled, 2 open)", ours, m, f"masscan --rate {rate} --wait 1")
+            break
 
 
 def bench_sweep(runs):
