@@ -374,13 +374,8 @@ impl ConnectScan {
             }
 
             // Launch what the window, pacing and rate limits allow.
-            let mut allowed = window.allowed();
-            if let Some(min_rate) = timing.min_rate {
-                if (totals.probes_sent as f64) < min_rate * started.elapsed().as_secs_f64() {
-                    allowed = timing.max_parallelism.max(allowed);
-                }
-            }
-            let paced = !timing.scan_delay.is_zero() || timing.max_rate.is_some();
+            let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
+            let paced = timing.paced();
             while in_flight < allowed && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
                 let Some(job) = self.next_probe(&mut hosts, &mut ring, &order, &timing) else {
                     break;
@@ -389,26 +384,14 @@ impl ConnectScan {
                 in_flight += 1;
                 connector.submit(job);
                 if paced {
-                    let mut gap = timing.scan_delay;
-                    if let Some(max) = timing.max_scan_delay.filter(|m| *m > timing.scan_delay) {
-                        gap = rand::rng().random_range(timing.scan_delay..=max);
-                    }
-                    if let Some(rate) = timing.max_rate.filter(|r| *r > 0.0) {
-                        gap = gap.max(Duration::from_secs_f64(1.0 / rate));
-                    }
-                    next_send = Instant::now() + gap;
+                    next_send = Instant::now() + timing.pacing_gap();
                 }
             }
 
             if last_progress.elapsed() >= Duration::from_secs(1) {
                 last_progress = Instant::now();
-                let fraction = self.hosts_hint.filter(|&n| n > 0).map(|n| {
-                    let partial: f64 = hosts
-                        .values()
-                        .map(|h| if order.is_empty() { 0.0 } else { h.next as f64 / order.len() as f64 })
-                        .sum();
-                    ((hosts_done as f64 + partial) / n as f64).min(1.0)
-                });
+                let fraction =
+                    progress_fraction(self.hosts_hint, hosts_done, hosts.values().map(|h| h.next), order.len());
                 emitter
                     .emit(ScanEvent::Progress { hosts_done, probes_sent: totals.probes_sent, replies, fraction })
                     .await;
@@ -609,41 +592,87 @@ impl ConnectScan {
 
     async fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
         let up = h.phase == Phase::Ports;
-        let (ports, extraports) = if up {
-            for (port, state, reason, _) in &h.results {
+        let report = HostReport {
+            target: h.target,
+            start_unix: h.start_unix,
+            up,
+            reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
+            reason_ttl: 0,
+            srtt_us: h.rtt.srtt_us(),
+            results: h.results,
+            timed_out,
+        };
+        for ev in report.into_events(self.collapse_threshold, totals) {
+            emitter.emit(ev).await;
+        }
+    }
+}
+
+/// Scan progress as a fraction, when the number of hosts is known: finished hosts plus the share
+/// of ports sent for each host in flight.
+pub(crate) fn progress_fraction(
+    hosts_hint: Option<u64>,
+    hosts_done: u64,
+    sent_per_host: impl Iterator<Item = usize>,
+    ports: usize,
+) -> Option<f64> {
+    let n = hosts_hint.filter(|&n| n > 0)?;
+    let partial: f64 = sent_per_host.map(|s| if ports == 0 { 0.0 } else { s as f64 / ports as f64 }).sum();
+    Some(((hosts_done as f64 + partial) / n as f64).min(1.0))
+}
+
+/// What a scheduler knows about a host when it is done with it.
+pub(crate) struct HostReport {
+    pub target: ScanTarget,
+    pub start_unix: i64,
+    pub up: bool,
+    pub reason: Reason,
+    pub reason_ttl: u8,
+    pub srtt_us: Option<u64>,
+    pub results: Vec<(u16, PortState, Reason, u8)>,
+    pub timed_out: bool,
+}
+
+impl HostReport {
+    /// The host's events: one `PortFound` per port (up hosts only), then its `HostDone`, with
+    /// the ports folded as nmap folds them. Counts the host in `totals`.
+    pub fn into_events(self, collapse_threshold: usize, totals: &mut EngineTotals) -> Vec<ScanEvent> {
+        let mut events = Vec::new();
+        let (ports, extraports) = if self.up {
+            for (port, state, reason, reason_ttl) in &self.results {
                 let port = PortResult {
                     protocol: Protocol::Tcp,
                     port: *port,
                     state: *state,
                     reason: *reason,
-                    reason_ttl: 0,
+                    reason_ttl: *reason_ttl,
                     service: None,
                 };
-                emitter.emit(ScanEvent::PortFound { addr: h.target.addr, port }).await;
+                events.push(ScanEvent::PortFound { addr: self.target.addr, port });
             }
-            collapse(h.results, Protocol::Tcp, self.collapse_threshold)
+            collapse(self.results, Protocol::Tcp, collapse_threshold)
         } else {
             (Vec::new(), Vec::new())
         };
-        if up {
+        if self.up {
             totals.hosts_up += 1;
         } else {
             totals.hosts_down += 1;
         }
-        let result = HostResult {
-            addr: h.target.addr,
-            hostnames: h.target.hostnames,
-            status: if up { HostStatus::Up } else { HostStatus::Down },
-            reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
-            reason_ttl: 0,
-            start_unix: h.start_unix,
+        events.push(ScanEvent::HostDone(HostResult {
+            addr: self.target.addr,
+            hostnames: self.target.hostnames,
+            status: if self.up { HostStatus::Up } else { HostStatus::Down },
+            reason: self.reason,
+            reason_ttl: self.reason_ttl,
+            start_unix: self.start_unix,
             end_unix: unix_now(),
-            srtt_us: h.rtt.srtt_us(),
+            srtt_us: self.srtt_us,
             ports,
             extraports,
-            timed_out,
-        };
-        emitter.emit(ScanEvent::HostDone(result)).await;
+            timed_out: self.timed_out,
+        }));
+        events
     }
 }
 

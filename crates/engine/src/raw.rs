@@ -22,13 +22,13 @@
 //!   what a half-open scan wants. Our source port is held by a bound socket for the whole scan,
 //!   so no local connection can be given the same port and see our replies.
 
-use crate::connect::{collapse, icmp_reason, unix_now, EngineTotals, ScanTarget};
+use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, ScanTarget};
 use crate::probe::{self, Reply};
 use crate::timing::{RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use rustmap_model::{HostResult, HostStatus, PortResult, PortState, Protocol, Reason, ScanEvent, ScanType};
+use rustmap_model::{PortState, Reason, ScanEvent, ScanType};
 use rustmap_netio::capture::Capture;
 use rustmap_netio::raw::RawIpSender;
 use rustmap_netio::NetioError;
@@ -285,7 +285,7 @@ impl RawScan {
         let mut last_progress = Instant::now();
         let mut last_sweep = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
-        let paced = !timing.scan_delay.is_zero() || timing.max_rate.is_some();
+        let paced = timing.paced();
         let mut pkt = [0u8; 128];
         let mut frame = vec![0u8; 2048];
 
@@ -377,12 +377,7 @@ impl RawScan {
             }
 
             // Send what the window, pacing and rate limits allow, in bursts.
-            let mut allowed = window.allowed();
-            if let Some(min_rate) = timing.min_rate {
-                if (totals.probes_sent as f64) < min_rate * started.elapsed().as_secs_f64() {
-                    allowed = timing.max_parallelism.max(allowed);
-                }
-            }
+            let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
             let mut burst = 0;
             while burst < 256
                 && in_flight < allowed
@@ -418,26 +413,14 @@ impl RawScan {
                 totals.probes_sent += 1;
                 burst += 1;
                 if paced {
-                    let mut gap = timing.scan_delay;
-                    if let Some(max) = timing.max_scan_delay.filter(|m| *m > timing.scan_delay) {
-                        gap = rand::rng().random_range(timing.scan_delay..=max);
-                    }
-                    if let Some(rate) = timing.max_rate.filter(|r| *r > 0.0) {
-                        gap = gap.max(Duration::from_secs_f64(1.0 / rate));
-                    }
-                    next_send = Instant::now() + gap;
+                    next_send = Instant::now() + timing.pacing_gap();
                 }
             }
 
             if last_progress.elapsed() >= Duration::from_secs(1) {
                 last_progress = Instant::now();
-                let fraction = self.hosts_hint.filter(|&n| n > 0).map(|n| {
-                    let partial: f64 = hosts
-                        .values()
-                        .map(|h| if order.is_empty() { 0.0 } else { h.next as f64 / order.len() as f64 })
-                        .sum();
-                    ((hosts_done as f64 + partial) / n as f64).min(1.0)
-                });
+                let fraction =
+                    progress_fraction(self.hosts_hint, hosts_done, hosts.values().map(|h| h.next), order.len());
                 emitter.emit_blocking(ScanEvent::Progress {
                     hosts_done,
                     probes_sent: totals.probes_sent,
@@ -664,41 +647,19 @@ impl RawScan {
 
     fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
         let up = h.phase == Phase::Ports;
-        let (ports, extraports) = if up {
-            for (port, state, reason, ttl) in &h.results {
-                let port = PortResult {
-                    protocol: Protocol::Tcp,
-                    port: *port,
-                    state: *state,
-                    reason: *reason,
-                    reason_ttl: *ttl,
-                    service: None,
-                };
-                emitter.emit_blocking(ScanEvent::PortFound { addr: h.target.addr, port });
-            }
-            collapse(h.results, Protocol::Tcp, self.collapse_threshold)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        if up {
-            totals.hosts_up += 1;
-        } else {
-            totals.hosts_down += 1;
-        }
-        let result = HostResult {
-            addr: h.target.addr,
-            hostnames: h.target.hostnames,
-            status: if up { HostStatus::Up } else { HostStatus::Down },
+        let report = HostReport {
+            target: h.target,
+            start_unix: h.start_unix,
+            up,
             reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
             reason_ttl: if up { h.up_ttl } else { 0 },
-            start_unix: h.start_unix,
-            end_unix: unix_now(),
             srtt_us: h.rtt.srtt_us(),
-            ports,
-            extraports,
+            results: h.results,
             timed_out,
         };
-        emitter.emit_blocking(ScanEvent::HostDone(result));
+        for ev in report.into_events(self.collapse_threshold, totals) {
+            emitter.emit_blocking(ev);
+        }
     }
 }
 

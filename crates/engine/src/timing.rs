@@ -142,6 +142,36 @@ impl Timing {
     }
 }
 
+impl Timing {
+    /// Whether probes are paced (`--scan-delay`, `--max-rate`) rather than sent as the window allows.
+    pub fn paced(&self) -> bool {
+        !self.scan_delay.is_zero() || self.max_rate.is_some()
+    }
+
+    /// The wait before the next paced probe: `--scan-delay`, or a random value up to
+    /// `--max-scan-delay` (jitter), and never less than `--max-rate` allows.
+    pub fn pacing_gap(&self) -> Duration {
+        use rand::Rng;
+        let mut gap = self.scan_delay;
+        if let Some(max) = self.max_scan_delay.filter(|m| *m > self.scan_delay) {
+            gap = rand::rng().random_range(self.scan_delay..=max);
+        }
+        if let Some(rate) = self.max_rate.filter(|r| *r > 0.0) {
+            gap = gap.max(Duration::from_secs_f64(1.0 / rate));
+        }
+        gap
+    }
+
+    /// Probes allowed in flight: the window's, or more while the scan is behind `--min-rate`.
+    pub fn allowed_in_flight(&self, window: &Window, sent: u64, elapsed: Duration) -> usize {
+        let allowed = window.allowed();
+        match self.min_rate {
+            Some(rate) if (sent as f64) < rate * elapsed.as_secs_f64() => self.max_parallelism.max(allowed),
+            _ => allowed,
+        }
+    }
+}
+
 impl Default for Timing {
     fn default() -> Timing {
         Timing::template(TimingTemplate::Normal)
