@@ -18,8 +18,6 @@ pub struct Plan {
     pub request: ScanRequest,
     /// Where results go.
     pub sinks: Vec<Box<dyn Sink>>,
-    /// Things to tell the user on stderr before starting.
-    pub notices: Vec<String>,
 }
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -47,23 +45,18 @@ pub fn parse_time(flag: &str, s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v * mult / 1000.0))
 }
 
-fn scan_types(f: &Flags, _notices: &mut Vec<String>) -> Result<Vec<ScanType>> {
+fn scan_types(f: &Flags) -> Result<Vec<ScanType>> {
     let mut types = Vec::new();
     for group in &f.scan {
         for c in group.chars() {
-            match c {
-                'T' => types.push(ScanType::Connect),
-                'S' => types.push(ScanType::Syn),
-                'F' => types.push(ScanType::Fin),
-                'N' => types.push(ScanType::Null),
-                'X' => types.push(ScanType::Xmas),
-                'A' => types.push(ScanType::Ack),
-                'W' => types.push(ScanType::Window),
-                'M' => types.push(ScanType::Maimon),
-                'U' | 'Z' | 'Y' | 'V' | 'C' | 'n' | 'L' | 'O' | 'I' => {
-                    bail!(usage(format!("not yet supported: -s{c}")))
+            match ScanType::from_letter(c) {
+                Some(t @ (ScanType::Udp | ScanType::SctpInit)) => {
+                    bail!(usage(format!("not yet supported: -s{}", if c == 'Y' { 'Y' } else { t.letter() })))
                 }
-                other => bail!(usage(format!("invalid scan type letter {other:?} in -s{group}"))),
+                Some(t) => types.push(t),
+                // Letters of other features (-sV, -sC, -sn, -sL, -sO, -sI) that are not built yet.
+                None if "VCnLOI".contains(c) => bail!(usage(format!("not yet supported: -s{c}"))),
+                None => bail!(usage(format!("invalid scan type letter {c:?} in -s{group}"))),
             }
         }
     }
@@ -80,26 +73,10 @@ fn scan_types(f: &Flags, _notices: &mut Vec<String>) -> Result<Vec<ScanType>> {
         bail!(usage(format!(
             "-s{} sends raw packets and needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep rustmap); \
              use -sT to scan without privileges",
-            scan_letter(types[0])
+            types[0].letter()
         )))
     }
     Ok(types)
-}
-
-fn scan_letter(t: ScanType) -> char {
-    match t {
-        ScanType::Connect => 'T',
-        ScanType::Syn => 'S',
-        ScanType::Fin => 'F',
-        ScanType::Null => 'N',
-        ScanType::Xmas => 'X',
-        ScanType::Ack => 'A',
-        ScanType::Window => 'W',
-        ScanType::Maimon => 'M',
-        ScanType::Udp => 'U',
-        ScanType::SctpInit => 'Z',
-        _ => '?',
-    }
 }
 
 fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
@@ -112,8 +89,7 @@ fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
 
 /// Build the plan.
 pub fn build(f: Flags, args_line: String) -> Result<Plan> {
-    let mut notices = Vec::new();
-    let types = scan_types(&f, &mut notices)?;
+    let types = scan_types(&f)?;
 
     let mut skip_discovery = false;
     for p in &f.ping {
@@ -298,7 +274,7 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
     request.args = args_line;
     request.verbosity = f.verbose;
     request.debugging = f.debug;
-    Ok(Plan { request, sinks, notices })
+    Ok(Plan { request, sinks })
 }
 
 #[cfg(test)]

@@ -88,9 +88,6 @@ async fn run(plan: config::Plan) -> anyhow::Result<()> {
             on_signal.cancel();
         }
     });
-    for notice in &plan.notices {
-        eprintln!("rustmap: {notice}");
-    }
     rustmap::run(plan.request, plan.sinks, cancel).await.context("scan failed")?;
     Ok(())
 }

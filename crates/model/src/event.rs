@@ -79,6 +79,33 @@ impl ScanType {
             ScanType::SctpInit => "SCTP INIT Scan",
         }
     }
+
+    /// The letter after `-s` that selects this scan (`S` for `-sS`; the guide's `Z` for SCTP INIT).
+    pub fn letter(self) -> char {
+        ScanType::ALL.iter().find(|(_, t)| *t == self).map(|(c, _)| *c).unwrap_or('?')
+    }
+
+    /// The scan a `-s` letter selects, if it is a port-scan type (`Y` is nmap's SCTP INIT letter).
+    pub fn from_letter(c: char) -> Option<ScanType> {
+        if c == 'Y' {
+            return Some(ScanType::SctpInit);
+        }
+        ScanType::ALL.iter().find(|(l, _)| *l == c).map(|(_, t)| *t)
+    }
+
+    /// Every port-scan type with its `-s` letter.
+    const ALL: [(char, ScanType); 10] = [
+        ('T', ScanType::Connect),
+        ('S', ScanType::Syn),
+        ('A', ScanType::Ack),
+        ('W', ScanType::Window),
+        ('M', ScanType::Maimon),
+        ('F', ScanType::Fin),
+        ('N', ScanType::Null),
+        ('X', ScanType::Xmas),
+        ('U', ScanType::Udp),
+        ('Z', ScanType::SctpInit),
+    ];
 }
 
 /// One scan type and the ports it covers, for `<scaninfo>` and its equivalents.
@@ -160,4 +187,20 @@ pub enum ScanEvent {
     },
     /// The scan ended; always the last event.
     ScanFinished(ScanStats),
+}
+
+#[cfg(test)]
+mod letter_tests {
+    use super::ScanType;
+
+    #[test]
+    fn scan_letters_round_trip() {
+        for c in "TSAWMFNXUZ".chars() {
+            let t = ScanType::from_letter(c).unwrap();
+            assert_eq!(t.letter(), c);
+        }
+        assert_eq!(ScanType::from_letter('Y'), Some(ScanType::SctpInit));
+        assert_eq!(ScanType::from_letter('V'), None);
+        assert_eq!(ScanType::from_letter('s'), None);
+    }
 }
