@@ -316,9 +316,9 @@ impl ConnectScan {
         let mut closed = false;
         // Each probe is its own task so that the kernel work of many probes (socket, connect,
         // close) spreads over every runtime thread; results come back in batches.
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<ProbeDone>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<ProbeDone>>();
         let mut in_flight: usize = 0;
-        let mut batch: Vec<ProbeDone> = Vec::with_capacity(512);
+        let mut batch: Vec<Vec<ProbeDone>> = Vec::with_capacity(64);
         let mut connector = match Connector::new(Connector::<ProbeMeta>::default_threads(), done_tx) {
             Ok(c) => c,
             Err(e) => {
@@ -409,9 +409,9 @@ impl ConnectScan {
             tokio::select! {
                 biased;
                 _ = emitter.cancel_token().cancelled() => break,
-                n = done_rx.recv_many(&mut batch, 512), if in_flight > 0 => {
-                    in_flight = in_flight.saturating_sub(n);
-                    for done in batch.drain(..) {
+                _ = done_rx.recv_many(&mut batch, 64), if in_flight > 0 => {
+                    for done in batch.drain(..).flatten() {
+                        in_flight = in_flight.saturating_sub(1);
                         if !matches!(done.outcome, Outcome::Timeout | Outcome::LocalPressure) {
                             replies += 1;
                         }
@@ -706,6 +706,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reused_sockets_keep_outcomes_apart() {
+        // One worker, so refused sockets are reused for the following jobs: closed and open
+        // ports interleaved must still come back with their own outcomes.
+        let open_l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = open_l.local_addr().unwrap();
+        let mut closed = Vec::new();
+        for _ in 0..50 {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            closed.push(l.local_addr().unwrap());
+        }
+        // Listeners dropped: their ports are closed now.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut c = Connector::new(1, tx).unwrap();
+        let t = Duration::from_secs(2);
+        for (i, addr) in closed.iter().enumerate() {
+            c.submit(ConnectJob { addr: *addr, timeout: t, recverr: false, meta: (i as u16, false) });
+            if i % 10 == 0 {
+                c.submit(ConnectJob { addr: open, timeout: t, recverr: false, meta: (i as u16, true) });
+            }
+        }
+        let want = closed.len() + closed.len().div_ceil(10);
+        let mut got = Vec::new();
+        while got.len() < want {
+            got.extend(rx.recv().await.unwrap());
+        }
+        for d in &got {
+            match d.meta {
+                (_, true) => assert!(matches!(d.outcome, Outcome::Open(_)), "{d:?}"),
+                (_, false) => assert!(matches!(d.outcome, Outcome::Refused(_, Reason::ConnRefused)), "{d:?}"),
+            }
+        }
+        drop(open_l);
+    }
+
+    #[tokio::test]
     async fn connector_sees_open_closed_and_timeout() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let open = l.local_addr().unwrap();
@@ -718,8 +753,8 @@ mod tests {
         c.submit(ConnectJob { addr: open, timeout: t, recverr: false, meta: 1u8 });
         c.submit(ConnectJob { addr: closed, timeout: t, recverr: true, meta: 2u8 });
         let mut got = Vec::new();
-        for _ in 0..2 {
-            got.push(rx.recv().await.unwrap());
+        while got.len() < 2 {
+            got.extend(rx.recv().await.unwrap());
         }
         got.sort_by_key(|d| d.meta);
         assert!(matches!(got[0].outcome, Outcome::Open(_)), "{:?}", got[0]);

@@ -1,18 +1,25 @@
 //! Connect probes on dedicated threads, each with its own epoll loop.
 //!
-//! Kernel work dominates a connect scan: socket, connect, readiness, error read, close — and on a
-//! local network the target's own stack answering in our softirq. A general-purpose async
-//! runtime adds an epoll registration *and* deregistration per socket and cross-thread wake-ups
-//! per event; here each worker owns an epoll instance, registers each socket once (closing it
-//! removes it), and reports outcomes in batches. Per probe that is five syscalls: socket,
-//! connect, epoll_ctl, getsockopt, close. One worker per core spreads the kernel work.
+//! Kernel work dominates a connect scan: on a local network the target's own stack answers in
+//! our softirq, inside our `connect` call. Everything else is overhead to cut:
+//!
+//! - **Sockets are reused.** A non-blocking connect that was refused leaves a clean, unconnected
+//!   socket once its error has been read, and Linux lets such a socket connect again. Each worker
+//!   keeps its sockets registered in its epoll set (edge-triggered, once) and reuses them while
+//!   their attempts end in a refusal, so a closed port costs two syscalls — `connect` to start,
+//!   `connect` again to read the outcome — instead of socket, connect, epoll_ctl, getsockopt and
+//!   close. Sockets that connected, saw an ICMP error or timed out are closed, not reused.
+//! - **Outcomes travel in batches**: one channel send (one scheduler wake-up) per loop turn.
+//! - **Naps**: with probes in flight a worker gathers completions in 100 µs naps instead of
+//!   waking once per event.
 //!
 //! Workers take jobs from a channel, wake on an eventfd when jobs arrive while they sleep, and
-//! time probes out from a deadline heap. Results go back on a tokio channel to the scheduler.
+//! time probes out from a deadline heap. One worker per core spreads the kernel work.
 
 use crate::connect::{classify_error, new_socket, Outcome};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
+use rustmap_model::Reason;
 use socket2::Socket;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -60,8 +67,30 @@ pub struct Connector<M: Send + 'static> {
 
 const WAKE_TOKEN: u64 = u64::MAX;
 
+/// A socket owned by a worker, registered once in its epoll set (token = slot index) and reused
+/// for connect after connect while its attempts end in a plain refusal.
 struct Slot<M> {
     sock: Socket,
+    /// Address family and IP_RECVERR setting: a socket only serves jobs that want the same.
+    key: SockKey,
+    /// The attempt in flight, if any.
+    job: Option<Attempt<M>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SockKey {
+    v6: bool,
+    recverr: bool,
+}
+
+impl SockKey {
+    fn index(self) -> usize {
+        usize::from(self.v6) * 2 + usize::from(self.recverr)
+    }
+}
+
+struct Attempt<M> {
+    addr: SocketAddr,
     start: Instant,
     meta: M,
     gen: u32,
@@ -69,7 +98,7 @@ struct Slot<M> {
 
 impl<M: Send + Copy + 'static> Connector<M> {
     /// Start `threads` workers reporting to `results`. Fails only if no thread could be started.
-    pub fn new(threads: usize, results: mpsc::UnboundedSender<ConnectDone<M>>) -> std::io::Result<Connector<M>> {
+    pub fn new(threads: usize, results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>) -> std::io::Result<Connector<M>> {
         let mut workers = Vec::new();
         let mut last_err = None;
         for i in 0..threads.max(1) {
@@ -84,7 +113,7 @@ impl<M: Send + Copy + 'static> Connector<M> {
         Ok(Connector { workers, next: 0 })
     }
 
-    fn start(i: usize, results: mpsc::UnboundedSender<ConnectDone<M>>) -> std::io::Result<Worker<M>> {
+    fn start(i: usize, results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>) -> std::io::Result<Worker<M>> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = Arc::new(EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
         epoll.add(wake.as_ref(), EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
@@ -132,44 +161,150 @@ impl<M: Send + 'static> Drop for Connector<M> {
     }
 }
 
-/// A worker's sockets in flight.
+/// A worker's sockets: in flight, idle (ready for another connect), and the deadline heap.
 struct InFlight<M> {
     epoll: Epoll,
     slots: Vec<Option<Slot<M>>>,
+    /// Slot indices without a socket.
     free: Vec<usize>,
+    /// Slot indices whose socket is idle and reusable, per [`SockKey::index`].
+    idle: [Vec<usize>; 4],
+    /// Attempts in flight.
+    busy: usize,
     deadlines: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     gen: u32,
-    results: mpsc::UnboundedSender<ConnectDone<M>>,
+    results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>,
+    /// Outcomes not yet handed to the scheduler: sent as one batch per loop turn, so the
+    /// scheduler wakes once per batch rather than once per probe.
+    pending: Vec<ConnectDone<M>>,
+}
+
+/// How an attempt ended, as far as its socket is concerned.
+enum After {
+    /// Keep the socket for the next attempt (it is unconnected again).
+    Reuse,
+    /// Close it (open port, ICMP error, timeout: anything that may leave state behind).
+    Close,
 }
 
 impl<M: Copy> InFlight<M> {
-    /// Start a job; returns false when nobody listens for results any more.
-    fn start(&mut self, job: ConnectJob<M>) -> bool {
+    fn new(epoll: Epoll, results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>) -> Self {
+        InFlight {
+            epoll,
+            slots: Vec::new(),
+            free: Vec::new(),
+            idle: Default::default(),
+            busy: 0,
+            deadlines: BinaryHeap::new(),
+            gen: 0,
+            results,
+            pending: Vec::new(),
+        }
+    }
+
+    /// A slot with an idle socket of the right kind: reused, or new and registered.
+    fn acquire(&mut self, key: SockKey, addr: SocketAddr) -> Result<usize, Outcome> {
+        if let Some(idx) = self.idle[key.index()].pop() {
+            return Ok(idx);
+        }
         let start = Instant::now();
-        let sock = match begin(&job) {
-            Ok(sock) => sock,
-            Err(outcome) => return self.results.send(ConnectDone { meta: job.meta, outcome }).is_ok(),
-        };
+        let sock = new_socket(addr, key.recverr).map_err(|e| classify_error(&e, None, start.elapsed()))?;
         let idx = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
         });
-        if self.epoll.add(&sock, EpollEvent::new(EpollFlags::EPOLLOUT, idx as u64)).is_err() {
+        // Edge-triggered: an idle socket is unconnected, which polls as "hung up"; level
+        // triggering would report it forever. Each state change of an attempt wakes us once.
+        let flags = EpollFlags::EPOLLOUT | EpollFlags::EPOLLET;
+        if self.epoll.add(&sock, EpollEvent::new(flags, idx as u64)).is_err() {
             self.free.push(idx);
-            return self.results.send(ConnectDone { meta: job.meta, outcome: Outcome::LocalPressure }).is_ok();
+            return Err(Outcome::LocalPressure);
         }
-        self.gen = self.gen.wrapping_add(1);
-        self.deadlines.push(Reverse((start + job.timeout, idx, self.gen)));
-        self.slots[idx] = Some(Slot { sock, start, meta: job.meta, gen: self.gen });
-        true
+        self.slots[idx] = Some(Slot { sock, key, job: None });
+        Ok(idx)
     }
 
-    /// Report and release a slot.
-    fn complete(&mut self, idx: usize, outcome: Outcome) -> bool {
-        let Some(slot) = self.slots.get_mut(idx).and_then(Option::take) else { return true };
-        self.free.push(idx);
-        // Dropping the socket closes it, which also removes it from the epoll set.
-        self.results.send(ConnectDone { meta: slot.meta, outcome }).is_ok()
+    /// Start a job. Outcomes known at once (refused on the spot, no route) are queued directly.
+    fn start(&mut self, job: ConnectJob<M>) {
+        let key = SockKey { v6: job.addr.is_ipv6(), recverr: job.recverr };
+        let idx = match self.acquire(key, job.addr) {
+            Ok(idx) => idx,
+            Err(outcome) => {
+                self.pending.push(ConnectDone { meta: job.meta, outcome });
+                return;
+            }
+        };
+        let Some(slot) = self.slots[idx].as_mut() else { return };
+        let start = Instant::now();
+        let step = match slot.sock.connect(&job.addr.into()) {
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
+            other => Some(conclude(&slot.sock, key, other, start.elapsed())),
+        };
+        match step {
+            Some((outcome, after)) => {
+                self.pending.push(ConnectDone { meta: job.meta, outcome });
+                self.release(idx, after);
+            }
+            None => {
+                self.gen = self.gen.wrapping_add(1);
+                self.deadlines.push(Reverse((start + job.timeout, idx, self.gen)));
+                slot.job = Some(Attempt { addr: job.addr, start, meta: job.meta, gen: self.gen });
+                self.busy += 1;
+            }
+        }
+    }
+
+    /// The slot's socket woke: ask the kernel how the attempt went (a second `connect` to the same
+    /// address reports it, and after a failure leaves the socket ready for reuse).
+    fn poll_slot(&mut self, idx: usize) {
+        let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) else { return };
+        let Some(job) = slot.job.as_ref() else { return };
+        let mut r = slot.sock.connect(&job.addr.into());
+        if matches!(r.as_ref().map_err(|e| e.raw_os_error()), Err(Some(libc::EALREADY | libc::EINPROGRESS))) {
+            // Still in progress as far as `connect` can tell. An ICMP error that arrived while
+            // the socket was busy in our own `connect` call is only a "soft" error (the SYN stays
+            // pending for its retransmission), which `connect` does not report but SO_ERROR does.
+            match slot.sock.take_error() {
+                Ok(Some(e)) | Err(e) => r = Err(e),
+                Ok(None) => return, // a wake-up for some other reason
+            }
+        }
+        let (outcome, after) = conclude(&slot.sock, slot.key, r, job.start.elapsed());
+        self.finish(idx, outcome, after);
+    }
+
+    /// Report the slot's attempt and release the slot.
+    fn finish(&mut self, idx: usize, outcome: Outcome, after: After) {
+        let Some(job) = self.slots.get_mut(idx).and_then(Option::as_mut).and_then(|s| s.job.take()) else {
+            return;
+        };
+        self.busy -= 1;
+        self.pending.push(ConnectDone { meta: job.meta, outcome });
+        self.release(idx, after);
+    }
+
+    fn release(&mut self, idx: usize, after: After) {
+        match after {
+            After::Reuse => {
+                if let Some(slot) = self.slots[idx].as_ref() {
+                    self.idle[slot.key.index()].push(idx);
+                }
+            }
+            After::Close => {
+                // Dropping the socket closes it, which also removes it from the epoll set.
+                self.slots[idx] = None;
+                self.free.push(idx);
+            }
+        }
+    }
+
+    /// Hand the outcomes gathered so far to the scheduler; false when nobody listens any more.
+    fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(64));
+        self.results.send(batch).is_ok()
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -177,18 +312,52 @@ impl<M: Copy> InFlight<M> {
     }
 
     /// Time out every probe whose deadline has passed.
-    fn expire(&mut self, now: Instant) -> bool {
+    fn expire(&mut self, now: Instant) {
         while let Some(Reverse((d, idx, g))) = self.deadlines.peek().copied() {
             if d > now {
                 break;
             }
             self.deadlines.pop();
-            let live = self.slots.get(idx).and_then(Option::as_ref).is_some_and(|s| s.gen == g);
-            if live && !self.complete(idx, Outcome::Timeout) {
-                return false;
+            let live =
+                self.slots.get(idx).and_then(Option::as_ref).and_then(|s| s.job.as_ref()).is_some_and(|j| j.gen == g);
+            if live {
+                // An ICMP error handled while our own `connect` call held the socket is kept as
+                // a "soft" error without waking anyone; SO_ERROR still has it.
+                let outcome = match self.slots[idx].as_ref().map(|s| (s.sock.take_error(), s)) {
+                    Some((Ok(Some(e)), slot)) => classify_error(&e, Some(slot.sock.as_raw_fd()), now - start_of(slot)),
+                    _ => Outcome::Timeout,
+                };
+                // Closing abandons the half-open attempt; reusing the socket could carry its
+                // pending error into the next one.
+                self.finish(idx, outcome, After::Close);
             }
         }
-        true
+    }
+}
+
+fn start_of<M>(slot: &Slot<M>) -> Instant {
+    slot.job.as_ref().map_or_else(Instant::now, |j| j.start)
+}
+
+/// Turn the result of a `connect` call that did not say "in progress" into an outcome, and say
+/// whether the socket can serve another attempt.
+fn conclude(sock: &Socket, key: SockKey, r: std::io::Result<()>, elapsed: Duration) -> (Outcome, After) {
+    match r {
+        Ok(()) => {
+            // Close with RST: no TIME_WAIT on our side, and the service sees a reset.
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            (Outcome::Open(elapsed), After::Close)
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EISCONN) => {
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            (Outcome::Open(elapsed), After::Close)
+        }
+        // A refusal leaves the socket unconnected and clean (the kernel disconnected it when it
+        // reported the error). With IP_RECVERR the error queue may hold an entry: do not reuse.
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) && !key.recverr => {
+            (Outcome::Refused(elapsed, Reason::ConnRefused), After::Reuse)
+        }
+        Err(e) => (classify_error(&e, Some(sock.as_raw_fd()), elapsed), After::Close),
     }
 }
 
@@ -197,19 +366,15 @@ fn worker_loop<M: Copy>(
     jobs: std_mpsc::Receiver<ConnectJob<M>>,
     wake: Arc<EventFd>,
     sleeping: Arc<AtomicBool>,
-    results: mpsc::UnboundedSender<ConnectDone<M>>,
+    results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>,
 ) {
-    let mut fl = InFlight { epoll, slots: Vec::new(), free: Vec::new(), deadlines: BinaryHeap::new(), gen: 0, results };
+    let mut fl = InFlight::new(epoll, results);
     let mut events = vec![EpollEvent::empty(); 1024];
     loop {
         // Take every queued job.
         loop {
             match jobs.try_recv() {
-                Ok(job) => {
-                    if !fl.start(job) {
-                        return;
-                    }
-                }
+                Ok(job) => fl.start(job),
                 Err(std_mpsc::TryRecvError::Empty) => break,
                 Err(std_mpsc::TryRecvError::Disconnected) => return,
             }
@@ -218,16 +383,21 @@ fn worker_loop<M: Copy>(
         // on a LAN a refusal comes back in tens of microseconds, and one wake-up per probe (plus
         // the scheduler's eventfd write to end the sleep) would double the syscalls of a scan.
         // The nap is far below any probe timeout, so it only delays results, never changes them.
-        if fl.slots.len() > fl.free.len() {
+        if fl.busy > 0 {
             let n = fl.epoll.wait(&mut events, EpollTimeout::ZERO).unwrap_or(0);
             if n < COALESCE_MIN_EVENTS {
                 std::thread::sleep(COALESCE_NAP);
             }
             let n = if n == 0 { fl.epoll.wait(&mut events, EpollTimeout::ZERO).unwrap_or(0) } else { n };
-            if !handle_events(&mut fl, &events[..n], &wake) || !fl.expire(Instant::now()) {
+            handle_events(&mut fl, &events[..n], &wake);
+            fl.expire(Instant::now());
+            if !fl.flush() {
                 return;
             }
             continue;
+        }
+        if !fl.flush() {
+            return;
         }
         // Announce that we are about to sleep, then look once more: a job queued between the drain
         // and the flag was sent without a wake-up.
@@ -235,9 +405,7 @@ fn worker_loop<M: Copy>(
         let timeout = match jobs.try_recv() {
             Ok(job) => {
                 sleeping.store(false, Ordering::Release);
-                if !fl.start(job) {
-                    return;
-                }
+                fl.start(job);
                 continue;
             }
             Err(std_mpsc::TryRecvError::Disconnected) => return,
@@ -252,7 +420,9 @@ fn worker_loop<M: Copy>(
         };
         let n = fl.epoll.wait(&mut events, timeout).unwrap_or(0);
         sleeping.store(false, Ordering::Release);
-        if !handle_events(&mut fl, &events[..n], &wake) || !fl.expire(Instant::now()) {
+        handle_events(&mut fl, &events[..n], &wake);
+        fl.expire(Instant::now());
+        if !fl.flush() {
             return;
         }
     }
@@ -263,57 +433,14 @@ const COALESCE_MIN_EVENTS: usize = 16;
 /// How long to nap while probes are in flight.
 const COALESCE_NAP: Duration = Duration::from_micros(100);
 
-/// Complete every socket that became ready; false when nobody listens for results any more.
-fn handle_events<M: Copy>(fl: &mut InFlight<M>, events: &[EpollEvent], wake: &EventFd) -> bool {
+/// Look at every socket that woke.
+fn handle_events<M: Copy>(fl: &mut InFlight<M>, events: &[EpollEvent], wake: &EventFd) {
     for ev in events {
         let token = ev.data();
         if token == WAKE_TOKEN {
             let _ = wake.read();
             continue;
         }
-        let idx = token as usize;
-        let outcome = match fl.slots.get(idx).and_then(Option::as_ref) {
-            Some(slot) => finish(slot),
-            None => continue,
-        };
-        // `None`: spurious wake-up, keep waiting.
-        if let Some(outcome) = outcome {
-            if !fl.complete(idx, outcome) {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// Start a connect. `Err` carries an outcome known at once (refused on loopback, no route, ...).
-fn begin<M>(job: &ConnectJob<M>) -> Result<Socket, Outcome> {
-    let start = Instant::now();
-    let sock = new_socket(job.addr, job.recverr).map_err(|e| classify_error(&e, None, start.elapsed()))?;
-    match sock.connect(&job.addr.into()) {
-        Ok(()) => {
-            let _ = sock.set_linger(Some(Duration::ZERO));
-            Err(Outcome::Open(start.elapsed()))
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(sock),
-        Err(e) => Err(classify_error(&e, Some(sock.as_raw_fd()), start.elapsed())),
-    }
-}
-
-/// The socket became writable or failed: what happened? `None` for a spurious wake-up.
-fn finish<M>(slot: &Slot<M>) -> Option<Outcome> {
-    let elapsed = slot.start.elapsed();
-    match slot.sock.take_error() {
-        Ok(Some(e)) | Err(e) => return Some(classify_error(&e, Some(slot.sock.as_raw_fd()), elapsed)),
-        Ok(None) => {}
-    }
-    match slot.sock.peer_addr() {
-        Ok(_) => {
-            // Close with RST: no TIME_WAIT on our side, and the service sees a reset.
-            let _ = slot.sock.set_linger(Some(Duration::ZERO));
-            Some(Outcome::Open(elapsed))
-        }
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => None,
-        Err(e) => Some(classify_error(&e, Some(slot.sock.as_raw_fd()), elapsed)),
+        fl.poll_slot(token as usize);
     }
 }
