@@ -6,6 +6,7 @@ use crate::UsageError;
 use anyhow::{anyhow, bail, Context, Result};
 use rustmap::{ReverseDns, ScanRequest, Sink, Timing, TimingTemplate};
 use rustmap_model::{Protocol, ScanType};
+use rustmap_output::progress::{ProgressOptions, ProgressSink};
 use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
 use rustmap_targets::{ExcludeSet, PortList, PortTable, TargetList};
 use std::fs::File;
@@ -24,8 +25,20 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-/// Parse a time value: bare numbers are milliseconds; `ms`, `s`, `m`, `h` suffixes are accepted.
+/// Parse a time value: bare numbers are milliseconds (the user guide's unit); `ms`, `s`, `m`, `h`
+/// suffixes are accepted.
 pub fn parse_time(flag: &str, s: &str) -> Result<Duration> {
+    parse_time_bare(flag, s, 1.0, "500, 500ms, 30s, 5m")
+}
+
+/// Parse a time value whose bare numbers are seconds, for nmap's flags that the user guide does
+/// not list (`--stats-every 10` means ten seconds to every nmap user, not ten milliseconds).
+pub fn parse_seconds(flag: &str, s: &str) -> Result<Duration> {
+    parse_time_bare(flag, s, 1000.0, "10, 10s, 500ms, 1m")
+}
+
+/// The one time parser: `bare_ms` is how many milliseconds a number without a unit stands for.
+fn parse_time_bare(flag: &str, s: &str, bare_ms: f64, examples: &str) -> Result<Duration> {
     let s = s.trim();
     let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1.0)
@@ -36,9 +49,9 @@ pub fn parse_time(flag: &str, s: &str) -> Result<Duration> {
     } else if let Some(n) = s.strip_suffix('h') {
         (n, 3_600_000.0)
     } else {
-        (s, 1.0)
+        (s, bare_ms)
     };
-    let v: f64 = num.parse().map_err(|_| usage(format!("invalid time {s:?} for {flag} (e.g. 500, 500ms, 30s, 5m)")))?;
+    let v: f64 = num.parse().map_err(|_| usage(format!("invalid time {s:?} for {flag} (e.g. {examples})")))?;
     if !v.is_finite() || v < 0.0 || v * mult > 1e12 {
         return Err(usage(format!("invalid time {s:?} for {flag}")));
     }
@@ -225,6 +238,16 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
     // Outputs.
     let opts = Options { open_only: f.open, reason: f.reason || f.verbose >= 2, verbosity: f.verbose };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let stats_every = f.stats_every.as_deref().map(|s| parse_seconds("--stats-every", s)).transpose()?;
+    if stats_every.is_some_and(|d| d.is_zero()) {
+        bail!(usage("--stats-every must be greater than 0"));
+    }
+    // Status goes to stderr, not to stdout as in nmap, so that `-oX -` / `-oJ -` stay valid documents.
+    // It comes first: it erases its live line before any other sink prints to the terminal.
+    let progress = ProgressSink::stderr(ProgressOptions { live: !f.no_progress, stats_every });
+    if !progress.is_silent() {
+        sinks.push(Box::new(progress));
+    }
     let mut files: Vec<(&str, String)> = Vec::new();
     for (kind, v) in [("N", &f.out_normal), ("X", &f.out_xml), ("J", &f.out_json), ("G", &f.out_grepable)] {
         if let Some(p) = v {
@@ -290,5 +313,15 @@ mod tests {
         assert_eq!(parse_time("x", "1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_time("x", "soon").is_err());
         assert!(parse_time("x", "-1").is_err());
+    }
+
+    #[test]
+    fn stats_every_takes_bare_seconds() {
+        assert_eq!(parse_seconds("x", "10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_seconds("x", "0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_seconds("x", "500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_seconds("x", "1m").unwrap(), Duration::from_secs(60));
+        let e = parse_seconds("--stats-every", "often").unwrap_err().to_string();
+        assert!(e.contains("--stats-every") && e.contains("10s"), "{e}");
     }
 }

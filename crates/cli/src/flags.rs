@@ -14,7 +14,7 @@ use std::path::PathBuf;
     name = "rustmap",
     version,
     about = "RustMap: a fast, nmap-compatible network scanner",
-    after_help = "Spellings: nmap's (-sT, -Pn, -oX FILE, -p-, -T4) and the user guide's (-s T, --sT, --Pn, --oX FILE) are both accepted.\nTime values are milliseconds unless a unit is given (ms, s, m, h): --host-timeout 30000 or --host-timeout 30s.",
+    after_help = "Spellings: nmap's (-sT, -Pn, -oX FILE, -p-, -T4) and the user guide's (-s T, --sT, --Pn, --oX FILE) are both accepted.\nTime values are milliseconds unless a unit is given (ms, s, m, h): --host-timeout 30000 or --host-timeout 30s; --stats-every alone takes bare numbers as seconds, as nmap does.\nA live status line is kept on stderr when it is a terminal and stdout is not a pipe (--no-progress turns it off).",
     disable_version_flag = true
 )]
 pub struct Flags {
@@ -144,6 +144,12 @@ pub struct Flags {
     /// Debugging output (-dd for more).
     #[arg(short = 'd', action = ArgAction::Count, help_heading = "Output")]
     pub debug: u8,
+    /// Print nmap's status lines ("Stats: ... elapsed; ...", "... About 45.20% done; ETC: ...") every TIME, on stderr. A bare number is seconds here, as in nmap.
+    #[arg(long = "stats-every", value_name = "TIME", help_heading = "Output")]
+    pub stats_every: Option<String>,
+    /// No live status line on stderr (it is drawn only when stderr is a terminal and stdout is not a pipe).
+    #[arg(long = "no-progress", help_heading = "Output")]
+    pub no_progress: bool,
     /// Do not store results in the scan database.
     #[arg(long = "no-db", help_heading = "Output")]
     pub no_db: bool,
@@ -223,7 +229,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("listen", true),
     u("api-key", true),
     u("self-test", false),
-    u("stats-every", true),
     u("oY", true),
     u("oC", true),
     u("oH", true),

@@ -191,6 +191,8 @@ fn bad_input_exits_2_with_one_line_naming_the_value() {
         (vec!["--host-timeout", "soon", "127.0.0.1"], "soon"),
         (vec!["-p", "nosuchservice", "127.0.0.1"], "nosuchservice"),
         (vec!["-p", "80", "-F", "127.0.0.1"], "-F"),
+        (vec!["--stats-every", "often", "127.0.0.1"], "often"),
+        (vec!["--stats-every", "0", "127.0.0.1"], "--stats-every"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);
@@ -355,4 +357,78 @@ fn need_tool_skip(tool: &str) {
         panic!("{tool} is required in CI");
     }
     eprintln!("SKIP: {tool} not installed");
+}
+
+/// Every event of an XML document, to its end: an error means it is not well-formed.
+fn assert_well_formed_xml(text: &str) {
+    let mut r = quick_xml::Reader::from_str(text);
+    let mut depth = 0i32;
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth -= 1,
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed XML at {}: {e}\n{text}", r.buffer_position()),
+        }
+    }
+    assert_eq!(depth, 0, "unclosed elements:\n{text}");
+}
+
+#[test]
+fn stats_every_goes_to_stderr_and_leaves_stdout_documents_valid() {
+    // Twenty-one ports 100 ms apart: a scan of about two seconds, so the 1 s status comes at least once.
+    let (open, closed) = listeners(1);
+    let ports = port_arg(&open, &closed);
+    let slow = ["-sT", "-Pn", "-n", "--scan-delay", "100ms", "-p", ports.as_str()];
+    let runs: Vec<_> = [
+        vec!["--stats-every", "1s", "-oX", "-", "127.0.0.1"],
+        vec!["--stats-every", "1", "-oJ", "-", "127.0.0.1"],
+        // No --stats-every, stderr not a terminal: no status output of any kind.
+        vec!["-oN", "-", "127.0.0.1"],
+    ]
+    .into_iter()
+    .map(|extra| {
+        let args: Vec<String> = slow.iter().chain(extra.iter()).map(|s| s.to_string()).collect();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let o = Command::new(env!("CARGO_BIN_EXE_rustmap")).args(&args).stdin(Stdio::null()).output().unwrap();
+            (o, started.elapsed())
+        })
+    })
+    .collect();
+    let mut results = runs.into_iter().map(|h| h.join().unwrap());
+
+    let (xml, took) = results.next().unwrap();
+    assert!(xml.status.success(), "{}", stderr(&xml));
+    assert!(took.as_millis() > 1500, "the scan must outlast the interval: {took:?}");
+    let err = stderr(&xml);
+    assert!(err.lines().any(|l| l.starts_with("Stats: ") && l.ends_with("undergoing Connect Scan")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("Connect Scan Timing: About ") && l.contains("% done; ETC: ")), "{err}");
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "a pipe gets no live line: {err:?}");
+    let out = stdout(&xml);
+    assert!(out.starts_with("<?xml") && out.trim_end().ends_with("</nmaprun>"), "{out}");
+    assert!(!out.contains("Stats:"), "{out}");
+    assert_well_formed_xml(&out);
+    assert_eq!(out.matches("<state state=\"open\"").count(), 1, "{out}");
+
+    let (json, _) = results.next().unwrap();
+    assert!(json.status.success(), "{}", stderr(&json));
+    assert!(stderr(&json).lines().any(|l| l.starts_with("Stats: ")), "{}", stderr(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("stdout is one JSON document");
+    assert_eq!(v["stats"]["completed"], true);
+
+    let (plain, _) = results.next().unwrap();
+    assert!(plain.status.success());
+    assert!(plain.stderr.is_empty(), "{:?}", stderr(&plain));
+    assert!(stdout(&plain).contains("RustMap done"), "{}", stdout(&plain));
+}
+
+#[test]
+fn no_progress_is_accepted_with_every_output() {
+    let (open, closed) = listeners(1);
+    let o = rustmap(&["-sT", "-n", "--no-progress", "-p", &port_arg(&open, &closed), "-oX", "-", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    assert_well_formed_xml(&stdout(&o));
 }

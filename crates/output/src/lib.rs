@@ -7,12 +7,15 @@
 //! - [`xml`]: nmap's XML (`-oX`), valid against nmap's DTD, readable by ndiff.
 //! - [`json`]: one JSON object per scan (`-oJ`); its schema is documented in that module.
 //! - [`grepable`]: nmap's grepable lines (`-oG`).
+//! - [`progress`]: the status while a scan runs (a live line on a terminal, `--stats-every`), on
+//!   stderr.
 
 #![forbid(unsafe_code)]
 
 pub mod grepable;
 pub mod json;
 pub mod normal;
+pub mod progress;
 pub mod xml;
 
 mod common;
@@ -35,6 +38,12 @@ pub enum Control {
 pub trait Sink: Send {
     /// Take one event.
     fn event(&mut self, ev: &ScanEvent) -> io::Result<Control>;
+    /// Time passed. Called a few times a second while a scan runs, between events, for sinks
+    /// that show something that changes with time alone (a clock, an ETA); time passing is not
+    /// an event of the scan, so it does not travel in the stream. The default does nothing.
+    fn tick(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// The stream ended: flush.
     fn finish(&mut self) -> io::Result<()>;
 }

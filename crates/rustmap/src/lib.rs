@@ -4,7 +4,9 @@
 //! the engine through a bounded channel; the engine's events are enriched (service names from the
 //! port table, reverse DNS for hosts that are up) and handed to every sink in order. A sink that
 //! returns [`Control::Stop`], or the caller's cancellation token, stops the scan; the sinks still
-//! receive a final `ScanFinished` marked incomplete.
+//! receive a final `ScanFinished` marked incomplete. Between events the sinks are also ticked
+//! ([`Sink::tick`], every [`TICK_EVERY`]) so a status display can keep its clock moving while the
+//! engine is quiet.
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +28,9 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// How often sinks are ticked while a scan runs: a live status line redraws at most this often.
+pub const TICK_EVERY: Duration = Duration::from_millis(250);
 
 /// RustMap's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -295,6 +300,9 @@ pub async fn run(
     let mut lookups: JoinSet<ScanEvent> = JoinSet::new();
     let max_lookups = 64;
     let mut stopped = false;
+    let mut ticker = tokio::time::interval(TICK_EVERY);
+    // After a stall, one tick, not a burst of them.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ev = erx.recv(), if lookups.len() < max_lookups => {
@@ -333,6 +341,11 @@ pub async fn run(
                         stopped = true;
                         cancel.cancel();
                     }
+                }
+            }
+            _ = ticker.tick() => {
+                for s in sinks.iter_mut() {
+                    s.tick()?;
                 }
             }
         }
