@@ -7,6 +7,8 @@ For every host the XML reports, checks:
   * the host is a lab host expected up (or the scanner itself);
   * every port state, both the listed <port>s and the <extraports> ranges, against the host's
     open / rejected / default states (and the reason, where ground-truth.json names one);
+    TCP, UDP and SCTP (a COOKIE-ECHO scan, scaninfo type sctpcookieecho, uses the states
+    of the host's sctp.cookie_echo entry where it gives them);
   * the service name of open ports: method="table" must equal port_table_name; a probed name
     (-sV) that differs from "service" is a warning (an error with --strict-services);
   * reverse-DNS name, MAC address, traceroute hops and network distance, where the XML has them.
@@ -45,16 +47,18 @@ class Truth:
         self.scanner = {str(ipaddress.ip_address(sc["ipv4"])), str(ipaddress.ip_address(sc["ipv6"]))}
 
     @staticmethod
-    def expected(host, proto, port):
-        """(state, reason or None) that ground truth predicts for host/proto/port."""
+    def expected(host, proto, port, scan_type=None):
+        """(state, reason or None) that ground truth predicts for host/proto/port. For SCTP,
+        scan_type "sctpcookieecho" (nmap -sZ) takes the states from the "cookie_echo" entry."""
         spec = host[proto]
+        alt = spec.get("cookie_echo", {}) if scan_type == "sctpcookieecho" else {}
         for p in spec["open"]:
             if p["port"] == port:
-                return "open", None
+                return alt.get("open", "open"), None
         for r in spec.get("rejected", []):
             if r["port"] == port:
                 return r["expected_state"], r.get("expected_reason")
-        return spec["default"], None
+        return alt.get("default", spec["default"]), None
 
     @staticmethod
     def open_entry(host, proto, port):
@@ -64,6 +68,7 @@ class Truth:
 def check_file(path, truth, args, errors, warnings, seen_up):
     root = ET.parse(path).getroot()
     tag = os.path.basename(path)
+    scan_types = {si.get("protocol"): si.get("type") for si in root.findall("scaninfo")}
     for hx in root.iter("host"):
         status = hx.find("status")
         addr = next((a.get("addr") for a in hx.findall("address") if a.get("addrtype") in ("ipv4", "ipv6")), None)
@@ -94,14 +99,14 @@ def check_file(path, truth, args, errors, warnings, seen_up):
             for px in ports.findall("port"):
                 proto, port = px.get("protocol"), int(px.get("portid"))
                 st = px.find("state")
-                want, reason = truth.expected(host, proto, port)
+                want, reason = truth.expected(host, proto, port, scan_types.get(proto))
                 if st.get("state") != want:
                     errors.append(f"{tag}: {name} {port}/{proto} is {st.get('state')} ({st.get('reason')}), expected {want}")
                 elif reason and st.get("reason") != reason:
                     errors.append(f"{tag}: {name} {port}/{proto} reason {st.get('reason')}, expected {reason}")
                 svc = px.find("service")
                 entry = truth.open_entry(host, proto, port)
-                if svc is not None and entry and want == "open":
+                if svc is not None and entry and st.get("state") == want:
                     got = svc.get("name")
                     if svc.get("method") == "table":
                         if got != entry["port_table_name"]:
@@ -121,7 +126,7 @@ def check_file(path, truth, args, errors, warnings, seen_up):
                         continue
                     bad = []
                     for port in port_ranges(er.get("ports")):
-                        want, reason = truth.expected(host, proto, port)
+                        want, reason = truth.expected(host, proto, port, scan_types.get(proto))
                         if state != want or (reason and er.get("reason") != reason):
                             bad.append(port)
                     if bad:

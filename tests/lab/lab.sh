@@ -76,7 +76,7 @@ cmd_status() {
     if [[ $nss != *" $P-$ns "* ]]; then echo "=== $P-$ns: MISSING"; continue; fi
     echo "=== $P-$ns (processes: $(ip netns pids "$P-$ns" | wc -l))"
     ip -n "$P-$ns" -br addr show | grep -v '^lo ' | sed 's/^/  /' || true
-    nsx "$ns" ss -Hltnup 2>/dev/null | awk '{p=$7; sub(/^users:\(\("/, "", p); sub(/".*/, "", p);
+    nsx "$ns" ss -Hltnuwp 2>/dev/null | awk '{p=$7; sub(/^users:\(\("/, "", p); sub(/".*/, "", p);
       n=split($5, a, ":"); printf "%s %s %s  %-4s %-22s %s\n", a[n], $1, $5, $1, $5, p}' |
       sort -u | sort -n -k1,1 -k2,2 -s | cut -d' ' -f4- | sed 's/^/ /' || true
   done
@@ -394,6 +394,9 @@ for name, addrs in json.load(open(sys.argv[1]))["dns"]["records"].items():
 
   # a few simple banner services
   start h10 banners "$PY" "$HERE/lab_servers.py" --host h10.lab.test smtp:25 pop3:110 imap:143 irc:6667
+
+  # SCTP (the kernel has no SCTP module): a user-space responder on raw sockets, IPv4 and IPv6
+  start h10 sctp "$PY" "$HERE/sctp_responder.py" --open 2905,3868
 }
 
 services_h11() {
@@ -411,14 +414,20 @@ services_h20() {
   server { listen 80 default_server; listen [::]:80 default_server; }"
 }
 
-# wait_listening: poll (bounded) until every namespace listens on what ground-truth.json says
+# wait_listening: poll (bounded) until every namespace listens on what ground-truth.json says.
+# SCTP has no listening sockets (the kernels have no SCTP): a host with open SCTP ports needs
+# sctp_responder.py's raw sockets for IP protocol 132 instead, IPv4 ("raw4") and IPv6 ("raw6").
 wait_listening() {
-  local deadline=$(($(date +%s) + WAIT_SECONDS)) want ns proto port missing line pidf
+  local deadline=$(($(date +%s) + WAIT_SECONDS)) want ns proto port missing line pidf flags
   want=$("$PY" -c 'import json,sys
 for h in json.load(open(sys.argv[1]))["hosts"]:
     for proto in ("tcp", "udp"):
         for p in h[proto]["open"]:
-            print(h["ns"], proto, p["port"], p["daemon"])' "$HERE/ground-truth.json")
+            print(h["ns"], proto, p["port"], p["daemon"])
+    daemons = sorted({p["daemon"] for p in h.get("sctp", {}).get("open", [])})
+    for fam in ("raw4", "raw6") if h.get("ipv6_same_ports") else ("raw4",):
+        for d in daemons:
+            print(h["ns"], fam, 132, d)' "$HERE/ground-truth.json")
   while :; do
     # a daemon that already died will not come up: fail now, with its log
     for pidf in "$D"/pid/*.pid; do
@@ -432,8 +441,8 @@ for h in json.load(open(sys.argv[1]))["hosts"]:
     missing=""
     declare -A sockets=()
     while read -r ns proto port daemon; do
-      [ -n "${sockets[$ns$proto]+x}" ] ||
-        sockets[$ns$proto]=$(nsx "$ns" ss -Hln "$([ "$proto" = tcp ] && echo -t || echo -u)" | awk '{print $4}')
+      case $proto in tcp) flags=-t ;; udp) flags=-u ;; raw4) flags=-w4 ;; raw6) flags=-w6 ;; esac
+      [ -n "${sockets[$ns$proto]+x}" ] || sockets[$ns$proto]=$(nsx "$ns" ss -Hln "$flags" | awk '{print $4}')
       grep -qE ":$port\$" <<<"${sockets[$ns$proto]}" || missing+="$ns:$proto/$port($daemon) "
     done <<<"$want"
     unset sockets

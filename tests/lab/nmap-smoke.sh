@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scan the running lab with nmap from the scanner namespace and check every result against
 # ground-truth.json (check_scan.py). This is the reference run that RustMap's own lab tests
-# are compared with. Needs `lab.sh up` first. Takes about 2 minutes, most of it the full
+# are compared with (SCTP scans included: sctp_responder.py on h10). Needs `lab.sh up` first.
+# Takes about 2 minutes, most of it the full
 # SYN scan of the firewalled host h11 (set SMOKE_QUICK=1 to scan only h11's interesting ports).
 #
 # XML results land in $LAB_DIR/smoke/ (removed by `lab.sh down`).
@@ -39,6 +40,14 @@ scan h13-sU -sU -p 1-200 198.18.0.13
 scan h20-sT -sT -p 22,80 198.18.2.10
 scan h20-trace -sS --traceroute -p 80 198.18.2.10
 scan h20-trace6 -6 -sS --traceroute -p 80 fd00:18:2::10
+scan h10-sY -sY -p 1-200,2905,3868 -T4 198.18.0.10
+scan h10-sY6 -6 -sY -p 1-200,2905,3868 -T4 fd00:18::10
+scan h10-sZ -sZ -p 9,80,2905,3868 198.18.0.10
+scan h10-sZ6 -6 -sZ -p 9,80,2905,3868 fd00:18::10
+scan h11-sY -sY -p 9,80,2905,3868 198.18.0.11
+scan h11-sZ6 -6 -sZ -p 9,80,2905,3868 fd00:18::11
+scan h13-sY -sY -p 1-200,2905,3868 -T4 198.18.0.13
+scan h13-sZ6 -6 -sZ -p 9,80,2905,3868 fd00:18::13
 scan h10-sV -sV --version-light -p 21,22,53,80,443,5432,6379,8080,8443,11211 198.18.0.10
 
 # No way out of the lab: a route lookup (no packet is sent) for a non-lab address must fail.
