@@ -63,9 +63,6 @@ fn scan_types(f: &Flags) -> Result<Vec<ScanType>> {
     for group in &f.scan {
         for c in group.chars() {
             match ScanType::from_letter(c) {
-                Some(t @ (ScanType::Udp | ScanType::SctpInit)) => {
-                    bail!(usage(format!("not yet supported: -s{}", if c == 'Y' { 'Y' } else { t.letter() })))
-                }
                 Some(t) => types.push(t),
                 // Letters of other features (-sV, -sC, -sn, -sL, -sO, -sI) that are not built yet.
                 None if "VCnLOI".contains(c) => bail!(usage(format!("not yet supported: -s{c}"))),
@@ -73,21 +70,48 @@ fn scan_types(f: &Flags) -> Result<Vec<ScanType>> {
             }
         }
     }
-    types.dedup();
+    if f.sctp_cookie_echo {
+        types.push(ScanType::SctpCookieEcho);
+    }
+    let mut seen = Vec::new();
+    types.retain(|t| {
+        let new = !seen.contains(t);
+        seen.push(*t);
+        new
+    });
     let raw = rustmap::privilege::has_raw_socket_privilege();
     if types.is_empty() {
         // nmap's rule: SYN scan when we may send raw packets, connect scan otherwise.
         types.push(if raw { ScanType::Syn } else { ScanType::Connect });
     }
-    if types.len() > 1 {
-        bail!(usage("only one TCP scan type may be given per scan (as in nmap); for example -sS or -sA".to_string()))
+    let spell = |t: ScanType| match t {
+        ScanType::SctpCookieEcho => "--sctp-cookie-echo".to_string(),
+        t => format!("-s{}", t.letter()),
+    };
+    for proto in [Protocol::Tcp, Protocol::Sctp] {
+        let of: Vec<String> = types.iter().filter(|t| t.protocol() == proto).map(|t| spell(*t)).collect();
+        if of.len() > 1 {
+            bail!(usage(format!(
+                "only one {} scan type may be given per scan (as in nmap), not {}",
+                proto.as_str().to_uppercase(),
+                of.join(" and ")
+            )))
+        }
     }
-    if types[0] != ScanType::Connect && !raw {
-        bail!(usage(format!(
-            "-s{} sends raw packets and needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep rustmap); \
-             use -sT to scan without privileges",
-            types[0].letter()
-        )))
+    if types.contains(&ScanType::Connect) && types.len() > 1 {
+        bail!(usage(
+            "not yet supported: -sT combined with -sU or an SCTP scan; use -sS instead of -sT (needs root or CAP_NET_RAW)"
+                .to_string()
+        ))
+    }
+    if let Some(t) = types.iter().find(|t| **t != ScanType::Connect) {
+        if !raw {
+            bail!(usage(format!(
+                "{} sends raw packets and needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep rustmap); \
+                 use -sT to scan TCP without privileges",
+                spell(*t)
+            )))
+        }
     }
     Ok(types)
 }
@@ -138,7 +162,14 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
 
     // Ports.
     let table = PortTable::builtin();
-    let protos = [Protocol::Tcp];
+    // Port lists for the protocols being scanned: -p items without a T:/U:/S: prefix apply to
+    // every one of them, as in nmap.
+    let mut protos: Vec<Protocol> = Vec::new();
+    for t in &types {
+        if !protos.contains(&t.protocol()) {
+            protos.push(t.protocol());
+        }
+    }
     if f.ports.is_some() && (f.fast || f.top_ports.is_some()) {
         bail!(usage("-p cannot be combined with -F or --top-ports"));
     }
@@ -154,7 +185,7 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
             .map_err(|e| usage(format!("--exclude-ports: {e}")))?;
         ports.remove(&drop);
     }
-    if ports.tcp.is_empty() {
+    if protos.iter().all(|p| ports.get(*p).is_empty()) {
         bail!(usage("no ports left to scan"));
     }
 

@@ -25,6 +25,9 @@ pub struct Flags {
     /// Scan type letters, combinable: T connect, S SYN, U UDP, F FIN, N NULL, X Xmas, A ACK, W Window, M Maimon, Z/Y SCTP INIT; also V (version), C (scripts), n (no port scan), L (list).
     #[arg(short = 's', value_name = "TYPES", action = ArgAction::Append, help_heading = "Scan types")]
     pub scan: Vec<String>,
+    /// SCTP COOKIE-ECHO scan (nmap's -sZ; the letter Z is the guide's SCTP INIT scan).
+    #[arg(long = "sctp-cookie-echo", help_heading = "Scan types")]
+    pub sctp_cookie_echo: bool,
 
     /// Ports: 22,80,100-200, -p- (all), T:/U:/S: prefixes, service names (http, ssh*).
     #[arg(short = 'p', value_name = "PORTS", allow_hyphen_values = true, help_heading = "Ports")]

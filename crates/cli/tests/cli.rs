@@ -206,9 +206,8 @@ fn bad_input_exits_2_with_one_line_naming_the_value() {
 #[test]
 fn unbuilt_guide_flags_are_refused_not_ignored() {
     for (args, flag) in [
-        (vec!["-sU", "127.0.0.1"], "-sU"),
-        (vec!["-s", "SU", "127.0.0.1"], "-sU"),
-        (vec!["-sS", "-sZ", "127.0.0.1"], "-sZ"),
+        (vec!["-sT", "-sU", "127.0.0.1"], "-sT combined with -sU"),
+        (vec!["-s", "TZ", "127.0.0.1"], "-sT combined with -sU or an SCTP scan"),
         (vec!["--sV", "127.0.0.1"], "-sV"),
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PE", "127.0.0.1"], "-PE"),
@@ -257,6 +256,22 @@ fn only_one_tcp_scan_type_per_scan() {
     let o = rustmap(&["-sS", "-sA", "-p", "80", "127.0.0.1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("only one TCP scan type"), "{}", stderr(&o));
+    // nmap's -sY and the guide's -s Z are the same INIT scan; COOKIE-ECHO is a second SCTP type.
+    let o = rustmap(&["-sZ", "--sctp-cookie-echo", "-p", "80", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("only one SCTP scan type"), "{}", stderr(&o));
+}
+
+#[test]
+fn udp_and_sctp_scans_need_raw_privilege() {
+    if is_root() {
+        return; // root may send raw packets; the lab tests cover these scans
+    }
+    for args in [vec!["-sU", "-p", "53", "127.0.0.1"], vec!["-sY", "-p", "80", "127.0.0.1"]] {
+        let o = rustmap(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("needs root or CAP_NET_RAW"), "{}", stderr(&o));
+    }
 }
 
 #[test]

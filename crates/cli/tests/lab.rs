@@ -70,7 +70,7 @@ fn rustmap(args: &[&str]) -> Output {
 /// `lab_raw.rs`.
 fn json_scan(args: &[&str]) -> Value {
     let mut all = args.to_vec();
-    if !all.iter().any(|a| a.starts_with("-s")) {
+    if !all.iter().any(|a| a.starts_with("-s") || a.starts_with("--sctp")) {
         all.insert(0, "-sT");
     }
     all.extend(["--oJ", "-"]);
@@ -488,4 +488,160 @@ fn syn_scan_same_open_set_in_ten_runs() {
         let want_here: BTreeSet<u16> = want.iter().copied().filter(|p| *p <= 12000).collect();
         assert_eq!(got, want_here, "run {run}");
     }
+}
+
+/// (state, reason) of every port of one protocol listed in nmap's XML.
+fn nmap_proto_states(xml: &str, proto: &str) -> std::collections::BTreeMap<u16, (String, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in xml.split(&format!("<port protocol=\"{proto}\" portid=\"")).skip(1) {
+        let Some(port) = chunk.split('"').next().and_then(|p| p.parse().ok()) else { continue };
+        let attr = |name: &str| {
+            chunk.split(&format!(" {name}=\"")).nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_string()
+        };
+        out.insert(port, (attr("state"), attr("reason")));
+    }
+    out
+}
+
+/// (state, reason) of every listed port of one protocol in our JSON (the port sets of these
+/// tests are small enough that nothing is folded).
+fn our_proto_states(h: &Value, proto: &str) -> std::collections::BTreeMap<u16, (String, String)> {
+    assert!(h["extraports"].as_array().unwrap().is_empty(), "nothing folded expected: {h}");
+    h["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["protocol"] == proto)
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap().to_string();
+            (p["port"].as_u64().unwrap() as u16, (s("state"), s("reason")))
+        })
+        .collect()
+}
+
+fn truth_open(name: &str, proto: &str) -> BTreeSet<u16> {
+    truth_host(name)[proto]["open"].as_array().unwrap().iter().map(|p| p["port"].as_u64().unwrap() as u16).collect()
+}
+
+/// UDP on the services host: the daemons with a payload in our table answer (open), every other
+/// port draws ICMP port-unreachable (closed) — even past the kernel's ICMP rate limit, which
+/// h10 keeps at its default (about one answer per second after a burst).
+#[test]
+fn udp_scan_services_host_matches_ground_truth_and_nmap() {
+    let Some(_lab) = lab() else { return };
+    let ports = "7,9,13,53,69,111,123,137,161,1900,5060,11211,40000";
+    let v = json_scan(&["-n", "-sU", "--reason", "-p", ports, "198.18.0.10"]);
+    let ours = our_proto_states(host(&v, "198.18.0.10"), "udp");
+    let want = truth_open("h10", "udp");
+    for (p, (state, reason)) in &ours {
+        if want.contains(p) {
+            assert_eq!((state.as_str(), reason.as_str()), ("open", "udp-response"), "{p}/udp: {ours:?}");
+        } else {
+            assert_eq!((state.as_str(), reason.as_str()), ("closed", "port-unreach"), "{p}/udp: {ours:?}");
+        }
+    }
+    assert_eq!(ours.len(), ports.split(',').count());
+    // nmap on the same ports: every port it decides (open or closed) it decides as we do.
+    let n = in_lab("nmap", &["-n", "-sU", "-p", ports, "-oX", "-", "198.18.0.10"]);
+    assert!(n.status.success());
+    let theirs = nmap_proto_states(&String::from_utf8_lossy(&n.stdout), "udp");
+    for (p, (state, _)) in &theirs {
+        if state != "open|filtered" {
+            assert_eq!(&ours[p].0, state, "{p}/udp: ours {ours:?} nmap {theirs:?}");
+        }
+    }
+    let nmap_open: BTreeSet<u16> = theirs.iter().filter(|(_, s)| s.0 == "open").map(|(p, _)| *p).collect();
+    assert_eq!(nmap_open, want, "nmap's open UDP ports");
+}
+
+/// The fast closed-UDP oracle (no ICMP rate limit) and the firewalled host, against nmap port by port.
+#[test]
+fn udp_scan_closed_and_firewalled_hosts_agree_with_nmap() {
+    let Some(_lab) = lab() else { return };
+    let ports = "53,67,68,69,123,137,138,161,500,514,520,1900,4500,5353,11211";
+    for addr in ["198.18.0.13", "198.18.0.11"] {
+        let v = json_scan(&["-n", "-Pn", "-sU", "-p", ports, addr]);
+        let ours = our_proto_states(host(&v, addr), "udp");
+        let n = in_lab("nmap", &["-n", "-Pn", "-sU", "-p", ports, "-oX", "-", addr]);
+        assert!(n.status.success());
+        let theirs = nmap_proto_states(&String::from_utf8_lossy(&n.stdout), "udp");
+        let want = if addr.ends_with(".13") { ("closed", "port-unreach") } else { ("open|filtered", "no-response") };
+        for p in ports.split(',').map(|p| p.parse::<u16>().unwrap()) {
+            assert_eq!((ours[&p].0.as_str(), ours[&p].1.as_str()), want, "{addr} {p}/udp: {ours:?}");
+            if let Some((state, _)) = theirs.get(&p) {
+                assert_eq!(&ours[&p].0, state, "{addr} {p}/udp vs nmap");
+            }
+        }
+    }
+}
+
+#[test]
+fn udp_scan_ipv6() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-sU", "-p", "53,161,9,40000", "fd00:18::10"]);
+    let ours = our_proto_states(host(&v, "fd00:18::10"), "udp");
+    assert_eq!(ours[&53].0, "open", "{ours:?}");
+    assert_eq!(ours[&161].0, "open", "{ours:?}");
+    assert_eq!(ours[&9], ("closed".to_string(), "port-unreach".to_string()));
+    assert_eq!(ours[&40000].0, "closed");
+}
+
+/// `-s SU` and `-sS -sU`: one run, both protocols, each with its own states.
+#[test]
+fn combined_syn_and_udp_scan() {
+    let Some(_lab) = lab() else { return };
+    for spelling in [&["-s", "SU"][..], &["-sS", "-sU"][..]] {
+        let mut args = spelling.to_vec();
+        args.extend(["-n", "-p", "T:21,22,80,9999,U:53,161,9", "198.18.0.10"]);
+        let v = json_scan(&args);
+        let h = host(&v, "198.18.0.10");
+        let tcp = our_proto_states(h, "tcp");
+        let udp = our_proto_states(h, "udp");
+        assert_eq!(tcp.keys().copied().collect::<Vec<_>>(), [21, 22, 80, 9999], "{spelling:?}");
+        assert_eq!(udp.keys().copied().collect::<Vec<_>>(), [9, 53, 161], "{spelling:?}");
+        assert_eq!(tcp[&22].0, "open");
+        assert_eq!(tcp[&9999].1, "reset");
+        assert_eq!(udp[&53].0, "open");
+        assert_eq!(udp[&9].1, "port-unreach");
+        let types: Vec<&str> =
+            v["scans"].as_array().unwrap().iter().map(|s| s["scan_type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["syn", "udp"], "{v}");
+    }
+}
+
+/// SCTP INIT (`-sY`, the guide's `-s Z`) and COOKIE-ECHO scans against the lab's user-space
+/// SCTP responder (h10), the firewalled host and a host without SCTP, over IPv4 and IPv6:
+/// the same state and reason as nmap for every port.
+#[test]
+fn sctp_scans_agree_with_nmap_and_ground_truth() {
+    let Some(_lab) = lab() else { return };
+    let ports = "9,80,2905,3868,5060";
+    let want = truth_open("h10", "sctp");
+    assert_eq!(want, BTreeSet::from([2905, 3868]));
+    for (ours_flag, nmap_flag) in [("-sY", "-sY"), ("--sctp-cookie-echo", "-sZ")] {
+        for addr in ["198.18.0.10", "fd00:18::10", "198.18.0.11", "198.18.0.13", "fd00:18::13"] {
+            let v = json_scan(&["-n", "-Pn", ours_flag, "-p", ports, addr]);
+            let ours = our_proto_states(host(&v, addr), "sctp");
+            let mut nargs = vec!["-n", "-Pn", nmap_flag, "-p", ports, "-oX", "-", addr];
+            if addr.contains(':') {
+                nargs.insert(0, "-6");
+            }
+            let n = in_lab("nmap", &nargs);
+            assert!(n.status.success());
+            let theirs = nmap_proto_states(&String::from_utf8_lossy(&n.stdout), "sctp");
+            assert_eq!(theirs.len(), 5, "nmap listed every port: {theirs:?}");
+            assert_eq!(ours, theirs, "{ours_flag} {addr}");
+            if addr.ends_with(":10") || addr.ends_with(".10") {
+                let open: BTreeSet<u16> = ours.iter().filter(|(_, s)| s.0 == "open").map(|(p, _)| *p).collect();
+                if ours_flag == "-sY" {
+                    assert_eq!(open, want);
+                }
+            }
+        }
+    }
+    // The guide's spelling of the INIT scan.
+    let v = json_scan(&["-n", "-s", "Z", "-p", "2905,9", "198.18.0.10"]);
+    let ours = our_proto_states(host(&v, "198.18.0.10"), "sctp");
+    assert_eq!(ours[&2905], ("open".to_string(), "init-ack".to_string()));
+    assert_eq!(ours[&9], ("closed".to_string(), "abort".to_string()));
 }

@@ -112,17 +112,21 @@ pub(crate) fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
             (1, 1) | (1, 5) | (1, 6) => Reason::AdminProhibited,
             (1, 3) => Reason::HostUnreach,
             (1, 4) => Reason::PortUnreach,
+            // Parameter problem (unrecognized next header: the protocol is not spoken there).
+            (4, _) => Reason::ParamProblem,
             (1, _) => Reason::HostUnreach,
             _ => return None,
         }
     } else {
         match (icmp_type, code) {
             (3, 0) | (3, 6) | (3, 11) => Reason::NetUnreach,
+            (3, 2) => Reason::ProtoUnreach,
             (3, 3) => Reason::PortUnreach,
             (3, 9) => Reason::NetProhibited,
             (3, 10) => Reason::HostProhibited,
             (3, 13) => Reason::AdminProhibited,
             (3, _) => Reason::HostUnreach,
+            (12, _) => Reason::ParamProblem,
             _ => return None,
         }
     })
@@ -216,7 +220,7 @@ struct Host {
     next: usize,
     retries: VecDeque<(u16, u8, bool)>,
     outstanding: usize,
-    results: Vec<(u16, PortState, Reason, u8)>,
+    results: Vec<(Protocol, u16, PortState, Reason, u8)>,
     rtt: RttEstimator,
     max_successful_try: u8,
     /// This host sends ICMP errors: ask for them in detail (IP_RECVERR) from now on.
@@ -237,22 +241,22 @@ pub(crate) fn unix_now() -> i64 {
 /// Fold a host's per-port results into shown ports and `extraports`, as nmap does: open ports are
 /// always shown, any other state with more than `threshold` ports becomes a count.
 pub fn collapse(
-    mut results: Vec<(u16, PortState, Reason, u8)>,
-    protocol: Protocol,
+    mut results: Vec<(Protocol, u16, PortState, Reason, u8)>,
     threshold: usize,
 ) -> (Vec<PortResult>, Vec<ExtraPorts>) {
-    results.sort_unstable_by_key(|r| r.0);
+    // nmap's order: protocol by protocol (TCP, UDP, SCTP), ports ascending.
+    results.sort_unstable_by_key(|r| (r.0, r.1));
     let mut counts: HashMap<PortState, usize> = HashMap::new();
     for r in &results {
-        *counts.entry(r.1).or_default() += 1;
+        *counts.entry(r.2).or_default() += 1;
     }
     let folded = |s: PortState| s != PortState::Open && counts.get(&s).copied().unwrap_or(0) > threshold;
     let mut shown = Vec::new();
     let mut extra: Vec<ExtraPorts> = Vec::new();
-    let mut by_reason: HashMap<(PortState, Reason), Vec<u16>> = HashMap::new();
-    for (port, state, reason, reason_ttl) in results {
+    let mut by_reason: HashMap<(PortState, Reason, Protocol), Vec<u16>> = HashMap::new();
+    for (protocol, port, state, reason, reason_ttl) in results {
         if folded(state) {
-            by_reason.entry((state, reason)).or_default().push(port);
+            by_reason.entry((state, reason, protocol)).or_default().push(port);
         } else {
             shown.push(PortResult { protocol, port, state, reason, reason_ttl, service: None });
         }
@@ -263,15 +267,15 @@ pub fn collapse(
         }
         let mut reasons: Vec<ReasonCount> = by_reason
             .iter()
-            .filter(|((s, _), _)| *s == state)
-            .map(|((_, reason), ports)| ReasonCount {
+            .filter(|((s, _, _), _)| *s == state)
+            .map(|((_, reason, protocol), ports)| ReasonCount {
                 reason: *reason,
-                protocol,
+                protocol: *protocol,
                 count: u32::try_from(ports.len()).unwrap_or(u32::MAX),
                 ports: compress(ports),
             })
             .collect();
-        reasons.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+        reasons.sort_by(|a, b| a.protocol.cmp(&b.protocol).then(b.count.cmp(&a.count)).then(a.reason.cmp(&b.reason)));
         let count = reasons.iter().map(|r| r.count).sum();
         extra.push(ExtraPorts { state, count, reasons });
     }
@@ -586,7 +590,7 @@ impl ConnectScan {
                 }
             }
         } else {
-            h.results.push((done.port, state, reason, 0));
+            h.results.push((Protocol::Tcp, done.port, state, reason, 0));
         }
     }
 
@@ -629,7 +633,7 @@ pub(crate) struct HostReport {
     pub reason: Reason,
     pub reason_ttl: u8,
     pub srtt_us: Option<u64>,
-    pub results: Vec<(u16, PortState, Reason, u8)>,
+    pub results: Vec<(Protocol, u16, PortState, Reason, u8)>,
     pub timed_out: bool,
 }
 
@@ -639,9 +643,9 @@ impl HostReport {
     pub fn into_events(self, collapse_threshold: usize, totals: &mut EngineTotals) -> Vec<ScanEvent> {
         let mut events = Vec::new();
         let (ports, extraports) = if self.up {
-            for (port, state, reason, reason_ttl) in &self.results {
+            for (protocol, port, state, reason, reason_ttl) in &self.results {
                 let port = PortResult {
-                    protocol: Protocol::Tcp,
+                    protocol: *protocol,
                     port: *port,
                     state: *state,
                     reason: *reason,
@@ -650,7 +654,7 @@ impl HostReport {
                 };
                 events.push(ScanEvent::PortFound { addr: self.target.addr, port });
             }
-            collapse(self.results, Protocol::Tcp, collapse_threshold)
+            collapse(self.results, collapse_threshold)
         } else {
             (Vec::new(), Vec::new())
         };
@@ -693,16 +697,36 @@ mod tests {
 
     #[test]
     fn collapse_folds_big_non_open_states() {
-        let mut r: Vec<(u16, PortState, Reason, u8)> =
-            (1..=100).map(|p| (p, PortState::Closed, Reason::ConnRefused, 0)).collect();
-        r.push((22, PortState::Open, Reason::SynAck, 0));
-        r.retain(|x| !(x.0 == 22 && x.1 == PortState::Closed));
-        r.push((200, PortState::Filtered, Reason::NoResponse, 0));
-        let (shown, extra) = collapse(r, Protocol::Tcp, 25);
+        let tcp = Protocol::Tcp;
+        let mut r: Vec<(Protocol, u16, PortState, Reason, u8)> =
+            (1..=100).map(|p| (tcp, p, PortState::Closed, Reason::ConnRefused, 0)).collect();
+        r.push((tcp, 22, PortState::Open, Reason::SynAck, 0));
+        r.retain(|x| !(x.1 == 22 && x.2 == PortState::Closed));
+        r.push((tcp, 200, PortState::Filtered, Reason::NoResponse, 0));
+        let (shown, extra) = collapse(r, 25);
         assert_eq!(shown.iter().map(|p| p.port).collect::<Vec<_>>(), [22, 200]);
         assert_eq!(extra.len(), 1);
         assert_eq!(extra[0].count, 99);
         assert_eq!(extra[0].reasons[0].ports, "1-21,23-100");
+    }
+
+    #[test]
+    fn collapse_keeps_protocols_apart() {
+        let mut r: Vec<(Protocol, u16, PortState, Reason, u8)> = Vec::new();
+        for p in 1..=30 {
+            r.push((Protocol::Udp, p, PortState::Closed, Reason::PortUnreach, 64));
+            r.push((Protocol::Tcp, p, PortState::Closed, Reason::Reset, 64));
+        }
+        r.push((Protocol::Udp, 53, PortState::Open, Reason::UdpResponse, 64));
+        r.push((Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 64));
+        let (shown, extra) = collapse(r, 25);
+        let listed: Vec<(Protocol, u16)> = shown.iter().map(|p| (p.protocol, p.port)).collect();
+        assert_eq!(listed, [(Protocol::Tcp, 22), (Protocol::Udp, 53)], "TCP first, as nmap lists them");
+        assert_eq!(extra.len(), 1);
+        assert_eq!(extra[0].count, 60);
+        let per: Vec<(Protocol, Reason, u32)> =
+            extra[0].reasons.iter().map(|r| (r.protocol, r.reason, r.count)).collect();
+        assert_eq!(per, [(Protocol::Tcp, Reason::Reset, 30), (Protocol::Udp, Reason::PortUnreach, 30)]);
     }
 
     #[tokio::test]

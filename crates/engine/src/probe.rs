@@ -11,6 +11,7 @@
 //! | Window | | open if window > 0, else closed | | | | filtered | filtered |
 //! | UDP | | | open | | | port-unreach: closed, else filtered | open\|filtered |
 //! | SCTP INIT | | | | open | closed | filtered | filtered |
+//! | SCTP COOKIE-ECHO | | | | | closed | filtered | open\|filtered |
 
 use rustmap_model::{PortState, Reason, ScanType};
 
@@ -56,7 +57,7 @@ pub fn verdict(scan: ScanType, reply: Reply) -> Option<(PortState, Reason)> {
         (ScanType::Window, Reply::Rst { window }) => (if window > 0 { Open } else { Closed }, Reason::Reset),
         (ScanType::Udp, Reply::Udp) => (Open, Reason::UdpResponse),
         (ScanType::SctpInit, Reply::SctpInitAck) => (Open, Reason::InitAck),
-        (ScanType::SctpInit, Reply::SctpAbort) => (Closed, Reason::Abort),
+        (ScanType::SctpInit | ScanType::SctpCookieEcho, Reply::SctpAbort) => (Closed, Reason::Abort),
         _ => return None,
     })
 }
@@ -64,7 +65,12 @@ pub fn verdict(scan: ScanType, reply: Reply) -> Option<(PortState, Reason)> {
 /// State of a port that never answered.
 pub fn silence(scan: ScanType) -> PortState {
     match scan {
-        ScanType::Fin | ScanType::Null | ScanType::Xmas | ScanType::Maimon | ScanType::Udp => PortState::OpenFiltered,
+        ScanType::Fin
+        | ScanType::Null
+        | ScanType::Xmas
+        | ScanType::Maimon
+        | ScanType::Udp
+        | ScanType::SctpCookieEcho => PortState::OpenFiltered,
         _ => PortState::Filtered,
     }
 }
@@ -81,7 +87,7 @@ pub fn host_up(reply: Reply, connect: bool) -> Option<Reason> {
         Reply::EchoReply => Reason::EchoReply,
         Reply::TimestampReply => Reason::TimestampReply,
         // An ICMP port or protocol unreachable comes from the host itself: it is up.
-        Reply::Icmp(r @ (Reason::PortUnreach | Reason::ProtoUnreach)) => r,
+        Reply::Icmp(r @ (Reason::PortUnreach | Reason::ProtoUnreach | Reason::ParamProblem)) => r,
         Reply::Icmp(_) => return None,
     })
 }
@@ -114,7 +120,11 @@ mod tests {
         );
         assert_eq!(verdict(ScanType::SctpInit, Reply::SctpInitAck), Some((Open, Reason::InitAck)));
         assert_eq!(verdict(ScanType::SctpInit, Reply::SctpAbort), Some((Closed, Reason::Abort)));
-        for s in [ScanType::Fin, ScanType::Null, ScanType::Xmas, ScanType::Maimon, ScanType::Udp] {
+        assert_eq!(verdict(ScanType::SctpCookieEcho, Reply::SctpAbort), Some((Closed, Reason::Abort)));
+        assert_eq!(verdict(ScanType::SctpCookieEcho, Reply::SctpInitAck), None);
+        for s in
+            [ScanType::Fin, ScanType::Null, ScanType::Xmas, ScanType::Maimon, ScanType::Udp, ScanType::SctpCookieEcho]
+        {
             assert_eq!(silence(s), OpenFiltered);
         }
         for s in [ScanType::Syn, ScanType::Connect, ScanType::Ack, ScanType::Window, ScanType::SctpInit] {

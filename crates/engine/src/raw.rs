@@ -1,7 +1,9 @@
-//! Raw-packet TCP scans: SYN (`-sS`), FIN (`-sF`), NULL (`-sN`), Xmas (`-sX`), ACK (`-sA`),
-//! Window (`-sW`) and Maimon (`-sM`), over IPv4 and IPv6, with raw-packet host discovery
+//! Raw-packet scans: the TCP scans SYN (`-sS`), FIN (`-sF`), NULL (`-sN`), Xmas (`-sX`), ACK
+//! (`-sA`), Window (`-sW`) and Maimon (`-sM`), the UDP scan (`-sU`), and the SCTP INIT (`-sY`,
+//! the guide's `-s Z`) and COOKIE-ECHO scans, over IPv4 and IPv6, with raw-packet host discovery
 //! (ICMP echo, TCP SYN to 443, TCP ACK to 80, ICMP timestamp: nmap's privileged default minus
-//! ARP).
+//! ARP). One run may combine one TCP type, UDP and one SCTP type (`-sS -sU`, `-s SU`): every
+//! host's probes of all of them share one window and one set of timers.
 //!
 //! Design: one blocking thread owns all state (hosts, their outstanding probes, RTT estimators,
 //! the congestion window), sends hand-built packets through a raw IP socket and reads replies
@@ -11,7 +13,17 @@
 //!   number, when the ACK flag is set) is a keyed hash of the target address, port and probe
 //!   kind. A reply is ours only if it echoes that cookie the way TCP must (SYN/ACK and RST acknowledge
 //!   `cookie + 1`; a RST to a probe that carried an ACK has `seq == cookie`), and an ICMP error
-//!   only if the TCP header it quotes carries it. Spoofed or stray packets are ignored.
+//!   only if the TCP header it quotes carries it. Spoofed or stray packets are ignored. SCTP
+//!   probes carry the cookie as their initiate tag (INIT) or verification tag (COOKIE-ECHO),
+//!   which every answer must echo. UDP has no field a reply must echo, so a UDP answer counts
+//!   only when it comes from a probed port to our reserved source port while that probe is out.
+//! - **UDP payloads** come from RustMap's own table ([`crate::payloads`]), so DNS, SNMP, NTP and
+//!   friends answer and show as open rather than open|filtered.
+//! - **ICMP rate limits.** Hosts answer closed UDP ports with ICMP port-unreachable, and most
+//!   kernels send about one per second after a short burst. When a UDP retry is answered where
+//!   the first try was not, the host's UDP send gap doubles (from 50 ms up to
+//!   `--max-scan-delay`, 1 s by default), as nmap does, so closed ports are not reported as
+//!   open|filtered just because their answers were suppressed.
 //! - **Outstanding probes** are kept per host, bounded by the congestion window and the per-host
 //!   parallelism, so memory follows what is in flight, not the size of the target range. Hosts
 //!   stream in from a bounded channel and leave as soon as they are finished.
@@ -23,12 +35,13 @@
 //!   so no local connection can be given the same port and see our replies.
 
 use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, ScanTarget};
+use crate::payloads;
 use crate::probe::{self, Reply};
 use crate::timing::{RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use rustmap_model::{PortState, Reason, ScanEvent, ScanType};
+use rustmap_model::{PortState, Protocol, Reason, ScanEvent, ScanType};
 use rustmap_netio::capture::Capture;
 use rustmap_netio::raw::RawIpSender;
 use rustmap_netio::NetioError;
@@ -52,21 +65,23 @@ pub enum RawScanError {
     /// Raw sockets could not be opened (privileges, missing kernel support).
     #[error(transparent)]
     Netio(#[from] NetioError),
-    /// This scan type is not a raw TCP scan.
-    #[error("{0:?} is not a raw TCP scan type")]
-    NotRawTcp(ScanType),
+    /// This scan type is not a raw scan (the connect scan has its own engine).
+    #[error("{0:?} is not a raw scan type")]
+    NotRaw(ScanType),
+    /// Two scan types of one protocol (as in nmap, one TCP type and one SCTP type per scan).
+    #[error("two {0} scan types in one scan")]
+    TwoOfAKind(Protocol),
     /// Reserving our source port failed.
     #[error("reserving a source port: {0}")]
     SourcePort(std::io::Error),
 }
 
-/// Configuration of a raw TCP scan.
+/// Configuration of a raw scan.
 #[derive(Debug, Clone)]
 pub struct RawScan {
-    /// Which TCP scan: SYN, FIN, NULL, Xmas, ACK, Window or Maimon.
-    pub scan: ScanType,
-    /// TCP ports to scan.
-    pub ports: Vec<u16>,
+    /// The scans and their ports: at most one TCP type (SYN, FIN, NULL, Xmas, ACK, Window,
+    /// Maimon), UDP, and at most one SCTP type (INIT, COOKIE-ECHO).
+    pub scans: Vec<(ScanType, Vec<u16>)>,
     /// Scan ports in random order (nmap's default) rather than ascending (`-r`).
     pub randomize: bool,
     /// Timing knobs.
@@ -92,10 +107,11 @@ fn scan_flags(scan: ScanType) -> Option<Flags> {
     })
 }
 
-/// What a probe is for: a port of the scan, or one of the discovery probes.
+/// What a probe is for: a port of one of the scans (by index into [`RawScan::scans`]), or one
+/// of the discovery probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Pk {
-    Port(u16),
+    Port(u8, u16),
     Disc(u8),
 }
 
@@ -135,14 +151,23 @@ struct Host {
     up_ttl: u8,
     disc_next: usize,
     disc_negative: Option<Reason>,
-    offset: usize,
-    next: usize,
+    /// Per scan: where in the port order this host starts, and how many ports it has sent.
+    cursors: Vec<(usize, usize)>,
+    /// The scan whose turn it is next (round-robin between the scans of a combined run).
+    turn: usize,
     retries: VecDeque<(Pk, u8)>,
     /// Probes in flight: when each went out and which try it was.
     outstanding: HashMap<Pk, (Instant, u8)>,
-    results: Vec<(u16, PortState, Reason, u8)>,
+    results: Vec<(Protocol, u16, PortState, Reason, u8)>,
     rtt: RttEstimator,
     max_successful_try: u8,
+    /// UDP send gap for this host (grows when its ICMP answers are rate limited), the earliest
+    /// time for its next UDP probe, and when the gap last grew.
+    udp_gap: Duration,
+    udp_next: Instant,
+    udp_grown: Option<Instant>,
+    /// The host has answered a UDP probe with port-unreachable: its silences may be rate limiting.
+    udp_unreach: bool,
 }
 
 impl Host {
@@ -158,8 +183,12 @@ pub struct RawSockets {
     sender: RawIpSender,
     capture: Capture,
     sport: u16,
-    /// Holds `sport` for the duration of the scan.
+    udp_sport: u16,
+    /// Holds `sport` (TCP) for the duration of the scan.
     _reserve: Socket,
+    /// Holds `udp_sport`, so the kernel neither answers our UDP replies with port-unreachable
+    /// nor gives the port to anyone else. What it receives is never read (its buffer is tiny).
+    _udp_reserve: Socket,
 }
 
 impl RawSockets {
@@ -183,14 +212,31 @@ impl RawSockets {
                 Ok(s)
             })
             .map_err(RawScanError::SourcePort)?;
-        let sport = reserve
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .map(|a| a.port())
-            .ok_or_else(|| RawScanError::SourcePort(std::io::Error::other("no local port")))?;
-        Ok(RawSockets { sender, capture, sport, _reserve: reserve })
+        let sport = local_port(&reserve)?;
+        let udp_reserve = Socket::new(Domain::IPV6, Type::DGRAM, None)
+            .and_then(|s| {
+                s.set_only_v6(false)?;
+                s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
+                Ok(s)
+            })
+            .or_else(|_| {
+                let s = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+                s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
+                Ok(s)
+            })
+            .map_err(RawScanError::SourcePort)?;
+        let _ = udp_reserve.set_recv_buffer_size(1);
+        let udp_sport = local_port(&udp_reserve)?;
+        Ok(RawSockets { sender, capture, sport, udp_sport, _reserve: reserve, _udp_reserve: udp_reserve })
     }
+}
+
+fn local_port(s: &Socket) -> Result<u16, RawScanError> {
+    s.local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .ok_or_else(|| RawScanError::SourcePort(std::io::Error::other("no local port")))
 }
 
 /// Keyed cookies for probes.
@@ -201,6 +247,11 @@ struct Cookies {
 impl Cookies {
     fn of(&self, addr: IpAddr, pk: Pk) -> u32 {
         self.key.hash_one((addr, pk)) as u32
+    }
+
+    /// The cookie as an SCTP tag: an initiate tag must not be zero (RFC 9260 §3.3.2).
+    fn sctp_tag(&self, addr: IpAddr, pk: Pk) -> u32 {
+        self.of(addr, pk).max(1)
     }
 }
 
@@ -218,14 +269,35 @@ impl RawScan {
         targets: mpsc::Receiver<ScanTarget>,
         emitter: Emitter,
     ) -> Result<EngineTotals, RawScanError> {
-        let flags = scan_flags(self.scan).ok_or(RawScanError::NotRawTcp(self.scan))?;
-        let job = tokio::task::spawn_blocking(move || self.run_blocking(sockets, flags, targets, emitter));
+        let mut seen: Vec<Protocol> = Vec::new();
+        for (scan, _) in &self.scans {
+            if *scan == ScanType::Connect {
+                return Err(RawScanError::NotRaw(*scan));
+            }
+            if seen.contains(&scan.protocol()) {
+                return Err(RawScanError::TwoOfAKind(scan.protocol()));
+            }
+            seen.push(scan.protocol());
+        }
+        let job = tokio::task::spawn_blocking(move || self.run_blocking(sockets, targets, emitter));
         Ok(job.await.unwrap_or_default())
     }
 
-    fn new_host(&self, target: ScanTarget, order: &[u16], timing: &Timing) -> Option<Host> {
+    /// The index of the scan of a protocol, if this run has one.
+    fn scan_of(&self, proto: Protocol) -> Option<u8> {
+        self.scans.iter().position(|(t, _)| t.protocol() == proto).map(|i| i as u8)
+    }
+
+    fn is_udp(&self, pk: Pk) -> bool {
+        matches!(pk, Pk::Port(s, _) if self.scans.get(usize::from(s)).is_some_and(|(t, _)| *t == ScanType::Udp))
+    }
+
+    fn new_host(&self, target: ScanTarget, orders: &[Vec<u16>], timing: &Timing) -> Option<Host> {
         let src = rustmap_netio::route::source_for(target.addr).ok()?;
-        let offset = if order.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..order.len()) };
+        let cursors = orders
+            .iter()
+            .map(|o| (if o.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..o.len()) }, 0))
+            .collect();
         Some(Host {
             target,
             src,
@@ -236,38 +308,44 @@ impl RawScan {
             up_ttl: 0,
             disc_next: 0,
             disc_negative: None,
-            offset,
-            next: 0,
+            cursors,
+            turn: 0,
             retries: VecDeque::new(),
             outstanding: HashMap::new(),
             results: Vec::new(),
             rtt: RttEstimator::default(),
             max_successful_try: 0,
+            udp_gap: Duration::ZERO,
+            udp_next: Instant::now(),
+            udp_grown: None,
+            udp_unreach: false,
         })
     }
 
     fn host_complete(&self, h: &Host) -> bool {
         let more = match h.phase {
             Phase::Discovery => h.disc_next < disc_probes(h.target.addr.is_ipv6()).len(),
-            Phase::Ports => h.next < self.ports.len(),
+            Phase::Ports => h.cursors.iter().zip(&self.scans).any(|(c, (_, ports))| c.1 < ports.len()),
         };
         !more && h.retries.is_empty() && h.outstanding.is_empty()
     }
 
-    fn run_blocking(
-        self,
-        io: RawSockets,
-        flags: Flags,
-        mut targets: mpsc::Receiver<ScanTarget>,
-        emitter: Emitter,
-    ) -> EngineTotals {
+    fn run_blocking(self, io: RawSockets, mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter) -> EngineTotals {
         let timing = self.timing.clone();
         let cookies = Cookies { key: RandomState::new() };
         let icmp_id: u16 = rand::rng().random();
-        let mut order = self.ports.clone();
-        if self.randomize {
-            order.shuffle(&mut rand::rng());
-        }
+        let orders: Vec<Vec<u16>> = self
+            .scans
+            .iter()
+            .map(|(_, ports)| {
+                let mut o = ports.clone();
+                if self.randomize {
+                    o.shuffle(&mut rand::rng());
+                }
+                o
+            })
+            .collect();
+        let total_ports: usize = orders.iter().map(Vec::len).sum();
         let mut window = Window::new(&timing);
         let mut hosts: HashMap<u64, Host> = HashMap::new();
         let mut by_addr: HashMap<IpAddr, u64> = HashMap::new();
@@ -286,7 +364,7 @@ impl RawScan {
         let mut last_sweep = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
         let paced = timing.paced();
-        let mut pkt = [0u8; 128];
+        let mut pkt = [0u8; 1500];
         let mut frame = vec![0u8; 2048];
 
         loop {
@@ -306,7 +384,7 @@ impl RawScan {
                         if by_addr.contains_key(&addr) {
                             continue;
                         }
-                        match self.new_host(t.clone(), &order, &timing) {
+                        match self.new_host(t.clone(), &orders, &timing) {
                             Some(h) => {
                                 let id = next_id;
                                 next_id += 1;
@@ -336,15 +414,32 @@ impl RawScan {
                 if h.outstanding.get(&pk).map(|o| o.1) != Some(tryno) {
                     continue;
                 }
-                h.outstanding.remove(&pk);
+                let sent = h.outstanding.remove(&pk).map_or(now, |o| o.0);
                 in_flight = in_flight.saturating_sub(1);
                 window.on_silence();
-                if tryno < h.allowed_tries(&timing) {
+                // A host that answers closed UDP ports but not this one is probably rate limiting
+                // its ICMP. If this probe already went out at the current send gap, the gap is
+                // too short: double it. While the gap is still below its cap the retry is free
+                // (the try was spent finding the host's pace, not probing the port); after that
+                // the full retry budget applies.
+                let rate_limited = self.is_udp(pk) && h.udp_unreach;
+                if rate_limited && h.udp_grown.is_none_or(|g| sent >= g) {
+                    grow_udp_gap(h, &timing);
+                }
+                let tries = if rate_limited {
+                    u8::try_from(timing.max_retries).unwrap_or(u8::MAX)
+                } else {
+                    h.allowed_tries(&timing)
+                };
+                if rate_limited && h.udp_gap < udp_gap_cap(&timing) {
+                    h.retries.push_back((pk, tryno));
+                } else if tryno < tries {
                     h.retries.push_back((pk, tryno + 1));
                 } else {
                     match pk {
-                        Pk::Port(port) if h.phase == Phase::Ports => {
-                            h.results.push((port, probe::silence(self.scan), Reason::NoResponse, 0))
+                        Pk::Port(s, port) if h.phase == Phase::Ports => {
+                            let scan = self.scans[usize::from(s)].0;
+                            h.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0))
                         }
                         Pk::Disc(_) if h.disc_negative.is_none() => h.disc_negative = Some(Reason::NoResponse),
                         _ => {}
@@ -384,11 +479,11 @@ impl RawScan {
                 && Instant::now() >= pause_until
                 && (!paced || Instant::now() >= next_send)
             {
-                let Some((id, pk, tryno)) = self.next_probe(&mut hosts, &mut ring, &order, &timing) else {
+                let Some((id, pk, tryno)) = self.next_probe(&mut hosts, &mut ring, &orders, &timing) else {
                     break;
                 };
                 let Some(h) = hosts.get_mut(&id) else { continue };
-                let len = match build(&mut pkt, h, pk, flags, &cookies, io.sport, icmp_id, tryno) {
+                let len = match self.build(&mut pkt, h, pk, &cookies, &io, icmp_id, tryno) {
                     Some(len) => len,
                     None => continue,
                 };
@@ -407,6 +502,9 @@ impl RawScan {
                     }
                 }
                 let sent = Instant::now();
+                if self.is_udp(pk) {
+                    h.udp_next = sent + h.udp_gap;
+                }
                 h.outstanding.insert(pk, (sent, tryno));
                 timeouts.push(Reverse((sent + h.rtt.timeout(&timing), id, pk, tryno)));
                 in_flight += 1;
@@ -419,8 +517,12 @@ impl RawScan {
 
             if last_progress.elapsed() >= Duration::from_secs(1) {
                 last_progress = Instant::now();
-                let fraction =
-                    progress_fraction(self.hosts_hint, hosts_done, hosts.values().map(|h| h.next), order.len());
+                let fraction = progress_fraction(
+                    self.hosts_hint,
+                    hosts_done,
+                    hosts.values().map(|h| h.cursors.iter().map(|c| c.1).sum()),
+                    total_ports,
+                );
                 emitter.emit_blocking(ScanEvent::Progress {
                     hosts_done,
                     probes_sent: totals.probes_sent,
@@ -439,6 +541,14 @@ impl RawScan {
             if paced {
                 wake = wake.min(next_send.max(pause_until));
             }
+            if !can_send {
+                // A host whose UDP probes wait for their gap wants a wake-up when it opens.
+                for h in hosts.values() {
+                    if h.udp_gap > Duration::ZERO && h.udp_next > Instant::now() {
+                        wake = wake.min(h.udp_next);
+                    }
+                }
+            }
             let wait = if can_send { Duration::ZERO } else { wake.saturating_duration_since(Instant::now()) };
             let ms = u16::try_from(wait.as_millis() + u128::from(!wait.is_zero())).unwrap_or(u16::MAX);
             let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
@@ -453,8 +563,7 @@ impl RawScan {
                     continue;
                 }
                 let Ok(reply) = wp::parse_reply(&frame[..f.len]) else { continue };
-                if let Some(matched) =
-                    self.on_reply(&reply, &mut hosts, &by_addr, &cookies, io.sport, icmp_id, &mut window)
+                if let Some(matched) = self.on_reply(&reply, &mut hosts, &by_addr, &cookies, &io, icmp_id, &mut window)
                 {
                     in_flight = in_flight.saturating_sub(matched);
                     replies += 1;
@@ -473,14 +582,16 @@ impl RawScan {
         totals
     }
 
-    /// Pick the next probe round-robin over hosts: retries first, then fresh probes.
+    /// Pick the next probe round-robin over hosts: retries first, then fresh probes, taking the
+    /// scans of a combined run in turn. UDP probes wait for their host's send gap.
     fn next_probe(
         &self,
         hosts: &mut HashMap<u64, Host>,
         ring: &mut VecDeque<u64>,
-        order: &[u16],
+        orders: &[Vec<u16>],
         timing: &Timing,
     ) -> Option<(u64, Pk, u8)> {
+        let now = Instant::now();
         for _ in 0..ring.len() {
             let id = ring.pop_front()?;
             ring.push_back(id);
@@ -488,22 +599,34 @@ impl RawScan {
             if h.outstanding.len() >= timing.max_parallelism {
                 continue;
             }
-            while let Some((pk, tryno)) = h.retries.pop_front() {
-                // A retry of a discovery probe is moot once the host is known to be up.
-                if matches!(pk, Pk::Disc(_)) && h.phase == Phase::Ports {
-                    continue;
+            let udp_open = now >= h.udp_next;
+            // A retry of a discovery probe is moot once the host is known to be up.
+            if h.phase == Phase::Ports {
+                h.retries.retain(|r| !matches!(r.0, Pk::Disc(_)));
+            }
+            if let Some(i) = h.retries.iter().position(|(pk, _)| udp_open || !self.is_udp(*pk)) {
+                if let Some((pk, tryno)) = h.retries.remove(i) {
+                    return Some((id, pk, tryno));
                 }
-                return Some((id, pk, tryno));
             }
             match h.phase {
                 Phase::Discovery if h.disc_next < disc_probes(h.target.addr.is_ipv6()).len() => {
                     h.disc_next += 1;
                     return Some((id, Pk::Disc((h.disc_next - 1) as u8), 0));
                 }
-                Phase::Ports if h.next < order.len() => {
-                    let port = order[(h.offset + h.next) % order.len()];
-                    h.next += 1;
-                    return Some((id, Pk::Port(port), 0));
+                Phase::Ports => {
+                    let n = orders.len();
+                    for k in 0..n {
+                        let s = (h.turn + k) % n;
+                        let order = &orders[s];
+                        let (offset, next) = h.cursors[s];
+                        if next >= order.len() || (!udp_open && self.scans[s].0 == ScanType::Udp) {
+                            continue;
+                        }
+                        h.cursors[s].1 += 1;
+                        h.turn = s + 1;
+                        return Some((id, Pk::Port(s as u8, order[(offset + next) % order.len()]), 0));
+                    }
                 }
                 _ => {}
             }
@@ -520,10 +643,11 @@ impl RawScan {
         hosts: &mut HashMap<u64, Host>,
         by_addr: &HashMap<IpAddr, u64>,
         cookies: &Cookies,
-        sport: u16,
+        io: &RawSockets,
         icmp_id: u16,
         window: &mut Window,
     ) -> Option<usize> {
+        let sport = io.sport;
         // Which probe does it answer, and what does it say?
         let (target, pk, what): (IpAddr, Pk, Reply) = match &reply.body {
             ReplyBody::Tcp { sport: from, dport, seq, ack, flags, window: win } => {
@@ -531,8 +655,9 @@ impl RawScan {
                     return None;
                 }
                 let addr = reply.src;
-                let pk = if tcp_echoes(cookies.of(addr, Pk::Port(*from)), *seq, *ack, *flags) {
-                    Pk::Port(*from)
+                let tcp = self.scan_of(Protocol::Tcp).map(|s| Pk::Port(s, *from));
+                let pk = if let Some(pk) = tcp.filter(|pk| tcp_echoes(cookies.of(addr, *pk), *seq, *ack, *flags)) {
+                    pk
                 } else {
                     let disc = disc_probes(addr.is_ipv6()).iter().position(|d| match d {
                         DiscProbe::Syn(p) | DiscProbe::Ack(p) => p == from,
@@ -552,6 +677,27 @@ impl RawScan {
                     return None;
                 };
                 (addr, pk, what)
+            }
+            ReplyBody::Udp { sport: from, dport, .. } => {
+                if *dport != io.udp_sport {
+                    return None;
+                }
+                (reply.src, Pk::Port(self.scan_of(Protocol::Udp)?, *from), Reply::Udp)
+            }
+            ReplyBody::Sctp { sport: from, dport, vtag, first_chunk, .. } => {
+                if *dport != sport {
+                    return None;
+                }
+                let pk = Pk::Port(self.scan_of(Protocol::Sctp)?, *from);
+                if *vtag != cookies.sctp_tag(reply.src, pk) {
+                    return None;
+                }
+                let what = match first_chunk {
+                    2 => Reply::SctpInitAck,
+                    6 => Reply::SctpAbort,
+                    _ => return None,
+                };
+                (reply.src, pk, what)
             }
             ReplyBody::IcmpEcho { id, seq } | ReplyBody::IcmpTimestampReply { id, seq } => {
                 if *id != icmp_id {
@@ -577,12 +723,23 @@ impl RawScan {
                 let pk = match quoted.proto {
                     6 if quoted.sport == sport => {
                         let c = quoted.tcp_seq?;
-                        if c == cookies.of(addr, Pk::Port(quoted.dport)) {
-                            Pk::Port(quoted.dport)
+                        let tcp = self.scan_of(Protocol::Tcp).map(|s| Pk::Port(s, quoted.dport));
+                        if let Some(pk) = tcp.filter(|pk| c == cookies.of(addr, *pk)) {
+                            pk
                         } else {
                             let idx = (0..disc_probes(addr.is_ipv6()).len())
                                 .find(|&i| cookies.of(addr, Pk::Disc(i as u8)) == c)?;
                             Pk::Disc(idx as u8)
+                        }
+                    }
+                    17 if quoted.sport == io.udp_sport => Pk::Port(self.scan_of(Protocol::Udp)?, quoted.dport),
+                    132 if quoted.sport == sport => {
+                        let pk = Pk::Port(self.scan_of(Protocol::Sctp)?, quoted.dport);
+                        // An INIT's common header carries tag 0 (its tag is in the chunk); a
+                        // COOKIE-ECHO's carries our cookie.
+                        match quoted.sctp_vtag {
+                            Some(v) if v != 0 && v != cookies.sctp_tag(addr, pk) => return None,
+                            _ => pk,
                         }
                     }
                     1 | 58 if quoted.icmp_id == Some(icmp_id) => {
@@ -630,15 +787,20 @@ impl RawScan {
                     }
                 }
             }
-            Pk::Port(port) => {
+            Pk::Port(s, port) => {
                 if h.phase != Phase::Ports {
                     return Some(1);
                 }
-                match probe::verdict(self.scan, what) {
-                    Some((state, reason)) => h.results.push((port, state, reason, reply.ttl)),
+                let scan = self.scans[usize::from(s)].0;
+                let proto = scan.protocol();
+                if scan == ScanType::Udp && what == Reply::Icmp(Reason::PortUnreach) {
+                    h.udp_unreach = true;
+                }
+                match probe::verdict(scan, what) {
+                    Some((state, reason)) => h.results.push((proto, port, state, reason, reply.ttl)),
                     // An answer that means nothing for this scan type (a SYN/ACK to a FIN):
                     // treat the port as unanswered rather than guess.
-                    None => h.results.push((port, probe::silence(self.scan), Reason::NoResponse, 0)),
+                    None => h.results.push((proto, port, probe::silence(scan), Reason::NoResponse, 0)),
                 }
             }
         }
@@ -667,48 +829,71 @@ impl RawScan {
 /// Port- and protocol-unreachable only make sense from the target itself.
 fn router_reason(r: Reason) -> Reason {
     match r {
-        Reason::PortUnreach | Reason::ProtoUnreach => Reason::HostUnreach,
+        Reason::PortUnreach | Reason::ProtoUnreach | Reason::ParamProblem => Reason::HostUnreach,
         other => other,
     }
 }
 
-/// Build the packet for one probe into `buf`; its length, or `None` if it cannot be built.
-#[allow(clippy::too_many_arguments)]
-fn build(
-    buf: &mut [u8],
-    h: &Host,
-    pk: Pk,
-    flags: Flags,
-    cookies: &Cookies,
-    sport: u16,
-    icmp_id: u16,
-    tryno: u8,
-) -> Option<usize> {
-    let dst = h.target.addr;
-    let c = cookies.of(dst, pk);
-    let mss = [TcpOption::MaxSegmentSize(1460)];
-    let tcp = |dport: u16, flags: Flags| L4::Tcp {
-        sport,
-        dport,
-        seq: c,
-        ack: if flags.contains(Flags::ACK) { c } else { 0 },
-        flags,
-        window: 1024,
-        options: if flags.contains(Flags::SYN) { &mss } else { &[] },
-    };
-    let l4 = match pk {
-        Pk::Port(port) => tcp(port, flags),
-        Pk::Disc(i) => match disc_probes(dst.is_ipv6()).get(usize::from(i))? {
-            DiscProbe::Echo => L4::IcmpEcho { v6: dst.is_ipv6(), id: icmp_id, seq: c as u16, payload: &[] },
-            DiscProbe::Timestamp => L4::IcmpTimestamp { id: icmp_id, seq: c as u16 },
-            DiscProbe::Syn(p) => tcp(*p, Flags::SYN),
-            DiscProbe::Ack(p) => tcp(*p, Flags::ACK),
-        },
-    };
-    // The IP ID carries the try number, for debugging captures; it is not used for matching.
-    let ip_id = (rand::rng().random::<u16>() & 0xfff0) | u16::from(tryno & 0xf);
-    let p = IpProbe { src: h.src, dst, ttl: 64, ip_id, l4 };
-    wp::emit_ip(&p, buf).ok()
+impl RawScan {
+    /// Build the packet for one probe into `buf`; its length, or `None` if it cannot be built.
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        buf: &mut [u8],
+        h: &Host,
+        pk: Pk,
+        cookies: &Cookies,
+        io: &RawSockets,
+        icmp_id: u16,
+        tryno: u8,
+    ) -> Option<usize> {
+        let dst = h.target.addr;
+        let sport = io.sport;
+        let c = cookies.of(dst, pk);
+        let mss = [TcpOption::MaxSegmentSize(1460)];
+        let tcp = |dport: u16, flags: Flags| L4::Tcp {
+            sport,
+            dport,
+            seq: c,
+            ack: if flags.contains(Flags::ACK) { c } else { 0 },
+            flags,
+            window: 1024,
+            options: if flags.contains(Flags::SYN) { &mss } else { &[] },
+        };
+        let l4 = match pk {
+            Pk::Port(s, port) => match self.scans.get(usize::from(s))?.0 {
+                ScanType::Udp => L4::Udp { sport: io.udp_sport, dport: port, payload: payloads::for_port(port) },
+                ScanType::SctpInit => L4::SctpInit { sport, dport: port, tag: cookies.sctp_tag(dst, pk) },
+                ScanType::SctpCookieEcho => L4::SctpCookieEcho { sport, dport: port, tag: cookies.sctp_tag(dst, pk) },
+                tcp_type => tcp(port, scan_flags(tcp_type)?),
+            },
+            Pk::Disc(i) => match disc_probes(dst.is_ipv6()).get(usize::from(i))? {
+                DiscProbe::Echo => L4::IcmpEcho { v6: dst.is_ipv6(), id: icmp_id, seq: c as u16, payload: &[] },
+                DiscProbe::Timestamp => L4::IcmpTimestamp { id: icmp_id, seq: c as u16 },
+                DiscProbe::Syn(p) => tcp(*p, Flags::SYN),
+                DiscProbe::Ack(p) => tcp(*p, Flags::ACK),
+            },
+        };
+        // The IP ID carries the try number, for debugging captures; it is not used for matching.
+        let ip_id = (rand::rng().random::<u16>() & 0xfff0) | u16::from(tryno & 0xf);
+        let p = IpProbe { src: h.src, dst, ttl: 64, ip_id, l4 };
+        wp::emit_ip(&p, buf).ok()
+    }
+}
+
+/// The longest UDP send gap: `--max-scan-delay`, else one second (what it takes a Linux host's
+/// ICMP limiter to grant its next answer).
+fn udp_gap_cap(timing: &Timing) -> Duration {
+    timing.max_scan_delay.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(1))
+}
+
+/// A UDP probe sent at the host's current gap went unanswered by a host that answers closed
+/// ports: the gap is too short for its ICMP rate limit. Double it (from 50 ms, up to the cap),
+/// nmap's remedy. Only probes sent after the last change count, so one burst of silences
+/// doubles the gap once.
+fn grow_udp_gap(h: &mut Host, timing: &Timing) {
+    h.udp_gap = (h.udp_gap * 2).max(Duration::from_millis(50)).min(udp_gap_cap(timing));
+    h.udp_grown = Some(Instant::now());
 }
 
 #[cfg(test)]
@@ -744,8 +929,10 @@ mod tests {
     fn cookies_differ_by_port_and_kind() {
         let k = Cookies { key: RandomState::new() };
         let a: IpAddr = "198.18.0.10".parse().unwrap();
-        assert_ne!(k.of(a, Pk::Port(80)), k.of(a, Pk::Port(81)));
-        assert_ne!(k.of(a, Pk::Port(80)), k.of(a, Pk::Disc(2)));
-        assert_eq!(k.of(a, Pk::Port(80)), k.of(a, Pk::Port(80)));
+        assert_ne!(k.of(a, Pk::Port(0, 80)), k.of(a, Pk::Port(0, 81)));
+        assert_ne!(k.of(a, Pk::Port(0, 80)), k.of(a, Pk::Port(1, 80)), "TCP 80 and UDP 80 differ");
+        assert_ne!(k.of(a, Pk::Port(0, 80)), k.of(a, Pk::Disc(2)));
+        assert_eq!(k.of(a, Pk::Port(0, 80)), k.of(a, Pk::Port(0, 80)));
+        assert_ne!(k.sctp_tag(a, Pk::Port(2, 9)), 0);
     }
 }

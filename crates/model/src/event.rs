@@ -36,6 +36,8 @@ pub enum ScanType {
     Udp,
     /// SCTP INIT scan (`-sZ`/`-sY`).
     SctpInit,
+    /// SCTP COOKIE-ECHO (`--sctp-cookie-echo`; nmap's `-sZ`, whose letter the guide gives to INIT).
+    SctpCookieEcho,
 }
 
 impl ScanType {
@@ -52,6 +54,7 @@ impl ScanType {
             ScanType::Xmas => "xmas",
             ScanType::Udp => "udp",
             ScanType::SctpInit => "sctpinit",
+            ScanType::SctpCookieEcho => "sctpcookieecho",
         }
     }
 
@@ -59,7 +62,7 @@ impl ScanType {
     pub fn protocol(self) -> Protocol {
         match self {
             ScanType::Udp => Protocol::Udp,
-            ScanType::SctpInit => Protocol::Sctp,
+            ScanType::SctpInit | ScanType::SctpCookieEcho => Protocol::Sctp,
             _ => Protocol::Tcp,
         }
     }
@@ -77,6 +80,7 @@ impl ScanType {
             ScanType::Xmas => "XMAS Scan",
             ScanType::Udp => "UDP Scan",
             ScanType::SctpInit => "SCTP INIT Scan",
+            ScanType::SctpCookieEcho => "SCTP COOKIE ECHO Scan",
         }
     }
 

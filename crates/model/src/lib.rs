@@ -159,6 +159,9 @@ pub enum Reason {
     /// ICMP protocol unreachable.
     #[serde(rename = "proto-unreach")]
     ProtoUnreach,
+    /// ICMP parameter problem (IPv6 says so for a protocol it does not speak).
+    #[serde(rename = "param-problem")]
+    ParamProblem,
     /// An ICMP timestamp reply.
     #[serde(rename = "timestamp-reply")]
     TimestampReply,
@@ -192,6 +195,7 @@ impl Reason {
             Reason::InitAck => "init-ack",
             Reason::Abort => "abort",
             Reason::ProtoUnreach => "proto-unreach",
+            Reason::ParamProblem => "param-problem",
             Reason::TimestampReply => "timestamp-reply",
             Reason::TimeExceeded => "time-exceeded",
             Reason::Unknown => "unknown",

@@ -63,25 +63,29 @@ impl<W: Write + Send> NormalWriter<W> {
         }
         let shown: Vec<&PortResult> = h.ports.iter().filter(|p| !self.opts.open_only || is_openish(p.state)).collect();
         // Everything not in the table, by state, for the "Not shown" line.
-        let mut hidden: Vec<(String, u64, String)> = h
-            .extraports
-            .iter()
-            .map(|e| {
-                let reasons: Vec<String> =
-                    e.reasons
-                        .iter()
-                        .map(|r| {
-                            if e.reasons.len() == 1 {
-                                r.reason.to_string()
-                            } else {
-                                format!("{} {}", r.count, r.reason)
-                            }
-                        })
-                        .collect();
-                let proto = e.reasons.first().map_or("tcp", |r| r.protocol.as_str());
-                (format!("{} {proto}", e.state), u64::from(e.count), reasons.join(", "))
-            })
-            .collect();
+        // nmap's wording splits each folded state by protocol: "Not shown: 997 closed tcp ports
+        // (reset), 996 closed udp ports (port-unreach)".
+        let mut hidden: Vec<(String, u64, String)> = Vec::new();
+        for e in &h.extraports {
+            let mut protos: Vec<rustmap_model::Protocol> = Vec::new();
+            for r in &e.reasons {
+                if !protos.contains(&r.protocol) {
+                    protos.push(r.protocol);
+                }
+            }
+            if protos.is_empty() {
+                hidden.push((format!("{} tcp", e.state), u64::from(e.count), String::new()));
+            }
+            for proto in protos {
+                let of: Vec<_> = e.reasons.iter().filter(|r| r.protocol == proto).collect();
+                let reasons: Vec<String> = of
+                    .iter()
+                    .map(|r| if of.len() == 1 { r.reason.to_string() } else { format!("{} {}", r.count, r.reason) })
+                    .collect();
+                let count: u64 = of.iter().map(|r| u64::from(r.count)).sum();
+                hidden.push((format!("{} {proto}", e.state), count, reasons.join(", ")));
+            }
+        }
         if self.opts.open_only {
             let mut by_state: Vec<(String, u64)> = Vec::new();
             for p in h.ports.iter().filter(|p| !is_openish(p.state)) {

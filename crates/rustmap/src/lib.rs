@@ -101,7 +101,7 @@ impl ScanRequest {
 #[non_exhaustive]
 pub enum ScanError {
     /// A scan type this build cannot run yet.
-    #[error("not yet supported: {0} scan")]
+    #[error("not yet supported: {0}")]
     Unsupported(&'static str),
     /// A raw-packet scan could not open its sockets (privileges, kernel support).
     #[error("{0}")]
@@ -233,23 +233,25 @@ pub async fn run(
     mut sinks: Vec<Box<dyn Sink>>,
     cancel: CancellationToken,
 ) -> Result<ScanStats, ScanError> {
-    // One TCP scan type per run (as in nmap); UDP and SCTP scans are not built yet.
-    let scan_type = match req.scan_types.as_slice() {
-        [] => ScanType::Connect,
-        [t] if t.protocol() == rustmap_model::Protocol::Tcp => *t,
-        [t] => return Err(ScanError::Unsupported(t.display_name())),
-        [_, t, ..] => return Err(ScanError::Unsupported(t.display_name())),
-    };
+    // The connect scan has its own engine; every other type is raw, and one raw run may combine
+    // one TCP type, UDP and one SCTP type (as in nmap).
+    let types: Vec<ScanType> = if req.scan_types.is_empty() { vec![ScanType::Connect] } else { req.scan_types.clone() };
+    let connect = types.contains(&ScanType::Connect);
+    if connect && types.len() > 1 {
+        return Err(ScanError::Unsupported("-sT combined with another scan type (use -sS with -sU or -sY)"));
+    }
     // Raw sockets first: without privileges the scan fails before anything is written.
-    let raw_sockets = if scan_type == ScanType::Connect { None } else { Some(RawSockets::open()?) };
+    let raw_sockets = if connect { None } else { Some(RawSockets::open()?) };
     let started = Instant::now();
     let table = PortTable::builtin();
+    let scans: Vec<ScanPorts> =
+        types.iter().map(|t| ScanPorts { scan_type: *t, ports: req.ports.get(t.protocol()).to_vec() }).collect();
     let info = ScanInfo {
         schema_version: EVENT_SCHEMA_VERSION,
         version: VERSION.to_string(),
         args: req.args.clone(),
         start_unix: unix_now(),
-        scans: vec![ScanPorts { scan_type, ports: req.ports.tcp.clone() }],
+        scans: scans.clone(),
         verbosity: req.verbosity,
         debugging: req.debugging,
     };
@@ -265,8 +267,7 @@ pub async fn run(
     let feeder = tokio::spawn(feed_targets(req.clone(), ttx, etx.clone()));
     let engine_task: tokio::task::JoinHandle<EngineTotals> = if let Some(sockets) = raw_sockets {
         let engine = RawScan {
-            scan: scan_type,
-            ports: req.ports.tcp.clone(),
+            scans: scans.iter().map(|s| (s.scan_type, s.ports.clone())).collect(),
             randomize: req.randomize_ports,
             timing: req.timing.clone(),
             skip_discovery: req.skip_discovery,
