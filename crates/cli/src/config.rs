@@ -314,6 +314,24 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
     let mut request = ScanRequest::new(targets);
     request.ports = ports;
     request.scan_types = types;
+    // -e and -S: checked here so a typo is a usage error, not a scan with no results.
+    if let Some(name) = &f.interface {
+        if !rustmap::interface_exists(name) {
+            bail!(usage(format!("-e {name}: no such interface")));
+        }
+    }
+    let source = match &f.source_address {
+        Some(s) => Some(s.parse::<std::net::IpAddr>().map_err(|_| usage(format!("-S {s}: not an IP address")))?),
+        None => None,
+    };
+    if let Some(s) = source {
+        // Raw scans may spoof (answers then go elsewhere, as with nmap's -S); the kernel binds a
+        // connect scan's sockets only to addresses it has.
+        if request.scan_types.contains(&ScanType::Connect) && !rustmap::is_local_address(s) {
+            bail!(usage(format!("-S {s}: not an address of this machine (a connect scan can only use its own)")));
+        }
+    }
+    request.origin = rustmap::Origin { interface: f.interface.clone(), source };
     request.timing = timing;
     request.skip_discovery = skip_discovery;
     request.randomize_ports = !f.sequential;

@@ -25,6 +25,12 @@ pub struct Flags {
     /// Scan type letters, combinable: T connect, S SYN, U UDP, F FIN, N NULL, X Xmas, A ACK, W Window, M Maimon, Z/Y SCTP INIT; also V (version), C (scripts), n (no port scan), L (list).
     #[arg(short = 's', value_name = "TYPES", action = ArgAction::Append, help_heading = "Scan types")]
     pub scan: Vec<String>,
+    /// Send and listen on this interface only (nmap's -e).
+    #[arg(short = 'e', long = "interface", value_name = "IFACE", help_heading = "Scan types")]
+    pub interface: Option<String>,
+    /// Send probes from this source address (nmap's -S); answers to it must reach this machine.
+    #[arg(short = 'S', long = "source-address", value_name = "ADDR", help_heading = "Scan types")]
+    pub source_address: Option<String>,
     /// SCTP COOKIE-ECHO scan (nmap's -sZ; the letter Z is the guide's SCTP INIT scan).
     #[arg(long = "sctp-cookie-echo", help_heading = "Scan types")]
     pub sctp_cookie_echo: bool,
@@ -180,8 +186,6 @@ const fn u(name: &'static str, takes_value: bool) -> Unsupported {
 pub const UNSUPPORTED: &[Unsupported] = &[
     Unsupported { name: "os-detection", takes_value: false, short: Some('O') },
     Unsupported { name: "aggressive", takes_value: false, short: Some('A') },
-    Unsupported { name: "interface", takes_value: true, short: Some('e') },
-    Unsupported { name: "source-address", takes_value: true, short: Some('S') },
     Unsupported { name: "decoys", takes_value: true, short: Some('D') },
     Unsupported { name: "fragment", takes_value: false, short: Some('f') },
     Unsupported { name: "source-port", takes_value: true, short: Some('g') },

@@ -204,6 +204,32 @@ fn bad_input_exits_2_with_one_line_naming_the_value() {
 }
 
 #[test]
+fn bad_interface_or_source_is_a_usage_error() {
+    for (args, needle) in [
+        (vec!["-e", "nosuch0", "-p", "80", "127.0.0.1"], "no such interface"),
+        (vec!["-S", "1.2.3.x", "-p", "80", "127.0.0.1"], "not an IP address"),
+        (vec!["-sT", "-S", "192.0.2.1", "-p", "80", "127.0.0.1"], "not an address of this machine"),
+    ] {
+        let o = rustmap(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+}
+
+#[test]
+fn connect_scan_from_a_chosen_interface_and_address() {
+    let (open, closed) = listeners(1);
+    let ports = port_arg(&open, &closed);
+    let o = rustmap(&["-sT", "-Pn", "-n", "-e", "lo", "-S", "127.0.0.1", "-p", &ports, "-oJ", "-", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let states: Vec<&str> =
+        v["hosts"][0]["ports"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
+    assert!(states.contains(&"open") && states.contains(&"closed"), "{v}");
+}
+
+#[test]
 fn unbuilt_guide_flags_are_refused_not_ignored() {
     for (args, flag) in [
         (vec!["-sT", "-sU", "127.0.0.1"], "-sT combined with -sU"),

@@ -645,3 +645,21 @@ fn sctp_scans_agree_with_nmap_and_ground_truth() {
     assert_eq!(ours[&2905], ("open".to_string(), "init-ack".to_string()));
     assert_eq!(ours[&9], ("closed".to_string(), "abort".to_string()));
 }
+
+/// `-e` and `-S`: probes leave through the named interface from the named address. A spoofed
+/// source (an address nobody in the lab has) draws answers that never come back to us.
+#[test]
+fn interface_and_source_address() {
+    let Some(_lab) = lab() else { return };
+    for scan in ["-sS", "-sT"] {
+        let v = json_scan(&["-n", scan, "-e", "eth0", "-S", "198.18.0.2", "-p", "22,9", "198.18.0.10"]);
+        let h = host(&v, "198.18.0.10");
+        assert_eq!(port(h, 22)["state"], "open", "{scan}");
+        assert_eq!(port(h, 9)["state"], "closed", "{scan}");
+    }
+    // Through loopback there is no route to the lab: nothing is found.
+    let v = json_scan(&["-n", "-sS", "-e", "lo", "-p", "22", "198.18.0.10"]);
+    assert_eq!(v["stats"]["hosts_up"], 0, "{v}");
+    let v = json_scan(&["-n", "-Pn", "-sS", "-S", "198.18.0.99", "--max-retries", "1", "-p", "22", "198.18.0.10"]);
+    assert_eq!(port(host(&v, "198.18.0.10"), 22)["state"], "filtered", "{v}");
+}

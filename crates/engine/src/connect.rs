@@ -17,6 +17,7 @@
 //! eleven.
 
 use crate::connector::{ConnectDone, ConnectJob, Connector};
+use crate::origin::Origin;
 use crate::timing::{RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
@@ -58,6 +59,8 @@ pub struct ConnectScan {
     pub collapse_threshold: usize,
     /// Number of hosts expected, for progress estimates only.
     pub hosts_hint: Option<u64>,
+    /// Interface and source address (`-e`, `-S`).
+    pub origin: Origin,
 }
 
 impl Default for ConnectScan {
@@ -70,6 +73,7 @@ impl Default for ConnectScan {
             discovery_ports: vec![80, 443],
             collapse_threshold: 25,
             hosts_hint: None,
+            origin: Origin::default(),
         }
     }
 }
@@ -174,8 +178,25 @@ pub(crate) fn classify_error(err: &io::Error, fd: Option<std::os::fd::RawFd>, el
     }
 }
 
-pub(crate) fn new_socket(addr: SocketAddr, recverr: bool) -> io::Result<Socket> {
+pub(crate) fn new_socket(addr: SocketAddr, recverr: bool, origin: &Origin) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), None)?;
+    // `-e` and `-S`: leave through that interface, from that address.
+    if let Some(dev) = &origin.interface {
+        sock.bind_device(Some(dev.as_bytes()))?;
+    }
+    if let Some(src) = origin.bind_for(addr.ip()) {
+        // Take the port at connect time, not now: binding to port 0 would reserve one per socket.
+        let _ = nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::IpBindAddressNoPort, &true);
+        // A source address this machine does not have is a usage problem, not a shortage to
+        // wait out: report it as EINVAL so the probe fails instead of being retried forever.
+        sock.bind(&SocketAddr::new(src, 0).into()).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
+                io::Error::from_raw_os_error(libc::EINVAL)
+            } else {
+                e
+            }
+        })?;
+    }
     // IP_RECVERR costs a syscall per probe, so it is only asked for on hosts that have sent ICMP
     // errors; without it we still know "unreachable", just not which ICMP said so.
     if recverr {
@@ -323,13 +344,14 @@ impl ConnectScan {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<ProbeDone>>();
         let mut in_flight: usize = 0;
         let mut batch: Vec<Vec<ProbeDone>> = Vec::with_capacity(64);
-        let mut connector = match Connector::new(Connector::<ProbeMeta>::default_threads(), done_tx) {
-            Ok(c) => c,
-            Err(e) => {
-                emitter.emit(ScanEvent::Warning { message: format!("cannot start probe threads: {e}") }).await;
-                return EngineTotals::default();
-            }
-        };
+        let mut connector =
+            match Connector::with_origin(Connector::<ProbeMeta>::default_threads(), done_tx, self.origin.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    emitter.emit(ScanEvent::Warning { message: format!("cannot start probe threads: {e}") }).await;
+                    return EngineTotals::default();
+                }
+            };
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;

@@ -17,6 +17,7 @@
 //! time probes out from a deadline heap. One worker per core spreads the kernel work.
 
 use crate::connect::{classify_error, new_socket, Outcome};
+use crate::origin::Origin;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use rustmap_model::Reason;
@@ -99,10 +100,20 @@ struct Attempt<M> {
 impl<M: Send + Copy + 'static> Connector<M> {
     /// Start `threads` workers reporting to `results`. Fails only if no thread could be started.
     pub fn new(threads: usize, results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>) -> std::io::Result<Connector<M>> {
+        Self::with_origin(threads, results, Origin::default())
+    }
+
+    /// As [`Connector::new`], with sockets bound to an interface and source address (`-e`, `-S`).
+    pub fn with_origin(
+        threads: usize,
+        results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>,
+        origin: Origin,
+    ) -> std::io::Result<Connector<M>> {
         let mut workers = Vec::new();
         let mut last_err = None;
+        let origin = Arc::new(origin);
         for i in 0..threads.max(1) {
-            match Self::start(i, results.clone()) {
+            match Self::start(i, results.clone(), origin.clone()) {
                 Ok(w) => workers.push(w),
                 Err(e) => last_err = Some(e),
             }
@@ -113,7 +124,11 @@ impl<M: Send + Copy + 'static> Connector<M> {
         Ok(Connector { workers, next: 0 })
     }
 
-    fn start(i: usize, results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>) -> std::io::Result<Worker<M>> {
+    fn start(
+        i: usize,
+        results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>,
+        origin: Arc<Origin>,
+    ) -> std::io::Result<Worker<M>> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = Arc::new(EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?);
         epoll.add(wake.as_ref(), EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
@@ -122,7 +137,7 @@ impl<M: Send + Copy + 'static> Connector<M> {
         let (w, s) = (wake.clone(), sleeping.clone());
         std::thread::Builder::new()
             .name(format!("rustmap-connect-{i}"))
-            .spawn(move || worker_loop(epoll, rx, w, s, results))?;
+            .spawn(move || worker_loop(epoll, rx, w, s, results, origin))?;
         Ok(Worker { jobs: tx, wake, sleeping })
     }
 
@@ -177,6 +192,8 @@ struct InFlight<M> {
     /// Outcomes not yet handed to the scheduler: sent as one batch per loop turn, so the
     /// scheduler wakes once per batch rather than once per probe.
     pending: Vec<ConnectDone<M>>,
+    /// Interface and source address for new sockets.
+    origin: Arc<Origin>,
 }
 
 /// How an attempt ended, as far as its socket is concerned.
@@ -188,8 +205,9 @@ enum After {
 }
 
 impl<M: Copy> InFlight<M> {
-    fn new(epoll: Epoll, results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>) -> Self {
+    fn new(epoll: Epoll, results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>, origin: Arc<Origin>) -> Self {
         InFlight {
+            origin,
             epoll,
             slots: Vec::new(),
             free: Vec::new(),
@@ -208,7 +226,8 @@ impl<M: Copy> InFlight<M> {
             return Ok(idx);
         }
         let start = Instant::now();
-        let sock = new_socket(addr, key.recverr).map_err(|e| classify_error(&e, None, start.elapsed()))?;
+        let sock =
+            new_socket(addr, key.recverr, &self.origin).map_err(|e| classify_error(&e, None, start.elapsed()))?;
         let idx = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
@@ -367,8 +386,9 @@ fn worker_loop<M: Copy>(
     wake: Arc<EventFd>,
     sleeping: Arc<AtomicBool>,
     results: mpsc::UnboundedSender<Vec<ConnectDone<M>>>,
+    origin: Arc<Origin>,
 ) {
-    let mut fl = InFlight::new(epoll, results);
+    let mut fl = InFlight::new(epoll, results, origin);
     let mut events = vec![EpollEvent::empty(); 1024];
     loop {
         // Take every queued job.

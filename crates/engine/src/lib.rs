@@ -15,6 +15,7 @@
 pub mod connect;
 pub mod connector;
 pub mod limits;
+pub mod origin;
 pub mod payloads;
 pub mod probe;
 pub mod raw;

@@ -35,6 +35,7 @@
 //!   so no local connection can be given the same port and see our replies.
 
 use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, ScanTarget};
+use crate::origin::Origin;
 use crate::payloads;
 use crate::probe::{self, Reply};
 use crate::timing::{RttEstimator, Timing, Window};
@@ -74,6 +75,9 @@ pub enum RawScanError {
     /// Reserving our source port failed.
     #[error("reserving a source port: {0}")]
     SourcePort(std::io::Error),
+    /// `-e` named an interface this machine does not have, or one we cannot bind to.
+    #[error("interface {0}: {1}")]
+    Interface(String, String),
 }
 
 /// Configuration of a raw scan.
@@ -92,6 +96,8 @@ pub struct RawScan {
     pub collapse_threshold: usize,
     /// Number of hosts expected, for progress estimates only.
     pub hosts_hint: Option<u64>,
+    /// Interface and source address (`-e`, `-S`).
+    pub origin: Origin,
 }
 
 /// The TCP flags each scan type sends.
@@ -192,11 +198,22 @@ pub struct RawSockets {
 }
 
 impl RawSockets {
-    /// Open the raw sender, the capture socket, and reserve a source port.
-    pub fn open() -> Result<RawSockets, RawScanError> {
+    /// Open the raw sender, the capture socket, and reserve a source port. With `-e`, both are
+    /// bound to that interface; with `-S`, answers to that address are captured too.
+    pub fn open(origin: &Origin) -> Result<RawSockets, RawScanError> {
         let sender = RawIpSender::new()?;
-        let capture = Capture::open(None)?;
-        let ours: Vec<IpAddr> = rustmap_netio::iface::list().into_iter().flat_map(|i| i.addrs).collect();
+        let ifindex = match &origin.interface {
+            Some(name) => {
+                let iface = rustmap_netio::iface::by_name(name)
+                    .ok_or_else(|| RawScanError::Interface(name.clone(), "no such interface".into()))?;
+                sender.bind_device(name).map_err(|e| RawScanError::Interface(name.clone(), e.to_string()))?;
+                Some(iface.index)
+            }
+            None => None,
+        };
+        let capture = Capture::open(ifindex)?;
+        let mut ours: Vec<IpAddr> = rustmap_netio::iface::list().into_iter().flat_map(|i| i.addrs).collect();
+        ours.extend(origin.source);
         // A filter is an optimisation (fewer copies to user space); without one we still check
         // every packet ourselves.
         let _ = capture.filter_to(&ours);
@@ -293,7 +310,7 @@ impl RawScan {
     }
 
     fn new_host(&self, target: ScanTarget, orders: &[Vec<u16>], timing: &Timing) -> Option<Host> {
-        let src = rustmap_netio::route::source_for(target.addr).ok()?;
+        let src = self.origin.source_for(target.addr)?;
         let cursors = orders
             .iter()
             .map(|o| (if o.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..o.len()) }, 0))

@@ -40,6 +40,14 @@ impl RawIpSender {
         Ok(RawIpSender { v4: Some(v4), v6 })
     }
 
+    /// Send only through interface `name` (`-e`): routing then only considers routes through it.
+    pub fn bind_device(&self, name: &str) -> io::Result<()> {
+        for s in [&self.v4, &self.v6].into_iter().flatten() {
+            s.bind_device(Some(name.as_bytes()))?;
+        }
+        Ok(())
+    }
+
     /// Send one complete IP packet (header included) to `dst`. `WouldBlock`/`ENOBUFS` mean the
     /// queue is full: the caller should back off and retry.
     pub fn send(&self, packet: &[u8], dst: IpAddr) -> io::Result<()> {

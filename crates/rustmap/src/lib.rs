@@ -13,6 +13,17 @@
 /// Whether this process may send raw packets (CAP_NET_RAW), as the kernel sees it.
 pub use rustmap_netio::privilege;
 
+pub use rustmap_engine::origin::Origin;
+
+/// Is this one of this machine's own addresses (a connect scan can only bind to those)?
+pub fn is_local_address(addr: IpAddr) -> bool {
+    rustmap_netio::iface::list().iter().any(|i| i.addrs.contains(&addr))
+}
+
+/// Does this machine have a network interface of this name (for checking `-e` up front)?
+pub fn interface_exists(name: &str) -> bool {
+    rustmap_netio::iface::by_name(name).is_some()
+}
 pub use rustmap_engine::{Timing, TimingTemplate};
 pub use rustmap_output::{Control, Sink};
 
@@ -74,6 +85,8 @@ pub struct ScanRequest {
     pub verbosity: u8,
     /// `-d` count.
     pub debugging: u8,
+    /// Interface and source address for probes (`-e`, `-S`).
+    pub origin: Origin,
 }
 
 impl ScanRequest {
@@ -92,6 +105,7 @@ impl ScanRequest {
             args: String::new(),
             verbosity: 0,
             debugging: 0,
+            origin: Origin::default(),
         }
     }
 }
@@ -241,7 +255,7 @@ pub async fn run(
         return Err(ScanError::Unsupported("-sT combined with another scan type (use -sS with -sU or -sY)"));
     }
     // Raw sockets first: without privileges the scan fails before anything is written.
-    let raw_sockets = if connect { None } else { Some(RawSockets::open()?) };
+    let raw_sockets = if connect { None } else { Some(RawSockets::open(&req.origin)?) };
     let started = Instant::now();
     let table = PortTable::builtin();
     let scans: Vec<ScanPorts> =
@@ -273,6 +287,7 @@ pub async fn run(
             skip_discovery: req.skip_discovery,
             collapse_threshold: 25,
             hosts_hint,
+            origin: req.origin.clone(),
         };
         let warn = etx.clone();
         tokio::spawn(async move {
@@ -293,6 +308,7 @@ pub async fn run(
             discovery_ports: vec![80, 443],
             collapse_threshold: 25,
             hosts_hint,
+            origin: req.origin.clone(),
         };
         tokio::spawn(engine.run(trx, emitter))
     };
