@@ -419,7 +419,13 @@ impl ConnectScan {
                 let fraction =
                     progress_fraction(self.hosts_hint, hosts_done, hosts.values().map(|h| h.next), order.len());
                 emitter
-                    .emit(ScanEvent::Progress { hosts_done, probes_sent: totals.probes_sent, replies, fraction })
+                    .emit(ScanEvent::Progress {
+                        hosts_done,
+                        probes_sent: totals.probes_sent,
+                        replies,
+                        fraction,
+                        hosts_active: hosts.len() as u64,
+                    })
                     .await;
             }
 

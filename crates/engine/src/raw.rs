@@ -545,6 +545,7 @@ impl RawScan {
                     probes_sent: totals.probes_sent,
                     replies,
                     fraction,
+                    hosts_active: hosts.len() as u64,
                 });
             }
 

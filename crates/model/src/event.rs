@@ -183,6 +183,9 @@ pub enum ScanEvent {
         replies: u64,
         /// Estimated fraction done in `[0, 1]`, when it can be estimated.
         fraction: Option<f64>,
+        /// Hosts being scanned right now (nmap's "undergoing").
+        #[serde(default)]
+        hosts_active: u64,
     },
     /// Something the user should know that did not stop the scan (e.g. a name that did not resolve).
     Warning {

@@ -11,11 +11,11 @@
 //!
 //! `--stats-every` lines (terminal or not), in nmap's words so that tools scraping them still match:
 //! ```text
-//! Stats: 0:00:12 elapsed; 3 hosts completed (2 up), undergoing SYN Stealth Scan
+//! Stats: 0:00:12 elapsed; 3 hosts completed (2 up), 1 undergoing SYN Stealth Scan
 //! SYN Stealth Scan Timing: About 45.20% done; ETC: 14:03 (0:00:15 remaining)
 //! ```
-//! nmap also counts the hosts "undergoing" the scan; the engine's progress reports do not carry
-//! that number, so it is left out rather than guessed. The second line needs the engine's estimate
+//! The "undergoing" count is the engine's number of hosts in progress, from its progress reports
+//! (left out before the first one arrives). The second line needs the engine's estimate
 //! of the fraction done, which exists only when the number of targets is known up front.
 //!
 //! Only numbers and the scan type's name are ever printed: nothing that came from the network.
@@ -92,6 +92,8 @@ struct ScanState {
     sample: Option<(Instant, u64)>,
     /// `ScanFinished` seen: nothing more is drawn.
     finished: bool,
+    /// Hosts in progress, from the last `Progress` event.
+    hosts_active: Option<u64>,
 }
 
 impl ScanState {
@@ -194,8 +196,9 @@ fn live_line(st: &ScanState, now: Instant, width: usize) -> String {
 fn stats_lines(st: &ScanState, now: Instant) -> String {
     let name = st.scan_name;
     // "hosts completed" is not made singular: these are nmap's exact words, which scripts match.
+    let undergoing = st.hosts_active.map_or(String::new(), |n| format!("{n} "));
     let mut out = format!(
-        "Stats: {} elapsed; {} hosts completed ({} up), undergoing {name}\n",
+        "Stats: {} elapsed; {} hosts completed ({} up), {undergoing}undergoing {name}\n",
         clock(st.elapsed(now)),
         st.hosts_completed(),
         st.hosts_up
@@ -259,7 +262,8 @@ impl<W: Write + Send> ProgressSink<W> {
     /// Take one event that arrived at `now`.
     pub fn event_at(&mut self, ev: &ScanEvent, now: Instant) {
         match ev {
-            ScanEvent::Progress { hosts_done, probes_sent, replies, fraction } => {
+            ScanEvent::Progress { hosts_done, probes_sent, replies, fraction, hosts_active } => {
+                self.st.hosts_active = Some(*hosts_active);
                 self.st.on_progress(now, *hosts_done, *probes_sent, *replies, *fraction);
                 self.refresh(now);
                 return;
@@ -417,7 +421,7 @@ mod tests {
     }
 
     fn progress(hosts_done: u64, probes_sent: u64, replies: u64, fraction: Option<f64>) -> ScanEvent {
-        ScanEvent::Progress { hosts_done, probes_sent, replies, fraction }
+        ScanEvent::Progress { hosts_done, probes_sent, replies, fraction, hosts_active: 1 }
     }
 
     fn host_done(last: u8, up: bool) -> ScanEvent {
@@ -624,9 +628,9 @@ mod tests {
         assert!(!out.contains('\r') && !out.contains('\x1b'), "{out:?}");
         let etc = local_time(START_UNIX + 32).format("%H:%M").to_string();
         let want = format!(
-            "Stats: 0:00:08 elapsed; 3 hosts completed (2 up), undergoing SYN Stealth Scan\n\
+            "Stats: 0:00:08 elapsed; 3 hosts completed (2 up), 1 undergoing SYN Stealth Scan\n\
              SYN Stealth Scan Timing: About 25.00% done; ETC: {etc} (0:00:24 remaining)\n\
-             Stats: 0:00:16 elapsed; 3 hosts completed (2 up), undergoing SYN Stealth Scan\n\
+             Stats: 0:00:16 elapsed; 3 hosts completed (2 up), 1 undergoing SYN Stealth Scan\n\
              SYN Stealth Scan Timing: About 50.00% done; ETC: {etc} (0:00:16 remaining)\n"
         );
         assert_eq!(out, want);
@@ -659,7 +663,7 @@ mod tests {
         // Line at 1 s; at 2 s: erase, the Stats line, the line again.
         let want = format!(
             "{ERASE}0:00:01 elapsed | 0 hosts done (0 up) | 100 probes | 10 replies | 100 probes/s\
-             {ERASE}Stats: 0:00:02 elapsed; 0 hosts completed (0 up), undergoing FIN Scan\n\
+             {ERASE}Stats: 0:00:02 elapsed; 0 hosts completed (0 up), 1 undergoing FIN Scan\n\
              {ERASE}0:00:02 elapsed | 0 hosts done (0 up) | 200 probes | 20 replies | 100 probes/s"
         );
         assert_eq!(out, want);
