@@ -132,6 +132,46 @@ def bench_syn_all_ports(runs):
             break
 
 
+def udp_states_xml(xml):
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r'protocol="udp" portid="(\d+)"><state state="([^"]+)"', xml)}
+
+
+def bench_udp(runs):
+    """UDP: the unlimited closed host (speed) and the services host, whose kernel rations ICMP
+    port-unreachable to about one a second (accuracy: how many ports each scanner decides right)."""
+    def all_closed(out):
+        if "open" in " ".join(udp_states_xml(out).values()):
+            raise SystemExit("WRONG: an open UDP port on h13")
+
+    ours = median_of(runs, [RUSTMAP, "-n", "-sU", "-F", "-T4", "-oX", "-", "198.18.0.13"], all_closed)
+    nmap = median_of(runs, ["nmap", "-n", "-sU", "-F", "-T4", "-oX", "-", "198.18.0.13"], all_closed)
+    row("-sU -F h13 (all closed, no ICMP limit)", ours, nmap, "nmap -sU -F -T4")
+
+    g = json.load(open(os.path.join(ROOT, "tests", "lab", "ground-truth.json")))
+    h10 = next(h for h in g["hosts"] if h["name"] == "h10")
+    want_open = {p["port"] for p in h10["udp"]["open"]}
+    ports = [7, 9, 13, 53, 69, 111, 123, 137, 161, 1900, 5060, 11211, 40000, 5353, 500, 514, 520, 1434, 4500, 49152]
+    arg = ",".join(map(str, ports))
+    for name, cmd in (("RustMap", [RUSTMAP, "-n", "-sU", "-T4", "-p", arg, "-oX", "-", "198.18.0.10"]),
+                      ("nmap", ["nmap", "-n", "-sU", "-T4", "-p", arg, "-oX", "-", "198.18.0.10"])):
+        t, m, out = timed(cmd)
+        st = udp_states_xml(out)
+        right = sum(1 for p in ports if st.get(p, "closed") == ("open" if p in want_open else "closed"))
+        print(f"| -sU -T4 {len(ports)} ports of h10 (ICMP-limited) | {name} | {t:.2f} s | {m:.1f} MB | {right}/{len(ports)} ports right |", flush=True)
+
+
+def bench_sctp(runs):
+    """SCTP INIT scan of every port of the lab's SCTP responder host."""
+    def check(out):
+        got = sorted(int(m.group(1)) for m in re.finditer(r'protocol="sctp" portid="(\d+)"><state state="open"', out))
+        if got != [2905, 3868]:
+            raise SystemExit(f"WRONG open SCTP set: {got}")
+
+    ours = median_of(runs, [RUSTMAP, "-n", "-sY", "-p-", "-T4", "-oX", "-", "198.18.0.10"], check)
+    nmap = median_of(runs, ["nmap", "-n", "-sY", "-p-", "-T4", "-oX", "-", "198.18.0.10"], check)
+    row("-sY -p- h10 (SCTP responder, 2 open)", ours, nmap, "nmap -sY -p- -T4")
+
+
 def bench_sweep(runs):
     for net in ["198.18.0.0/24", "198.18.0.0/22"]:
         ours = median_of(runs, [RUSTMAP, "-n", "-sT", "-p", "80", "-T4", "-oX", "-", net])
@@ -187,7 +227,8 @@ def main():
         print(f"\nmedian of {a.runs} runs; peak RSS is the largest of the runs\n")
         print("| scenario | RustMap | RSS | peer | peer time | peer RSS | ratio |")
         print("|---|---|---|---|---|---|---|")
-        benches = {"connect": lambda: bench_connect_all_ports(a.runs), "syn": lambda: bench_syn_all_ports(a.runs), "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list}
+        benches = {"connect": lambda: bench_connect_all_ports(a.runs), "syn": lambda: bench_syn_all_ports(a.runs), "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
+                   "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs)}
         for name, f in benches.items():
             if a.only is None or name in a.only:
                 f()
