@@ -8,10 +8,16 @@ Ratios from one run of this script are the figures to compare: the machines are 
 Usage (as root, from the repository root):
     python3 bench/bench.py [--runs 5] [--only NAME ...] [--keep-lab]
 
+NAME: connect, syn, sweep, input (in the lab), anyip (a /16 where every address answers, in
+namespaces of its own: bench/anyip.py).
+
 Safety: every command runs inside the lab's scanner namespace (no route out); targets are lab
 addresses in 198.18.0.0/15 only. Every run is bounded by a timeout.
 """
 import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from measure import run_in_ns  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = os.environ.get("LAB_PREFIX", "rmlab")
@@ -26,25 +32,11 @@ def lab_up():
 
 
 def timed(cmd, timeout=TIMEOUT):
-    """Like run(), but reaps with wait4 to get the child's own peak RSS."""
-    full = ["ip", "netns", "exec", NS] + cmd
-    with tempfile.TemporaryFile() as f:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(full, stdout=f, stderr=subprocess.DEVNULL)
-        end = t0 + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > end:
-                p.kill()
-                os.wait4(p.pid, 0)
-                raise TimeoutError(" ".join(cmd))
-            time.sleep(0.002)
-        elapsed = time.perf_counter() - t0
-        f.seek(0)
-        out = f.read().decode(errors="replace")
-    return elapsed, ru.ru_maxrss / 1024.0, out
+    """Wall time, the scanner's own peak RSS (MB) and its stdout (see measure.py for why not wait4)."""
+    m = run_in_ns(NS, cmd, timeout)
+    if m["timed_out"]:
+        raise TimeoutError(" ".join(cmd))
+    return m["wall"], m["rss"], m["out"]
 
 
 def open_ports_xml(xml):
@@ -213,28 +205,34 @@ def bench_input_list():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp anyip")
     ap.add_argument("--keep-lab", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: run as root (the lab needs network namespaces)")
     subprocess.run(["cargo", "build", "--release", "--bin", "rustmap"], cwd=ROOT, check=True)
+    lab_benches = {"connect": lambda: bench_connect_all_ports(a.runs), "syn": lambda: bench_syn_all_ports(a.runs),
+                   "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
+                   "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs)}
+    wanted = [n for n in lab_benches if a.only is None or n in a.only]
     started_lab = False
-    if not lab_up():
+    if wanted and not lab_up():
         subprocess.run(["bash", os.path.join(ROOT, "tests", "lab", "lab.sh"), "up"], check=True)
         started_lab = True
     try:
-        print(f"\nmedian of {a.runs} runs; peak RSS is the largest of the runs\n")
-        print("| scenario | RustMap | RSS | peer | peer time | peer RSS | ratio |")
-        print("|---|---|---|---|---|---|---|")
-        benches = {"connect": lambda: bench_connect_all_ports(a.runs), "syn": lambda: bench_syn_all_ports(a.runs), "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
-                   "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs)}
-        for name, f in benches.items():
-            if a.only is None or name in a.only:
-                f()
+        if wanted:
+            print(f"\nmedian of {a.runs} runs; peak RSS is the largest of the runs\n")
+            print("| scenario | RustMap | RSS | peer | peer time | peer RSS | ratio |")
+            print("|---|---|---|---|---|---|---|")
+            for name in wanted:
+                lab_benches[name]()
     finally:
         if started_lab and not a.keep_lab:
             subprocess.run(["bash", os.path.join(ROOT, "tests", "lab", "lab.sh"), "down"])
+    if a.only is None or "anyip" in a.only:
+        # Its own two namespaces (bench/anyip.py), not the lab's.
+        import anyip
+        anyip.run(a.runs)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,10 @@ declare -A PROBE=(
   [ndiff]=ndiff
   [libxml2-utils]=xmllint
   [masscan]=masscan
+  [zmap]=/usr/sbin/zmap
+  [time]=/usr/bin/time
 )
-OPTIONAL="masscan"   # nice to have for differential runs; not fatal if the archive lacks it
+OPTIONAL="masscan zmap"   # benchmark peers (bench/): not fatal if the archive lacks them
 
 installed() {  # $1 = package
   local probe=${PROBE[$1]}
