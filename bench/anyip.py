@@ -170,7 +170,8 @@ def up():
     probe = ("import socket,sys\nfor a in sys.argv[1:]:\n"
              "    s=socket.create_connection((a,80),timeout=2); s.close()\n")
     in_ns(SCAN, sys.executable, "-c", probe, "198.19.0.0", "198.19.123.45", "198.19.255.255")
-    if in_ns(SCAN, "ip", "route", "get", "8.8.8.8", check=False, capture=True).returncode == 0:
+    # `ip route get` only consults the routing table (nothing is sent); 192.0.2.1 is TEST-NET-1.
+    if in_ns(SCAN, "ip", "route", "get", "192.0.2.1", check=False, capture=True).returncode == 0:
         sys.exit(f"anyip.py: {SCAN} has a route out; refusing to scan")
 
 

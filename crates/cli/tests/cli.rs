@@ -251,22 +251,34 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
     }
 }
 
-#[test]
-fn raw_scans_without_privilege_are_refused_with_a_reason() {
-    // Drop every capability (needs root to do so); without root, the process has none anyway.
+/// Run rustmap without any capability: as root, drop to nobody with every capability cleared;
+/// otherwise the process has none anyway.
+fn rustmap_unprivileged(args: &[&str]) -> Output {
     let bin = env!("CARGO_BIN_EXE_rustmap");
-    let o = if is_root() {
+    if is_root() {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", bin])
-            .args(["-sS", "-p", "80", "127.0.0.1"])
+            .args(args)
             .output()
             .unwrap()
     } else {
-        rustmap(&["-sS", "-p", "80", "127.0.0.1"])
-    };
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("needs root or CAP_NET_RAW"), "{}", stderr(&o));
-    assert!(stdout(&o).is_empty());
+        rustmap(args)
+    }
+}
+
+#[test]
+fn raw_scans_without_privilege_are_refused_with_a_reason() {
+    for args in [
+        vec!["-sS", "-p", "80", "127.0.0.1"],
+        vec!["-sU", "-p", "53", "127.0.0.1"],
+        vec!["-sY", "-p", "80", "127.0.0.1"],
+        vec!["--sctp-cookie-echo", "-p", "80", "127.0.0.1"],
+    ] {
+        let o = rustmap_unprivileged(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("needs root or CAP_NET_RAW"), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
 }
 
 /// Root, as the kernel sees it, from /proc (no libc call needed).
@@ -288,17 +300,6 @@ fn only_one_tcp_scan_type_per_scan() {
     assert!(stderr(&o).contains("only one SCTP scan type"), "{}", stderr(&o));
 }
 
-#[test]
-fn udp_and_sctp_scans_need_raw_privilege() {
-    if is_root() {
-        return; // root may send raw packets; the lab tests cover these scans
-    }
-    for args in [vec!["-sU", "-p", "53", "127.0.0.1"], vec!["-sY", "-p", "80", "127.0.0.1"]] {
-        let o = rustmap(&args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(stderr(&o).contains("needs root or CAP_NET_RAW"), "{}", stderr(&o));
-    }
-}
 
 #[test]
 fn both_spellings_are_accepted() {

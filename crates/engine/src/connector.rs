@@ -342,32 +342,27 @@ impl<M: Copy> InFlight<M> {
             if live {
                 // An ICMP error handled while our own `connect` call held the socket is kept as
                 // a "soft" error without waking anyone; SO_ERROR still has it.
-                let outcome = match self.slots[idx].as_ref().map(|s| (s.sock.take_error(), s)) {
-                    Some((Ok(Some(e)), slot)) => classify_error(&e, Some(slot.sock.as_raw_fd()), now - start_of(slot)),
-                    _ => Outcome::Timeout,
-                };
+                let outcome = self.slots[idx].as_ref().and_then(|s| {
+                    let e = s.sock.take_error().ok()??;
+                    let elapsed = s.job.as_ref().map_or(Duration::ZERO, |j| j.start.elapsed());
+                    Some(classify_error(&e, Some(s.sock.as_raw_fd()), elapsed))
+                });
                 // Closing abandons the half-open attempt; reusing the socket could carry its
                 // pending error into the next one.
-                self.finish(idx, outcome, After::Close);
+                self.finish(idx, outcome.unwrap_or(Outcome::Timeout), After::Close);
             }
         }
     }
 }
 
-fn start_of<M>(slot: &Slot<M>) -> Instant {
-    slot.job.as_ref().map_or_else(Instant::now, |j| j.start)
-}
-
 /// Turn the result of a `connect` call that did not say "in progress" into an outcome, and say
 /// whether the socket can serve another attempt.
 fn conclude(sock: &Socket, key: SockKey, r: std::io::Result<()>, elapsed: Duration) -> (Outcome, After) {
+    // EISCONN: the kernel had already marked the socket connected; that is success too.
+    let r = r.or_else(|e| if e.raw_os_error() == Some(libc::EISCONN) { Ok(()) } else { Err(e) });
     match r {
         Ok(()) => {
             // Close with RST: no TIME_WAIT on our side, and the service sees a reset.
-            let _ = sock.set_linger(Some(Duration::ZERO));
-            (Outcome::Open(elapsed), After::Close)
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EISCONN) => {
             let _ = sock.set_linger(Some(Duration::ZERO));
             (Outcome::Open(elapsed), After::Close)
         }

@@ -20,10 +20,11 @@
 //! - **UDP payloads** come from RustMap's own table ([`crate::payloads`]), so DNS, SNMP, NTP and
 //!   friends answer and show as open rather than open|filtered.
 //! - **ICMP rate limits.** Hosts answer closed UDP ports with ICMP port-unreachable, and most
-//!   kernels send about one per second after a short burst. When a UDP retry is answered where
-//!   the first try was not, the host's UDP send gap doubles (from 50 ms up to
-//!   `--max-scan-delay`, 1 s by default), as nmap does, so closed ports are not reported as
-//!   open|filtered just because their answers were suppressed.
+//!   kernels send about one per second after a short burst. Once a host has answered a closed
+//!   port, a UDP probe to it that was sent at the current send gap and still went unanswered
+//!   doubles that gap (from 50 ms up to `--max-scan-delay`, 1 s by default), as nmap slows down,
+//!   and retries spent finding that pace do not count against `--max-retries`. So closed ports
+//!   are not reported open|filtered just because their answers were suppressed.
 //! - **Outstanding probes** are kept per host, bounded by the congestion window and the per-host
 //!   parallelism, so memory follows what is in flight, not the size of the target range. Hosts
 //!   stream in from a bounded channel and leave as soon as they are finished.
@@ -217,43 +218,35 @@ impl RawSockets {
         // A filter is an optimisation (fewer copies to user space); without one we still check
         // every packet ourselves.
         let _ = capture.filter_to(&ours);
-        let reserve = Socket::new(Domain::IPV6, Type::STREAM, None)
-            .and_then(|s| {
-                s.set_only_v6(false)?;
-                s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
-                Ok(s)
-            })
-            .or_else(|_| {
-                let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-                s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
-                Ok(s)
-            })
-            .map_err(RawScanError::SourcePort)?;
-        let sport = local_port(&reserve)?;
-        let udp_reserve = Socket::new(Domain::IPV6, Type::DGRAM, None)
-            .and_then(|s| {
-                s.set_only_v6(false)?;
-                s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
-                Ok(s)
-            })
-            .or_else(|_| {
-                let s = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
-                s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
-                Ok(s)
-            })
-            .map_err(RawScanError::SourcePort)?;
+        let (reserve, sport) = reserve_port(Type::STREAM)?;
+        let (udp_reserve, udp_sport) = reserve_port(Type::DGRAM)?;
         let _ = udp_reserve.set_recv_buffer_size(1);
-        let udp_sport = local_port(&udp_reserve)?;
         Ok(RawSockets { sender, capture, sport, udp_sport, _reserve: reserve, _udp_reserve: udp_reserve })
     }
 }
 
-fn local_port(s: &Socket) -> Result<u16, RawScanError> {
-    s.local_addr()
+/// Bind a socket of this type to a free port on every address (dual-stack when the host has
+/// IPv6), so the kernel gives that port to nobody else while the scan uses it as its source.
+fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
+    let sock = Socket::new(Domain::IPV6, ty, None)
+        .and_then(|s| {
+            s.set_only_v6(false)?;
+            s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
+            Ok(s)
+        })
+        .or_else(|_| {
+            let s = Socket::new(Domain::IPV4, ty, None)?;
+            s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
+            Ok(s)
+        })
+        .map_err(RawScanError::SourcePort)?;
+    let port = sock
+        .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
         .map(|a| a.port())
-        .ok_or_else(|| RawScanError::SourcePort(std::io::Error::other("no local port")))
+        .ok_or_else(|| RawScanError::SourcePort(std::io::Error::other("no local port")))?;
+    Ok((sock, port))
 }
 
 /// Keyed cookies for probes.
@@ -363,6 +356,7 @@ impl RawScan {
             })
             .collect();
         let total_ports: usize = orders.iter().map(Vec::len).sum();
+        let has_udp = self.scan_of(Protocol::Udp).is_some();
         let mut window = Window::new(&timing);
         let mut hosts: HashMap<u64, Host> = HashMap::new();
         let mut by_addr: HashMap<IpAddr, u64> = HashMap::new();
@@ -448,7 +442,9 @@ impl RawScan {
                 } else {
                     h.allowed_tries(&timing)
                 };
-                if rate_limited && h.udp_gap < udp_gap_cap(&timing) {
+                if matches!(pk, Pk::Disc(_)) && h.phase == Phase::Ports {
+                    // A discovery probe is moot once the host is known to be up.
+                } else if rate_limited && h.udp_gap < udp_gap_cap(&timing) {
                     h.retries.push_back((pk, tryno));
                 } else if tryno < tries {
                     h.retries.push_back((pk, tryno + 1));
@@ -559,7 +555,7 @@ impl RawScan {
             if paced {
                 wake = wake.min(next_send.max(pause_until));
             }
-            if !can_send {
+            if !can_send && has_udp {
                 // A host whose UDP probes wait for their gap wants a wake-up when it opens.
                 for h in hosts.values() {
                     if h.udp_gap > Duration::ZERO && h.udp_next > Instant::now() {
@@ -617,11 +613,9 @@ impl RawScan {
             if h.outstanding.len() >= timing.max_parallelism {
                 continue;
             }
+            // (Discovery retries never stay queued past discovery: the host's first answer
+            // drops them, and later timeouts do not queue them.)
             let udp_open = now >= h.udp_next;
-            // A retry of a discovery probe is moot once the host is known to be up.
-            if h.phase == Phase::Ports {
-                h.retries.retain(|r| !matches!(r.0, Pk::Disc(_)));
-            }
             if let Some(i) = h.retries.iter().position(|(pk, _)| udp_open || !self.is_udp(*pk)) {
                 if let Some((pk, tryno)) = h.retries.remove(i) {
                     return Some((id, pk, tryno));
