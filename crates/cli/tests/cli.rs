@@ -300,7 +300,6 @@ fn only_one_tcp_scan_type_per_scan() {
     assert!(stderr(&o).contains("only one SCTP scan type"), "{}", stderr(&o));
 }
 
-
 #[test]
 fn both_spellings_are_accepted() {
     let (open, closed) = listeners(1);
