@@ -58,20 +58,53 @@ fn parse_time_bare(flag: &str, s: &str, bare_ms: f64, examples: &str) -> Result<
     Ok(Duration::from_secs_f64(v * mult / 1000.0))
 }
 
-fn scan_types(f: &Flags) -> Result<Vec<ScanType>> {
+/// What kind of run the `-s` letters ask for besides port scan types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Discovery, then ports (the default).
+    Ports,
+    /// `-sn`: discovery only.
+    PingOnly,
+    /// `-sL`: list targets, send nothing.
+    List,
+}
+
+fn scan_types(f: &Flags) -> Result<(Vec<ScanType>, Mode)> {
     let mut types = Vec::new();
+    let mut mode = Mode::Ports;
     for group in &f.scan {
+        if group == "n" || group == "L" {
+            let m = if group == "n" { Mode::PingOnly } else { Mode::List };
+            if mode != Mode::Ports && mode != m {
+                bail!(usage("-sn and -sL cannot be combined"));
+            }
+            mode = m;
+            continue;
+        }
         for c in group.chars() {
             match ScanType::from_letter(c) {
                 Some(t) => types.push(t),
-                // Letters of other features (-sV, -sC, -sn, -sL, -sO, -sI) that are not built yet.
-                None if "VCnLOI".contains(c) => bail!(usage(format!("not yet supported: -s{c}"))),
+                None if "nL".contains(c) => {
+                    bail!(usage(format!("-s{c} stands alone (as -s{c}), not inside -s{group}")))
+                }
+                // Letters of other features (-sV, -sC, -sO, -sI) that are not built yet.
+                None if "VCOI".contains(c) => bail!(usage(format!("not yet supported: -s{c}"))),
                 None => bail!(usage(format!("invalid scan type letter {c:?} in -s{group}"))),
             }
         }
     }
     if f.sctp_cookie_echo {
         types.push(ScanType::SctpCookieEcho);
+    }
+    if mode != Mode::Ports {
+        let flag = if mode == Mode::PingOnly { "-sn" } else { "-sL" };
+        if !types.is_empty() {
+            bail!(usage(format!("{flag} does not scan ports: it cannot be combined with a port scan type")));
+        }
+        if f.ports.is_some() || f.fast || f.top_ports.is_some() || f.exclude_ports.is_some() {
+            bail!(usage(format!("{flag} does not scan ports: -p, -F, --top-ports and --exclude-ports do not apply")));
+        }
+        return Ok((types, mode));
     }
     let mut seen = Vec::new();
     types.retain(|t| {
@@ -113,7 +146,119 @@ fn scan_types(f: &Flags) -> Result<Vec<ScanType>> {
             )))
         }
     }
-    Ok(types)
+    Ok((types, mode))
+}
+
+/// A discovery option's port list (`22,80`, `1000-1010`); `default` when none is given.
+fn ping_ports(flag: &str, list: &str, default: u16) -> Result<Vec<u16>> {
+    if list.is_empty() {
+        return Ok(vec![default]);
+    }
+    let mut out = Vec::new();
+    for item in list.split(',') {
+        let bad = || usage(format!("invalid port {item:?} in -{flag}{list} (e.g. -{flag}22,80 or -{flag}1000-1010)"));
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+            None => {
+                let p = item.parse::<u16>().map_err(|_| bad())?;
+                (p, p)
+            }
+        };
+        if lo == 0 || hi < lo {
+            return Err(bad());
+        }
+        for p in lo..=hi {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `-P` options: skip discovery (`-Pn`), or the probes to use.
+fn discovery_plan(f: &Flags, raw: bool) -> Result<(bool, rustmap::DiscoveryPlan)> {
+    use rustmap::Ping;
+    let mut skip = false;
+    let mut arp_asked = false;
+    let mut pings: Vec<Ping> = Vec::new();
+    for p in &f.ping {
+        let kind: String = p.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let list = &p[kind.len()..];
+        let needs_raw = |what: &str| -> Result<()> {
+            if raw {
+                Ok(())
+            } else {
+                Err(usage(format!(
+                    "-P{kind} ({what}) sends raw packets and needs root or CAP_NET_RAW; \
+                     without privileges use -PS, -PA, -PH or -PHT"
+                )))
+            }
+        };
+        let no_list = || -> Result<()> {
+            if list.is_empty() {
+                Ok(())
+            } else {
+                Err(usage(format!("-P{kind} takes no port list (got -P{p})")))
+            }
+        };
+        let add = |pings: &mut Vec<Ping>, new: Vec<Ping>| {
+            for n in new {
+                if !pings.contains(&n) {
+                    pings.push(n);
+                }
+            }
+        };
+        match kind.as_str() {
+            "n" | "N" => {
+                no_list()?;
+                skip = true;
+            }
+            "E" => {
+                no_list()?;
+                needs_raw("ICMP echo")?;
+                add(&mut pings, vec![Ping::Echo]);
+            }
+            "P" => {
+                no_list()?;
+                needs_raw("ICMP timestamp")?;
+                add(&mut pings, vec![Ping::Timestamp]);
+            }
+            "M" => {
+                no_list()?;
+                needs_raw("ICMP address mask")?;
+                add(&mut pings, vec![Ping::Mask]);
+            }
+            "R" => {
+                no_list()?;
+                needs_raw("ARP")?;
+                arp_asked = true;
+            }
+            "S" => add(&mut pings, ping_ports("PS", list, 443)?.into_iter().map(Ping::Syn).collect()),
+            "A" => add(&mut pings, ping_ports("PA", list, 80)?.into_iter().map(Ping::Ack).collect()),
+            "U" => {
+                needs_raw("UDP")?;
+                add(&mut pings, ping_ports("PU", list, 40125)?.into_iter().map(Ping::Udp).collect())
+            }
+            "Y" => {
+                needs_raw("SCTP INIT")?;
+                add(&mut pings, ping_ports("PY", list, 80)?.into_iter().map(Ping::Sctp).collect())
+            }
+            "H" => add(&mut pings, ping_ports("PH", list, 80)?.into_iter().map(Ping::Http).collect()),
+            "HT" => add(&mut pings, ping_ports("PHT", list, 443)?.into_iter().map(Ping::Https).collect()),
+            "O" => bail!(usage("not yet supported: -PO (IP protocol ping)")),
+            _ => bail!(usage(format!("invalid host discovery option -P{p}"))),
+        }
+    }
+    if arp_asked && f.disable_arp_ping {
+        bail!(usage("-PR and --disable-arp-ping contradict each other"));
+    }
+    // Probes are told apart by a one-byte index in their cookies.
+    if pings.len() > 255 {
+        bail!(usage(format!("{} discovery probes per host is too many (at most 255)", pings.len())));
+    }
+    // -PR alone: ARP where it applies, nmap's default probes for hosts beyond the local links.
+    Ok((skip, rustmap::DiscoveryPlan { pings, link_layer: !f.disable_arp_ping }))
 }
 
 fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
@@ -126,19 +271,20 @@ fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
 
 /// Build the plan.
 pub fn build(f: Flags, args_line: String) -> Result<Plan> {
-    let types = scan_types(&f)?;
-
-    let mut skip_discovery = false;
-    for p in &f.ping {
-        match p.as_str() {
-            "n" | "N" => skip_discovery = true,
-            other => {
-                let probe: String = other.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-                if ["E", "P", "M", "S", "A", "U", "Y", "R", "H", "HT", "O"].contains(&probe.as_str()) {
-                    bail!(usage(format!("not yet supported: -P{probe}")));
-                }
-                bail!(usage(format!("invalid host discovery option -P{other}")));
-            }
+    let (types, mode) = scan_types(&f)?;
+    let raw_allowed = rustmap::privilege::has_raw_socket_privilege();
+    let (skip_discovery, discovery) = discovery_plan(&f, raw_allowed)?;
+    if mode == Mode::List && (!f.ping.is_empty() || f.disable_arp_ping) {
+        bail!(usage("-sL sends nothing: host discovery options do not apply"));
+    }
+    // A connect scan (and an unprivileged ping scan) cannot send raw discovery probes.
+    let connect_only = types.contains(&ScanType::Connect) || (mode == Mode::PingOnly && !raw_allowed);
+    if connect_only {
+        if let Some(p) = discovery.pings.iter().find(|p| p.needs_raw()) {
+            bail!(usage(format!(
+                "{} needs a raw-packet scan (-sS, as root); with -sT use -PS, -PA, -PH or -PHT",
+                p.flag()
+            )))
         }
     }
 
@@ -185,7 +331,7 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
             .map_err(|e| usage(format!("--exclude-ports: {e}")))?;
         ports.remove(&drop);
     }
-    if protos.iter().all(|p| ports.get(*p).is_empty()) {
+    if mode == Mode::Ports && protos.iter().all(|p| ports.get(*p).is_empty()) {
         bail!(usage("no ports left to scan"));
     }
 
@@ -334,10 +480,13 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
     request.origin = rustmap::Origin { interface: f.interface.clone(), source };
     request.timing = timing;
     request.skip_discovery = skip_discovery;
+    request.discovery = discovery;
+    request.port_scan = mode == Mode::Ports;
+    request.list_only = mode == Mode::List;
     request.randomize_ports = !f.sequential;
     request.reverse_dns = if f.no_dns {
         ReverseDns::Never
-    } else if f.always_dns {
+    } else if f.always_dns || mode == Mode::List {
         ReverseDns::Always
     } else {
         ReverseDns::UpHosts

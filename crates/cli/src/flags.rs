@@ -73,9 +73,13 @@ pub struct Flags {
     #[arg(short = '6', help_heading = "Targets")]
     pub ipv6: bool,
 
-    /// Host discovery: -Pn (treat all hosts as up); -PE, -PP, -PM, -PR; -PS, -PA, -PU, -PY, -PH, -PHT with optional port lists (-PS22,80).
+    /// Host discovery: -Pn (treat all hosts as up); -PE echo, -PP timestamp, -PM address mask, -PR ARP; -PS SYN (443), -PA ACK (80), -PU UDP (40125), -PY SCTP (80), -PH HTTP (80), -PHT HTTPS (443), each with an optional port list (-PS22,80). -sn: discovery only; -sL: list targets.
     #[arg(short = 'P', value_name = "PROBE", action = ArgAction::Append, help_heading = "Host discovery")]
     pub ping: Vec<String>,
+
+    /// Do not use ARP or IPv6 neighbour discovery for hosts on directly connected links.
+    #[arg(long = "disable-arp-ping", help_heading = "Host discovery")]
+    pub disable_arp_ping: bool,
 
     /// Timing template 0-5 (paranoid, sneaky, polite, normal, aggressive, insane).
     #[arg(short = 'T', value_name = "0-5", help_heading = "Timing")]
@@ -229,7 +233,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("resolve-timeout", true),
     u("resolve-all", false),
     u("system-dns", false),
-    u("disable-arp-ping", false),
     u("mtu-discovery", false),
     u("tui", false),
     u("api", false),

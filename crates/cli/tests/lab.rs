@@ -417,8 +417,11 @@ fn syn_scan_firewalled_host_states_reasons_and_ttl() {
             (Some("filtered"), Some("no-response"))
         );
     }
-    // Echo and SYN to 443 are dropped; the ACK to port 80 draws a RST.
-    assert_eq!(h["reason"], "reset");
+    // On the LAN, ARP finds it (iptables does not filter ARP), as nmap does.
+    assert_eq!(h["reason"], "arp-response");
+    // Without ARP: echo and SYN to 443 are dropped; the ACK to port 80 draws a RST.
+    let v = json_scan(&["-n", "-sS", "--disable-arp-ping", "-p", "22", "198.18.0.11"]);
+    assert_eq!(host(&v, "198.18.0.11")["reason"], "reset");
 }
 
 /// Each raw TCP scan type gives nmap's state for every port of the services host and the
@@ -662,4 +665,242 @@ fn interface_and_source_address() {
     assert_eq!(v["stats"]["hosts_up"], 0, "{v}");
     let v = json_scan(&["-n", "-Pn", "-sS", "-S", "198.18.0.99", "--max-retries", "1", "-p", "22", "198.18.0.10"]);
     assert_eq!(port(host(&v, "198.18.0.10"), 22)["state"], "filtered", "{v}");
+}
+
+// ---- Host discovery (-sn, -P*, -sL) ----
+
+/// Hosts up in a JSON scan: address → (reason, MAC).
+fn up_hosts(v: &Value) -> std::collections::BTreeMap<String, (String, Option<String>)> {
+    v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["status"] == "up")
+        .map(|h| {
+            let mac = h["mac"].as_str().map(str::to_string);
+            (h["addr"].as_str().unwrap().to_string(), (h["reason"].as_str().unwrap().to_string(), mac))
+        })
+        .collect()
+}
+
+/// Hosts up in nmap's XML: address → reason.
+fn nmap_up_hosts(args: &[&str]) -> std::collections::BTreeMap<String, String> {
+    let mut all = vec!["-n", "-oX", "-"];
+    all.extend_from_slice(args);
+    let o = in_lab("nmap", &all);
+    assert!(o.status.success(), "nmap {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let xml = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut out = std::collections::BTreeMap::new();
+    // Ping scans write `<host>` without attributes; port scans `<host starttime=...>`.
+    for host in xml.split("<host").skip(1).filter(|h| h.starts_with(' ') || h.starts_with('>')) {
+        let Some(st) = host.split("<status state=\"").nth(1) else { continue };
+        if !st.starts_with("up\"") {
+            continue;
+        }
+        let reason = st.split("reason=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+        let addr = host.split("<address addr=\"").nth(1).and_then(|a| a.split('"').next()).unwrap().to_string();
+        out.insert(addr, reason);
+    }
+    out
+}
+
+/// The lab hosts of one subnet that are up, from the ground truth.
+fn truth_up_in(prefix: &str) -> BTreeSet<String> {
+    ground_truth()["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["up"] == true)
+        .filter_map(|h| h["ipv4"].as_str())
+        .filter(|a| a.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn ping_scan_of_the_switched_lan_uses_arp_and_matches_nmap() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-sn", "198.18.0.0/24"]);
+    let ours = up_hosts(&v);
+    let mut want = truth_up_in("198.18.0.");
+    want.insert("198.18.0.2".into()); // the scanner itself
+    assert_eq!(ours.keys().cloned().collect::<BTreeSet<_>>(), want, "{v}");
+    assert_eq!(v["stats"]["hosts_total"], 256);
+    for h in ground_truth()["hosts"].as_array().unwrap() {
+        let Some(addr) = h["ipv4"].as_str().filter(|a| a.starts_with("198.18.0.")) else { continue };
+        let (reason, mac) = &ours[addr];
+        assert_eq!(reason, "arp-response", "{addr}");
+        assert_eq!(mac.as_deref(), Some(h["mac"].as_str().unwrap().to_uppercase().as_str()), "{addr}");
+    }
+    // No ports section in a ping scan.
+    assert!(v["hosts"][0]["ports"].as_array().unwrap().is_empty());
+    let nmap = nmap_up_hosts(&["-sn", "198.18.0.0/24"]);
+    assert_eq!(nmap.keys().cloned().collect::<BTreeSet<_>>(), want, "nmap's live set");
+    for (addr, reason) in &nmap {
+        if addr != "198.18.0.2" {
+            assert_eq!(reason, &ours[addr].0, "{addr}: nmap's reason");
+        }
+    }
+    // Normal output: one report per live host, with its MAC, and no port table.
+    let o = rustmap(&["-n", "-sn", "198.18.0.10"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("Host is up") && out.contains("MAC Address: 02:52:4D:00:00:0A"), "{out}");
+    assert!(!out.contains("PORT") && !out.contains("scanned ports"), "{out}");
+}
+
+#[test]
+fn ping_scan_of_a_routed_subnet_matches_nmap() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-sn", "198.18.2.0/24"]);
+    let ours = up_hosts(&v);
+    let want = BTreeSet::from(["198.18.2.1".to_string(), "198.18.2.10".to_string()]);
+    assert_eq!(ours.keys().cloned().collect::<BTreeSet<_>>(), want, "{v}");
+    for (addr, (reason, mac)) in &ours {
+        assert_eq!(reason, "echo-reply", "{addr}: routed hosts answer IP probes, not ARP");
+        assert_eq!(mac, &None, "{addr}: no MAC beyond a router");
+    }
+    assert_eq!(host(&v, "198.18.2.10")["reason_ttl"], 62, "two router hops");
+    let nmap = nmap_up_hosts(&["-sn", "198.18.2.0/24"]);
+    assert_eq!(nmap.keys().cloned().collect::<BTreeSet<_>>(), want, "nmap's live set");
+    // Dead addresses are never reported up, whatever the probes.
+    for extra in [&["-sn"][..], &["-sn", "-PS22,80", "-PA443", "-PU", "-PP"][..]] {
+        let mut args = vec!["-n"];
+        args.extend_from_slice(extra);
+        args.push("198.18.2.20-40");
+        let v = json_scan(&args);
+        assert_eq!(v["stats"]["hosts_up"], 0, "{args:?}: {v}");
+        assert_eq!(v["stats"]["hosts_down"], 21);
+    }
+}
+
+#[test]
+fn firewalled_host_is_found_only_by_the_probe_it_answers() {
+    let Some(_lab) = lab() else { return };
+    let target = "198.18.0.11";
+    let up = |args: &[&str]| -> Option<String> {
+        let mut all = vec!["-n", "-sn"];
+        all.extend_from_slice(args);
+        all.push(target);
+        up_hosts(&json_scan(&all)).get(target).map(|r| r.0.clone())
+    };
+    // ICMP and port 443 are dropped: not found without ARP.
+    assert_eq!(up(&["--disable-arp-ping", "-PE", "-PS443"]), None);
+    assert_eq!(up(&["--disable-arp-ping", "-PS22"]).as_deref(), Some("syn-ack"));
+    assert_eq!(up(&["--disable-arp-ping", "--PS", "9999,22"]).as_deref(), Some("syn-ack"), "the guide's spelling");
+    assert_eq!(up(&["--disable-arp-ping", "--PH", "80"]).as_deref(), Some("http-response"));
+    assert_eq!(up(&["--disable-arp-ping", "-PA80"]).as_deref(), Some("reset"));
+    // ARP is not filtered by iptables: the default finds it on the LAN.
+    assert_eq!(up(&[]).as_deref(), Some("arp-response"));
+    assert_eq!(up(&["-PR"]).as_deref(), Some("arp-response"));
+    // nmap agrees on both sides.
+    assert!(nmap_up_hosts(&["-sn", "--disable-arp-ping", "-PE", "-PS443", target]).is_empty());
+    assert_eq!(
+        nmap_up_hosts(&["-sn", "--disable-arp-ping", "-PS22", target]).get(target).map(String::as_str),
+        Some("syn-ack")
+    );
+    // Without privileges: connect() pings, HTTP ping.
+    let bin = env!("CARGO_BIN_EXE_rustmap");
+    for (args, want) in [(&["-sn"][..], "syn-ack"), (&["-sn", "--PH", "80"][..], "http-response")] {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &scanner_ns(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["--inh-caps=-all", "--bounding-set=-all", bin, "-n", "--oJ", "-"])
+            .args(args)
+            .arg(target)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(up_hosts(&v).get(target).map(|r| r.0.as_str()), Some(want), "unprivileged {args:?}: {v}");
+    }
+    // Raw-only probes are refused without privileges, with a reason.
+    let o = Command::new("ip")
+        .args(["netns", "exec", &scanner_ns(), "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["--inh-caps=-all", "--bounding-set=-all", bin, "-sn", "-PE", target])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs root"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Every probe type alone against the host that answers everything with "closed", compared
+/// with nmap's reason for the same probe.
+#[test]
+fn each_ping_type_agrees_with_nmap() {
+    let Some(_lab) = lab() else { return };
+    let target = "198.18.0.13";
+    for probe in ["-PE", "-PP", "-PM", "-PS443", "-PA80", "-PU", "-PY", "-PS22,443"] {
+        let v = json_scan(&["-n", "-sn", "--disable-arp-ping", probe, target]);
+        let ours = up_hosts(&v).get(target).map(|r| r.0.clone());
+        let nmap = nmap_up_hosts(&["-sn", "--disable-arp-ping", probe, target]).get(target).cloned();
+        assert_eq!(ours, nmap, "{probe}: ours vs nmap");
+    }
+    // The reasons themselves, as the lab's kernels answer.
+    let reason = |probe: &str| {
+        let v = json_scan(&["-n", "-sn", "--disable-arp-ping", probe, target]);
+        up_hosts(&v).get(target).map(|r| r.0.clone())
+    };
+    assert_eq!(reason("-PE").as_deref(), Some("echo-reply"));
+    assert_eq!(reason("-PS443").as_deref(), Some("reset"));
+    assert_eq!(reason("-PU").as_deref(), Some("port-unreach"));
+}
+
+#[test]
+fn ipv6_ping_scan_uses_neighbour_discovery() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-sn", "fd00:18::10", "fd00:18::13", "fd00:18::77"]);
+    let ours = up_hosts(&v);
+    assert_eq!(ours.len(), 2, "{v}");
+    assert_eq!(ours["fd00:18::10"], ("nd-response".to_string(), Some("02:52:4D:00:00:0A".to_string())));
+    assert_eq!(ours["fd00:18::13"].0, "nd-response");
+    let v = json_scan(&["-n", "-sn", "--disable-arp-ping", "-PE", "fd00:18::10", "fd00:18:2::10"]);
+    let ours = up_hosts(&v);
+    assert_eq!(ours["fd00:18::10"].0, "echo-reply");
+    assert_eq!(ours["fd00:18:2::10"].0, "echo-reply");
+    let nmap = nmap_up_hosts(&["-6", "-sn", "fd00:18::10", "fd00:18::13", "fd00:18::77"]);
+    assert_eq!(
+        nmap.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["fd00:18::10".into(), "fd00:18::13".into()])
+    );
+}
+
+#[test]
+fn discovery_then_ports_with_custom_probes() {
+    let Some(_lab) = lab() else { return };
+    // The routed host found by its SSH port, then scanned; the firewalled LAN host via HTTP ping.
+    let v = json_scan(&["-n", "-sS", "-PS22", "-p", "22,80", "198.18.2.10"]);
+    let h = host(&v, "198.18.2.10");
+    assert_eq!(h["reason"], "syn-ack");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([22, 80]));
+    let v = json_scan(&["-n", "-sT", "--disable-arp-ping", "--PH", "80", "-p", "22", "198.18.0.11"]);
+    let h = host(&v, "198.18.0.11");
+    assert_eq!(h["reason"], "http-response");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([22]));
+}
+
+#[test]
+fn list_scan_names_targets_and_sends_nothing() {
+    let Some(_lab) = lab() else { return };
+    // Earlier scans may have left kernel neighbour entries; start clean.
+    in_lab("ip", &["neigh", "flush", "to", "198.18.0.9"]);
+    let o = rustmap(&["-sL", "198.18.0.9-11"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("RustMap scan report for 198.18.0.9\n"), "{out}");
+    assert!(out.contains("RustMap scan report for h10.lab.test (198.18.0.10)"), "{out}");
+    assert!(out.contains("RustMap scan report for h11.lab.test (198.18.0.11)"), "{out}");
+    assert!(!out.contains("Host is up"), "{out}");
+    assert!(out.contains("3 IP addresses (0 hosts up)"), "{out}");
+    // XML: hosts of unknown status, valid for nmap's DTD.
+    let o = rustmap(&["-sL", "-n", "-oX", "-", "198.18.0.9-11"]);
+    let xml = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(xml.matches("<status state=\"unknown\"").count(), 3, "{xml}");
+    // Nothing was sent: a host that is down shows no sign of probing (no ARP entry was made).
+    let neigh = in_lab("ip", &["neigh", "show", "198.18.0.9"]);
+    assert!(String::from_utf8_lossy(&neigh.stdout).trim().is_empty(), "{}", String::from_utf8_lossy(&neigh.stdout));
+    // Usage errors.
+    for bad in [&["-sL", "-sS", "198.18.0.10"][..], &["-sL", "-PE", "198.18.0.10"], &["-sn", "-p", "80", "198.18.0.10"]]
+    {
+        let o = rustmap(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+    }
 }

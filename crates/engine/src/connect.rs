@@ -17,6 +17,7 @@
 //! eleven.
 
 use crate::connector::{ConnectDone, ConnectJob, Connector};
+use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
 use crate::timing::{RttEstimator, Timing, Window};
 use crate::Emitter;
@@ -53,8 +54,9 @@ pub struct ConnectScan {
     pub timing: Timing,
     /// Skip discovery and treat every host as up (`-Pn`).
     pub skip_discovery: bool,
-    /// Ports whose answer proves a host up during discovery.
-    pub discovery_ports: Vec<u16>,
+    /// Which probes find hosts up: TCP pings become `connect()` calls, HTTP/HTTPS pings are
+    /// made as such; the raw-packet ones are not for this engine (the caller refuses them).
+    pub discovery: DiscoveryPlan,
     /// Non-open states with more ports than this are folded into `extraports` (nmap: 25).
     pub collapse_threshold: usize,
     /// Number of hosts expected, for progress estimates only.
@@ -70,7 +72,7 @@ impl Default for ConnectScan {
             randomize: true,
             timing: Timing::default(),
             skip_discovery: false,
-            discovery_ports: vec![80, 443],
+            discovery: DiscoveryPlan::default(),
             collapse_threshold: 25,
             hosts_hint: None,
             origin: Origin::default(),
@@ -98,6 +100,8 @@ pub enum Outcome {
     Refused(Duration, Reason),
     /// An ICMP error or local routing failure said the path is blocked.
     Unreachable(Reason),
+    /// An HTTP/HTTPS ping's answer (discovery only), with its reason.
+    App(Reason, Duration),
     /// Nothing came back in time.
     Timeout,
     /// This machine ran short of descriptors, ports or buffers; the probe did not go out.
@@ -221,6 +225,12 @@ struct ProbeMeta {
 
 type ProbeDone = ConnectDone<ProbeMeta>;
 
+/// What to launch next: a connect probe, or an HTTP/HTTPS ping (host, its address, try, TLS?).
+enum Job {
+    Connect(ConnectJob<ProbeMeta>),
+    App { meta: ProbeMeta, addr: SocketAddr, tls: bool, timeout: Duration },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Discovery,
@@ -241,6 +251,9 @@ struct Host {
     next: usize,
     retries: VecDeque<(u16, u8, bool)>,
     outstanding: usize,
+    /// Discovery probes among `outstanding`: once the host is up they are moot, and it does not
+    /// wait for them (their outcomes are dropped when they come back).
+    disc_outstanding: usize,
     results: Vec<(Protocol, u16, PortState, Reason, u8)>,
     rtt: RttEstimator,
     max_successful_try: u8,
@@ -360,6 +373,9 @@ impl ConnectScan {
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
+        let pings: Vec<Ping> = self.discovery.connect_pings().into_iter().filter(|p| !p.needs_raw()).collect();
+        // HTTP/HTTPS pings run as tasks and report through the same kind of batch.
+        let (app_tx, mut app_rx) = mpsc::unbounded_channel::<ProbeDone>();
 
         loop {
             if emitter.is_cancelled() {
@@ -371,7 +387,7 @@ impl ConnectScan {
                     Ok(t) => {
                         let id = next_id;
                         next_id += 1;
-                        hosts.insert(id, self.new_host(t, &order, &timing));
+                        hosts.insert(id, self.new_host(t, &order, &timing, &pings));
                         ring.push_back(id);
                     }
                     Err(mpsc::error::TryRecvError::Empty) => break,
@@ -383,13 +399,13 @@ impl ConnectScan {
             let now = Instant::now();
             let finished: Vec<u64> = hosts
                 .iter()
-                .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h))
+                .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &pings))
                 .map(|(id, _)| *id)
                 .collect();
             for id in finished {
                 if let Some(h) = hosts.remove(&id) {
                     ring.retain(|x| *x != id);
-                    let timed_out = !self.host_complete(&h);
+                    let timed_out = !self.host_complete(&h, &pings);
                     self.finish_host(h, timed_out, &emitter, &mut totals).await;
                     hosts_done += 1;
                 }
@@ -403,12 +419,26 @@ impl ConnectScan {
             let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
             let paced = timing.paced();
             while in_flight < allowed && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                let Some(job) = self.next_probe(&mut hosts, &mut ring, &order, &timing) else {
+                let Some(job) = self.next_probe(&mut hosts, &mut ring, &order, &timing, &pings) else {
                     break;
                 };
                 totals.probes_sent += 1;
                 in_flight += 1;
-                connector.submit(job);
+                match job {
+                    Job::Connect(job) => connector.submit(job),
+                    Job::App { meta, addr, tls, timeout } => {
+                        let (tx, origin) = (app_tx.clone(), self.origin.clone());
+                        tokio::spawn(async move {
+                            let outcome = match app_ping(addr, tls, timeout, &origin).await {
+                                PingOutcome::Up(Reason::ConnRefused, rtt) => Outcome::Refused(rtt, Reason::ConnRefused),
+                                PingOutcome::Up(reason, rtt) => Outcome::App(reason, rtt),
+                                PingOutcome::Blocked(reason) => Outcome::Unreachable(reason),
+                                PingOutcome::Silent => Outcome::Timeout,
+                            };
+                            let _ = tx.send(ConnectDone { meta, outcome });
+                        });
+                    }
+                }
                 if paced {
                     next_send = Instant::now() + timing.pacing_gap();
                 }
@@ -455,11 +485,18 @@ impl ConnectScan {
                         self.on_done(done, &mut hosts, &mut window, &timing);
                     }
                 }
+                Some(done) = app_rx.recv(), if in_flight > 0 => {
+                    in_flight = in_flight.saturating_sub(1);
+                    if !matches!(done.outcome, Outcome::Timeout) {
+                        replies += 1;
+                    }
+                    self.on_done(done, &mut hosts, &mut window, &timing);
+                }
                 t = targets.recv(), if room => match t {
                     Some(t) => {
                         let id = next_id;
                         next_id += 1;
-                        hosts.insert(id, self.new_host(t, &order, &timing));
+                        hosts.insert(id, self.new_host(t, &order, &timing, &pings));
                         ring.push_back(id);
                     }
                     None => closed = true,
@@ -479,9 +516,9 @@ impl ConnectScan {
         totals
     }
 
-    fn new_host(&self, target: ScanTarget, order: &[u16], timing: &Timing) -> Host {
+    fn new_host(&self, target: ScanTarget, order: &[u16], timing: &Timing, pings: &[Ping]) -> Host {
         let offset = if order.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..order.len()) };
-        let skip = self.skip_discovery || self.discovery_ports.is_empty();
+        let skip = self.skip_discovery || pings.is_empty();
         Host {
             target,
             start_unix: unix_now(),
@@ -494,6 +531,7 @@ impl ConnectScan {
             next: 0,
             retries: VecDeque::new(),
             outstanding: 0,
+            disc_outstanding: 0,
             results: Vec::new(),
             rtt: RttEstimator::default(),
             max_successful_try: 0,
@@ -501,10 +539,10 @@ impl ConnectScan {
         }
     }
 
-    fn host_complete(&self, h: &Host) -> bool {
+    fn host_complete(&self, h: &Host, pings: &[Ping]) -> bool {
         match h.phase {
-            Phase::Discovery => h.disc_next >= self.discovery_ports.len() && h.retries.is_empty() && h.outstanding == 0,
-            Phase::Ports => h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == 0,
+            Phase::Discovery => h.disc_next >= pings.len() && h.retries.is_empty() && h.outstanding == 0,
+            Phase::Ports => h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == h.disc_outstanding,
         }
     }
 
@@ -515,7 +553,8 @@ impl ConnectScan {
         ring: &mut VecDeque<u64>,
         order: &Arc<Vec<u16>>,
         timing: &Timing,
-    ) -> Option<ConnectJob<ProbeMeta>> {
+        pings: &[Ping],
+    ) -> Option<Job> {
         for _ in 0..ring.len() {
             let id = ring.pop_front()?;
             ring.push_back(id);
@@ -527,9 +566,9 @@ impl ConnectScan {
                 Some(r)
             } else {
                 match h.phase {
-                    Phase::Discovery if h.disc_next < self.discovery_ports.len() => {
+                    Phase::Discovery if h.disc_next < pings.len() => {
                         h.disc_next += 1;
-                        Some((self.discovery_ports[h.disc_next - 1], 0, true))
+                        Some((ping_port(pings[h.disc_next - 1]), 0, true))
                     }
                     Phase::Ports if h.next < order.len() => {
                         let port = order[(h.offset + h.next) % order.len()];
@@ -541,10 +580,19 @@ impl ConnectScan {
             };
             let Some((port, tryno, discovery)) = pick else { continue };
             h.outstanding += 1;
+            h.disc_outstanding += usize::from(discovery);
             let addr = SocketAddr::new(h.target.addr, port);
             let timeout = h.rtt.timeout(timing);
             let meta = ProbeMeta { host: id, port, tryno, discovery, recverr: h.recverr };
-            return Some(ConnectJob { addr, timeout, recverr: h.recverr, meta });
+            // A discovery probe to a port that is only HTTP/HTTPS-pinged is made as such.
+            let app = discovery
+                .then(|| pings.iter().find(|p| ping_port(**p) == port && p.is_app()))
+                .flatten()
+                .filter(|_| !pings.iter().any(|p| ping_port(*p) == port && !p.is_app()));
+            if let Some(p) = app {
+                return Some(Job::App { meta, addr, tls: matches!(p, Ping::Https(_)), timeout });
+            }
+            return Some(Job::Connect(ConnectJob { addr, timeout, recverr: h.recverr, meta }));
         }
         None
     }
@@ -553,6 +601,9 @@ impl ConnectScan {
         let ProbeDone { meta: done, outcome } = done;
         let Some(h) = hosts.get_mut(&done.host) else { return };
         h.outstanding = h.outstanding.saturating_sub(1);
+        if done.discovery {
+            h.disc_outstanding = h.disc_outstanding.saturating_sub(1);
+        }
         // A discovery answer that arrives after the host moved on is of no further use.
         if done.discovery && h.phase != Phase::Discovery {
             return;
@@ -571,6 +622,10 @@ impl ConnectScan {
             Outcome::Open(rtt) => {
                 answered(h, window, Some(rtt));
                 Some((PortState::Open, Reason::SynAck))
+            }
+            Outcome::App(reason, rtt) => {
+                answered(h, window, Some(rtt));
+                Some((PortState::Open, reason))
             }
             Outcome::Refused(rtt, reason) => {
                 answered(h, window, Some(rtt));
@@ -607,7 +662,7 @@ impl ConnectScan {
             match state {
                 PortState::Open | PortState::Closed => {
                     h.phase = Phase::Ports;
-                    h.up_reason = if state == PortState::Open { Reason::SynAck } else { Reason::ConnRefused };
+                    h.up_reason = reason;
                     h.retries.retain(|r| !r.2);
                 }
                 _ => {
@@ -633,10 +688,24 @@ impl ConnectScan {
             srtt_us: h.rtt.srtt_us(),
             results: h.results,
             timed_out,
+            mac: None,
         };
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit(ev).await;
         }
+    }
+}
+
+/// The port a TCP or application ping goes to.
+fn ping_port(p: Ping) -> u16 {
+    match p {
+        Ping::Syn(port)
+        | Ping::Ack(port)
+        | Ping::Http(port)
+        | Ping::Https(port)
+        | Ping::Udp(port)
+        | Ping::Sctp(port) => port,
+        Ping::Echo | Ping::Timestamp | Ping::Mask => 0,
     }
 }
 
@@ -663,6 +732,8 @@ pub(crate) struct HostReport {
     pub srtt_us: Option<u64>,
     pub results: Vec<(Protocol, u16, PortState, Reason, u8)>,
     pub timed_out: bool,
+    /// Hardware address, when learned on a directly connected link.
+    pub mac: Option<[u8; 6]>,
 }
 
 impl HostReport {
@@ -694,6 +765,7 @@ impl HostReport {
         events.push(ScanEvent::HostDone(HostResult {
             addr: self.target.addr,
             hostnames: self.target.hostnames,
+            mac: self.mac.map(|m| m.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")),
             status: if self.up { HostStatus::Up } else { HostStatus::Down },
             reason: self.reason,
             reason_ttl: self.reason_ttl,

@@ -5,6 +5,7 @@
 //! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation and the congestion window.
 //! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
 //! - [`connector`]: the connect probes themselves, on one epoll thread per core.
+//! - [`discovery`]: host discovery probes (`-P*`), the plan that picks them, HTTP/HTTPS pings.
 //! - [`raw`]: the raw-packet TCP scans (SYN, FIN, NULL, Xmas, ACK, Window, Maimon) and their
 //!   raw-packet host discovery.
 //! - [`probe`]: what a reply means for a port under each scan type (nmap's state table).
@@ -14,6 +15,7 @@
 
 pub mod connect;
 pub mod connector;
+pub mod discovery;
 pub mod limits;
 pub mod origin;
 pub mod payloads;

@@ -36,6 +36,7 @@
 //!   so no local connection can be given the same port and see our replies.
 
 use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, ScanTarget};
+use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
 use crate::payloads;
 use crate::probe::{self, Reply};
@@ -45,7 +46,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rustmap_model::{PortState, Protocol, Reason, ScanEvent, ScanType};
 use rustmap_netio::capture::Capture;
-use rustmap_netio::raw::RawIpSender;
+use rustmap_netio::raw::{LinkSender, RawIpSender};
+use rustmap_netio::route::{Link, RouteTable};
 use rustmap_netio::NetioError;
 use rustmap_wire::probe::{self as wp, IpProbe, ReplyBody, L4};
 use rustmap_wire::tcp::{Flags, TcpOption};
@@ -93,6 +95,8 @@ pub struct RawScan {
     pub timing: Timing,
     /// Skip discovery and treat every host as up (`-Pn`).
     pub skip_discovery: bool,
+    /// Which probes find hosts up (ignored with `skip_discovery`).
+    pub discovery: DiscoveryPlan,
     /// Non-open states with more ports than this are folded into `extraports` (nmap: 25).
     pub collapse_threshold: usize,
     /// Number of hosts expected, for progress estimates only.
@@ -122,25 +126,56 @@ enum Pk {
     Disc(u8),
 }
 
-/// nmap's privileged discovery probes (without ARP, which comes with host discovery proper).
+/// A discovery probe of the raw engine: an IP-level ping, or ARP / neighbour solicitation on a
+/// directly connected link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DiscProbe {
-    Echo,
-    Syn(u16),
-    Ack(u16),
-    Timestamp,
+    Ping(Ping),
+    Arp,
+    Nd,
 }
 
-const DISC_V4: [DiscProbe; 4] = [DiscProbe::Echo, DiscProbe::Syn(443), DiscProbe::Ack(80), DiscProbe::Timestamp];
-const DISC_V6: [DiscProbe; 3] = [DiscProbe::Echo, DiscProbe::Syn(443), DiscProbe::Ack(80)];
+/// What the engine knows about the network as a whole: the congestion window, and the round
+/// trips of every host (for hosts that have not answered yet).
+struct NetState {
+    window: Window,
+    global_rtt: RttEstimator,
+}
 
-fn disc_probes(v6: bool) -> &'static [DiscProbe] {
-    if v6 {
-        &DISC_V6
-    } else {
-        &DISC_V4
+/// Which discovery probes a host gets (an index into [`Plans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlanKind {
+    V4,
+    V6,
+    Arp,
+    Nd,
+}
+
+/// The discovery probe lists of one scan, built once from its [`DiscoveryPlan`].
+struct Plans {
+    v4: Vec<DiscProbe>,
+    v6: Vec<DiscProbe>,
+    link_layer: bool,
+}
+
+impl Plans {
+    fn new(plan: &DiscoveryPlan) -> Plans {
+        let ip = |v6: bool| plan.raw_pings(v6).into_iter().map(DiscProbe::Ping).collect();
+        Plans { v4: ip(false), v6: ip(true), link_layer: plan.link_layer }
+    }
+
+    fn of(&self, kind: PlanKind) -> &[DiscProbe] {
+        match kind {
+            PlanKind::V4 => &self.v4,
+            PlanKind::V6 => &self.v6,
+            PlanKind::Arp => &[DiscProbe::Arp],
+            PlanKind::Nd => &[DiscProbe::Nd],
+        }
     }
 }
+
+/// An application-level ping's outcome, back from its task: host id, probe, try, outcome.
+type AppDone = (u64, Pk, u8, PingOutcome);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -158,6 +193,11 @@ struct Host {
     up_ttl: u8,
     disc_next: usize,
     disc_negative: Option<Reason>,
+    /// Its discovery probes, and the link it is directly on (ARP/ND go out there as frames).
+    plan: PlanKind,
+    link: Option<Link>,
+    /// Its hardware address, learned from a reply on its link.
+    mac: Option<[u8; 6]>,
     /// Per scan: where in the port order this host starts, and how many ports it has sent.
     cursors: Vec<(usize, usize)>,
     /// The scan whose turn it is next (round-robin between the scans of a combined run).
@@ -289,7 +329,8 @@ impl RawScan {
             }
             seen.push(scan.protocol());
         }
-        let job = tokio::task::spawn_blocking(move || self.run_blocking(sockets, targets, emitter));
+        let rt = tokio::runtime::Handle::current();
+        let job = tokio::task::spawn_blocking(move || self.run_blocking(sockets, targets, emitter, rt));
         Ok(job.await.unwrap_or_default())
     }
 
@@ -302,8 +343,25 @@ impl RawScan {
         matches!(pk, Pk::Port(s, _) if self.scans.get(usize::from(s)).is_some_and(|(t, _)| *t == ScanType::Udp))
     }
 
-    fn new_host(&self, target: ScanTarget, orders: &[Vec<u16>], timing: &Timing) -> Option<Host> {
+    fn new_host(
+        &self,
+        target: ScanTarget,
+        orders: &[Vec<u16>],
+        timing: &Timing,
+        plans: &Plans,
+        routes: &RouteTable,
+    ) -> Option<Host> {
         let src = self.origin.source_for(target.addr)?;
+        let v6 = target.addr.is_ipv6();
+        // On a directly connected link, ARP (or neighbour discovery) replaces the other probes,
+        // as in nmap: nothing answers more surely, and a firewall does not filter it.
+        let link = routes.on_link(target.addr, self.origin.interface.as_deref());
+        let plan = match (&link, plans.link_layer && !self.skip_discovery, v6) {
+            (Some(_), true, false) => PlanKind::Arp,
+            (Some(_), true, true) => PlanKind::Nd,
+            (_, _, false) => PlanKind::V4,
+            (_, _, true) => PlanKind::V6,
+        };
         let cursors = orders
             .iter()
             .map(|o| (if o.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..o.len()) }, 0))
@@ -318,6 +376,9 @@ impl RawScan {
             up_ttl: 0,
             disc_next: 0,
             disc_negative: None,
+            plan,
+            link,
+            mac: None,
             cursors,
             turn: 0,
             retries: VecDeque::new(),
@@ -332,16 +393,28 @@ impl RawScan {
         })
     }
 
-    fn host_complete(&self, h: &Host) -> bool {
+    fn host_complete(&self, h: &Host, plans: &Plans) -> bool {
         let more = match h.phase {
-            Phase::Discovery => h.disc_next < disc_probes(h.target.addr.is_ipv6()).len(),
+            Phase::Discovery => h.disc_next < plans.of(h.plan).len(),
             Phase::Ports => h.cursors.iter().zip(&self.scans).any(|(c, (_, ports))| c.1 < ports.len()),
         };
         !more && h.retries.is_empty() && h.outstanding.is_empty()
     }
 
-    fn run_blocking(self, io: RawSockets, mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter) -> EngineTotals {
+    fn run_blocking(
+        self,
+        io: RawSockets,
+        mut targets: mpsc::Receiver<ScanTarget>,
+        emitter: Emitter,
+        rt: tokio::runtime::Handle,
+    ) -> EngineTotals {
         let timing = self.timing.clone();
+        let plans = Plans::new(&self.discovery);
+        let routes = RouteTable::load();
+        // Link-layer senders (ARP, ND), one per interface, opened when first needed.
+        let mut links: HashMap<u32, Option<LinkSender>> = HashMap::new();
+        // HTTP/HTTPS pings run as tasks on the runtime and report here.
+        let (app_tx, app_rx) = std::sync::mpsc::channel::<AppDone>();
         let cookies = Cookies { key: RandomState::new() };
         let icmp_id: u16 = rand::rng().random();
         let orders: Vec<Vec<u16>> = self
@@ -357,14 +430,23 @@ impl RawScan {
             .collect();
         let total_ports: usize = orders.iter().map(Vec::len).sum();
         let has_udp = self.scan_of(Protocol::Udp).is_some();
-        let mut window = Window::new(&timing);
+        let mut net = NetState { window: Window::new(&timing), global_rtt: RttEstimator::default() };
         let mut hosts: HashMap<u64, Host> = HashMap::new();
         let mut by_addr: HashMap<IpAddr, u64> = HashMap::new();
         let mut ring: VecDeque<u64> = VecDeque::new();
         let mut timeouts: BinaryHeap<Reverse<(Instant, u64, Pk, u8)>> = BinaryHeap::new();
+        // Probes to hosts that have not answered yet, by send time: their timeout is the
+        // scan-wide one as it stands when they are checked, so the first answers of a sweep
+        // shorten the wait for every silent address already probed.
+        let mut fresh_timeouts: BinaryHeap<Reverse<(Instant, u64, Pk, u8)>> = BinaryHeap::new();
         let mut next_id: u64 = 0;
         let mut closed = false;
         let mut in_flight: usize = 0;
+        // Discovery probes among them. They have their own, wider limit: most addresses of a
+        // sweep never answer, and their silence is not congestion, so they must not starve the
+        // congestion window that port probes to live hosts need (nor be starved by it).
+        let mut disc_in_flight: usize = 0;
+        let disc_allowed = if timing.paced() { 1 } else { timing.max_parallelism.clamp(1, 1024) };
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
@@ -395,7 +477,7 @@ impl RawScan {
                         if by_addr.contains_key(&addr) {
                             continue;
                         }
-                        match self.new_host(t.clone(), &orders, &timing) {
+                        match self.new_host(t.clone(), &orders, &timing, &plans, &routes) {
                             Some(h) => {
                                 let id = next_id;
                                 next_id += 1;
@@ -404,8 +486,24 @@ impl RawScan {
                                 ring.push_back(id);
                             }
                             None => {
-                                let message = format!("no route to {addr}: host skipped");
+                                // No source address for it (no route, or a broadcast address):
+                                // nothing can be sent, so it is down, and counted as such.
+                                let message = format!("no route to {addr}: host not probed");
                                 emitter.emit_blocking(ScanEvent::Warning { message });
+                                let report = HostReport {
+                                    target: t,
+                                    start_unix: unix_now(),
+                                    up: false,
+                                    reason: Reason::NoResponse,
+                                    reason_ttl: 0,
+                                    srtt_us: None,
+                                    results: Vec::new(),
+                                    timed_out: false,
+                                    mac: None,
+                                };
+                                for ev in report.into_events(self.collapse_threshold, &mut totals) {
+                                    emitter.emit_blocking(ev);
+                                }
                             }
                         }
                     }
@@ -416,18 +514,39 @@ impl RawScan {
 
             // Probes whose time is up: retry or conclude.
             let now = Instant::now();
-            while let Some(Reverse((at, id, pk, tryno))) = timeouts.peek().copied() {
+            loop {
+                let fresh_wait = net.global_rtt.timeout(&timing);
+                let a = timeouts.peek().map(|Reverse(t)| *t);
+                let b =
+                    fresh_timeouts.peek().map(|Reverse((sent, id, pk, tryno))| (*sent + fresh_wait, *id, *pk, *tryno));
+                let (at, id, pk, tryno) = match (a, b) {
+                    (Some(a), Some(b)) if b.0 < a.0 => b,
+                    (Some(a), _) => a,
+                    (None, Some(b)) => b,
+                    (None, None) => break,
+                };
                 if at > now {
                     break;
                 }
-                timeouts.pop();
+                if b.is_some_and(|b| b.0 == at && b.1 == id && b.2 == pk) {
+                    fresh_timeouts.pop();
+                } else {
+                    timeouts.pop();
+                }
                 let Some(h) = hosts.get_mut(&id) else { continue };
                 if h.outstanding.get(&pk).map(|o| o.1) != Some(tryno) {
                     continue;
                 }
                 let sent = h.outstanding.remove(&pk).map_or(now, |o| o.0);
                 in_flight = in_flight.saturating_sub(1);
-                window.on_silence();
+                if matches!(pk, Pk::Disc(_)) {
+                    disc_in_flight = disc_in_flight.saturating_sub(1);
+                }
+                // Silence from an address that never answered says nothing about congestion:
+                // most addresses of a sweep are simply empty.
+                if !matches!(pk, Pk::Disc(_)) {
+                    net.window.on_silence();
+                }
                 // A host that answers closed UDP ports but not this one is probably rate limiting
                 // its ICMP. If this probe already went out at the current send gap, the gap is
                 // too short: double it. While the gap is still below its cap the retry is free
@@ -466,7 +585,7 @@ impl RawScan {
                 let now = Instant::now();
                 let finished: Vec<u64> = hosts
                     .iter()
-                    .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h))
+                    .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &plans))
                     .map(|(id, _)| *id)
                     .collect();
                 for id in finished {
@@ -474,7 +593,9 @@ impl RawScan {
                         ring.retain(|x| *x != id);
                         by_addr.remove(&h.target.addr);
                         in_flight = in_flight.saturating_sub(h.outstanding.len());
-                        let timed_out = !self.host_complete(&h);
+                        let discs = h.outstanding.keys().filter(|pk| matches!(pk, Pk::Disc(_))).count();
+                        disc_in_flight = disc_in_flight.saturating_sub(discs);
+                        let timed_out = !self.host_complete(&h, &plans);
                         self.finish_host(h, timed_out, &emitter, &mut totals);
                         hosts_done += 1;
                     }
@@ -485,28 +606,66 @@ impl RawScan {
             }
 
             // Send what the window, pacing and rate limits allow, in bursts.
-            let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
+            let allowed = timing.allowed_in_flight(&net.window, totals.probes_sent, started.elapsed());
             let mut burst = 0;
-            while burst < 256
-                && in_flight < allowed
-                && Instant::now() >= pause_until
-                && (!paced || Instant::now() >= next_send)
-            {
-                let Some((id, pk, tryno)) = self.next_probe(&mut hosts, &mut ring, &orders, &timing) else {
+            while burst < 256 && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
+                let ports_ok = in_flight - disc_in_flight < allowed;
+                let disc_ok = if paced { ports_ok } else { disc_in_flight < disc_allowed };
+                if !ports_ok && !disc_ok {
+                    break;
+                }
+                let Some((id, pk, tryno)) =
+                    self.next_probe(&mut hosts, &mut ring, &orders, &timing, &plans, ports_ok, disc_ok)
+                else {
                     break;
                 };
                 let Some(h) = hosts.get_mut(&id) else { continue };
-                let len = match self.build(&mut pkt, h, pk, &cookies, &io, icmp_id, tryno) {
+                let disc = match pk {
+                    Pk::Disc(i) => plans.of(h.plan).get(usize::from(i)).copied(),
+                    Pk::Port(..) => None,
+                };
+                if let Some(DiscProbe::Ping(p @ (Ping::Http(port) | Ping::Https(port)))) = disc {
+                    // An application-level ping: a task with its own time bound reports back.
+                    let (tx, origin) = (app_tx.clone(), self.origin.clone());
+                    let addr = SocketAddr::new(h.target.addr, port);
+                    let timeout = probe_timeout(h, &net.global_rtt, &timing);
+                    rt.spawn(async move {
+                        let out = app_ping(addr, matches!(p, Ping::Https(_)), timeout, &origin).await;
+                        let _ = tx.send((id, pk, tryno, out));
+                    });
+                    h.outstanding.insert(pk, (Instant::now(), tryno));
+                    in_flight += 1;
+                    disc_in_flight += 1;
+                    totals.probes_sent += 1;
+                    burst += 1;
+                    continue;
+                }
+                let link_frame = matches!(disc, Some(DiscProbe::Arp | DiscProbe::Nd));
+                let len = match self.build(&mut pkt, h, pk, &cookies, &io, icmp_id, tryno, disc) {
                     Some(len) => len,
                     None => continue,
                 };
-                match io.sender.send(&pkt[..len], h.target.addr) {
+                let result = if link_frame {
+                    match h.link.as_ref() {
+                        Some(l) => {
+                            let sender = links.entry(l.ifindex).or_insert_with(|| LinkSender::new(l.ifindex).ok());
+                            match sender {
+                                Some(s) => s.send(&pkt[..len]),
+                                None => Err(std::io::Error::other("no link-layer sender")),
+                            }
+                        }
+                        None => Err(std::io::Error::other("not on a link")),
+                    }
+                } else {
+                    io.sender.send(&pkt[..len], h.target.addr)
+                };
+                match result {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
                         // The queue is full: same probe again shortly.
                         h.retries.push_front((pk, tryno));
                         pause_until = Instant::now() + Duration::from_millis(1);
-                        window.on_local_pressure(in_flight + 1);
+                        net.window.on_local_pressure(in_flight + 1);
                         break;
                     }
                     Err(_) => {
@@ -519,8 +678,15 @@ impl RawScan {
                     h.udp_next = sent + h.udp_gap;
                 }
                 h.outstanding.insert(pk, (sent, tryno));
-                timeouts.push(Reverse((sent + h.rtt.timeout(&timing), id, pk, tryno)));
+                if h.rtt.srtt_us().is_some() {
+                    timeouts.push(Reverse((sent + h.rtt.timeout(&timing), id, pk, tryno)));
+                } else {
+                    fresh_timeouts.push(Reverse((sent, id, pk, tryno)));
+                }
                 in_flight += 1;
+                if matches!(pk, Pk::Disc(_)) {
+                    disc_in_flight += 1;
+                }
                 totals.probes_sent += 1;
                 burst += 1;
                 if paced {
@@ -547,10 +713,13 @@ impl RawScan {
 
             // Wait for replies: not at all while there is more to send now, else until the next
             // timeout or send slot (bounded so cancellation and new hosts are seen).
-            let can_send = in_flight < allowed && burst > 0;
+            let can_send = (in_flight - disc_in_flight < allowed || disc_in_flight < disc_allowed) && burst > 0;
             let mut wake = Instant::now() + Duration::from_millis(20);
             if let Some(Reverse((at, ..))) = timeouts.peek() {
                 wake = wake.min(*at);
+            }
+            if let Some(Reverse((sent, ..))) = fresh_timeouts.peek() {
+                wake = wake.min(*sent + net.global_rtt.timeout(&timing));
             }
             if paced {
                 wake = wake.min(next_send.max(pause_until));
@@ -567,19 +736,66 @@ impl RawScan {
             let ms = u16::try_from(wait.as_millis() + u128::from(!wait.is_zero())).unwrap_or(u16::MAX);
             let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+            // Application-level pings that finished.
+            while let Ok((id, pk, tryno, out)) = app_rx.try_recv() {
+                let Some(h) = hosts.get_mut(&id) else { continue };
+                if h.outstanding.remove(&pk).is_none() {
+                    continue;
+                }
+                in_flight = in_flight.saturating_sub(1);
+                disc_in_flight = disc_in_flight.saturating_sub(1);
+                if h.phase != Phase::Discovery {
+                    continue;
+                }
+                match out {
+                    PingOutcome::Up(reason, rtt) => {
+                        replies += 1;
+                        if tryno == 0 {
+                            h.rtt.sample(rtt);
+                        }
+                        net.window.on_reply();
+                        let moot = mark_up(h, reason, 0);
+                        in_flight = in_flight.saturating_sub(moot);
+                        disc_in_flight = disc_in_flight.saturating_sub(moot);
+                    }
+                    PingOutcome::Blocked(reason) => {
+                        replies += 1;
+                        h.disc_negative = Some(reason);
+                    }
+                    PingOutcome::Silent if tryno < h.allowed_tries(&timing) => {
+                        h.retries.push_back((pk, tryno + 1));
+                    }
+                    PingOutcome::Silent => {
+                        h.disc_negative.get_or_insert(Reason::NoResponse);
+                    }
+                }
+            }
             // Drain what arrived, bounded so sending is never starved.
             for _ in 0..4096 {
                 let f = match io.capture.recv(&mut frame) {
                     Ok(Some(f)) => f,
                     _ => break,
                 };
+                if f.ethertype == 0x0806 {
+                    if let Some((_, n)) = self.on_arp(&frame[..f.len], &mut hosts, &by_addr, &plans, &mut net) {
+                        in_flight = in_flight.saturating_sub(n);
+                        disc_in_flight = disc_in_flight.saturating_sub(n);
+                        replies += 1;
+                    }
+                    continue;
+                }
                 if f.ethertype != 0x0800 && f.ethertype != 0x86dd {
                     continue;
                 }
                 let Ok(reply) = wp::parse_reply(&frame[..f.len]) else { continue };
-                if let Some(matched) = self.on_reply(&reply, &mut hosts, &by_addr, &cookies, &io, icmp_id, &mut window)
+                if let Some(matched) =
+                    self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, &io, icmp_id, &mut net, &plans)
                 {
-                    in_flight = in_flight.saturating_sub(matched);
+                    let (disc, n) = matched;
+                    in_flight = in_flight.saturating_sub(n);
+                    if disc {
+                        disc_in_flight = disc_in_flight.saturating_sub(n);
+                    }
                     replies += 1;
                 }
             }
@@ -598,12 +814,16 @@ impl RawScan {
 
     /// Pick the next probe round-robin over hosts: retries first, then fresh probes, taking the
     /// scans of a combined run in turn. UDP probes wait for their host's send gap.
+    #[allow(clippy::too_many_arguments)]
     fn next_probe(
         &self,
         hosts: &mut HashMap<u64, Host>,
         ring: &mut VecDeque<u64>,
         orders: &[Vec<u16>],
         timing: &Timing,
+        plans: &Plans,
+        ports_ok: bool,
+        disc_ok: bool,
     ) -> Option<(u64, Pk, u8)> {
         let now = Instant::now();
         for _ in 0..ring.len() {
@@ -611,6 +831,10 @@ impl RawScan {
             ring.push_back(id);
             let Some(h) = hosts.get_mut(&id) else { continue };
             if h.outstanding.len() >= timing.max_parallelism {
+                continue;
+            }
+            // A host's probes are all discovery probes until it is up, all port probes after.
+            if (h.phase == Phase::Discovery && !disc_ok) || (h.phase == Phase::Ports && !ports_ok) {
                 continue;
             }
             // (Discovery retries never stay queued past discovery: the host's first answer
@@ -622,7 +846,7 @@ impl RawScan {
                 }
             }
             match h.phase {
-                Phase::Discovery if h.disc_next < disc_probes(h.target.addr.is_ipv6()).len() => {
+                Phase::Discovery if h.disc_next < plans.of(h.plan).len() => {
                     h.disc_next += 1;
                     return Some((id, Pk::Disc((h.disc_next - 1) as u8), 0));
                 }
@@ -652,14 +876,26 @@ impl RawScan {
     fn on_reply(
         &self,
         reply: &wp::Reply,
+        src_mac: Option<[u8; 6]>,
         hosts: &mut HashMap<u64, Host>,
         by_addr: &HashMap<IpAddr, u64>,
         cookies: &Cookies,
         io: &RawSockets,
         icmp_id: u16,
-        window: &mut Window,
-    ) -> Option<usize> {
+        net: &mut NetState,
+        plans: &Plans,
+    ) -> Option<(bool, usize)> {
         let sport = io.sport;
+        // The discovery probes of the host at `addr`, to find which one a reply answers.
+        let plan_of = |addr: IpAddr| -> &[DiscProbe] {
+            match by_addr.get(&addr).and_then(|id| hosts.get(id)) {
+                Some(h) => plans.of(h.plan),
+                None => &[],
+            }
+        };
+        let disc_where = |addr: IpAddr, f: &dyn Fn(usize, DiscProbe) -> bool| -> Option<Pk> {
+            plan_of(addr).iter().enumerate().position(|(i, d)| f(i, *d)).map(|i| Pk::Disc(i as u8))
+        };
         // Which probe does it answer, and what does it say?
         let (target, pk, what): (IpAddr, Pk, Reply) = match &reply.body {
             ReplyBody::Tcp { sport: from, dport, seq, ack, flags, window: win } => {
@@ -671,15 +907,10 @@ impl RawScan {
                 let pk = if let Some(pk) = tcp.filter(|pk| tcp_echoes(cookies.of(addr, *pk), *seq, *ack, *flags)) {
                     pk
                 } else {
-                    let disc = disc_probes(addr.is_ipv6()).iter().position(|d| match d {
-                        DiscProbe::Syn(p) | DiscProbe::Ack(p) => p == from,
-                        _ => false,
-                    })?;
-                    let pk = Pk::Disc(disc as u8);
-                    if !tcp_echoes(cookies.of(addr, pk), *seq, *ack, *flags) {
-                        return None;
-                    }
-                    pk
+                    disc_where(addr, &|i, d| {
+                        matches!(d, DiscProbe::Ping(Ping::Syn(p) | Ping::Ack(p)) if p == *from)
+                            && tcp_echoes(cookies.of(addr, Pk::Disc(i as u8)), *seq, *ack, *flags)
+                    })?
                 };
                 let what = if flags.contains(Flags::RST) {
                     Reply::Rst { window: *win }
@@ -694,40 +925,58 @@ impl RawScan {
                 if *dport != io.udp_sport {
                     return None;
                 }
-                (reply.src, Pk::Port(self.scan_of(Protocol::Udp)?, *from), Reply::Udp)
+                let addr = reply.src;
+                let disc = disc_where(addr, &|_, d| d == DiscProbe::Ping(Ping::Udp(*from)));
+                let pk = match disc {
+                    Some(pk) if self.in_discovery(hosts, by_addr, addr) => pk,
+                    _ => Pk::Port(self.scan_of(Protocol::Udp)?, *from),
+                };
+                (addr, pk, Reply::Udp)
             }
             ReplyBody::Sctp { sport: from, dport, vtag, first_chunk, .. } => {
                 if *dport != sport {
                     return None;
                 }
-                let pk = Pk::Port(self.scan_of(Protocol::Sctp)?, *from);
-                if *vtag != cookies.sctp_tag(reply.src, pk) {
-                    return None;
-                }
+                let addr = reply.src;
+                let port_pk = self.scan_of(Protocol::Sctp).map(|s| Pk::Port(s, *from));
+                let pk = match port_pk.filter(|pk| *vtag == cookies.sctp_tag(addr, *pk)) {
+                    Some(pk) => pk,
+                    None => disc_where(addr, &|i, d| {
+                        d == DiscProbe::Ping(Ping::Sctp(*from)) && *vtag == cookies.sctp_tag(addr, Pk::Disc(i as u8))
+                    })?,
+                };
                 let what = match first_chunk {
                     2 => Reply::SctpInitAck,
                     6 => Reply::SctpAbort,
                     _ => return None,
                 };
-                (reply.src, pk, what)
+                (addr, pk, what)
             }
-            ReplyBody::IcmpEcho { id, seq } | ReplyBody::IcmpTimestampReply { id, seq } => {
+            ReplyBody::IcmpEcho { id, seq }
+            | ReplyBody::IcmpTimestampReply { id, seq }
+            | ReplyBody::IcmpMaskReply { id, seq } => {
                 if *id != icmp_id {
                     return None;
                 }
                 let addr = reply.src;
-                let want = if matches!(reply.body, ReplyBody::IcmpEcho { .. }) {
-                    DiscProbe::Echo
-                } else {
-                    DiscProbe::Timestamp
+                let (want, what) = match reply.body {
+                    ReplyBody::IcmpEcho { .. } => (Ping::Echo, Reply::EchoReply),
+                    ReplyBody::IcmpTimestampReply { .. } => (Ping::Timestamp, Reply::TimestampReply),
+                    _ => (Ping::Mask, Reply::MaskReply),
                 };
-                let idx = disc_probes(addr.is_ipv6()).iter().position(|d| *d == want)?;
                 // The sequence number carries the cookie's low bits.
-                if *seq != cookies.of(addr, Pk::Disc(idx as u8)) as u16 {
-                    return None;
+                let pk = disc_where(addr, &|i, d| {
+                    d == DiscProbe::Ping(want) && *seq == cookies.of(addr, Pk::Disc(i as u8)) as u16
+                })?;
+                (addr, pk, what)
+            }
+            ReplyBody::NeighborAdvert { target, lladdr } => {
+                let addr = IpAddr::V6(*target);
+                let pk = disc_where(addr, &|_, d| d == DiscProbe::Nd)?;
+                if let Some(h) = by_addr.get(&addr).and_then(|id| hosts.get_mut(id)) {
+                    h.mac = lladdr.or(src_mac);
                 }
-                let what = if want == DiscProbe::Echo { Reply::EchoReply } else { Reply::TimestampReply };
-                (addr, Pk::Disc(idx as u8), what)
+                (addr, pk, Reply::NeighborAdvert)
             }
             ReplyBody::IcmpError { v6, icmp_type, code, quoted } => {
                 let reason = icmp_reason(*v6, *icmp_type, *code)?;
@@ -739,14 +988,26 @@ impl RawScan {
                         if let Some(pk) = tcp.filter(|pk| c == cookies.of(addr, *pk)) {
                             pk
                         } else {
-                            let idx = (0..disc_probes(addr.is_ipv6()).len())
-                                .find(|&i| cookies.of(addr, Pk::Disc(i as u8)) == c)?;
-                            Pk::Disc(idx as u8)
+                            disc_where(addr, &|i, d| {
+                                matches!(d, DiscProbe::Ping(Ping::Syn(_) | Ping::Ack(_)))
+                                    && cookies.of(addr, Pk::Disc(i as u8)) == c
+                            })?
                         }
                     }
-                    17 if quoted.sport == io.udp_sport => Pk::Port(self.scan_of(Protocol::Udp)?, quoted.dport),
+                    17 if quoted.sport == io.udp_sport => {
+                        let disc = disc_where(addr, &|_, d| d == DiscProbe::Ping(Ping::Udp(quoted.dport)));
+                        match disc {
+                            Some(pk) if self.in_discovery(hosts, by_addr, addr) => pk,
+                            _ => Pk::Port(self.scan_of(Protocol::Udp)?, quoted.dport),
+                        }
+                    }
                     132 if quoted.sport == sport => {
-                        let pk = Pk::Port(self.scan_of(Protocol::Sctp)?, quoted.dport);
+                        let port_pk = self.scan_of(Protocol::Sctp).map(|s| Pk::Port(s, quoted.dport));
+                        let disc = disc_where(addr, &|_, d| d == DiscProbe::Ping(Ping::Sctp(quoted.dport)));
+                        let pk = match disc {
+                            Some(pk) if self.in_discovery(hosts, by_addr, addr) => pk,
+                            _ => port_pk?,
+                        };
                         // An INIT's common header carries tag 0 (its tag is in the chunk); a
                         // COOKIE-ECHO's carries our cookie.
                         match quoted.sctp_vtag {
@@ -756,9 +1017,10 @@ impl RawScan {
                     }
                     1 | 58 if quoted.icmp_id == Some(icmp_id) => {
                         let s = quoted.icmp_seq?;
-                        let idx = (0..disc_probes(addr.is_ipv6()).len())
-                            .find(|&i| cookies.of(addr, Pk::Disc(i as u8)) as u16 == s)?;
-                        Pk::Disc(idx as u8)
+                        disc_where(addr, &|i, d| {
+                            matches!(d, DiscProbe::Ping(Ping::Echo | Ping::Timestamp | Ping::Mask))
+                                && cookies.of(addr, Pk::Disc(i as u8)) as u16 == s
+                        })?
                     }
                     _ => return None,
                 };
@@ -771,27 +1033,57 @@ impl RawScan {
         };
         let id = *by_addr.get(&target)?;
         let h = hosts.get_mut(&id)?;
+        if h.link.is_some() && h.mac.is_none() && reply.src == target {
+            h.mac = src_mac;
+        }
+        self.settle(h, pk, what, reply.ttl, net)
+    }
+
+    /// Is the host at `addr` still in discovery? (A UDP or SCTP answer from a port that is both
+    /// a discovery probe and a scanned port belongs to whichever phase the host is in.)
+    fn in_discovery(&self, hosts: &HashMap<u64, Host>, by_addr: &HashMap<IpAddr, u64>, addr: IpAddr) -> bool {
+        by_addr.get(&addr).and_then(|id| hosts.get(id)).is_some_and(|h| h.phase == Phase::Discovery)
+    }
+
+    /// An ARP frame (its ARP packet): a reply from a host we asked for settles its ARP probe.
+    fn on_arp(
+        &self,
+        packet: &[u8],
+        hosts: &mut HashMap<u64, Host>,
+        by_addr: &HashMap<IpAddr, u64>,
+        plans: &Plans,
+        net: &mut NetState,
+    ) -> Option<(bool, usize)> {
+        let arp = rustmap_wire::arp::Packet::new_checked(packet).ok()?;
+        if arp.operation() != rustmap_wire::arp::Operation::Reply {
+            return None;
+        }
+        let addr = IpAddr::V4(arp.sender_ip());
+        let h = by_addr.get(&addr).and_then(|id| hosts.get_mut(id))?;
+        let i = plans.of(h.plan).iter().position(|d| *d == DiscProbe::Arp)?;
+        h.mac = Some(arp.sender_hw_addr());
+        self.settle(h, Pk::Disc(i as u8), Reply::Arp, 0, net)
+    }
+
+    /// Settle the outstanding probe `pk` of `h` with `what`.
+    fn settle(&self, h: &mut Host, pk: Pk, what: Reply, ttl: u8, net: &mut NetState) -> Option<(bool, usize)> {
         let (sent, tryno) = h.outstanding.remove(&pk)?;
         if tryno == 0 {
             h.rtt.sample(sent.elapsed());
+            net.global_rtt.sample(sent.elapsed());
         }
-        window.on_reply();
+        net.window.on_reply();
         if tryno > 0 {
-            window.on_loss();
+            net.window.on_loss();
             h.max_successful_try = h.max_successful_try.max(tryno);
         }
         match pk {
             Pk::Disc(_) => {
                 if h.phase != Phase::Discovery {
-                    return Some(1);
+                    return Some((matches!(pk, Pk::Disc(_)), 1));
                 }
                 match probe::host_up(what, false) {
-                    Some(reason) => {
-                        h.phase = Phase::Ports;
-                        h.up_reason = reason;
-                        h.up_ttl = reply.ttl;
-                        h.retries.retain(|r| !matches!(r.0, Pk::Disc(_)));
-                    }
+                    Some(reason) => return Some((true, 1 + mark_up(h, reason, ttl))),
                     None => {
                         if let Reply::Icmp(r) = what {
                             h.disc_negative = Some(r);
@@ -801,7 +1093,7 @@ impl RawScan {
             }
             Pk::Port(s, port) => {
                 if h.phase != Phase::Ports {
-                    return Some(1);
+                    return Some((matches!(pk, Pk::Disc(_)), 1));
                 }
                 let scan = self.scans[usize::from(s)].0;
                 let proto = scan.protocol();
@@ -809,14 +1101,14 @@ impl RawScan {
                     h.udp_unreach = true;
                 }
                 match probe::verdict(scan, what) {
-                    Some((state, reason)) => h.results.push((proto, port, state, reason, reply.ttl)),
+                    Some((state, reason)) => h.results.push((proto, port, state, reason, ttl)),
                     // An answer that means nothing for this scan type (a SYN/ACK to a FIN):
                     // treat the port as unanswered rather than guess.
                     None => h.results.push((proto, port, probe::silence(scan), Reason::NoResponse, 0)),
                 }
             }
         }
-        Some(1)
+        Some((matches!(pk, Pk::Disc(_)), 1))
     }
 
     fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
@@ -830,10 +1122,35 @@ impl RawScan {
             srtt_us: h.rtt.srtt_us(),
             results: h.results,
             timed_out,
+            mac: h.mac,
         };
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit_blocking(ev);
         }
+    }
+}
+
+/// Discovery is over for `h`: it is up, for this reason. Its other discovery probes are moot:
+/// they are forgotten (so the host need not wait for their timeouts). Returns how many were
+/// still in flight.
+fn mark_up(h: &mut Host, reason: Reason, ttl: u8) -> usize {
+    h.phase = Phase::Ports;
+    h.up_reason = reason;
+    h.up_ttl = ttl;
+    h.retries.retain(|r| !matches!(r.0, Pk::Disc(_)));
+    let before = h.outstanding.len();
+    h.outstanding.retain(|pk, _| !matches!(pk, Pk::Disc(_)));
+    before - h.outstanding.len()
+}
+
+/// A probe's timeout: from the host's own round trips once it has answered, else from every
+/// host's so far (nmap's group timing), else the initial timeout. So the empty addresses of a
+/// sweep cost a few round trips of the live ones, not a second each.
+fn probe_timeout(h: &Host, global: &RttEstimator, timing: &Timing) -> Duration {
+    if h.rtt.srtt_us().is_some() {
+        h.rtt.timeout(timing)
+    } else {
+        global.timeout(timing)
     }
 }
 
@@ -858,6 +1175,7 @@ impl RawScan {
         io: &RawSockets,
         icmp_id: u16,
         tryno: u8,
+        disc: Option<DiscProbe>,
     ) -> Option<usize> {
         let dst = h.target.addr;
         let sport = io.sport;
@@ -879,11 +1197,32 @@ impl RawScan {
                 ScanType::SctpCookieEcho => L4::SctpCookieEcho { sport, dport: port, tag: cookies.sctp_tag(dst, pk) },
                 tcp_type => tcp(port, scan_flags(tcp_type)?),
             },
-            Pk::Disc(i) => match disc_probes(dst.is_ipv6()).get(usize::from(i))? {
-                DiscProbe::Echo => L4::IcmpEcho { v6: dst.is_ipv6(), id: icmp_id, seq: c as u16, payload: &[] },
-                DiscProbe::Timestamp => L4::IcmpTimestamp { id: icmp_id, seq: c as u16 },
-                DiscProbe::Syn(p) => tcp(*p, Flags::SYN),
-                DiscProbe::Ack(p) => tcp(*p, Flags::ACK),
+            Pk::Disc(_) => match disc? {
+                DiscProbe::Ping(Ping::Echo) => {
+                    L4::IcmpEcho { v6: dst.is_ipv6(), id: icmp_id, seq: c as u16, payload: &[] }
+                }
+                DiscProbe::Ping(Ping::Timestamp) => L4::IcmpTimestamp { id: icmp_id, seq: c as u16 },
+                DiscProbe::Ping(Ping::Mask) => L4::IcmpMask { id: icmp_id, seq: c as u16 },
+                DiscProbe::Ping(Ping::Syn(p)) => tcp(p, Flags::SYN),
+                DiscProbe::Ping(Ping::Ack(p)) => tcp(p, Flags::ACK),
+                DiscProbe::Ping(Ping::Udp(p)) => {
+                    L4::Udp { sport: io.udp_sport, dport: p, payload: payloads::for_port(p) }
+                }
+                DiscProbe::Ping(Ping::Sctp(p)) => L4::SctpInit { sport, dport: p, tag: cookies.sctp_tag(dst, pk) },
+                // Sent by their own tasks, never built here.
+                DiscProbe::Ping(Ping::Http(_) | Ping::Https(_)) => return None,
+                DiscProbe::Arp => {
+                    let (IpAddr::V4(me), IpAddr::V4(them)) = (h.src, dst) else { return None };
+                    return wp::emit_arp_request(h.link.as_ref()?.mac, me, them, buf).ok();
+                }
+                DiscProbe::Nd => {
+                    let IpAddr::V6(them) = dst else { return None };
+                    let mac = h.link.as_ref()?.mac;
+                    let (group, group_mac) = wp::solicited_node(them);
+                    let l4 = L4::NeighborSolicit { target: them, source_lladdr: mac };
+                    let p = IpProbe { src: h.src, dst: IpAddr::V6(group), ttl: 255, ip_id: 0, l4 };
+                    return wp::emit_frame(mac, group_mac, &p, buf).ok();
+                }
             },
         };
         // The IP ID carries the try number, for debugging captures; it is not used for matching.

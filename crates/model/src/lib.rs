@@ -168,6 +168,18 @@ pub enum Reason {
     /// An ICMP time exceeded (TTL ran out on the way).
     #[serde(rename = "time-exceeded")]
     TimeExceeded,
+    /// An ICMP address-mask reply.
+    #[serde(rename = "addressmask-reply")]
+    AddressMaskReply,
+    /// An IPv6 neighbour advertisement answering our solicitation.
+    #[serde(rename = "nd-response")]
+    NdResponse,
+    /// An HTTP response to our HEAD request (HTTP ping).
+    #[serde(rename = "http-response")]
+    HttpResponse,
+    /// A TLS record answering our ClientHello (HTTPS ping).
+    #[serde(rename = "tls-response")]
+    TlsResponse,
     /// No reason recorded.
     #[serde(rename = "unknown")]
     Unknown,
@@ -198,6 +210,10 @@ impl Reason {
             Reason::ParamProblem => "param-problem",
             Reason::TimestampReply => "timestamp-reply",
             Reason::TimeExceeded => "time-exceeded",
+            Reason::AddressMaskReply => "addressmask-reply",
+            Reason::NdResponse => "nd-response",
+            Reason::HttpResponse => "http-response",
+            Reason::TlsResponse => "tls-response",
             Reason::Unknown => "unknown",
         }
     }

@@ -85,6 +85,8 @@ pub enum HostStatus {
     Up,
     /// It did not answer.
     Down,
+    /// Not probed at all (`-sL` lists targets without sending anything).
+    Unknown,
 }
 
 impl HostStatus {
@@ -93,6 +95,7 @@ impl HostStatus {
         match self {
             HostStatus::Up => "up",
             HostStatus::Down => "down",
+            HostStatus::Unknown => "unknown",
         }
     }
 }
@@ -124,6 +127,9 @@ pub struct HostResult {
     pub addr: IpAddr,
     /// Its names.
     pub hostnames: Vec<Hostname>,
+    /// Its hardware address (`02:52:4D:00:00:0A`), when it is on a directly connected link.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mac: Option<String>,
     /// Up or down.
     pub status: HostStatus,
     /// Why.
@@ -181,7 +187,8 @@ impl ScanResult {
         match event {
             ScanEvent::ScanStarted(info) => self.info = Some(info.clone()),
             ScanEvent::HostDone(h) if h.status == HostStatus::Up => self.hosts.push(h.clone()),
-            ScanEvent::HostDone(_) => self.hosts_down += 1,
+            ScanEvent::HostDone(h) if h.status == HostStatus::Down => self.hosts_down += 1,
+            ScanEvent::HostDone(h) => self.hosts.push(h.clone()),
             ScanEvent::Warning { message } => self.warnings.push(message.clone()),
             ScanEvent::ScanFinished(stats) => self.stats = Some(stats.clone()),
             _ => {}
@@ -200,6 +207,7 @@ mod tests {
                 Hostname { name: "ptr.example".into(), kind: HostnameKind::Ptr },
                 Hostname { name: "given.example".into(), kind: HostnameKind::User },
             ],
+            mac: None,
             status,
             reason: Reason::SynAck,
             reason_ttl: 0,

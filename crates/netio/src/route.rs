@@ -153,6 +153,61 @@ pub fn lookup(dst: IpAddr) -> Result<Route, NetioError> {
     Ok(Route { ifname, ifindex: info.index, src, gateway, mtu: info.mtu, mac: info.mac, loopback: info.loopback })
 }
 
+/// A destination's directly connected link: the interface it is reached on without a gateway,
+/// and our hardware address there. ARP and neighbour discovery work only on such links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Interface name.
+    pub ifname: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Our hardware address on it.
+    pub mac: [u8; 6],
+}
+
+/// A snapshot of the routing tables and interfaces, read once, for looking up many destinations
+/// without reading `/proc` for each (a sweep of a /16 asks 65536 times).
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    v4: Vec<Entry>,
+    v6: Vec<Entry>,
+    ifaces: Vec<iface::Interface>,
+}
+
+impl RouteTable {
+    /// Read the tables now. Unreadable tables give an empty snapshot (nothing is on-link).
+    pub fn load() -> RouteTable {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        RouteTable {
+            v4: parse_v4(&read("/proc/net/route")),
+            v6: parse_v6(&read("/proc/net/ipv6_route")),
+            ifaces: iface::list(),
+        }
+    }
+
+    /// The link `dst` is directly on, if any: reached without a gateway, over an interface that
+    /// is up, has a hardware address and is not loopback, and `dst` is not our own address.
+    /// With `only` (`-e`), that interface or nothing.
+    pub fn on_link(&self, dst: IpAddr, only: Option<&str>) -> Option<Link> {
+        if dst.is_loopback() || dst.is_multicast() || dst.is_unspecified() {
+            return None;
+        }
+        if self.ifaces.iter().any(|i| i.addrs.contains(&dst)) {
+            return None;
+        }
+        let entries = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
+        let e = best(entries, dst)?;
+        if e.gateway.is_some() || only.is_some_and(|o| o != e.ifname) {
+            return None;
+        }
+        let i = self.ifaces.iter().find(|i| i.name == e.ifname)?;
+        if i.loopback || !i.up {
+            return None;
+        }
+        Some(Link { ifname: i.name.clone(), ifindex: i.index, mac: i.mac.filter(|m| *m != [0; 6])? })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +240,29 @@ fd000018000200000000000000000000 40 00000000000000000000000000000000 00 fd000018
         let r = best(&e, "fd00:18:2::10".parse().unwrap()).unwrap();
         assert_eq!(r.gateway, Some("fd00:18::1".parse().unwrap()));
         assert!(best(&e, "fd00:19::1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn snapshot_on_link() {
+        let t = RouteTable {
+            v4: parse_v4(V4),
+            v6: Vec::new(),
+            ifaces: vec![iface::Interface {
+                name: "eth0".into(),
+                index: 2,
+                mac: Some([2, 0, 0, 0, 0, 1]),
+                mtu: 1500,
+                addrs: vec!["192.0.2.5".parse().unwrap()],
+                loopback: false,
+                up: true,
+            }],
+        };
+        let l = t.on_link("192.0.2.77".parse().unwrap(), None).unwrap();
+        assert_eq!((l.ifname.as_str(), l.ifindex, l.mac), ("eth0", 2, [2, 0, 0, 0, 0, 1]));
+        assert_eq!(t.on_link("192.0.2.77".parse().unwrap(), Some("eth1")), None, "-e names another interface");
+        assert_eq!(t.on_link("192.0.2.5".parse().unwrap(), None), None, "our own address");
+        assert_eq!(t.on_link("8.8.8.8".parse().unwrap(), None), None, "behind the default gateway");
+        assert_eq!(t.on_link("198.18.5.5".parse().unwrap(), None), None, "eth1 is not in the snapshot");
     }
 
     #[test]

@@ -22,19 +22,25 @@ fn field(s: &str) -> String {
 pub struct GrepableWriter<W: Write + Send> {
     out: W,
     opts: Options,
+    /// The scan has a port phase (not `-sn` / `-sL`).
+    port_scan: bool,
 }
 
 impl<W: Write + Send> GrepableWriter<W> {
     /// A writer over `out`.
     pub fn new(out: W, opts: Options) -> Self {
-        GrepableWriter { out, opts }
+        GrepableWriter { out, opts, port_scan: true }
     }
 
     fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
         let name = h.display_name().map(field).unwrap_or_default();
-        let status = if h.status == HostStatus::Up { "Up" } else { "Down" };
+        let status = match h.status {
+            HostStatus::Up => "Up",
+            HostStatus::Down => "Down",
+            HostStatus::Unknown => "Unknown",
+        };
         writeln!(self.out, "Host: {} ({name})\tStatus: {status}", h.addr)?;
-        if h.status != HostStatus::Up {
+        if h.status != HostStatus::Up || !self.port_scan {
             return Ok(());
         }
         let ports: Vec<String> = h
@@ -59,6 +65,7 @@ impl<W: Write + Send> Sink for GrepableWriter<W> {
     fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
         match ev {
             ScanEvent::ScanStarted(info) => {
+                self.port_scan = !info.scans.is_empty();
                 writeln!(
                     self.out,
                     "# RustMap {} scan initiated {} as: {}",
@@ -80,6 +87,7 @@ impl<W: Write + Send> Sink for GrepableWriter<W> {
                 let show = match h.status {
                     HostStatus::Up => host_shown(h, &self.opts),
                     HostStatus::Down => self.opts.verbosity > 0 && !self.opts.open_only,
+                    HostStatus::Unknown => true,
                 };
                 if show {
                     self.write_host(h)?;

@@ -72,7 +72,7 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                 // Re-open the object to stream the hosts array into it.
                 write!(self.out, "{},\"hosts\":[", head.trim_end_matches('}'))?;
             }
-            ScanEvent::HostDone(h) if h.status == HostStatus::Up && host_shown(h, &self.opts) => {
+            ScanEvent::HostDone(h) if h.status != HostStatus::Down && host_shown(h, &self.opts) => {
                 let mut h = h.clone();
                 if self.opts.open_only {
                     h.ports.retain(|p| is_openish(p.state));

@@ -24,12 +24,14 @@ pub struct NormalWriter<W: Write + Send> {
     out: W,
     opts: Options,
     hosts_shown: u64,
+    /// The scan has a port phase (not `-sn` / `-sL`).
+    port_scan: bool,
 }
 
 impl<W: Write + Send> NormalWriter<W> {
     /// A writer over `out`.
     pub fn new(out: W, opts: Options) -> Self {
-        NormalWriter { out, opts, hosts_shown: 0 }
+        NormalWriter { out, opts, hosts_shown: 0, port_scan: true }
     }
 
     fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
@@ -38,6 +40,10 @@ impl<W: Write + Send> NormalWriter<W> {
         match h.display_name() {
             Some(name) => writeln!(o, "RustMap scan report for {} ({addr})", sanitize(name))?,
             None => writeln!(o, "RustMap scan report for {addr}")?,
+        }
+        if h.status == HostStatus::Unknown {
+            // -sL: the address and its name are all there is.
+            return Ok(());
         }
         if h.status == HostStatus::Down {
             writeln!(o, "Host is down, received {}.", h.reason)?;
@@ -60,6 +66,12 @@ impl<W: Write + Send> NormalWriter<W> {
         }
         if h.timed_out {
             writeln!(o, "Host timed out (--host-timeout): the results below are partial.")?;
+        }
+        if !self.port_scan {
+            if let Some(mac) = &h.mac {
+                writeln!(o, "MAC Address: {} (Unknown)", sanitize(mac))?;
+            }
+            return Ok(());
         }
         let shown: Vec<&PortResult> = h.ports.iter().filter(|p| !self.opts.open_only || is_openish(p.state)).collect();
         // Everything not in the table, by state, for the "Not shown" line.
@@ -146,6 +158,9 @@ impl<W: Write + Send> NormalWriter<W> {
                 }
             }
         }
+        if let Some(mac) = &h.mac {
+            writeln!(o, "MAC Address: {} (Unknown)", sanitize(mac))?;
+        }
         writeln!(o)
     }
 }
@@ -163,6 +178,7 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
     fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
         match ev {
             ScanEvent::ScanStarted(info) => {
+                self.port_scan = !info.scans.is_empty();
                 let t = local_time(info.start_unix);
                 writeln!(self.out, "Starting RustMap {} at {}", info.version, t.format("%Y-%m-%d %H:%M %z"))?;
             }
@@ -173,6 +189,7 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
                 let show = match h.status {
                     HostStatus::Up => host_shown(h, &self.opts),
                     HostStatus::Down => self.opts.verbosity > 0 && !self.opts.open_only,
+                    HostStatus::Unknown => true,
                 };
                 if show {
                     self.hosts_shown += 1;

@@ -428,6 +428,7 @@ mod tests {
         ScanEvent::HostDone(HostResult {
             addr: std::net::IpAddr::from([127, 0, 0, last]),
             hostnames: vec![],
+            mac: None,
             status: if up { HostStatus::Up } else { HostStatus::Down },
             reason: if up { Reason::SynAck } else { Reason::NoResponse },
             reason_ttl: 0,

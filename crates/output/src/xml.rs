@@ -24,12 +24,14 @@ pub struct XmlWriter<W: Write + Send> {
     out: W,
     opts: Options,
     started: bool,
+    /// The scan has a port phase (not `-sn` / `-sL`).
+    port_scan: bool,
 }
 
 impl<W: Write + Send> XmlWriter<W> {
     /// A writer over `out`.
     pub fn new(out: W, opts: Options) -> Self {
-        XmlWriter { out, opts, started: false }
+        XmlWriter { out, opts, started: false, port_scan: true }
     }
 
     fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
@@ -51,6 +53,9 @@ impl<W: Write + Send> XmlWriter<W> {
             IpAddr::V6(_) => "ipv6",
         };
         writeln!(o, "<address addr=\"{}\" addrtype=\"{family}\"/>", h.addr)?;
+        if let Some(mac) = &h.mac {
+            writeln!(o, "<address addr=\"{}\" addrtype=\"mac\"/>", attr(mac))?;
+        }
         if h.hostnames.is_empty() {
             writeln!(o, "<hostnames>\n</hostnames>")?;
         } else {
@@ -64,7 +69,7 @@ impl<W: Write + Send> XmlWriter<W> {
             }
             writeln!(o, "</hostnames>")?;
         }
-        if h.status == HostStatus::Up {
+        if h.status == HostStatus::Up && self.port_scan {
             writeln!(o, "<ports>")?;
             for e in &h.extraports {
                 writeln!(o, "<extraports state=\"{}\" count=\"{}\">", e.state, e.count)?;
@@ -106,6 +111,8 @@ impl<W: Write + Send> XmlWriter<W> {
                 writeln!(o, "</port>")?;
             }
             writeln!(o, "</ports>")?;
+        }
+        if h.status == HostStatus::Up {
             let srtt = h.srtt_us.unwrap_or(0);
             writeln!(o, "<times srtt=\"{srtt}\" rttvar=\"{}\" to=\"{}\"/>", srtt / 2, (srtt * 3).max(100_000))?;
         }
@@ -118,6 +125,7 @@ impl<W: Write + Send> Sink for XmlWriter<W> {
         match ev {
             ScanEvent::ScanStarted(info) => {
                 self.started = true;
+                self.port_scan = !info.scans.is_empty();
                 let o = &mut self.out;
                 let when = ctime(info.start_unix);
                 writeln!(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
@@ -150,7 +158,9 @@ impl<W: Write + Send> Sink for XmlWriter<W> {
                 writeln!(o, "<verbose level=\"{}\"/>", info.verbosity)?;
                 writeln!(o, "<debugging level=\"{}\"/>", info.debugging)?;
             }
-            ScanEvent::HostDone(h) if h.status == HostStatus::Up && host_shown(h, &self.opts) => self.write_host(h)?,
+            ScanEvent::HostDone(h) if h.status != HostStatus::Down && host_shown(h, &self.opts) => {
+                self.write_host(h)?
+            }
             ScanEvent::ScanFinished(stats) => {
                 let o = &mut self.out;
                 let when = ctime(stats.end_unix);

@@ -19,6 +19,7 @@ fn events() -> Vec<ScanEvent> {
     let host = HostResult {
         addr: "198.18.0.10".parse().unwrap(),
         hostnames: vec![Hostname { name: HOSTILE.into(), kind: HostnameKind::Ptr }],
+        mac: Some("02:52:4D:00:00:0A".into()),
         status: HostStatus::Up,
         reason: Reason::SynAck,
         reason_ttl: 0,

@@ -24,6 +24,7 @@ pub fn is_local_address(addr: IpAddr) -> bool {
 pub fn interface_exists(name: &str) -> bool {
     rustmap_netio::iface::by_name(name).is_some()
 }
+pub use rustmap_engine::discovery::{DiscoveryPlan, Ping};
 pub use rustmap_engine::{Timing, TimingTemplate};
 pub use rustmap_output::{Control, Sink};
 
@@ -71,6 +72,12 @@ pub struct ScanRequest {
     pub timing: Timing,
     /// Treat every host as up (`-Pn`).
     pub skip_discovery: bool,
+    /// Which probes find hosts up (`-PE`, `-PS22,80`, ...; empty: the engine's default).
+    pub discovery: DiscoveryPlan,
+    /// Scan ports of the hosts found up; false for a ping scan (`-sn`).
+    pub port_scan: bool,
+    /// Only list the targets (`-sL`): resolve names, send no probe at all.
+    pub list_only: bool,
     /// Random port order (default) or ascending (`-r`).
     pub randomize_ports: bool,
     /// Reverse DNS policy.
@@ -98,6 +105,9 @@ impl ScanRequest {
             scan_types: vec![ScanType::Connect],
             timing: Timing::default(),
             skip_discovery: false,
+            discovery: DiscoveryPlan::default(),
+            port_scan: true,
+            list_only: false,
             randomize_ports: true,
             reverse_dns: ReverseDns::UpHosts,
             ipv6: false,
@@ -222,6 +232,35 @@ async fn feed_targets(req: ScanRequest, tx: mpsc::Sender<ScanTarget>, warn: mpsc
     }
 }
 
+/// `-sL`: every target becomes a host of unknown status; nothing is sent to it.
+async fn list_targets(mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter) -> EngineTotals {
+    let mut totals = EngineTotals::default();
+    while let Some(t) = targets.recv().await {
+        if emitter.is_cancelled() {
+            break;
+        }
+        let now = unix_now();
+        totals.probes_sent += 1;
+        emitter
+            .emit(ScanEvent::HostDone(rustmap_model::HostResult {
+                addr: t.addr,
+                hostnames: t.hostnames,
+                mac: None,
+                status: HostStatus::Unknown,
+                reason: rustmap_model::Reason::UserSet,
+                reason_ttl: 0,
+                start_unix: now,
+                end_unix: now,
+                srtt_us: None,
+                ports: Vec::new(),
+                extraports: Vec::new(),
+                timed_out: false,
+            }))
+            .await;
+    }
+    totals
+}
+
 fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
     for p in ports {
         if p.service.is_none() {
@@ -249,13 +288,25 @@ pub async fn run(
 ) -> Result<ScanStats, ScanError> {
     // The connect scan has its own engine; every other type is raw, and one raw run may combine
     // one TCP type, UDP and one SCTP type (as in nmap).
-    let types: Vec<ScanType> = if req.scan_types.is_empty() { vec![ScanType::Connect] } else { req.scan_types.clone() };
-    let connect = types.contains(&ScanType::Connect);
+    let types: Vec<ScanType> = if !req.port_scan || req.list_only {
+        Vec::new()
+    } else if req.scan_types.is_empty() {
+        vec![ScanType::Connect]
+    } else {
+        req.scan_types.clone()
+    };
+    let connect = if req.port_scan {
+        types.contains(&ScanType::Connect)
+    } else {
+        // A ping scan sends raw packets when it may (nmap's default probes need them) and uses
+        // connect() otherwise; the raw engine makes HTTP/HTTPS pings too.
+        !privilege::has_raw_socket_privilege()
+    };
     if connect && types.len() > 1 {
         return Err(ScanError::Unsupported("-sT combined with another scan type (use -sS with -sU or -sY)"));
     }
     // Raw sockets first: without privileges the scan fails before anything is written.
-    let raw_sockets = if connect { None } else { Some(RawSockets::open(&req.origin)?) };
+    let raw_sockets = if connect || req.list_only { None } else { Some(RawSockets::open(&req.origin)?) };
     let started = Instant::now();
     let table = PortTable::builtin();
     let scans: Vec<ScanPorts> =
@@ -279,12 +330,15 @@ pub async fn run(
     let hosts_hint: u128 = req.targets_len_hint();
     let hosts_hint = u64::try_from(hosts_hint).ok();
     let feeder = tokio::spawn(feed_targets(req.clone(), ttx, etx.clone()));
-    let engine_task: tokio::task::JoinHandle<EngineTotals> = if let Some(sockets) = raw_sockets {
+    let engine_task: tokio::task::JoinHandle<EngineTotals> = if req.list_only {
+        tokio::spawn(list_targets(trx, emitter))
+    } else if let Some(sockets) = raw_sockets {
         let engine = RawScan {
             scans: scans.iter().map(|s| (s.scan_type, s.ports.clone())).collect(),
             randomize: req.randomize_ports,
             timing: req.timing.clone(),
             skip_discovery: req.skip_discovery,
+            discovery: req.discovery.clone(),
             collapse_threshold: 25,
             hosts_hint,
             origin: req.origin.clone(),
@@ -305,7 +359,7 @@ pub async fn run(
             randomize: req.randomize_ports,
             timing,
             skip_discovery: req.skip_discovery,
-            discovery_ports: vec![80, 443],
+            discovery: req.discovery.clone(),
             collapse_threshold: 25,
             hosts_hint,
             origin: req.origin.clone(),
@@ -332,7 +386,7 @@ pub async fn run(
                 let wants_ptr = match &ev {
                     ScanEvent::HostDone(h) => match req.reverse_dns {
                         ReverseDns::Never => false,
-                        ReverseDns::UpHosts => h.status == HostStatus::Up,
+                        ReverseDns::UpHosts => h.status != HostStatus::Down,
                         ReverseDns::Always => true,
                     },
                     _ => false,
@@ -379,7 +433,8 @@ pub async fn run(
         elapsed_secs: started.elapsed().as_secs_f64(),
         hosts_up: totals.hosts_up,
         hosts_down: totals.hosts_down,
-        hosts_total: totals.hosts_up + totals.hosts_down,
+        // -sL counts its listed hosts as neither up nor down (its "probes" are the listed hosts).
+        hosts_total: totals.hosts_up + totals.hosts_down + if req.list_only { totals.probes_sent } else { 0 },
         completed: !cancel.is_cancelled(),
     };
     deliver(&mut sinks, &ScanEvent::ScanFinished(stats.clone()))?;

@@ -32,6 +32,7 @@ pub mod ipv6;
 pub mod probe;
 pub mod sctp;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 #[cfg(test)]

@@ -81,6 +81,50 @@ pub enum L4<'a> {
         /// Sequence number.
         seq: u16,
     },
+    /// ICMPv6 neighbour solicitation for `target` (IPv6 only; send it with hop limit 255 to
+    /// the target's solicited-node multicast address, see [`solicited_node`]).
+    NeighborSolicit {
+        /// The address whose link-layer address is asked for.
+        target: std::net::Ipv6Addr,
+        /// Our link-layer address, so the answer can come back without a lookup of its own.
+        source_lladdr: MacAddr,
+    },
+}
+
+/// The solicited-node multicast address of `a` (RFC 4291 §2.7.1) and its Ethernet group
+/// address (RFC 2464 §7): where a neighbour solicitation for `a` is sent.
+pub fn solicited_node(a: std::net::Ipv6Addr) -> (std::net::Ipv6Addr, MacAddr) {
+    let o = a.octets();
+    let ip = std::net::Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        (u16::from(o[14]) << 8) | u16::from(o[15]),
+    );
+    (ip, [0x33, 0x33, 0xff, o[13], o[14], o[15]])
+}
+
+/// An Ethernet frame carrying an ARP who-has request for `target`, broadcast; returns its length.
+pub fn emit_arp_request(
+    src_mac: MacAddr,
+    src_ip: std::net::Ipv4Addr,
+    target: std::net::Ipv4Addr,
+    buf: &mut [u8],
+) -> Result<usize> {
+    let eth = ethernet::Repr {
+        src_addr: src_mac,
+        dst_addr: ethernet::BROADCAST,
+        ethertype: ethernet::ethertype::ARP,
+        vlan_tci: None,
+    };
+    let hl = eth.emit(buf)?;
+    let rest = buf.get_mut(hl..).unwrap_or(&mut []);
+    let n = crate::arp::Repr::request(src_mac, src_ip, target).emit(rest)?;
+    Ok(hl + n)
 }
 
 /// A whole probe: IP addressing plus the transport part.
@@ -112,6 +156,8 @@ fn l4_protocol(l4: &L4<'_>, v6: bool) -> Result<u8> {
         L4::IcmpEcho { .. } => ip_proto::ICMP,
         L4::IcmpTimestamp { .. } | L4::IcmpMask { .. } if v6 => return Err(WireError::AddressFamilyMismatch),
         L4::IcmpTimestamp { .. } | L4::IcmpMask { .. } => ip_proto::ICMP,
+        L4::NeighborSolicit { .. } if v6 => ip_proto::ICMPV6,
+        L4::NeighborSolicit { .. } => return Err(WireError::AddressFamilyMismatch),
     })
 }
 
@@ -170,6 +216,12 @@ fn emit_l4(l4: &L4<'_>, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> Result<usiz
         L4::IcmpMask { id, seq } => {
             icmpv4::Repr::AddressMask { reply: false, ident: id, seq_no: seq, mask: 0 }.emit(buf)
         }
+        L4::NeighborSolicit { target, source_lladdr } => match (src, dst) {
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                icmpv6::Repr::NeighborSolicit { target, source_lladdr: Some(source_lladdr) }.emit(buf, s, d)
+            }
+            _ => Err(WireError::AddressFamilyMismatch),
+        },
     }
 }
 
@@ -322,6 +374,13 @@ pub enum ReplyBody {
         /// The quoted original packet.
         quoted: Quoted,
     },
+    /// ICMPv6 neighbour advertisement.
+    NeighborAdvert {
+        /// The address it advertises.
+        target: std::net::Ipv6Addr,
+        /// Its link-layer address option, if present.
+        lladdr: Option<MacAddr>,
+    },
     /// Anything else (other ICMP types, other protocols, non-first fragments).
     Other {
         /// IP protocol / final next header.
@@ -453,6 +512,12 @@ fn transport_body(proto: u8, l4: &[u8], v6: bool) -> Result<ReplyBody> {
             let m = icmpv6::Packet::new_checked(l4)?;
             match m.msg_type() {
                 icmpv6::msg_type::ECHO_REPLY => ReplyBody::IcmpEcho { id: m.ident(), seq: m.seq_no() },
+                icmpv6::msg_type::NEIGHBOR_ADVERT => match icmpv6::Repr::parse(&m)? {
+                    icmpv6::Repr::NeighborAdvert { target, target_lladdr, .. } => {
+                        ReplyBody::NeighborAdvert { target, lladdr: target_lladdr }
+                    }
+                    _ => ReplyBody::Other { proto },
+                },
                 t if icmpv6::is_error(t) => {
                     ReplyBody::IcmpError { v6: true, icmp_type: t, code: m.code(), quoted: quoted_from(m.data())? }
                 }
@@ -560,6 +625,66 @@ mod tests {
 
     fn v6(last: u16) -> IpAddr {
         IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
+    }
+
+    #[test]
+    fn neighbour_solicitation_and_advert() {
+        let target: Ipv6Addr = "fd00:18::10".parse().unwrap();
+        let (group, mac) = solicited_node(target);
+        assert_eq!(group, "ff02::1:ff00:10".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(mac, [0x33, 0x33, 0xff, 0, 0, 0x10]);
+        let me = [2, 0x52, 0x4d, 0, 0, 2];
+        let p = IpProbe {
+            src: "fd00:18::2".parse().unwrap(),
+            dst: IpAddr::V6(group),
+            ttl: 255,
+            ip_id: 0,
+            l4: L4::NeighborSolicit { target, source_lladdr: me },
+        };
+        let mut buf = [0u8; 128];
+        let n = emit_frame(me, mac, &p, &mut buf).unwrap();
+        assert_eq!(n, 14 + 40 + 32);
+        assert_eq!(&buf[..6], &mac);
+        assert!(checksums_ok(&buf[14..n]));
+        // The same message parsed back is a solicitation (not an advert): no ReplyBody for it.
+        assert!(matches!(parse_reply(&buf[14..n]).unwrap().body, ReplyBody::Other { proto: 58 }));
+        // An advert for the target, as the neighbour answers.
+        let mut na = [0u8; 40 + 32];
+        let adv =
+            icmpv6::Repr::NeighborAdvert { flags: 0x60, target, target_lladdr: Some([2, 0x52, 0x4d, 0, 0, 0x10]) };
+        let m = adv.emit(&mut na[40..], target, "fd00:18::2".parse().unwrap()).unwrap();
+        ipv6::Repr {
+            src_addr: target,
+            dst_addr: "fd00:18::2".parse().unwrap(),
+            next_header: ip_proto::ICMPV6,
+            payload_len: m,
+            hop_limit: 255,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut na[..40])
+        .unwrap();
+        let r = parse_reply(&na).unwrap();
+        assert_eq!(r.body, ReplyBody::NeighborAdvert { target, lladdr: Some([2, 0x52, 0x4d, 0, 0, 0x10]) });
+        // A solicitation cannot go over IPv4.
+        let bad = IpProbe { src: v4(192, 0, 2, 1), dst: v4(192, 0, 2, 2), l4: p.l4, ..p };
+        assert!(emit_ip(&bad, &mut buf).is_err());
+    }
+
+    #[test]
+    fn arp_request_frame() {
+        let mut buf = [0u8; 64];
+        let me = [2, 0x52, 0x4d, 0, 0, 2];
+        let n = emit_arp_request(me, Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 0, 10), &mut buf).unwrap();
+        assert_eq!(n, 14 + 28);
+        assert_eq!(&buf[..6], &[0xff; 6]);
+        assert_eq!(&buf[6..12], &me);
+        assert_eq!(&buf[12..14], &[0x08, 0x06]);
+        let arp = crate::arp::Packet::new_checked(&buf[14..n]).unwrap();
+        assert_eq!(arp.operation(), crate::arp::Operation::Request);
+        assert_eq!(arp.target_ip(), Ipv4Addr::new(198, 18, 0, 10));
+        assert_eq!(arp.sender_ip(), Ipv4Addr::new(198, 18, 0, 2));
+        assert!(emit_arp_request(me, Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, &mut buf[..20]).is_err());
     }
 
     #[test]
