@@ -386,9 +386,17 @@ local=/19.198.in-addr.arpa/
 local=/d.f.ip6.arpa/
 txt-record=lab.test,"RustMap network lab"
 EOF
-    "$PY" -c 'import json,sys
-for name, addrs in json.load(open(sys.argv[1]))["dns"]["records"].items():
-    print("host-record=%s,%s" % (name, ",".join(addrs)))' "$HERE/ground-truth.json"
+    # Names with several addresses come after every single-address name, so that the PTRs of
+    # those addresses keep pointing at the hosts' own names (dnsmasq: the first name wins).
+    "$PY" -c 'import json,sys,itertools
+dns = json.load(open(sys.argv[1]))["dns"]
+for name, addrs in dns["records"].items():
+    print("host-record=%s,%s" % (name, ",".join(addrs)))
+for name, addrs in dns.get("multi", {}).items():
+    v4 = [a for a in addrs if ":" not in a]
+    v6 = [a for a in addrs if ":" in a]
+    for a, b in itertools.zip_longest(v4, v6, fillvalue=""):
+        print("host-record=%s,%s" % (name, ",".join(x for x in (a, b) if x)))' "$HERE/ground-truth.json"
   } >"$h/dnsmasq.conf"
   start h10 dnsmasq /usr/sbin/dnsmasq -k --conf-file="$h/dnsmasq.conf"
 

@@ -4,7 +4,7 @@
 use crate::flags::Flags;
 use crate::UsageError;
 use anyhow::{anyhow, bail, Context, Result};
-use rustmap::{ReverseDns, ScanRequest, Sink, Timing, TimingTemplate};
+use rustmap::{NameOptions, ReverseDns, ScanRequest, Sink, Timing, TimingTemplate};
 use rustmap_model::{Protocol, ScanType};
 use rustmap_output::progress::{ProgressOptions, ProgressSink};
 use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
@@ -114,6 +114,24 @@ fn scan_types(f: &Flags) -> Result<Vec<ScanType>> {
         }
     }
     Ok(types)
+}
+
+/// `--dns-servers`, `--resolve-timeout`, `--resolve-all`, `--system-dns`.
+fn name_options(f: &Flags) -> Result<NameOptions> {
+    let mut dns = NameOptions { system: f.system_dns, resolve_all: f.resolve_all, ..NameOptions::default() };
+    if let Some(list) = &f.dns_servers {
+        if f.system_dns {
+            bail!(usage("--dns-servers cannot be combined with --system-dns (the system resolver asks the system's servers)"));
+        }
+        dns.servers = rustmap::dns::parse_servers(list).map_err(|e| usage(format!("--dns-servers: {e}")))?;
+    }
+    if let Some(t) = &f.resolve_timeout {
+        dns.timeout = parse_time("--resolve-timeout", t)?;
+        if dns.timeout.is_zero() {
+            bail!(usage("--resolve-timeout must be greater than 0"));
+        }
+    }
+    Ok(dns)
 }
 
 fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
@@ -343,6 +361,7 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
         ReverseDns::UpHosts
     };
     request.ipv6 = f.ipv6;
+    request.dns = name_options(&f)?;
     request.args = args_line;
     request.verbosity = f.verbose;
     request.debugging = f.debug;
