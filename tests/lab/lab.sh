@@ -137,6 +137,13 @@ build_network() {
       mkdir -p "/etc/netns/$P-$ns"
       printf 'nameserver 198.18.0.10\nsearch lab.test\noptions timeout:1 attempts:2\n' >"/etc/netns/$P-$ns/resolv.conf"
     fi
+    # the scanner's /etc/hosts: localhost, and the ground truth's hosts-file names
+    if [ "$ns" = scan ]; then
+      "$PY" -c 'import json,sys
+print("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback")
+for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].items():
+    print("%s %s" % (addr, name))' "$HERE/ground-truth.json" >"/etc/netns/$P-$ns/hosts"
+    fi
   done
   # the switch: a bridge with no address and no IP stack of its own
   nsx sw sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1

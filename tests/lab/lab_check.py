@@ -332,6 +332,12 @@ def check_probe(truth):
     except OSError as e:
         got = [f"error:{e}"]
     expect("A/AAAA h20.lab.test", ",".join(got), ",".join(sorted(truth["dns"]["records"]["h20.lab.test"])))
+    for name, addr in truth["dns"]["hosts_file"]["entries"].items():
+        try:
+            got = socket.gethostbyaddr(addr)[0] + " " + socket.gethostbyname(name)
+        except OSError as e:
+            got = f"error:{e}"
+        expect(f"/etc/hosts {name}", got, f"{name} {addr}")
     for name, addrs in truth["dns"].get("multi", {}).items():
         try:
             got = sorted({ai[4][0] for ai in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)})

@@ -121,7 +121,9 @@ fn name_options(f: &Flags) -> Result<NameOptions> {
     let mut dns = NameOptions { system: f.system_dns, resolve_all: f.resolve_all, ..NameOptions::default() };
     if let Some(list) = &f.dns_servers {
         if f.system_dns {
-            bail!(usage("--dns-servers cannot be combined with --system-dns (the system resolver asks the system's servers)"));
+            bail!(usage(
+                "--dns-servers cannot be combined with --system-dns (the system resolver asks the system's servers)"
+            ));
         }
         dns.servers = rustmap::dns::parse_servers(list).map_err(|e| usage(format!("--dns-servers: {e}")))?;
     }

@@ -449,8 +449,7 @@ mod tests {
         // A server on loopback that never answers: the lookup ends at the timeout, as an error.
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let server = sock.local_addr().unwrap();
-        let opts =
-            NameOptions { servers: vec![server], timeout: Duration::from_millis(300), ..NameOptions::default() };
+        let opts = NameOptions { servers: vec![server], timeout: Duration::from_millis(300), ..NameOptions::default() };
         let r = Resolver::new(&opts).unwrap();
         let t = std::time::Instant::now();
         let e = r.lookup("nothing-here.rustmap-test.", false).await.unwrap_err();
