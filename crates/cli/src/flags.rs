@@ -73,7 +73,7 @@ pub struct Flags {
     #[arg(short = '6', help_heading = "Targets")]
     pub ipv6: bool,
 
-    /// Ask these DNS servers (comma-separated IPv4/IPv6 addresses, optionally ADDR:PORT or [V6]:PORT) instead of those of /etc/resolv.conf, for target names and reverse lookups.
+    /// Ask these DNS servers (comma-separated IPv4/IPv6 addresses, each optionally with :PORT, an IPv6 address then in brackets) instead of those of /etc/resolv.conf, for target names and reverse lookups.
     #[arg(long = "dns-servers", value_name = "ADDRS", help_heading = "Name resolution")]
     pub dns_servers: Option<String>,
     /// Bound of one name lookup, forward or reverse (default 5000 ms).
