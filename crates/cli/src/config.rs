@@ -385,6 +385,45 @@ mod tests {
         assert!(parse_time("x", "-1").is_err());
     }
 
+    fn flags(args: &[&str]) -> Flags {
+        use clap::FromArgMatches;
+        let m = crate::flags::command().try_get_matches_from(std::iter::once("rustmap").chain(args.iter().copied()));
+        Flags::from_arg_matches(&m.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn name_resolution_flags() {
+        let d = name_options(&flags(&["127.0.0.1"])).unwrap();
+        assert_eq!(d, NameOptions::default());
+        assert_eq!(d.timeout, Duration::from_millis(5000));
+        let d = name_options(&flags(&[
+            "--dns-servers",
+            "198.18.0.10,fd00:18::10,[fd00::1]:5353",
+            "--resolve-timeout",
+            "1500",
+            "--resolve-all",
+            "x",
+        ]))
+        .unwrap();
+        let want: Vec<std::net::SocketAddr> =
+            ["198.18.0.10:53", "[fd00:18::10]:53", "[fd00::1]:5353"].iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(d.servers, want);
+        assert_eq!(d.timeout, Duration::from_millis(1500));
+        assert!(d.resolve_all && !d.system);
+        let d = name_options(&flags(&["--system-dns", "--resolve-timeout", "2s", "x"])).unwrap();
+        assert!(d.system && d.servers.is_empty());
+        assert_eq!(d.timeout, Duration::from_secs(2));
+        for (args, needle) in [
+            (&["--dns-servers", "8.8.8.8,bogus", "x"][..], "bogus"),
+            (&["--dns-servers", "8.8.8.8", "--system-dns", "x"][..], "--system-dns"),
+            (&["--resolve-timeout", "0ms", "x"][..], "--resolve-timeout"),
+        ] {
+            let e = name_options(&flags(args)).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{args:?}");
+            assert!(e.to_string().contains(needle), "{args:?}: {e}");
+        }
+    }
+
     #[test]
     fn stats_every_takes_bare_seconds() {
         assert_eq!(parse_seconds("x", "10").unwrap(), Duration::from_secs(10));
