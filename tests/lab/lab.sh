@@ -137,6 +137,13 @@ build_network() {
       mkdir -p "/etc/netns/$P-$ns"
       printf 'nameserver 198.18.0.10\nsearch lab.test\noptions timeout:1 attempts:2\n' >"/etc/netns/$P-$ns/resolv.conf"
     fi
+    # the scanner's /etc/hosts: localhost, and the ground truth's hosts-file names
+    if [ "$ns" = scan ]; then
+      "$PY" -c 'import json,sys
+print("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback")
+for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].items():
+    print("%s %s" % (addr, name))' "$HERE/ground-truth.json" >"/etc/netns/$P-$ns/hosts"
+    fi
   done
   # the switch: a bridge with no address and no IP stack of its own
   nsx sw sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -386,9 +393,17 @@ local=/19.198.in-addr.arpa/
 local=/d.f.ip6.arpa/
 txt-record=lab.test,"RustMap network lab"
 EOF
-    "$PY" -c 'import json,sys
-for name, addrs in json.load(open(sys.argv[1]))["dns"]["records"].items():
-    print("host-record=%s,%s" % (name, ",".join(addrs)))' "$HERE/ground-truth.json"
+    # Names with several addresses come after every single-address name, so that the PTRs of
+    # those addresses keep pointing at the hosts' own names (dnsmasq: the first name wins).
+    "$PY" -c 'import json,sys,itertools
+dns = json.load(open(sys.argv[1]))["dns"]
+for name, addrs in dns["records"].items():
+    print("host-record=%s,%s" % (name, ",".join(addrs)))
+for name, addrs in dns.get("multi", {}).items():
+    v4 = [a for a in addrs if ":" not in a]
+    v6 = [a for a in addrs if ":" in a]
+    for a, b in itertools.zip_longest(v4, v6, fillvalue=""):
+        print("host-record=%s,%s" % (name, ",".join(x for x in (a, b) if x)))' "$HERE/ground-truth.json"
   } >"$h/dnsmasq.conf"
   start h10 dnsmasq /usr/sbin/dnsmasq -k --conf-file="$h/dnsmasq.conf"
 

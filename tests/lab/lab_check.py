@@ -321,16 +321,29 @@ def check_probe(truth):
 
     # DNS inside the lab: the scanner namespace's resolv.conf points at h10's dnsmasq.
     for name, addrs in truth["dns"]["records"].items():
-        try:
-            got = socket.gethostbyaddr(addrs[0])[0]
-        except OSError as e:
-            got = f"error:{e}"
-        expect(f"PTR {addrs[0]}", got, name)
+        for addr in addrs:
+            try:
+                got = socket.gethostbyaddr(addr)[0]
+            except OSError as e:
+                got = f"error:{e}"
+            expect(f"PTR {addr}", got, name)
     try:
         got = sorted({ai[4][0] for ai in socket.getaddrinfo("h20.lab.test", None, proto=socket.IPPROTO_TCP)})
     except OSError as e:
         got = [f"error:{e}"]
     expect("A/AAAA h20.lab.test", ",".join(got), ",".join(sorted(truth["dns"]["records"]["h20.lab.test"])))
+    for name, addr in truth["dns"]["hosts_file"]["entries"].items():
+        try:
+            got = socket.gethostbyaddr(addr)[0] + " " + socket.gethostbyname(name)
+        except OSError as e:
+            got = f"error:{e}"
+        expect(f"/etc/hosts {name}", got, f"{name} {addr}")
+    for name, addrs in truth["dns"].get("multi", {}).items():
+        try:
+            got = sorted({ai[4][0] for ai in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)})
+        except OSError as e:
+            got = [f"error:{e}"]
+        expect(f"A/AAAA {name}", ",".join(got), ",".join(sorted(addrs)))
 
     # No way out: the scanner namespace must have no default route.
     for fam in ("-4", "-6"):

@@ -4,7 +4,7 @@
 use crate::flags::Flags;
 use crate::UsageError;
 use anyhow::{anyhow, bail, Context, Result};
-use rustmap::{ReverseDns, ScanRequest, Sink, Timing, TimingTemplate};
+use rustmap::{NameOptions, ReverseDns, ScanRequest, Sink, Timing, TimingTemplate};
 use rustmap_model::{Protocol, ScanType};
 use rustmap_output::progress::{ProgressOptions, ProgressSink};
 use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
@@ -261,6 +261,26 @@ fn discovery_plan(f: &Flags, raw: bool) -> Result<(bool, rustmap::DiscoveryPlan)
     Ok((skip, rustmap::DiscoveryPlan { pings, link_layer: !f.disable_arp_ping }))
 }
 
+/// `--dns-servers`, `--resolve-timeout`, `--resolve-all`, `--system-dns`.
+fn name_options(f: &Flags) -> Result<NameOptions> {
+    let mut dns = NameOptions { system: f.system_dns, resolve_all: f.resolve_all, ..NameOptions::default() };
+    if let Some(list) = &f.dns_servers {
+        if f.system_dns {
+            bail!(usage(
+                "--dns-servers cannot be combined with --system-dns (the system resolver asks the system's servers)"
+            ));
+        }
+        dns.servers = rustmap::dns::parse_servers(list).map_err(|e| usage(format!("--dns-servers: {e}")))?;
+    }
+    if let Some(t) = &f.resolve_timeout {
+        dns.timeout = parse_time("--resolve-timeout", t)?;
+        if dns.timeout.is_zero() {
+            bail!(usage("--resolve-timeout must be greater than 0"));
+        }
+    }
+    Ok(dns)
+}
+
 fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
     if path == "-" {
         return Ok(Box::new(LineWriter::new(std::io::stdout())));
@@ -492,6 +512,7 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
         ReverseDns::UpHosts
     };
     request.ipv6 = f.ipv6;
+    request.dns = name_options(&f)?;
     request.args = args_line;
     request.verbosity = f.verbose;
     request.debugging = f.debug;
@@ -511,6 +532,45 @@ mod tests {
         assert_eq!(parse_time("x", "1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_time("x", "soon").is_err());
         assert!(parse_time("x", "-1").is_err());
+    }
+
+    fn flags(args: &[&str]) -> Flags {
+        use clap::FromArgMatches;
+        let m = crate::flags::command().try_get_matches_from(std::iter::once("rustmap").chain(args.iter().copied()));
+        Flags::from_arg_matches(&m.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn name_resolution_flags() {
+        let d = name_options(&flags(&["127.0.0.1"])).unwrap();
+        assert_eq!(d, NameOptions::default());
+        assert_eq!(d.timeout, Duration::from_millis(5000));
+        let d = name_options(&flags(&[
+            "--dns-servers",
+            "198.18.0.10,fd00:18::10,[fd00::1]:5353",
+            "--resolve-timeout",
+            "1500",
+            "--resolve-all",
+            "x",
+        ]))
+        .unwrap();
+        let want: Vec<std::net::SocketAddr> =
+            ["198.18.0.10:53", "[fd00:18::10]:53", "[fd00::1]:5353"].iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(d.servers, want);
+        assert_eq!(d.timeout, Duration::from_millis(1500));
+        assert!(d.resolve_all && !d.system);
+        let d = name_options(&flags(&["--system-dns", "--resolve-timeout", "2s", "x"])).unwrap();
+        assert!(d.system && d.servers.is_empty());
+        assert_eq!(d.timeout, Duration::from_secs(2));
+        for (args, needle) in [
+            (&["--dns-servers", "8.8.8.8,bogus", "x"][..], "bogus"),
+            (&["--dns-servers", "8.8.8.8", "--system-dns", "x"][..], "--system-dns"),
+            (&["--resolve-timeout", "0ms", "x"][..], "--resolve-timeout"),
+        ] {
+            let e = name_options(&flags(args)).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{args:?}");
+            assert!(e.to_string().contains(needle), "{args:?}: {e}");
+        }
     }
 
     #[test]

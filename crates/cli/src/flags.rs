@@ -73,6 +73,19 @@ pub struct Flags {
     #[arg(short = '6', help_heading = "Targets")]
     pub ipv6: bool,
 
+    /// Ask these DNS servers (comma-separated IPv4/IPv6 addresses, each optionally with :PORT, an IPv6 address then in brackets) instead of those of /etc/resolv.conf, for target names and reverse lookups.
+    #[arg(long = "dns-servers", value_name = "ADDRS", help_heading = "Name resolution")]
+    pub dns_servers: Option<String>,
+    /// Bound of one name lookup, forward or reverse (default 5000 ms).
+    #[arg(long = "resolve-timeout", value_name = "TIME", help_heading = "Name resolution")]
+    pub resolve_timeout: Option<String>,
+    /// Scan every address a target name resolves to (of the chosen family: IPv4, or IPv6 with -6), each as a host of its own, not just the first.
+    #[arg(long = "resolve-all", help_heading = "Name resolution")]
+    pub resolve_all: bool,
+    /// Use the operating system's resolver (getaddrinfo/getnameinfo) instead of RustMap's own DNS resolver.
+    #[arg(long = "system-dns", help_heading = "Name resolution")]
+    pub system_dns: bool,
+
     /// Host discovery: -Pn (treat all hosts as up); -PE echo, -PP timestamp, -PM address mask, -PR ARP; -PS SYN (443), -PA ACK (80), -PU UDP (40125), -PY SCTP (80), -PH HTTP (80), -PHT HTTPS (443), each with an optional port list (-PS22,80). -sn: discovery only; -sL: list targets.
     #[arg(short = 'P', value_name = "PROBE", action = ArgAction::Append, help_heading = "Host discovery")]
     pub ping: Vec<String>,
@@ -229,10 +242,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("data-string", true),
     u("data-length", true),
     u("proxy", true),
-    u("dns-servers", true),
-    u("resolve-timeout", true),
-    u("resolve-all", false),
-    u("system-dns", false),
     u("mtu-discovery", false),
     u("tui", false),
     u("api", false),

@@ -193,6 +193,12 @@ fn bad_input_exits_2_with_one_line_naming_the_value() {
         (vec!["-p", "80", "-F", "127.0.0.1"], "-F"),
         (vec!["--stats-every", "often", "127.0.0.1"], "often"),
         (vec!["--stats-every", "0", "127.0.0.1"], "--stats-every"),
+        (vec!["--dns-servers", "8.8.8.8,dns.example", "127.0.0.1"], "dns.example"),
+        (vec!["--dns-servers", "198.18.0.300", "127.0.0.1"], "198.18.0.300"),
+        (vec!["--dns-servers", ",", "127.0.0.1"], "--dns-servers"),
+        (vec!["--resolve-timeout", "soon", "127.0.0.1"], "soon"),
+        (vec!["--resolve-timeout", "0", "127.0.0.1"], "--resolve-timeout"),
+        (vec!["--system-dns", "--dns-servers", "192.0.2.53", "127.0.0.1"], "--system-dns"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);

@@ -904,3 +904,202 @@ fn list_scan_names_targets_and_sends_nothing() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
     }
 }
+
+// --- Name resolution: the lab's dnsmasq on h10 (lab.test and the reverse zones), the scanner's
+// --- /etc/hosts (gone.lab.hosts), and a two-address name (multi.lab.test).
+
+/// The PTR names (`type="PTR"`) of every host, by address, in an nmap-format XML document.
+fn xml_ptr_names(xml: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let attr = |s: &str, name: &str| -> Option<String> {
+        let at = s.find(&format!("{name}=\""))? + name.len() + 2;
+        Some(s[at..].split('"').next()?.to_string())
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for (at, _) in xml.match_indices("<host") {
+        let rest = &xml[at + 5..];
+        if !(rest.starts_with(' ') || rest.starts_with('>')) {
+            continue; // <hosts>, <hostnames>, <hostname>
+        }
+        let block = &rest[..rest.find("</host>").unwrap_or(rest.len())];
+        let addr = block
+            .split("<address ")
+            .skip(1)
+            .find(|a| a.contains("addrtype=\"ipv4\"") || a.contains("addrtype=\"ipv6\""))
+            .and_then(|a| attr(a, "addr"))
+            .expect("host without an IP address");
+        let names: Vec<String> = block
+            .split("<hostname ")
+            .skip(1)
+            .filter(|h| attr(h, "type").as_deref() == Some("PTR"))
+            .filter_map(|h| attr(h, "name"))
+            .collect();
+        out.insert(addr, names);
+    }
+    out
+}
+
+/// (IPv4 address, name) of every lab host the ground truth says is up.
+fn up_hosts_and_names() -> Vec<(String, String)> {
+    ground_truth()["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["up"] == true)
+        .map(|h| (h["ipv4"].as_str().unwrap().to_string(), h["hostname"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn names_of(h: &Value, kind: &str) -> Vec<String> {
+    h["hostnames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == kind)
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn dns_servers_give_every_up_host_its_ptr_name_as_nmap_does() {
+    let Some(_lab) = lab() else { return };
+    let hosts = up_hosts_and_names();
+    assert!(hosts.len() >= 6, "{hosts:?}");
+    let addrs: Vec<&str> = hosts.iter().map(|(a, _)| a.as_str()).collect();
+    let mut args = vec!["-sT", "-p", "22", "--dns-servers", "198.18.0.10", "-oX", "-"];
+    args.extend(&addrs);
+    let o = rustmap(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ours = xml_ptr_names(&String::from_utf8_lossy(&o.stdout));
+    for (addr, name) in &hosts {
+        assert_eq!(ours.get(addr), Some(&vec![name.clone()]), "PTR of {addr} vs ground truth: {ours:?}");
+    }
+    // nmap, the reference peer, on the same hosts with the same server.
+    let mut args = vec!["-sn", "-R", "--dns-servers", "198.18.0.10", "-oX", "-"];
+    args.extend(&addrs);
+    let n = in_lab("nmap", &args);
+    assert!(n.status.success(), "nmap: {}", String::from_utf8_lossy(&n.stderr));
+    let theirs = xml_ptr_names(&String::from_utf8_lossy(&n.stdout));
+    assert_eq!(ours, theirs, "rustmap vs nmap");
+    // The lab's IPv6 reverse zones too.
+    let v = json_scan(&["-p", "22", "--dns-servers", "198.18.0.10", "fd00:18::10", "fd00:18:2::10"]);
+    assert_eq!(names_of(host(&v, "fd00:18::10"), "PTR"), ["h10.lab.test"]);
+    assert_eq!(names_of(host(&v, "fd00:18:2::10"), "PTR"), ["h20.lab.test"]);
+}
+
+#[test]
+fn target_names_resolve_through_the_dns_servers_given() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-p", "22", "--dns-servers", "198.18.0.10", "h10.lab.test"]);
+    let h = host(&v, "198.18.0.10");
+    assert_eq!(names_of(h, "user"), ["h10.lab.test"]);
+    assert_eq!(names_of(h, "PTR"), ["h10.lab.test"]);
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([22]));
+    // Proof that the servers given are the ones asked: h13 runs no DNS server (its port 53 is
+    // closed), so the same name fails there, within the timeout, and only warns; the address
+    // target is still scanned, and gets no PTR name.
+    let t = Instant::now();
+    let v = json_scan(&[
+        "-p",
+        "22",
+        "--dns-servers",
+        "198.18.0.13",
+        "--resolve-timeout",
+        "1000",
+        "h10.lab.test",
+        "198.18.0.11",
+    ]);
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert!(v["warnings"].to_string().contains("Failed to resolve \\\"h10.lab.test\\\""), "{}", v["warnings"]);
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 1, "{v}");
+    let h = host(&v, "198.18.0.11");
+    assert_eq!(ports_in(h, "open"), BTreeSet::from([22]));
+    assert!(names_of(h, "PTR").is_empty(), "{h}");
+    // A name the lab's server does not know: a warning, exit 0, the rest scanned.
+    let v = json_scan(&["-p", "22", "--dns-servers", "198.18.0.10", "no-such-host.lab.test", "198.18.0.10"]);
+    assert!(v["warnings"].to_string().contains("no-such-host.lab.test"), "{}", v["warnings"]);
+    assert_eq!(ports_in(host(&v, "198.18.0.10"), "open"), BTreeSet::from([22]));
+}
+
+#[test]
+fn resolve_all_scans_every_address_of_a_name_like_nmap() {
+    let Some(_lab) = lab() else { return };
+    let all: Vec<String> = ground_truth()["dns"]["multi"]["multi.lab.test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let (v4, v6): (Vec<String>, Vec<String>) = all.iter().cloned().partition(|a| !a.contains(':'));
+    assert_eq!((v4.len(), v6.len()), (2, 2), "{all:?}");
+    let scanned = |v: &Value| -> BTreeSet<String> {
+        v["hosts"].as_array().unwrap().iter().map(|h| h["addr"].as_str().unwrap().to_string()).collect()
+    };
+    // Default: the first IPv4 address; the others are named in a warning.
+    let v = json_scan(&["-p", "22", "multi.lab.test"]);
+    let one = scanned(&v);
+    assert_eq!(one.len(), 1, "{v}");
+    assert!(v4.contains(one.iter().next().unwrap()), "{one:?}");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("Other addresses for multi.lab.test (not scanned)"), "{warnings}");
+    for a in all.iter().filter(|a| !one.contains(*a)) {
+        assert!(warnings.contains(a.as_str()), "{a} not in {warnings}");
+    }
+    // --resolve-all: every IPv4 address, each a host carrying the name given; its own PTR name too.
+    let v = json_scan(&["-p", "22", "--resolve-all", "multi.lab.test"]);
+    assert_eq!(scanned(&v), v4.iter().cloned().collect::<BTreeSet<_>>(), "{v}");
+    for h in v["hosts"].as_array().unwrap() {
+        assert_eq!(names_of(h, "user"), ["multi.lab.test"], "{h}");
+        let own = ground_truth()["hosts"].as_array().unwrap().iter().find(|t| t["ipv4"] == h["addr"]).cloned().unwrap();
+        assert_eq!(names_of(h, "PTR"), [own["hostname"].as_str().unwrap()], "{h}");
+    }
+    // With -6, every IPv6 address.
+    let v = json_scan(&["-6", "-p", "22", "--resolve-all", "multi.lab.test"]);
+    assert_eq!(scanned(&v), v6.iter().cloned().collect::<BTreeSet<_>>(), "{v}");
+    // nmap scans the same addresses.
+    let n = in_lab("nmap", &["-sn", "-n", "--resolve-all", "-oX", "-", "multi.lab.test"]);
+    assert!(n.status.success(), "nmap: {}", String::from_utf8_lossy(&n.stderr));
+    let theirs: BTreeSet<String> = xml_ptr_names(&String::from_utf8_lossy(&n.stdout)).into_keys().collect();
+    assert_eq!(theirs, v4.iter().cloned().collect::<BTreeSet<_>>(), "nmap --resolve-all");
+}
+
+#[test]
+fn no_names_with_n_and_down_hosts_named_with_big_r() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-n", "-p", "22", "198.18.0.10"]);
+    assert_eq!(host(&v, "198.18.0.10")["hostnames"], serde_json::json!([]), "{v}");
+    // The scanner's /etc/hosts names an unused (down) address: honoured both ways, as by nmap.
+    let entry = &ground_truth()["dns"]["hosts_file"]["entries"];
+    let (name, addr) =
+        entry.as_object().unwrap().iter().next().map(|(n, a)| (n.clone(), a.as_str().unwrap().to_string())).unwrap();
+    let grepable = |args: &[&str]| -> String {
+        let mut all = vec!["-sT", "-v", "-p", "22", "--max-retries", "0", "-oG", "-"];
+        all.extend(args);
+        let o = rustmap(&all);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // Down hosts get no lookup by default, and one with -R.
+    let out = grepable(&[&addr]);
+    assert!(out.contains(&format!("Host: {addr} ()\tStatus: Down")), "{out}");
+    let out = grepable(&["-R", &addr]);
+    assert!(out.contains(&format!("Host: {addr} ({name})\tStatus: Down")), "{out}");
+    let out = grepable(&["-n", &name]);
+    assert!(out.contains(&format!("Host: {addr} ({name})\tStatus: Down")), "{out}");
+    let n = in_lab("nmap", &["-sn", "-R", "-v", "-oX", "-", &addr]);
+    let theirs = xml_ptr_names(&String::from_utf8_lossy(&n.stdout));
+    assert_eq!(theirs.get(&addr), Some(&vec![name.clone()]), "nmap: {theirs:?}");
+}
+
+#[test]
+fn system_dns_resolves_names_and_addresses() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["--system-dns", "-p", "22", "h10.lab.test", "198.18.0.11", "no-such-host.lab.test"]);
+    let h = host(&v, "198.18.0.10");
+    assert_eq!(names_of(h, "user"), ["h10.lab.test"]);
+    assert_eq!(names_of(h, "PTR"), ["h10.lab.test"]);
+    assert_eq!(names_of(host(&v, "198.18.0.11"), "PTR"), ["h11.lab.test"]);
+    assert!(v["warnings"].to_string().contains("no-such-host.lab.test"), "{}", v["warnings"]);
+    // --system-dns and --dns-servers together are a usage error.
+    let o = rustmap(&["--system-dns", "--dns-servers", "198.18.0.10", "198.18.0.10"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -2,13 +2,17 @@
 //!
 //! The pipeline: the target list is streamed (names resolved on the way, exclusions applied) into
 //! the engine through a bounded channel; the engine's events are enriched (service names from the
-//! port table, reverse DNS for hosts that are up) and handed to every sink in order. A sink that
+//! port table, reverse DNS as [`ReverseDns`] says, see [`dns`]) and handed to every sink in order. A sink that
 //! returns [`Control::Stop`], or the caller's cancellation token, stops the scan; the sinks still
 //! receive a final `ScanFinished` marked incomplete. Between events the sinks are also ticked
 //! ([`Sink::tick`], every [`TICK_EVERY`]) so a status display can keep its clock moving while the
 //! engine is quiet.
 
 #![forbid(unsafe_code)]
+
+pub mod dns;
+
+pub use dns::NameOptions;
 
 /// Whether this process may send raw packets (CAP_NET_RAW), as the kernel sees it.
 pub use rustmap_netio::privilege;
@@ -28,6 +32,7 @@ pub use rustmap_engine::discovery::{DiscoveryPlan, Ping};
 pub use rustmap_engine::{Timing, TimingTemplate};
 pub use rustmap_output::{Control, Sink};
 
+use dns::Resolver;
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
 use rustmap_model::{
     HostStatus, Hostname, HostnameKind, PortResult, ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, ServiceInfo,
@@ -84,8 +89,8 @@ pub struct ScanRequest {
     pub reverse_dns: ReverseDns,
     /// Prefer IPv6 addresses when resolving names (`-6`).
     pub ipv6: bool,
-    /// Timeout of one name lookup.
-    pub resolve_timeout: Duration,
+    /// How names are resolved: servers, back-end, timeout, `--resolve-all`.
+    pub dns: NameOptions,
     /// The command line, for output headers.
     pub args: String,
     /// `-v` count.
@@ -111,7 +116,7 @@ impl ScanRequest {
             randomize_ports: true,
             reverse_dns: ReverseDns::UpHosts,
             ipv6: false,
-            resolve_timeout: Duration::from_secs(5),
+            dns: NameOptions::default(),
             args: String::new(),
             verbosity: 0,
             debugging: 0,
@@ -139,36 +144,16 @@ fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// Resolve a name to addresses (system resolver), bounded in time.
-async fn resolve(name: &str, ipv6: bool, timeout: Duration) -> Vec<IpAddr> {
-    let lookup = tokio::net::lookup_host((name, 0));
-    match tokio::time::timeout(timeout, lookup).await {
-        Ok(Ok(addrs)) => {
-            let mut v: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
-            v.dedup();
-            v.sort_by_key(|a| a.is_ipv6() != ipv6);
-            v
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// Reverse lookup, bounded in time. Returns the name sanitized, or nothing.
-async fn reverse(ip: IpAddr, timeout: Duration) -> Option<String> {
-    let job = tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip));
-    let name = tokio::time::timeout(timeout, job).await.ok()?.ok()?.ok()?;
-    // getnameinfo echoes the address when there is no PTR record.
-    if name.parse::<IpAddr>().is_ok() || name.is_empty() {
-        return None;
-    }
-    Some(rustmap_model::sanitize(&name).into_owned())
-}
-
 /// Feed the engine: stream the target list, resolve names, apply exclusions.
-async fn feed_targets(req: ScanRequest, tx: mpsc::Sender<ScanTarget>, warn: mpsc::Sender<ScanEvent>) {
+async fn feed_targets(
+    req: ScanRequest,
+    resolver: Resolver,
+    tx: mpsc::Sender<ScanTarget>,
+    warn: mpsc::Sender<ScanEvent>,
+) {
     let mut exclude = req.targets.exclude().clone();
     for name in exclude.names().map(str::to_string).collect::<Vec<_>>() {
-        for ip in resolve(&name, req.ipv6, req.resolve_timeout).await {
+        for ip in resolver.lookup(&name, req.ipv6).await.unwrap_or_default() {
             exclude.add_addr(ip);
         }
     }
@@ -197,35 +182,40 @@ async fn feed_targets(req: ScanRequest, tx: mpsc::Sender<ScanTarget>, warn: mpsc
                 }
             }
             TargetItem::Name { name, prefix } => {
-                let addrs = resolve(&name, req.ipv6, req.resolve_timeout).await;
-                let Some(first) = addrs.first().copied() else {
-                    let message = format!("Failed to resolve \"{}\".", rustmap_model::sanitize(&name));
-                    let _ = warn.send(ScanEvent::Warning { message }).await;
-                    continue;
-                };
-                let user =
-                    vec![Hostname { name: rustmap_model::sanitize(&name).into_owned(), kind: HostnameKind::User }];
-                match prefix.and_then(|p| TargetSpec::parse(&format!("{first}/{p}")).ok()) {
-                    Some(block) => {
-                        for ip in block.addrs().filter(|ip| !exclude.contains(*ip)) {
-                            let hostnames = if ip == first { user.clone() } else { Vec::new() };
-                            if tx.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
-                                return;
-                            }
-                        }
+                let shown = rustmap_model::sanitize(&name).into_owned();
+                let addrs = match resolver.lookup(&name, req.ipv6).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // nmap's words; the reason when it is not simply "no such name".
+                        let message = match e {
+                            dns::LookupError::NotFound => format!("Failed to resolve \"{shown}\"."),
+                            e => format!("Failed to resolve \"{shown}\" ({e})."),
+                        };
+                        let _ = warn.send(ScanEvent::Warning { message }).await;
+                        continue;
                     }
-                    None if !exclude.contains(first) => {
-                        if addrs.len() > 1 {
-                            let others: Vec<String> = addrs[1..].iter().map(|a| a.to_string()).collect();
-                            let message =
-                                format!("Other addresses for {} (not scanned): {}", user[0].name, others.join(" "));
-                            let _ = warn.send(ScanEvent::Warning { message }).await;
-                        }
-                        if tx.send(ScanTarget { addr: first, hostnames: user }).await.is_err() {
+                };
+                let user = vec![Hostname { name: shown, kind: HostnameKind::User }];
+                let (scan, others) = dns::split_addresses(&addrs, req.dns.resolve_all && prefix.is_none());
+                if !others.is_empty() {
+                    let others: Vec<String> = others.iter().map(|a| a.to_string()).collect();
+                    let message = format!("Other addresses for {} (not scanned): {}", user[0].name, others.join(" "));
+                    let _ = warn.send(ScanEvent::Warning { message }).await;
+                }
+                if let Some(block) = prefix.and_then(|p| TargetSpec::parse(&format!("{}/{p}", scan[0])).ok()) {
+                    for ip in block.addrs().filter(|ip| !exclude.contains(*ip)) {
+                        let hostnames = if ip == scan[0] { user.clone() } else { Vec::new() };
+                        if tx.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
                             return;
                         }
                     }
-                    None => {}
+                    continue;
+                }
+                // Each address is a host of its own, each carrying the name the user gave.
+                for ip in scan.into_iter().filter(|ip| !exclude.contains(*ip)) {
+                    if tx.send(ScanTarget { addr: ip, hostnames: user.clone() }).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
@@ -329,7 +319,16 @@ pub async fn run(
     timing.max_parallelism = timing.max_parallelism.min(rustmap_engine::limits::fd_budget()).max(1);
     let hosts_hint: u128 = req.targets_len_hint();
     let hosts_hint = u64::try_from(hosts_hint).ok();
-    let feeder = tokio::spawn(feed_targets(req.clone(), ttx, etx.clone()));
+    let resolver = match Resolver::new(&req.dns) {
+        Ok(r) => r,
+        Err(e) => {
+            // As nmap: without a usable configuration, names go to the operating system.
+            let message = format!("{e}; using the system resolver");
+            deliver(&mut sinks, &ScanEvent::Warning { message })?;
+            Resolver::system(req.dns.timeout)
+        }
+    };
+    let feeder = tokio::spawn(feed_targets(req.clone(), resolver.clone(), ttx, etx.clone()));
     let engine_task: tokio::task::JoinHandle<EngineTotals> = if req.list_only {
         tokio::spawn(list_targets(trx, emitter))
     } else if let Some(sockets) = raw_sockets {
@@ -369,7 +368,7 @@ pub async fn run(
     drop(etx);
 
     let mut lookups: JoinSet<ScanEvent> = JoinSet::new();
-    let max_lookups = 64;
+    let max_lookups = dns::MAX_PARALLEL_PTR;
     let mut stopped = false;
     let mut ticker = tokio::time::interval(TICK_EVERY);
     // After a stall, one tick, not a burst of them.
@@ -392,10 +391,10 @@ pub async fn run(
                     _ => false,
                 };
                 if wants_ptr {
-                    let timeout = req.resolve_timeout;
+                    let resolver = resolver.clone();
                     lookups.spawn(async move {
                         if let ScanEvent::HostDone(h) = &mut ev {
-                            if let Some(name) = reverse(h.addr, timeout).await {
+                            if let Some(name) = resolver.reverse(h.addr).await {
                                 h.hostnames.push(Hostname { name, kind: HostnameKind::Ptr });
                             }
                         }
