@@ -32,7 +32,12 @@ fn events() -> Vec<ScanEvent> {
                 state: PortState::Open,
                 reason: Reason::SynAck,
                 reason_ttl: 0,
-                service: Some(ServiceInfo { name: "ssh".into(), method: ServiceMethod::Table, conf: 3 }),
+                service: Some(ServiceInfo {
+                    name: "ssh".into(),
+                    method: ServiceMethod::Table,
+                    conf: 3,
+                    ..Default::default()
+                }),
             },
             PortResult {
                 protocol: Protocol::Tcp,

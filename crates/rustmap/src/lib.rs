@@ -226,7 +226,12 @@ fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
     for p in ports {
         if p.service.is_none() {
             if let Some(name) = table.service_name(p.protocol, p.port) {
-                p.service = Some(ServiceInfo { name: name.to_string(), method: ServiceMethod::Table, conf: 3 });
+                p.service = Some(ServiceInfo {
+                    name: name.to_string(),
+                    method: ServiceMethod::Table,
+                    conf: 3,
+                    ..Default::default()
+                });
             }
         }
     }
