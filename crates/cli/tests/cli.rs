@@ -234,7 +234,8 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
     for (args, flag) in [
         (vec!["-sT", "-sU", "127.0.0.1"], "-sT combined with -sU"),
         (vec!["-s", "TZ", "127.0.0.1"], "-sT combined with -sU or an SCTP scan"),
-        (vec!["--sV", "127.0.0.1"], "-sV"),
+        (vec!["-A", "127.0.0.1"], "-A"),
+        (vec!["-sV", "--no-quic", "127.0.0.1"], "--no-quic"),
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PE", "127.0.0.1"], "-PE"),
         (vec!["--PS", "22,80", "127.0.0.1"], "-PS"),

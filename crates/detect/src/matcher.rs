@@ -276,22 +276,29 @@ mod tests {
 
     #[test]
     fn snmp_get_response() {
-        // GetResponse: sysDescr "Linux h10 6.1.0 #1 SMP x86_64", sysObjectID 1.3.6.1.4.1.8072.3.2.10.
-        let descr = b"Linux h10 6.1.0 #1 SMP x86_64";
-        let mut vb1 = vec![0x06, 0x08, 0x2b, 6, 1, 2, 1, 1, 1, 0, 0x04, descr.len() as u8];
-        vb1.extend_from_slice(descr);
-        let vb2 = [0x06u8, 0x08, 0x2b, 6, 1, 2, 1, 1, 2, 0, 0x06, 0x0a, 0x2b, 6, 1, 4, 1, 0xbf, 0x08, 3, 2, 10];
+        // GetResponse: sysDescr "Linux vm 6.1.0 #1 SMP x86_64", sysObjectID 1.3.6.1.4.1.8072.3.2.10,
+        // sysName "h10.lab.test".
         let seq = |tag: u8, body: &[u8]| {
             let mut v = vec![tag, body.len() as u8];
             v.extend_from_slice(body);
             v
         };
-        let list = [seq(0x30, &vb1), seq(0x30, &vb2)].concat();
+        let oid = |last: u8| vec![0x06, 0x08, 0x2b, 6, 1, 2, 1, 1, last, 0];
+        let vb1 = [oid(1), seq(0x04, b"Linux vm 6.1.0 #1 SMP x86_64")].concat();
+        let vb2 = [oid(2), seq(0x06, &[0x2b, 6, 1, 4, 1, 0xbf, 0x08, 3, 2, 10])].concat();
+        let vb3 = [oid(5), seq(0x04, b"h10.lab.test")].concat();
+        let list = [seq(0x30, &vb1), seq(0x30, &vb2), seq(0x30, &vb3)].concat();
         let pdu = [b"\x02\x04RMSV\x02\x01\x00\x02\x01\x00".to_vec(), seq(0x30, &list)].concat();
         let msg = seq(0x30, &[b"\x02\x01\x01\x04\x06public".to_vec(), seq(0xa2, &pdu)].concat());
         let m = match_response(&db(), udp("snmp-v2c-public"), &msg).unwrap();
         assert_eq!((m.service.as_str(), m.product.as_deref()), ("snmp", Some("net-snmp")));
-        assert_eq!((m.hostname.as_deref(), m.os.as_deref()), (Some("h10"), Some("Linux")));
+        assert_eq!((m.hostname.as_deref(), m.os.as_deref()), (Some("h10.lab.test"), Some("Linux")));
+        // The request in the database is well-formed BER: every length matches what follows.
+        let d = db();
+        let req = &d.probes()[udp("snmp-v2c-public")].payload;
+        assert_eq!(req[1] as usize, req.len() - 2);
+        assert_eq!(req[14] as usize, req.len() - 15, "PDU length");
+        assert_eq!(req[28] as usize, req.len() - 29, "varbind list length");
     }
 
     #[test]
