@@ -152,7 +152,7 @@ impl Detector {
                 }
                 _ = tokio::time::sleep_until(grace_at), if later.is_some() => {
                     if let Some(rest) = later.take() {
-                        if !(wrapped && !out.answered) {
+                        if !wrapped || out.answered {
                             pending.extend(rest);
                         }
                     }
