@@ -87,8 +87,10 @@ fn scan_types(f: &Flags) -> Result<(Vec<ScanType>, Mode)> {
                 None if "nL".contains(c) => {
                     bail!(usage(format!("-s{c} stands alone (as -s{c}), not inside -s{group}")))
                 }
-                // Letters of other features (-sV, -sC, -sO, -sI) that are not built yet.
-                None if "VCOI".contains(c) => bail!(usage(format!("not yet supported: -s{c}"))),
+                // Version detection is not a scan type: see `version_detection`.
+                None if c == 'V' => {}
+                // Letters of other features (-sC, -sO, -sI) that are not built yet.
+                None if "COI".contains(c) => bail!(usage(format!("not yet supported: -s{c}"))),
                 None => bail!(usage(format!("invalid scan type letter {c:?} in -s{group}"))),
             }
         }
@@ -281,6 +283,55 @@ fn name_options(f: &Flags) -> Result<NameOptions> {
     Ok(dns)
 }
 
+/// `-sV` (in any `-s` group) and its knobs; the probe database is loaded here so that a bad
+/// `--probe-db` line is a usage error before anything is sent.
+fn version_detection(f: &Flags) -> Result<Option<rustmap::VersionDetection>> {
+    let asked = f.scan.iter().any(|g| g.contains('V'));
+    let intensity = match &f.version_intensity {
+        Some(v) => Some(
+            v.parse::<u8>()
+                .ok()
+                .filter(|n| *n <= 9)
+                .ok_or_else(|| usage(format!("--version-intensity must be 0-9, not {v:?}")))?,
+        ),
+        None => None,
+    };
+    let knob = if f.version_light {
+        Some("--version-light")
+    } else if f.version_all {
+        Some("--version-all")
+    } else if intensity.is_some() {
+        Some("--version-intensity")
+    } else if !f.probe_db.is_empty() {
+        Some("--probe-db")
+    } else {
+        None
+    };
+    if !asked {
+        if let Some(k) = knob {
+            bail!(usage(format!("{k} needs -sV (service detection)")));
+        }
+        return Ok(None);
+    }
+    if (f.version_light || f.version_all) && intensity.is_some() {
+        bail!(usage("--version-intensity cannot be combined with --version-light or --version-all"));
+    }
+    let mut db = rustmap::ProbeDb::builtin();
+    for path in &f.probe_db {
+        let more = rustmap::ProbeDb::load(path).map_err(|e| usage(format!("--probe-db: {e}")))?;
+        db.merge(more);
+    }
+    let intensity = if f.version_light {
+        2
+    } else if f.version_all {
+        9
+    } else {
+        intensity.unwrap_or(7)
+    };
+    let options = rustmap::DetectOptions { intensity, ..Default::default() };
+    Ok(Some(rustmap::VersionDetection { db, options }))
+}
+
 fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
     if path == "-" {
         return Ok(Box::new(LineWriter::new(std::io::stdout())));
@@ -292,6 +343,10 @@ fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
 /// Build the plan.
 pub fn build(f: Flags, args_line: String) -> Result<Plan> {
     let (types, mode) = scan_types(&f)?;
+    let version = version_detection(&f)?;
+    if version.is_some() && mode != Mode::Ports {
+        bail!(usage("-sV probes open ports: it cannot be combined with -sn or -sL"));
+    }
     let raw_allowed = rustmap::privilege::has_raw_socket_privilege();
     let (skip_discovery, discovery) = discovery_plan(&f, raw_allowed)?;
     if mode == Mode::List && (!f.ping.is_empty() || f.disable_arp_ping) {
@@ -516,6 +571,7 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
     request.args = args_line;
     request.verbosity = f.verbose;
     request.debugging = f.debug;
+    request.version_detection = version;
     Ok(Plan { request, sinks })
 }
 

@@ -22,7 +22,7 @@ pub struct Flags {
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
-    /// Scan type letters, combinable: T connect, S SYN, U UDP, F FIN, N NULL, X Xmas, A ACK, W Window, M Maimon, Z/Y SCTP INIT; also V (version), C (scripts), n (no port scan), L (list).
+    /// Scan type letters, combinable: T connect, S SYN, U UDP, F FIN, N NULL, X Xmas, A ACK, W Window, M Maimon, Z/Y SCTP INIT; V service/version detection (-sV, -s SV); also C (scripts), n (no port scan), L (list).
     #[arg(short = 's', value_name = "TYPES", action = ArgAction::Append, help_heading = "Scan types")]
     pub scan: Vec<String>,
     /// Send and listen on this interface only (nmap's -e).
@@ -143,6 +143,19 @@ pub struct Flags {
     #[arg(long = "no-adaptive", help_heading = "Timing")]
     pub no_adaptive: bool,
 
+    /// Probe intensity for -sV, 0 (only the banner and probes made for the port) to 9 (every probe); default 7.
+    #[arg(long = "version-intensity", value_name = "0-9", help_heading = "Service detection (-sV)")]
+    pub version_intensity: Option<String>,
+    /// -sV with intensity 2: quicker, finds the common services.
+    #[arg(long = "version-light", help_heading = "Service detection (-sV)", conflicts_with = "version_all")]
+    pub version_light: bool,
+    /// -sV with intensity 9: every probe.
+    #[arg(long = "version-all", help_heading = "Service detection (-sV)")]
+    pub version_all: bool,
+    /// Load more probes and match rules from FILE (RustMap's format, docs/service-probes.md); repeatable.
+    #[arg(long = "probe-db", value_name = "FILE", action = ArgAction::Append, help_heading = "Service detection (-sV)")]
+    pub probe_db: Vec<PathBuf>,
+
     /// Normal output to FILE (- for stdout).
     #[arg(long = "oN", value_name = "FILE", help_heading = "Output")]
     pub out_normal: Option<String>,
@@ -206,10 +219,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     Unsupported { name: "decoys", takes_value: true, short: Some('D') },
     Unsupported { name: "fragment", takes_value: false, short: Some('f') },
     Unsupported { name: "source-port", takes_value: true, short: Some('g') },
-    u("version-intensity", true),
-    u("version-light", false),
-    u("version-all", false),
-    u("probe-db", true),
     u("no-quic", false),
     u("script", true),
     u("script-args", true),

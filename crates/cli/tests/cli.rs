@@ -240,7 +240,8 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
     for (args, flag) in [
         (vec!["-sT", "-sU", "127.0.0.1"], "-sT combined with -sU"),
         (vec!["-s", "TZ", "127.0.0.1"], "-sT combined with -sU or an SCTP scan"),
-        (vec!["--sV", "127.0.0.1"], "-sV"),
+        (vec!["-A", "127.0.0.1"], "-A"),
+        (vec!["-sV", "--no-quic", "127.0.0.1"], "--no-quic"),
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PO", "127.0.0.1"], "-PO"),
         (vec!["--script", "http-title", "127.0.0.1"], "--script"),
@@ -477,4 +478,148 @@ fn no_progress_is_accepted_with_every_output() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(o.stderr.is_empty(), "{}", stderr(&o));
     assert_well_formed_xml(&stdout(&o));
+}
+
+/// A loopback TCP service that greets every connection with `banner` and then stays quiet.
+fn banner_server(banner: &'static [u8]) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = s.write_all(banner);
+                std::thread::sleep(std::time::Duration::from_secs(4));
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn version_detection_on_loopback_in_every_spelling() {
+    let port = banner_server(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n").to_string();
+    for spelling in [vec!["-sT", "-sV"], vec!["--sV"], vec!["-s", "TV"]] {
+        let mut args = spelling.clone();
+        args.extend(["-Pn", "-n", "-p", &port, "-oJ", "-", "127.0.0.1"]);
+        let o = rustmap(&args);
+        assert!(o.status.success(), "{spelling:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let s = &v["hosts"][0]["ports"][0]["service"];
+        assert_eq!(s["name"], "ssh", "{spelling:?}: {v}");
+        assert_eq!(s["product"], "OpenSSH");
+        assert_eq!(s["version"], "9.2p1 Debian 2+deb12u3");
+        assert_eq!(s["method"], "probed");
+        assert_eq!(s["conf"], 10);
+    }
+    let o = rustmap(&["-sT", "-sV", "-Pn", "-n", "-p", &port, "127.0.0.1"]);
+    let out = stdout(&o);
+    assert!(out.contains("PORT "), "{out}");
+    assert!(out.contains("STATE SERVICE VERSION\n"), "{out}");
+    assert!(out.contains(" open  ssh     OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)\n"), "{out}");
+    assert!(out.contains("Service Info: OS: Linux; CPE: cpe:/o:linux:linux_kernel\n"), "{out}");
+}
+
+#[test]
+fn version_detection_xml_validates_against_nmaps_dtd() {
+    if !need_tool("/usr/share/nmap/nmap.dtd") || !need_tool("/usr/bin/xmllint") {
+        return;
+    }
+    let port = banner_server(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("v.xml");
+    let o = rustmap(&["-sT", "-sV", "-Pn", "-n", "-p", &port, "-oX", xml.to_str().unwrap(), "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert!(text.contains("product=\"OpenSSH\""), "{text}");
+    assert!(text.contains("<cpe>cpe:/a:openbsd:openssh:9.2p1</cpe>"), "{text}");
+    let v =
+        Command::new("xmllint").args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"]).arg(&xml).output().unwrap();
+    assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
+}
+
+#[test]
+fn probe_db_file_adds_rules_and_bad_lines_name_file_and_line() {
+    let port = banner_server(b"HELLO-RUSTMAP widget 1.2\r\n").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("mine.rmp");
+    std::fs::write(&good, "probe tcp null\nmatch widget\n  pattern ^HELLO-RUSTMAP widget ([\\d.]+)\\r\\n\n  product Widget server\n  version $1\n").unwrap();
+    let o = rustmap(&[
+        "-sT",
+        "-sV",
+        "--probe-db",
+        good.to_str().unwrap(),
+        "-Pn",
+        "-n",
+        "-p",
+        &port,
+        "-oJ",
+        "-",
+        "127.0.0.1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["hosts"][0]["ports"][0]["service"];
+    assert_eq!(
+        (s["name"].as_str(), s["product"].as_str(), s["version"].as_str()),
+        (Some("widget"), Some("Widget server"), Some("1.2")),
+        "{v}"
+    );
+
+    let bad = dir.path().join("bad.rmp");
+    std::fs::write(&bad, "probe tcp x\n  send \"a\"\nmatch y\n  pattern ^(unclosed\n  product $1\n").unwrap();
+    let o = rustmap(&["-sV", "--probe-db", bad.to_str().unwrap(), "-p", "1", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}:4: bad pattern", bad.display())), "{err}");
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn version_flag_errors_are_usage_errors() {
+    for (args, want) in [
+        (vec!["-sV", "--version-intensity", "10", "127.0.0.1"], "--version-intensity must be 0-9"),
+        (vec!["--version-light", "127.0.0.1"], "--version-light needs -sV"),
+        (vec!["--version-intensity", "3", "127.0.0.1"], "--version-intensity needs -sV"),
+        (vec!["-sV", "--version-all", "--version-intensity", "3", "127.0.0.1"], "cannot be combined"),
+        (vec!["-sV", "--probe-db", "/nonexistent/x.rmp", "127.0.0.1"], "cannot read probe database /nonexistent/x.rmp"),
+    ] {
+        let o = rustmap(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+    let o = rustmap(&["-sV", "--version-light", "--version-all", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn tcpwrapped_and_silent_ports_on_loopback() {
+    // Accept and close at once: tcpwrapped. Accept and say nothing: no service, within budget.
+    let wrapped = TcpListener::bind("127.0.0.1:0").unwrap();
+    let wport = wrapped.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in wrapped.incoming().flatten() {
+            drop(s);
+        }
+    });
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sport = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let ports = format!("{wport},{sport}");
+    let started = std::time::Instant::now();
+    let o = rustmap(&["-sT", "-sV", "-Pn", "-n", "-p", &ports, "-oJ", "-", "127.0.0.1"]);
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let svc =
+        |p: u16| v["hosts"][0]["ports"].as_array().unwrap().iter().find(|x| x["port"] == p).unwrap()["service"].clone();
+    assert_eq!(svc(wport)["name"], "tcpwrapped", "{v}");
+    assert_ne!(svc(sport)["method"], "probed", "{v}");
+    assert!(took < std::time::Duration::from_secs(4), "a silent port took {took:?}");
 }

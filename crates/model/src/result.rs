@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// How a service name was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceMethod {
     /// Looked up from the port number in RustMap's port table.
+    #[default]
     Table,
     /// Found by probing the service.
     Probed,
@@ -25,7 +26,11 @@ impl ServiceMethod {
 }
 
 /// What runs behind a port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The version fields (`product` onwards) are filled in by service detection (`-sV`) and are
+/// absent otherwise; their text came from the network through the detector's templates, which
+/// drop control characters, and every output sanitizes it again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ServiceInfo {
     /// Service name (`ssh`, `http`, ...).
     pub name: String,
@@ -33,6 +38,49 @@ pub struct ServiceInfo {
     pub method: ServiceMethod,
     /// Confidence 0–10, as nmap's `conf`.
     pub conf: u8,
+    /// Product (`OpenSSH`, `nginx`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Version (`9.2p1 Debian 2+deb12u3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Extra information (nmap's `extrainfo`: `protocol 2.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extrainfo: Option<String>,
+    /// Host name the service announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Operating system the service revealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ostype: Option<String>,
+    /// Device type the service revealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devicetype: Option<String>,
+    /// Tunnel the service was found through (`ssl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<String>,
+    /// CPE names (`cpe:/a:openbsd:openssh:9.2p1`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpe: Vec<String>,
+}
+
+impl ServiceInfo {
+    /// nmap's VERSION column: product, version and `(extrainfo)`, space-separated.
+    pub fn version_line(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(self.product.iter().cloned());
+        parts.extend(self.version.iter().cloned());
+        parts.extend(self.extrainfo.iter().map(|e| format!("({e})")));
+        parts.join(" ")
+    }
+
+    /// The name as nmap prints it in normal and grepable output: `ssl/http` for a tunnel.
+    pub fn display_name(&self) -> String {
+        match &self.tunnel {
+            Some(t) => format!("{t}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// One scanned port and its state.
@@ -230,6 +278,26 @@ mod tests {
         assert_eq!(r.hosts_down, 2);
         assert_eq!(r.hosts[0].ports_scanned(), 7);
         assert_eq!(r.hosts[0].display_name(), Some("given.example"));
+    }
+
+    #[test]
+    fn service_version_fields_are_optional_in_json() {
+        let old = r#"{"name":"ssh","method":"table","conf":3}"#;
+        let s: ServiceInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(s.product, None);
+        assert_eq!(serde_json::to_string(&s).unwrap(), old);
+        let s = ServiceInfo {
+            name: "http".into(),
+            method: ServiceMethod::Probed,
+            conf: 10,
+            product: Some("nginx".into()),
+            version: Some("1.22.1".into()),
+            extrainfo: Some("lab".into()),
+            tunnel: Some("ssl".into()),
+            ..Default::default()
+        };
+        assert_eq!(s.version_line(), "nginx 1.22.1 (lab)");
+        assert_eq!(s.display_name(), "ssl/http");
     }
 
     #[test]

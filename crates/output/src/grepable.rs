@@ -4,6 +4,7 @@
 //! # RustMap 0.1.0 scan initiated Sat Nov 21 14:23:00 2026 as: rustmap -oG - 198.18.0.10
 //! Host: 198.18.0.10 ()<TAB>Status: Up
 //! Host: 198.18.0.10 ()<TAB>Ports: 22/open/tcp//ssh///, 80/open/tcp//http///<TAB>Ignored State: closed (998)
+//! Host: 198.18.0.10 ()<TAB>Ports: 22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/   (with -sV)
 //! # RustMap done at Sat Nov 21 14:23:01 2026 -- 1 IP address (1 host up) scanned in 0.52 seconds
 //! ```
 //! (`<TAB>` stands for a tab character.) A port entry is `port/state/protocol/owner/service/rpc-info/version/`. Field text is sanitized
@@ -48,8 +49,9 @@ impl<W: Write + Send> GrepableWriter<W> {
             .iter()
             .filter(|p| !self.opts.open_only || is_openish(p.state))
             .map(|p| {
-                let svc = p.service.as_ref().map(|s| field(&s.name)).unwrap_or_default();
-                format!("{}/{}/{}//{svc}///", p.port, p.state, p.protocol)
+                let svc = p.service.as_ref().map(|s| field(&s.display_name())).unwrap_or_default();
+                let version = p.service.as_ref().map(|s| field(&s.version_line())).unwrap_or_default();
+                format!("{}/{}/{}//{svc}//{version}/", p.port, p.state, p.protocol)
             })
             .collect();
         let mut line = format!("Host: {} ({name})\tPorts: {}", h.addr, ports.join(", "));

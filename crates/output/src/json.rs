@@ -11,7 +11,9 @@
 //!       "status": "up", "reason": "syn-ack", "reason_ttl": 0,
 //!       "start_unix": 1795000000, "end_unix": 1795000001, "srtt_us": 120, "timed_out": false,
 //!       "ports": [ { "protocol": "tcp", "port": 22, "state": "open", "reason": "syn-ack", "reason_ttl": 0,
-//!                   "service": { "name": "ssh", "method": "table", "conf": 3 } } ],
+//!                   "service": { "name": "ssh", "method": "probed", "conf": 10, "product": "OpenSSH",
+//!                                "version": "9.2p1 Debian 2+deb12u3", "extrainfo": "protocol 2.0", "ostype": "Linux",
+//!                                "cpe": [ "cpe:/a:openbsd:openssh:9.2p1", "cpe:/o:linux:linux_kernel" ] } } ],
 //!       "extraports": [ { "state": "closed", "count": 985,
 //!                         "reasons": [ { "reason": "conn-refused", "protocol": "tcp", "count": 985, "ports": "1-20,..." } ] } ]
 //!   } ],
@@ -20,6 +22,9 @@
 //!              "hosts_total": 1, "completed": true }
 //! }
 //! ```
+//! A service's `product`, `version`, `extrainfo`, `hostname`, `ostype`, `devicetype`, `tunnel`
+//! (`"ssl"`) and `cpe` are present only when service detection (`-sV`) found them; without `-sV`
+//! the name comes from the port table (`"method": "table"`).
 //! Only hosts that are up are listed; `stats` counts the others. States and reasons use nmap's
 //! spellings (`open|filtered`, `conn-refused`, ...). Strings are sanitized: no control characters.
 
@@ -79,6 +84,27 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                 }
                 for n in &mut h.hostnames {
                     n.name = sanitize(&n.name).into_owned();
+                }
+                // Service fields come from the network (through the detector's templates, which
+                // already drop control characters); sanitized again here, as every format does.
+                for s in h.ports.iter_mut().filter_map(|p| p.service.as_mut()) {
+                    for v in [
+                        &mut s.product,
+                        &mut s.version,
+                        &mut s.extrainfo,
+                        &mut s.hostname,
+                        &mut s.ostype,
+                        &mut s.devicetype,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        *v = sanitize(v).into_owned();
+                    }
+                    s.name = sanitize(&s.name).into_owned();
+                    for c in &mut s.cpe {
+                        *c = sanitize(c).into_owned();
+                    }
                 }
                 if self.hosts_written > 0 {
                     write!(self.out, ",")?;

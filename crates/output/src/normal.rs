@@ -16,7 +16,7 @@
 
 use crate::common::{done_summary, host_shown, is_openish, local_time, Options};
 use crate::{Control, Sink};
-use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, ScanEvent};
+use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, ScanEvent, ServiceMethod};
 use std::io::{self, Write};
 
 /// Writer of the normal format.
@@ -131,31 +131,51 @@ impl<W: Write + Send> NormalWriter<W> {
             writeln!(o, "Not shown: {}", parts.join(", "))?;
         }
         if !shown.is_empty() {
-            let cells: Vec<[String; 4]> = shown
+            // nmap's layout: a VERSION column once service detection has probed something.
+            let versions = shown.iter().any(|p| p.service.as_ref().is_some_and(|s| s.method == ServiceMethod::Probed));
+            let cells: Vec<[String; 5]> = shown
                 .iter()
                 .map(|p| {
-                    let service = p.service.as_ref().map_or("unknown".to_string(), |s| sanitize(&s.name).into_owned());
+                    let service =
+                        p.service.as_ref().map_or("unknown".to_string(), |s| sanitize(&s.display_name()).into_owned());
                     let reason = if p.reason_ttl > 0 {
                         format!("{} ttl {}", p.reason, p.reason_ttl)
                     } else {
                         p.reason.to_string()
                     };
-                    [format!("{}/{}", p.port, p.protocol), p.state.to_string(), service, reason]
+                    let version =
+                        p.service.as_ref().map(|s| sanitize(&s.version_line()).into_owned()).unwrap_or_default();
+                    [format!("{}/{}", p.port, p.protocol), p.state.to_string(), service, reason, version]
                 })
                 .collect();
-            let w0 = cells.iter().map(|c| c[0].len()).max().unwrap_or(0).max(4) + 1;
-            let w1 = cells.iter().map(|c| c[1].len()).max().unwrap_or(0).max(5) + 1;
-            let w2 = cells.iter().map(|c| c[2].len()).max().unwrap_or(0).max(7) + 1;
+            // Columns: PORT STATE SERVICE [REASON] [VERSION]; every column but the last padded to
+            // its widest cell plus one space.
+            let mut cols: Vec<(&str, usize)> = vec![("PORT", 0), ("STATE", 1), ("SERVICE", 2)];
             if self.opts.reason {
-                writeln!(o, "{:w0$}{:w1$}{:w2$}REASON", "PORT", "STATE", "SERVICE")?;
-                for c in &cells {
-                    writeln!(o, "{:w0$}{:w1$}{:w2$}{}", c[0], c[1], c[2], c[3])?;
+                cols.push(("REASON", 3));
+            }
+            if versions {
+                cols.push(("VERSION", 4));
+            }
+            let render = |cell: &dyn Fn(usize) -> String| {
+                let mut line = String::new();
+                for (k, (title, i)) in cols.iter().enumerate() {
+                    let text = cell(*i);
+                    if k + 1 == cols.len() {
+                        line.push_str(&text);
+                    } else {
+                        let width = cells.iter().map(|c| c[*i].chars().count()).max().unwrap_or(0).max(title.len()) + 1;
+                        line.push_str(&format!("{text:width$}"));
+                    }
                 }
-            } else {
-                writeln!(o, "{:w0$}{:w1$}SERVICE", "PORT", "STATE")?;
-                for c in &cells {
-                    writeln!(o, "{:w0$}{:w1$}{}", c[0], c[1], c[2])?;
-                }
+                line.trim_end().to_string()
+            };
+            writeln!(o, "{}", render(&|i| cols.iter().find(|c| c.1 == i).map_or("", |c| c.0).to_string()))?;
+            for c in &cells {
+                writeln!(o, "{}", render(&|i| c[i].clone()))?;
+            }
+            if let Some(info) = service_info(&shown) {
+                writeln!(o, "{info}")?;
             }
         }
         if let Some(mac) = &h.mac {
@@ -163,6 +183,41 @@ impl<W: Write + Send> NormalWriter<W> {
         }
         writeln!(o)
     }
+}
+
+/// nmap's "Service Info: Host: x; OS: Linux; CPE: cpe:/o:linux:linux_kernel" line, from what
+/// detection found on the host's ports (distinct values, in port order).
+fn service_info(ports: &[&PortResult]) -> Option<String> {
+    fn push(v: &mut Vec<String>, s: &str) {
+        if !v.iter().any(|x| x == s) {
+            v.push(s.to_string());
+        }
+    }
+    let (mut hosts, mut oss, mut devices, mut cpes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for s in ports.iter().filter_map(|p| p.service.as_ref()) {
+        if let Some(h) = &s.hostname {
+            push(&mut hosts, &sanitize(h));
+        }
+        if let Some(os) = &s.ostype {
+            push(&mut oss, &sanitize(os));
+        }
+        if let Some(d) = &s.devicetype {
+            push(&mut devices, &sanitize(d));
+        }
+        for c in s.cpe.iter().filter(|c| c.starts_with("cpe:/o:")) {
+            push(&mut cpes, &sanitize(c));
+        }
+    }
+    let mut parts = Vec::new();
+    for (one, many, v) in [("Host", "Hosts", &hosts), ("OS", "OSs", &oss), ("Device", "Devices", &devices)] {
+        if !v.is_empty() {
+            parts.push(format!("{}: {}", if v.len() == 1 { one } else { many }, v.join(", ")));
+        }
+    }
+    if !cpes.is_empty() {
+        parts.push(format!("CPE: {}", cpes.join(", ")));
+    }
+    (!parts.is_empty()).then(|| format!("Service Info: {}", parts.join("; ")))
 }
 
 /// A number with two significant digits, as nmap prints latencies (`0.00012`, `0.021`, `1.2`).

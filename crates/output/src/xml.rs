@@ -10,13 +10,43 @@
 use crate::common::{ctime, done_summary, host_shown, is_openish, Options};
 use crate::{format_ranges, Control, Sink};
 use quick_xml::escape::escape;
-use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, ScanEvent};
+use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
 /// Sanitize then entity-escape a value for an attribute.
 fn attr(s: &str) -> String {
     escape(sanitize(s).as_ref()).into_owned()
+}
+
+/// `<service>` with the version fields that are known and its `<cpe>` children. The DTD allows
+/// only `ssl` as a tunnel, so nothing else is written there.
+fn write_service(o: &mut impl Write, s: &ServiceInfo) -> io::Result<()> {
+    write!(o, "<service name=\"{}\"", attr(&s.name))?;
+    for (key, value) in [
+        ("product", &s.product),
+        ("version", &s.version),
+        ("extrainfo", &s.extrainfo),
+        ("hostname", &s.hostname),
+        ("ostype", &s.ostype),
+        ("devicetype", &s.devicetype),
+    ] {
+        if let Some(v) = value {
+            write!(o, " {key}=\"{}\"", attr(v))?;
+        }
+    }
+    if s.tunnel.as_deref() == Some("ssl") {
+        write!(o, " tunnel=\"ssl\"")?;
+    }
+    write!(o, " method=\"{}\" conf=\"{}\"", s.method.as_str(), s.conf.min(10))?;
+    if s.cpe.is_empty() {
+        return write!(o, "/>");
+    }
+    write!(o, ">")?;
+    for c in &s.cpe {
+        write!(o, "<cpe>{}</cpe>", attr(c))?;
+    }
+    write!(o, "</service>")
 }
 
 /// Writer of the XML format.
@@ -100,13 +130,7 @@ impl<W: Write + Send> XmlWriter<W> {
                     p.protocol, p.port, p.state, p.reason, p.reason_ttl
                 )?;
                 if let Some(s) = &p.service {
-                    write!(
-                        o,
-                        "<service name=\"{}\" method=\"{}\" conf=\"{}\"/>",
-                        attr(&s.name),
-                        s.method.as_str(),
-                        s.conf.min(10)
-                    )?;
+                    write_service(o, s)?;
                 }
                 writeln!(o, "</port>")?;
             }

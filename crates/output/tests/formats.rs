@@ -33,7 +33,12 @@ fn events() -> Vec<ScanEvent> {
                 state: PortState::Open,
                 reason: Reason::SynAck,
                 reason_ttl: 0,
-                service: Some(ServiceInfo { name: "ssh".into(), method: ServiceMethod::Table, conf: 3 }),
+                service: Some(ServiceInfo {
+                    name: "ssh".into(),
+                    method: ServiceMethod::Table,
+                    conf: 3,
+                    ..Default::default()
+                }),
             },
             PortResult {
                 protocol: Protocol::Tcp,
@@ -176,4 +181,108 @@ fn grepable_lines() {
     );
     assert!(line.ends_with("\tIgnored State: closed (998)"), "{line}");
     assert!(text.lines().last().unwrap().starts_with("# RustMap done at "));
+}
+
+/// The stream of a `-sV` scan: probed services with version fields, one of them hostile (as a
+/// user's `--probe-db` template or a detector bug might let through).
+fn versioned_events() -> Vec<ScanEvent> {
+    let mut ev = events();
+    let ScanEvent::HostDone(h) = &mut ev[2] else { unreachable!() };
+    h.ports[0].service = Some(ServiceInfo {
+        name: "ssh".into(),
+        method: ServiceMethod::Probed,
+        conf: 10,
+        product: Some("OpenSSH".into()),
+        version: Some("9.2p1 Debian 2+deb12u3".into()),
+        extrainfo: Some("protocol 2.0".into()),
+        ostype: Some("Linux".into()),
+        cpe: vec!["cpe:/a:openbsd:openssh:9.2p1".into(), "cpe:/o:linux:linux_kernel".into()],
+        ..Default::default()
+    });
+    h.ports.push(PortResult {
+        protocol: Protocol::Tcp,
+        port: 443,
+        state: PortState::Open,
+        reason: Reason::SynAck,
+        reason_ttl: 0,
+        service: Some(ServiceInfo {
+            name: "http".into(),
+            method: ServiceMethod::Probed,
+            conf: 10,
+            product: Some(HOSTILE.into()),
+            hostname: Some("h10.lab.test".into()),
+            tunnel: Some("ssl".into()),
+            ..Default::default()
+        }),
+    });
+    ev
+}
+
+fn render_versioned(mut sink: impl Sink, buf: &std::sync::Mutex<Vec<u8>>) -> String {
+    for ev in versioned_events() {
+        sink.event(&ev).unwrap();
+    }
+    sink.finish().unwrap();
+    drop(sink);
+    String::from_utf8(buf.lock().unwrap().clone()).expect("outputs are UTF-8")
+}
+
+macro_rules! out_v {
+    ($w:ident, $opts:expr) => {{
+        let buf = std::sync::Mutex::new(Vec::new());
+        let text = render_versioned($w::new(Shared(&buf), $opts), &buf);
+        text
+    }};
+}
+
+#[test]
+fn normal_version_column_and_service_info() {
+    let text = out_v!(NormalWriter, Options::default());
+    assert_no_controls("normal -sV", &text);
+    assert!(
+        text.contains(
+            "PORT    STATE    SERVICE  VERSION\n22/tcp  open     ssh      OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("113/tcp filtered unknown\n"), "no trailing blanks: {text}");
+    assert!(text.contains("443/tcp open     ssl/http evil\\x1b[2J"), "{text}");
+    assert!(text.contains("Service Info: Host: h10.lab.test; OS: Linux; CPE: cpe:/o:linux:linux_kernel\n"), "{text}");
+    let text = out_v!(NormalWriter, Options { reason: true, open_only: true, verbosity: 0 });
+    assert!(
+        text.contains("PORT    STATE SERVICE  REASON  VERSION\n22/tcp  open  ssh      syn-ack OpenSSH 9.2p1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn xml_service_attributes_and_cpe() {
+    let text = out_v!(XmlWriter, Options::default());
+    assert_no_controls("xml -sV", &text);
+    assert!(!text.contains("<script>"), "{text}");
+    assert!(text.contains("<service name=\"ssh\" product=\"OpenSSH\" version=\"9.2p1 Debian 2+deb12u3\" extrainfo=\"protocol 2.0\" ostype=\"Linux\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:openbsd:openssh:9.2p1</cpe><cpe>cpe:/o:linux:linux_kernel</cpe></service>"), "{text}");
+    assert!(text.contains("hostname=\"h10.lab.test\" tunnel=\"ssl\" method=\"probed\""), "{text}");
+    let mut reader = quick_xml::Reader::from_str(&text);
+    loop {
+        if reader.read_event().expect("well-formed XML") == quick_xml::events::Event::Eof {
+            break;
+        }
+    }
+}
+
+#[test]
+fn json_and_grepable_carry_versions_sanitized() {
+    let text = out_v!(JsonWriter, Options::default());
+    assert_no_controls("json -sV", &text);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let s = &v["hosts"][0]["ports"][0]["service"];
+    assert_eq!(s["product"], "OpenSSH");
+    assert_eq!(s["cpe"][1], "cpe:/o:linux:linux_kernel");
+    assert_eq!(v["hosts"][0]["ports"][2]["service"]["tunnel"], "ssl");
+    assert!(v["hosts"][0]["ports"][2]["service"]["product"].as_str().unwrap().starts_with("evil\\x1b[2J"));
+    let text = out_v!(GrepableWriter, Options::default());
+    assert_no_controls("grepable -sV", &text.replace('\t', " "));
+    let line = text.lines().find(|l| l.contains("Ports:")).unwrap();
+    assert!(line.contains("22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/"), "{line}");
+    assert!(line.contains("443/open/tcp//ssl|http//evil\\x1b[2J"), "{line}");
 }

@@ -28,18 +28,21 @@ pub fn is_local_address(addr: IpAddr) -> bool {
 pub fn interface_exists(name: &str) -> bool {
     rustmap_netio::iface::by_name(name).is_some()
 }
+pub use rustmap_detect::{DetectOptions, LoadError as ProbeDbError, ProbeDb};
 pub use rustmap_engine::discovery::{DiscoveryPlan, Ping};
 pub use rustmap_engine::{Timing, TimingTemplate};
 pub use rustmap_output::{Control, Sink};
 
 use dns::Resolver;
+use rustmap_detect::{Detector, Transport};
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
 use rustmap_model::{
-    HostStatus, Hostname, HostnameKind, PortResult, ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, ServiceInfo,
-    ServiceMethod, EVENT_SCHEMA_VERSION,
+    HostResult, HostStatus, Hostname, HostnameKind, PortResult, PortState, Protocol, Reason, ScanEvent, ScanInfo,
+    ScanPorts, ScanStats, ScanType, ServiceInfo, ServiceMethod, EVENT_SCHEMA_VERSION,
 };
 use rustmap_targets::{PortList, PortTable, TargetItem, TargetList, TargetSpec};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -99,6 +102,17 @@ pub struct ScanRequest {
     pub debugging: u8,
     /// Interface and source address for probes (`-e`, `-S`).
     pub origin: Origin,
+    /// Service and version detection (`-sV`), if asked for.
+    pub version_detection: Option<VersionDetection>,
+}
+
+/// What `-sV` runs with.
+#[derive(Debug, Clone)]
+pub struct VersionDetection {
+    /// The probes (the embedded database, plus any `--probe-db` files merged in).
+    pub db: ProbeDb,
+    /// Intensity and limits.
+    pub options: DetectOptions,
 }
 
 impl ScanRequest {
@@ -121,6 +135,7 @@ impl ScanRequest {
             verbosity: 0,
             debugging: 0,
             origin: Origin::default(),
+            version_detection: None,
         }
     }
 }
@@ -255,8 +270,48 @@ fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
     for p in ports {
         if p.service.is_none() {
             if let Some(name) = table.service_name(p.protocol, p.port) {
-                p.service = Some(ServiceInfo { name: name.to_string(), method: ServiceMethod::Table, conf: 3 });
+                p.service = Some(ServiceInfo {
+                    name: name.to_string(),
+                    method: ServiceMethod::Table,
+                    conf: 3,
+                    ..Default::default()
+                });
             }
+        }
+    }
+}
+
+/// Ports detection looks at: open TCP ports, and UDP ports that are open or may be.
+fn detectable(p: &PortResult) -> Option<Transport> {
+    match (p.protocol, p.state) {
+        (Protocol::Tcp, PortState::Open) => Some(Transport::Tcp),
+        (Protocol::Udp, PortState::Open | PortState::OpenFiltered) => Some(Transport::Udp),
+        _ => None,
+    }
+}
+
+/// Run detection on every detectable port of `h`, in parallel (the detector bounds the sockets),
+/// and fold the findings into the host's ports.
+async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) {
+    let srtt = h.srtt_us.map(Duration::from_micros);
+    let mut jobs = JoinSet::new();
+    for (i, p) in h.ports.iter().enumerate() {
+        if let Some(transport) = detectable(p) {
+            let det = Arc::clone(detector);
+            let target = SocketAddr::new(h.addr, p.port);
+            jobs.spawn(async move { (i, det.detect(target, transport, srtt).await) });
+        }
+    }
+    while let Some(done) = jobs.join_next().await {
+        let Ok((i, outcome)) = done else { continue };
+        let Some(p) = h.ports.get_mut(i) else { continue };
+        // An answer proves a UDP port open, as in nmap's -sV.
+        if p.protocol == Protocol::Udp && outcome.answered && p.state == PortState::OpenFiltered {
+            p.state = PortState::Open;
+            p.reason = Reason::UdpResponse;
+        }
+        if let Some(s) = outcome.service {
+            p.service = Some(s);
         }
     }
 }
@@ -367,6 +422,13 @@ pub async fn run(
     };
     drop(etx);
 
+    let detector = req.version_detection.as_ref().map(|v| {
+        let mut options = v.options.clone();
+        options.bind = options.bind.or(req.origin.source);
+        // Detection shares the machine's descriptors with the engine that may still be scanning.
+        options.max_sockets = options.max_sockets.min(rustmap_engine::limits::fd_budget() / 2).max(8);
+        Arc::new(Detector::new(v.db.clone(), options))
+    });
     let mut lookups: JoinSet<ScanEvent> = JoinSet::new();
     let max_lookups = dns::MAX_PARALLEL_PTR;
     let mut stopped = false;
@@ -390,12 +452,25 @@ pub async fn run(
                     },
                     _ => false,
                 };
-                if wants_ptr {
+                let detect = match (&ev, &detector) {
+                    (ScanEvent::HostDone(h), Some(d)) if h.status == HostStatus::Up && h.ports.iter().any(|p| detectable(p).is_some()) => Some(Arc::clone(d)),
+                    _ => None,
+                };
+                if wants_ptr || detect.is_some() {
                     let resolver = resolver.clone();
+                    let cancel = cancel.clone();
                     lookups.spawn(async move {
                         if let ScanEvent::HostDone(h) = &mut ev {
-                            if let Some(name) = resolver.reverse(h.addr).await {
-                                h.hostnames.push(Hostname { name, kind: HostnameKind::Ptr });
+                            if let Some(det) = detect {
+                                tokio::select! {
+                                    _ = detect_host(&det, h) => {}
+                                    _ = cancel.cancelled() => {}
+                                }
+                            }
+                            if wants_ptr {
+                                if let Some(name) = resolver.reverse(h.addr).await {
+                                    h.hostnames.push(Hostname { name, kind: HostnameKind::Ptr });
+                                }
                             }
                         }
                         ev

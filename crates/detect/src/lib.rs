@@ -1,0 +1,23 @@
+//! Service and version detection (`-sV`): RustMap's own probe database, the rules that read
+//! answers, and a driver that probes a port's service in parallel.
+//!
+//! - [`db`]: the database format (documented in `docs/service-probes.md`), its parser with
+//!   file-and-line errors, and the embedded database (`data/probes.rmp`).
+//! - [`template`]: rendering a rule's product/version/... templates from capture groups, and
+//!   cleaning network bytes on the way.
+//! - [`matcher`]: one answer against the rules that read it (pure, bounded).
+//! - [`plan`]: which probes a port gets, in which waves, with which timeouts (pure).
+//! - [`engine`]: the tokio driver over TCP connections and UDP sockets.
+//!
+//! Nothing here prints; results come back as [`rustmap_model::ServiceInfo`].
+
+#![forbid(unsafe_code)]
+
+pub mod db;
+pub mod engine;
+pub mod matcher;
+pub mod plan;
+pub mod template;
+
+pub use db::{DbError, LoadError, ProbeDb, Transport};
+pub use engine::{DetectOptions, Detector, PortOutcome};
