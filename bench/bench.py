@@ -8,7 +8,7 @@ Ratios from one run of this script are the figures to compare: the machines are 
 Usage (as root, from the repository root):
     python3 bench/bench.py [--runs 5] [--only NAME ...] [--keep-lab]
 
-NAME: connect, syn, sweep, input (in the lab), anyip (a /16 where every address answers, in
+NAME: connect, syn, sweep, input, udp, sctp, discovery (in the lab), anyip (a /16 where every address answers, in
 namespaces of its own: bench/anyip.py).
 
 Safety: every command runs inside the lab's scanner namespace (no route out); targets are lab
@@ -171,6 +171,39 @@ def bench_sweep(runs):
         row(f"-sT -p 80 {net}", ours, nmap, "nmap -sT -p 80 -T4")
 
 
+def up_hosts_xml(xml):
+    """Addresses of the hosts up in an nmap-format XML document (ping scans write `<host>`)."""
+    up = set()
+    for block in re.split(r"<host[ >]", xml)[1:]:
+        st = re.search(r'<status state="(\w+)"', block)
+        ad = re.search(r'<address addr="([^"]+)" addrtype="ipv[46]"', block)
+        if st and ad and st.group(1) == "up":
+            up.add(ad.group(1))
+    return up
+
+
+def bench_discovery(runs):
+    """-sn of the switched /24 (ARP) and of the routed /16 with 50 live addresses (the lab's crowd)."""
+    g = json.load(open(os.path.join(ROOT, "tests", "lab", "ground-truth.json")))
+    lan = {h["ipv4"] for h in g["hosts"] if h["up"] and h["ipv4"].startswith("198.18.0.")} | {"198.18.0.2"}
+    crowd = set(g["crowd"]["addresses"])
+
+    def expect(want):
+        def check(out):
+            got = up_hosts_xml(out)
+            if got != want:
+                raise SystemExit(f"WRONG live set: missing {sorted(want - got)}, extra {sorted(got - want)}")
+        return check
+
+    ours = median_of(runs, [RUSTMAP, "-n", "-sn", "-oX", "-", "198.18.0.0/24"], expect(lan))
+    nmap = median_of(runs, ["nmap", "-n", "-sn", "-oX", "-", "198.18.0.0/24"], expect(lan))
+    row("-sn switched /24 (ARP, 6 live)", ours, nmap, "nmap -sn")
+    # nmap needs minutes for the /16: one run each.
+    ours = median_of(1, [RUSTMAP, "-n", "-sn", "-T4", "-oX", "-", "198.19.0.0/16"], expect(crowd), timeout=1800)
+    nmap = median_of(1, ["nmap", "-n", "-sn", "-T4", "-oX", "-", "198.19.0.0/16"], expect(crowd), timeout=1800)
+    row("-sn -T4 routed /16 (50 live)", ours, nmap, "nmap -sn -T4")
+
+
 def bench_input_list():
     """-iL with 100k lab-range targets: time until the first host is reported."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -205,7 +238,7 @@ def bench_input_list():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp anyip")
+    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery anyip")
     ap.add_argument("--keep-lab", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -213,7 +246,8 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--bin", "rustmap"], cwd=ROOT, check=True)
     lab_benches = {"connect": lambda: bench_connect_all_ports(a.runs), "syn": lambda: bench_syn_all_ports(a.runs),
                    "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
-                   "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs)}
+                   "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs),
+                   "discovery": lambda: bench_discovery(a.runs)}
     wanted = [n for n in lab_benches if a.only is None or n in a.only]
     started_lab = False
     if wanted and not lab_up():

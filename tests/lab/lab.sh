@@ -173,6 +173,13 @@ for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].i
   ip -n "$P-h20" route add 198.18.1.0/24 via 198.18.2.1
   ip -n "$P-h20" -6 route add fd00:18::/64 via fd00:18:2::1
   ip -n "$P-h20" -6 route add fd00:18:1::/64 via fd00:18:2::1
+  # the "crowd": a routed /16 (198.19.0.0/16) whose 50 live addresses all live on h20's loopback
+  ip -n "$P-scan" route add 198.19.0.0/16 via 198.18.0.1
+  ip -n "$P-r1" route add 198.19.0.0/16 via 198.18.1.2
+  ip -n "$P-r2" route add 198.19.0.0/16 via 198.18.2.10
+  "$PY" -c 'import json,sys
+for a in json.load(open(sys.argv[1]))["crowd"]["addresses"]: print(a)' "$HERE/ground-truth.json" |
+    while read -r a; do ip -n "$P-h20" addr add "$a/32" dev lo; done
   for ns in r1 r2; do
     # routers forward, and answer traceroute probes without ICMP rate limiting
     nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \

@@ -1259,3 +1259,27 @@ fn service_detection_of_hostile_peers_stays_in_budget_and_clean() {
         assert!(out.contains("2222") && out.contains("2223"), "{format}: {out}");
     }
 }
+
+/// A routed sweep: the lab's "crowd" is a /16 behind two routers with 50 live addresses. A /20
+/// slice of it (4096 addresses, 4 live) keeps the test short; the whole /16 is a benchmark.
+#[test]
+fn routed_sweep_finds_every_live_address_and_nothing_else() {
+    let Some(_lab) = lab() else { return };
+    let crowd: BTreeSet<String> = ground_truth()["crowd"]["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .filter(|a| a.starts_with("198.19.") && a.split('.').nth(2).unwrap().parse::<u8>().unwrap() < 16)
+        .collect();
+    assert!(crowd.len() >= 2, "the ground truth has live addresses in 198.19.0.0/20");
+    for extra in [&[][..], &["-PS80"][..]] {
+        let mut args = vec!["-n", "-sn"];
+        args.extend_from_slice(extra);
+        args.push("198.19.0.0/20");
+        let v = json_scan(&args);
+        let got: BTreeSet<String> = up_hosts(&v).keys().cloned().collect();
+        assert_eq!(got, crowd, "{args:?}");
+        assert_eq!(v["stats"]["hosts_total"], 4096);
+    }
+}

@@ -446,7 +446,7 @@ impl RawScan {
         // sweep never answer, and their silence is not congestion, so they must not starve the
         // congestion window that port probes to live hosts need (nor be starved by it).
         let mut disc_in_flight: usize = 0;
-        let disc_allowed = if timing.paced() { 1 } else { timing.max_parallelism.clamp(1, 1024) };
+        let disc_allowed = if timing.paced() { 1 } else { timing.max_parallelism.clamp(1, 4096) };
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
