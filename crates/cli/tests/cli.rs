@@ -199,6 +199,19 @@ fn bad_input_exits_2_with_one_line_naming_the_value() {
         (vec!["--resolve-timeout", "soon", "127.0.0.1"], "soon"),
         (vec!["--resolve-timeout", "0", "127.0.0.1"], "--resolve-timeout"),
         (vec!["--system-dns", "--dns-servers", "192.0.2.53", "127.0.0.1"], "--system-dns"),
+        (vec!["-PS70000", "127.0.0.1"], "70000"),
+        (vec!["-PSssh", "127.0.0.1"], "ssh"),
+        (vec!["--PA", "80-20", "127.0.0.1"], "80-20"),
+        (vec!["-PX", "127.0.0.1"], "-PX"),
+        (vec!["-PE22", "127.0.0.1"], "-PE22"),
+        (vec!["-sT", "-PE", "127.0.0.1"], "-PE"),
+        (vec!["-PR", "--disable-arp-ping", "127.0.0.1"], "--disable-arp-ping"),
+        (vec!["-sn", "-sS", "127.0.0.1"], "-sn"),
+        (vec!["-sn", "-F", "127.0.0.1"], "-sn"),
+        (vec!["-sL", "-sn", "127.0.0.1"], "-sL"),
+        (vec!["-sL", "-PS22", "127.0.0.1"], "-sL"),
+        (vec!["-sn", "-sV", "127.0.0.1"], "-sV"),
+        (vec!["-s", "Sn", "127.0.0.1"], "-sn"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);
@@ -207,6 +220,37 @@ fn bad_input_exits_2_with_one_line_naming_the_value() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(stdout(&o).is_empty(), "{args:?} scanned anyway");
     }
+}
+
+/// Ping and list scans on loopback, with and without privileges.
+#[test]
+fn ping_and_list_scans_on_loopback() {
+    let o = rustmap(&["-sn", "-n", "127.0.0.1", "127.0.0.2"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(out.matches("Host is up").count(), 2, "{out}");
+    assert!(!out.contains("PORT"), "{out}");
+    assert!(out.contains("2 IP addresses (2 hosts up)"), "{out}");
+    // HTTP ping to a listener that speaks HTTP: up with http-response.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut s, _)) = l.accept() {
+            let mut b = [0u8; 512];
+            let _ = s.read(&mut b);
+            let _ = s.write_all(b"HTTP/1.0 204 No Content\r\n\r\n");
+        }
+    });
+    let o = rustmap(&["-sn", "-n", "--PH", &port.to_string(), "-oJ", "-", "127.0.0.1"]);
+    server.join().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["hosts"][0]["reason"], "http-response", "{v}");
+    // A list scan sends nothing and reports every address with status unknown.
+    let o = rustmap(&["-sL", "-n", "-oX", "-", "127.0.0.0/30"]);
+    let xml = stdout(&o);
+    assert_eq!(xml.matches("<status state=\"unknown\"").count(), 4, "{xml}");
+    assert!(xml.contains("<hosts up=\"0\" down=\"0\" total=\"4\"/>"), "{xml}");
 }
 
 #[test]
