@@ -348,6 +348,13 @@ impl ConnectScan {
         }
         let order = Arc::new(order);
         let mut window = Window::new(&timing);
+        // Round trips of every host: the timeout of hosts that have not answered yet (nmap's
+        // group timing), so the empty addresses of a sweep cost a few round trips, not seconds.
+        let mut global_rtt = RttEstimator::default();
+        // Discovery probes in flight: their own, wider limit (see the raw engine), since the
+        // silence of empty addresses is not congestion.
+        let mut disc_in_flight: usize = 0;
+        let disc_allowed = if timing.paced() { 1 } else { timing.max_parallelism.clamp(1, 4096) };
         let mut hosts: HashMap<u64, Host> = HashMap::new();
         let mut ring: VecDeque<u64> = VecDeque::new();
         let mut next_id: u64 = 0;
@@ -418,12 +425,24 @@ impl ConnectScan {
             // Launch what the window, pacing and rate limits allow.
             let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
             let paced = timing.paced();
-            while in_flight < allowed && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                let Some(job) = self.next_probe(&mut hosts, &mut ring, &order, &timing, &pings) else {
+            while Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
+                let ports_ok = in_flight - disc_in_flight < allowed;
+                let disc_ok = if paced { ports_ok } else { disc_in_flight < disc_allowed };
+                if !ports_ok && !disc_ok {
+                    break;
+                }
+                let Some(job) =
+                    self.next_probe(&mut hosts, &mut ring, &order, &timing, &pings, &global_rtt, ports_ok, disc_ok)
+                else {
                     break;
                 };
                 totals.probes_sent += 1;
                 in_flight += 1;
+                let discovery = match &job {
+                    Job::Connect(j) => j.meta.discovery,
+                    Job::App { meta, .. } => meta.discovery,
+                };
+                disc_in_flight += usize::from(discovery);
                 match job {
                     Job::Connect(job) => connector.submit(job),
                     Job::App { meta, addr, tls, timeout } => {
@@ -474,6 +493,9 @@ impl ConnectScan {
                 _ = done_rx.recv_many(&mut batch, 64), if in_flight > 0 => {
                     for done in batch.drain(..).flatten() {
                         in_flight = in_flight.saturating_sub(1);
+                        if done.meta.discovery {
+                            disc_in_flight = disc_in_flight.saturating_sub(1);
+                        }
                         if !matches!(done.outcome, Outcome::Timeout | Outcome::LocalPressure) {
                             replies += 1;
                         }
@@ -482,15 +504,16 @@ impl ConnectScan {
                             window.on_local_pressure(in_flight + 1);
                             pause_until = Instant::now() + Duration::from_millis(20);
                         }
-                        self.on_done(done, &mut hosts, &mut window, &timing);
+                        self.on_done(done, &mut hosts, &mut window, &mut global_rtt, &timing);
                     }
                 }
                 Some(done) = app_rx.recv(), if in_flight > 0 => {
                     in_flight = in_flight.saturating_sub(1);
+                    disc_in_flight = disc_in_flight.saturating_sub(1);
                     if !matches!(done.outcome, Outcome::Timeout) {
                         replies += 1;
                     }
-                    self.on_done(done, &mut hosts, &mut window, &timing);
+                    self.on_done(done, &mut hosts, &mut window, &mut global_rtt, &timing);
                 }
                 t = targets.recv(), if room => match t {
                     Some(t) => {
@@ -547,6 +570,7 @@ impl ConnectScan {
     }
 
     /// Pick the next probe round-robin over hosts: retries first, then fresh ports.
+    #[allow(clippy::too_many_arguments)]
     fn next_probe(
         &self,
         hosts: &mut HashMap<u64, Host>,
@@ -554,12 +578,19 @@ impl ConnectScan {
         order: &Arc<Vec<u16>>,
         timing: &Timing,
         pings: &[Ping],
+        global_rtt: &RttEstimator,
+        ports_ok: bool,
+        disc_ok: bool,
     ) -> Option<Job> {
         for _ in 0..ring.len() {
             let id = ring.pop_front()?;
             ring.push_back(id);
             let Some(h) = hosts.get_mut(&id) else { continue };
             if h.outstanding >= timing.max_parallelism {
+                continue;
+            }
+            // A host's probes are discovery probes until it is up, port probes after.
+            if (h.phase == Phase::Discovery && !disc_ok) || (h.phase == Phase::Ports && !ports_ok) {
                 continue;
             }
             let pick = if let Some(r) = h.retries.pop_front() {
@@ -582,7 +613,7 @@ impl ConnectScan {
             h.outstanding += 1;
             h.disc_outstanding += usize::from(discovery);
             let addr = SocketAddr::new(h.target.addr, port);
-            let timeout = h.rtt.timeout(timing);
+            let timeout = if h.rtt.srtt_us().is_some() { h.rtt.timeout(timing) } else { global_rtt.timeout(timing) };
             let meta = ProbeMeta { host: id, port, tryno, discovery, recverr: h.recverr };
             // A discovery probe to a port that is only HTTP/HTTPS-pinged is made as such.
             let app = discovery
@@ -597,7 +628,14 @@ impl ConnectScan {
         None
     }
 
-    fn on_done(&self, done: ProbeDone, hosts: &mut HashMap<u64, Host>, window: &mut Window, timing: &Timing) {
+    fn on_done(
+        &self,
+        done: ProbeDone,
+        hosts: &mut HashMap<u64, Host>,
+        window: &mut Window,
+        global_rtt: &mut RttEstimator,
+        timing: &Timing,
+    ) {
         let ProbeDone { meta: done, outcome } = done;
         let Some(h) = hosts.get_mut(&done.host) else { return };
         h.outstanding = h.outstanding.saturating_sub(1);
@@ -608,9 +646,11 @@ impl ConnectScan {
         if done.discovery && h.phase != Phase::Discovery {
             return;
         }
-        let answered = |h: &mut Host, window: &mut Window, rtt: Option<Duration>| {
+        let mut answered = |h: &mut Host, window: &mut Window, rtt: Option<Duration>| {
             if let Some(rtt) = rtt {
+                // Each try is a connection of its own: its round trip is unambiguous.
                 h.rtt.sample(rtt);
+                global_rtt.sample(rtt);
             }
             window.on_reply();
             if done.tryno > 0 {
@@ -643,7 +683,10 @@ impl ConnectScan {
                 Some((PortState::Filtered, reason))
             }
             Outcome::Timeout => {
-                window.on_silence();
+                // Silence from an address that never answered says nothing about congestion.
+                if !done.discovery {
+                    window.on_silence();
+                }
                 if done.tryno < h.allowed_tries(timing) {
                     h.retries.push_back((done.port, done.tryno + 1, done.discovery));
                     None
