@@ -1283,3 +1283,23 @@ fn routed_sweep_finds_every_live_address_and_nothing_else() {
         assert_eq!(v["stats"]["hosts_total"], 4096);
     }
 }
+
+/// The HTTPS ping against the lab's real TLS server (nginx on h10:443) and a port that answers
+/// with something else (OpenSSH's banner on 22): a TLS record, or only the handshake.
+#[test]
+fn https_ping_tells_a_tls_server_from_a_handshake() {
+    let Some(_lab) = lab() else { return };
+    let reason = |args: &[&str]| {
+        let mut all = vec!["-n", "-sn", "--disable-arp-ping"];
+        all.extend_from_slice(args);
+        all.push("198.18.0.10");
+        let v = json_scan(&all);
+        up_hosts(&v).get("198.18.0.10").map(|r| r.0.clone())
+    };
+    assert_eq!(reason(&["--PHT", "443"]).as_deref(), Some("tls-response"));
+    assert_eq!(reason(&["-PHT22"]).as_deref(), Some("syn-ack"));
+    assert_eq!(reason(&["--PH", "80"]).as_deref(), Some("http-response"));
+    // Over IPv6 too.
+    let v = json_scan(&["-n", "-sn", "--disable-arp-ping", "--PHT", "443", "fd00:18::10"]);
+    assert_eq!(up_hosts(&v)["fd00:18::10"].0, "tls-response");
+}
