@@ -89,6 +89,8 @@ pub struct EngineTotals {
     pub hosts_down: u64,
     /// Probes sent, retries included.
     pub probes_sent: u64,
+    /// Hosts listed without being probed (`-sL`): neither up nor down.
+    pub hosts_listed: u64,
 }
 
 /// What one connect attempt came to.
@@ -219,7 +221,8 @@ struct ProbeMeta {
     host: u64,
     port: u16,
     tryno: u8,
-    discovery: bool,
+    /// The discovery probe this is, if it is one.
+    ping: Option<Ping>,
     recverr: bool,
 }
 
@@ -249,7 +252,7 @@ struct Host {
     /// Rotation of the shared port order this host starts at, and how many new ports were sent.
     offset: usize,
     next: usize,
-    retries: VecDeque<(u16, u8, bool)>,
+    retries: VecDeque<(u16, u8, Option<Ping>)>,
     outstanding: usize,
     /// Discovery probes among `outstanding`: once the host is up they are moot, and it does not
     /// wait for them (their outcomes are dropped when they come back).
@@ -351,10 +354,8 @@ impl ConnectScan {
         // Round trips of every host: the timeout of hosts that have not answered yet (nmap's
         // group timing), so the empty addresses of a sweep cost a few round trips, not seconds.
         let mut global_rtt = RttEstimator::default();
-        // Discovery probes in flight: their own, wider limit (see the raw engine), since the
-        // silence of empty addresses is not congestion.
+        // Discovery probes in flight, which have their own limit (`Timing::room`).
         let mut disc_in_flight: usize = 0;
-        let disc_allowed = if timing.paced() { 1 } else { timing.max_parallelism.clamp(1, 4096) };
         let mut hosts: HashMap<u64, Host> = HashMap::new();
         let mut ring: VecDeque<u64> = VecDeque::new();
         let mut next_id: u64 = 0;
@@ -426,8 +427,7 @@ impl ConnectScan {
             let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
             let paced = timing.paced();
             while Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                let ports_ok = in_flight - disc_in_flight < allowed;
-                let disc_ok = if paced { ports_ok } else { disc_in_flight < disc_allowed };
+                let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
                 if !ports_ok && !disc_ok {
                     break;
                 }
@@ -439,8 +439,8 @@ impl ConnectScan {
                 totals.probes_sent += 1;
                 in_flight += 1;
                 let discovery = match &job {
-                    Job::Connect(j) => j.meta.discovery,
-                    Job::App { meta, .. } => meta.discovery,
+                    Job::Connect(j) => j.meta.ping.is_some(),
+                    Job::App { meta, .. } => meta.ping.is_some(),
                 };
                 disc_in_flight += usize::from(discovery);
                 match job {
@@ -493,7 +493,7 @@ impl ConnectScan {
                 _ = done_rx.recv_many(&mut batch, 64), if in_flight > 0 => {
                     for done in batch.drain(..).flatten() {
                         in_flight = in_flight.saturating_sub(1);
-                        if done.meta.discovery {
+                        if done.meta.ping.is_some() {
                             disc_in_flight = disc_in_flight.saturating_sub(1);
                         }
                         if !matches!(done.outcome, Outcome::Timeout | Outcome::LocalPressure) {
@@ -599,28 +599,24 @@ impl ConnectScan {
                 match h.phase {
                     Phase::Discovery if h.disc_next < pings.len() => {
                         h.disc_next += 1;
-                        Some((ping_port(pings[h.disc_next - 1]), 0, true))
+                        let ping = pings[h.disc_next - 1];
+                        Some((ping.port().unwrap_or(0), 0, Some(ping)))
                     }
                     Phase::Ports if h.next < order.len() => {
                         let port = order[(h.offset + h.next) % order.len()];
                         h.next += 1;
-                        Some((port, 0, false))
+                        Some((port, 0, None))
                     }
                     _ => None,
                 }
             };
-            let Some((port, tryno, discovery)) = pick else { continue };
+            let Some((port, tryno, ping)) = pick else { continue };
             h.outstanding += 1;
-            h.disc_outstanding += usize::from(discovery);
+            h.disc_outstanding += usize::from(ping.is_some());
             let addr = SocketAddr::new(h.target.addr, port);
             let timeout = if h.rtt.srtt_us().is_some() { h.rtt.timeout(timing) } else { global_rtt.timeout(timing) };
-            let meta = ProbeMeta { host: id, port, tryno, discovery, recverr: h.recverr };
-            // A discovery probe to a port that is only HTTP/HTTPS-pinged is made as such.
-            let app = discovery
-                .then(|| pings.iter().find(|p| ping_port(**p) == port && p.is_app()))
-                .flatten()
-                .filter(|_| !pings.iter().any(|p| ping_port(*p) == port && !p.is_app()));
-            if let Some(p) = app {
+            let meta = ProbeMeta { host: id, port, tryno, ping, recverr: h.recverr };
+            if let Some(p @ (Ping::Http(_) | Ping::Https(_))) = ping {
                 return Some(Job::App { meta, addr, tls: matches!(p, Ping::Https(_)), timeout });
             }
             return Some(Job::Connect(ConnectJob { addr, timeout, recverr: h.recverr, meta }));
@@ -639,11 +635,11 @@ impl ConnectScan {
         let ProbeDone { meta: done, outcome } = done;
         let Some(h) = hosts.get_mut(&done.host) else { return };
         h.outstanding = h.outstanding.saturating_sub(1);
-        if done.discovery {
+        if done.ping.is_some() {
             h.disc_outstanding = h.disc_outstanding.saturating_sub(1);
         }
         // A discovery answer that arrives after the host moved on is of no further use.
-        if done.discovery && h.phase != Phase::Discovery {
+        if done.ping.is_some() && h.phase != Phase::Discovery {
             return;
         }
         let mut answered = |h: &mut Host, window: &mut Window, rtt: Option<Duration>| {
@@ -675,7 +671,7 @@ impl ConnectScan {
                 // We now know this host sends ICMP errors: ask again, this time reading the ICMP
                 // type and code, so the reason is exact (admin-prohibited vs host-unreach, ...).
                 h.recverr = true;
-                h.retries.push_front((done.port, done.tryno, done.discovery));
+                h.retries.push_front((done.port, done.tryno, done.ping));
                 None
             }
             Outcome::Unreachable(reason) => {
@@ -684,11 +680,11 @@ impl ConnectScan {
             }
             Outcome::Timeout => {
                 // Silence from an address that never answered says nothing about congestion.
-                if !done.discovery {
+                if done.ping.is_none() {
                     window.on_silence();
                 }
                 if done.tryno < h.allowed_tries(timing) {
-                    h.retries.push_back((done.port, done.tryno + 1, done.discovery));
+                    h.retries.push_back((done.port, done.tryno + 1, done.ping));
                     None
                 } else {
                     Some((PortState::Filtered, Reason::NoResponse))
@@ -696,17 +692,17 @@ impl ConnectScan {
             }
             Outcome::LocalPressure => {
                 // Not sent: try again later with the same try number.
-                h.retries.push_front((done.port, done.tryno, done.discovery));
+                h.retries.push_front((done.port, done.tryno, done.ping));
                 None
             }
         };
         let Some((state, reason)) = verdict else { return };
-        if done.discovery {
+        if done.ping.is_some() {
             match state {
                 PortState::Open | PortState::Closed => {
                     h.phase = Phase::Ports;
                     h.up_reason = reason;
-                    h.retries.retain(|r| !r.2);
+                    h.retries.retain(|r| r.2.is_none());
                 }
                 _ => {
                     // Prefer an explicit ICMP reason over silence when telling why a host is down.
@@ -736,19 +732,6 @@ impl ConnectScan {
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit(ev).await;
         }
-    }
-}
-
-/// The port a TCP or application ping goes to.
-fn ping_port(p: Ping) -> u16 {
-    match p {
-        Ping::Syn(port)
-        | Ping::Ack(port)
-        | Ping::Http(port)
-        | Ping::Https(port)
-        | Ping::Udp(port)
-        | Ping::Sctp(port) => port,
-        Ping::Echo | Ping::Timestamp | Ping::Mask => 0,
     }
 }
 

@@ -65,6 +65,14 @@ impl Ping {
         }
     }
 
+    /// The port it goes to (none for the ICMP probes).
+    pub fn port(self) -> Option<u16> {
+        match self {
+            Ping::Syn(p) | Ping::Ack(p) | Ping::Udp(p) | Ping::Sctp(p) | Ping::Http(p) | Ping::Https(p) => Some(p),
+            Ping::Echo | Ping::Timestamp | Ping::Mask => None,
+        }
+    }
+
     /// Is this an application-level ping ([`app_ping`])?
     pub fn is_app(self) -> bool {
         matches!(self, Ping::Http(_) | Ping::Https(_))

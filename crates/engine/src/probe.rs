@@ -43,8 +43,6 @@ pub enum Reply {
     Arp,
     /// IPv6 neighbour advertisement (discovery).
     NeighborAdvert,
-    /// An HTTP or HTTPS ping's answer (discovery), with its reason.
-    App(Reason),
 }
 
 /// State and reason of a port after a reply; `None` when the reply means nothing for this scan
@@ -97,7 +95,6 @@ pub fn host_up(reply: Reply, connect: bool) -> Option<Reason> {
         Reply::MaskReply => Reason::AddressMaskReply,
         Reply::Arp => Reason::ArpResponse,
         Reply::NeighborAdvert => Reason::NdResponse,
-        Reply::App(r) => r,
         // An ICMP port or protocol unreachable comes from the host itself: it is up.
         Reply::Icmp(r @ (Reason::PortUnreach | Reason::ProtoUnreach | Reason::ParamProblem)) => r,
         Reply::Icmp(_) => return None,

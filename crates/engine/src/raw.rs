@@ -442,11 +442,8 @@ impl RawScan {
         let mut next_id: u64 = 0;
         let mut closed = false;
         let mut in_flight: usize = 0;
-        // Discovery probes among them. They have their own, wider limit: most addresses of a
-        // sweep never answer, and their silence is not congestion, so they must not starve the
-        // congestion window that port probes to live hosts need (nor be starved by it).
+        // Discovery probes among them, which have their own limit (`Timing::room`).
         let mut disc_in_flight: usize = 0;
-        let disc_allowed = if timing.paced() { 1 } else { timing.max_parallelism.clamp(1, 4096) };
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
@@ -609,8 +606,7 @@ impl RawScan {
             let allowed = timing.allowed_in_flight(&net.window, totals.probes_sent, started.elapsed());
             let mut burst = 0;
             while burst < 256 && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                let ports_ok = in_flight - disc_in_flight < allowed;
-                let disc_ok = if paced { ports_ok } else { disc_in_flight < disc_allowed };
+                let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
                 if !ports_ok && !disc_ok {
                     break;
                 }
@@ -713,7 +709,8 @@ impl RawScan {
 
             // Wait for replies: not at all while there is more to send now, else until the next
             // timeout or send slot (bounded so cancellation and new hosts are seen).
-            let can_send = (in_flight - disc_in_flight < allowed || disc_in_flight < disc_allowed) && burst > 0;
+            let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
+            let can_send = (ports_ok || disc_ok) && burst > 0;
             let mut wake = Instant::now() + Duration::from_millis(20);
             if let Some(Reverse((at, ..))) = timeouts.peek() {
                 wake = wake.min(*at);

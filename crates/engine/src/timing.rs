@@ -162,6 +162,17 @@ impl Timing {
         gap
     }
 
+    /// Which kinds of probe may go out now, given `allowed` (from [`Timing::allowed_in_flight`])
+    /// and the probes in flight, `disc` of them discovery probes: (port probes, discovery
+    /// probes). Discovery probes have a limit of their own (`--max-parallelism`, at most 4096)
+    /// apart from the congestion window: most addresses of a sweep never answer, and their
+    /// silence is not congestion. Paced scans (`--scan-delay`, `--max-rate`) keep one rule for all.
+    pub fn room(&self, allowed: usize, in_flight: usize, disc: usize) -> (bool, bool) {
+        let ports = in_flight.saturating_sub(disc) < allowed;
+        let discovery = if self.paced() { ports } else { disc < self.max_parallelism.clamp(1, 4096) };
+        (ports, discovery)
+    }
+
     /// Probes allowed in flight: the window's, or more while the scan is behind `--min-rate`.
     pub fn allowed_in_flight(&self, window: &Window, sent: u64, elapsed: Duration) -> usize {
         let allowed = window.allowed();
@@ -286,6 +297,18 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn discovery_has_room_of_its_own() {
+        let t = Timing::default();
+        // The window is full of port probes: discovery probes may still go out, not the reverse.
+        assert_eq!(t.room(10, 10, 0), (false, true));
+        assert_eq!(t.room(10, 4105, 4096), (true, false));
+        assert_eq!(t.room(10, 12, 3), (true, true));
+        // Paced scans keep one rule.
+        let paced = Timing { max_rate: Some(100.0), ..Timing::default() };
+        assert_eq!(paced.room(10, 10, 0), (false, false));
+    }
+
     use super::*;
 
     #[test]

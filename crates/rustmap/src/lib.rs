@@ -245,7 +245,7 @@ async fn list_targets(mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter)
             break;
         }
         let now = unix_now();
-        totals.probes_sent += 1;
+        totals.hosts_listed += 1;
         emitter
             .emit(ScanEvent::HostDone(rustmap_model::HostResult {
                 addr: t.addr,
@@ -507,8 +507,8 @@ pub async fn run(
         elapsed_secs: started.elapsed().as_secs_f64(),
         hosts_up: totals.hosts_up,
         hosts_down: totals.hosts_down,
-        // -sL counts its listed hosts as neither up nor down (its "probes" are the listed hosts).
-        hosts_total: totals.hosts_up + totals.hosts_down + if req.list_only { totals.probes_sent } else { 0 },
+        // -sL counts its listed hosts as neither up nor down.
+        hosts_total: totals.hosts_up + totals.hosts_down + totals.hosts_listed,
         completed: !cancel.is_cancelled(),
     };
     deliver(&mut sinks, &ScanEvent::ScanFinished(stats.clone()))?;
