@@ -18,6 +18,7 @@ declare -A PROBE=(
   [procps]=sysctl
   [iputils-ping]=ping
   [python3]=/usr/bin/python3
+  [python3-venv]=/usr/bin/python3
   [openssh-server]=/usr/sbin/sshd
   [nginx]=/usr/sbin/nginx
   [vsftpd]=/usr/sbin/vsftpd
@@ -52,8 +53,23 @@ for pkg in "${!PROBE[@]}"; do
   installed "$pkg" || missing+=("$pkg")
 done
 
+# Python packages Debian does not carry, in a virtualenv of their own (never in the system's
+# Python): aioquic, the lab's QUIC server (tests/lab/quic_server.py). Pinned; idempotent.
+LAB_VENV=${LAB_VENV:-/opt/rustmap-lab/venv}
+AIOQUIC=aioquic==1.3.0
+venv() {
+  if "$LAB_VENV/bin/python" -c 'import aioquic' 2>/dev/null; then
+    return 0
+  fi
+  echo "install-deps.sh: creating $LAB_VENV with $AIOQUIC"
+  /usr/bin/python3 -m venv "$LAB_VENV"
+  "$LAB_VENV/bin/pip" install -q --disable-pip-version-check "$AIOQUIC"
+  "$LAB_VENV/bin/python" -c 'import aioquic'
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps.sh: all lab packages already installed"
+  venv
   exit 0
 fi
 echo "install-deps.sh: missing: ${missing[*]}"
@@ -99,4 +115,5 @@ if [ ${#still[@]} -gt 0 ]; then
   echo "install-deps.sh: still missing after install: ${still[*]}" >&2
   exit 1
 fi
+venv
 echo "install-deps.sh: done"

@@ -17,6 +17,7 @@ P=${LAB_PREFIX:-rmlab}
 D=${LAB_DIR:-/tmp/$P}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${LAB_PYTHON:-/usr/bin/python3}
+LAB_VENV=${LAB_VENV:-/opt/rustmap-lab/venv}   # Python packages Debian lacks (install-deps.sh)
 [ -x "$PY" ] || PY=$(command -v python3)
 NSS=(sw scan r1 r2 h10 h11 h12 h13 h20)
 WAIT_SECONDS=20
@@ -292,6 +293,12 @@ services_h10() {
            ssl_certificate $h/tls.crt; ssl_certificate_key $h/tls.key; }
   server { listen 8443 ssl default_server; listen [::]:8443 ssl default_server; add_header X-Lab-Port 8443;
            ssl_certificate $h/tls.crt; ssl_certificate_key $h/tls.key; }"
+
+  # QUIC on udp/443 (both families: one dual-stack socket), ALPN h3, nginx's certificate: aioquic
+  # from the lab's virtualenv (install-deps.sh), an implementation independent of RustMap's quinn
+  [ -x "$LAB_VENV/bin/python" ] || die "no $LAB_VENV (run tests/lab/install-deps.sh)"
+  start h10 quic "$LAB_VENV/bin/python" "$HERE/quic_server.py" --cert "$h/tls.crt" --key "$h/tls.key" \
+    --alpn h3 "[::]:443"
 
   # vsftpd: anonymous, read-only
   mkdir -p "$h/ftp/pub" "$h/vsftpd-empty"

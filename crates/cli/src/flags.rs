@@ -155,6 +155,9 @@ pub struct Flags {
     /// Load more probes and match rules from FILE (RustMap's format, docs/service-probes.md); repeatable.
     #[arg(long = "probe-db", value_name = "FILE", action = ArgAction::Append, help_heading = "Service detection (-sV)")]
     pub probe_db: Vec<PathBuf>,
+    /// Do not probe UDP ports for QUIC (version negotiation and an HTTP/3 handshake) during -sV.
+    #[arg(long = "no-quic", help_heading = "Service detection (-sV)")]
+    pub no_quic: bool,
 
     /// Normal output to FILE (- for stdout).
     #[arg(long = "oN", value_name = "FILE", help_heading = "Output")]
@@ -219,7 +222,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     Unsupported { name: "decoys", takes_value: true, short: Some('D') },
     Unsupported { name: "fragment", takes_value: false, short: Some('f') },
     Unsupported { name: "source-port", takes_value: true, short: Some('g') },
-    u("no-quic", false),
     u("script", true),
     u("script-args", true),
     u("vuln-check", false),

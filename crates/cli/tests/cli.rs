@@ -285,7 +285,6 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["-sT", "-sU", "127.0.0.1"], "-sT combined with -sU"),
         (vec!["-s", "TZ", "127.0.0.1"], "-sT combined with -sU or an SCTP scan"),
         (vec!["-A", "127.0.0.1"], "-A"),
-        (vec!["-sV", "--no-quic", "127.0.0.1"], "--no-quic"),
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PO", "127.0.0.1"], "-PO"),
         (vec!["--script", "http-title", "127.0.0.1"], "--script"),
@@ -625,6 +624,7 @@ fn version_flag_errors_are_usage_errors() {
         (vec!["-sV", "--version-intensity", "10", "127.0.0.1"], "--version-intensity must be 0-9"),
         (vec!["--version-light", "127.0.0.1"], "--version-light needs -sV"),
         (vec!["--version-intensity", "3", "127.0.0.1"], "--version-intensity needs -sV"),
+        (vec!["--no-quic", "127.0.0.1"], "--no-quic needs -sV"),
         (vec!["-sV", "--version-all", "--version-intensity", "3", "127.0.0.1"], "cannot be combined"),
         (vec!["-sV", "--probe-db", "/nonexistent/x.rmp", "127.0.0.1"], "cannot read probe database /nonexistent/x.rmp"),
     ] {

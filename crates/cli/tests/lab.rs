@@ -526,6 +526,17 @@ fn truth_open(name: &str, proto: &str) -> BTreeSet<u16> {
     truth_host(name)[proto]["open"].as_array().unwrap().iter().map(|p| p["port"].as_u64().unwrap() as u16).collect()
 }
 
+/// Open UDP ports that answer a plain UDP scan (QUIC answers only QUIC).
+fn truth_open_udp_answering(name: &str) -> BTreeSet<u16> {
+    truth_host(name)["udp"]["open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["silent_to_plain_udp"] != true)
+        .map(|p| p["port"].as_u64().unwrap() as u16)
+        .collect()
+}
+
 /// UDP on the services host: the daemons with a payload in our table answer (open), every other
 /// port draws ICMP port-unreachable (closed) — even past the kernel's ICMP rate limit, which
 /// h10 keeps at its default (about one answer per second after a burst).
@@ -535,7 +546,7 @@ fn udp_scan_services_host_matches_ground_truth_and_nmap() {
     let ports = "7,9,13,53,69,111,123,137,161,1900,5060,11211,40000";
     let v = json_scan(&["-n", "-sU", "--reason", "-p", ports, "198.18.0.10"]);
     let ours = our_proto_states(host(&v, "198.18.0.10"), "udp");
-    let want = truth_open("h10", "udp");
+    let want = truth_open_udp_answering("h10");
     for (p, (state, reason)) in &ours {
         if want.contains(p) {
             assert_eq!((state.as_str(), reason.as_str()), ("open", "udp-response"), "{p}/udp: {ours:?}");
@@ -1302,4 +1313,44 @@ fn https_ping_tells_a_tls_server_from_a_handshake() {
     // Over IPv6 too.
     let v = json_scan(&["-n", "-sn", "--disable-arp-ping", "--PHT", "443", "fd00:18::10"]);
     assert_eq!(up_hosts(&v)["fd00:18::10"].0, "tls-response");
+}
+
+/// QUIC on h10's udp/443 (aioquic): -sV's QUIC probes make the port open and name it, with the
+/// versions and ALPN the lab's server was configured with, over IPv4 and IPv6; `--no-quic` leaves
+/// it open|filtered; a non-QUIC UDP service is never taken for QUIC.
+#[test]
+fn quic_detection_against_aioquic() {
+    let Some(_lab) = lab() else { return };
+    let truth = truth_host("h10")["udp"]["open"].as_array().unwrap().iter().find(|p| p["port"] == 443).unwrap().clone();
+    let want_versions: Vec<&str> =
+        truth["quic"]["versions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for addr in ["198.18.0.10", "fd00:18::10"] {
+        let started = Instant::now();
+        let v = json_scan(&["-n", "-sU", "-sV", "-p", "53,443", addr]);
+        let took = started.elapsed();
+        let h = host(&v, addr);
+        let q = port(h, 443);
+        assert_eq!((q["state"].as_str(), q["reason"].as_str()), (Some("open"), Some("udp-response")), "{addr}: {q}");
+        assert_eq!(q["service"]["name"], "quic", "{addr}: {q}");
+        assert_eq!(q["service"]["quic"]["alpn"], truth["quic"]["alpn"], "{addr}: {q}");
+        let got: Vec<&str> =
+            q["service"]["quic"]["versions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(got, want_versions, "{addr}");
+        assert_eq!(q["service"]["extrainfo"], "ALPN h3; versions 1, 2", "{addr}");
+        assert_eq!(port(h, 53)["service"]["name"], "domain", "{addr}");
+        assert!(q["service"].get("quic").is_some() && port(h, 53)["service"].get("quic").is_none());
+        assert!(took < Duration::from_secs(15), "{addr}: {took:?}");
+    }
+    let v = json_scan(&["-n", "-sU", "-sV", "--no-quic", "-p", "443", "198.18.0.10"]);
+    let q = port(host(&v, "198.18.0.10"), 443);
+    assert_eq!(q["state"], "open|filtered", "{q}");
+    assert!(q.get("service").is_none_or(|s| s["name"] != "quic"), "{q}");
+    // Normal output shows it in nmap's layout.
+    let o = rustmap(&["-n", "-sU", "-sV", "-p", "443", "198.18.0.10"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("443/udp") && l.contains(" open ") && l.contains("quic") && l.contains("ALPN h3")),
+        "{text}"
+    );
 }

@@ -10,6 +10,7 @@
 use crate::db::{ProbeDb, Transport};
 use crate::matcher::{match_response, probe_knows, Identified, MAX_RESPONSE};
 use crate::plan::{plan, Timeouts};
+use crate::quic::{probe_quic, quic_service, quic_suits};
 use rustmap_model::{ServiceInfo, ServiceMethod};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -21,6 +22,9 @@ use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::{timeout, timeout_at, Instant};
+
+/// How long the QUIC probes wait for answers on a fast network (plus two RTTs).
+const QUIC_WAIT: Duration = Duration::from_millis(1500);
 
 /// Settings of a detector.
 #[derive(Debug, Clone)]
@@ -35,11 +39,20 @@ pub struct DetectOptions {
     pub bind: Option<IpAddr>,
     /// Give up on a port after this long, whatever is still in flight.
     pub port_budget: Duration,
+    /// Probe UDP ports for QUIC (`--no-quic` turns it off).
+    pub quic: bool,
 }
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        DetectOptions { intensity: 7, per_port: 10, max_sockets: 256, bind: None, port_budget: Duration::from_secs(20) }
+        DetectOptions {
+            intensity: 7,
+            per_port: 10,
+            max_sockets: 256,
+            bind: None,
+            port_budget: Duration::from_secs(20),
+            quic: true,
+        }
     }
 }
 
@@ -93,6 +106,27 @@ impl Detector {
 
     /// Identify the service on `target`. `srtt` is the host's smoothed RTT from the port scan.
     pub async fn detect(&self, target: SocketAddr, transport: Transport, srtt: Option<Duration>) -> PortOutcome {
+        let quic = self.opts.quic && transport == Transport::Udp && quic_suits(target.port(), self.opts.intensity);
+        if !quic {
+            return self.probe_port(target, transport, srtt).await;
+        }
+        // QUIC runs beside the port's UDP probes; a QUIC answer names the service.
+        let wait = Timeouts::new(srtt).answer(QUIC_WAIT);
+        let quic = async {
+            let _permit = self.sockets.acquire().await.ok()?;
+            probe_quic(target, self.opts.bind, wait).await
+        };
+        let (mut out, found) = tokio::join!(self.probe_port(target, transport, srtt), quic);
+        if let Some(q) = found {
+            out.answered = true;
+            out.refused = false;
+            out.service = Some(ServiceInfo { quic: Some(q.clone()), ..quic_service(&q) });
+        }
+        out
+    }
+
+    /// The probe database's probes against one port.
+    async fn probe_port(&self, target: SocketAddr, transport: Transport, srtt: Option<Duration>) -> PortOutcome {
         let t = Timeouts::new(srtt);
         let p = plan(&self.db, transport, target.port(), self.opts.intensity.min(9));
         let started = Instant::now();

@@ -17,6 +17,7 @@ pub mod db;
 pub mod engine;
 pub mod matcher;
 pub mod plan;
+pub mod quic;
 pub mod template;
 
 pub use db::{DbError, LoadError, ProbeDb, Transport};

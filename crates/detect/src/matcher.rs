@@ -51,6 +51,7 @@ impl Identified {
             devicetype: self.device,
             tunnel: self.tunnel_ssl.then(|| "ssl".to_string()),
             cpe: self.cpe,
+            quic: None,
         }
     }
 }

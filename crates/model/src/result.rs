@@ -62,6 +62,19 @@ pub struct ServiceInfo {
     /// CPE names (`cpe:/a:openbsd:openssh:9.2p1`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cpe: Vec<String>,
+    /// What the QUIC probes learnt, when the service is QUIC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic: Option<QuicInfo>,
+}
+
+/// A QUIC server's answers (UDP ports, `-sV`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QuicInfo {
+    /// Versions it supports, by name (`1`, `2`, `draft-29`, `Q050`, or hex), in its order.
+    pub versions: Vec<String>,
+    /// The application protocol it agreed to in a v1 handshake (`h3`, `doq`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
 }
 
 impl ServiceInfo {

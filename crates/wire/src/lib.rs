@@ -30,6 +30,7 @@ pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod probe;
+pub mod quic;
 pub mod sctp;
 pub mod tcp;
 pub mod tls;
