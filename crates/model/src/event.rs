@@ -138,6 +138,9 @@ pub struct ScanInfo {
     pub verbosity: u8,
     /// Debug level (`-d` count).
     pub debugging: u8,
+    /// Service and version detection (`-sV`) runs on the open ports.
+    #[serde(default)]
+    pub service_scan: bool,
 }
 
 /// Totals written at the end of a scan.

@@ -16,7 +16,7 @@
 
 use crate::common::{done_summary, host_shown, is_openish, local_time, Options};
 use crate::{Control, Sink};
-use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, ScanEvent, ServiceMethod};
+use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod};
 use std::io::{self, Write};
 
 /// Writer of the normal format.
@@ -26,12 +26,14 @@ pub struct NormalWriter<W: Write + Send> {
     hosts_shown: u64,
     /// The scan has a port phase (not `-sn` / `-sL`).
     port_scan: bool,
+    /// -sV ran: VERSION column and "?" on guessed names.
+    service_scan: bool,
 }
 
 impl<W: Write + Send> NormalWriter<W> {
     /// A writer over `out`.
     pub fn new(out: W, opts: Options) -> Self {
-        NormalWriter { out, opts, hosts_shown: 0, port_scan: true }
+        NormalWriter { out, opts, hosts_shown: 0, port_scan: true, service_scan: false }
     }
 
     fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
@@ -131,13 +133,22 @@ impl<W: Write + Send> NormalWriter<W> {
             writeln!(o, "Not shown: {}", parts.join(", "))?;
         }
         if !shown.is_empty() {
-            // nmap's layout: a VERSION column once service detection has probed something.
-            let versions = shown.iter().any(|p| p.service.as_ref().is_some_and(|s| s.method == ServiceMethod::Probed));
+            // nmap's layout: a VERSION column whenever service detection ran (or found something).
+            let versions = self.service_scan
+                || shown.iter().any(|p| p.service.as_ref().is_some_and(|s| s.method == ServiceMethod::Probed));
             let cells: Vec<[String; 5]> = shown
                 .iter()
                 .map(|p| {
-                    let service =
+                    let mut service =
                         p.service.as_ref().map_or("unknown".to_string(), |s| sanitize(&s.display_name()).into_owned());
+                    // nmap's "?": detection ran on this open port but the name is only the port
+                    // table's guess.
+                    if self.service_scan
+                        && p.state == PortState::Open
+                        && p.service.as_ref().is_some_and(|s| s.method == ServiceMethod::Table)
+                    {
+                        service.push('?');
+                    }
                     let reason = if p.reason_ttl > 0 {
                         format!("{} ttl {}", p.reason, p.reason_ttl)
                     } else {
@@ -234,6 +245,7 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
         match ev {
             ScanEvent::ScanStarted(info) => {
                 self.port_scan = !info.scans.is_empty();
+                self.service_scan = info.service_scan;
                 let t = local_time(info.start_unix);
                 writeln!(self.out, "Starting RustMap {} at {}", info.version, t.format("%Y-%m-%d %H:%M %z"))?;
             }

@@ -417,6 +417,7 @@ mod tests {
             scans: vec![ScanPorts { scan_type, ports: vec![22, 80] }],
             verbosity: 0,
             debugging: 0,
+            service_scan: false,
         })
     }
 

@@ -15,6 +15,7 @@ fn events() -> Vec<ScanEvent> {
         scans: vec![ScanPorts { scan_type: ScanType::Connect, ports: (1..=1000).collect() }],
         verbosity: 0,
         debugging: 0,
+        service_scan: false,
     };
     let host = HostResult {
         addr: "198.18.0.10".parse().unwrap(),
@@ -253,6 +254,31 @@ fn normal_version_column_and_service_info() {
         text.contains("PORT    STATE SERVICE  REASON  VERSION\n22/tcp  open  ssh      syn-ack OpenSSH 9.2p1"),
         "{text}"
     );
+}
+
+/// With -sV run, the VERSION column is there even when nothing was identified, and an open port
+/// named only from the port table gets nmap's "?".
+#[test]
+fn normal_guessed_names_get_a_question_mark_once_detection_ran() {
+    let mut ev = events();
+    let ScanEvent::ScanStarted(info) = &mut ev[0] else { unreachable!() };
+    info.service_scan = true;
+    let ScanEvent::HostDone(h) = &mut ev[2] else { unreachable!() };
+    h.ports[0].service = Some(ServiceInfo { name: "ssh".into(), method: ServiceMethod::Table, conf: 3, ..Default::default() });
+    let buf = std::sync::Mutex::new(Vec::new());
+    let mut sink = NormalWriter::new(Shared(&buf), Options::default());
+    for e in &ev {
+        sink.event(e).unwrap();
+    }
+    sink.finish().unwrap();
+    drop(sink);
+    let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("PORT    STATE    SERVICE VERSION\n22/tcp  open     ssh?\n"), "{text}");
+    // Not open: no guess mark.
+    assert!(text.contains("113/tcp filtered unknown\n"), "{text}");
+    // Without -sV: the table name as is, no VERSION column.
+    let text = out!(NormalWriter, Options::default());
+    assert!(text.contains("22/tcp  open     ssh\n") && !text.contains("VERSION"), "{text}");
 }
 
 #[test]

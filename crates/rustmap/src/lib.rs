@@ -364,6 +364,7 @@ pub async fn run(
         scans: scans.clone(),
         verbosity: req.verbosity,
         debugging: req.debugging,
+        service_scan: req.version_detection.is_some(),
     };
     deliver(&mut sinks, &ScanEvent::ScanStarted(info))?;
 
