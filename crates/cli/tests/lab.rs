@@ -1354,3 +1354,24 @@ fn quic_detection_against_aioquic() {
         "{text}"
     );
 }
+
+/// Detection obeys the scan's pacing and host timeout: at `--max-rate 4` every probe of
+/// `--version-all` to the tarpit is spaced, so detection runs long; `--host-timeout 2s` then cuts
+/// it, keeps the port scan's results and marks the host timed out.
+#[test]
+fn service_detection_obeys_max_rate_and_host_timeout() {
+    let Some(_lab) = lab() else { return };
+    let base = ["-n", "-sT", "-sV", "--version-all", "--max-rate", "4", "-p", "2222"];
+    let started = Instant::now();
+    let v = json_scan(&[&base[..], &["198.18.0.12"]].concat());
+    let paced = started.elapsed();
+    assert!(paced > Duration::from_secs(3), "paced detection of the tarpit took only {paced:?}");
+    assert_eq!(host(&v, "198.18.0.12")["timed_out"], false);
+    let started = Instant::now();
+    let v = json_scan(&[&base[..], &["--host-timeout", "2s", "198.18.0.12"]].concat());
+    let cut = started.elapsed();
+    let h = host(&v, "198.18.0.12");
+    assert!(cut < Duration::from_millis(3500) && cut < paced, "{cut:?} (uncut {paced:?})");
+    assert_eq!(h["timed_out"], true, "{h}");
+    assert_eq!(port(h, 2222)["state"], "open", "the port scan's result is kept: {h}");
+}

@@ -9,6 +9,7 @@
 
 use crate::db::{ProbeDb, Transport};
 use crate::matcher::{match_response, probe_knows, Identified, MAX_RESPONSE};
+use crate::pace::Pacer;
 use crate::plan::{plan, Timeouts};
 use crate::quic::{probe_quic, quic_service, quic_suits};
 use rustmap_model::{ServiceInfo, ServiceMethod};
@@ -41,6 +42,10 @@ pub struct DetectOptions {
     pub port_budget: Duration,
     /// Probe UDP ports for QUIC (`--no-quic` turns it off).
     pub quic: bool,
+    /// At most this many probes per second over the whole detector (`--max-rate`).
+    pub max_rate: Option<f64>,
+    /// At least this long between two probes to one host (`--scan-delay`).
+    pub host_delay: Duration,
 }
 
 impl Default for DetectOptions {
@@ -52,6 +57,8 @@ impl Default for DetectOptions {
             bind: None,
             port_budget: Duration::from_secs(20),
             quic: true,
+            max_rate: None,
+            host_delay: Duration::ZERO,
         }
     }
 }
@@ -73,6 +80,7 @@ pub struct Detector {
     db: Arc<ProbeDb>,
     opts: DetectOptions,
     sockets: Arc<Semaphore>,
+    pacer: Arc<Pacer>,
 }
 
 /// How one probe ended.
@@ -96,7 +104,8 @@ impl Detector {
     /// A detector over `db`.
     pub fn new(db: ProbeDb, opts: DetectOptions) -> Detector {
         let sockets = Arc::new(Semaphore::new(opts.max_sockets.max(1)));
-        Detector { db: Arc::new(db), opts, sockets }
+        let pacer = Arc::new(Pacer::new(opts.max_rate, opts.host_delay));
+        Detector { db: Arc::new(db), opts, sockets, pacer }
     }
 
     /// The database in use.
@@ -113,6 +122,7 @@ impl Detector {
         // QUIC runs beside the port's UDP probes; a QUIC answer names the service.
         let wait = Timeouts::new(srtt).answer(QUIC_WAIT);
         let quic = async {
+            self.pacer.wait(target.ip()).await;
             let _permit = self.sockets.acquire().await.ok()?;
             probe_quic(target, self.opts.bind, wait).await
         };
@@ -216,8 +226,11 @@ impl Detector {
     ) -> impl std::future::Future<Output = Report> + Send + 'static {
         let db = Arc::clone(&self.db);
         let sockets = Arc::clone(&self.sockets);
+        let pacer = Arc::clone(&self.pacer);
         let bind = self.opts.bind;
         async move {
+            // Paced before taking a socket: a probe waiting for its slot holds nothing.
+            pacer.wait(target.ip()).await;
             let Ok(_permit) = sockets.acquire_owned().await else { return Report::empty(index) };
             match db.probes()[index].transport {
                 Transport::Tcp => tcp_probe(&db, index, target, bind, t).await,
@@ -442,5 +455,37 @@ mod tests {
         let out = detector(7).detect(closed, Transport::Udp, Some(Duration::from_micros(100))).await;
         assert!(out.refused && out.service.is_none());
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn max_rate_paces_the_probes() {
+        // A silent port at intensity 9 gets every TCP probe; at 10 probes per second the
+        // connections arrive spaced, whatever the per-port parallelism.
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                let _ = tx.send(Instant::now());
+                held.push(s);
+            }
+        });
+        let opts = DetectOptions { intensity: 9, max_rate: Some(10.0), ..Default::default() };
+        let det = Detector::new(ProbeDb::builtin(), opts);
+        let started = Instant::now();
+        let _ =
+            timeout(Duration::from_millis(1300), det.detect(addr, Transport::Tcp, Some(Duration::from_micros(100))))
+                .await;
+        let mut at = Vec::new();
+        while let Ok(t) = rx.try_recv() {
+            at.push(t.duration_since(started));
+        }
+        assert!(at.len() >= 3, "{at:?}");
+        // 1.3 s at 10/s: at most 14 connections, and no two closer than the 100 ms gap allows.
+        assert!(at.len() <= 14, "{at:?}");
+        for w in at.windows(2) {
+            assert!(w[1] - w[0] >= Duration::from_millis(80), "{at:?}");
+        }
     }
 }

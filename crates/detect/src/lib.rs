@@ -16,6 +16,7 @@
 pub mod db;
 pub mod engine;
 pub mod matcher;
+pub mod pace;
 pub mod plan;
 pub mod quic;
 pub mod template;

@@ -264,7 +264,8 @@ fn normal_guessed_names_get_a_question_mark_once_detection_ran() {
     let ScanEvent::ScanStarted(info) = &mut ev[0] else { unreachable!() };
     info.service_scan = true;
     let ScanEvent::HostDone(h) = &mut ev[2] else { unreachable!() };
-    h.ports[0].service = Some(ServiceInfo { name: "ssh".into(), method: ServiceMethod::Table, conf: 3, ..Default::default() });
+    h.ports[0].service =
+        Some(ServiceInfo { name: "ssh".into(), method: ServiceMethod::Table, conf: 3, ..Default::default() });
     let buf = std::sync::Mutex::new(Vec::new());
     let mut sink = NormalWriter::new(Shared(&buf), Options::default());
     for e in &ev {

@@ -428,6 +428,9 @@ pub async fn run(
         options.bind = options.bind.or(req.origin.source);
         // Detection shares the machine's descriptors with the engine that may still be scanning.
         options.max_sockets = options.max_sockets.min(rustmap_engine::limits::fd_budget() / 2).max(8);
+        // The scan's pacing holds for detection probes too.
+        options.max_rate = req.timing.max_rate;
+        options.host_delay = req.timing.scan_delay;
         Arc::new(Detector::new(v.db.clone(), options))
     });
     let mut lookups: JoinSet<ScanEvent> = JoinSet::new();
@@ -460,11 +463,25 @@ pub async fn run(
                 if wants_ptr || detect.is_some() {
                     let resolver = resolver.clone();
                     let cancel = cancel.clone();
+                    let host_timeout = req.timing.host_timeout;
                     lookups.spawn(async move {
                         if let ScanEvent::HostDone(h) = &mut ev {
                             if let Some(det) = detect {
+                                // --host-timeout covers detection too: what is left of it after
+                                // the port scan (whole seconds: the host's start is kept in them).
+                                let left = host_timeout.map(|t| {
+                                    let spent = u64::try_from(unix_now().saturating_sub(h.start_unix)).unwrap_or(0);
+                                    t.saturating_sub(Duration::from_secs(spent))
+                                });
+                                let out_of_time = async {
+                                    match left {
+                                        Some(d) => tokio::time::sleep(d).await,
+                                        None => std::future::pending().await,
+                                    }
+                                };
                                 tokio::select! {
                                     _ = detect_host(&det, h) => {}
+                                    _ = out_of_time => h.timed_out = true,
                                     _ = cancel.cancelled() => {}
                                 }
                             }
