@@ -272,7 +272,6 @@ fn normal_guessed_names_get_a_question_mark_once_detection_ran() {
         sink.event(e).unwrap();
     }
     sink.finish().unwrap();
-    drop(sink);
     let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
     assert!(text.contains("PORT    STATE    SERVICE VERSION\n22/tcp  open     ssh?\n"), "{text}");
     // Not open: no guess mark.
