@@ -8,7 +8,7 @@ Ratios from one run of this script are the figures to compare: the machines are 
 Usage (as root, from the repository root):
     python3 bench/bench.py [--runs 5] [--only NAME ...] [--keep-lab]
 
-NAME: connect, syn, sweep, input, udp, sctp, discovery (in the lab), anyip (a /16 where every address answers, in
+NAME: connect, syn, sweep, input, udp, sctp, discovery, version (-sV) (in the lab), anyip (a /16 where every address answers, in
 namespaces of its own: bench/anyip.py).
 
 Safety: every command runs inside the lab's scanner namespace (no route out); targets are lab
@@ -235,10 +235,53 @@ def bench_input_list():
     print(f"| -iL 100k targets: first host reported after | {first:.3f} s |" if first else "| -iL 100k: no report within 30 s |")
 
 
+def services_xml(xml):
+    """{(proto, port): (name, product, version, tunnel)} from an -oX with -sV (ours or nmap's)."""
+    out = {}
+    for m in re.finditer(r'<port protocol="(\w+)" portid="(\d+)">(.*?)</port>', xml, re.S):
+        svc = re.search(r'<service ([^>]*?)/?>', m.group(3))
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', svc.group(1))) if svc else {}
+        out[(m.group(1), int(m.group(2)))] = (attrs.get("name"), attrs.get("product"), attrs.get("version"),
+                                              attrs.get("tunnel"))
+    return out
+
+
+def bench_version(runs):
+    """-sV over every open TCP port of the lab's service hosts, against nmap -sV -T4; then the cost
+    of a port that never answers usefully (h12's tarpit) with and without -sV."""
+    g = json.load(open(os.path.join(ROOT, "tests", "lab", "ground-truth.json")))
+    for h in g["hosts"]:
+        opened = [p for p in h["tcp"]["open"] if p.get("daemon")]
+        if h["name"] not in ("h10", "h14") or not opened:
+            continue
+        ports = ",".join(str(p["port"]) for p in opened)
+        addr = h["ipv4"]
+        ours = median_of(runs, [RUSTMAP, "-n", "-sT", "-sV", "-p", ports, "-oX", "-", addr])
+        # nmap -sV takes minutes on some of these ports: fewer runs, the ratio is what counts.
+        nmap_runs = max(1, runs // 5)
+        nmap_t, nmap_m, nmap_out = timed(["nmap", "-n", "-sT", "-sV", "-T4", "-p", ports, "-oX", "-", addr])
+        row(f"-sV {len(opened)} TCP services of {h['name']}", ours, (nmap_t, nmap_m), "nmap -sV -T4")
+        _, _, our_out = timed([RUSTMAP, "-n", "-sT", "-sV", "-p", ports, "-oX", "-", addr])
+        mine, theirs = services_xml(our_out), services_xml(nmap_out)
+        names_right = sum(1 for p in opened if (mine.get(("tcp", p["port"])) or (None,))[0] == p["service"])
+        announced = [p for p in opened if (theirs.get(("tcp", p["port"])) or (None, None))[1]]
+        same_product = sum(1 for p in announced
+                           if (mine.get(("tcp", p["port"])) or (None, None))[1] == theirs[("tcp", p["port"])][1])
+        print(f"|   accuracy ({h['name']}) | names as ground truth: {names_right}/{len(opened)} | "
+              f"product as nmap's where nmap names one: {same_product}/{len(announced)} | (nmap runs: {nmap_runs}) |",
+              flush=True)
+    plain = median_of(runs, [RUSTMAP, "-n", "-sT", "-p", "2222", "-oX", "-", "198.18.0.12"])
+    with_sv = median_of(runs, [RUSTMAP, "-n", "-sT", "-sV", "-p", "2222", "-oX", "-", "198.18.0.12"])
+    print(f"| -sV cost of h12's tarpit port (one byte per 3 s) | {with_sv[0] - plain[0]:.2f} s added "
+          f"({plain[0]:.2f} s -> {with_sv[0]:.2f} s) | bar: <= 3 s |", flush=True)
+    nmap_t, nmap_m, _ = timed(["nmap", "-n", "-sT", "-sV", "-T4", "-p", "2222", "-oX", "-", "198.18.0.12"])
+    print(f"| nmap -sV -T4 on the same port | {nmap_t:.2f} s | | |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery anyip")
+    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery version anyip")
     ap.add_argument("--keep-lab", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -247,7 +290,7 @@ def main():
     lab_benches = {"connect": lambda: bench_connect_all_ports(a.runs), "syn": lambda: bench_syn_all_ports(a.runs),
                    "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
                    "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs),
-                   "discovery": lambda: bench_discovery(a.runs)}
+                   "discovery": lambda: bench_discovery(a.runs), "version": lambda: bench_version(a.runs)}
     wanted = [n for n in lab_benches if a.only is None or n in a.only]
     started_lab = False
     if wanted and not lab_up():
