@@ -581,6 +581,43 @@ fn version_detection_xml_validates_against_nmaps_dtd() {
     assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
 }
 
+/// A service no rule knows: its answer comes back as a fingerprint in normal output (nmap's appeal
+/// block, wrapped), XML (`servicefp`, still valid per nmap's DTD) and JSON, escaped everywhere.
+#[test]
+fn unknown_service_gets_a_fingerprint() {
+    let port = banner_server(b"XYZZY-9 \x1b[2J\"ready\"\r\n").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("u.xml");
+    let o = rustmap(&["-sT", "-sV", "-Pn", "-n", "-p", &port, "-oX", xml.to_str().unwrap(), "-oJ", "-", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["hosts"][0]["ports"][0]["service"];
+    assert_eq!(s["method"], "table", "{v}");
+    let fp = s["fingerprint"].as_str().unwrap();
+    assert!(fp.starts_with(&format!("RMFP1;port={port}/tcp;rustmap=")), "{fp}");
+    assert!(fp.contains(r#";r(null,21,"XYZZY-9 \x1b[2J\"ready\"\x0d\x0a")"#), "{fp}");
+    // The banner every probe's connection got is written once.
+    assert_eq!(fp.matches("XYZZY").count(), 1, "{fp}");
+    let text = std::fs::read_to_string(&xml).unwrap();
+    assert!(text.contains(" servicefp=\"RMFP1;port="), "{text}");
+    if need_tool("/usr/share/nmap/nmap.dtd") && need_tool("/usr/bin/xmllint") {
+        let v = Command::new("xmllint")
+            .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+            .arg(&xml)
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
+    }
+    let o = rustmap(&["-sT", "-sV", "-Pn", "-n", "-p", &port, "127.0.0.1"]);
+    let out = stdout(&o);
+    assert!(out.contains("1 service unrecognized despite returning data."), "{out}");
+    assert!(
+        out.contains("==============NEXT SERVICE FINGERPRINT (SUBMIT INDIVIDUALLY)==============\nRMFP1;"),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.chars().count() <= 200) && !out.contains('\x1b'), "{out}");
+}
+
 #[test]
 fn probe_db_file_adds_rules_and_bad_lines_name_file_and_line() {
     let port = banner_server(b"HELLO-RUSTMAP widget 1.2\r\n").to_string();

@@ -8,6 +8,7 @@
 //! bounded for the whole detector (a semaphore), so memory per port and in total is capped.
 
 use crate::db::{ProbeDb, Transport};
+use crate::fingerprint::{fingerprint, MAX_SHOWN};
 use crate::matcher::{match_response, probe_knows, Identified, MAX_RESPONSE};
 use crate::pace::Pacer;
 use crate::plan::{plan, Timeouts};
@@ -72,6 +73,9 @@ pub struct PortOutcome {
     pub answered: bool,
     /// A UDP probe got ICMP port unreachable.
     pub refused: bool,
+    /// Answers came but no rule identified them: their fingerprint
+    /// ([`crate::fingerprint`]), for the user to report.
+    pub fingerprint: Option<String>,
 }
 
 /// Runs probes against ports. Cheap to share (`Arc`) across hosts.
@@ -89,6 +93,8 @@ struct Report {
     index: usize,
     found: Option<Identified>,
     bytes: usize,
+    /// The first bytes of the answer, for the fingerprint of an unidentified service.
+    head: Vec<u8>,
     /// The connection closed (or was reset) with no data, this soon after it opened.
     quiet_close: Option<Duration>,
     refused: bool,
@@ -96,7 +102,7 @@ struct Report {
 
 impl Report {
     fn empty(index: usize) -> Report {
-        Report { index, found: None, bytes: 0, quiet_close: None, refused: false }
+        Report { index, found: None, bytes: 0, head: Vec::new(), quiet_close: None, refused: false }
     }
 }
 
@@ -148,6 +154,8 @@ impl Detector {
         let mut soft: Option<Identified> = None;
         let mut wrapped = false;
         let mut out = PortOutcome::default();
+        // What unidentified answers looked like (probe index, first bytes), for the fingerprint.
+        let mut heads: Vec<(usize, Vec<u8>)> = Vec::new();
         let per_port = self.opts.per_port.max(1);
         loop {
             while set.len() < per_port {
@@ -193,6 +201,9 @@ impl Detector {
                         }
                         None => {}
                     }
+                    if !r.head.is_empty() {
+                        heads.push((r.index, r.head));
+                    }
                 }
                 _ = tokio::time::sleep_until(grace_at), if later.is_some() => {
                     if let Some(rest) = later.take() {
@@ -205,6 +216,14 @@ impl Detector {
             }
         }
         set.abort_all();
+        if soft.is_none() {
+            // Answers but no rule: a fingerprint for the user to report, in probe order.
+            heads.sort_by_key(|(i, _)| *i);
+            let probes = self.db.probes();
+            let answers: Vec<(&str, &[u8])> = heads.iter().map(|(i, h)| (probes[*i].name.as_str(), &h[..])).collect();
+            let proto = if transport == Transport::Tcp { "tcp" } else { "udp" };
+            out.fingerprint = fingerprint(target.port(), proto, &answers);
+        }
         out.service = match soft {
             Some(s) => Some(s.into_service()),
             None if wrapped && !out.answered && transport == Transport::Tcp => Some(ServiceInfo {
@@ -289,6 +308,8 @@ async fn tcp_probe(db: &ProbeDb, index: usize, target: SocketAddr, bind: Option<
     }
     report.bytes = buf.len();
     report.found = match_response(db, index, &buf);
+    buf.truncate(MAX_SHOWN);
+    report.head = buf;
     report
 }
 
@@ -316,6 +337,7 @@ async fn udp_probe(db: &ProbeDb, index: usize, target: SocketAddr, bind: Option<
             Ok(Ok(n)) => {
                 report.bytes = n;
                 report.found = match_response(db, index, &buf[..n]);
+                report.head = buf[..n.min(MAX_SHOWN)].to_vec();
                 return report;
             }
             Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => {

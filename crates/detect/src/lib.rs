@@ -15,6 +15,7 @@
 
 pub mod db;
 pub mod engine;
+pub mod fingerprint;
 pub mod matcher;
 pub mod pace;
 pub mod plan;

@@ -52,6 +52,7 @@ impl Identified {
             tunnel: self.tunnel_ssl.then(|| "ssl".to_string()),
             cpe: self.cpe,
             quic: None,
+            fingerprint: None,
         }
     }
 }

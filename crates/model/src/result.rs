@@ -62,6 +62,10 @@ pub struct ServiceInfo {
     /// CPE names (`cpe:/a:openbsd:openssh:9.2p1`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cpe: Vec<String>,
+    /// Answers no rule identified, as a fingerprint to report (RustMap's `RMFP1` format; nmap's
+    /// XML calls it `servicefp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     /// What the QUIC probes learnt, when the service is QUIC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quic: Option<QuicInfo>,

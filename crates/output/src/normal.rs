@@ -188,6 +188,28 @@ impl<W: Write + Send> NormalWriter<W> {
             if let Some(info) = service_info(&shown) {
                 writeln!(o, "{info}")?;
             }
+            // nmap's appeal for unknown services, with RustMap's own fingerprint format.
+            let fps: Vec<&str> = shown.iter().filter_map(|p| p.service.as_ref()?.fingerprint.as_deref()).collect();
+            if !fps.is_empty() {
+                let n = fps.len();
+                writeln!(
+                    o,
+                    "{n} service{} unrecognized despite returning data. If you know the service/version, please \
+                     report the following fingerprint{} with it (RustMap's format: docs/service-probes.md):",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "" } else { "s" }
+                )?;
+                for fp in fps {
+                    writeln!(o, "==============NEXT SERVICE FINGERPRINT (SUBMIT INDIVIDUALLY)==============")?;
+                    // Wrapped at 80 columns as nmap does; the text is printable ASCII already,
+                    // sanitized again because a user's probe file could say anything.
+                    let clean = sanitize(fp);
+                    let chars: Vec<char> = clean.chars().collect();
+                    for line in chars.chunks(80) {
+                        writeln!(o, "{}", line.iter().collect::<String>())?;
+                    }
+                }
+            }
         }
         if let Some(mac) = &h.mac {
             writeln!(o, "MAC Address: {} (Unknown)", sanitize(mac))?;

@@ -39,6 +39,9 @@ fn write_service(o: &mut impl Write, s: &ServiceInfo) -> io::Result<()> {
         write!(o, " tunnel=\"ssl\"")?;
     }
     write!(o, " method=\"{}\" conf=\"{}\"", s.method.as_str(), s.conf.min(10))?;
+    if let Some(fp) = &s.fingerprint {
+        write!(o, " servicefp=\"{}\"", attr(fp))?;
+    }
     if s.cpe.is_empty() {
         return write!(o, "/>");
     }

@@ -312,6 +312,14 @@ async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) {
         }
         if let Some(s) = outcome.service {
             p.service = Some(s);
+        } else if let Some(fp) = outcome.fingerprint {
+            // Unidentified: the port table's guess stays, with what the port said.
+            let s = p.service.get_or_insert_with(|| ServiceInfo {
+                name: "unknown".into(),
+                method: ServiceMethod::Table,
+                ..Default::default()
+            });
+            s.fingerprint = Some(fp);
         }
     }
 }
