@@ -1,7 +1,7 @@
 //! Helpers shared by the formats: display options, time strings, host summaries.
 
 use chrono::{DateTime, Local, TimeZone};
-use rustmap_model::{HostResult, PortState, ScanStats};
+use rustmap_model::{HostResult, HostStatus, PortState, ScanStats};
 
 /// Options that change what every format shows.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,15 @@ pub(crate) fn is_openish(s: PortState) -> bool {
 /// Does this host get printed at all?
 pub(crate) fn host_shown(h: &HostResult, opts: &Options) -> bool {
     !opts.open_only || h.ports.iter().any(|p| is_openish(p.state))
+}
+
+/// Whether a host goes into the XML and JSON outputs: hosts up (and `-sL`'s unknown ones) as
+/// [`host_shown`] says; down hosts only with `-v` and without `--open`, as nmap does.
+pub(crate) fn host_listed(h: &HostResult, opts: &Options) -> bool {
+    match h.status {
+        HostStatus::Down => opts.verbosity > 0 && !opts.open_only,
+        _ => host_shown(h, opts),
+    }
 }
 
 pub(crate) fn local_time(unix: i64) -> DateTime<Local> {

@@ -28,9 +28,9 @@
 //! Only hosts that are up are listed; `stats` counts the others. States and reasons use nmap's
 //! spellings (`open|filtered`, `conn-refused`, ...). Strings are sanitized: no control characters.
 
-use crate::common::{host_shown, is_openish, Options};
+use crate::common::{host_listed, is_openish, Options};
 use crate::{format_ranges, Control, Sink};
-use rustmap_model::{sanitize, HostStatus, ScanEvent, EVENT_SCHEMA_VERSION};
+use rustmap_model::{sanitize, ScanEvent, EVENT_SCHEMA_VERSION};
 use serde_json::json;
 use std::io::{self, Write};
 
@@ -77,7 +77,7 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                 // Re-open the object to stream the hosts array into it.
                 write!(self.out, "{},\"hosts\":[", head.trim_end_matches('}'))?;
             }
-            ScanEvent::HostDone(h) if h.status != HostStatus::Down && host_shown(h, &self.opts) => {
+            ScanEvent::HostDone(h) if host_listed(h, &self.opts) => {
                 let mut h = h.clone();
                 if self.opts.open_only {
                     h.ports.retain(|p| is_openish(p.state));

@@ -7,7 +7,7 @@
 //! written (down hosts are counted in `<runstats>`), as nmap does without `-v`.
 //! Text from the network is sanitized (control characters become `\xNN`) and then entity-escaped.
 
-use crate::common::{ctime, done_summary, host_shown, is_openish, Options};
+use crate::common::{ctime, done_summary, host_listed, is_openish, Options};
 use crate::{format_ranges, Control, Sink};
 use quick_xml::escape::escape;
 use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo};
@@ -185,9 +185,7 @@ impl<W: Write + Send> Sink for XmlWriter<W> {
                 writeln!(o, "<verbose level=\"{}\"/>", info.verbosity)?;
                 writeln!(o, "<debugging level=\"{}\"/>", info.debugging)?;
             }
-            ScanEvent::HostDone(h) if h.status != HostStatus::Down && host_shown(h, &self.opts) => {
-                self.write_host(h)?
-            }
+            ScanEvent::HostDone(h) if host_listed(h, &self.opts) => self.write_host(h)?,
             ScanEvent::ScanFinished(stats) => {
                 let o = &mut self.out;
                 let when = ctime(stats.end_unix);

@@ -312,3 +312,47 @@ fn json_and_grepable_carry_versions_sanitized() {
     assert!(line.contains("22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/"), "{line}");
     assert!(line.contains("443/open/tcp//ssl|http//evil\\x1b[2J"), "{line}");
 }
+
+/// Down hosts: in XML and JSON only with -v (and not with --open), as nmap lists them.
+#[test]
+fn down_hosts_are_listed_with_verbosity() {
+    let mut ev = events();
+    let ScanEvent::HostDone(up) = &ev[2] else { unreachable!() };
+    let mut down = up.clone();
+    down.addr = "198.18.0.30".parse().unwrap();
+    down.status = HostStatus::Down;
+    down.reason = Reason::NoResponse;
+    down.hostnames.clear();
+    down.mac = None;
+    down.ports.clear();
+    down.extraports.clear();
+    ev.insert(3, ScanEvent::HostDone(down));
+    let render_with = |verbosity: u8, open_only: bool, xml: bool| {
+        let buf = std::sync::Mutex::new(Vec::new());
+        let opts = Options { verbosity, open_only, reason: false };
+        let mut sink: Box<dyn Sink> = if xml {
+            Box::new(XmlWriter::new(Shared(&buf), opts))
+        } else {
+            Box::new(JsonWriter::new(Shared(&buf), opts))
+        };
+        for e in &ev {
+            sink.event(e).unwrap();
+        }
+        sink.finish().unwrap();
+        drop(sink);
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        text
+    };
+    let xml = render_with(1, false, true);
+    assert!(
+        xml.contains("<status state=\"down\" reason=\"no-response\" reason_ttl=\"0\"/>\n<address addr=\"198.18.0.30\""),
+        "{xml}"
+    );
+    assert!(!render_with(0, false, true).contains("198.18.0.30"));
+    assert!(!render_with(1, true, true).contains("198.18.0.30"));
+    let json: serde_json::Value = serde_json::from_str(&render_with(1, false, false)).unwrap();
+    let hosts = json["hosts"].as_array().unwrap();
+    assert!(hosts.iter().any(|h| h["addr"] == "198.18.0.30" && h["status"] == "down"), "{json}");
+    let json: serde_json::Value = serde_json::from_str(&render_with(0, false, false)).unwrap();
+    assert!(json["hosts"].as_array().unwrap().iter().all(|h| h["addr"] != "198.18.0.30"));
+}
