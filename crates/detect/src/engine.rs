@@ -22,12 +22,16 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::{timeout, timeout_at, Instant};
 
+/// Default for [`DetectOptions::per_port`].
+pub const PER_PORT: usize = 16;
+
 /// Settings of a detector.
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
     /// 0–9: probes rarer than this are not sent unless made for the port (`--version-intensity`).
     pub intensity: u8,
-    /// Probes of one port in flight at once.
+    /// Probes of one port in flight at once. The default holds the whole second wave at the
+    /// default intensity, so a silent port costs one wait, not two (a plan test checks this).
     pub per_port: usize,
     /// Sockets open at once for the whole detector.
     pub max_sockets: usize,
@@ -39,7 +43,13 @@ pub struct DetectOptions {
 
 impl Default for DetectOptions {
     fn default() -> Self {
-        DetectOptions { intensity: 7, per_port: 10, max_sockets: 256, bind: None, port_budget: Duration::from_secs(20) }
+        DetectOptions {
+            intensity: 7,
+            per_port: PER_PORT,
+            max_sockets: 256,
+            bind: None,
+            port_budget: Duration::from_secs(20),
+        }
     }
 }
 
