@@ -73,8 +73,9 @@ fn nb_entry(name: &str, suffix: u8, group: bool) -> Vec<u8> {
     v
 }
 
-/// NODE STATUS RESPONSE (RFC 1002 §4.2.18) to the wildcard query, transaction id "RM".
-fn nbstat_response(entries: &[Vec<u8>]) -> Vec<u8> {
+/// NODE STATUS RESPONSE (RFC 1002 §4.2.18) to the wildcard query, transaction id "RM", with a
+/// unit ID (MAC address) as given.
+fn nbstat_response(entries: &[Vec<u8>], unit_id: [u8; 6]) -> Vec<u8> {
     let mut v =
         b"RM\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00\x20CKAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\x00\x00\x21\x00\x01".to_vec();
     v.extend([0; 4]); // TTL
@@ -82,7 +83,8 @@ fn nbstat_response(entries: &[Vec<u8>]) -> Vec<u8> {
     for e in entries {
         data.extend_from_slice(e);
     }
-    data.extend([0; 6 + 40]); // unit id, statistics
+    data.extend(unit_id);
+    data.extend([0; 40]); // statistics
     v.extend((data.len() as u16).to_be_bytes());
     v.extend(data);
     v
@@ -443,17 +445,15 @@ fn fixtures() -> Vec<(&'static str, Transport, Vec<u8>, Want)> {
                 nb_entry("H14", 0x00, false),
                 nb_entry("H14", 0x03, false),
                 nb_entry("H14", 0x20, false),
-                nb_entry("__SAMBA__", 0x00, false),
-                nb_entry("__SAMBA__", 0x20, false),
                 nb_entry("RUSTMAPLAB", 0x00, true),
                 nb_entry("RUSTMAPLAB", 0x1e, true),
-            ]),
+            ], [0; 6]),
             want("netbios-ns", Some("Samba nmbd"), None, Some("workgroup: RUSTMAPLAB")),
         ),
         (
             "netbios-nbstat",
             Udp,
-            nbstat_response(&[nb_entry("WIN-HOST", 0x00, false), nb_entry("CORP", 0x00, true)]),
+            nbstat_response(&[nb_entry("WIN-HOST", 0x00, false), nb_entry("CORP", 0x00, true)], [0x52, 0x54, 0, 0x12, 0x34, 0x56]),
             want("netbios-ns", None, None, Some("workgroup: CORP")),
         ),
         ("null", Tcp, b"@RSYNCD: 31.0 sha512 sha256 sha1 md5 md4\n".to_vec(), want("rsync", None, None, Some("protocol version 31.0"))),
