@@ -28,6 +28,15 @@ declare -A PROBE=(
   [mosquitto]=/usr/sbin/mosquitto
   [snmpd]=/usr/sbin/snmpd
   [dnsmasq]=/usr/sbin/dnsmasq
+  [slapd]=/usr/sbin/slapd
+  [samba]=/usr/sbin/smbd
+  [xrdp]=/usr/sbin/xrdp
+  [chrony]=/usr/sbin/chronyd
+  [rsync]=/usr/bin/rsync
+  [rpcbind]=/usr/sbin/rpcbind
+  [xvfb]=/usr/bin/Xvfb
+  [pptpd]=/usr/sbin/pptpd
+  [kamailio]=/usr/sbin/kamailio
   [openssl]=openssl
   [nmap]=nmap
   [ndiff]=ndiff
@@ -105,9 +114,11 @@ if [ ${#required[@]} -gt 0 ]; then
   apt-get install "${APT_OPTS[@]}" "${required[@]}"
 fi
 
-# Debian's postgresql postinst creates a cluster in /var/lib/postgresql; the lab never
-# uses it (it runs its own initdb under the lab runtime dir). Nothing was started
-# thanks to policy-rc.d.
+# Debian's postgresql postinst creates a cluster in /var/lib/postgresql, slapd's a
+# directory in /var/lib/ldap, xrdp its keys; the lab uses none of them (every daemon runs
+# with its own configuration under the lab runtime dir). Nothing was started thanks to
+# policy-rc.d: in particular chrony never ran in the root namespace, where it would discipline
+# the machine's clock (the lab runs chronyd -x only).
 
 still=()
 for pkg in "${required[@]}"; do installed "$pkg" || still+=("$pkg"); done

@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${LAB_PYTHON:-/usr/bin/python3}
 LAB_VENV=${LAB_VENV:-/opt/rustmap-lab/venv}   # Python packages Debian lacks (install-deps.sh)
 [ -x "$PY" ] || PY=$(command -v python3)
-NSS=(sw scan r1 r2 h10 h11 h12 h13 h20)
+NSS=(sw scan r1 r2 h10 h11 h12 h13 h14 h20)
 WAIT_SECONDS=20
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
@@ -157,7 +157,8 @@ for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].i
   lan_port h11 198.18.0.11 fd00:18::11
   lan_port h12 198.18.0.12 fd00:18::12
   lan_port h13 198.18.0.13 fd00:18::13
-  for ns in scan h10 h11 h12 h13; do lan_routes "$ns"; done
+  lan_port h14 198.18.0.14 fd00:18::14
+  for ns in scan h10 h11 h12 h13 h14; do lan_routes "$ns"; done
 
   # r1 <-> r2 point-to-point link, r2 <-> h20 remote subnet
   veth r1 eth1 r2 eth0
@@ -437,6 +438,170 @@ services_h12() {
   start h12 tarpit "$PY" "$HERE/lab_servers.py" --host h12.lab.test tarpit:2222 hostile:2223
 }
 
+# h14: the second services host, for -sV coverage: real Debian daemons (directory, file sharing,
+# remote desktop, time, VoIP, VPN, RPC, X11, rsync) and, for what Debian packages no daemon of,
+# lab_servers.py's protocol fixtures. Every daemon runs in the foreground with its own
+# configuration under $D/h14 and writes nothing outside it (a private /run or /tmp where a daemon
+# insists on those). IPv4 only: nmbd, pptpd and the SIP proxy listen on IPv4.
+services_h14() {
+  local h=$D/h14
+  mkdir -p "$h"
+
+  # slapd (OpenLDAP): an empty dc=lab,dc=test database; anonymous reads of the root DSE
+  mkdir -p "$h/ldap/db"
+  cat >"$h/ldap/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+pidfile $h/ldap/slapd.pid
+argsfile $h/ldap/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 10485760
+suffix "dc=lab,dc=test"
+rootdn "cn=admin,dc=lab,dc=test"
+directory $h/ldap/db
+EOF
+  chown -R openldap:openldap "$h/ldap"
+  start h14 slapd /usr/sbin/slapd -d 0 -u openldap -g openldap -h "ldap:///" -f "$h/ldap/slapd.conf"
+
+  # Samba: smbd (139, 445) and nmbd (137, 138/udp), a read-only guest share; every state
+  # directory under $h/samba
+  mkdir -p "$h/samba/"{lock,state,cache,pid,private,log,ncalrpc,share}
+  cat >"$h/samba/smb.conf" <<EOF
+[global]
+  workgroup = RUSTMAPLAB
+  netbios name = H14
+  server string = RustMap lab h14
+  server role = standalone server
+  lock directory = $h/samba/lock
+  state directory = $h/samba/state
+  cache directory = $h/samba/cache
+  pid directory = $h/samba/pid
+  private dir = $h/samba/private
+  ncalrpc dir = $h/samba/ncalrpc
+  log file = $h/samba/log/%m.log
+  interfaces = eth0
+  disable spoolss = yes
+  load printers = no
+  printcap name = /dev/null
+  map to guest = Bad User
+  smb ports = 445 139
+[pub]
+  path = $h/samba/share
+  read only = yes
+  guest ok = yes
+EOF
+  start h14 smbd /usr/sbin/smbd -F --no-process-group --debug-stdout -s "$h/samba/smb.conf"
+  start h14 nmbd /usr/sbin/nmbd -F --no-process-group --debug-stdout -s "$h/samba/smb.conf"
+
+  # xrdp (RDP 3389) with a fresh self-signed certificate; no session manager (detection only
+  # needs the connection sequence); xrdp insists on /run/xrdp
+  mkdir -p "$h/xrdp"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/O=RustMap Lab/CN=h14.lab.test" \
+    -keyout "$h/xrdp/key.pem" -out "$h/xrdp/cert.pem" 2>/dev/null
+  chmod 600 "$h/xrdp/key.pem"
+  cat >"$h/xrdp/xrdp.ini" <<EOF
+[Globals]
+ini_version=1
+fork=true
+port=3389
+security_layer=negotiate
+crypt_level=high
+certificate=$h/xrdp/cert.pem
+key_file=$h/xrdp/key.pem
+ssl_protocols=TLSv1.2, TLSv1.3
+[Logging]
+LogFile=$h/xrdp/xrdp.log
+LogLevel=INFO
+EnableSyslog=false
+EnableConsole=true
+ConsoleLevel=WARNING
+[Xorg]
+name=Xorg
+lib=libxup.so
+username=ask
+password=ask
+ip=127.0.0.1
+port=-1
+code=20
+EOF
+  start h14 xrdp sh -c 'mount -n -t tmpfs -o size=1m,mode=755 rmlab-run /run && mkdir -p /run/xrdp/sockdir && exec "$@"' \
+    sh /usr/sbin/xrdp --nodaemon --config "$h/xrdp/xrdp.ini"
+
+  # chrony as an NTP server. -x: chronyd never adjusts the clock (the lab shares the host's
+  # clock); "local stratum 10" makes it serve time without upstream sources; no command port.
+  mkdir -p "$h/chrony"
+  chown _chrony:_chrony "$h/chrony"
+  cat >"$h/chrony/chrony.conf" <<EOF
+local stratum 10
+allow 198.18.0.0/15
+allow fd00::/8
+port 123
+cmdport 0
+pidfile $h/chrony/chronyd.pid
+driftfile $h/chrony/drift
+EOF
+  start h14 chronyd /usr/sbin/chronyd -x -d -u _chrony -f "$h/chrony/chrony.conf"
+
+  # rsync daemon: one read-only module
+  mkdir -p "$h/rsync/pub"
+  echo "RustMap lab rsync module" >"$h/rsync/pub/README.txt"
+  cat >"$h/rsync/rsyncd.conf" <<EOF
+port = 873
+use chroot = no
+uid = nobody
+gid = nogroup
+pid file = $h/rsync/rsyncd.pid
+[pub]
+  path = $h/rsync/pub
+  comment = RustMap lab
+  read only = yes
+EOF
+  start h14 rsync /usr/bin/rsync --daemon --no-detach --config="$h/rsync/rsyncd.conf"
+
+  # rpcbind (ONC RPC portmapper, 111 tcp+udp); its state and socket live in /run
+  start h14 rpcbind sh -c "$PRIVATE_RUN" sh /usr/sbin/rpcbind -f -w
+
+  # Xvfb: X11 on TCP 6000 with access control off (the lab's X server is a detection target);
+  # a private /tmp for its lock file, no unix socket
+  start h14 xvfb sh -c 'mount -n -t tmpfs -o size=4m,mode=1777 rmlab-tmp /tmp && exec "$@"' \
+    sh /usr/bin/Xvfb :0 -listen tcp -nolisten unix -ac -screen 0 640x480x16
+
+  # pptpd (PPTP control connections on 1723; pppd would start only for a call, never here)
+  mkdir -p "$h/pptpd"
+  printf 'option %s\nlocalip 10.255.255.1\nremoteip 10.255.255.2-9\n' "$h/pptpd/options" >"$h/pptpd/pptpd.conf"
+  printf 'name pptpd\nrefuse-pap\nrefuse-chap\nrefuse-mschap\nrequire-mschap-v2\n' >"$h/pptpd/options"
+  start h14 pptpd /usr/sbin/pptpd -f -c "$h/pptpd/pptpd.conf" -o "$h/pptpd/options" -p "$h/pptpd/pptpd.pid"
+
+  # Kamailio SIP proxy (5060 udp+tcp): a stateless script that answers OPTIONS with 200 OK
+  mkdir -p "$h/kamailio"
+  cat >"$h/kamailio/kamailio.cfg" <<EOF
+#!KAMAILIO
+debug=1
+log_stderror=yes
+fork=yes
+children=1
+tcp_children=1
+auto_aliases=no
+listen=udp:198.18.0.14:5060
+listen=tcp:198.18.0.14:5060
+loadmodule "sl.so"
+request_route {
+  if (method == "OPTIONS") {
+    sl_send_reply("200", "OK");
+    exit;
+  }
+  sl_send_reply("501", "Not Implemented");
+}
+EOF
+  start h14 kamailio /usr/sbin/kamailio -DD -E -f "$h/kamailio/kamailio.cfg" -P "$h/kamailio/kamailio.pid" \
+    -Y "$h/kamailio" -m 32 -M 8
+
+  # protocol fixtures for services Debian has no daemon of (lab_servers.py FIXTURES)
+  start h14 fixtures "$PY" "$HERE/lab_servers.py" --host h14.lab.test rtsp:554 mssql:1433 oracle:1521 \
+    nfs:2049 docker:2375 jdwp:5005 amqp:5672 kubernetes:8001 elasticsearch:9200 mongodb:27017
+}
+
 services_h20() {
   ssh_host h20 h20.lab.test
   nginx_host h20 h20.lab.test "
@@ -510,6 +675,7 @@ cmd_up() {
   services_h10
   services_h11
   services_h12
+  services_h14
   services_h20
   log "waiting for listeners (up to ${WAIT_SECONDS}s)"
   wait_listening

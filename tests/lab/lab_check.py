@@ -67,6 +67,8 @@ def families(addr, host):
         return {6}
     if addr in host.get("other_addresses", []):
         return {6} if ":" in addr else {4}
+    if addr == host.get("broadcast"):  # nmbd listens for NetBIOS broadcasts on the LAN's broadcast address
+        return {4}
     return set()
 
 

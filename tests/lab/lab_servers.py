@@ -14,6 +14,14 @@ Kinds:
   hostile                send a banner full of terminal escapes, NUL bytes, markup
                          and invalid UTF-8, keep the connection open for 30 s, close.
 
+Protocol fixtures, for services Debian packages no daemon of (see FIXTURES below): each
+answers a well-formed request of its protocol with the bytes its specification gives (and
+the product/version the ground truth declares), and closes on anything else:
+  mongodb (OP_MSG buildInfo), elasticsearch (GET /), docker (Engine API over HTTP),
+  kubernetes (kubectl proxy: GET /, /version), mssql (TDS PRELOGIN), oracle (TNS CONNECT),
+  amqp (0-9-1 protocol header), jdwp (handshake, VirtualMachine.Version), rtsp (OPTIONS),
+  nfs (ONC RPC NULL calls for program 100003).
+
 Every listener is dual-stack ([::] with IPV6_V6ONLY=0), so it answers on the host's
 IPv4 and IPv6 addresses. Connections per listener are capped; everything is bounded
 in time. Runs in the foreground until SIGTERM/SIGINT.
@@ -22,6 +30,7 @@ in time. Runs in the foreground until SIGTERM/SIGINT.
 import argparse
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -159,6 +168,285 @@ def serve_hostile(conn):
     STOP.wait(HOSTILE_HOLD_SECONDS)
 
 
+# ------------------------------------------------------------------------------ protocol fixtures
+# What each fixture announces; tests/lab/ground-truth.json repeats these (per port, "announces").
+FIXTURES = {
+    "mongodb": ("MongoDB", "7.0.5"),
+    "elasticsearch": ("Elasticsearch", "8.11.1"),
+    "docker": ("Docker", "24.0.7"),
+    "kubernetes": ("Kubernetes", "1.28.4"),
+    "mssql": ("Microsoft SQL Server 2019", "15.0.2000"),
+    "oracle": ("Oracle TNS listener", "19"),
+    "amqp": ("RabbitMQ", "3.12.12"),
+    "jdwp": ("Java Debug Wire Protocol", "17.0"),
+    "rtsp": ("LIVE555 Streaming Media", "2023.01.19"),
+    "nfs": ("NFS", "3-4"),
+}
+
+
+def recv_exact(conn, n, limit=65536):
+    """Read exactly n bytes (n bounded by limit), or None if the peer stops first."""
+    if n > limit:
+        return None
+    buf = b""
+    while len(buf) < n:
+        data = conn.recv(n - len(buf))
+        if not data:
+            return None
+        buf += data
+    return buf
+
+
+def recv_http(conn):
+    """Read one HTTP/RTSP request head (bounded); return its first line's words."""
+    buf = b""
+    while b"\r\n\r\n" not in buf and b"\n\n" not in buf:
+        data = conn.recv(4096)
+        if not data or len(buf) > 65536:
+            return None
+        buf += data
+    return buf.split(b"\r\n", 1)[0].split(b" ")
+
+
+def http_answer(status, headers, body):
+    head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def serve_mongodb(conn, host):
+    # MongoDB wire protocol: 16-byte header (length, requestID, responseTo, opCode), OP_MSG = 2013.
+    head = recv_exact(conn, 16)
+    if head is None:
+        return
+    length, req_id, _to, opcode = struct.unpack("<iiii", head)
+    body = recv_exact(conn, length - 16) if 16 < length <= 65536 else None
+    if body is None or opcode != 2013 or b"buildInfo" not in body and b"buildinfo" not in body:
+        return
+
+    def bson_str(k, v):
+        return b"\x02" + k.encode() + b"\x00" + struct.pack("<i", len(v) + 1) + v.encode() + b"\x00"
+
+    elems = (bson_str("version", FIXTURES["mongodb"][1]) + bson_str("gitVersion", "0" * 40)
+             + b"\x04versionArray\x00" + bson_array_ints([7, 0, 5, 0])
+             + b"\x01ok\x00" + struct.pack("<d", 1.0))
+    doc = struct.pack("<i", len(elems) + 5) + elems + b"\x00"
+    msg = struct.pack("<I", 0) + b"\x00" + doc
+    conn.sendall(struct.pack("<iiii", 16 + len(msg), 1, req_id, 2013) + msg)
+
+
+def bson_array_ints(values):
+    elems = b"".join(b"\x10" + str(i).encode() + b"\x00" + struct.pack("<i", v) for i, v in enumerate(values))
+    return struct.pack("<i", len(elems) + 5) + elems + b"\x00"
+
+
+ES_ROOT = """{
+  "name" : "%s",
+  "cluster_name" : "rustmap-lab",
+  "cluster_uuid" : "rUsTmApLaBcLuStErUuId0",
+  "version" : {
+    "number" : "%s",
+    "build_flavor" : "default",
+    "build_type" : "deb",
+    "lucene_version" : "9.8.0",
+    "minimum_wire_compatibility_version" : "7.17.0",
+    "minimum_index_compatibility_version" : "7.0.0"
+  },
+  "tagline" : "You Know, for Search"
+}
+"""
+
+
+def serve_elasticsearch(conn, host):
+    req = recv_http(conn)
+    if not req or len(req) < 2:
+        return
+    headers = [("X-elastic-product", "Elasticsearch"), ("content-type", "application/json")]
+    if req[1] == b"/":
+        body = (ES_ROOT % (host.split(".")[0], FIXTURES["elasticsearch"][1])).encode()
+        conn.sendall(http_answer("200 OK", headers, body))
+    else:
+        conn.sendall(http_answer("404 Not Found", headers, b'{"error":"no handler found","status":404}'))
+
+
+def serve_docker(conn, host):
+    req = recv_http(conn)
+    if not req or len(req) < 2:
+        return
+    v = FIXTURES["docker"][1]
+    headers = [("Api-Version", "1.43"), ("Content-Type", "application/json"), ("Docker-Experimental", "false"),
+               ("Ostype", "linux"), ("Server", f"Docker/{v} (linux)")]
+    if req[1] in (b"/version", b"/v1.43/version"):
+        body = ('{"Platform":{"Name":"Docker Engine - Community"},"Version":"%s","ApiVersion":"1.43",'
+                '"MinAPIVersion":"1.12","GitCommit":"311b9ff","GoVersion":"go1.20.10","Os":"linux",'
+                '"Arch":"amd64","KernelVersion":"6.1.0"}\n' % v).encode()
+        conn.sendall(http_answer("200 OK", headers, body))
+    elif req[1] == b"/_ping":
+        conn.sendall(http_answer("200 OK", headers[:-2] + [("Content-Type", "text/plain")], b"OK"))
+    else:
+        conn.sendall(http_answer("404 Not Found", headers, b'{"message":"page not found"}\n'))
+
+
+def serve_kubernetes(conn, host):
+    # kubectl proxy in front of an API server: plain HTTP, the API server's answers.
+    req = recv_http(conn)
+    if not req or len(req) < 2:
+        return
+    headers = [("Audit-Id", "6f1c1e9e-0000-4000-8000-000000000001"), ("Cache-Control", "no-cache, private"),
+               ("Content-Type", "application/json"),
+               ("X-Kubernetes-Pf-Flowschema-Uid", "8f3a7c52-0000-4000-8000-000000000002"),
+               ("X-Kubernetes-Pf-Prioritylevel-Uid", "2c6d8e11-0000-4000-8000-000000000003")]
+    major, minor, _patch = FIXTURES["kubernetes"][1].split(".")
+    if req[1] == b"/version":
+        body = ('{\n  "major": "%s",\n  "minor": "%s",\n  "gitVersion": "v%s",\n  "gitCommit": "bae2c62678db2b5053817bc97181fcc2e8388103",\n'
+                '  "gitTreeState": "clean",\n  "buildDate": "2023-11-15T16:48:54Z",\n  "goVersion": "go1.20.11",\n'
+                '  "compiler": "gc",\n  "platform": "linux/amd64"\n}' % (major, minor, FIXTURES["kubernetes"][1])).encode()
+        conn.sendall(http_answer("200 OK", headers, body))
+    elif req[1] == b"/":
+        paths = ["/api", "/api/v1", "/apis", "/apis/", "/healthz", "/livez", "/metrics", "/openapi/v2", "/readyz", "/version"]
+        body = ('{\n  "paths": [\n' + ",\n".join(f'    "{p}"' for p in paths) + "\n  ]\n}").encode()
+        conn.sendall(http_answer("200 OK", headers, body))
+    else:
+        conn.sendall(http_answer("404 Not Found", headers, b'{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}'))
+
+
+def serve_mssql(conn, host):
+    # MS-TDS: 8-byte header (type, status, length, spid, packet id, window); PRELOGIN is type 0x12.
+    head = recv_exact(conn, 8)
+    if head is None or head[0] != 0x12:
+        return
+    length = struct.unpack(">H", head[2:4])[0]
+    if length < 8 or recv_exact(conn, length - 8) is None:
+        return
+    major, minor, build = (int(x) for x in FIXTURES["mssql"][1].split("."))
+    opts = [(0, struct.pack(">BBHH", major, minor, build, 5)), (1, b"\x02"), (2, b"\x00"), (3, b""), (4, b"\x00")]
+    off = len(opts) * 5 + 1
+    table, data = b"", b""
+    for token, value in opts:
+        table += struct.pack(">BHH", token, off + len(data), len(value))
+        data += value
+    payload = table + b"\xff" + data
+    conn.sendall(struct.pack(">BBHHBB", 0x04, 0x01, 8 + len(payload), 0, 1, 0) + payload)
+
+
+def serve_oracle(conn, host):
+    # TNS: 8-byte header (length, checksum, type, reserved, header checksum); CONNECT is type 1.
+    # A listener with remote administration off refuses commands (REFUSE, type 4) with its VSNNUM.
+    head = recv_exact(conn, 8)
+    if head is None or head[4] != 1:
+        return
+    length = struct.unpack(">H", head[:2])[0]
+    if length < 8 or recv_exact(conn, length - 8) is None:
+        return
+    vsnnum = int(FIXTURES["oracle"][1]) << 24
+    data = ("(DESCRIPTION=(TMP=)(VSNNUM=%d)(ERR=1189)(ERROR_STACK=(ERROR=(CODE=1189)(EMFI=4))))" % vsnnum).encode()
+    body = b"\x22\x00" + struct.pack(">H", len(data)) + data
+    conn.sendall(struct.pack(">HHBBH", 8 + len(body), 0, 4, 0, 0) + body)
+
+
+def serve_amqp(conn, host):
+    head = recv_exact(conn, 8)
+    if head is None or not head.startswith(b"AMQP"):
+        return
+    if head != b"AMQP\x00\x00\x09\x01":
+        conn.sendall(b"AMQP\x00\x00\x09\x01")  # AMQP 0-9-1 §4.2.2: say which version we speak, close
+        return
+
+    def longstr(v):
+        return struct.pack(">I", len(v)) + v.encode()
+
+    product, version = FIXTURES["amqp"]
+    table = b"".join(bytes([len(k)]) + k.encode() + b"S" + longstr(v) for k, v in
+                     (("cluster_name", "rabbit@" + host.split(".")[0]), ("platform", "Erlang/OTP 25.3"),
+                      ("product", product), ("version", version)))
+    method = struct.pack(">HHBB", 10, 10, 0, 9) + struct.pack(">I", len(table)) + table
+    method += longstr("AMQPLAIN PLAIN") + longstr("en_US")
+    conn.sendall(struct.pack(">BHI", 1, 0, len(method)) + method + b"\xce")
+    recv_exact(conn, 1)  # wait for the client's Start-Ok (or its going away)
+
+
+def serve_jdwp(conn, host):
+    if recv_exact(conn, 14) != b"JDWP-Handshake":
+        return
+    conn.sendall(b"JDWP-Handshake")
+    conn.settimeout(10.0)
+    for _ in range(16):
+        head = recv_exact(conn, 11)
+        if head is None:
+            return
+        length, pid, _flags, cmdset, cmd = struct.unpack(">IIBBB", head)
+        if length < 11 or recv_exact(conn, length - 11) is None:
+            return
+        if (cmdset, cmd) == (1, 1):  # VirtualMachine.Version
+            jvm, vm, jdwp = "17.0.9", "OpenJDK 64-Bit Server VM", FIXTURES["jdwp"][1]
+
+            def jstr(v):
+                return struct.pack(">I", len(v)) + v.encode()
+
+            desc = (f"Java Debug Wire Protocol (Reference Implementation) version {jdwp}\n"
+                    f"JVM Debug Interface version {jdwp}\nJVM version {jvm} ({vm}, mixed mode, sharing)")
+            data = jstr(desc) + struct.pack(">ii", 17, 0) + jstr(jvm) + jstr(vm)
+            conn.sendall(struct.pack(">IIBH", 11 + len(data), pid, 0x80, 0) + data)
+        else:
+            conn.sendall(struct.pack(">IIBH", 11, pid, 0x80, 99))  # NOT_IMPLEMENTED
+
+
+def serve_rtsp(conn, host):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = conn.recv(4096)
+        if not data or len(head) > 65536:
+            return
+        head += data
+    lines = head.split(b"\r\n")
+    req = lines[0].split(b" ")
+    if len(req) < 3 or not req[2].startswith(b"RTSP/1.0"):
+        return
+    # CSeq is echoed in the response (RFC 2326 §12.17)
+    cseq = next((ln.split(b":", 1)[1].strip() for ln in lines if ln.lower().startswith(b"cseq:")), b"0")
+    server = "LIVE555 Streaming Media v" + FIXTURES["rtsp"][1]
+    if req[0] == b"OPTIONS":
+        conn.sendall(b"RTSP/1.0 200 OK\r\nCSeq: " + cseq + b"\r\nDate: Mon, Jan 01 2024 00:00:00 GMT\r\n"
+                     b"Public: OPTIONS, DESCRIBE, SETUP, TEARDOWN, PLAY, PAUSE, GET_PARAMETER, SET_PARAMETER\r\n"
+                     b"Server: " + server.encode() + b"\r\n\r\n")
+    else:
+        conn.sendall(b"RTSP/1.0 404 Stream Not Found\r\nCSeq: " + cseq + b"\r\nServer: " + server.encode() + b"\r\n\r\n")
+
+
+def serve_nfs(conn, host):
+    # ONC RPC over TCP (RFC 5531 §11): record mark, then the call; NFS is program 100003.
+    low, high = (int(x) for x in FIXTURES["nfs"][1].split("-"))
+    for _ in range(16):
+        mark = recv_exact(conn, 4)
+        if mark is None:
+            return
+        size = struct.unpack(">I", mark)[0] & 0x7FFFFFFF
+        call = recv_exact(conn, size)
+        if call is None or size < 40:
+            return
+        xid, mtype, rpcvers, prog, vers, proc = struct.unpack(">6I", call[:24])
+        if mtype != 0:
+            return
+        reply = struct.pack(">IIIII", xid, 1, 0, 0, 0)  # REPLY, MSG_ACCEPTED, AUTH_NONE verifier
+        if rpcvers != 2:
+            reply = struct.pack(">IIIIII", xid, 1, 1, 0, 2, 2)  # MSG_DENIED, RPC_MISMATCH 2-2
+        elif prog != 100003:
+            reply += struct.pack(">I", 1)  # PROG_UNAVAIL
+        elif not low <= vers <= high:
+            reply += struct.pack(">III", 2, low, high)  # PROG_MISMATCH
+        elif proc != 0:
+            reply += struct.pack(">I", 3)  # PROC_UNAVAIL
+        else:
+            reply += struct.pack(">I", 0)  # SUCCESS (NULL returns nothing)
+        conn.sendall(struct.pack(">I", 0x80000000 | len(reply)) + reply)
+
+
+FIXTURE_SERVERS = {
+    "mongodb": serve_mongodb, "elasticsearch": serve_elasticsearch, "docker": serve_docker,
+    "kubernetes": serve_kubernetes, "mssql": serve_mssql, "oracle": serve_oracle, "amqp": serve_amqp,
+    "jdwp": serve_jdwp, "rtsp": serve_rtsp, "nfs": serve_nfs,
+}
+
+
 def handle(conn, peer, kind, host, slots):
     try:
         if kind in ("smtp", "pop3", "imap", "irc"):
@@ -169,6 +457,9 @@ def handle(conn, peer, kind, host, slots):
             serve_tarpit(conn)
         elif kind == "hostile":
             serve_hostile(conn)
+        elif kind in FIXTURE_SERVERS:
+            conn.settimeout(10.0)
+            FIXTURE_SERVERS[kind](conn, host)
     except OSError:
         pass
     finally:
@@ -217,7 +508,7 @@ def main():
     ap.add_argument("listen", nargs="+", metavar="KIND:PORT")
     args = ap.parse_args()
 
-    kinds = {"smtp", "pop3", "imap", "irc", "http", "tarpit", "hostile"}
+    kinds = {"smtp", "pop3", "imap", "irc", "http", "tarpit", "hostile"} | set(FIXTURE_SERVERS)
     specs = []
     for item in args.listen:
         kind, _, port = item.partition(":")

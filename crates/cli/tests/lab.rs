@@ -1375,3 +1375,164 @@ fn service_detection_obeys_max_rate_and_host_timeout() {
     assert_eq!(h["timed_out"], true, "{h}");
     assert_eq!(port(h, 2222)["state"], "open", "the port scan's result is kept: {h}");
 }
+
+// ---------------------------------------------- service detection: the second services host (h14)
+
+/// The upstream part of an installed Debian package's version (`2:4.17.12+dfsg-0+deb12u4` gives
+/// `4.17.12`): what a daemon built from it announces.
+fn package_upstream_version(package: &str) -> String {
+    let o = Command::new("dpkg-query").args(["-W", "-f=${Version}", package]).output().expect("dpkg-query");
+    assert!(o.status.success(), "{package} is not installed (tests/lab/install-deps.sh installs it)");
+    let v = String::from_utf8_lossy(&o.stdout).into_owned();
+    let v = v.split_once(':').map_or(v.as_str(), |(_, rest)| rest);
+    let v = v.rsplit_once('-').map_or(v, |(up, _)| up);
+    v.split(['+', '~']).next().unwrap().to_string()
+}
+
+/// `(protocol, port) -> service element's attributes` from an nmap XML document.
+fn xml_service_attrs(
+    xml: &str,
+) -> std::collections::BTreeMap<(String, u16), std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event;
+    let mut out = std::collections::BTreeMap::new();
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut current: Option<(String, u16)> = None;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Eof => break,
+            Event::Start(e) if e.name().as_ref() == b"port" => {
+                let get = |k: &str| e.try_get_attribute(k).unwrap().unwrap().unescape_value().unwrap().into_owned();
+                current = Some((get("protocol"), get("portid").parse().unwrap()));
+            }
+            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"service" => {
+                let attrs = e
+                    .attributes()
+                    .map(|a| {
+                        let a = a.unwrap();
+                        (String::from_utf8_lossy(a.key.as_ref()).into_owned(), a.unescape_value().unwrap().into_owned())
+                    })
+                    .collect();
+                if let Some(key) = current.clone() {
+                    out.insert(key, attrs);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Check our `<service>` of every open `proto` port of h14 against the ground truth: the service
+/// name always; the product where the daemon (or fixture) announces one; the version from the
+/// fixture, or from the installed package where the daemon announces it. Returns the ports.
+fn check_h14_services(xml: &str, proto: &str) -> Vec<u16> {
+    let ours = xml_service_attrs(xml);
+    let mut ports = Vec::new();
+    for p in truth_host("h14")[proto]["open"].as_array().unwrap() {
+        let port = p["port"].as_u64().unwrap() as u16;
+        ports.push(port);
+        let s = &ours[&(proto.to_string(), port)];
+        let what = format!("{proto}/{port} ({})", p["daemon"].as_str().unwrap());
+        if proto == "udp" && port == 138 {
+            // NetBIOS datagrams: no probe; the port table names it.
+            assert_eq!(s["name"], "netbios-dgm", "{what}: {xml}");
+            continue;
+        }
+        assert_eq!(s["name"], p["service"].as_str().unwrap(), "{what}: {xml}");
+        assert_eq!(s["method"], "probed", "{what}");
+        if let Some(product) = p["product"].as_str() {
+            assert_eq!(s.get("product").map(String::as_str), Some(product), "{what}: {xml}");
+        }
+        if let Some(version) = p["version"].as_str() {
+            assert_eq!(s.get("version").map(String::as_str), Some(version), "{what}: {xml}");
+        }
+        if p["version_from_package"] == true {
+            let want = package_upstream_version(p["package"].as_str().unwrap());
+            assert_eq!(s.get("version"), Some(&want), "{what}: the installed package's version");
+        }
+    }
+    ports
+}
+
+/// h14 ports compared with `nmap -sV`, and where nmap 7.93 says otherwise. Left out: the fixture
+/// ports nmap has no rule for (it prints `ms-sql-s?`, `avt-profile-2?` for JDWP, `vcom-tunnel?`
+/// for the Kubernetes API, `wap-wsp?` for Elasticsearch, `mongod?`: its MongoDB probe is the
+/// legacy OP_QUERY, which the fixture, like MongoDB 6+, does not answer), which would also cost
+/// nmap minutes of serial probing. On 445 nmap names Samba's SMB2 `netbios-ssn`; RustMap keeps
+/// the port's own name, `microsoft-ds` (SMB over TCP without NetBIOS, as nmap says of Windows).
+const H14_NMAP_TCP: &[u16] = &[111, 139, 389, 554, 873, 1521, 1723, 2049, 2375, 3389, 5060, 5672, 6000];
+const H14_NMAP_UDP: &[u16] = &[111, 123, 137, 5060];
+
+#[test]
+fn service_detection_on_the_second_services_host() {
+    let Some(_lab) = lab() else { return };
+    let ports: String = truth_open_tcp("h14").iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+    let started = Instant::now();
+    let o = rustmap(&["-n", "-sT", "-sV", "-p", &ports, "--oX", "-", "198.18.0.14"]);
+    let took = started.elapsed();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let xml = String::from_utf8_lossy(&o.stdout).into_owned();
+    let checked = check_h14_services(&xml, "tcp");
+    assert_eq!(checked.len(), truth_open_tcp("h14").len());
+    let ours = xml_service_attrs(&xml);
+    // Details the daemons announce, beyond names and products.
+    let attr = |port: u16, k: &str| ours[&("tcp".to_string(), port)].get(k).cloned().unwrap_or_default();
+    assert_eq!(attr(1723, "hostname"), "local", "pptpd's host name");
+    assert!(attr(139, "extrainfo").starts_with("SMB dialect "), "{xml}");
+    assert!(attr(445, "extrainfo").starts_with("SMB dialect "), "{xml}");
+    assert!(attr(873, "extrainfo").starts_with("protocol version "), "{xml}");
+    // Xvfb's release number encodes the X server's version: 1, major, minor, patch.
+    let x = package_upstream_version("xvfb");
+    let n: Vec<u64> = x.split('.').map(|d| d.parse().unwrap()).collect();
+    let release = 10_000_000 + n[0] * 100_000 + n[1] * 1000 + n.get(2).copied().unwrap_or(0);
+    assert_eq!(attr(6000, "extrainfo"), format!("open; release {release}"), "Xvfb {x}");
+    // Every probe of a port runs in parallel: pptpd's serial accept is the slowest (≈ 2.5 s).
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    // nmap on the same ports: the same service names (and products where both name one).
+    let nports = H14_NMAP_TCP.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+    let started = Instant::now();
+    let n = in_lab("nmap", &["-n", "-sV", "-T4", "-p", &nports, "-oX", "-", "198.18.0.14"]);
+    let nmap_took = started.elapsed();
+    assert!(n.status.success(), "nmap: {}", String::from_utf8_lossy(&n.stderr));
+    let nxml = String::from_utf8_lossy(&n.stdout).into_owned();
+    let theirs = xml_service_attrs(&nxml);
+    for port in H14_NMAP_TCP {
+        let key = ("tcp".to_string(), *port);
+        let t = &theirs[&key];
+        assert_eq!(t.get("method").map(String::as_str), Some("probed"), "nmap identifies tcp/{port}: {nxml}");
+        assert_eq!(ours[&key]["name"], t["name"], "tcp/{port}: ours vs nmap: {nxml}");
+    }
+    // Versions both read: the daemons' own (rpcbind, nfs, Kamailio) and the fixtures' (AMQP).
+    for port in [111u16, 2049, 5672] {
+        let key = ("tcp".to_string(), port);
+        assert_eq!(ours[&key].get("version"), theirs[&key].get("version"), "tcp/{port}: version, ours vs nmap");
+    }
+    eprintln!("h14 -sV: rustmap {took:?}, nmap -T4 {nmap_took:?} ({} ports)", H14_NMAP_TCP.len());
+}
+
+#[test]
+fn service_detection_of_udp_services_on_the_second_services_host() {
+    let Some(_lab) = lab() else { return };
+    let ports: String = truth_open("h14", "udp").iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+    let o = rustmap(&["-n", "-sU", "-sV", "-p", &ports, "--oX", "-", "198.18.0.14"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let xml = String::from_utf8_lossy(&o.stdout).into_owned();
+    check_h14_services(&xml, "udp");
+    let ours = xml_service_attrs(&xml);
+    let attr = |port: u16, k: &str| ours[&("udp".to_string(), port)].get(k).cloned().unwrap_or_default();
+    assert_eq!(attr(137, "hostname"), "H14");
+    assert_eq!(attr(137, "extrainfo"), "workgroup: RUSTMAPLAB");
+    assert_eq!(attr(123, "extrainfo"), "v4; stratum 10", "chronyd's 'local stratum 10'");
+    // nmap: 138 (netbios-dgm) is left out: no probe answers there, nmap tries them all.
+    let nports = H14_NMAP_UDP.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+    let n = in_lab("nmap", &["-n", "-sU", "-sV", "-T4", "-p", &nports, "-oX", "-", "198.18.0.14"]);
+    assert!(n.status.success(), "nmap: {}", String::from_utf8_lossy(&n.stderr));
+    let nxml = String::from_utf8_lossy(&n.stdout).into_owned();
+    let theirs = xml_service_attrs(&nxml);
+    assert_eq!(theirs[&("udp".to_string(), 137)].get("product").map(String::as_str), Some("Samba nmbd netbios-ns"));
+    assert_eq!(attr(137, "product"), "Samba nmbd");
+    for port in H14_NMAP_UDP.iter().copied() {
+        let key = ("udp".to_string(), port);
+        assert_eq!(ours[&key]["name"], theirs[&key]["name"], "udp/{port}: ours vs nmap: {nxml}");
+    }
+}

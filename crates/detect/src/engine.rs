@@ -28,12 +28,16 @@ use tokio::time::{timeout, timeout_at, Instant};
 /// How long the QUIC probes wait for answers on a fast network (plus two RTTs).
 const QUIC_WAIT: Duration = Duration::from_millis(1500);
 
+/// Default for [`DetectOptions::per_port`].
+pub const PER_PORT: usize = 16;
+
 /// Settings of a detector.
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
     /// 0–9: probes rarer than this are not sent unless made for the port (`--version-intensity`).
     pub intensity: u8,
-    /// Probes of one port in flight at once.
+    /// Probes of one port in flight at once. The default holds the whole second wave at the
+    /// default intensity, so a silent port costs one wait, not two (a plan test checks this).
     pub per_port: usize,
     /// Sockets open at once for the whole detector.
     pub max_sockets: usize,
@@ -53,7 +57,7 @@ impl Default for DetectOptions {
     fn default() -> Self {
         DetectOptions {
             intensity: 7,
-            per_port: 10,
+            per_port: PER_PORT,
             max_sockets: 256,
             bind: None,
             port_budget: Duration::from_secs(20),
@@ -148,6 +152,12 @@ impl Detector {
         let started = Instant::now();
         let deadline = started + self.opts.port_budget;
         let grace_at = started + t.grace();
+        // Probes made for this port (not the banner grab): a hard match that names no version
+        // waits for those still in flight, since one of them may name it (http-get on a
+        // Kubernetes port finds the API server, GET /version its version).
+        let specific: Vec<usize> = p.first.iter().copied().filter(|i| !self.db.probes()[*i].is_null()).collect();
+        let mut specific_left = specific.len();
+        let mut best: Option<Identified> = None;
         let mut pending: VecDeque<usize> = p.first.into();
         let mut later: Option<Vec<usize>> = Some(p.rest);
         let mut set: JoinSet<Report> = JoinSet::new();
@@ -163,12 +173,18 @@ impl Detector {
                 if let Some(s) = &soft {
                     // Soft match: only probes that can say more about that service are worth it.
                     if !probe_knows(&self.db, i, &s.service) {
+                        if specific.contains(&i) {
+                            specific_left -= 1;
+                        }
                         continue;
                     }
                 }
                 set.spawn(self.run_probe(i, target, t));
             }
             if set.is_empty() {
+                if best.is_some() {
+                    break;
+                }
                 match later.take() {
                     // A quietly closing banner connection and no data anywhere: stop, it is wrapped.
                     Some(_) if wrapped && !out.answered => break,
@@ -191,10 +207,16 @@ impl Detector {
                     if let Some(d) = r.quiet_close {
                         wrapped |= self.db.probes()[r.index].is_null() && d <= t.wrapped_window();
                     }
+                    if specific.contains(&r.index) {
+                        specific_left -= 1;
+                    }
                     match r.found {
-                        Some(f) if !f.soft => {
+                        Some(f) if !f.soft && (f.version.is_some() || (specific_left == 0 && best.is_none())) => {
                             out.service = Some(f.into_service());
                             return out;
+                        }
+                        Some(f) if !f.soft => {
+                            best.get_or_insert(f);
                         }
                         Some(f) => {
                             soft.get_or_insert(f);
@@ -204,10 +226,17 @@ impl Detector {
                     if !r.head.is_empty() {
                         heads.push((r.index, r.head));
                     }
+                    if specific_left == 0 {
+                        if let Some(b) = best.take() {
+                            out.service = Some(b.into_service());
+                            return out;
+                        }
+                    }
                 }
                 _ = tokio::time::sleep_until(grace_at), if later.is_some() => {
                     if let Some(rest) = later.take() {
-                        if !wrapped || out.answered {
+                        // A hard match is in hand: the second wave would not improve on it.
+                        if best.is_none() && (!wrapped || out.answered) {
                             pending.extend(rest);
                         }
                     }
@@ -216,7 +245,7 @@ impl Detector {
             }
         }
         set.abort_all();
-        if soft.is_none() {
+        if soft.is_none() && best.is_none() {
             // Answers but no rule: a fingerprint for the user to report, in probe order.
             heads.sort_by_key(|(i, _)| *i);
             let probes = self.db.probes();
@@ -224,7 +253,7 @@ impl Detector {
             let proto = if transport == Transport::Tcp { "tcp" } else { "udp" };
             out.fingerprint = fingerprint(target.port(), proto, &answers);
         }
-        out.service = match soft {
+        out.service = match best.or(soft) {
             Some(s) => Some(s.into_service()),
             None if wrapped && !out.answered && transport == Transport::Tcp => Some(ServiceInfo {
                 name: "tcpwrapped".into(),
@@ -454,6 +483,43 @@ mod tests {
         let out = detector(7).detect(target, Transport::Tcp, Some(Duration::from_micros(100))).await;
         let s = out.service.unwrap();
         assert_eq!((s.name.as_str(), s.version.as_deref()), ("mqtt", Some("2.0.11")));
+    }
+
+    #[tokio::test]
+    async fn a_versioned_answer_of_a_port_probe_beats_an_earlier_bare_one() {
+        // Two probes made for the port: "quick" is answered at once, without a version; "slow"
+        // 150 ms later, with one. The slow one's answer wins; a port whose probes all give bare
+        // answers still ends as soon as they are in.
+        let addr = server(|mut s| async move {
+            let mut buf = [0u8; 64];
+            if let Ok(n) = s.read(&mut buf).await {
+                if buf[..n].starts_with(b"quick") {
+                    let _ = s.write_all(b"SVC\r\n").await;
+                } else if buf[..n].starts_with(b"slow") {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    let _ = s.write_all(b"SVC 2.5\r\n").await;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        })
+        .await;
+        let port = addr.port();
+        let db = |slow: &str| {
+            let text = format!(
+                "probe tcp quick\n  send \"quick\"\n  ports {port}\n  wait 2s\nmatch svc\n  pattern ^SVC (\\S+)\\r\n  version $1\nmatch svc\n  pattern ^SVC\\r\n\nprobe tcp slow\n  send \"{slow}\"\n  ports {port}\n  wait 2s\n  fallback quick\n"
+            );
+            ProbeDb::parse("t", &text).unwrap()
+        };
+        let d = Detector::new(db("slow"), DetectOptions::default());
+        let s = d.detect(addr, Transport::Tcp, Some(Duration::from_micros(100))).await.service.unwrap();
+        assert_eq!((s.name.as_str(), s.version.as_deref()), ("svc", Some("2.5")));
+        // "nothing" gets no answer: the bare match stands once that probe has given up (2 s),
+        // without a second wave.
+        let started = Instant::now();
+        let d = Detector::new(db("nothing"), DetectOptions::default());
+        let s = d.detect(addr, Transport::Tcp, Some(Duration::from_micros(100))).await.service.unwrap();
+        assert_eq!((s.name.as_str(), s.version), ("svc", None));
+        assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
     }
 
     #[tokio::test]

@@ -131,5 +131,10 @@ mod tests {
         let second = p.rest.iter().map(|i| t.answer(db.probes()[*i].wait)).max().unwrap();
         let total = first.max(t.grace() + second) + t.connect().min(Duration::from_millis(5));
         assert!(total <= Duration::from_secs(3), "{total:?}");
+        // ...which holds only while the whole second wave is in flight at once.
+        for port in [2222, 1, 65000] {
+            let p = plan(&db, Transport::Tcp, port, 7);
+            assert!(p.first.len() + p.rest.len() <= crate::engine::PER_PORT, "port {port}: {p:?}");
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! product, version and other fields of a detected service.
 //!
 //! Syntax: `$1`..`$9` (or `${1}`) is a capture group; `${2/_/.}` is group 2 with every `_`
-//! replaced by `.`; `$$` is a dollar sign. Rendering is where bytes from the network turn into
+//! replaced by `.`; `${3:be}` / `${3:le}` is group 3 (1 to 8 bytes) read as an unsigned big- or
+//! little-endian integer and written in decimal (binary protocols carry versions as numbers);
+//! `$$` is a dollar sign. Rendering is where bytes from the network turn into
 //! text, so it is also where they are made safe: invalid UTF-8 and control characters are dropped,
 //! runs of blanks are folded to one space, and the result is cut to [`MAX_FIELD`] characters.
 
@@ -14,8 +16,20 @@ pub const MAX_FIELD: usize = 80;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(String),
-    Group { index: usize, from: String, to: String },
+    Group {
+        index: usize,
+        from: String,
+        to: String,
+    },
+    /// A binary integer written in decimal.
+    Number {
+        index: usize,
+        big_endian: bool,
+    },
 }
+
+/// The longest group `:be` / `:le` reads (a `u64`).
+const MAX_NUMBER_BYTES: usize = 8;
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +83,20 @@ impl Template {
                             None => return Err(TemplateError("unclosed ${".into())),
                         }
                     }
+                    if let Some((num, conv)) = body.split_once(':') {
+                        let index =
+                            check(num.parse().map_err(|_| TemplateError(format!("bad group number in ${{{body}}}")))?)?;
+                        let big_endian = match conv {
+                            "be" => true,
+                            "le" => false,
+                            _ => return Err(TemplateError(format!("unknown conversion :{conv} (want :be or :le)"))),
+                        };
+                        if !lit.is_empty() {
+                            parts.push(Part::Text(std::mem::take(&mut lit)));
+                        }
+                        parts.push(Part::Number { index, big_endian });
+                        continue;
+                    }
                     let mut it = body.splitn(3, '/');
                     let num = it.next().unwrap_or("");
                     let index =
@@ -106,6 +134,15 @@ impl Template {
                         out.push_str(&text);
                     } else {
                         out.push_str(&text.replace(from.as_str(), to));
+                    }
+                }
+                Part::Number { index, big_endian } => {
+                    let bytes = groups.get(*index).copied().flatten().unwrap_or(b"");
+                    // A group too long (or empty) for a number renders nothing rather than a wrong one.
+                    if (1..=MAX_NUMBER_BYTES).contains(&bytes.len()) {
+                        let fold = |acc: u64, b: &u8| (acc << 8) | u64::from(*b);
+                        let n = if *big_endian { bytes.iter().fold(0, fold) } else { bytes.iter().rev().fold(0, fold) };
+                        out.push_str(&n.to_string());
                     }
                 }
             }
@@ -170,6 +207,19 @@ mod tests {
         assert_eq!(t.render(&g(&[Some("whole"), None])), None);
         let t = Template::parse("v$1", 1).unwrap();
         assert_eq!(t.render(&g(&[Some("whole"), None])).unwrap(), "v");
+    }
+
+    #[test]
+    fn binary_numbers_in_decimal() {
+        let t = Template::parse("${1:be}.${2:le} r${3:be}", 3).unwrap();
+        let groups: Vec<Option<&[u8]>> =
+            vec![None, Some(b"\x0f"), Some(b"\xd0\x07"), Some(b"\xff\xff\xff\xff\xff\xff\xff\xff")];
+        assert_eq!(t.render(&groups).unwrap(), "15.2000 r18446744073709551615");
+        // Nine bytes do not fit: the number is left out, not wrapped.
+        let nine: &[u8] = &[1; 9];
+        assert_eq!(Template::parse("${1:le}", 1).unwrap().render(&[None, Some(nine)]), None);
+        assert!(Template::parse("${1:hex}", 1).is_err());
+        assert!(Template::parse("${2:be}", 1).is_err());
     }
 
     #[test]
