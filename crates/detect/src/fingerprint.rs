@@ -9,7 +9,7 @@
 //!
 //! Each `r(PROBE,LENGTH,"BYTES")` is a probe's name, how many bytes came back, and the first
 //! [`MAX_SHOWN`] of them: printable ASCII as itself (`"` and `\` escaped with `\`), every other byte
-//! as `\xHH`. The whole line is at most [`MAX_LEN`] characters; it holds nothing but printable
+//! (and the markup characters `< > & '`) as `\xHH`. The whole line is at most [`MAX_LEN`] characters; it holds nothing but printable
 //! ASCII, so it is safe in every output format.
 
 /// Bytes of one answer shown.
@@ -37,6 +37,8 @@ pub fn fingerprint(port: u16, proto: &str, answers: &[(&str, &[u8])]) -> Option<
                     part.push('\\');
                     part.push(char::from(b));
                 }
+                // Markup characters too: a fingerprint may be pasted into a web form or page.
+                b'<' | b'>' | b'&' | b'\'' => part.push_str(&format!("\\x{b:02x}")),
                 0x20..=0x7e => part.push(char::from(b)),
                 _ => part.push_str(&format!("\\x{b:02x}")),
             }
@@ -64,13 +66,13 @@ mod tests {
         let fp = fingerprint(
             8888,
             "tcp",
-            &[("null", b"220 \"hi\"\\\r\n\x1b[2J"), ("http-get", b""), ("x\ny", b"\xff"), ("again", b"\xff")],
+            &[("null", b"220 \"hi\"\\\r\n\x1b[2J"), ("http-get", b""), ("x\ny", b"\xff<a>"), ("again", b"\xff<a>")],
         )
         .unwrap();
         assert_eq!(
             fp,
             format!(
-                "RMFP1;port=8888/tcp;rustmap={};r(null,15,\"220 \\\"hi\\\"\\\\\\x0d\\x0a\\x1b[2J\");r(xy,1,\"\\xff\")",
+                "RMFP1;port=8888/tcp;rustmap={};r(null,15,\"220 \\\"hi\\\"\\\\\\x0d\\x0a\\x1b[2J\");r(xy,4,\"\\xff\\x3ca\\x3e\")",
                 env!("CARGO_PKG_VERSION")
             )
         );
