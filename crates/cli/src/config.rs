@@ -304,6 +304,8 @@ fn version_detection(f: &Flags) -> Result<Option<rustmap::VersionDetection>> {
         Some("--version-intensity")
     } else if !f.probe_db.is_empty() {
         Some("--probe-db")
+    } else if f.ja4s {
+        Some("--ja4s")
     } else {
         None
     };
@@ -328,7 +330,7 @@ fn version_detection(f: &Flags) -> Result<Option<rustmap::VersionDetection>> {
     } else {
         intensity.unwrap_or(7)
     };
-    let options = rustmap::DetectOptions { intensity, ..Default::default() };
+    let options = rustmap::DetectOptions { intensity, ja4s: f.ja4s, ..Default::default() };
     Ok(Some(rustmap::VersionDetection { db, options }))
 }
 

@@ -155,6 +155,10 @@ pub struct Flags {
     /// Load more probes and match rules from FILE (RustMap's format, docs/service-probes.md); repeatable.
     #[arg(long = "probe-db", value_name = "FILE", action = ArgAction::Append, help_heading = "Service detection (-sV)")]
     pub probe_db: Vec<PathBuf>,
+    /// Also compute the JA4S fingerprint of TLS ports. Off by default: JA4S is under FoxIO's JA4+
+    /// licence (not an open-source licence), so it is opt-in; JA3S is always computed.
+    #[arg(long = "ja4s", help_heading = "Service detection (-sV)")]
+    pub ja4s: bool,
 
     /// Normal output to FILE (- for stdout).
     #[arg(long = "oN", value_name = "FILE", help_heading = "Output")]

@@ -39,6 +39,7 @@ fn events() -> Vec<ScanEvent> {
                     conf: 3,
                     ..Default::default()
                 }),
+                tls: None,
             },
             PortResult {
                 protocol: Protocol::Tcp,
@@ -47,6 +48,7 @@ fn events() -> Vec<ScanEvent> {
                 reason: Reason::AdminProhibited,
                 reason_ttl: 0,
                 service: None,
+                tls: None,
             },
         ],
         extraports: vec![ExtraPorts {
@@ -214,6 +216,7 @@ fn versioned_events() -> Vec<ScanEvent> {
             tunnel: Some("ssl".into()),
             ..Default::default()
         }),
+        tls: None,
     });
     ev
 }
