@@ -638,7 +638,7 @@ mod tests {
         let c = &tls.certs[0];
         assert_eq!(
             rustmap_model::CertInfo::name_line(&c.subject),
-            "organizationName=RustMap Test/commonName=tls.test.invalid"
+            "commonName=tls.test.invalid/organizationName=RustMap Test"
         );
         assert_eq!(c.sans, ["DNS:tls.test.invalid"]);
         assert!(c.self_signed);

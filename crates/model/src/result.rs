@@ -166,9 +166,16 @@ pub struct CertInfo {
 }
 
 impl CertInfo {
-    /// A name as nmap's ssl-cert writes it: `commonName=h10.lab.test/organizationName=RustMap Lab`.
+    /// A name as nmap's ssl-cert shows it: `commonName=h10.lab.test/organizationName=RustMap Lab`.
+    /// The attributes people look for come first, in nmap's order (common name, organization,
+    /// state, country), then the others in certificate order, so the two scanners' lines compare.
     pub fn name_line(name: &[(String, String)]) -> String {
-        name.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("/")
+        const FIRST: [&str; 4] = ["commonName", "organizationName", "stateOrProvinceName", "countryName"];
+        let rank = |k: &str| FIRST.iter().position(|f| *f == k).unwrap_or(FIRST.len());
+        let mut attrs: Vec<&(String, String)> = name.iter().collect();
+        // Stable: equal ranks keep the certificate's order.
+        attrs.sort_by_key(|(k, _)| rank(k));
+        attrs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("/")
     }
 }
 
@@ -317,6 +324,21 @@ impl ScanResult {
 
 #[cfg(test)]
 mod tests {
+    use super::CertInfo;
+
+    #[test]
+    fn certificate_names_put_nmaps_fields_first() {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let name = [
+            pair("countryName", "DE"),
+            pair("organizationName", "Lab"),
+            pair("localityName", "X"),
+            pair("commonName", "h"),
+        ];
+        assert_eq!(CertInfo::name_line(&name), "commonName=h/organizationName=Lab/countryName=DE/localityName=X");
+        assert_eq!(CertInfo::name_line(&[]), "");
+    }
+
     use super::*;
 
     fn host(status: HostStatus) -> HostResult {
