@@ -29,7 +29,7 @@
 //! A port where `-sV` found TLS also has a `tls` object (absent elsewhere):
 //! ```json
 //! "tls": { "version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "alpn": "http/1.1",
-//!          "ja3s": "eb1d94daa7e0344597e756a1fb6e7054", "ja3s_string": "771,4866,43-51",
+//!          "ja3s": "15af977ce25de452b96affa2addb1036", "ja3s_string": "771,4866,43-51",
 //!          "ja4s": "t130200_1302_a56c5b993250", "session": true,
 //!          "certs": [ { "subject": [["commonName", "h10.lab.test"], ["organizationName", "RustMap Lab"]],
 //!                       "issuer": [["commonName", "RustMap Lab CA"]],
