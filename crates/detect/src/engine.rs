@@ -1,4 +1,4 @@
-//! The probing driver: runs a port's [`Plan`](crate::plan::Plan) over real sockets with tokio and
+//! The probing driver: runs a port's [`Plan`] over real sockets with tokio and
 //! turns the answers into a service. Thin by design: which probes, how long and what an answer
 //! means are decided in [`crate::plan`] and [`crate::matcher`].
 //!

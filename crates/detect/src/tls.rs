@@ -5,7 +5,7 @@
 //! - **Our own ClientHello** ([`rustmap_wire::tls`]) offers TLS 1.0–1.3 and legacy suites, so every
 //!   TLS server answers it — including those that speak only TLS 1.0 or SSL 3.0, which no modern
 //!   library will talk to. Its answer gives the ServerHello facts, JA3S/JA4S and, up to TLS 1.2,
-//!   the certificate chain (sent in the clear). [`hello`] does this; it never finishes the
+//!   the certificate chain (sent in the clear). [`hello_on`] does this; it never finishes the
 //!   handshake.
 //! - **rustls** (ring provider) opens real TLS 1.2/1.3 sessions: one offering ALPN (`h2`,
 //!   `http/1.1`) for the negotiated version, cipher, ALPN and the chain (encrypted in TLS 1.3),

@@ -99,9 +99,10 @@ pub struct PortResult {
     /// Service, if known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub service: Option<ServiceInfo>,
-    /// What service detection learnt of the port's TLS (`-sV` found TLS there).
+    /// What service detection learnt of the port's TLS (`-sV` found TLS there). Boxed: most
+    /// ports have none, and port results travel in events by value.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub tls: Option<TlsInfo>,
+    pub tls: Option<Box<TlsInfo>>,
 }
 
 /// A port's TLS, as service detection saw it: the server's answer to RustMap's own ClientHello

@@ -68,25 +68,6 @@ pub fn format_ranges(ports: &[u16]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(format_ranges(&[1, 2, 3, 5, 65534, 65535]), "1-3,5,65534-65535");
-    }
-
-    #[test]
-    fn summary_plurals() {
-        let s =
-            ScanStats { end_unix: 0, elapsed_secs: 1.234, hosts_up: 1, hosts_down: 0, hosts_total: 1, completed: true };
-        assert_eq!(done_summary(&s), "1 IP address (1 host up) scanned in 1.23 seconds");
-        let s = ScanStats { hosts_up: 2, hosts_total: 256, ..s };
-        assert_eq!(done_summary(&s), "256 IP addresses (2 hosts up) scanned in 1.23 seconds");
-    }
-}
-
 /// The lines of nmap's `ssl-cert` script for a port's leaf certificate, sanitized:
 /// `Subject: commonName=h10.lab.test/organizationName=RustMap Lab`, `Issuer: ...`, the key, the
 /// signature algorithm, the validity and the SHA-256 fingerprint.
@@ -134,4 +115,23 @@ pub(crate) fn tls_info_lines(tls: &TlsInfo) -> Vec<String> {
         ));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(format_ranges(&[1, 2, 3, 5, 65534, 65535]), "1-3,5,65534-65535");
+    }
+
+    #[test]
+    fn summary_plurals() {
+        let s =
+            ScanStats { end_unix: 0, elapsed_secs: 1.234, hosts_up: 1, hosts_down: 0, hosts_total: 1, completed: true };
+        assert_eq!(done_summary(&s), "1 IP address (1 host up) scanned in 1.23 seconds");
+        let s = ScanStats { hosts_up: 2, hosts_total: 256, ..s };
+        assert_eq!(done_summary(&s), "256 IP addresses (2 hosts up) scanned in 1.23 seconds");
+    }
 }

@@ -216,7 +216,7 @@ fn versioned_events() -> Vec<ScanEvent> {
             tunnel: Some("ssl".into()),
             ..Default::default()
         }),
-        tls: Some(TlsInfo {
+        tls: Some(Box::new(TlsInfo {
             version: "TLSv1.2".into(),
             cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(),
             alpn: Some("http/1.1".into()),
@@ -253,7 +253,7 @@ fn versioned_events() -> Vec<ScanEvent> {
                     ..Default::default()
                 },
             ],
-        }),
+        })),
     });
     ev
 }

@@ -313,7 +313,7 @@ async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) {
         if let Some(s) = outcome.service {
             p.service = Some(s);
         }
-        p.tls = outcome.tls;
+        p.tls = outcome.tls.map(Box::new);
     }
 }
 

@@ -362,7 +362,7 @@ pub fn parse_flight(bytes: &[u8]) -> Result<Flight, TlsError> {
         let (ty, ver, len) =
             (rest[0], u16::from_be_bytes([rest[1], rest[2]]), usize::from(u16::from_be_bytes([rest[3], rest[4]])));
         if first {
-            if !(rest[1] == 3 && rest[2] <= 4) || !matches!(ty, content_type::HANDSHAKE | content_type::ALERT) {
+            if !looks_like_record(rest) {
                 return Err(TlsError::NotTls);
             }
             flight.record_version = ver;
