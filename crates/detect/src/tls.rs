@@ -303,9 +303,10 @@ pub fn tls_info(answer: &HelloAnswer, session: Option<&SessionFacts>, with_ja4s:
                 if with_ja4s {
                     info.ja4s = Some(ja4s(h));
                 }
-            } else {
-                // Only an alert: the record version is what the server showed of itself.
-                info.version = wire::version_name(f.record_version).unwrap_or_default().to_string();
+            } else if f.record_version == wire::version::SSL3 {
+                // Only an alert. Its record version is no negotiation (TLS servers write 1.0 or
+                // 1.2 there alike), except that an SSL 3.0 header marks an SSL 3.0 server.
+                info.version = "SSLv3".into();
             }
             chain = f.certificates.clone();
         }
@@ -396,6 +397,8 @@ mod tests {
             complete: true,
             ..Default::default()
         };
-        assert_eq!(tls_info(&HelloAnswer::Tls(alert), None, true).version, "SSLv3");
+        assert_eq!(tls_info(&HelloAnswer::Tls(alert.clone()), None, true).version, "SSLv3");
+        let alert = Flight { record_version: 0x0301, ..alert };
+        assert_eq!(tls_info(&HelloAnswer::Tls(alert), None, true).version, "", "an alert's header says no version");
     }
 }

@@ -92,7 +92,15 @@ pub(crate) fn ssl_cert_lines(tls: &TlsInfo) -> Vec<String> {
 /// The lines of RustMap's `tls-info` script: what the handshake negotiated, the fingerprints and
 /// the rest of the chain.
 pub(crate) fn tls_info_lines(tls: &TlsInfo) -> Vec<String> {
-    let mut first = format!("{}, {}", sanitize(&tls.version), sanitize(&tls.cipher));
+    let mut first = [tls.version.as_str(), tls.cipher.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| sanitize(s).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if first.is_empty() {
+        first.push_str("TLS (the server answered with an alert only)");
+    }
     if let Some(a) = &tls.alpn {
         first.push_str(&format!(", ALPN {}", sanitize(a)));
     }

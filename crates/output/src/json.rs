@@ -40,7 +40,8 @@
 //! ```
 //! `version` and `cipher` are what a modern (TLS 1.2/1.3) session negotiated when one could be
 //! opened (`session: true`), else what the server answered RustMap's own ClientHello, which also
-//! offers TLS 1.0/1.1 and legacy suites (`session: false`: a TLS 1.0-only server, say). `alpn`
+//! offers TLS 1.0/1.1 and legacy suites (`session: false`: a TLS 1.0-only server, say); both are
+//! empty when the server answered with a TLS alert only. `alpn`
 //! is present when the server chose a protocol; `ja4s` only with `--ja4s`; `certs` is the chain
 //! as sent, leaf first (`key_curve` is added for EC keys). Subject and issuer are lists of
 //! `[attribute, value]` pairs in certificate order, attributes by OpenSSL's long names or as
