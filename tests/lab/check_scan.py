@@ -115,6 +115,8 @@ def check_file(path, truth, args, errors, warnings, seen_up):
                         ok = {entry["service"], entry["port_table_name"]}
                         if entry.get("tls") and svc.get("tunnel") == "ssl":
                             ok.add("http")
+                        if entry.get("sv_name"):
+                            ok.add(entry["sv_name"])
                         if got not in ok:
                             (errors if args.strict_services else warnings).append(
                                 f"{tag}: {name} {port}/{proto} probed service {got!r}, ground truth {entry['service']!r}")

@@ -44,6 +44,7 @@ declare -A PROBE=(
   [masscan]=masscan
   [zmap]=/usr/sbin/zmap
   [time]=/usr/bin/time
+  [stunnel4]=/usr/bin/stunnel4
 )
 OPTIONAL="masscan zmap"   # benchmark peers (bench/): not fatal if the archive lacks them
 

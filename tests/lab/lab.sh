@@ -427,6 +427,64 @@ for name, addrs in dns.get("multi", {}).items():
 
   # SCTP (the kernel has no SCTP module): a user-space responder on raw sockets, IPv4 and IPv6
   start h10 sctp "$PY" "$HERE/sctp_responder.py" --open 2905,3868
+
+  services_tls
+}
+
+# TLS around h10's services (stunnel4, one process, a thread per connection), for -sV's TLS
+# detection. Every port here listens on IPv4 and IPv6 (one dual-stack socket: stunnel leaves
+# IPV6_V6ONLY off, so a second, IPv4 accept line would collide with it).
+#   9443   leaf certificate issued by a small lab CA, chain of 2 served; HTTP inside (nginx:80)
+#   10443  TLS 1.0 only, security level 0 (what rustls will not speak); HTTP inside (nginx:80)
+#   7379   redis inside TLS on a port no probe is made for
+#   4465   smtp banner inside TLS (lab_servers.py on 25)
+# The certificates' names and validity are in ground-truth.json (the lab tests compare them).
+services_tls() {
+  local h=$D/h10/tls
+  mkdir -p "$h"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/O=RustMap Lab/CN=RustMap Lab CA" -keyout "$h/ca.key" -out "$h/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/O=RustMap Lab/CN=chain.h10.lab.test" \
+    -keyout "$h/leaf.key" -out "$h/leaf.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:chain.h10.lab.test,DNS:h10.lab.test\nbasicConstraints=CA:FALSE\n' >"$h/leaf.ext"
+  openssl x509 -req -in "$h/leaf.csr" -CA "$h/ca.crt" -CAkey "$h/ca.key" -CAcreateserial -days 30 \
+    -extfile "$h/leaf.ext" -out "$h/leaf.crt" 2>/dev/null
+  cat "$h/leaf.crt" "$h/ca.crt" >"$h/chain.crt"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/O=RustMap Lab/CN=legacy.h10.lab.test" \
+    -keyout "$h/legacy.key" -out "$h/legacy.crt" 2>/dev/null
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/O=RustMap Lab/CN=wrapped.h10.lab.test" \
+    -keyout "$h/wrapped.key" -out "$h/wrapped.crt" 2>/dev/null
+  chmod 600 "$h"/*.key
+  cat >"$h/stunnel.conf" <<EOF
+foreground = yes
+pid =
+debug = notice
+[chain]
+accept = :::9443
+connect = 127.0.0.1:80
+cert = $h/chain.crt
+key = $h/leaf.key
+[legacy]
+accept = :::10443
+connect = 127.0.0.1:80
+cert = $h/legacy.crt
+key = $h/legacy.key
+sslVersionMin = TLSv1
+sslVersionMax = TLSv1
+securityLevel = 0
+ciphers = DEFAULT:@SECLEVEL=0
+[redis]
+accept = :::7379
+connect = 127.0.0.1:6379
+cert = $h/wrapped.crt
+key = $h/wrapped.key
+[smtp]
+accept = :::4465
+connect = 127.0.0.1:25
+cert = $h/wrapped.crt
+key = $h/wrapped.key
+EOF
+  start h10 stunnel /usr/bin/stunnel4 "$h/stunnel.conf"
 }
 
 services_h11() {

@@ -306,6 +306,8 @@ fn version_detection(f: &Flags) -> Result<Option<rustmap::VersionDetection>> {
         Some("--probe-db")
     } else if f.no_quic {
         Some("--no-quic")
+    } else if f.ja4s {
+        Some("--ja4s")
     } else {
         None
     };
@@ -330,7 +332,7 @@ fn version_detection(f: &Flags) -> Result<Option<rustmap::VersionDetection>> {
     } else {
         intensity.unwrap_or(7)
     };
-    let options = rustmap::DetectOptions { intensity, quic: !f.no_quic, ..Default::default() };
+    let options = rustmap::DetectOptions { intensity, quic: !f.no_quic, ja4s: f.ja4s, ..Default::default() };
     Ok(Some(rustmap::VersionDetection { db, options }))
 }
 

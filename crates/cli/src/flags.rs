@@ -158,6 +158,10 @@ pub struct Flags {
     /// Do not probe UDP ports for QUIC (version negotiation and an HTTP/3 handshake) during -sV.
     #[arg(long = "no-quic", help_heading = "Service detection (-sV)")]
     pub no_quic: bool,
+    /// Also compute the JA4S fingerprint of TLS ports. Off by default: JA4S is under FoxIO's JA4+
+    /// licence (not an open-source licence), so it is opt-in; JA3S is always computed.
+    #[arg(long = "ja4s", help_heading = "Service detection (-sV)")]
+    pub ja4s: bool,
 
     /// Normal output to FILE (- for stdout).
     #[arg(long = "oN", value_name = "FILE", help_heading = "Output")]

@@ -8,11 +8,15 @@
 //! - [`matcher`]: one answer against the rules that read it (pure, bounded).
 //! - [`plan`]: which probes a port gets, in which waves, with which timeouts (pure).
 //! - [`engine`]: the tokio driver over TCP connections and UDP sockets.
+//! - [`tls`]: finding TLS on a port with our own ClientHello (any version, JA3S/JA4S), and rustls
+//!   sessions to run probes inside TLS.
+//! - [`cert`]: X.509 certificates to [`rustmap_model::CertInfo`].
 //!
 //! Nothing here prints; results come back as [`rustmap_model::ServiceInfo`].
 
 #![forbid(unsafe_code)]
 
+pub mod cert;
 pub mod db;
 pub mod engine;
 pub mod fingerprint;
@@ -21,6 +25,7 @@ pub mod pace;
 pub mod plan;
 pub mod quic;
 pub mod template;
+pub mod tls;
 
 pub use db::{DbError, LoadError, ProbeDb, Transport};
 pub use engine::{DetectOptions, Detector, PortOutcome};

@@ -19,8 +19,8 @@ pub struct Plan {
     pub rest: Vec<usize>,
 }
 
-/// Choose the probes for `port` at `intensity` (0–9). TLS probes are left out: this version has
-/// no TLS engine.
+/// Choose the plain probes for `port` at `intensity` (0–9). Probes marked `tls` are left out:
+/// they run inside TLS, once the port is found to speak it ([`plan_tls`]).
 pub fn plan(db: &ProbeDb, transport: Transport, port: u16, intensity: u8) -> Plan {
     let mut p = Plan::default();
     for (i, probe) in db.probes().iter().enumerate() {
@@ -35,6 +35,34 @@ pub fn plan(db: &ProbeDb, transport: Transport, port: u16, intensity: u8) -> Pla
     }
     // Stable: equal rarities keep the database's order.
     p.rest.sort_by_key(|i| db.probes()[*i].rarity);
+    p
+}
+
+/// Choose the probes run inside TLS on `port`: every TCP probe, marked `tls` or not (a service
+/// behind TLS answers its ordinary probes), in the same two waves as [`plan`]. A plain probe is
+/// left out when a `tls` probe sends the same bytes and reads its answers through `fallback`
+/// (`https-get` and `http-get`): one request, not two.
+pub fn plan_tls(db: &ProbeDb, port: u16, intensity: u8) -> Plan {
+    let probes = db.probes();
+    let mut p = Plan::default();
+    for (i, probe) in probes.iter().enumerate() {
+        if probe.transport != Transport::Tcp {
+            continue;
+        }
+        let covered = !probe.tls
+            && probes.iter().any(|q| {
+                q.tls && q.transport == Transport::Tcp && q.payload == probe.payload && q.fallback.contains(&probe.name)
+            });
+        if covered {
+            continue;
+        }
+        if probe.is_null() || probe.ports.contains(port) {
+            p.first.push(i);
+        } else if probe.rarity <= intensity {
+            p.rest.push(i);
+        }
+    }
+    p.rest.sort_by_key(|i| probes[*i].rarity);
     p
 }
 
@@ -95,9 +123,23 @@ mod tests {
         let p = plan(&db, Transport::Tcp, 6379, 7);
         assert_eq!(names(&db, &p.first), ["null", "redis-info"]);
         assert!(names(&db, &p.rest).contains(&"http-get".to_string()));
-        assert!(!names(&db, &p.rest).contains(&"https-get".to_string()), "TLS probes wait for the TLS engine");
+        assert!(!names(&db, &p.rest).contains(&"https-get".to_string()), "TLS probes run only inside TLS");
         let rar: Vec<u8> = p.rest.iter().map(|i| db.probes()[*i].rarity).collect();
         assert!(rar.windows(2).all(|w| w[0] <= w[1]), "{rar:?}");
+    }
+
+    #[test]
+    fn inside_tls_every_tcp_probe_once() {
+        let db = ProbeDb::builtin();
+        let p = plan_tls(&db, 443, 7);
+        assert_eq!(names(&db, &p.first), ["null", "https-get"]);
+        let rest = names(&db, &p.rest);
+        assert!(!rest.contains(&"http-get".to_string()), "same request as https-get: {rest:?}");
+        assert!(rest.contains(&"redis-info".to_string()), "{rest:?}");
+        let p = plan_tls(&db, 6379, 7);
+        assert_eq!(names(&db, &p.first), ["null", "redis-info"]);
+        assert!(names(&db, &p.rest).contains(&"https-get".to_string()));
+        assert!(p.first.iter().chain(&p.rest).all(|i| db.probes()[*i].transport == Transport::Tcp));
     }
 
     #[test]

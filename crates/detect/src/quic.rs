@@ -11,10 +11,8 @@
 //! Either answer proves QUIC. Nothing read from the network is trusted beyond its parsed,
 //! bounded form.
 
+use crate::tls::AcceptAny;
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustmap_model::{QuicInfo, ServiceInfo, ServiceMethod};
 use rustmap_wire::quic::{version_name, version_probe, VersionNegotiation};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -172,7 +170,7 @@ fn client_config(wait: Duration) -> Option<quinn::ClientConfig> {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .ok()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     tls.alpn_protocols = ALPN.iter().map(|a| a.to_vec()).collect();
     let crypto = QuicClientConfig::try_from(tls).ok()?;
@@ -181,45 +179,6 @@ fn client_config(wait: Duration) -> Option<quinn::ClientConfig> {
     transport.max_idle_timeout(quinn::IdleTimeout::try_from(wait).ok());
     config.transport_config(Arc::new(transport));
     Some(config)
-}
-
-/// Accepts every certificate: a scanner records certificates, it does not judge them.
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

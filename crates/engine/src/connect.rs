@@ -295,7 +295,7 @@ pub fn collapse(
         if folded(state) {
             by_reason.entry((state, reason, protocol)).or_default().push(port);
         } else {
-            shown.push(PortResult { protocol, port, state, reason, reason_ttl, service: None });
+            shown.push(PortResult { protocol, port, state, reason, reason_ttl, service: None, tls: None });
         }
     }
     for state in PortState::ALL {
@@ -776,6 +776,7 @@ impl HostReport {
                     reason: *reason,
                     reason_ttl: *reason_ttl,
                     service: None,
+                    tls: None,
                 };
                 events.push(ScanEvent::PortFound { addr: self.target.addr, port });
             }

@@ -11,8 +11,8 @@ mod text;
 
 pub use event::{ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
 pub use result::{
-    ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, QuicInfo, ReasonCount, ScanResult,
-    ServiceInfo, ServiceMethod,
+    CertInfo, ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, QuicInfo, ReasonCount,
+    ScanResult, ServiceInfo, ServiceMethod, TlsInfo,
 };
 pub use text::{sanitize, sanitize_bytes};
 

@@ -116,6 +116,85 @@ pub struct PortResult {
     /// Service, if known.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub service: Option<ServiceInfo>,
+    /// What service detection learnt of the port's TLS (`-sV` found TLS there). Boxed: most
+    /// ports have none, and port results travel in events by value.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tls: Option<Box<TlsInfo>>,
+}
+
+/// A port's TLS, as service detection saw it: the server's answer to RustMap's own ClientHello
+/// (which offers TLS 1.0–1.3) and, where a modern TLS library could connect, the session it
+/// negotiated.
+///
+/// Every string here came from the network (certificate fields) or names a protocol value; the
+/// detector drops control characters from the former, and every output format sanitizes again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// Negotiated protocol version, OpenSSL's spelling (`TLSv1.3`, `TLSv1.0`, `SSLv3`).
+    pub version: String,
+    /// Negotiated cipher suite, IANA name (`TLS_AES_256_GCM_SHA384`), or `0xC02F` when unknown.
+    pub cipher: String,
+    /// Protocol chosen by ALPN (`h2`, `http/1.1`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// JA3S: MD5 (hex) of the server's "version,cipher,extensions" in answer to RustMap's hello.
+    pub ja3s: String,
+    /// The JA3S input string (`771,49199,65281-16-23`).
+    pub ja3s_string: String,
+    /// JA4S, only with `--ja4s` (see docs/usage.md for why it is opt-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4s: Option<String>,
+    /// A modern TLS session (TLS 1.2/1.3) could be opened, so probes ran inside it. `false` for
+    /// servers that speak only older versions or suites: their facts come from the handshake alone.
+    pub session: bool,
+    /// The certificate chain as the server sent it, leaf first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certs: Vec<CertInfo>,
+}
+
+/// One X.509 certificate of a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CertInfo {
+    /// Subject attributes in order, long names (`commonName`, `organizationName`) or dotted OIDs.
+    pub subject: Vec<(String, String)>,
+    /// Issuer attributes, as `subject`.
+    pub issuer: Vec<(String, String)>,
+    /// Subject alternative names (`DNS:h10.lab.test`, `IP Address:198.18.0.10`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sans: Vec<String>,
+    /// Start of validity, ISO 8601 UTC (`2026-11-21T22:00:00`).
+    pub not_before: String,
+    /// End of validity, ISO 8601 UTC.
+    pub not_after: String,
+    /// Public key type: `rsa`, `ec`, `dsa`, `ed25519`, `ed448`, or the algorithm's OID.
+    pub key_type: String,
+    /// Public key size in bits (0 when unknown).
+    pub key_bits: u32,
+    /// Curve of an EC key (`prime256v1`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_curve: Option<String>,
+    /// Signature algorithm (`sha256WithRSAEncryption`, `ecdsa-with-SHA256`) or its OID.
+    pub signature_algorithm: String,
+    /// Issuer equals subject and the certificate's signature verifies with its own key.
+    pub self_signed: bool,
+    /// SHA-256 of the DER, lower-case hex.
+    pub sha256: String,
+    /// Serial number, lower-case hex.
+    pub serial: String,
+}
+
+impl CertInfo {
+    /// A name as nmap's ssl-cert shows it: `commonName=h10.lab.test/organizationName=RustMap Lab`.
+    /// The attributes people look for come first, in nmap's order (common name, organization,
+    /// state, country), then the others in certificate order, so the two scanners' lines compare.
+    pub fn name_line(name: &[(String, String)]) -> String {
+        const FIRST: [&str; 4] = ["commonName", "organizationName", "stateOrProvinceName", "countryName"];
+        let rank = |k: &str| FIRST.iter().position(|f| *f == k).unwrap_or(FIRST.len());
+        let mut attrs: Vec<&(String, String)> = name.iter().collect();
+        // Stable: equal ranks keep the certificate's order.
+        attrs.sort_by_key(|(k, _)| rank(k));
+        attrs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("/")
+    }
 }
 
 /// Ports of one state folded into a count, as nmap's `<extraports>`.
@@ -263,6 +342,21 @@ impl ScanResult {
 
 #[cfg(test)]
 mod tests {
+    use super::CertInfo;
+
+    #[test]
+    fn certificate_names_put_nmaps_fields_first() {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let name = [
+            pair("countryName", "DE"),
+            pair("organizationName", "Lab"),
+            pair("localityName", "X"),
+            pair("commonName", "h"),
+        ];
+        assert_eq!(CertInfo::name_line(&name), "commonName=h/organizationName=Lab/countryName=DE/localityName=X");
+        assert_eq!(CertInfo::name_line(&[]), "");
+    }
+
     use super::*;
 
     fn host(status: HostStatus) -> HostResult {

@@ -1,7 +1,8 @@
-//! Helpers shared by the formats: display options, time strings, host summaries.
+//! Helpers shared by the formats: display options, time strings, host summaries, and the text of
+//! the TLS script blocks (normal output's `| ssl-cert: ...` lines, XML's `output` attributes).
 
 use chrono::{DateTime, Local, TimeZone};
-use rustmap_model::{HostResult, HostStatus, PortState, ScanStats};
+use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, PortState, ScanStats, TlsInfo};
 
 /// Options that change what every format shows.
 #[derive(Debug, Clone, Default)]
@@ -74,6 +75,63 @@ pub fn format_ranges(ports: &[u16]) -> String {
         i += 1;
     }
     out
+}
+
+/// The lines of nmap's `ssl-cert` script for a port's leaf certificate, sanitized:
+/// `Subject: commonName=h10.lab.test/organizationName=RustMap Lab`, `Issuer: ...`, the key, the
+/// signature algorithm, the validity and the SHA-256 fingerprint.
+pub(crate) fn ssl_cert_lines(tls: &TlsInfo) -> Vec<String> {
+    let Some(c) = tls.certs.first() else { return Vec::new() };
+    let mut v = vec![format!("Subject: {}", sanitize(&CertInfo::name_line(&c.subject)))];
+    if !c.sans.is_empty() {
+        let sans: Vec<String> = c.sans.iter().map(|s| sanitize(s).into_owned()).collect();
+        v.push(format!("Subject Alternative Name: {}", sans.join(", ")));
+    }
+    v.push(format!("Issuer: {}", sanitize(&CertInfo::name_line(&c.issuer))));
+    v.push(format!("Public Key type: {}", sanitize(&c.key_type)));
+    v.push(format!("Public Key bits: {}", c.key_bits));
+    v.push(format!("Signature Algorithm: {}", sanitize(&c.signature_algorithm)));
+    v.push(format!("Not valid before: {}", sanitize(&c.not_before)));
+    v.push(format!("Not valid after:  {}", sanitize(&c.not_after)));
+    v.push(format!("Self-signed: {}", if c.self_signed { "yes" } else { "no" }));
+    v.push(format!("SHA-256: {}", sanitize(&c.sha256)));
+    v
+}
+
+/// The lines of RustMap's `tls-info` script: what the handshake negotiated, the fingerprints and
+/// the rest of the chain.
+pub(crate) fn tls_info_lines(tls: &TlsInfo) -> Vec<String> {
+    let mut first = [tls.version.as_str(), tls.cipher.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| sanitize(s).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if first.is_empty() {
+        first.push_str("TLS (the server answered with an alert only)");
+    }
+    if let Some(a) = &tls.alpn {
+        first.push_str(&format!(", ALPN {}", sanitize(a)));
+    }
+    if !tls.session {
+        first.push_str(" (handshake only: no TLS 1.2+ session possible)");
+    }
+    let mut v = vec![first];
+    if !tls.ja3s.is_empty() {
+        v.push(format!("JA3S: {} ({})", sanitize(&tls.ja3s), sanitize(&tls.ja3s_string)));
+    }
+    if let Some(j) = &tls.ja4s {
+        v.push(format!("JA4S: {}", sanitize(j)));
+    }
+    for (i, c) in tls.certs.iter().enumerate().skip(1) {
+        v.push(format!(
+            "Chain {i}: Subject: {}; Issuer: {}{}",
+            sanitize(&CertInfo::name_line(&c.subject)),
+            sanitize(&CertInfo::name_line(&c.issuer)),
+            if c.self_signed { "; self-signed" } else { "" }
+        ));
+    }
+    v
 }
 
 #[cfg(test)]

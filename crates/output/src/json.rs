@@ -25,6 +25,27 @@
 //! A service's `product`, `version`, `extrainfo`, `hostname`, `ostype`, `devicetype`, `tunnel`
 //! (`"ssl"`) and `cpe` are present only when service detection (`-sV`) found them; without `-sV`
 //! the name comes from the port table (`"method": "table"`).
+//!
+//! A port where `-sV` found TLS also has a `tls` object (absent elsewhere):
+//! ```json
+//! "tls": { "version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "alpn": "http/1.1",
+//!          "ja3s": "15af977ce25de452b96affa2addb1036", "ja3s_string": "771,4866,43-51",
+//!          "ja4s": "t130200_1302_a56c5b993250", "session": true,
+//!          "certs": [ { "subject": [["commonName", "h10.lab.test"], ["organizationName", "RustMap Lab"]],
+//!                       "issuer": [["commonName", "RustMap Lab CA"]],
+//!                       "sans": ["DNS:h10.lab.test", "IP Address:198.18.0.10"],
+//!                       "not_before": "2026-11-21T22:00:00", "not_after": "2026-12-21T22:00:00",
+//!                       "key_type": "rsa", "key_bits": 2048, "signature_algorithm": "sha256WithRSAEncryption",
+//!                       "self_signed": false, "sha256": "3f0a...", "serial": "4e1c..." } ] }
+//! ```
+//! `version` and `cipher` are what a modern (TLS 1.2/1.3) session negotiated when one could be
+//! opened (`session: true`), else what the server answered RustMap's own ClientHello, which also
+//! offers TLS 1.0/1.1 and legacy suites (`session: false`: a TLS 1.0-only server, say); both are
+//! empty when the server answered with a TLS alert only. `alpn`
+//! is present when the server chose a protocol; `ja4s` only with `--ja4s`; `certs` is the chain
+//! as sent, leaf first (`key_curve` is added for EC keys). Subject and issuer are lists of
+//! `[attribute, value]` pairs in certificate order, attributes by OpenSSL's long names or as
+//! dotted OIDs. Dates are UTC, ISO 8601.
 //! Only hosts that are up are listed; `stats` counts the others. States and reasons use nmap's
 //! spellings (`open|filtered`, `conn-refused`, ...). Strings are sanitized: no control characters.
 
@@ -104,6 +125,33 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                     s.name = sanitize(&s.name).into_owned();
                     for c in &mut s.cpe {
                         *c = sanitize(c).into_owned();
+                    }
+                }
+                for t in h.ports.iter_mut().filter_map(|p| p.tls.as_mut()) {
+                    for v in [&mut t.version, &mut t.cipher, &mut t.ja3s, &mut t.ja3s_string] {
+                        *v = sanitize(v).into_owned();
+                    }
+                    for v in [&mut t.alpn, &mut t.ja4s].into_iter().flatten() {
+                        *v = sanitize(v).into_owned();
+                    }
+                    for c in &mut t.certs {
+                        for (k, v) in c.subject.iter_mut().chain(c.issuer.iter_mut()) {
+                            *k = sanitize(k).into_owned();
+                            *v = sanitize(v).into_owned();
+                        }
+                        for v in c.sans.iter_mut().chain([
+                            &mut c.not_before,
+                            &mut c.not_after,
+                            &mut c.key_type,
+                            &mut c.signature_algorithm,
+                            &mut c.sha256,
+                            &mut c.serial,
+                        ]) {
+                            *v = sanitize(v).into_owned();
+                        }
+                        if let Some(v) = c.key_curve.as_mut() {
+                            *v = sanitize(v).into_owned();
+                        }
                     }
                 }
                 if self.hosts_written > 0 {

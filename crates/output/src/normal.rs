@@ -14,7 +14,7 @@
 //! With `--reason` a REASON column and "received REASON" are added; with `-v`, open ports are
 //! announced as they are found and down hosts are listed. Hosts are written as they finish.
 
-use crate::common::{done_summary, host_shown, is_openish, local_time, Options};
+use crate::common::{done_summary, host_shown, is_openish, local_time, ssl_cert_lines, tls_info_lines, Options};
 use crate::{Control, Sink};
 use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod};
 use std::io::{self, Write};
@@ -182,8 +182,23 @@ impl<W: Write + Send> NormalWriter<W> {
                 line.trim_end().to_string()
             };
             writeln!(o, "{}", render(&|i| cols.iter().find(|c| c.1 == i).map_or("", |c| c.0).to_string()))?;
-            for c in &cells {
+            for (c, p) in cells.iter().zip(&shown) {
                 writeln!(o, "{}", render(&|i| c[i].clone()))?;
+                // TLS facts as nmap's script output under the port: `| id: first`, `| more`,
+                // `|_last`.
+                if let Some(tls) = &p.tls {
+                    for (id, lines) in [("ssl-cert", ssl_cert_lines(tls)), ("tls-info", tls_info_lines(tls))] {
+                        let n = lines.len();
+                        for (k, line) in lines.iter().enumerate() {
+                            let bar = if k + 1 == n { "|_" } else { "| " };
+                            if k == 0 {
+                                writeln!(o, "{bar}{id}: {line}")?;
+                            } else {
+                                writeln!(o, "{bar}{line}")?;
+                            }
+                        }
+                    }
+                }
             }
             if let Some(info) = service_info(&shown) {
                 writeln!(o, "{info}")?;

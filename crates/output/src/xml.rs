@@ -7,10 +7,10 @@
 //! written (down hosts are counted in `<runstats>`), as nmap does without `-v`.
 //! Text from the network is sanitized (control characters become `\xNN`) and then entity-escaped.
 
-use crate::common::{ctime, done_summary, host_listed, is_openish, Options};
+use crate::common::{ctime, done_summary, host_listed, is_openish, ssl_cert_lines, tls_info_lines, Options};
 use crate::{format_ranges, Control, Sink};
 use quick_xml::escape::escape;
-use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo};
+use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo, TlsInfo};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
@@ -50,6 +50,85 @@ fn write_service(o: &mut impl Write, s: &ServiceInfo) -> io::Result<()> {
         write!(o, "<cpe>{}</cpe>", attr(c))?;
     }
     write!(o, "</service>")
+}
+
+/// Script output lines (already sanitized) as one attribute value: each line escaped, joined by a
+/// character reference for the newline (a raw newline in an attribute is read back as a blank).
+fn output_attr(lines: &[String]) -> String {
+    lines.iter().map(|l| escape(l.as_str()).into_owned()).collect::<Vec<_>>().join("&#xa;")
+}
+
+fn elem(o: &mut impl Write, key: &str, value: &str) -> io::Result<()> {
+    write!(o, "<elem key=\"{}\">{}</elem>", attr(key), attr(value))
+}
+
+fn name_table(o: &mut impl Write, key: &str, name: &[(String, String)]) -> io::Result<()> {
+    write!(o, "<table key=\"{key}\">")?;
+    for (k, v) in name {
+        elem(o, k, v)?;
+    }
+    write!(o, "</table>")
+}
+
+/// One certificate's structured data, in the shape of nmap's ssl-cert script.
+fn cert_body(o: &mut impl Write, c: &CertInfo) -> io::Result<()> {
+    name_table(o, "subject", &c.subject)?;
+    name_table(o, "issuer", &c.issuer)?;
+    write!(o, "<table key=\"pubkey\">")?;
+    elem(o, "type", &c.key_type)?;
+    elem(o, "bits", &c.key_bits.to_string())?;
+    if let Some(curve) = &c.key_curve {
+        elem(o, "ecdhparams.curve_params.ec_curve_type", curve)?;
+    }
+    write!(o, "</table>")?;
+    if !c.sans.is_empty() {
+        write!(o, "<table key=\"extensions\"><table>")?;
+        elem(o, "name", "X509v3 Subject Alternative Name")?;
+        elem(o, "value", &c.sans.join(", "))?;
+        write!(o, "</table></table>")?;
+    }
+    elem(o, "sig_algo", &c.signature_algorithm)?;
+    write!(o, "<table key=\"validity\">")?;
+    elem(o, "notBefore", &c.not_before)?;
+    elem(o, "notAfter", &c.not_after)?;
+    write!(o, "</table>")?;
+    elem(o, "self_signed", if c.self_signed { "true" } else { "false" })?;
+    elem(o, "sha256", &c.sha256)?;
+    elem(o, "serial", &c.serial)
+}
+
+/// `<script id="ssl-cert">` (the leaf, as nmap's script) and `<script id="tls-info">` (the
+/// handshake, fingerprints and whole chain). Both fit the DTD's `script (#PCDATA|table|elem)*`.
+fn write_tls(o: &mut impl Write, tls: &TlsInfo) -> io::Result<()> {
+    if let Some(leaf) = tls.certs.first() {
+        write!(o, "<script id=\"ssl-cert\" output=\"{}\">", output_attr(&ssl_cert_lines(tls)))?;
+        cert_body(o, leaf)?;
+        write!(o, "</script>")?;
+    }
+    write!(o, "<script id=\"tls-info\" output=\"{}\">", output_attr(&tls_info_lines(tls)))?;
+    elem(o, "version", &tls.version)?;
+    elem(o, "cipher", &tls.cipher)?;
+    if let Some(a) = &tls.alpn {
+        elem(o, "alpn", a)?;
+    }
+    elem(o, "session", if tls.session { "true" } else { "false" })?;
+    if !tls.ja3s.is_empty() {
+        elem(o, "ja3s", &tls.ja3s)?;
+        elem(o, "ja3s_string", &tls.ja3s_string)?;
+    }
+    if let Some(j) = &tls.ja4s {
+        elem(o, "ja4s", j)?;
+    }
+    if !tls.certs.is_empty() {
+        write!(o, "<table key=\"chain\">")?;
+        for c in &tls.certs {
+            write!(o, "<table>")?;
+            cert_body(o, c)?;
+            write!(o, "</table>")?;
+        }
+        write!(o, "</table>")?;
+    }
+    write!(o, "</script>")
 }
 
 /// Writer of the XML format.
@@ -134,6 +213,9 @@ impl<W: Write + Send> XmlWriter<W> {
                 )?;
                 if let Some(s) = &p.service {
                     write_service(o, s)?;
+                }
+                if let Some(t) = &p.tls {
+                    write_tls(o, t)?;
                 }
                 writeln!(o, "</port>")?;
             }

@@ -40,6 +40,7 @@ fn events() -> Vec<ScanEvent> {
                     conf: 3,
                     ..Default::default()
                 }),
+                tls: None,
             },
             PortResult {
                 protocol: Protocol::Tcp,
@@ -48,6 +49,7 @@ fn events() -> Vec<ScanEvent> {
                 reason: Reason::AdminProhibited,
                 reason_ttl: 0,
                 service: None,
+                tls: None,
             },
         ],
         extraports: vec![ExtraPorts {
@@ -215,6 +217,44 @@ fn versioned_events() -> Vec<ScanEvent> {
             tunnel: Some("ssl".into()),
             ..Default::default()
         }),
+        tls: Some(Box::new(TlsInfo {
+            version: "TLSv1.2".into(),
+            cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(),
+            alpn: Some("http/1.1".into()),
+            ja3s: "9bc2aa36e5735d9bce0cf9f6e5a17a09".into(),
+            ja3s_string: "771,49199,65281-16-23-11".into(),
+            ja4s: None,
+            session: true,
+            certs: vec![
+                CertInfo {
+                    subject: vec![
+                        ("commonName".into(), HOSTILE.into()),
+                        ("organizationName".into(), "RustMap Lab".into()),
+                    ],
+                    issuer: vec![("commonName".into(), "RustMap Lab CA".into())],
+                    sans: vec!["DNS:h10.lab.test".into(), "IP Address:198.18.0.10".into()],
+                    not_before: "2026-11-21T22:00:00".into(),
+                    not_after: "2026-12-21T22:00:00".into(),
+                    key_type: "rsa".into(),
+                    key_bits: 2048,
+                    key_curve: None,
+                    signature_algorithm: "sha256WithRSAEncryption".into(),
+                    self_signed: false,
+                    sha256: "ab".repeat(32),
+                    serial: "01".into(),
+                },
+                CertInfo {
+                    subject: vec![("commonName".into(), "RustMap Lab CA".into())],
+                    issuer: vec![("commonName".into(), "RustMap Lab CA".into())],
+                    key_type: "ec".into(),
+                    key_bits: 256,
+                    key_curve: Some("prime256v1".into()),
+                    signature_algorithm: "ecdsa-with-SHA256".into(),
+                    self_signed: true,
+                    ..Default::default()
+                },
+            ],
+        })),
     });
     ev
 }
@@ -355,4 +395,97 @@ fn down_hosts_are_listed_with_verbosity() {
     assert!(hosts.iter().any(|h| h["addr"] == "198.18.0.30" && h["status"] == "down"), "{json}");
     let json: serde_json::Value = serde_json::from_str(&render_with(0, false, false)).unwrap();
     assert!(json["hosts"].as_array().unwrap().iter().all(|h| h["addr"] != "198.18.0.30"));
+}
+
+#[test]
+fn tls_facts_in_normal_output_as_script_blocks() {
+    let text = out_v!(NormalWriter, Options::default());
+    assert_no_controls("normal tls", &text);
+    let block: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("443/tcp")).skip(1).take(14).collect();
+    assert!(block[0].starts_with("| ssl-cert: Subject: commonName=evil\\x1b[2J"), "{text}");
+    assert!(block[0].ends_with("/organizationName=RustMap Lab"), "{text}");
+    assert_eq!(block[1], "| Subject Alternative Name: DNS:h10.lab.test, IP Address:198.18.0.10");
+    assert_eq!(block[2], "| Issuer: commonName=RustMap Lab CA");
+    assert_eq!(block[3], "| Public Key type: rsa");
+    assert_eq!(block[4], "| Public Key bits: 2048");
+    assert_eq!(block[5], "| Signature Algorithm: sha256WithRSAEncryption");
+    assert_eq!(block[6], "| Not valid before: 2026-11-21T22:00:00");
+    assert_eq!(block[7], "| Not valid after:  2026-12-21T22:00:00");
+    assert_eq!(block[8], "| Self-signed: no");
+    assert!(block[9].starts_with("|_SHA-256: abab"), "{text}");
+    assert_eq!(block[10], "| tls-info: TLSv1.2, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ALPN http/1.1");
+    assert_eq!(block[11], "| JA3S: 9bc2aa36e5735d9bce0cf9f6e5a17a09 (771,49199,65281-16-23-11)");
+    assert_eq!(
+        block[12],
+        "|_Chain 1: Subject: commonName=RustMap Lab CA; Issuer: commonName=RustMap Lab CA; self-signed"
+    );
+    assert!(text.contains("Service Info:"), "{text}");
+}
+
+#[test]
+fn tls_facts_in_xml_as_scripts_valid_against_nmaps_dtd() {
+    let text = out_v!(XmlWriter, Options::default());
+    assert_no_controls("xml tls", &text);
+    assert!(!text.contains("<script>"), "{text}");
+    assert!(text.contains("<script id=\"ssl-cert\" output=\"Subject: commonName=evil\\x1b[2J"), "{text}");
+    assert!(text.contains("&#xa;Issuer: commonName=RustMap Lab CA&#xa;"), "{text}");
+    assert!(text.contains("<table key=\"subject\"><elem key=\"commonName\">evil\\x1b[2J"), "{text}");
+    assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;&amp;"), "{text}");
+    assert!(
+        text.contains("<table key=\"pubkey\"><elem key=\"type\">rsa</elem><elem key=\"bits\">2048</elem></table>"),
+        "{text}"
+    );
+    assert!(text.contains("<table key=\"validity\"><elem key=\"notBefore\">2026-11-21T22:00:00</elem><elem key=\"notAfter\">2026-12-21T22:00:00</elem></table>"), "{text}");
+    assert!(
+        text.contains(
+            "<script id=\"tls-info\" output=\"TLSv1.2, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ALPN http/1.1&#xa;JA3S: "
+        ),
+        "{text}"
+    );
+    assert!(text.contains("<elem key=\"ja3s\">9bc2aa36e5735d9bce0cf9f6e5a17a09</elem>"), "{text}");
+    // The script elements come after <service>, as the DTD's port content model wants.
+    let port = &text[text.find("portid=\"443\"").unwrap()..];
+    assert!(port.find("<service").unwrap() < port.find("<script id=\"ssl-cert\"").unwrap());
+    let dtd = std::path::Path::new("/usr/share/nmap/nmap.dtd");
+    let xmllint = std::path::Path::new("/usr/bin/xmllint");
+    if !dtd.exists() || !xmllint.exists() {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI needs nmap's DTD and xmllint");
+        eprintln!("SKIP DTD check: needs {dtd:?} and {xmllint:?}");
+        return;
+    }
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(xmllint)
+        .args(["--noout", "--dtdvalid"])
+        .arg(dtd)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let v = child.wait_with_output().unwrap();
+    assert!(v.status.success(), "xmllint: {}\n{text}", String::from_utf8_lossy(&v.stderr));
+}
+
+#[test]
+fn tls_facts_in_json() {
+    let text = out_v!(JsonWriter, Options::default());
+    assert_no_controls("json tls", &text);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let t = &v["hosts"][0]["ports"][2]["tls"];
+    assert_eq!(t["version"], "TLSv1.2");
+    assert_eq!(t["alpn"], "http/1.1");
+    assert_eq!(t["ja3s"], "9bc2aa36e5735d9bce0cf9f6e5a17a09");
+    assert!(t.get("ja4s").is_none());
+    assert_eq!(t["session"], true);
+    assert_eq!(t["certs"][0]["issuer"][0][1], "RustMap Lab CA");
+    assert!(t["certs"][0]["subject"][0][1].as_str().unwrap().starts_with("evil\\x1b[2J"));
+    assert_eq!(t["certs"][0]["sans"][1], "IP Address:198.18.0.10");
+    assert_eq!(t["certs"][0]["key_bits"], 2048);
+    assert_eq!(t["certs"][1]["key_curve"], "prime256v1");
+    assert_eq!(t["certs"][1]["self_signed"], true);
+    // Ports without TLS have no tls object.
+    assert!(v["hosts"][0]["ports"][0].get("tls").is_none());
 }

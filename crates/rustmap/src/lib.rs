@@ -321,6 +321,7 @@ async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) {
             });
             s.fingerprint = Some(fp);
         }
+        p.tls = outcome.tls.map(Box::new);
     }
 }
 

@@ -344,4 +344,39 @@ fn write_fuzz_seeds() {
     ] {
         write("parse_reply", name, f);
     }
+    // TLS server flights, written by hand: a TLS 1.2 hello + certificate + done, a TLS 1.3 hello,
+    // an alert, an SSL 2.0 SERVER-HELLO, and hostile lengths.
+    let rec = |ty: u8, payload: &[u8]| {
+        let mut r = vec![ty, 3, 3];
+        r.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        r.extend_from_slice(payload);
+        r
+    };
+    let msg = |ty: u8, body: &[u8]| {
+        let mut m = vec![ty];
+        m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        m.extend_from_slice(body);
+        m
+    };
+    let hello = |version: [u8; 2], exts: &[u8]| {
+        let mut b = vec![3, 3];
+        b.extend_from_slice(&[0x42; 32]);
+        b.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
+        b.extend_from_slice(&((exts.len() + 6) as u16).to_be_bytes());
+        b.extend_from_slice(&[0, 0x2b, 0, 2]);
+        b.extend_from_slice(&version);
+        b.extend_from_slice(exts);
+        msg(2, &b)
+    };
+    let mut flight12 = hello([3, 3], &[0, 0x10, 0, 5, 0, 3, 2, b'h', b'2']);
+    flight12.extend(msg(11, &[0, 0, 8, 0, 0, 5, 0x30, 3, 1, 2, 3]));
+    flight12.extend(msg(14, &[]));
+    write("tls_flight", "tls12_hello_cert_done", &rec(22, &flight12));
+    let mut flight13 = rec(22, &hello([3, 4], &[]));
+    flight13.extend(rec(20, &[1]));
+    write("tls_flight", "tls13_hello_ccs", &flight13);
+    write("tls_flight", "alert_protocol_version", &[21, 3, 1, 0, 2, 2, 70]);
+    write("tls_flight", "sslv2_server_hello", &[0x80, 0x0e, 4, 0, 1, 0, 2, 0, 0, 0, 3, 0, 0, 1, 0, 0x80]);
+    write("tls_flight", "record_too_long", &[22, 3, 3, 0xff, 0xff]);
+    write("tls_flight", "message_16mib", &rec(22, &[11, 0xff, 0xff, 0xff]));
 }
