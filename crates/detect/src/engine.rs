@@ -176,8 +176,8 @@ impl Detector {
         // at intensity 0 to ports a TLS probe is made for.
         let hello = transport == Transport::Tcp && (intensity >= 1 || tls_port(&self.db, target.port()));
         match self.waves(target, transport, t, deadline, p, Layer::Plain, hello).await {
-            End::Done(out) => out,
-            End::Tls(answer, held) => self.detect_in_tls(target, t, deadline, answer, held).await,
+            End::Done(out) => *out,
+            End::Tls(tls) => self.detect_in_tls(target, t, deadline, tls.0, tls.1).await,
         }
     }
 
@@ -306,11 +306,11 @@ impl Detector {
                             hello_pending = false;
                             if answer.is_tls() {
                                 set.abort_all();
-                                return End::Tls(answer, held);
+                                return End::Tls(Box::new((answer, held)));
                             }
                             if let Some(h) = held.take() {
                                 out.service = Some(h.into_service());
-                                return End::Done(out);
+                                return End::Done(Box::new(out));
                             }
                             continue;
                         }
@@ -343,7 +343,7 @@ impl Detector {
                             }
                             if f.version.is_some() || (specific_left == 0 && best.is_none()) {
                                 out.service = Some(f.into_service());
-                                return End::Done(out);
+                                return End::Done(Box::new(out));
                             }
                             best.get_or_insert(f);
                         }
@@ -356,7 +356,7 @@ impl Detector {
                     if specific_left == 0 {
                         if let Some(b) = best.take() {
                             out.service = Some(b.into_service());
-                            return End::Done(out);
+                            return End::Done(Box::new(out));
                         }
                     }
                 }
@@ -391,7 +391,7 @@ impl Detector {
             }),
             (None, None) => None,
         };
-        End::Done(out)
+        End::Done(Box::new(out))
     }
 
     fn run_hello(&self, target: SocketAddr, t: Timeouts) -> impl std::future::Future<Output = Done> + Send + 'static {
@@ -456,9 +456,9 @@ enum Done {
 #[derive(Debug)]
 enum End {
     /// Found (or not) without TLS.
-    Done(PortOutcome),
+    Done(Box<PortOutcome>),
     /// The port speaks TLS: our hello's answer, and a plain match that said so, if one came.
-    Tls(HelloAnswer, Option<Identified>),
+    Tls(Box<(HelloAnswer, Option<Identified>)>),
 }
 
 /// Is some TLS probe made for `port`?
