@@ -310,7 +310,9 @@ async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) {
             p.state = PortState::Open;
             p.reason = Reason::UdpResponse;
         }
-        if let Some(s) = outcome.service {
+        if let Some(mut s) = outcome.service {
+            // TLS found but nothing inside identified: what the probes got inside TLS.
+            s.fingerprint = s.fingerprint.or(outcome.fingerprint);
             p.service = Some(s);
         } else if let Some(fp) = outcome.fingerprint {
             // Unidentified: the port table's guess stays, with what the port said.
