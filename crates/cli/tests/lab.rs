@@ -523,6 +523,23 @@ fn our_proto_states(h: &Value, proto: &str) -> std::collections::BTreeMap<u16, (
         .collect()
 }
 
+/// `xml` validates against nmap's DTD (xmllint; both are lab packages).
+fn assert_valid_nmap_xml(xml: &str) {
+    let v = Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
+}
+
 fn truth_open(name: &str, proto: &str) -> BTreeSet<u16> {
     truth_host(name)[proto]["open"].as_array().unwrap().iter().map(|p| p["port"].as_u64().unwrap() as u16).collect()
 }
@@ -1206,19 +1223,7 @@ fn service_detection_agrees_with_nmap_on_the_services_host() {
     ] {
         assert!(ours_xml.contains(needle), "{needle}: {ours_xml}");
     }
-    let v = Command::new("xmllint")
-        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(ours_xml.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
+    assert_valid_nmap_xml(&ours_xml);
     // The point of parallel probing: far faster than nmap's serial probes.
     assert!(ours_time < Duration::from_secs(5), "{ours_time:?}");
     assert!(ours_time < nmap_time, "rustmap {ours_time:?} vs nmap {nmap_time:?}");
@@ -1791,19 +1796,7 @@ fn tls_certificates_agree_with_nmap_ssl_cert() {
         assert_eq!(ours_svc[&("tcp".to_string(), port)].0, theirs_svc[&("tcp".to_string(), port)].0, "{port}");
     }
     assert!(ours_xml.contains("<script id=\"tls-info\" output=\"TLSv1.0, "), "{ours_xml}");
-    let v = Command::new("xmllint")
-        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(ours_xml.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
+    assert_valid_nmap_xml(&ours_xml);
     // IPv6: the same chain on the same port.
     let v6 = json_scan(&["-n", "-sV", "-p", "9443,10443", "fd00:18::10"]);
     let h = host(&v6, "fd00:18::10");
