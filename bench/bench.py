@@ -263,10 +263,28 @@ def bench_version(runs):
         row(f"-sV {len(opened)} TCP services of {h['name']}", ours, (nmap_t, nmap_m), "nmap -sV -T4")
         _, _, our_out = timed([RUSTMAP, "-n", "-sT", "-sV", "-p", ports, "-oX", "-", addr])
         mine, theirs = services_xml(our_out), services_xml(nmap_out)
-        names_right = sum(1 for p in opened if (mine.get(("tcp", p["port"])) or (None,))[0] == p["service"])
+        # What -sV must name: the ground truth's sv_name (e.g. "http" through TLS) or its service.
+        def want(p):
+            return p.get("sv_name", p["service"])
+        wrong = [(p["port"], (mine.get(("tcp", p["port"])) or (None,))[0], want(p)) for p in opened
+                 if (mine.get(("tcp", p["port"])) or (None,))[0] != want(p)]
+        names_right = len(opened) - len(wrong)
         announced = [p for p in opened if (theirs.get(("tcp", p["port"])) or (None, None))[1]]
-        same_product = sum(1 for p in announced
-                           if (mine.get(("tcp", p["port"])) or (None, None))[1] == theirs[("tcp", p["port"])][1])
+        differ = [(p["port"], (mine.get(("tcp", p["port"])) or (None, None))[1], theirs[("tcp", p["port"])][1])
+                  for p in announced
+                  if (mine.get(("tcp", p["port"])) or (None, None))[1] != theirs[("tcp", p["port"])][1]]
+        same_product = len(announced) - len(differ)
+        # Product and version against what the lab knows the daemon announces (ground truth).
+        known = [p for p in opened if p.get("product") or p.get("version")]
+        gt_wrong = [(p["port"], mine.get(("tcp", p["port"]))) for p in known
+                    if (p.get("product") and (mine.get(("tcp", p["port"])) or (None, None))[1] != p["product"])
+                    or (p.get("version") and (mine.get(("tcp", p["port"])) or (None, None, None))[2] != p["version"])]
+        if known:
+            print(f"|   product+version ({h['name']}) | as the ground truth where it names them: "
+                  f"{len(known) - len(gt_wrong)}/{len(known)} {gt_wrong or ''} |", flush=True)
+        if wrong or differ:
+            print(f"|   differences ({h['name']}) | names (port, ours, truth): {wrong} | products (port, ours, nmap's): {differ} |",
+                  flush=True)
         print(f"|   accuracy ({h['name']}) | names as ground truth: {names_right}/{len(opened)} | "
               f"product as nmap's where nmap names one: {same_product}/{len(announced)} | (nmap runs: {nmap_runs}) |",
               flush=True)
