@@ -625,11 +625,14 @@ EOF
   start h14 xvfb sh -c 'mount -n -t tmpfs -o size=4m,mode=1777 rmlab-tmp /tmp && exec "$@"' \
     sh /usr/bin/Xvfb :0 -listen tcp -nolisten unix -ac -screen 0 640x480x16
 
-  # pptpd (PPTP control connections on 1723; pppd would start only for a call, never here)
+  # pptpd (PPTP control connections on 1723). Detection stops at the control connection, so no
+  # call is ever placed; even so, `--ppp /bin/false` means no PPP link could ever come up, and the
+  # tunnel addresses it is configured with are unused lab addresses (198.18.14.0/24, in-namespace).
   mkdir -p "$h/pptpd"
-  printf 'option %s\nlocalip 10.255.255.1\nremoteip 10.255.255.2-9\n' "$h/pptpd/options" >"$h/pptpd/pptpd.conf"
+  printf 'option %s\nlocalip 198.18.14.1\nremoteip 198.18.14.2-9\n' "$h/pptpd/options" >"$h/pptpd/pptpd.conf"
   printf 'name pptpd\nrefuse-pap\nrefuse-chap\nrefuse-mschap\nrequire-mschap-v2\n' >"$h/pptpd/options"
-  start h14 pptpd /usr/sbin/pptpd -f -c "$h/pptpd/pptpd.conf" -o "$h/pptpd/options" -p "$h/pptpd/pptpd.pid"
+  start h14 pptpd /usr/sbin/pptpd -f --ppp /bin/false -c "$h/pptpd/pptpd.conf" -o "$h/pptpd/options" \
+    -p "$h/pptpd/pptpd.pid"
 
   # Kamailio SIP proxy (5060 udp+tcp): a stateless script that answers OPTIONS with 200 OK
   mkdir -p "$h/kamailio"
