@@ -1137,27 +1137,10 @@ fn system_dns_resolves_names_and_addresses() {
 
 /// `(protocol, port) -> (service name, product)` from an nmap XML document (nmap's or ours).
 fn xml_services(xml: &str) -> std::collections::BTreeMap<(String, u16), (String, Option<String>)> {
-    use quick_xml::events::Event;
-    let mut out = std::collections::BTreeMap::new();
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut current: Option<(String, u16)> = None;
-    loop {
-        match reader.read_event().expect("well-formed XML") {
-            Event::Eof => break,
-            Event::Start(e) if e.name().as_ref() == b"port" => {
-                let get = |k: &str| e.try_get_attribute(k).unwrap().unwrap().unescape_value().unwrap().into_owned();
-                current = Some((get("protocol"), get("portid").parse().unwrap()));
-            }
-            Event::Start(e) | Event::Empty(e) if e.name().as_ref() == b"service" => {
-                let get = |k: &str| e.try_get_attribute(k).unwrap().map(|a| a.unescape_value().unwrap().into_owned());
-                if let Some(key) = current.clone() {
-                    out.insert(key, (get("name").unwrap_or_default(), get("product")));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+    xml_service_attrs(xml)
+        .into_iter()
+        .map(|(key, a)| (key, (a.get("name").cloned().unwrap_or_default(), a.get("product").cloned())))
+        .collect()
 }
 
 fn tcp_ports_arg(name: &str) -> String {

@@ -541,15 +541,20 @@ where
     report
 }
 
-async fn udp_probe(db: &ProbeDb, index: usize, target: SocketAddr, bind: Option<IpAddr>, t: Timeouts) -> Report {
-    let probe = &db.probes()[index];
-    let mut report = Report::empty(index);
-    let local = match bind.filter(|a| a.is_ipv4() == target.is_ipv4()) {
+/// The local address a UDP socket towards `target` binds to: `-S`'s address when it is of the
+/// target's family, else the unspecified address of that family (any port).
+pub(crate) fn local_for(target: SocketAddr, bind: Option<IpAddr>) -> SocketAddr {
+    match bind.filter(|a| a.is_ipv4() == target.is_ipv4()) {
         Some(a) => SocketAddr::new(a, 0),
         None if target.is_ipv4() => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         None => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    };
-    let Ok(sock) = UdpSocket::bind(local).await else { return report };
+    }
+}
+
+async fn udp_probe(db: &ProbeDb, index: usize, target: SocketAddr, bind: Option<IpAddr>, t: Timeouts) -> Report {
+    let probe = &db.probes()[index];
+    let mut report = Report::empty(index);
+    let Ok(sock) = UdpSocket::bind(local_for(target, bind)).await else { return report };
     // Connected, so that the kernel hands us ICMP port unreachable as ECONNREFUSED.
     if sock.connect(target).await.is_err() {
         return report;

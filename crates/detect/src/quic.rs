@@ -11,11 +11,12 @@
 //! Either answer proves QUIC. Nothing read from the network is trusted beyond its parsed,
 //! bounded form.
 
+use crate::engine::local_for;
 use crate::tls::AcceptAny;
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig};
 use rustmap_model::{QuicInfo, ServiceInfo, ServiceMethod};
 use rustmap_wire::quic::{version_name, version_probe, VersionNegotiation};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -82,14 +83,6 @@ pub fn quic_service(q: &QuicInfo) -> ServiceInfo {
     }
 }
 
-fn unspecified(target: SocketAddr, bind: Option<IpAddr>) -> SocketAddr {
-    match bind.filter(|a| a.is_ipv4() == target.is_ipv4()) {
-        Some(a) => SocketAddr::new(a, 0),
-        None if target.is_ipv4() => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        None => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    }
-}
-
 /// How the Version Negotiation probe ended.
 enum Vn {
     /// The server's versions, by name.
@@ -102,7 +95,7 @@ enum Vn {
 
 /// The Version Negotiation probe.
 async fn version_negotiation(target: SocketAddr, bind: Option<IpAddr>, wait: Duration) -> Vn {
-    let Ok(sock) = UdpSocket::bind(unspecified(target, bind)).await else { return Vn::Silent };
+    let Ok(sock) = UdpSocket::bind(local_for(target, bind)).await else { return Vn::Silent };
     if sock.connect(target).await.is_err() {
         return Vn::Silent;
     }
@@ -139,7 +132,7 @@ async fn version_negotiation(target: SocketAddr, bind: Option<IpAddr>, wait: Dur
 /// offer, which still proves a QUIC v1 server), `None` otherwise.
 async fn handshake(target: SocketAddr, bind: Option<IpAddr>, wait: Duration) -> Option<Option<String>> {
     let config = client_config(wait)?;
-    let endpoint = quinn::Endpoint::client(unspecified(target, bind)).ok()?;
+    let endpoint = quinn::Endpoint::client(local_for(target, bind)).ok()?;
     // The address as server name: rustls then sends no SNI, and any certificate is accepted.
     let connecting = endpoint.connect_with(config, target, &target.ip().to_string()).ok()?;
     let result = match timeout(wait, connecting).await {
@@ -152,9 +145,8 @@ async fn handshake(target: SocketAddr, bind: Option<IpAddr>, wait: Duration) -> 
             conn.close(0u32.into(), b"");
             Some(alpn)
         }
-        // A CONNECTION_CLOSE with a TLS alert (no_application_protocol and the like) came from a
-        // QUIC v1 server that could read our Initial.
-        Ok(Err(quinn::ConnectionError::ConnectionClosed(c))) if u64::from(c.error_code) >= 0x100 => Some(None),
+        // A CONNECTION_CLOSE (a TLS alert such as no_application_protocol, or any other) came
+        // from a QUIC v1 server that could read our Initial: QUIC, ALPN unknown.
         Ok(Err(quinn::ConnectionError::ConnectionClosed(_)))
         | Ok(Err(quinn::ConnectionError::ApplicationClosed(_))) => Some(None),
         _ => None,

@@ -25,12 +25,14 @@ pub(crate) fn host_shown(h: &HostResult, opts: &Options) -> bool {
     !opts.open_only || h.ports.iter().any(|p| is_openish(p.state))
 }
 
-/// Whether a host goes into the XML and JSON outputs: hosts up (and `-sL`'s unknown ones) as
-/// [`host_shown`] says; down hosts only with `-v` and without `--open`, as nmap does.
+/// Whether a finished host is written at all, in every format: hosts up as [`host_shown`] says;
+/// down hosts only with `-v` and without `--open`, as nmap does; `-sL`'s hosts (status unknown)
+/// always.
 pub(crate) fn host_listed(h: &HostResult, opts: &Options) -> bool {
     match h.status {
+        HostStatus::Up => host_shown(h, opts),
         HostStatus::Down => opts.verbosity > 0 && !opts.open_only,
-        _ => host_shown(h, opts),
+        HostStatus::Unknown => true,
     }
 }
 

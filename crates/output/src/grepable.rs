@@ -10,7 +10,7 @@
 //! (`<TAB>` stands for a tab character.) A port entry is `port/state/protocol/owner/service/rpc-info/version/`. Field text is sanitized
 //! and `/`, `,` and tabs are replaced so that the line stays splittable.
 
-use crate::common::{ctime, done_summary, host_shown, is_openish, Options};
+use crate::common::{ctime, done_summary, host_listed, is_openish, Options};
 use crate::{Control, Sink};
 use rustmap_model::{sanitize, HostResult, HostStatus, ScanEvent};
 use std::io::{self, Write};
@@ -85,16 +85,7 @@ impl<W: Write + Send> Sink for GrepableWriter<W> {
                     )?;
                 }
             }
-            ScanEvent::HostDone(h) => {
-                let show = match h.status {
-                    HostStatus::Up => host_shown(h, &self.opts),
-                    HostStatus::Down => self.opts.verbosity > 0 && !self.opts.open_only,
-                    HostStatus::Unknown => true,
-                };
-                if show {
-                    self.write_host(h)?;
-                }
-            }
+            ScanEvent::HostDone(h) if host_listed(h, &self.opts) => self.write_host(h)?,
             ScanEvent::ScanFinished(stats) => {
                 writeln!(self.out, "# RustMap done at {} -- {}", ctime(stats.end_unix), done_summary(stats))?;
             }

@@ -14,7 +14,7 @@
 //! With `--reason` a REASON column and "received REASON" are added; with `-v`, open ports are
 //! announced as they are found and down hosts are listed. Hosts are written as they finish.
 
-use crate::common::{done_summary, host_shown, is_openish, local_time, ssl_cert_lines, tls_info_lines, Options};
+use crate::common::{done_summary, host_listed, is_openish, local_time, ssl_cert_lines, tls_info_lines, Options};
 use crate::{Control, Sink};
 use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod};
 use std::io::{self, Write};
@@ -289,16 +289,9 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
             ScanEvent::PortFound { addr, port } if self.opts.verbosity > 0 && is_openish(port.state) => {
                 writeln!(self.out, "Discovered {} port {}/{} on {addr}", port.state, port.port, port.protocol)?;
             }
-            ScanEvent::HostDone(h) => {
-                let show = match h.status {
-                    HostStatus::Up => host_shown(h, &self.opts),
-                    HostStatus::Down => self.opts.verbosity > 0 && !self.opts.open_only,
-                    HostStatus::Unknown => true,
-                };
-                if show {
-                    self.hosts_shown += 1;
-                    self.write_host(h)?;
-                }
+            ScanEvent::HostDone(h) if host_listed(h, &self.opts) => {
+                self.hosts_shown += 1;
+                self.write_host(h)?;
             }
             ScanEvent::Warning { message } => writeln!(self.out, "Warning: {}", sanitize(message))?,
             ScanEvent::ScanFinished(stats) => {
