@@ -368,12 +368,65 @@ def run(runs, top100=True, perf_seconds=0):
         perf_profile(perf_seconds)
 
 
+def drop_at_ingress():
+    """Make the target a sink: an nftables netdev chain drops every frame at the ingress of its
+    eth0, before any protocol sees it, so no answer and no stack work comes back to the sender's
+    core. (tc's matchall classifier and gact action are not in this kernel; nft's netdev hook is.)"""
+    if not shutil.which("nft"):
+        sys.exit("anyip.py --send-rate: needs nft (apt-get install nftables)")
+    in_ns(TGT, "nft", "add", "table", "netdev", "rmsink")
+    in_ns(TGT, "nft", "add", "chain", "netdev", "rmsink", "in",
+          '{ type filter hook ingress device "eth0" priority 0; policy drop; }')
+
+
+SINK_BLOCK, SINK_PORTS = "198.19.0.0/22", "1-1000"  # 1,024 hosts x 1,000 ports: 1,024,000 probes
+
+
+def run_send_rate(runs):
+    """Pure sending rate into a veth whose far end drops everything: RustMap (Ethernet frames by
+    sendmmsg, and --send-ip), zmap and masscan at their maximum, ~1 M probes each."""
+    up()
+    drop_at_ingress()
+    blacklist = tempfile.NamedTemporaryFile("w", prefix=f"{PREFIX}-", suffix=".conf", delete=False)
+    blacklist.write("# empty: zmap's default blacklist excludes 198.18.0.0/15, the benchmark range\n")
+    blacklist.close()
+    os.chmod(blacklist.name, 0o644)
+    atexit.register(os.unlink, blacklist.name)
+    none = lambda p: 0
+    # Nothing answers, so the congestion window learns nothing: --min-rate keeps the engine
+    # sending at full speed, --max-retries 0 sends each probe once.
+    blast = ["-p", SINK_PORTS, "--max-retries", "0", "--min-rate", "10000000", "--max-parallelism", "2000000",
+             "--min-hostgroup", "1024"]
+    rm = lambda extra: lambda out: [RUSTMAP, "-sS", "-Pn", "-n", *extra, SINK_BLOCK, "--no-progress", "-oX", out]
+    print(f"\nsend rate into a sink ({TGT} drops every frame at eth0 ingress); median of {runs} runs\n", flush=True)
+    table = [("`rustmap -sS -Pn -n -p 1-1000 198.19.0.0/22 --min-rate 10000000 ...` (frames)",
+              summary(runs_of(runs, "rustmap frames", rm(blast), none)))]
+    table.append(("same with `--send-ip` (raw IP socket)",
+                  summary(runs_of(runs, "rustmap --send-ip", rm(["--send-ip", *blast]), none))))
+    if shutil.which("zmap"):
+        z = lambda out: ["zmap", "-p", "80", BLOCK, "-P", "16", "-r", "10000000", "-i", "eth0", "-S", SCAN_IP,
+                         "-G", TGT_MAC, "-b", blacklist.name, "-c", "0", "-q", "-o", out]
+        table.append(("`zmap -p 80 198.19.0.0/16 -P 16 -r 10000000 -c 0`", summary(runs_of(runs, "zmap", z, none))))
+    if shutil.which("masscan"):
+        m = lambda out: ["masscan", "-p1-16", BLOCK, "--rate", "10000000", "--wait", "0", "-e", "eth0",
+                         "--adapter-ip", SCAN_IP, "--router-mac", TGT_MAC, "-oL", out]
+        table.append(("`masscan -p1-16 198.19.0.0/16 --rate 10000000` (killed at 30 s, see above)",
+                      summary(runs_of(1, "masscan", m, none, timeout=30))))
+    print("\n| scenario | runs | wall | probes | send rate |")
+    print("|---|---|---|---|---|")
+    for name, s in table:
+        wall = f"{s['wall']:.2f} s" + (f" ({s['failed']})" if s["failed"] else "")
+        print(f"| {name} | {s['runs']} | {wall} | {s['probes']:.0f} | {s['rate'] / 1e3:.0f} kpps |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--skip-top100", action="store_true")
     ap.add_argument("--perf", type=int, default=0, metavar="SECONDS", help="profile RustMap with perf record")
     ap.add_argument("--keep", action="store_true", help="leave the namespaces up (for debugging) and exit")
+    ap.add_argument("--send-rate", action="store_true",
+                    help="instead: the pure send rate into a target that drops everything at ingress")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("anyip.py: run as root (network namespaces, raw sockets)")
@@ -382,7 +435,10 @@ def main():
         atexit.unregister(down)
         print(f"up: ip netns exec {SCAN} ...; tear down with: ip netns del {SCAN}; ip netns del {TGT}")
         return
-    run(a.runs, top100=not a.skip_top100, perf_seconds=a.perf)
+    if a.send_rate:
+        run_send_rate(a.runs)
+    else:
+        run(a.runs, top100=not a.skip_top100, perf_seconds=a.perf)
 
 
 if __name__ == "__main__":

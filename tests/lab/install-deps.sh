@@ -43,10 +43,11 @@ declare -A PROBE=(
   [libxml2-utils]=xmllint
   [masscan]=masscan
   [zmap]=/usr/sbin/zmap
+  [nftables]=/usr/sbin/nft
   [time]=/usr/bin/time
   [stunnel4]=/usr/bin/stunnel4
 )
-OPTIONAL="masscan zmap"   # benchmark peers (bench/): not fatal if the archive lacks them
+OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 
 installed() {  # $1 = package
   local probe=${PROBE[$1]}

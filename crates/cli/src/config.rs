@@ -557,6 +557,10 @@ pub fn build(f: Flags, args_line: String) -> Result<Plan> {
         }
     }
     request.origin = rustmap::Origin { interface: f.interface.clone(), source };
+    if f.send_ip && mode == Mode::Ports && request.scan_types.iter().all(|t| *t == ScanType::Connect) {
+        bail!(usage("--send-ip: a connect scan's packets are the kernel's; it applies to raw scans (-sS, -sU, ...)"));
+    }
+    request.send_ip = f.send_ip;
     request.timing = timing;
     request.skip_discovery = skip_discovery;
     request.discovery = discovery;

@@ -31,6 +31,11 @@ pub struct Flags {
     /// Send probes from this source address (nmap's -S); answers to it must reach this machine.
     #[arg(short = 'S', long = "source-address", value_name = "ADDR", help_heading = "Scan types")]
     pub source_address: Option<String>,
+    /// Raw scans: send every probe through the kernel's IP layer (a raw IP socket), never as an
+    /// Ethernet frame (nmap's --send-ip). By default probes are frames where the next hop's
+    /// hardware address is known.
+    #[arg(long = "send-ip", help_heading = "Scan types")]
+    pub send_ip: bool,
     /// SCTP COOKIE-ECHO scan (nmap's -sZ; the letter Z is the guide's SCTP INIT scan).
     #[arg(long = "sctp-cookie-echo", help_heading = "Scan types")]
     pub sctp_cookie_echo: bool,

@@ -696,6 +696,63 @@ fn interface_and_source_address() {
     assert_eq!(port(host(&v, "198.18.0.10"), 22)["state"], "filtered", "{v}");
 }
 
+/// A counting rule (no target) in the scanner namespace's OUTPUT chain for SYNs, removed when
+/// dropped: only probes sent through the kernel's IP layer pass that chain.
+struct OutputCounter;
+
+impl OutputCounter {
+    const RULE: [&'static str; 9] =
+        ["OUTPUT", "-p", "tcp", "--tcp-flags", "SYN,ACK", "SYN", "-m", "comment", "--comment"];
+
+    fn add() -> OutputCounter {
+        let mut args = vec!["-A"];
+        args.extend(Self::RULE);
+        args.push("rustmap-send-path");
+        assert!(in_lab("iptables", &args).status.success(), "iptables in the scanner namespace");
+        OutputCounter
+    }
+
+    /// SYNs that went through OUTPUT since the last call.
+    fn take(&self) -> u64 {
+        let o = in_lab("iptables", &["-nvxL", "OUTPUT", "-Z"]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        let line = text.lines().find(|l| l.contains("rustmap-send-path")).expect("the counting rule");
+        line.split_whitespace().next().and_then(|n| n.parse().ok()).expect("a packet count")
+    }
+}
+
+impl Drop for OutputCounter {
+    fn drop(&mut self) {
+        let mut args = vec!["-D"];
+        args.extend(Self::RULE);
+        args.push("rustmap-send-path");
+        let _ = in_lab("iptables", &args);
+    }
+}
+
+/// Raw probes leave as Ethernet frames when the next hop's address is known, on the LAN and
+/// through the routers (so, as with nmap's Ethernet sends, they skip the scanner's own OUTPUT
+/// chain), or through the raw IP socket with `--send-ip`. Both give the ground truth.
+#[test]
+fn raw_probes_go_out_as_frames_or_through_ip_with_send_ip() {
+    let Some(_lab) = lab() else { return };
+    let counter = OutputCounter::add();
+    counter.take();
+    for (addr, name) in [("198.18.0.10", "h10"), ("198.18.2.10", "h20")] {
+        // --send-ip first: the kernel resolves the next hop (h10 itself, or the first router).
+        let v = json_scan(&["-n", "-Pn", "-sS", "--send-ip", "-p", "1-2000", addr]);
+        let want: BTreeSet<u16> = truth_open_tcp(name).into_iter().filter(|p| *p <= 2000).collect();
+        assert_eq!(ports_in(host(&v, addr), "open"), want, "--send-ip {addr}");
+        assert!(counter.take() >= 2000, "--send-ip probes of {addr} go through the IP layer");
+        let v = json_scan(&["-n", "-Pn", "-sS", "-p", "1-2000", addr]);
+        assert_eq!(ports_in(host(&v, addr), "open"), want, "frames {addr}");
+        assert_eq!(counter.take(), 0, "with the next hop known, probes of {addr} are frames");
+    }
+    // A connect scan has no packets of its own to send.
+    let o = rustmap(&["-n", "-sT", "--send-ip", "-p", "22", "198.18.0.10"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 // ---- Host discovery (-sn, -P*, -sL) ----
 
 /// Hosts up in a JSON scan: address → (reason, MAC).

@@ -46,7 +46,9 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rustmap_model::{PortState, Protocol, Reason, ScanEvent, ScanType};
 use rustmap_netio::capture::Capture;
-use rustmap_netio::raw::{LinkSender, RawIpSender};
+use rustmap_netio::capture::RecvBatch;
+use rustmap_netio::neigh::Neighbours;
+use rustmap_netio::raw::{Batch, LinkSender, RawIpSender};
 use rustmap_netio::route::{Link, RouteTable};
 use rustmap_netio::NetioError;
 use rustmap_wire::probe::{self as wp, IpProbe, ReplyBody, L4};
@@ -103,6 +105,8 @@ pub struct RawScan {
     pub hosts_hint: Option<u64>,
     /// Interface and source address (`-e`, `-S`).
     pub origin: Origin,
+    /// Send every probe through the raw IP socket (`--send-ip`), never as an Ethernet frame.
+    pub send_ip: bool,
 }
 
 /// The TCP flags each scan type sends.
@@ -174,6 +178,52 @@ impl Plans {
     }
 }
 
+/// How a host's probes leave: not decided yet, through the raw IP socket (the kernel routes and
+/// resolves the next hop), or as whole Ethernet frames on a link to a known next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    Unresolved,
+    Ip,
+    Frame { ifindex: u32, src: [u8; 6], dst: [u8; 6] },
+}
+
+/// Which socket a packet of the outgoing batch goes through: all packets of one batch share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Ip { v6: bool },
+    Link(u32),
+}
+
+/// Probes built and waiting to go out together with one `sendmmsg`: the packets, which socket
+/// they take, and for each, its host, probe and try. They count as in flight from the moment
+/// they are built; the send decides whether they stay so or go back to their host's retries.
+#[derive(Default)]
+struct Outbox {
+    batch: Batch,
+    channel: Option<Channel>,
+    meta: Vec<(u64, Pk, u8)>,
+}
+
+/// The kernel's neighbour table as last read, reread at most once a second when a next hop is
+/// missing from it (the kernel may have resolved it since).
+struct NeighCache {
+    table: Neighbours,
+    read: Instant,
+}
+
+impl NeighCache {
+    fn get(&mut self, ip: std::net::Ipv4Addr, ifname: &str) -> Option<[u8; 6]> {
+        if let Some(mac) = self.table.get(ip, ifname) {
+            return Some(mac);
+        }
+        if self.read.elapsed() >= Duration::from_secs(1) {
+            self.table = Neighbours::load();
+            self.read = Instant::now();
+        }
+        self.table.get(ip, ifname)
+    }
+}
+
 /// An application-level ping's outcome, back from its task: host id, probe, try, outcome.
 type AppDone = (u64, Pk, u8, PingOutcome);
 
@@ -198,6 +248,8 @@ struct Host {
     link: Option<Link>,
     /// Its hardware address, learned from a reply on its link.
     mac: Option<[u8; 6]>,
+    /// How its port probes leave (decided at the first one).
+    hop: Hop,
     /// Per scan: where in the port order this host starts, and how many ports it has sent.
     cursors: Vec<(usize, usize)>,
     /// The scan whose turn it is next (round-robin between the scans of a combined run).
@@ -379,6 +431,7 @@ impl RawScan {
             plan,
             link,
             mac: None,
+            hop: if self.send_ip { Hop::Ip } else { Hop::Unresolved },
             cursors,
             turn: 0,
             retries: VecDeque::new(),
@@ -454,8 +507,9 @@ impl RawScan {
         let mut last_sweep = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
         let paced = timing.paced();
-        let mut pkt = [0u8; 1500];
-        let mut frame = vec![0u8; 2048];
+        let mut outbox = Outbox::default();
+        let mut rx = RecvBatch::default();
+        let mut neigh = NeighCache { table: Neighbours::load(), read: Instant::now() };
 
         loop {
             if emitter.is_cancelled() {
@@ -602,94 +656,166 @@ impl RawScan {
                 break;
             }
 
-            // Send what the window, pacing and rate limits allow, in bursts.
+            // Send what the window, pacing and rate limits allow, in bursts of batches: probes
+            // are built into the outbox, which goes out with one `sendmmsg` when it is full,
+            // when the next probe needs another socket, or at the end of the burst.
             let allowed = timing.allowed_in_flight(&net.window, totals.probes_sent, started.elapsed());
             let mut burst = 0;
-            while burst < 256 && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
-                if !ports_ok && !disc_ok {
-                    break;
-                }
-                let Some((id, pk, tryno)) =
-                    self.next_probe(&mut hosts, &mut ring, &orders, &timing, &plans, ports_ok, disc_ok)
-                else {
-                    break;
-                };
-                let Some(h) = hosts.get_mut(&id) else { continue };
-                let disc = match pk {
-                    Pk::Disc(i) => plans.of(h.plan).get(usize::from(i)).copied(),
-                    Pk::Port(..) => None,
-                };
-                if let Some(DiscProbe::Ping(p @ (Ping::Http(port) | Ping::Https(port)))) = disc {
-                    // An application-level ping: a task with its own time bound reports back.
-                    let (tx, origin) = (app_tx.clone(), self.origin.clone());
-                    let addr = SocketAddr::new(h.target.addr, port);
-                    let timeout = probe_timeout(h, &net.global_rtt, &timing);
-                    rt.spawn(async move {
-                        let out = app_ping(addr, matches!(p, Ping::Https(_)), timeout, &origin).await;
-                        let _ = tx.send((id, pk, tryno, out));
-                    });
-                    h.outstanding.insert(pk, (Instant::now(), tryno));
+            let mut carry: Option<(u64, Pk, u8)> = None;
+            let mut pressure = false;
+            while !pressure && burst < 256 && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
+                // Fill the outbox.
+                while burst < 256 && !outbox.batch.is_full() {
+                    if paced && !outbox.meta.is_empty() {
+                        break;
+                    }
+                    let picked = match carry.take() {
+                        Some(p) => Some(p),
+                        None => {
+                            let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
+                            if !ports_ok && !disc_ok {
+                                None
+                            } else {
+                                self.next_probe(&mut hosts, &mut ring, &orders, &timing, &plans, ports_ok, disc_ok)
+                            }
+                        }
+                    };
+                    let Some((id, pk, tryno)) = picked else { break };
+                    let Some(h) = hosts.get_mut(&id) else { continue };
+                    let disc = match pk {
+                        Pk::Disc(i) => plans.of(h.plan).get(usize::from(i)).copied(),
+                        Pk::Port(..) => None,
+                    };
+                    if let Some(DiscProbe::Ping(p @ (Ping::Http(port) | Ping::Https(port)))) = disc {
+                        // An application-level ping: a task with its own time bound reports back.
+                        let (tx, origin) = (app_tx.clone(), self.origin.clone());
+                        let addr = SocketAddr::new(h.target.addr, port);
+                        let timeout = probe_timeout(h, &net.global_rtt, &timing);
+                        rt.spawn(async move {
+                            let out = app_ping(addr, matches!(p, Ping::Https(_)), timeout, &origin).await;
+                            let _ = tx.send((id, pk, tryno, out));
+                        });
+                        h.outstanding.insert(pk, (Instant::now(), tryno));
+                        in_flight += 1;
+                        disc_in_flight += 1;
+                        totals.probes_sent += 1;
+                        burst += 1;
+                        continue;
+                    }
+                    // Which socket: ARP and ND are frames on the host's link; port probes are
+                    // frames when the next hop's address is known, else raw IP; pings raw IP.
+                    let link_frame = matches!(disc, Some(DiscProbe::Arp | DiscProbe::Nd));
+                    if h.phase == Phase::Ports && h.hop == Hop::Unresolved {
+                        h.hop = resolve_hop(h, &routes, &mut neigh, &mut links, self.origin.interface.as_deref());
+                    }
+                    let (channel, eth) = match (link_frame, h.hop, h.link.as_ref()) {
+                        (true, _, Some(l)) => (Channel::Link(l.ifindex), None),
+                        (true, _, None) => continue,
+                        (false, Hop::Frame { ifindex, src, dst }, _) => (Channel::Link(ifindex), Some((src, dst))),
+                        _ => (Channel::Ip { v6: h.target.addr.is_ipv6() }, None),
+                    };
+                    if outbox.channel.is_some_and(|c| c != channel) && !outbox.meta.is_empty() {
+                        carry = Some((id, pk, tryno));
+                        break;
+                    }
+                    let dst = matches!(channel, Channel::Ip { .. }).then_some(h.target.addr);
+                    let built = outbox
+                        .batch
+                        .push_with(dst, |buf| self.build(buf, h, pk, &cookies, &io, icmp_id, tryno, disc, eth));
+                    if !built {
+                        continue;
+                    }
+                    outbox.channel = Some(channel);
+                    outbox.meta.push((id, pk, tryno));
+                    // In flight from now on; the send below confirms it or takes it back.
+                    let now = Instant::now();
+                    if self.is_udp(pk) {
+                        h.udp_next = now + h.udp_gap;
+                    }
+                    h.outstanding.insert(pk, (now, tryno));
                     in_flight += 1;
-                    disc_in_flight += 1;
+                    if matches!(pk, Pk::Disc(_)) {
+                        disc_in_flight += 1;
+                    }
                     totals.probes_sent += 1;
                     burst += 1;
-                    continue;
                 }
-                let link_frame = matches!(disc, Some(DiscProbe::Arp | DiscProbe::Nd));
-                let len = match self.build(&mut pkt, h, pk, &cookies, &io, icmp_id, tryno, disc) {
-                    Some(len) => len,
-                    None => continue,
-                };
-                let result = if link_frame {
-                    match h.link.as_ref() {
-                        Some(l) => {
-                            let sender = links.entry(l.ifindex).or_insert_with(|| LinkSender::new(l.ifindex).ok());
-                            match sender {
-                                Some(s) => s.send(&pkt[..len]),
+                if outbox.meta.is_empty() {
+                    break;
+                }
+                // Send the outbox.
+                let mut i = 0;
+                while i < outbox.meta.len() {
+                    let result = match outbox.channel {
+                        Some(Channel::Ip { v6 }) => io.sender.send_batch(v6, &outbox.batch, i),
+                        Some(Channel::Link(ifindex)) => {
+                            match links.entry(ifindex).or_insert_with(|| LinkSender::new(ifindex).ok()) {
+                                Some(s) => s.send_batch(&outbox.batch, i),
                                 None => Err(std::io::Error::other("no link-layer sender")),
                             }
                         }
-                        None => Err(std::io::Error::other("not on a link")),
-                    }
-                } else {
-                    io.sender.send(&pkt[..len], h.target.addr)
-                };
-                match result {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
-                        // The queue is full: same probe again shortly.
-                        h.retries.push_front((pk, tryno));
-                        pause_until = Instant::now() + Duration::from_millis(1);
-                        net.window.on_local_pressure(in_flight + 1);
-                        break;
-                    }
-                    Err(_) => {
+                        None => Ok(outbox.meta.len() - i),
+                    };
+                    let went = match result {
+                        Ok(n) => n.max(1),
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::WouldBlock
+                                || e.raw_os_error() == Some(libc::ENOBUFS) =>
+                        {
+                            // The queue is full: what is left goes back, in order, to be sent
+                            // again shortly.
+                            for &(id, pk, tryno) in outbox.meta[i..].iter().rev() {
+                                let Some(h) = hosts.get_mut(&id) else { continue };
+                                if h.outstanding.remove(&pk).is_some() {
+                                    in_flight = in_flight.saturating_sub(1);
+                                    if matches!(pk, Pk::Disc(_)) {
+                                        disc_in_flight = disc_in_flight.saturating_sub(1);
+                                    }
+                                    totals.probes_sent = totals.probes_sent.saturating_sub(1);
+                                }
+                                h.retries.push_front((pk, tryno));
+                            }
+                            pause_until = Instant::now() + Duration::from_millis(1);
+                            net.window.on_local_pressure(in_flight + 1);
+                            pressure = true;
+                            break;
+                        }
                         // Unroutable from here (e.g. EHOSTUNREACH from a neighbour miss): it
                         // counts as a probe that got no answer.
+                        Err(_) => 1,
+                    };
+                    let sent = Instant::now();
+                    for &(id, pk, tryno) in &outbox.meta[i..(i + went).min(outbox.meta.len())] {
+                        let Some(h) = hosts.get_mut(&id) else { continue };
+                        h.outstanding.insert(pk, (sent, tryno));
+                        if h.rtt.srtt_us().is_some() {
+                            timeouts.push(Reverse((sent + h.rtt.timeout(&timing), id, pk, tryno)));
+                        } else {
+                            fresh_timeouts.push(Reverse((sent, id, pk, tryno)));
+                        }
                     }
+                    i += went;
                 }
-                let sent = Instant::now();
-                if self.is_udp(pk) {
-                    h.udp_next = sent + h.udp_gap;
-                }
-                h.outstanding.insert(pk, (sent, tryno));
-                if h.rtt.srtt_us().is_some() {
-                    timeouts.push(Reverse((sent + h.rtt.timeout(&timing), id, pk, tryno)));
-                } else {
-                    fresh_timeouts.push(Reverse((sent, id, pk, tryno)));
-                }
-                in_flight += 1;
-                if matches!(pk, Pk::Disc(_)) {
-                    disc_in_flight += 1;
-                }
-                totals.probes_sent += 1;
-                burst += 1;
+                outbox.batch.clear();
+                outbox.meta.clear();
+                outbox.channel = None;
                 if paced {
                     next_send = Instant::now() + timing.pacing_gap();
                 }
+                if carry.is_none() && !outbox.batch.is_full() && burst < 256 {
+                    // The fill loop stopped for want of probes or room, not for a full batch.
+                    let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
+                    if !ports_ok && !disc_ok {
+                        break;
+                    }
+                }
             }
-
+            if let Some((id, pk, tryno)) = carry.take() {
+                // Picked but not built: back to the front of its host's queue.
+                if let Some(h) = hosts.get_mut(&id) {
+                    h.retries.push_front((pk, tryno));
+                }
+            }
             if last_progress.elapsed() >= Duration::from_secs(1) {
                 last_progress = Instant::now();
                 let fraction = progress_fraction(
@@ -767,33 +893,35 @@ impl RawScan {
                     }
                 }
             }
-            // Drain what arrived, bounded so sending is never starved.
-            for _ in 0..4096 {
-                let f = match io.capture.recv(&mut frame) {
-                    Ok(Some(f)) => f,
-                    _ => break,
-                };
-                if f.ethertype == 0x0806 {
-                    if let Some((_, n)) = self.on_arp(&frame[..f.len], &mut hosts, &by_addr, &plans, &mut net) {
+            // Drain what arrived, a batch per system call, bounded so sending is never starved.
+            for _ in 0..64 {
+                if !matches!(io.capture.recv_batch(&mut rx), Ok(n) if n > 0) {
+                    break;
+                }
+                for k in 0..rx.len() {
+                    let Some((f, frame)) = rx.get(k) else { break };
+                    if f.ethertype == 0x0806 {
+                        if let Some((_, n)) = self.on_arp(frame, &mut hosts, &by_addr, &plans, &mut net) {
+                            in_flight = in_flight.saturating_sub(n);
+                            disc_in_flight = disc_in_flight.saturating_sub(n);
+                            replies += 1;
+                        }
+                        continue;
+                    }
+                    if f.ethertype != 0x0800 && f.ethertype != 0x86dd {
+                        continue;
+                    }
+                    let Ok(reply) = wp::parse_reply(frame) else { continue };
+                    if let Some(matched) =
+                        self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, &io, icmp_id, &mut net, &plans)
+                    {
+                        let (disc, n) = matched;
                         in_flight = in_flight.saturating_sub(n);
-                        disc_in_flight = disc_in_flight.saturating_sub(n);
+                        if disc {
+                            disc_in_flight = disc_in_flight.saturating_sub(n);
+                        }
                         replies += 1;
                     }
-                    continue;
-                }
-                if f.ethertype != 0x0800 && f.ethertype != 0x86dd {
-                    continue;
-                }
-                let Ok(reply) = wp::parse_reply(&frame[..f.len]) else { continue };
-                if let Some(matched) =
-                    self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, &io, icmp_id, &mut net, &plans)
-                {
-                    let (disc, n) = matched;
-                    in_flight = in_flight.saturating_sub(n);
-                    if disc {
-                        disc_in_flight = disc_in_flight.saturating_sub(n);
-                    }
-                    replies += 1;
                 }
             }
         }
@@ -1140,6 +1268,31 @@ fn mark_up(h: &mut Host, reason: Reason, ttl: u8) -> usize {
     before - h.outstanding.len()
 }
 
+/// How `h`'s probes can leave: as Ethernet frames when it is reached over an Ethernet-like link
+/// (directly or through a gateway) whose next hop's hardware address is known — learned from
+/// the host's own replies, or in the kernel's neighbour table — and an AF_PACKET socket can be
+/// opened there; else through the raw IP socket. Frames skip the kernel's per-packet route and
+/// neighbour lookups, and go out many per system call.
+fn resolve_hop(
+    h: &Host,
+    routes: &RouteTable,
+    neigh: &mut NeighCache,
+    links: &mut HashMap<u32, Option<LinkSender>>,
+    only: Option<&str>,
+) -> Hop {
+    let Some((link, next)) = routes.egress(h.target.addr, only) else { return Hop::Ip };
+    let learned = if next == h.target.addr { h.mac } else { None };
+    let mac = learned.or_else(|| match next {
+        IpAddr::V4(v4) => neigh.get(v4, &link.ifname),
+        IpAddr::V6(_) => None,
+    });
+    let Some(dst) = mac else { return Hop::Ip };
+    if links.entry(link.ifindex).or_insert_with(|| LinkSender::new(link.ifindex).ok()).is_none() {
+        return Hop::Ip;
+    }
+    Hop::Frame { ifindex: link.ifindex, src: link.mac, dst }
+}
+
 /// A probe's timeout: from the host's own round trips once it has answered, else from every
 /// host's so far (nmap's group timing), else the initial timeout. So the empty addresses of a
 /// sweep cost a few round trips of the live ones, not a second each.
@@ -1173,6 +1326,7 @@ impl RawScan {
         icmp_id: u16,
         tryno: u8,
         disc: Option<DiscProbe>,
+        eth: Option<([u8; 6], [u8; 6])>,
     ) -> Option<usize> {
         let dst = h.target.addr;
         let sport = io.sport;
@@ -1225,7 +1379,10 @@ impl RawScan {
         // The IP ID carries the try number, for debugging captures; it is not used for matching.
         let ip_id = (rand::rng().random::<u16>() & 0xfff0) | u16::from(tryno & 0xf);
         let p = IpProbe { src: h.src, dst, ttl: 64, ip_id, l4 };
-        wp::emit_ip(&p, buf).ok()
+        match eth {
+            Some((src, dst)) => wp::emit_frame(src, dst, &p, buf).ok(),
+            None => wp::emit_ip(&p, buf).ok(),
+        }
     }
 }
 

@@ -206,6 +206,30 @@ impl RouteTable {
         }
         Some(Link { ifname: i.name.clone(), ifindex: i.index, mac: i.mac.filter(|m| *m != [0; 6])? })
     }
+
+    /// The Ethernet-like link `dst` leaves on, directly or through a gateway, and the next hop
+    /// on it whose hardware address a frame to `dst` needs. `None` for our own addresses,
+    /// loopback, links without hardware addresses (tunnels), and, with `only` (`-e`), routes
+    /// through other interfaces.
+    pub fn egress(&self, dst: IpAddr, only: Option<&str>) -> Option<(Link, IpAddr)> {
+        if dst.is_loopback() || dst.is_multicast() || dst.is_unspecified() {
+            return None;
+        }
+        if self.ifaces.iter().any(|i| i.addrs.contains(&dst)) {
+            return None;
+        }
+        let entries = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
+        let e = best(entries, dst)?;
+        if only.is_some_and(|o| o != e.ifname) {
+            return None;
+        }
+        let i = self.ifaces.iter().find(|i| i.name == e.ifname)?;
+        if i.loopback || !i.up {
+            return None;
+        }
+        let link = Link { ifname: i.name.clone(), ifindex: i.index, mac: i.mac.filter(|m| *m != [0; 6])? };
+        Some((link, e.gateway.unwrap_or(dst)))
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +287,12 @@ fd000018000200000000000000000000 40 00000000000000000000000000000000 00 fd000018
         assert_eq!(t.on_link("192.0.2.5".parse().unwrap(), None), None, "our own address");
         assert_eq!(t.on_link("8.8.8.8".parse().unwrap(), None), None, "behind the default gateway");
         assert_eq!(t.on_link("198.18.5.5".parse().unwrap(), None), None, "eth1 is not in the snapshot");
+        let (l, hop) = t.egress("8.8.8.8".parse().unwrap(), None).unwrap();
+        assert_eq!((l.ifindex, hop), (2, "192.0.2.1".parse().unwrap()), "frames go to the gateway");
+        let (_, hop) = t.egress("192.0.2.77".parse().unwrap(), None).unwrap();
+        assert_eq!(hop, "192.0.2.77".parse::<IpAddr>().unwrap(), "on the link: the host itself");
+        assert_eq!(t.egress("192.0.2.5".parse().unwrap(), None), None, "our own address");
+        assert_eq!(t.egress("8.8.8.8".parse().unwrap(), Some("eth1")), None);
     }
 
     #[test]

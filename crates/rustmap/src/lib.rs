@@ -102,6 +102,8 @@ pub struct ScanRequest {
     pub debugging: u8,
     /// Interface and source address for probes (`-e`, `-S`).
     pub origin: Origin,
+    /// Raw scans send through the raw IP socket only, never Ethernet frames (`--send-ip`).
+    pub send_ip: bool,
     /// Service and version detection (`-sV`), if asked for.
     pub version_detection: Option<VersionDetection>,
 }
@@ -135,6 +137,7 @@ impl ScanRequest {
             verbosity: 0,
             debugging: 0,
             origin: Origin::default(),
+            send_ip: false,
             version_detection: None,
         }
     }
@@ -408,6 +411,7 @@ pub async fn run(
             collapse_threshold: 25,
             hosts_hint,
             origin: req.origin.clone(),
+            send_ip: req.send_ip,
         };
         let warn = etx.clone();
         tokio::spawn(async move {
