@@ -44,6 +44,7 @@ use crate::timing::{RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
+use rustc_hash::FxHashMap;
 use rustmap_model::{PortState, Protocol, Reason, ScanEvent, ScanType};
 use rustmap_netio::capture::Capture;
 use rustmap_netio::capture::RecvBatch;
@@ -204,6 +205,93 @@ struct Outbox {
     meta: Vec<(u64, Pk, u8)>,
 }
 
+/// When probes time out. Each host keeps its probes in send order ([`Host::sent`]); only the
+/// oldest of each host is scheduled here, so the heaps hold one entry per host with probes out,
+/// not one per probe, and a probe costs a push and a pop on a deque. Hosts that have answered
+/// are due at their oldest probe's send time plus their own timeout. Hosts that have not answered
+/// yet wait for the scan-wide timeout as it stands when they are checked, so the first answers
+/// of a sweep shorten the wait for every silent address already probed.
+#[derive(Default)]
+struct Timeouts {
+    /// (deadline, host) of hosts with a measured round trip.
+    due: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// (oldest probe's send time, host) of hosts without one.
+    fresh: BinaryHeap<Reverse<(Instant, u64)>>,
+}
+
+impl Timeouts {
+    /// Probe `pk` (try `tryno`) of host `id` went out at `at`.
+    fn sent(&mut self, h: &mut Host, id: u64, at: Instant, pk: Pk, tryno: u8, timing: &Timing) {
+        h.sent.push_back((at, pk, tryno));
+        if h.sent.len() == 1 {
+            self.schedule(h, id, timing);
+        }
+    }
+
+    /// Schedule `h`'s oldest probe, if it has one out.
+    fn schedule(&mut self, h: &Host, id: u64, timing: &Timing) {
+        let Some(&(sent, ..)) = h.sent.front() else { return };
+        if h.rtt.srtt_us().is_some() {
+            self.due.push(Reverse((sent + h.rtt.timeout(timing), id)));
+        } else {
+            self.fresh.push(Reverse((sent, id)));
+        }
+    }
+
+    /// The earliest time a probe may be due.
+    fn next_deadline(&self, global_wait: Duration) -> Option<Instant> {
+        let a = self.due.peek().map(|Reverse((at, _))| *at);
+        let b = self.fresh.peek().map(|Reverse((sent, _))| *sent + global_wait);
+        a.into_iter().chain(b).min()
+    }
+
+    /// The next probe still outstanding whose time is up at `now`: its host, probe and try.
+    fn next_overdue(
+        &mut self,
+        hosts: &mut FxHashMap<u64, Host>,
+        global_wait: Duration,
+        timing: &Timing,
+        now: Instant,
+    ) -> Option<(u64, Pk, u8)> {
+        loop {
+            let a = self.due.peek().map(|Reverse((at, id))| (*at, *id));
+            let b = self.fresh.peek().map(|Reverse((sent, id))| (*sent + global_wait, *id));
+            let (at, id, fresh) = match (a, b) {
+                (Some(a), Some(b)) if b.0 < a.0 => (b.0, b.1, true),
+                (Some(a), _) => (a.0, a.1, false),
+                (None, Some(b)) => (b.0, b.1, true),
+                (None, None) => return None,
+            };
+            if at > now {
+                return None;
+            }
+            if fresh {
+                self.fresh.pop();
+            } else {
+                self.due.pop();
+            }
+            // A host that has finished leaves its entry behind; it is dropped here.
+            let Some(h) = hosts.get_mut(&id) else { continue };
+            let wait = if h.rtt.srtt_us().is_some() { h.rtt.timeout(timing) } else { global_wait };
+            let mut found = None;
+            while let Some(&(sent, pk, tryno)) = h.sent.front() {
+                if sent + wait > now {
+                    break;
+                }
+                h.sent.pop_front();
+                if h.outstanding.get(&pk).map(|o| o.1) == Some(tryno) {
+                    found = Some((id, pk, tryno));
+                    break;
+                }
+            }
+            self.schedule(h, id, timing);
+            if found.is_some() {
+                return found;
+            }
+        }
+    }
+}
+
 /// The kernel's neighbour table as last read, reread at most once a second when a next hop is
 /// missing from it (the kernel may have resolved it since).
 struct NeighCache {
@@ -250,13 +338,16 @@ struct Host {
     mac: Option<[u8; 6]>,
     /// How its port probes leave (decided at the first one).
     hop: Hop,
+    /// Its probes in the order they went out, for timing them out (entries of probes that were
+    /// answered since are skipped when they come up).
+    sent: VecDeque<(Instant, Pk, u8)>,
     /// Per scan: where in the port order this host starts, and how many ports it has sent.
     cursors: Vec<(usize, usize)>,
     /// The scan whose turn it is next (round-robin between the scans of a combined run).
     turn: usize,
     retries: VecDeque<(Pk, u8)>,
     /// Probes in flight: when each went out and which try it was.
-    outstanding: HashMap<Pk, (Instant, u8)>,
+    outstanding: FxHashMap<Pk, (Instant, u8)>,
     results: Vec<(Protocol, u16, PortState, Reason, u8)>,
     rtt: RttEstimator,
     max_successful_try: u8,
@@ -348,7 +439,18 @@ struct Cookies {
 
 impl Cookies {
     fn of(&self, addr: IpAddr, pk: Pk) -> u32 {
-        self.key.hash_one((addr, pk)) as u32
+        // Packed into two integers (the family bit keeps a v4 address apart from the v6 address
+        // with the same low bits): two hasher writes instead of one per field.
+        let (a, v6) = match addr {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), 0u64),
+            IpAddr::V6(a) => (u128::from(a), 1u64 << 40),
+        };
+        let k = v6
+            | match pk {
+                Pk::Port(s, port) => (u64::from(s) << 16) | u64::from(port),
+                Pk::Disc(i) => (1 << 32) | u64::from(i),
+            };
+        self.key.hash_one((a, k)) as u32
     }
 
     /// The cookie as an SCTP tag: an initiate tag must not be zero (RFC 9260 §3.3.2).
@@ -432,10 +534,11 @@ impl RawScan {
             link,
             mac: None,
             hop: if self.send_ip { Hop::Ip } else { Hop::Unresolved },
+            sent: VecDeque::new(),
             cursors,
             turn: 0,
             retries: VecDeque::new(),
-            outstanding: HashMap::new(),
+            outstanding: FxHashMap::default(),
             results: Vec::new(),
             rtt: RttEstimator::default(),
             max_successful_try: 0,
@@ -484,14 +587,10 @@ impl RawScan {
         let total_ports: usize = orders.iter().map(Vec::len).sum();
         let has_udp = self.scan_of(Protocol::Udp).is_some();
         let mut net = NetState { window: Window::new(&timing), global_rtt: RttEstimator::default() };
-        let mut hosts: HashMap<u64, Host> = HashMap::new();
-        let mut by_addr: HashMap<IpAddr, u64> = HashMap::new();
+        let mut hosts: FxHashMap<u64, Host> = FxHashMap::default();
+        let mut by_addr: FxHashMap<IpAddr, u64> = FxHashMap::default();
         let mut ring: VecDeque<u64> = VecDeque::new();
-        let mut timeouts: BinaryHeap<Reverse<(Instant, u64, Pk, u8)>> = BinaryHeap::new();
-        // Probes to hosts that have not answered yet, by send time: their timeout is the
-        // scan-wide one as it stands when they are checked, so the first answers of a sweep
-        // shorten the wait for every silent address already probed.
-        let mut fresh_timeouts: BinaryHeap<Reverse<(Instant, u64, Pk, u8)>> = BinaryHeap::new();
+        let mut clock = Timeouts::default();
         let mut next_id: u64 = 0;
         let mut closed = false;
         let mut in_flight: usize = 0;
@@ -565,29 +664,9 @@ impl RawScan {
 
             // Probes whose time is up: retry or conclude.
             let now = Instant::now();
-            loop {
-                let fresh_wait = net.global_rtt.timeout(&timing);
-                let a = timeouts.peek().map(|Reverse(t)| *t);
-                let b =
-                    fresh_timeouts.peek().map(|Reverse((sent, id, pk, tryno))| (*sent + fresh_wait, *id, *pk, *tryno));
-                let (at, id, pk, tryno) = match (a, b) {
-                    (Some(a), Some(b)) if b.0 < a.0 => b,
-                    (Some(a), _) => a,
-                    (None, Some(b)) => b,
-                    (None, None) => break,
-                };
-                if at > now {
-                    break;
-                }
-                if b.is_some_and(|b| b.0 == at && b.1 == id && b.2 == pk) {
-                    fresh_timeouts.pop();
-                } else {
-                    timeouts.pop();
-                }
+            let global_wait = net.global_rtt.timeout(&timing);
+            while let Some((id, pk, tryno)) = clock.next_overdue(&mut hosts, global_wait, &timing, now) {
                 let Some(h) = hosts.get_mut(&id) else { continue };
-                if h.outstanding.get(&pk).map(|o| o.1) != Some(tryno) {
-                    continue;
-                }
                 let sent = h.outstanding.remove(&pk).map_or(now, |o| o.0);
                 in_flight = in_flight.saturating_sub(1);
                 if matches!(pk, Pk::Disc(_)) {
@@ -664,7 +743,8 @@ impl RawScan {
             let mut carry: Option<(u64, Pk, u8)> = None;
             let mut pressure = false;
             while !pressure && burst < 256 && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                // Fill the outbox.
+                // Fill the outbox (in microseconds: one clock reading serves the batch).
+                let filled_at = Instant::now();
                 while burst < 256 && !outbox.batch.is_full() {
                     if paced && !outbox.meta.is_empty() {
                         break;
@@ -727,8 +807,9 @@ impl RawScan {
                     }
                     outbox.channel = Some(channel);
                     outbox.meta.push((id, pk, tryno));
-                    // In flight from now on; the send below confirms it or takes it back.
-                    let now = Instant::now();
+                    // In flight from now on; the send below confirms it or takes it back (with
+                    // its real send time).
+                    let now = filled_at;
                     if self.is_udp(pk) {
                         h.udp_next = now + h.udp_gap;
                     }
@@ -788,11 +869,7 @@ impl RawScan {
                     for &(id, pk, tryno) in &outbox.meta[i..(i + went).min(outbox.meta.len())] {
                         let Some(h) = hosts.get_mut(&id) else { continue };
                         h.outstanding.insert(pk, (sent, tryno));
-                        if h.rtt.srtt_us().is_some() {
-                            timeouts.push(Reverse((sent + h.rtt.timeout(&timing), id, pk, tryno)));
-                        } else {
-                            fresh_timeouts.push(Reverse((sent, id, pk, tryno)));
-                        }
+                        clock.sent(h, id, sent, pk, tryno, &timing);
                     }
                     i += went;
                 }
@@ -838,11 +915,8 @@ impl RawScan {
             let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
             let can_send = (ports_ok || disc_ok) && burst > 0;
             let mut wake = Instant::now() + Duration::from_millis(20);
-            if let Some(Reverse((at, ..))) = timeouts.peek() {
-                wake = wake.min(*at);
-            }
-            if let Some(Reverse((sent, ..))) = fresh_timeouts.peek() {
-                wake = wake.min(*sent + net.global_rtt.timeout(&timing));
+            if let Some(at) = clock.next_deadline(net.global_rtt.timeout(&timing)) {
+                wake = wake.min(at);
             }
             if paced {
                 wake = wake.min(next_send.max(pause_until));
@@ -942,7 +1016,7 @@ impl RawScan {
     #[allow(clippy::too_many_arguments)]
     fn next_probe(
         &self,
-        hosts: &mut HashMap<u64, Host>,
+        hosts: &mut FxHashMap<u64, Host>,
         ring: &mut VecDeque<u64>,
         orders: &[Vec<u16>],
         timing: &Timing,
@@ -1002,8 +1076,8 @@ impl RawScan {
         &self,
         reply: &wp::Reply,
         src_mac: Option<[u8; 6]>,
-        hosts: &mut HashMap<u64, Host>,
-        by_addr: &HashMap<IpAddr, u64>,
+        hosts: &mut FxHashMap<u64, Host>,
+        by_addr: &FxHashMap<IpAddr, u64>,
         cookies: &Cookies,
         io: &RawSockets,
         icmp_id: u16,
@@ -1166,7 +1240,7 @@ impl RawScan {
 
     /// Is the host at `addr` still in discovery? (A UDP or SCTP answer from a port that is both
     /// a discovery probe and a scanned port belongs to whichever phase the host is in.)
-    fn in_discovery(&self, hosts: &HashMap<u64, Host>, by_addr: &HashMap<IpAddr, u64>, addr: IpAddr) -> bool {
+    fn in_discovery(&self, hosts: &FxHashMap<u64, Host>, by_addr: &FxHashMap<IpAddr, u64>, addr: IpAddr) -> bool {
         by_addr.get(&addr).and_then(|id| hosts.get(id)).is_some_and(|h| h.phase == Phase::Discovery)
     }
 
@@ -1174,8 +1248,8 @@ impl RawScan {
     fn on_arp(
         &self,
         packet: &[u8],
-        hosts: &mut HashMap<u64, Host>,
-        by_addr: &HashMap<IpAddr, u64>,
+        hosts: &mut FxHashMap<u64, Host>,
+        by_addr: &FxHashMap<IpAddr, u64>,
         plans: &Plans,
         net: &mut NetState,
     ) -> Option<(bool, usize)> {
