@@ -19,7 +19,7 @@ use std::os::fd::{AsRawFd, RawFd};
 /// Most packets one [`Batch`] holds, and one `sendmmsg` call sends.
 pub const BATCH: usize = 64;
 /// Room for one packet of a batch: a full Ethernet frame.
-const SLOT: usize = 1518;
+pub const SLOT: usize = 1518;
 
 /// Packets waiting to be sent together: each in a slot of its own, with the address it goes to
 /// (raw IP sockets need one per packet; an AF_PACKET socket bound to an interface ignores it).
