@@ -1,8 +1,8 @@
 //! Capturing replies: an AF_PACKET socket in cooked mode (`SOCK_DGRAM`, so every frame starts at
 //! its network header whatever the link type), non-blocking, ignoring what we send ourselves, with
 //! an optional kernel BPF filter so that only packets addressed to us are copied to user space.
-//! Frames are read one at a time ([`Capture::recv`]) or up to [`RECV_BATCH`] per system call
-//! with `recvmmsg` ([`Capture::recv_batch`]).
+//! Frames are read up to [`RECV_BATCH`] per system call, with `recvmmsg`
+//! ([`Capture::recv_batch`]).
 
 use crate::raw::bind_packet;
 use crate::NetioError;
@@ -71,14 +71,15 @@ impl RecvBatch {
     }
 }
 
-fn frame_of(n: usize, cap: usize, sll: &libc::sockaddr_ll) -> Frame {
+/// A frame read into a batch slot: `n` bytes (at most the slot), and its link-layer address.
+fn frame_of(n: usize, sll: &libc::sockaddr_ll) -> Frame {
     let src_mac = (sll.sll_halen == 6).then(|| {
         let mut m = [0u8; 6];
         m.copy_from_slice(&sll.sll_addr[..6]);
         m
     });
     Frame {
-        len: n.min(cap),
+        len: n.min(RECV_SLOT),
         ethertype: u16::from_be(sll.sll_protocol),
         ifindex: u32::try_from(sll.sll_ifindex).unwrap_or(0),
         src_mac,
@@ -167,31 +168,6 @@ impl Capture {
         }
     }
 
-    /// Read one frame into `buf` (its network-layer packet). `Ok(None)` when nothing is waiting.
-    /// Frames longer than `buf` are truncated to it.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Frame>> {
-        // SAFETY: sockaddr_ll is plain old data (zeroed is valid); buf and sll outlive the call and
-        // their exact sizes are passed; the kernel writes at most those sizes.
-        let (n, sll) = unsafe {
-            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            let n = libc::recvfrom(
-                self.sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                (&mut sll as *mut libc::sockaddr_ll).cast::<libc::sockaddr>(),
-                &mut len,
-            );
-            (n, sll)
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(e) };
-        }
-        Ok(Some(frame_of(n as usize, buf.len(), &sll)))
-    }
-
     /// Read up to [`RECV_BATCH`] waiting frames with one `recvmmsg`, without waiting. Returns how
     /// many were read (0 when nothing is waiting); they are in `batch` until the next call.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
@@ -221,7 +197,7 @@ impl Capture {
                 std::ptr::null_mut(),
             );
             for k in 0..usize::try_from(n).unwrap_or(0) {
-                batch.frames.push(frame_of(msgs[k].msg_len as usize, RECV_SLOT, &sll[k]));
+                batch.frames.push(frame_of(msgs[k].msg_len as usize, &sll[k]));
             }
             n
         };
@@ -253,32 +229,8 @@ mod tests {
         false
     }
 
-    #[test]
-    fn loopback_capture_sees_a_udp_datagram_to_us() {
-        if !privileged() {
-            return;
-        }
-        let lo = crate::iface::list().into_iter().find(|i| i.loopback).unwrap();
-        let cap = Capture::open(Some(lo.index)).unwrap();
-        cap.filter_to(&["127.0.0.1".parse().unwrap()]).unwrap();
-        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.send_to(b"rustmap-capture-test", rx.local_addr().unwrap()).unwrap();
-        let mut buf = [0u8; 2048];
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let mut seen = false;
-        while std::time::Instant::now() < deadline && !seen {
-            if let Some(f) = cap.recv(&mut buf).unwrap() {
-                seen = f.ethertype == 0x0800 && buf[..f.len].windows(20).any(|w| w == b"rustmap-capture-test");
-            } else {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        }
-        assert!(seen, "datagram not captured");
-    }
-
-    /// Several datagrams sent by raw IP `sendmmsg` arrive at a real UDP socket, and one
-    /// `recvmmsg` on the capture socket reads them all.
+    /// Several datagrams sent by raw IP `sendmmsg` arrive at a real UDP socket, and the capture
+    /// socket, filtered to 127.0.0.1, reads them back with `recvmmsg`.
     #[test]
     fn batches_both_ways_on_loopback() {
         use crate::raw::{Batch, RawIpSender};

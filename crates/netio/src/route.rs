@@ -189,22 +189,10 @@ impl RouteTable {
     /// is up, has a hardware address and is not loopback, and `dst` is not our own address.
     /// With `only` (`-e`), that interface or nothing.
     pub fn on_link(&self, dst: IpAddr, only: Option<&str>) -> Option<Link> {
-        if dst.is_loopback() || dst.is_multicast() || dst.is_unspecified() {
-            return None;
+        match self.link_route(dst, only)? {
+            (link, None) => Some(link),
+            (_, Some(_)) => None,
         }
-        if self.ifaces.iter().any(|i| i.addrs.contains(&dst)) {
-            return None;
-        }
-        let entries = if dst.is_ipv4() { &self.v4 } else { &self.v6 };
-        let e = best(entries, dst)?;
-        if e.gateway.is_some() || only.is_some_and(|o| o != e.ifname) {
-            return None;
-        }
-        let i = self.ifaces.iter().find(|i| i.name == e.ifname)?;
-        if i.loopback || !i.up {
-            return None;
-        }
-        Some(Link { ifname: i.name.clone(), ifindex: i.index, mac: i.mac.filter(|m| *m != [0; 6])? })
     }
 
     /// The Ethernet-like link `dst` leaves on, directly or through a gateway, and the next hop
@@ -212,6 +200,13 @@ impl RouteTable {
     /// loopback, links without hardware addresses (tunnels), and, with `only` (`-e`), routes
     /// through other interfaces.
     pub fn egress(&self, dst: IpAddr, only: Option<&str>) -> Option<(Link, IpAddr)> {
+        let (link, gateway) = self.link_route(dst, only)?;
+        Some((link, gateway.unwrap_or(dst)))
+    }
+
+    /// The Ethernet-like link `dst` leaves on and the route's gateway, if any: the one lookup
+    /// behind [`RouteTable::on_link`] and [`RouteTable::egress`].
+    fn link_route(&self, dst: IpAddr, only: Option<&str>) -> Option<(Link, Option<IpAddr>)> {
         if dst.is_loopback() || dst.is_multicast() || dst.is_unspecified() {
             return None;
         }
@@ -228,7 +223,7 @@ impl RouteTable {
             return None;
         }
         let link = Link { ifname: i.name.clone(), ifindex: i.index, mac: i.mac.filter(|m| *m != [0; 6])? };
-        Some((link, e.gateway.unwrap_or(dst)))
+        Some((link, e.gateway))
     }
 }
 
