@@ -868,7 +868,11 @@ impl RawScan {
                     let sent = Instant::now();
                     for &(id, pk, tryno) in &outbox.meta[i..(i + went).min(outbox.meta.len())] {
                         let Some(h) = hosts.get_mut(&id) else { continue };
-                        h.outstanding.insert(pk, (sent, tryno));
+                        // Its real send time, for the round trip (the entry exists since the
+                        // probe was built).
+                        if let Some(o) = h.outstanding.get_mut(&pk) {
+                            o.0 = sent;
+                        }
                         clock.sent(h, id, sent, pk, tryno, &timing);
                     }
                     i += went;
@@ -878,13 +882,6 @@ impl RawScan {
                 outbox.channel = None;
                 if paced {
                     next_send = Instant::now() + timing.pacing_gap();
-                }
-                if carry.is_none() && !outbox.batch.is_full() && burst < 256 {
-                    // The fill loop stopped for want of probes or room, not for a full batch.
-                    let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
-                    if !ports_ok && !disc_ok {
-                        break;
-                    }
                 }
             }
             if let Some((id, pk, tryno)) = carry.take() {
