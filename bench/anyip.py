@@ -324,13 +324,20 @@ def row(name, s, ours=None):
           f"{s['rate'] / 1e3:.0f} kpps | {s['pps'] / 1e3:.0f} kpps | {ratio} |", flush=True)
 
 
+def empty_blacklist():
+    """An empty zmap blacklist file (zmap's default one excludes 198.18.0.0/15, the benchmark
+    range), removed at exit."""
+    f = tempfile.NamedTemporaryFile("w", prefix=f"{PREFIX}-", suffix=".conf", delete=False)
+    f.write("# empty: zmap's default blacklist excludes 198.18.0.0/15, the benchmark range\n")
+    f.close()
+    os.chmod(f.name, 0o644)
+    atexit.register(os.unlink, f.name)
+    return f.name
+
+
 def run(runs, top100=True, perf_seconds=0):
     up()
-    blacklist = tempfile.NamedTemporaryFile("w", prefix=f"{PREFIX}-", suffix=".conf", delete=False)
-    blacklist.write("# empty: zmap's default blacklist excludes 198.18.0.0/15, the benchmark range\n")
-    blacklist.close()
-    os.chmod(blacklist.name, 0o644)
-    atexit.register(os.unlink, blacklist.name)
+    blacklist = empty_blacklist()
     before = health()
     rm_ok = lambda p: count_rustmap(p)
     zm_ok = lambda p: count_lines(p, r"^(\d+\.\d+\.\d+\.\d+)$")
@@ -342,7 +349,7 @@ def run(runs, top100=True, perf_seconds=0):
     if shutil.which("zmap"):
         for r, label in ((rate, "RustMap's rate"), (10_000_000, "its max")):
             table.append((f"`zmap -p 80 -r {r} -c 1` ({label})",
-                          summary(runs_of(runs, f"zmap -r {r}", zmap_cmd(r, blacklist.name), zm_ok)), ours))
+                          summary(runs_of(runs, f"zmap -r {r}", zmap_cmd(r, blacklist), zm_ok)), ours))
     else:
         print("zmap not installed (apt-get install zmap): skipped")
     if shutil.which("masscan"):
@@ -387,11 +394,7 @@ def run_send_rate(runs):
     sendmmsg, and --send-ip), zmap and masscan at their maximum, ~1 M probes each."""
     up()
     drop_at_ingress()
-    blacklist = tempfile.NamedTemporaryFile("w", prefix=f"{PREFIX}-", suffix=".conf", delete=False)
-    blacklist.write("# empty: zmap's default blacklist excludes 198.18.0.0/15, the benchmark range\n")
-    blacklist.close()
-    os.chmod(blacklist.name, 0o644)
-    atexit.register(os.unlink, blacklist.name)
+    blacklist = empty_blacklist()
     none = lambda p: 0
     # Nothing answers, so the congestion window learns nothing: --min-rate keeps the engine
     # sending at full speed, --max-retries 0 sends each probe once.
@@ -405,7 +408,7 @@ def run_send_rate(runs):
                   summary(runs_of(runs, "rustmap --send-ip", rm(["--send-ip", *blast]), none))))
     if shutil.which("zmap"):
         z = lambda out: ["zmap", "-p", "80", BLOCK, "-P", "16", "-r", "10000000", "-i", "eth0", "-S", SCAN_IP,
-                         "-G", TGT_MAC, "-b", blacklist.name, "-c", "0", "-q", "-o", out]
+                         "-G", TGT_MAC, "-b", blacklist, "-c", "0", "-q", "-o", out]
         table.append(("`zmap -p 80 198.19.0.0/16 -P 16 -r 10000000 -c 0`", summary(runs_of(runs, "zmap", z, none))))
     if shutil.which("masscan"):
         m = lambda out: ["masscan", "-p1-16", BLOCK, "--rate", "10000000", "--wait", "0", "-e", "eth0",
