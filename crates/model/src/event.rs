@@ -167,6 +167,19 @@ pub struct ScanStats {
 pub enum ScanEvent {
     /// The scan starts; always the first event.
     ScanStarted(ScanInfo),
+    /// Discovery found a host up (or `-Pn` declared it so); its ports follow. Hosts found down
+    /// are reported by their [`ScanEvent::HostDone`] alone, with the reason.
+    HostUp {
+        /// The host.
+        addr: IpAddr,
+        /// Why it is considered up (nmap's reason: `arp-response`, `echo-reply`, `user-set`...).
+        reason: crate::Reason,
+        /// TTL of the answer that proved it up (0 when not applicable).
+        reason_ttl: u8,
+        /// Hardware address, when learned on a directly connected link (`AA:BB:...`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<String>,
+    },
     /// A port got its final state (emitted as soon as it is known).
     PortFound {
         /// The host.
