@@ -3,13 +3,20 @@
 //!
 //! The JSON shape of an event is `{"event": "<snake_case name>", ...fields}`; it is versioned by
 //! [`EVENT_SCHEMA_VERSION`], which is bumped whenever a field changes meaning or disappears.
+//!
+//! Order: `scan_started` first, `scan_finished` last. For each host: `host_up` (unless it is down),
+//! then its `port_found` events as each port is decided, `service_found`, `os_match`,
+//! `script_output` and `trace_hop` as they are found, and `host_done` with the whole host last.
+//! `host_done` carries everything its host's earlier events said, so a consumer that only wants
+//! finished hosts reads that alone. `progress` and `warning` come at any time.
 
-use crate::{HostResult, PortResult, Protocol};
+use crate::findings::{OsGuess, ScriptResult, ScriptScope, TraceHop};
+use crate::{HostResult, PortResult, Protocol, ScanConfig, ServiceInfo, TlsInfo};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// Version of the event and result schema (JSON output, event streams).
-pub const EVENT_SCHEMA_VERSION: u32 = 1;
+pub const EVENT_SCHEMA_VERSION: u32 = 2;
 
 /// A kind of port scan, with the name nmap's XML uses for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -126,6 +133,12 @@ pub struct ScanPorts {
 pub struct ScanInfo {
     /// Schema version ([`EVENT_SCHEMA_VERSION`]).
     pub schema_version: u32,
+    /// The scan's id: a ULID (26 characters, sortable by start time), unique per scan.
+    #[serde(default)]
+    pub scan_id: String,
+    /// The configuration the scan runs with, as it was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Box<ScanConfig>>,
     /// RustMap's version.
     pub version: String,
     /// The command line as typed (already sanitized by the front-end).
@@ -156,8 +169,38 @@ pub struct ScanStats {
     pub hosts_down: u64,
     /// All hosts considered.
     pub hosts_total: u64,
-    /// Whether the scan ran to completion (`false` when cancelled).
+    /// Whether the scan ran to completion (`false` when cancelled or failed).
     pub completed: bool,
+    /// How it ended.
+    #[serde(default)]
+    pub outcome: ScanOutcome,
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ScanOutcome {
+    /// Every target was scanned.
+    #[default]
+    Completed,
+    /// Stopped on request (Ctrl-C, a cancel call, a sink that asked to stop); results so far stand.
+    Cancelled,
+    /// Stopped by an error; results so far stand, the scan is not complete.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl ScanOutcome {
+    /// `completed`, `cancelled` or `failed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ScanOutcome::Completed => "completed",
+            ScanOutcome::Cancelled => "cancelled",
+            ScanOutcome::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// One event of a running scan.
@@ -187,7 +230,43 @@ pub enum ScanEvent {
         /// The port and its state.
         port: PortResult,
     },
-    /// A host is finished: its full result. Hosts that are down are reported too.
+    /// Service detection named the service on a port (sent before its host's `HostDone`).
+    ServiceFound {
+        /// The host.
+        addr: IpAddr,
+        /// The port's protocol.
+        protocol: Protocol,
+        /// The port.
+        port: u16,
+        /// What runs there.
+        service: ServiceInfo,
+        /// What TLS showed, when the port speaks it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<Box<TlsInfo>>,
+    },
+    /// OS detection's guesses for a host, best first.
+    OsMatch {
+        /// The host.
+        addr: IpAddr,
+        /// The guesses.
+        matches: Vec<OsGuess>,
+    },
+    /// A script produced output.
+    ScriptOutput {
+        /// Where it ran.
+        scope: ScriptScope,
+        /// What it said.
+        result: ScriptResult,
+    },
+    /// One hop of the way to a host.
+    TraceHop {
+        /// The host traced.
+        addr: IpAddr,
+        /// The hop.
+        hop: TraceHop,
+    },
+    /// A host is finished: its full result. Hosts that are down are reported too, with the
+    /// reason.
     HostDone(HostResult),
     /// Progress of the whole scan.
     Progress {

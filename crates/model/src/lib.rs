@@ -5,11 +5,17 @@
 //! or written. The names of states and reasons are nmap's, because users, ndiff and XML importers
 //! rely on them.
 
+pub mod config;
 mod event;
+mod findings;
 mod result;
+mod sink;
 mod text;
 
-pub use event::{ScanEvent, ScanInfo, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
+pub use config::{ScanConfig, CONFIG_VERSION};
+pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
+pub use findings::{OsClass, OsGuess, ScriptResult, ScriptScope, TraceHop};
+pub use sink::{Control, Sink, SinkError};
 pub use result::{
     CertInfo, ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, QuicInfo, ReasonCount,
     ScanResult, ServiceInfo, ServiceMethod, TlsInfo,

@@ -1,7 +1,9 @@
 //! Results: ports, services and hosts, and [`ScanResult`], the whole scan folded from its events.
 
+use crate::findings::{OsGuess, ScriptResult, ScriptScope, TraceHop};
 use crate::{PortState, Protocol, Reason, ScanEvent, ScanInfo, ScanStats};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// How a service name was found.
@@ -120,6 +122,9 @@ pub struct PortResult {
     /// ports have none, and port results travel in events by value.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tls: Option<Box<TlsInfo>>,
+    /// Output of scripts that ran on this port.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub scripts: Vec<ScriptResult>,
 }
 
 /// A port's TLS, as service detection saw it: the server's answer to RustMap's own ClientHello
@@ -292,9 +297,46 @@ pub struct HostResult {
     pub extraports: Vec<ExtraPorts>,
     /// `--host-timeout` expired: results are partial.
     pub timed_out: bool,
+    /// OS guesses, best first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub os: Vec<OsGuess>,
+    /// Output of scripts that ran on the host.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub scripts: Vec<ScriptResult>,
+    /// The way there, hop by hop.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub trace: Vec<TraceHop>,
+}
+
+impl PortResult {
+    /// A port with its state and nothing else known yet.
+    pub fn new(protocol: Protocol, port: u16, state: PortState, reason: Reason, reason_ttl: u8) -> PortResult {
+        PortResult { protocol, port, state, reason, reason_ttl, service: None, tls: None, scripts: Vec::new() }
+    }
 }
 
 impl HostResult {
+    /// A host with a status and reason and nothing else known yet (times are 0).
+    pub fn new(addr: IpAddr, status: HostStatus, reason: Reason) -> HostResult {
+        HostResult {
+            addr,
+            hostnames: Vec::new(),
+            mac: None,
+            status,
+            reason,
+            reason_ttl: 0,
+            start_unix: 0,
+            end_unix: 0,
+            srtt_us: None,
+            ports: Vec::new(),
+            extraports: Vec::new(),
+            timed_out: false,
+            os: Vec::new(),
+            scripts: Vec::new(),
+            trace: Vec::new(),
+        }
+    }
+
     /// Number of ports scanned on this host, shown or folded.
     pub fn ports_scanned(&self) -> u64 {
         self.ports.len() as u64 + self.extraports.iter().map(|e| u64::from(e.count)).sum::<u64>()
@@ -310,33 +352,115 @@ impl HostResult {
     }
 }
 
-/// A whole scan, folded from its events: what formats that need the full picture (XML) write from.
+/// A whole scan, folded from its events: what a caller gets back from a finished scan, and what
+/// formats that need the whole picture write from.
+///
+/// Finished hosts come from their `HostDone` (which carries everything their earlier events
+/// said). Hosts still being scanned are in [`ScanResult::active`], built up from `HostUp`,
+/// `PortFound`, `ServiceFound`, `OsMatch`, `ScriptOutput` and `TraceHop` as they arrive, so a live
+/// view (the TUI, the API's `GET /scans/{id}`) shows ports the moment they are decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ScanResult {
+    /// The scan's id, once started.
+    #[serde(default)]
+    pub scan_id: String,
     /// The scan's header, once started.
     pub info: Option<ScanInfo>,
-    /// Hosts that were up, in the order they finished.
+    /// Hosts that were up (or of unknown status, as with `-sL`), in the order they finished.
     pub hosts: Vec<HostResult>,
     /// Hosts that were down (kept only as a count, so that sweeps of huge ranges stay small).
     pub hosts_down: u64,
+    /// Hosts being scanned, by address: what their events have said so far.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub active: BTreeMap<IpAddr, HostResult>,
+    /// Output of scripts that ran before or after the hosts (pre- and post-rules).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<ScriptResult>,
     /// Warnings emitted during the scan.
     pub warnings: Vec<String>,
     /// Totals, once finished.
     pub stats: Option<ScanStats>,
 }
 
+/// Bound of hosts kept in [`ScanResult::active`]: a host is there only between its first event
+/// and its `HostDone`, so this is only reached by a stream that never finishes its hosts.
+const MAX_ACTIVE: usize = 1 << 16;
+
 impl ScanResult {
     /// Fold one event into the result.
     pub fn apply(&mut self, event: &ScanEvent) {
         match event {
-            ScanEvent::ScanStarted(info) => self.info = Some(info.clone()),
-            ScanEvent::HostDone(h) if h.status == HostStatus::Up => self.hosts.push(h.clone()),
-            ScanEvent::HostDone(h) if h.status == HostStatus::Down => self.hosts_down += 1,
-            ScanEvent::HostDone(h) => self.hosts.push(h.clone()),
+            ScanEvent::ScanStarted(info) => {
+                self.scan_id = info.scan_id.clone();
+                self.info = Some(info.clone());
+            }
+            ScanEvent::HostUp { addr, reason, reason_ttl, mac } => {
+                let h = self.active_host(*addr);
+                h.status = HostStatus::Up;
+                h.reason = *reason;
+                h.reason_ttl = *reason_ttl;
+                h.mac = mac.clone().or(h.mac.take());
+            }
+            ScanEvent::PortFound { addr, port } => {
+                let h = self.active_host(*addr);
+                match h.ports.iter_mut().find(|p| p.protocol == port.protocol && p.port == port.port) {
+                    Some(p) => *p = port.clone(),
+                    None => h.ports.push(port.clone()),
+                }
+            }
+            ScanEvent::ServiceFound { addr, protocol, port, service, tls } => {
+                let h = self.active_host(*addr);
+                let p = match h.ports.iter().position(|p| p.protocol == *protocol && p.port == *port) {
+                    Some(i) => &mut h.ports[i],
+                    None => {
+                        h.ports.push(PortResult::new(*protocol, *port, PortState::Open, Reason::Unknown, 0));
+                        let last = h.ports.len() - 1;
+                        &mut h.ports[last]
+                    }
+                };
+                p.service = Some(service.clone());
+                p.tls = tls.clone();
+            }
+            ScanEvent::OsMatch { addr, matches } => self.active_host(*addr).os = matches.clone(),
+            ScanEvent::ScriptOutput { scope, result } => match *scope {
+                ScriptScope::Pre | ScriptScope::Post => self.scripts.push(result.clone()),
+                ScriptScope::Host { addr } => self.active_host(addr).scripts.push(result.clone()),
+                ScriptScope::Port { addr, protocol, port } => {
+                    let h = self.active_host(addr);
+                    if let Some(p) = h.ports.iter_mut().find(|p| p.protocol == protocol && p.port == port) {
+                        p.scripts.push(result.clone());
+                    }
+                }
+            },
+            ScanEvent::TraceHop { addr, hop } => self.active_host(*addr).trace.push(hop.clone()),
+            ScanEvent::HostDone(h) => {
+                self.active.remove(&h.addr);
+                if h.status == HostStatus::Down {
+                    self.hosts_down += 1;
+                } else {
+                    self.hosts.push(h.clone());
+                }
+            }
             ScanEvent::Warning { message } => self.warnings.push(message.clone()),
-            ScanEvent::ScanFinished(stats) => self.stats = Some(stats.clone()),
-            _ => {}
+            ScanEvent::ScanFinished(stats) => {
+                self.stats = Some(stats.clone());
+                self.active.clear();
+            }
+            ScanEvent::Progress { .. } => {}
         }
+    }
+
+    fn active_host(&mut self, addr: IpAddr) -> &mut HostResult {
+        if self.active.len() >= MAX_ACTIVE && !self.active.contains_key(&addr) {
+            // Never reached by a well-formed stream; forget the oldest-addressed rather than grow.
+            self.active.pop_first();
+        }
+        self.active.entry(addr).or_insert_with(|| HostResult::new(addr, HostStatus::Unknown, Reason::Unknown))
+    }
+
+    /// A finished host by address.
+    pub fn host(&self, addr: IpAddr) -> Option<&HostResult> {
+        self.hosts.iter().find(|h| h.addr == addr)
     }
 }
 
@@ -375,8 +499,41 @@ mod tests {
             srtt_us: Some(100),
             ports: vec![],
             extraports: vec![ExtraPorts { state: PortState::Closed, count: 7, reasons: vec![] }],
-            timed_out: false,
+            ..HostResult::new("192.0.2.1".parse().unwrap(), status, Reason::SynAck)
         }
+    }
+
+    #[test]
+    fn reducer_builds_live_hosts_from_fine_events() {
+        let a: IpAddr = "198.18.0.10".parse().unwrap();
+        let mut r = ScanResult::default();
+        r.apply(&ScanEvent::HostUp { addr: a, reason: Reason::ArpResponse, reason_ttl: 0, mac: Some("02:00:00:00:00:01".into()) });
+        r.apply(&ScanEvent::PortFound { addr: a, port: PortResult::new(Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 64) });
+        r.apply(&ScanEvent::PortFound { addr: a, port: PortResult::new(Protocol::Udp, 22, PortState::Closed, Reason::PortUnreach, 64) });
+        let ssh = ServiceInfo { name: "ssh".into(), method: ServiceMethod::Probed, conf: 10, ..Default::default() };
+        r.apply(&ScanEvent::ServiceFound { addr: a, protocol: Protocol::Tcp, port: 22, service: ssh.clone(), tls: None });
+        r.apply(&ScanEvent::ScriptOutput {
+            scope: ScriptScope::Port { addr: a, protocol: Protocol::Tcp, port: 22 },
+            result: ScriptResult { id: "ssh-hostkey".into(), output: "k".into(), elements: vec![] },
+        });
+        r.apply(&ScanEvent::ScriptOutput {
+            scope: ScriptScope::Post,
+            result: ScriptResult { id: "summary".into(), output: "s".into(), elements: vec![] },
+        });
+        let live = &r.active[&a];
+        assert_eq!(live.status, HostStatus::Up);
+        assert_eq!(live.reason, Reason::ArpResponse);
+        assert_eq!(live.ports.len(), 2);
+        assert_eq!(live.ports[0].service.as_ref(), Some(&ssh));
+        assert_eq!(live.ports[0].scripts.len(), 1);
+        assert!(live.ports[1].service.is_none(), "udp/22 is another port");
+        assert_eq!(r.scripts.len(), 1);
+        // The host's HostDone replaces what was built up.
+        let mut done = host(HostStatus::Up);
+        done.addr = a;
+        r.apply(&ScanEvent::HostDone(done.clone()));
+        assert!(r.active.is_empty());
+        assert_eq!(r.host(a), Some(&done));
     }
 
     #[test]

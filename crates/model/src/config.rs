@@ -1,0 +1,381 @@
+//! [`ScanConfig`]: what a user asked a scan to do, as plain serde data, before any check.
+//!
+//! Every front-end builds one: the CLI from its flags, a profile from TOML, the API from a JSON
+//! body, Python from keyword arguments, a distributed agent from a shard. The facade
+//! (`rustmap::validate`, `rustmap::Scanner::start`) is the one place that checks it, so an invalid
+//! value gets the same typed error whichever way it came in. This crate only owns the shape.
+//!
+//! Values keep the user's spellings where nmap users have one: ports as `-p` expressions
+//! (`"22,80,U:53"`), discovery probes as nmap's letters (`"PS22,80"`), times as `"500ms"`, `"30s"`
+//! or a bare number of milliseconds. Unknown fields are refused, so a typo in a profile or a
+//! request body is an error rather than a silently ignored option. The document is versioned by
+//! [`CONFIG_VERSION`].
+
+use crate::ScanType;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+/// Version of the [`ScanConfig`] document. Bumped when a field changes meaning or disappears.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// A whole scan, as asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanConfig {
+    /// Document version ([`CONFIG_VERSION`]); a newer one is refused.
+    pub version: u32,
+    /// What to scan: addresses, CIDR blocks, nmap octet ranges, host names.
+    pub targets: Vec<String>,
+    /// Files of targets (`-iL`; `-` is standard input).
+    pub target_files: Vec<PathBuf>,
+    /// Targets to leave out (`--exclude`), each a comma-separated list.
+    pub exclude: Vec<String>,
+    /// Files of targets to leave out (`--excludefile`).
+    pub exclude_files: Vec<PathBuf>,
+    /// Port scan types; empty means nmap's default (SYN with raw-socket privilege, else connect).
+    pub scan_types: Vec<ScanType>,
+    /// Scan ports (the default), discovery only (`-sn`), or list targets only (`-sL`).
+    pub mode: ScanMode,
+    /// Which ports.
+    pub ports: PortsConfig,
+    /// Host discovery.
+    pub discovery: DiscoveryConfig,
+    /// Timing and rates.
+    pub timing: TimingConfig,
+    /// Service and version detection (`-sV`).
+    pub service: ServiceConfig,
+    /// Name resolution, forward and reverse.
+    pub names: NamesConfig,
+    /// Interface and source address.
+    pub origin: OriginConfig,
+    /// Outputs wanted.
+    pub output: OutputConfig,
+    /// The command line as typed, for output headers (front-ends without one leave it empty).
+    pub args: String,
+}
+
+impl Default for ScanConfig {
+    fn default() -> ScanConfig {
+        ScanConfig {
+            version: CONFIG_VERSION,
+            targets: Vec::new(),
+            target_files: Vec::new(),
+            exclude: Vec::new(),
+            exclude_files: Vec::new(),
+            scan_types: Vec::new(),
+            mode: ScanMode::Ports,
+            ports: PortsConfig::default(),
+            discovery: DiscoveryConfig::default(),
+            timing: TimingConfig::default(),
+            service: ServiceConfig::default(),
+            names: NamesConfig::default(),
+            origin: OriginConfig::default(),
+            output: OutputConfig::default(),
+            args: String::new(),
+        }
+    }
+}
+
+impl ScanConfig {
+    /// A configuration for these targets with defaults everywhere else.
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(targets: I) -> ScanConfig {
+        ScanConfig { targets: targets.into_iter().map(Into::into).collect(), ..ScanConfig::default() }
+    }
+}
+
+/// What kind of run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanMode {
+    /// Discovery, then the port scan.
+    #[default]
+    Ports,
+    /// Discovery only (`-sn`).
+    Ping,
+    /// List the targets and their names, send nothing (`-sL`).
+    List,
+}
+
+/// Which ports, as `-p`, `-F`, `--top-ports`, `--exclude-ports`, `-r` say.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortsConfig {
+    /// A `-p` expression: `22,80,100-200`, `1-65535`, `T:22,U:53`, service names and globs.
+    pub spec: Option<String>,
+    /// The N most common ports (`--top-ports`).
+    pub top: Option<usize>,
+    /// The 100 most common ports (`-F`).
+    pub fast: bool,
+    /// Ports to leave out, same syntax as `spec`.
+    pub exclude: Option<String>,
+    /// Ascending order instead of random (`-r`).
+    pub sequential: bool,
+}
+
+/// Host discovery, as the `-P` options say.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// Treat every host as up (`-Pn`).
+    pub skip: bool,
+    /// Probes in nmap's spelling without the dash: `PE`, `PP`, `PM`, `PR`, `PS22,80`, `PA`,
+    /// `PU53`, `PY`, `PH8080`, `PHT443`. Empty: the default probes.
+    pub probes: Vec<String>,
+    /// No ARP or neighbour discovery on directly connected links (`--disable-arp-ping`).
+    pub disable_arp: bool,
+}
+
+/// A time as the user wrote it: `"500ms"`, `"30s"`, `"5m"`, `"1h"`, or a number of milliseconds
+/// (a bare number in a string is milliseconds too). Checked by the facade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "TimeRepr", into = "String")]
+pub struct TimeValue(pub String);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TimeRepr {
+    Millis(f64),
+    Text(String),
+}
+
+impl From<TimeRepr> for TimeValue {
+    fn from(r: TimeRepr) -> TimeValue {
+        match r {
+            TimeRepr::Millis(n) => TimeValue(n.to_string()),
+            TimeRepr::Text(s) => TimeValue(s),
+        }
+    }
+}
+
+impl From<TimeValue> for String {
+    fn from(t: TimeValue) -> String {
+        t.0
+    }
+}
+
+impl From<&str> for TimeValue {
+    fn from(s: &str) -> TimeValue {
+        TimeValue(s.to_string())
+    }
+}
+
+impl fmt::Display for TimeValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Timing, as `-T` and the timing flags say. Unset fields take the template's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimingConfig {
+    /// Timing template 0-5 (`-T`); 3 (normal) when unset.
+    pub template: Option<u8>,
+    /// Fixed probe timeout (`--timeout`).
+    pub timeout: Option<TimeValue>,
+    /// Retransmissions per probe (`--max-retries`).
+    pub max_retries: Option<u32>,
+    /// Probes in flight at most (`--max-parallelism`).
+    pub max_parallelism: Option<usize>,
+    /// Probes in flight at least (`--min-parallelism`).
+    pub min_parallelism: Option<usize>,
+    /// Give up on a host after this long (`--host-timeout`; 0 = never).
+    pub host_timeout: Option<TimeValue>,
+    /// Initial probe timeout (`--initial-rtt-timeout`).
+    pub initial_rtt_timeout: Option<TimeValue>,
+    /// Lower bound of the adaptive timeout (`--min-rtt-timeout`).
+    pub min_rtt_timeout: Option<TimeValue>,
+    /// Upper bound of the adaptive timeout (`--max-rtt-timeout`).
+    pub max_rtt_timeout: Option<TimeValue>,
+    /// Probes per second at least (`--min-rate`).
+    pub min_rate: Option<f64>,
+    /// Probes per second at most (`--max-rate`).
+    pub max_rate: Option<f64>,
+    /// Least time between probes (`--scan-delay`).
+    pub scan_delay: Option<TimeValue>,
+    /// Most time between probes (`--max-scan-delay`).
+    pub max_scan_delay: Option<TimeValue>,
+    /// Hosts scanned at once, at least (`--min-hostgroup`).
+    pub min_hostgroup: Option<usize>,
+    /// Hosts scanned at once, at most (`--max-hostgroup`).
+    pub max_hostgroup: Option<usize>,
+    /// Adapt timeouts and window to measured round trips (`--no-adaptive` turns it off).
+    pub adaptive: bool,
+}
+
+impl Default for TimingConfig {
+    fn default() -> TimingConfig {
+        TimingConfig {
+            template: None,
+            timeout: None,
+            max_retries: None,
+            max_parallelism: None,
+            min_parallelism: None,
+            host_timeout: None,
+            initial_rtt_timeout: None,
+            min_rtt_timeout: None,
+            max_rtt_timeout: None,
+            min_rate: None,
+            max_rate: None,
+            scan_delay: None,
+            max_scan_delay: None,
+            min_hostgroup: None,
+            max_hostgroup: None,
+            adaptive: true,
+        }
+    }
+}
+
+/// Service and version detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Run detection on open ports (`-sV`).
+    pub enabled: bool,
+    /// Probe intensity 0-9 (`--version-intensity`; 7 when unset).
+    pub intensity: Option<u8>,
+    /// Intensity 2 (`--version-light`).
+    pub light: bool,
+    /// Intensity 9 (`--version-all`).
+    pub all: bool,
+    /// More probe database files (`--probe-db`).
+    pub probe_db: Vec<PathBuf>,
+    /// QUIC probes on UDP ports (`--no-quic` turns them off).
+    pub quic: bool,
+    /// JA4S fingerprints of TLS ports (`--ja4s`; FoxIO's licence, so opt-in).
+    pub ja4s: bool,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> ServiceConfig {
+        ServiceConfig { enabled: false, intensity: None, light: false, all: false, probe_db: Vec::new(), quic: true, ja4s: false }
+    }
+}
+
+/// When to look up the names of addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReverseDns {
+    /// Never (`-n`).
+    Never,
+    /// For hosts that are up (the default).
+    #[default]
+    UpHosts,
+    /// For every host (`-R`).
+    Always,
+}
+
+/// Name resolution.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamesConfig {
+    /// Reverse lookups.
+    pub reverse: ReverseDns,
+    /// Prefer IPv6 addresses for names (`-6`).
+    pub ipv6: bool,
+    /// DNS servers to ask (`--dns-servers`), each `ADDR`, `ADDR:PORT` or `[V6]:PORT`.
+    pub servers: Vec<String>,
+    /// Bound of one lookup (`--resolve-timeout`; 5 s when unset).
+    pub timeout: Option<TimeValue>,
+    /// Scan every address of a name (`--resolve-all`).
+    pub resolve_all: bool,
+    /// Use the operating system's resolver (`--system-dns`).
+    pub system: bool,
+}
+
+/// Where probes leave from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// Interface (`-e`).
+    pub interface: Option<String>,
+    /// Source address (`-S`).
+    pub source: Option<String>,
+    /// Raw probes through the raw IP socket only (`--send-ip`).
+    pub send_ip: bool,
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OutputFormat {
+    /// nmap's normal layout (`-oN`).
+    Normal,
+    /// nmap's XML (`-oX`).
+    Xml,
+    /// RustMap's JSON document (`-oJ`).
+    Json,
+    /// nmap's grepable lines (`-oG`).
+    Grepable,
+}
+
+/// One output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputFile {
+    /// Its format.
+    pub format: OutputFormat,
+    /// Its path; `-` is standard output.
+    pub path: String,
+}
+
+/// Outputs wanted, and how much they show.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Files to write.
+    pub files: Vec<OutputFile>,
+    /// `-oA BASE`: every format, to `BASE.nmap`, `.xml`, `.json`, `.gnmap`.
+    pub all_base: Option<String>,
+    /// Normal output on standard output unless a file is `-` (what a terminal user wants; off
+    /// for the API and Python).
+    pub interactive: bool,
+    /// A live status line on stderr when it is a terminal.
+    pub progress: bool,
+    /// nmap's `Stats:` lines on stderr every so often (`--stats-every`).
+    pub stats_every: Option<TimeValue>,
+    /// Only open (or possibly open) ports (`--open`).
+    pub open_only: bool,
+    /// The reason for each state (`--reason`).
+    pub reason: bool,
+    /// `-v` count.
+    pub verbosity: u8,
+    /// `-d` count.
+    pub debugging: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_and_defaults() {
+        let mut c = ScanConfig::new(["198.18.0.10"]);
+        c.timing.host_timeout = Some("30s".into());
+        c.ports.spec = Some("22,80".into());
+        let json = serde_json::to_string(&c).unwrap();
+        let back: ScanConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        // A minimal body: everything else defaults.
+        let min: ScanConfig = serde_json::from_str(r#"{"targets": ["10.0.0.1"]}"#).unwrap();
+        assert_eq!(min, ScanConfig::new(["10.0.0.1"]));
+        assert!(min.timing.adaptive && min.service.quic);
+    }
+
+    #[test]
+    fn times_accept_numbers_and_text() {
+        let t: TimingConfig = serde_json::from_str(r#"{"timeout": 1500, "host_timeout": "2m"}"#).unwrap();
+        assert_eq!(t.timeout, Some(TimeValue("1500".into())));
+        assert_eq!(t.host_timeout, Some(TimeValue("2m".into())));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = serde_json::from_str::<ScanConfig>(r#"{"targets": [], "prots": "80"}"#).unwrap_err();
+        assert!(e.to_string().contains("prots"), "{e}");
+        let e = serde_json::from_str::<ScanConfig>(r#"{"timing": {"max_rtae": 5}}"#).unwrap_err();
+        assert!(e.to_string().contains("max_rtae"), "{e}");
+    }
+}
