@@ -1,293 +1,113 @@
-//! Second stage of flag handling: turn checked flags into a scan request and output sinks.
-//! Everything that can be wrong with the user's input is found here, before a packet is sent.
+//! Second stage of flag handling: turn parsed flags into a [`ScanConfig`]. This is a mapping
+//! only: what a flag means for the scan, and whether values and combinations are valid, is
+//! decided by the library (`rustmap::validate`), the same for every front-end. The few errors
+//! here are about how flags are spelled (`-s` letters, `-T` names).
 
 use crate::flags::Flags;
 use crate::UsageError;
-use anyhow::{anyhow, bail, Context, Result};
-use rustmap::{NameOptions, ReverseDns, ScanRequest, Sink, Timing, TimingTemplate};
-use rustmap_model::{Protocol, ScanType};
-use rustmap_output::progress::{ProgressOptions, ProgressSink};
-use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
-use rustmap_targets::{ExcludeSet, PortList, PortTable, TargetList};
-use std::fs::File;
-use std::io::{BufWriter, LineWriter, Write};
-use std::time::Duration;
-
-/// What `main` runs.
-pub struct Plan {
-    /// The scan.
-    pub request: ScanRequest,
-    /// Where results go.
-    pub sinks: Vec<Box<dyn Sink>>,
-}
+use rustmap::config::{OutputFile, OutputFormat, ReverseDns, ScanMode, TimeValue};
+use rustmap::{ScanConfig, TimingTemplate};
+use rustmap_model::ScanType;
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-/// Parse a time value: bare numbers are milliseconds (the user guide's unit); `ms`, `s`, `m`, `h`
-/// suffixes are accepted.
-pub fn parse_time(flag: &str, s: &str) -> Result<Duration> {
-    parse_time_bare(flag, s, 1.0, "500, 500ms, 30s, 5m")
-}
-
-/// Parse a time value whose bare numbers are seconds, for nmap's flags that the user guide does
-/// not list (`--stats-every 10` means ten seconds to every nmap user, not ten milliseconds).
-pub fn parse_seconds(flag: &str, s: &str) -> Result<Duration> {
-    parse_time_bare(flag, s, 1000.0, "10, 10s, 500ms, 1m")
-}
-
-/// The one time parser: `bare_ms` is how many milliseconds a number without a unit stands for.
-fn parse_time_bare(flag: &str, s: &str, bare_ms: f64, examples: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3_600_000.0)
+/// `--stats-every` takes bare numbers as seconds, as nmap does (the guide's other times are
+/// milliseconds): `10` becomes `10s` before the library reads it.
+fn stats_every(s: &str) -> TimeValue {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        TimeValue(format!("{t}s"))
     } else {
-        (s, bare_ms)
-    };
-    let v: f64 = num.parse().map_err(|_| usage(format!("invalid time {s:?} for {flag} (e.g. {examples})")))?;
-    if !v.is_finite() || v < 0.0 || v * mult > 1e12 {
-        return Err(usage(format!("invalid time {s:?} for {flag}")));
+        TimeValue(t.to_string())
     }
-    Ok(Duration::from_secs_f64(v * mult / 1000.0))
 }
 
-/// What kind of run the `-s` letters ask for besides port scan types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Discovery, then ports (the default).
-    Ports,
-    /// `-sn`: discovery only.
-    PingOnly,
-    /// `-sL`: list targets, send nothing.
-    List,
-}
-
-fn scan_types(f: &Flags) -> Result<(Vec<ScanType>, Mode)> {
-    let mut types = Vec::new();
-    let mut mode = Mode::Ports;
+/// The `-s` groups: scan types, `-sV`, and the `-sn`/`-sL` modes.
+fn scan_letters(f: &Flags, c: &mut ScanConfig) -> anyhow::Result<()> {
+    let mut mode = ScanMode::Ports;
     for group in &f.scan {
         if group == "n" || group == "L" {
-            let m = if group == "n" { Mode::PingOnly } else { Mode::List };
-            if mode != Mode::Ports && mode != m {
-                bail!(usage("-sn and -sL cannot be combined"));
+            let m = if group == "n" { ScanMode::Ping } else { ScanMode::List };
+            if mode != ScanMode::Ports && mode != m {
+                return Err(usage("-sn and -sL cannot be combined"));
             }
             mode = m;
             continue;
         }
-        for c in group.chars() {
-            match ScanType::from_letter(c) {
-                Some(t) => types.push(t),
-                None if "nL".contains(c) => {
-                    bail!(usage(format!("-s{c} stands alone (as -s{c}), not inside -s{group}")))
+        for ch in group.chars() {
+            match ScanType::from_letter(ch) {
+                Some(t) => c.scan_types.push(t),
+                None if "nL".contains(ch) => {
+                    return Err(usage(format!("-s{ch} stands alone (as -s{ch}), not inside -s{group}")))
                 }
-                // Version detection is not a scan type: see `version_detection`.
-                None if c == 'V' => {}
+                None if ch == 'V' => c.service.enabled = true,
                 // Letters of other features (-sC, -sO, -sI) that are not built yet.
-                None if "COI".contains(c) => bail!(usage(format!("not yet supported: -s{c}"))),
-                None => bail!(usage(format!("invalid scan type letter {c:?} in -s{group}"))),
+                None if "COI".contains(ch) => return Err(usage(format!("not yet supported: -s{ch}"))),
+                None => return Err(usage(format!("invalid scan type letter {ch:?} in -s{group}"))),
             }
         }
     }
     if f.sctp_cookie_echo {
-        types.push(ScanType::SctpCookieEcho);
+        c.scan_types.push(ScanType::SctpCookieEcho);
     }
-    if mode != Mode::Ports {
-        let flag = if mode == Mode::PingOnly { "-sn" } else { "-sL" };
-        if !types.is_empty() {
-            bail!(usage(format!("{flag} does not scan ports: it cannot be combined with a port scan type")));
-        }
-        if f.ports.is_some() || f.fast || f.top_ports.is_some() || f.exclude_ports.is_some() {
-            bail!(usage(format!("{flag} does not scan ports: -p, -F, --top-ports and --exclude-ports do not apply")));
-        }
-        return Ok((types, mode));
-    }
-    let mut seen = Vec::new();
-    types.retain(|t| {
-        let new = !seen.contains(t);
-        seen.push(*t);
-        new
-    });
-    let raw = rustmap::privilege::has_raw_socket_privilege();
-    if types.is_empty() {
-        // nmap's rule: SYN scan when we may send raw packets, connect scan otherwise.
-        types.push(if raw { ScanType::Syn } else { ScanType::Connect });
-    }
-    let spell = |t: ScanType| match t {
-        ScanType::SctpCookieEcho => "--sctp-cookie-echo".to_string(),
-        t => format!("-s{}", t.letter()),
-    };
-    for proto in [Protocol::Tcp, Protocol::Sctp] {
-        let of: Vec<String> = types.iter().filter(|t| t.protocol() == proto).map(|t| spell(*t)).collect();
-        if of.len() > 1 {
-            bail!(usage(format!(
-                "only one {} scan type may be given per scan (as in nmap), not {}",
-                proto.as_str().to_uppercase(),
-                of.join(" and ")
-            )))
-        }
-    }
-    if types.contains(&ScanType::Connect) && types.len() > 1 {
-        bail!(usage(
-            "not yet supported: -sT combined with -sU or an SCTP scan; use -sS instead of -sT (needs root or CAP_NET_RAW)"
-                .to_string()
-        ))
-    }
-    if let Some(t) = types.iter().find(|t| **t != ScanType::Connect) {
-        if !raw {
-            bail!(usage(format!(
-                "{} sends raw packets and needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep rustmap); \
-                 use -sT to scan TCP without privileges",
-                spell(*t)
-            )))
-        }
-    }
-    Ok((types, mode))
+    c.mode = mode;
+    Ok(())
 }
 
-/// A discovery option's port list (`22,80`, `1000-1010`); `default` when none is given.
-fn ping_ports(flag: &str, list: &str, default: u16) -> Result<Vec<u16>> {
-    if list.is_empty() {
-        return Ok(vec![default]);
-    }
-    let mut out = Vec::new();
-    for item in list.split(',') {
-        let bad = || usage(format!("invalid port {item:?} in -{flag}{list} (e.g. -{flag}22,80 or -{flag}1000-1010)"));
-        let (lo, hi) = match item.split_once('-') {
-            Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
-            None => {
-                let p = item.parse::<u16>().map_err(|_| bad())?;
-                (p, p)
-            }
-        };
-        if lo == 0 || hi < lo {
-            return Err(bad());
-        }
-        for p in lo..=hi {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-    }
-    Ok(out)
-}
+/// Map the flags onto a configuration.
+pub fn build(f: Flags, args_line: String) -> anyhow::Result<ScanConfig> {
+    let mut c = ScanConfig { args: args_line, ..ScanConfig::default() };
+    scan_letters(&f, &mut c)?;
+    c.targets = f.targets;
+    c.target_files = f.input_list;
+    c.exclude = f.exclude;
+    c.exclude_files = f.exclude_file;
 
-/// The `-P` options: skip discovery (`-Pn`), or the probes to use.
-fn discovery_plan(f: &Flags, raw: bool) -> Result<(bool, rustmap::DiscoveryPlan)> {
-    use rustmap::Ping;
-    let mut skip = false;
-    let mut arp_asked = false;
-    let mut pings: Vec<Ping> = Vec::new();
+    c.ports.spec = f.ports;
+    c.ports.fast = f.fast;
+    c.ports.top = f.top_ports;
+    c.ports.exclude = f.exclude_ports;
+    c.ports.sequential = f.sequential;
+
     for p in &f.ping {
-        let kind: String = p.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-        let list = &p[kind.len()..];
-        let needs_raw = |what: &str| -> Result<()> {
-            if raw {
-                Ok(())
-            } else {
-                Err(usage(format!(
-                    "-P{kind} ({what}) sends raw packets and needs root or CAP_NET_RAW; \
-                     without privileges use -PS, -PA, -PH or -PHT"
-                )))
-            }
-        };
-        let no_list = || -> Result<()> {
-            if list.is_empty() {
-                Ok(())
-            } else {
-                Err(usage(format!("-P{kind} takes no port list (got -P{p})")))
-            }
-        };
-        let add = |pings: &mut Vec<Ping>, new: Vec<Ping>| {
-            for n in new {
-                if !pings.contains(&n) {
-                    pings.push(n);
-                }
-            }
-        };
-        match kind.as_str() {
-            "n" | "N" => {
-                no_list()?;
-                skip = true;
-            }
-            "E" => {
-                no_list()?;
-                needs_raw("ICMP echo")?;
-                add(&mut pings, vec![Ping::Echo]);
-            }
-            "P" => {
-                no_list()?;
-                needs_raw("ICMP timestamp")?;
-                add(&mut pings, vec![Ping::Timestamp]);
-            }
-            "M" => {
-                no_list()?;
-                needs_raw("ICMP address mask")?;
-                add(&mut pings, vec![Ping::Mask]);
-            }
-            "R" => {
-                no_list()?;
-                needs_raw("ARP")?;
-                arp_asked = true;
-            }
-            "S" => add(&mut pings, ping_ports("PS", list, 443)?.into_iter().map(Ping::Syn).collect()),
-            "A" => add(&mut pings, ping_ports("PA", list, 80)?.into_iter().map(Ping::Ack).collect()),
-            "U" => {
-                needs_raw("UDP")?;
-                add(&mut pings, ping_ports("PU", list, 40125)?.into_iter().map(Ping::Udp).collect())
-            }
-            "Y" => {
-                needs_raw("SCTP INIT")?;
-                add(&mut pings, ping_ports("PY", list, 80)?.into_iter().map(Ping::Sctp).collect())
-            }
-            "H" => add(&mut pings, ping_ports("PH", list, 80)?.into_iter().map(Ping::Http).collect()),
-            "HT" => add(&mut pings, ping_ports("PHT", list, 443)?.into_iter().map(Ping::Https).collect()),
-            "O" => bail!(usage("not yet supported: -PO (IP protocol ping)")),
-            _ => bail!(usage(format!("invalid host discovery option -P{p}"))),
+        match p.as_str() {
+            "n" | "N" => c.discovery.skip = true,
+            p => c.discovery.probes.push(format!("P{p}")),
         }
     }
-    if arp_asked && f.disable_arp_ping {
-        bail!(usage("-PR and --disable-arp-ping contradict each other"));
-    }
-    // Probes are told apart by a one-byte index in their cookies.
-    if pings.len() > 255 {
-        bail!(usage(format!("{} discovery probes per host is too many (at most 255)", pings.len())));
-    }
-    // -PR alone: ARP where it applies, nmap's default probes for hosts beyond the local links.
-    Ok((skip, rustmap::DiscoveryPlan { pings, link_layer: !f.disable_arp_ping }))
-}
+    c.discovery.disable_arp = f.disable_arp_ping;
 
-/// `--dns-servers`, `--resolve-timeout`, `--resolve-all`, `--system-dns`.
-fn name_options(f: &Flags) -> Result<NameOptions> {
-    let mut dns = NameOptions { system: f.system_dns, resolve_all: f.resolve_all, ..NameOptions::default() };
-    if let Some(list) = &f.dns_servers {
-        if f.system_dns {
-            bail!(usage(
-                "--dns-servers cannot be combined with --system-dns (the system resolver asks the system's servers)"
-            ));
-        }
-        dns.servers = rustmap::dns::parse_servers(list).map_err(|e| usage(format!("--dns-servers: {e}")))?;
-    }
-    if let Some(t) = &f.resolve_timeout {
-        dns.timeout = parse_time("--resolve-timeout", t)?;
-        if dns.timeout.is_zero() {
-            bail!(usage("--resolve-timeout must be greater than 0"));
-        }
-    }
-    Ok(dns)
-}
+    let t = &mut c.timing;
+    t.template = match &f.timing {
+        None => None,
+        Some(s) => Some(match s.parse::<u8>() {
+            Ok(n) => n,
+            Err(_) => TimingTemplate::parse(s)
+                .map(|t| t as u8)
+                .ok_or_else(|| usage(format!("invalid timing template -T{s} (use 0-5)")))?,
+        }),
+    };
+    let tv = |v: Option<String>| v.map(TimeValue);
+    t.timeout = tv(f.timeout);
+    t.max_retries = f.max_retries;
+    t.max_parallelism = f.max_parallelism;
+    t.min_parallelism = f.min_parallelism;
+    t.host_timeout = tv(f.host_timeout);
+    t.initial_rtt_timeout = tv(f.initial_rtt_timeout);
+    t.min_rtt_timeout = tv(f.min_rtt_timeout);
+    t.max_rtt_timeout = tv(f.max_rtt_timeout);
+    t.min_rate = f.min_rate;
+    t.max_rate = f.max_rate;
+    t.scan_delay = tv(f.scan_delay);
+    t.max_scan_delay = tv(f.max_scan_delay);
+    t.min_hostgroup = f.min_hostgroup;
+    t.max_hostgroup = f.max_hostgroup;
+    t.adaptive = !f.no_adaptive;
 
-/// `-sV` (in any `-s` group) and its knobs; the probe database is loaded here so that a bad
-/// `--probe-db` line is a usage error before anything is sent.
-fn version_detection(f: &Flags) -> Result<Option<rustmap::VersionDetection>> {
-    let asked = f.scan.iter().any(|g| g.contains('V'));
-    let intensity = match &f.version_intensity {
+    let s = &mut c.service;
+    s.intensity = match &f.version_intensity {
         Some(v) => Some(
             v.parse::<u8>()
                 .ok()
@@ -296,354 +116,119 @@ fn version_detection(f: &Flags) -> Result<Option<rustmap::VersionDetection>> {
         ),
         None => None,
     };
-    let knob = if f.version_light {
-        Some("--version-light")
-    } else if f.version_all {
-        Some("--version-all")
-    } else if intensity.is_some() {
-        Some("--version-intensity")
-    } else if !f.probe_db.is_empty() {
-        Some("--probe-db")
-    } else if f.no_quic {
-        Some("--no-quic")
-    } else if f.ja4s {
-        Some("--ja4s")
-    } else {
-        None
-    };
-    if !asked {
-        if let Some(k) = knob {
-            bail!(usage(format!("{k} needs -sV (service detection)")));
-        }
-        return Ok(None);
-    }
-    if (f.version_light || f.version_all) && intensity.is_some() {
-        bail!(usage("--version-intensity cannot be combined with --version-light or --version-all"));
-    }
-    let mut db = rustmap::ProbeDb::builtin();
-    for path in &f.probe_db {
-        let more = rustmap::ProbeDb::load(path).map_err(|e| usage(format!("--probe-db: {e}")))?;
-        db.merge(more);
-    }
-    let intensity = if f.version_light {
-        2
-    } else if f.version_all {
-        9
-    } else {
-        intensity.unwrap_or(7)
-    };
-    let options = rustmap::DetectOptions { intensity, quic: !f.no_quic, ja4s: f.ja4s, ..Default::default() };
-    Ok(Some(rustmap::VersionDetection { db, options }))
-}
+    s.light = f.version_light;
+    s.all = f.version_all;
+    s.probe_db = f.probe_db;
+    s.quic = !f.no_quic;
+    s.ja4s = f.ja4s;
 
-fn open_out(path: &str) -> Result<Box<dyn Write + Send>> {
-    if path == "-" {
-        return Ok(Box::new(LineWriter::new(std::io::stdout())));
-    }
-    let file = File::create(path).with_context(|| format!("cannot open output file {path}"))?;
-    Ok(Box::new(BufWriter::new(file)))
-}
-
-/// Build the plan.
-pub fn build(f: Flags, args_line: String) -> Result<Plan> {
-    let (types, mode) = scan_types(&f)?;
-    let version = version_detection(&f)?;
-    if version.is_some() && mode != Mode::Ports {
-        bail!(usage("-sV probes open ports: it cannot be combined with -sn or -sL"));
-    }
-    let raw_allowed = rustmap::privilege::has_raw_socket_privilege();
-    let (skip_discovery, discovery) = discovery_plan(&f, raw_allowed)?;
-    if mode == Mode::List && (!f.ping.is_empty() || f.disable_arp_ping) {
-        bail!(usage("-sL sends nothing: host discovery options do not apply"));
-    }
-    // A connect scan (and an unprivileged ping scan) cannot send raw discovery probes.
-    let connect_only = types.contains(&ScanType::Connect) || (mode == Mode::PingOnly && !raw_allowed);
-    if connect_only {
-        if let Some(p) = discovery.pings.iter().find(|p| p.needs_raw()) {
-            bail!(usage(format!(
-                "{} needs a raw-packet scan (-sS, as root); with -sT use -PS, -PA, -PH or -PHT",
-                p.flag()
-            )))
-        }
-    }
-
-    // Targets.
-    let mut targets = TargetList::new();
-    targets.add_args(&f.targets).map_err(|e| usage(e.to_string()))?;
-    for path in &f.input_list {
-        targets.add_input_file(path).map_err(|e| usage(e.to_string()))?;
-    }
-    let mut exclude = ExcludeSet::default();
-    for e in &f.exclude {
-        exclude.extend(ExcludeSet::parse_list(e).map_err(|e| usage(format!("--exclude: {e}")))?);
-    }
-    for path in &f.exclude_file {
-        exclude.extend(ExcludeSet::read_file(path).map_err(|e| usage(e.to_string()))?);
-    }
-    targets.set_exclude(exclude);
-    if targets.is_empty() {
-        bail!(usage("no targets given (try: rustmap 127.0.0.1, or rustmap --help)"));
-    }
-
-    // Ports.
-    let table = PortTable::builtin();
-    // Port lists for the protocols being scanned: -p items without a T:/U:/S: prefix apply to
-    // every one of them, as in nmap.
-    let mut protos: Vec<Protocol> = Vec::new();
-    for t in &types {
-        if !protos.contains(&t.protocol()) {
-            protos.push(t.protocol());
-        }
-    }
-    if f.ports.is_some() && (f.fast || f.top_ports.is_some()) {
-        bail!(usage("-p cannot be combined with -F or --top-ports"));
-    }
-    let mut ports = match (&f.ports, f.top_ports, f.fast) {
-        (Some(p), _, _) => PortList::parse(p, &protos, table).map_err(|e| usage(format!("-p: {e}")))?,
-        (None, Some(0), _) => bail!(usage("--top-ports must be at least 1")),
-        (None, Some(n), _) => PortList::top(n, &protos, table),
-        (None, None, true) => PortList::top(100, &protos, table),
-        (None, None, false) => PortList::top(1000, &protos, table),
-    };
-    if let Some(x) = &f.exclude_ports {
-        let drop = PortList::parse(x, &[Protocol::Tcp, Protocol::Udp, Protocol::Sctp], table)
-            .map_err(|e| usage(format!("--exclude-ports: {e}")))?;
-        ports.remove(&drop);
-    }
-    if mode == Mode::Ports && protos.iter().all(|p| ports.get(*p).is_empty()) {
-        bail!(usage("no ports left to scan"));
-    }
-
-    // Timing.
-    let template = match &f.timing {
-        None => TimingTemplate::Normal,
-        Some(t) => TimingTemplate::parse(t).ok_or_else(|| usage(format!("invalid timing template -T{t} (use 0-5)")))?,
-    };
-    let mut timing = Timing::template(template);
-    let t = |flag: &str, v: &Option<String>| v.as_deref().map(|s| parse_time(flag, s)).transpose();
-    if let Some(d) = t("--timeout", &f.timeout)? {
-        if d.is_zero() {
-            bail!(usage("--timeout must be greater than 0"));
-        }
-        timing.fixed_timeout = Some(d);
-    }
-    if let Some(d) = t("--initial-rtt-timeout", &f.initial_rtt_timeout)? {
-        timing.initial_rtt_timeout = d;
-    }
-    if let Some(d) = t("--min-rtt-timeout", &f.min_rtt_timeout)? {
-        timing.min_rtt_timeout = d;
-    }
-    if let Some(d) = t("--max-rtt-timeout", &f.max_rtt_timeout)? {
-        timing.max_rtt_timeout = d;
-    }
-    if timing.min_rtt_timeout > timing.max_rtt_timeout {
-        bail!(usage("--min-rtt-timeout is larger than --max-rtt-timeout"));
-    }
-    if let Some(d) = t("--host-timeout", &f.host_timeout)? {
-        timing.host_timeout = if d.is_zero() { None } else { Some(d) };
-    }
-    if let Some(d) = t("--scan-delay", &f.scan_delay)? {
-        timing.scan_delay = d;
-    }
-    if let Some(d) = t("--max-scan-delay", &f.max_scan_delay)? {
-        if d < timing.scan_delay {
-            // nmap's meaning: a cap on the delay.
-            timing.scan_delay = d;
-        }
-        timing.max_scan_delay = Some(d);
-    }
-    if let Some(n) = f.max_retries {
-        timing.max_retries = n;
-    }
-    if let Some(n) = f.max_parallelism {
-        if n == 0 {
-            bail!(usage("--max-parallelism must be at least 1"));
-        }
-        timing.max_parallelism = n;
-    }
-    if let Some(n) = f.min_parallelism {
-        timing.min_parallelism = n.max(1);
-        timing.max_parallelism = timing.max_parallelism.max(timing.min_parallelism);
-    }
-    for (flag, v) in [("--min-rate", f.min_rate), ("--max-rate", f.max_rate)] {
-        if let Some(r) = v {
-            if !(r.is_finite() && r > 0.0) {
-                bail!(usage(format!("{flag} must be a positive number")));
-            }
-        }
-    }
-    if let (Some(lo), Some(hi)) = (f.min_rate, f.max_rate) {
-        if lo > hi {
-            bail!(usage("--min-rate is larger than --max-rate"));
-        }
-    }
-    timing.min_rate = f.min_rate;
-    timing.max_rate = f.max_rate;
-    if let Some(n) = f.max_hostgroup {
-        timing.max_hostgroup = n.max(1);
-    }
-    if let Some(n) = f.min_hostgroup {
-        timing.min_hostgroup = n.max(1);
-        if f.max_hostgroup.is_some_and(|m| m < n) {
-            bail!(usage("--min-hostgroup is larger than --max-hostgroup"));
-        }
-        timing.max_hostgroup = timing.max_hostgroup.max(n);
-    }
-    timing.adaptive = !f.no_adaptive;
-
-    // Outputs.
-    let opts = Options { open_only: f.open, reason: f.reason || f.verbose >= 2, verbosity: f.verbose };
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    let stats_every = f.stats_every.as_deref().map(|s| parse_seconds("--stats-every", s)).transpose()?;
-    if stats_every.is_some_and(|d| d.is_zero()) {
-        bail!(usage("--stats-every must be greater than 0"));
-    }
-    // Status goes to stderr, not to stdout as in nmap, so that `-oX -` / `-oJ -` stay valid documents.
-    // It comes first: it erases its live line before any other sink prints to the terminal.
-    let progress = ProgressSink::stderr(ProgressOptions { live: !f.no_progress, stats_every });
-    if !progress.is_silent() {
-        sinks.push(Box::new(progress));
-    }
-    let mut files: Vec<(&str, String)> = Vec::new();
-    for (kind, v) in [("N", &f.out_normal), ("X", &f.out_xml), ("J", &f.out_json), ("G", &f.out_grepable)] {
-        if let Some(p) = v {
-            files.push((kind, p.clone()));
-        }
-    }
-    if let Some(base) = &f.out_all {
-        if base == "-" {
-            bail!(usage("--oA needs a base file name, not -"));
-        }
-        for (kind, ext) in [("N", "nmap"), ("X", "xml"), ("J", "json"), ("G", "gnmap")] {
-            files.push((kind, format!("{base}.{ext}")));
-        }
-    }
-    if files.iter().filter(|(_, p)| p == "-").count() > 1 {
-        bail!(usage("only one output may go to standard output (-)"));
-    }
-    // As nmap: when an output file is "-", it replaces the interactive output on stdout.
-    if !files.iter().any(|(_, p)| p == "-") {
-        sinks.push(Box::new(NormalWriter::new(LineWriter::new(std::io::stdout()), opts.clone())));
-    }
-    for (kind, path) in files {
-        let w = open_out(&path).map_err(|e| anyhow!("{e:#}"))?;
-        let sink: Box<dyn Sink> = match kind {
-            "N" => Box::new(NormalWriter::new(w, opts.clone())),
-            "X" => Box::new(XmlWriter::new(w, opts.clone())),
-            "J" => Box::new(JsonWriter::new(w, opts.clone())),
-            _ => Box::new(GrepableWriter::new(w, opts.clone())),
-        };
-        sinks.push(sink);
-    }
-
-    let mut request = ScanRequest::new(targets);
-    request.ports = ports;
-    request.scan_types = types;
-    // -e and -S: checked here so a typo is a usage error, not a scan with no results.
-    if let Some(name) = &f.interface {
-        if !rustmap::interface_exists(name) {
-            bail!(usage(format!("-e {name}: no such interface")));
-        }
-    }
-    let source = match &f.source_address {
-        Some(s) => Some(s.parse::<std::net::IpAddr>().map_err(|_| usage(format!("-S {s}: not an IP address")))?),
-        None => None,
-    };
-    if let Some(s) = source {
-        // Raw scans may spoof (answers then go elsewhere, as with nmap's -S); the kernel binds a
-        // connect scan's sockets only to addresses it has.
-        if request.scan_types.contains(&ScanType::Connect) && !rustmap::is_local_address(s) {
-            bail!(usage(format!("-S {s}: not an address of this machine (a connect scan can only use its own)")));
-        }
-    }
-    request.origin = rustmap::Origin { interface: f.interface.clone(), source };
-    if f.send_ip && mode == Mode::Ports && request.scan_types.iter().all(|t| *t == ScanType::Connect) {
-        bail!(usage("--send-ip: a connect scan's packets are the kernel's; it applies to raw scans (-sS, -sU, ...)"));
-    }
-    request.send_ip = f.send_ip;
-    request.timing = timing;
-    request.skip_discovery = skip_discovery;
-    request.discovery = discovery;
-    request.port_scan = mode == Mode::Ports;
-    request.list_only = mode == Mode::List;
-    request.randomize_ports = !f.sequential;
-    request.reverse_dns = if f.no_dns {
+    let n = &mut c.names;
+    n.reverse = if f.no_dns {
         ReverseDns::Never
-    } else if f.always_dns || mode == Mode::List {
+    } else if f.always_dns {
         ReverseDns::Always
     } else {
         ReverseDns::UpHosts
     };
-    request.ipv6 = f.ipv6;
-    request.dns = name_options(&f)?;
-    request.args = args_line;
-    request.verbosity = f.verbose;
-    request.debugging = f.debug;
-    request.version_detection = version;
-    Ok(Plan { request, sinks })
+    n.ipv6 = f.ipv6;
+    n.servers = f.dns_servers.map(|l| l.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default();
+    n.timeout = tv(f.resolve_timeout);
+    n.resolve_all = f.resolve_all;
+    n.system = f.system_dns;
+
+    c.origin.interface = f.interface;
+    c.origin.source = f.source_address;
+    c.origin.send_ip = f.send_ip;
+
+    let o = &mut c.output;
+    for (format, path) in [
+        (OutputFormat::Normal, f.out_normal),
+        (OutputFormat::Xml, f.out_xml),
+        (OutputFormat::Json, f.out_json),
+        (OutputFormat::Grepable, f.out_grepable),
+    ] {
+        if let Some(path) = path {
+            o.files.push(OutputFile { format, path });
+        }
+    }
+    o.all_base = f.out_all;
+    o.interactive = true;
+    o.progress = !f.no_progress;
+    o.stats_every = f.stats_every.as_deref().map(stats_every);
+    o.open_only = f.open;
+    o.reason = f.reason;
+    o.verbosity = f.verbose;
+    o.debugging = f.debug;
+    Ok(c)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn times() {
-        assert_eq!(parse_time("x", "500").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_time("x", "500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_time("x", "30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_time("x", "5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_time("x", "1.5s").unwrap(), Duration::from_millis(1500));
-        assert!(parse_time("x", "soon").is_err());
-        assert!(parse_time("x", "-1").is_err());
-    }
-
-    fn flags(args: &[&str]) -> Flags {
+    fn config(args: &[&str]) -> anyhow::Result<ScanConfig> {
         use clap::FromArgMatches;
-        let m = crate::flags::command().try_get_matches_from(std::iter::once("rustmap").chain(args.iter().copied()));
-        Flags::from_arg_matches(&m.unwrap()).unwrap()
+        let argv = crate::argv::normalize(args.iter().map(|s| s.to_string()).collect());
+        let m = crate::flags::command().try_get_matches_from(std::iter::once("rustmap".to_string()).chain(argv));
+        build(Flags::from_arg_matches(&m.unwrap()).unwrap(), String::new())
     }
 
     #[test]
-    fn name_resolution_flags() {
-        let d = name_options(&flags(&["127.0.0.1"])).unwrap();
-        assert_eq!(d, NameOptions::default());
-        assert_eq!(d.timeout, Duration::from_millis(5000));
-        let d = name_options(&flags(&[
-            "--dns-servers",
-            "198.18.0.10,fd00:18::10,[fd00::1]:5353",
-            "--resolve-timeout",
-            "1500",
-            "--resolve-all",
-            "x",
-        ]))
+    fn flags_map_onto_the_config() {
+        let c = config(&[
+            "-sS",
+            "-sU",
+            "-sV",
+            "-p-",
+            "-T4",
+            "--max-rate",
+            "500",
+            "-Pn",
+            "-PS22,80",
+            "--oX",
+            "out.xml",
+            "-n",
+            "--stats-every",
+            "10",
+            "--host-timeout",
+            "30s",
+            "10.0.0.1",
+        ])
         .unwrap();
-        let want: Vec<std::net::SocketAddr> =
-            ["198.18.0.10:53", "[fd00:18::10]:53", "[fd00::1]:5353"].iter().map(|s| s.parse().unwrap()).collect();
-        assert_eq!(d.servers, want);
-        assert_eq!(d.timeout, Duration::from_millis(1500));
-        assert!(d.resolve_all && !d.system);
-        let d = name_options(&flags(&["--system-dns", "--resolve-timeout", "2s", "x"])).unwrap();
-        assert!(d.system && d.servers.is_empty());
-        assert_eq!(d.timeout, Duration::from_secs(2));
-        for (args, needle) in [
-            (&["--dns-servers", "8.8.8.8,bogus", "x"][..], "bogus"),
-            (&["--dns-servers", "8.8.8.8", "--system-dns", "x"][..], "--system-dns"),
-            (&["--resolve-timeout", "0ms", "x"][..], "--resolve-timeout"),
-        ] {
-            let e = name_options(&flags(args)).unwrap_err();
-            assert!(e.downcast_ref::<UsageError>().is_some(), "{args:?}");
-            assert!(e.to_string().contains(needle), "{args:?}: {e}");
-        }
+        assert_eq!(c.scan_types, vec![ScanType::Syn, ScanType::Udp]);
+        assert!(c.service.enabled);
+        assert_eq!(c.ports.spec.as_deref(), Some("1-65535"));
+        assert_eq!(c.timing.template, Some(4));
+        assert_eq!(c.timing.max_rate, Some(500.0));
+        assert!(c.discovery.skip);
+        assert_eq!(c.discovery.probes, vec!["PS22,80".to_string()]);
+        assert_eq!(c.output.files, vec![OutputFile { format: OutputFormat::Xml, path: "out.xml".into() }]);
+        assert_eq!(c.names.reverse, ReverseDns::Never);
+        assert_eq!(c.output.stats_every, Some(TimeValue("10s".into())));
+        assert_eq!(c.timing.host_timeout, Some(TimeValue("30s".into())));
+        assert_eq!(c.targets, vec!["10.0.0.1".to_string()]);
     }
 
     #[test]
-    fn stats_every_takes_bare_seconds() {
-        assert_eq!(parse_seconds("x", "10").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_seconds("x", "0.5").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_seconds("x", "500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_seconds("x", "1m").unwrap(), Duration::from_secs(60));
-        let e = parse_seconds("--stats-every", "often").unwrap_err().to_string();
-        assert!(e.contains("--stats-every") && e.contains("10s"), "{e}");
+    fn the_guides_spellings_give_the_same_config() {
+        let nmap = config(&["-sT", "-Pn", "-sV", "-oX", "x.xml", "-T", "aggressive", "h"]).unwrap();
+        let guide = config(&["--sT", "--Pn", "--sV", "--oX", "x.xml", "-T4", "h"]).unwrap();
+        assert_eq!(nmap, guide);
+        let grouped = config(&["-s", "TV", "--Pn", "--oX", "x.xml", "-T4", "h"]).unwrap();
+        assert_eq!(grouped, guide);
+    }
+
+    #[test]
+    fn spelling_errors_stay_here() {
+        for (args, needle) in [
+            (&["-sn", "-sL", "x"][..], "-sn and -sL"),
+            (&["-s", "Sn", "x"][..], "stands alone"),
+            (&["-sQ", "x"][..], "invalid scan type letter"),
+            (&["-sC", "x"][..], "not yet supported: -sC"),
+            (&["-Tfast", "x"][..], "invalid timing template"),
+        ] {
+            let e = config(args).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some() && e.to_string().contains(needle), "{args:?}: {e}");
+        }
     }
 }

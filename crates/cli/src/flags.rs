@@ -201,10 +201,6 @@ pub struct Flags {
     /// No live status line on stderr (it is drawn only when stderr is a terminal and stdout is not a pipe).
     #[arg(long = "no-progress", help_heading = "Output")]
     pub no_progress: bool,
-    /// Do not store results in the scan database.
-    #[arg(long = "no-db", help_heading = "Output")]
-    pub no_db: bool,
-
     /// Print the version.
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
@@ -258,6 +254,8 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("predict-ports", false),
     u("fast-discovery", false),
     u("resume", true),
+    u("db", true),
+    u("no-db", false),
     u("data-hex", true),
     u("data-string", true),
     u("data-length", true),

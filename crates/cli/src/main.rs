@@ -1,5 +1,7 @@
-//! The `rustmap` command. Thin: parse flags, build a [`rustmap::ScanRequest`], attach the output
-//! sinks, run, map the outcome to an exit code (0 done, 1 runtime failure, 2 bad usage).
+//! The `rustmap` command. Thin: parse flags into a [`rustmap::ScanConfig`], start the scan with
+//! [`rustmap::Scanner`] (which checks the configuration and writes the outputs it asks for),
+//! cancel it on Ctrl-C, and map the outcome to an exit code (0 done, 1 runtime failure, 2 bad
+//! usage).
 
 #![forbid(unsafe_code)]
 
@@ -7,10 +9,9 @@ mod argv;
 mod config;
 mod flags;
 
-use anyhow::Context;
 use clap::FromArgMatches;
+use rustmap::{Scanner, StartError, StartOptions};
 use std::process::ExitCode;
-use tokio_util::sync::CancellationToken;
 
 /// A usage error: printed as one line, exit code 2.
 #[derive(Debug)]
@@ -57,13 +58,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let plan = match config::build(parsed, args_line) {
-        Ok(p) => p,
+    let config = match config::build(parsed, args_line) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("rustmap: {e:#}");
-            return ExitCode::from(if e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 });
+            return ExitCode::from(2);
         }
     };
+    // Process-wide, so the binary's call: a connect scan wants a descriptor per probe in flight.
+    rustmap::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -71,23 +74,34 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(plan)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rustmap: {e:#}");
-            ExitCode::from(if e.downcast_ref::<UsageError>().is_some() { 2 } else { 1 })
-        }
-    }
+    runtime.block_on(run(config))
 }
 
-async fn run(plan: config::Plan) -> anyhow::Result<()> {
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
+async fn run(config: rustmap::ScanConfig) -> ExitCode {
+    // Every host is written as it finishes: no need to hold them all until the end.
+    let options = StartOptions { totals_only: true, ..StartOptions::default() };
+    let scan = match Scanner::start_with(config, options) {
+        Ok(s) => s,
+        Err(StartError::Config(e)) => {
+            eprintln!("rustmap: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("rustmap: scan failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let on_signal = scan.cancel_token();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_signal.cancel();
         }
     });
-    rustmap::run(plan.request, plan.sinks, cancel).await.context("scan failed")?;
-    Ok(())
+    match scan.wait().await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rustmap: scan failed: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

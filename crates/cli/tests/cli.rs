@@ -58,7 +58,11 @@ fn json_output_has_exactly_the_open_ports() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
     assert_eq!(v["scanner"], "rustmap");
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
+    // The scan's id: a ULID (26 characters of Crockford's base 32).
+    let id = v["scan_id"].as_str().unwrap();
+    assert!(id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+    assert_eq!(v["stats"]["outcome"]["status"], "completed");
     let host = &v["hosts"][0];
     assert_eq!(host["addr"], "127.0.0.1");
     assert_eq!(host["status"], "up");
@@ -268,6 +272,37 @@ fn bad_interface_or_source_is_a_usage_error() {
 }
 
 #[test]
+fn a_bad_value_never_truncates_an_output_file() {
+    // Every check runs before any output file is created: a typo in -e, -S or a port must leave
+    // last night's results as they were.
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("old.xml");
+    std::fs::write(&xml, "previous results\n").unwrap();
+    let path = xml.to_str().unwrap();
+    for args in [
+        vec!["-e", "nosuch0", "-p", "80", "--oX", path, "127.0.0.1"],
+        vec!["-S", "1.2.3.x", "-p", "80", "--oX", path, "127.0.0.1"],
+        vec!["-p", "80", "--oX", path, "--max-rate", "-3", "127.0.0.1"],
+        vec!["-p", "80", "--oX", path, "--version-intensity", "12", "-sV", "127.0.0.1"],
+    ] {
+        let o = rustmap(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(&xml).unwrap(), "previous results\n", "{args:?}");
+    }
+}
+
+#[test]
+fn a_sink_that_cannot_write_fails_the_scan() {
+    // /dev/full takes the open but refuses every write: the scan must say so and exit 1, not
+    // report success with its results lost.
+    let (open, closed) = listeners(1);
+    let ports = port_arg(&open, &closed);
+    let o = rustmap(&["-sT", "-n", "-p", &ports, "--oX", "/dev/full", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("scan failed: writing output"), "{}", stderr(&o));
+}
+
+#[test]
 fn connect_scan_from_a_chosen_interface_and_address() {
     let (open, closed) = listeners(1);
     let ports = port_arg(&open, &closed);
@@ -291,6 +326,8 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--oY", "x.yaml", "127.0.0.1"], "--oY"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--self-test"], "--self-test"),
+        (vec!["--no-db", "127.0.0.1"], "--no-db"),
+        (vec!["--db", "x.db", "127.0.0.1"], "--db"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);

@@ -295,7 +295,16 @@ pub fn collapse(
         if folded(state) {
             by_reason.entry((state, reason, protocol)).or_default().push(port);
         } else {
-            shown.push(PortResult { protocol, port, state, reason, reason_ttl, service: None, tls: None });
+            shown.push(PortResult {
+                protocol,
+                port,
+                state,
+                reason,
+                reason_ttl,
+                service: None,
+                tls: None,
+                scripts: Vec::new(),
+            });
         }
     }
     for state in PortState::ALL {
@@ -777,6 +786,7 @@ impl HostReport {
                     reason_ttl: *reason_ttl,
                     service: None,
                     tls: None,
+                    scripts: Vec::new(),
                 };
                 events.push(ScanEvent::PortFound { addr: self.target.addr, port });
             }
@@ -802,6 +812,9 @@ impl HostReport {
             ports,
             extraports,
             timed_out: self.timed_out,
+            os: Vec::new(),
+            scripts: Vec::new(),
+            trace: Vec::new(),
         }));
         events
     }

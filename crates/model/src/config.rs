@@ -249,7 +249,15 @@ pub struct ServiceConfig {
 
 impl Default for ServiceConfig {
     fn default() -> ServiceConfig {
-        ServiceConfig { enabled: false, intensity: None, light: false, all: false, probe_db: Vec::new(), quic: true, ja4s: false }
+        ServiceConfig {
+            enabled: false,
+            intensity: None,
+            light: false,
+            all: false,
+            probe_db: Vec::new(),
+            quic: true,
+            ja4s: false,
+        }
     }
 }
 
@@ -299,7 +307,6 @@ pub struct OriginConfig {
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum OutputFormat {
     /// nmap's normal layout (`-oN`).
     Normal,

@@ -15,12 +15,12 @@ mod text;
 pub use config::{ScanConfig, CONFIG_VERSION};
 pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
 pub use findings::{OsClass, OsGuess, ScriptResult, ScriptScope, TraceHop};
-pub use sink::{Control, Sink, SinkError};
 pub use result::{
     CertInfo, ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, QuicInfo, ReasonCount,
     ScanResult, ServiceInfo, ServiceMethod, TlsInfo,
 };
-pub use text::{sanitize, sanitize_bytes};
+pub use sink::{Control, Sink, SinkError};
+pub use text::{port_ranges, sanitize, sanitize_bytes};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -401,13 +401,8 @@ impl ScanResult {
                 h.reason_ttl = *reason_ttl;
                 h.mac = mac.clone().or(h.mac.take());
             }
-            ScanEvent::PortFound { addr, port } => {
-                let h = self.active_host(*addr);
-                match h.ports.iter_mut().find(|p| p.protocol == port.protocol && p.port == port.port) {
-                    Some(p) => *p = port.clone(),
-                    None => h.ports.push(port.clone()),
-                }
-            }
+            // A port is decided once: appended, not searched for (an all-ports scan sends 65,535).
+            ScanEvent::PortFound { addr, port } => self.active_host(*addr).ports.push(port.clone()),
             ScanEvent::ServiceFound { addr, protocol, port, service, tls } => {
                 let h = self.active_host(*addr);
                 let p = match h.ports.iter().position(|p| p.protocol == *protocol && p.port == *port) {
@@ -507,11 +502,28 @@ mod tests {
     fn reducer_builds_live_hosts_from_fine_events() {
         let a: IpAddr = "198.18.0.10".parse().unwrap();
         let mut r = ScanResult::default();
-        r.apply(&ScanEvent::HostUp { addr: a, reason: Reason::ArpResponse, reason_ttl: 0, mac: Some("02:00:00:00:00:01".into()) });
-        r.apply(&ScanEvent::PortFound { addr: a, port: PortResult::new(Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 64) });
-        r.apply(&ScanEvent::PortFound { addr: a, port: PortResult::new(Protocol::Udp, 22, PortState::Closed, Reason::PortUnreach, 64) });
+        r.apply(&ScanEvent::HostUp {
+            addr: a,
+            reason: Reason::ArpResponse,
+            reason_ttl: 0,
+            mac: Some("02:00:00:00:00:01".into()),
+        });
+        r.apply(&ScanEvent::PortFound {
+            addr: a,
+            port: PortResult::new(Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 64),
+        });
+        r.apply(&ScanEvent::PortFound {
+            addr: a,
+            port: PortResult::new(Protocol::Udp, 22, PortState::Closed, Reason::PortUnreach, 64),
+        });
         let ssh = ServiceInfo { name: "ssh".into(), method: ServiceMethod::Probed, conf: 10, ..Default::default() };
-        r.apply(&ScanEvent::ServiceFound { addr: a, protocol: Protocol::Tcp, port: 22, service: ssh.clone(), tls: None });
+        r.apply(&ScanEvent::ServiceFound {
+            addr: a,
+            protocol: Protocol::Tcp,
+            port: 22,
+            service: ssh.clone(),
+            tls: None,
+        });
         r.apply(&ScanEvent::ScriptOutput {
             scope: ScriptScope::Port { addr: a, protocol: Protocol::Tcp, port: 22 },
             result: ScriptResult { id: "ssh-hostkey".into(), output: "k".into(), elements: vec![] },

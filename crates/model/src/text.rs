@@ -55,9 +55,38 @@ pub fn sanitize_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Write ascending ports as a compact range list, as nmap writes them: `[1,2,3,5]` → `1-3,5`.
+/// The one definition: `<scaninfo services=...>`, extraports, grepable and JSON all use it.
+pub fn port_ranges(ports: &[u16]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut i = 0;
+    while i < ports.len() {
+        let start = ports[i];
+        let mut end = start;
+        while i + 1 < ports.len() && u32::from(ports[i + 1]) == u32::from(end) + 1 {
+            end = ports[i + 1];
+            i += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let _ = if start == end { write!(out, "{start}") } else { write!(out, "{start}-{end}") };
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(port_ranges(&[1, 2, 3, 5, 7, 8, 65534, 65535]), "1-3,5,7-8,65534-65535");
+        assert_eq!(port_ranges(&[]), "");
+        assert_eq!(port_ranges(&[9]), "9");
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

@@ -58,26 +58,8 @@ pub(crate) fn done_summary(stats: &ScanStats) -> String {
     )
 }
 
-/// Write ports as a compact range list: `[1,2,3,5]` → `1-3,5`.
-pub fn format_ranges(ports: &[u16]) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let mut i = 0;
-    while i < ports.len() {
-        let start = ports[i];
-        let mut end = start;
-        while i + 1 < ports.len() && u32::from(ports[i + 1]) == u32::from(end) + 1 {
-            end = ports[i + 1];
-            i += 1;
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        let _ = if start == end { write!(out, "{start}") } else { write!(out, "{start}-{end}") };
-        i += 1;
-    }
-    out
-}
+/// Write ports as a compact range list: `[1,2,3,5]` → `1-3,5` (the model's one definition).
+pub use rustmap_model::port_ranges as format_ranges;
 
 /// The lines of nmap's `ssl-cert` script for a port's leaf certificate, sanitized:
 /// `Subject: commonName=h10.lab.test/organizationName=RustMap Lab`, `Issuer: ...`, the key, the
@@ -147,8 +129,15 @@ mod tests {
 
     #[test]
     fn summary_plurals() {
-        let s =
-            ScanStats { end_unix: 0, elapsed_secs: 1.234, hosts_up: 1, hosts_down: 0, hosts_total: 1, completed: true };
+        let s = ScanStats {
+            end_unix: 0,
+            elapsed_secs: 1.234,
+            hosts_up: 1,
+            hosts_down: 0,
+            hosts_total: 1,
+            completed: true,
+            outcome: Default::default(),
+        };
         assert_eq!(done_summary(&s), "1 IP address (1 host up) scanned in 1.23 seconds");
         let s = ScanStats { hosts_up: 2, hosts_total: 256, ..s };
         assert_eq!(done_summary(&s), "256 IP addresses (2 hosts up) scanned in 1.23 seconds");

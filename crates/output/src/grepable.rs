@@ -11,7 +11,7 @@
 //! and `/`, `,` and tabs are replaced so that the line stays splittable.
 
 use crate::common::{ctime, done_summary, host_listed, is_openish, Options};
-use crate::{Control, Sink};
+use crate::{Control, Sink, SinkError};
 use rustmap_model::{sanitize, HostResult, HostStatus, ScanEvent};
 use std::io::{self, Write};
 
@@ -64,7 +64,7 @@ impl<W: Write + Send> GrepableWriter<W> {
 }
 
 impl<W: Write + Send> Sink for GrepableWriter<W> {
-    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+    fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         match ev {
             ScanEvent::ScanStarted(info) => {
                 self.port_scan = !info.scans.is_empty();
@@ -94,7 +94,7 @@ impl<W: Write + Send> Sink for GrepableWriter<W> {
         Ok(Control::Continue)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(self.out.flush()?)
     }
 }

@@ -1,9 +1,10 @@
 //! JSON output (`-oJ`): one object per scan, streamed (hosts are written as they finish).
 //!
-//! Schema (version 1, see `schema_version`):
+//! Schema (version 2, see `schema_version`; version 2 added `scan_id`, the scan's ULID, and the
+//! `outcome` of `stats`):
 //! ```json
 //! {
-//!   "scanner": "rustmap", "schema_version": 1, "version": "0.1.0",
+//!   "scanner": "rustmap", "schema_version": 2, "scan_id": "01JEXAMPLE0000000000000000", "version": "0.1.0",
 //!   "args": "rustmap -oJ - 198.18.0.10", "start": 1795000000,
 //!   "scans": [ { "scan_type": "connect", "protocol": "tcp", "count": 1000, "ports": "1,3-4,..." } ],
 //!   "hosts": [ {
@@ -19,7 +20,7 @@
 //!   } ],
 //!   "warnings": [ "..." ],
 //!   "stats": { "end_unix": 1795000001, "elapsed_secs": 0.52, "hosts_up": 1, "hosts_down": 0,
-//!              "hosts_total": 1, "completed": true }
+//!              "hosts_total": 1, "completed": true, "outcome": { "status": "completed" } }
 //! }
 //! ```
 //! A service's `product`, `version`, `extrainfo`, `hostname`, `ostype`, `devicetype`, `tunnel`
@@ -50,10 +51,10 @@
 //! spellings (`open|filtered`, `conn-refused`, ...). Strings are sanitized: no control characters.
 
 use crate::common::{host_listed, is_openish, Options};
-use crate::{format_ranges, Control, Sink};
+use crate::{format_ranges, Control, Sink, SinkError};
 use rustmap_model::{sanitize, ScanEvent, EVENT_SCHEMA_VERSION};
 use serde_json::json;
-use std::io::{self, Write};
+use std::io::Write;
 
 /// Writer of the JSON format.
 pub struct JsonWriter<W: Write + Send> {
@@ -71,7 +72,7 @@ impl<W: Write + Send> JsonWriter<W> {
 }
 
 impl<W: Write + Send> Sink for JsonWriter<W> {
-    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+    fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         match ev {
             ScanEvent::ScanStarted(info) => {
                 let scans: Vec<_> = info
@@ -89,12 +90,13 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                 let head = json!({
                     "scanner": "rustmap",
                     "schema_version": EVENT_SCHEMA_VERSION,
+                    "scan_id": info.scan_id,
                     "version": info.version,
                     "args": sanitize(&info.args),
                     "start": info.start_unix,
                     "scans": scans,
                 });
-                let head = serde_json::to_string(&head)?;
+                let head = serde_json::to_string(&head).map_err(std::io::Error::from)?;
                 // Re-open the object to stream the hosts array into it.
                 write!(self.out, "{},\"hosts\":[", head.trim_end_matches('}'))?;
             }
@@ -158,14 +160,14 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                     write!(self.out, ",")?;
                 }
                 self.hosts_written += 1;
-                serde_json::to_writer(&mut self.out, &h)?;
+                serde_json::to_writer(&mut self.out, &h).map_err(std::io::Error::from)?;
             }
             ScanEvent::Warning { message } => self.warnings.push(sanitize(message).into_owned()),
             ScanEvent::ScanFinished(stats) => {
                 write!(self.out, "],\"warnings\":")?;
-                serde_json::to_writer(&mut self.out, &self.warnings)?;
+                serde_json::to_writer(&mut self.out, &self.warnings).map_err(std::io::Error::from)?;
                 write!(self.out, ",\"stats\":")?;
-                serde_json::to_writer(&mut self.out, stats)?;
+                serde_json::to_writer(&mut self.out, stats).map_err(std::io::Error::from)?;
                 writeln!(self.out, "}}")?;
             }
             _ => {}
@@ -173,7 +175,7 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
         Ok(Control::Continue)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(self.out.flush()?)
     }
 }

@@ -22,28 +22,6 @@ mod common;
 
 pub use common::{format_ranges, Options};
 
-use rustmap_model::ScanEvent;
-use std::io;
-
-/// What a sink wants after an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    /// Keep going.
-    Continue,
-    /// Stop the scan (cancel).
-    Stop,
-}
-
-/// A consumer of scan events.
-pub trait Sink: Send {
-    /// Take one event.
-    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control>;
-    /// Time passed. Called a few times a second while a scan runs, between events, for sinks
-    /// that show something that changes with time alone (a clock, an ETA); time passing is not
-    /// an event of the scan, so it does not travel in the stream. The default does nothing.
-    fn tick(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    /// The stream ended: flush.
-    fn finish(&mut self) -> io::Result<()>;
-}
+/// The sink trait and its answers live in `rustmap-model`, so the store, the API and every other
+/// consumer implement it without depending on this crate; re-exported here for convenience.
+pub use rustmap_model::{Control, Sink, SinkError};

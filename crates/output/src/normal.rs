@@ -15,7 +15,7 @@
 //! announced as they are found and down hosts are listed. Hosts are written as they finish.
 
 use crate::common::{done_summary, host_listed, is_openish, local_time, ssl_cert_lines, tls_info_lines, Options};
-use crate::{Control, Sink};
+use crate::{Control, Sink, SinkError};
 use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod};
 use std::io::{self, Write};
 
@@ -278,7 +278,7 @@ fn sig2(x: f64) -> String {
 }
 
 impl<W: Write + Send> Sink for NormalWriter<W> {
-    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+    fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         match ev {
             ScanEvent::ScanStarted(info) => {
                 self.port_scan = !info.scans.is_empty();
@@ -311,8 +311,8 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
         Ok(Control::Continue)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(self.out.flush()?)
     }
 }
 

@@ -30,7 +30,7 @@
 //! sink with made-up instants; the [`Sink`] methods pass `Instant::now()`.
 
 use crate::common::local_time;
-use crate::{Control, Sink};
+use crate::{Control, Sink, SinkError};
 use rustmap_model::{HostStatus, ScanEvent};
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -378,17 +378,17 @@ fn stdout_is_pipe() -> bool {
 }
 
 impl<W: Write + Send> Sink for ProgressSink<W> {
-    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+    fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         self.event_at(ev, Instant::now());
         Ok(Control::Continue)
     }
 
-    fn tick(&mut self) -> io::Result<()> {
+    fn tick(&mut self) -> Result<(), SinkError> {
         self.tick_at(Instant::now());
         Ok(())
     }
 
-    fn finish(&mut self) -> io::Result<()> {
+    fn finish(&mut self) -> Result<(), SinkError> {
         self.erase();
         Ok(())
     }
@@ -418,6 +418,8 @@ mod tests {
             verbosity: 0,
             debugging: 0,
             service_scan: false,
+            scan_id: String::new(),
+            config: None,
         })
     }
 
@@ -439,6 +441,9 @@ mod tests {
             ports: vec![],
             extraports: vec![],
             timed_out: false,
+            os: Vec::new(),
+            scripts: Vec::new(),
+            trace: Vec::new(),
         })
     }
 
@@ -450,6 +455,7 @@ mod tests {
             hosts_down: 0,
             hosts_total: 1,
             completed: true,
+            outcome: Default::default(),
         })
     }
 

@@ -8,7 +8,7 @@
 //! Text from the network is sanitized (control characters become `\xNN`) and then entity-escaped.
 
 use crate::common::{ctime, done_summary, host_listed, is_openish, ssl_cert_lines, tls_info_lines, Options};
-use crate::{format_ranges, Control, Sink};
+use crate::{format_ranges, Control, Sink, SinkError};
 use quick_xml::escape::escape;
 use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo, TlsInfo};
 use std::io::{self, Write};
@@ -230,7 +230,7 @@ impl<W: Write + Send> XmlWriter<W> {
 }
 
 impl<W: Write + Send> Sink for XmlWriter<W> {
-    fn event(&mut self, ev: &ScanEvent) -> io::Result<Control> {
+    fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         match ev {
             ScanEvent::ScanStarted(info) => {
                 self.started = true;
@@ -293,7 +293,7 @@ impl<W: Write + Send> Sink for XmlWriter<W> {
         Ok(Control::Continue)
     }
 
-    fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(self.out.flush()?)
     }
 }

@@ -16,6 +16,8 @@ fn events() -> Vec<ScanEvent> {
         verbosity: 0,
         debugging: 0,
         service_scan: false,
+        scan_id: String::new(),
+        config: None,
     };
     let host = HostResult {
         addr: "198.18.0.10".parse().unwrap(),
@@ -41,6 +43,7 @@ fn events() -> Vec<ScanEvent> {
                     ..Default::default()
                 }),
                 tls: None,
+                scripts: Vec::new(),
             },
             PortResult {
                 protocol: Protocol::Tcp,
@@ -50,6 +53,7 @@ fn events() -> Vec<ScanEvent> {
                 reason_ttl: 0,
                 service: None,
                 tls: None,
+                scripts: Vec::new(),
             },
         ],
         extraports: vec![ExtraPorts {
@@ -63,6 +67,9 @@ fn events() -> Vec<ScanEvent> {
             }],
         }],
         timed_out: false,
+        os: Vec::new(),
+        scripts: Vec::new(),
+        trace: Vec::new(),
     };
     let stats = ScanStats {
         end_unix: 1_795_000_001,
@@ -71,6 +78,7 @@ fn events() -> Vec<ScanEvent> {
         hosts_down: 1,
         hosts_total: 2,
         completed: true,
+        outcome: Default::default(),
     };
     vec![
         ScanEvent::ScanStarted(info),
@@ -255,6 +263,7 @@ fn versioned_events() -> Vec<ScanEvent> {
                 },
             ],
         })),
+        scripts: Vec::new(),
     });
     ev
 }

@@ -277,30 +277,8 @@ fn parse_range(item: &str) -> Result<(u16, u16), PortSpecError> {
     }
 }
 
-/// Write ports as a compact range list: `[1,2,3,5]` → `1-3,5`.
-pub fn compress_ranges(ports: &[u16]) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let mut i = 0;
-    while i < ports.len() {
-        let start = ports[i];
-        let mut end = start;
-        while i + 1 < ports.len() && ports[i + 1] == end.wrapping_add(1) && ports[i + 1] > end {
-            end = ports[i + 1];
-            i += 1;
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            let _ = write!(out, "{start}");
-        } else {
-            let _ = write!(out, "{start}-{end}");
-        }
-        i += 1;
-    }
-    out
-}
+/// Write ports as a compact range list: `[1,2,3,5]` → `1-3,5` (the model's one definition).
+pub use rustmap_model::port_ranges as compress_ranges;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,203 @@
+//! Scan sessions: [`Scanner::start`] checks a [`ScanConfig`], opens what the scan needs, and
+//! returns a [`ScanHandle`] with the scan's id, its live [`EventStream`], a way to cancel it and
+//! a way to wait for its [`ScanResult`].
+//!
+//! Every front-end drives scans through this: the CLI, the API server (up to ten at once), the
+//! Python bindings, watch mode, distributed agents. A session changes no process-wide state, so
+//! any number can run in one process, each on its own tasks.
+//!
+//! Cancelling is one path whoever asks: [`ScanHandle::cancel`], a clone of
+//! [`ScanHandle::cancel_token`] (Ctrl-C in the CLI), a sink answering
+//! [`Control::Stop`](rustmap_model::Control::Stop). A cancelled scan still ends with `ScanFinished` (outcome
+//! `cancelled`), and its results so far are kept.
+
+use crate::pipeline::{self, Hub};
+use crate::sinks;
+use crate::validate::{validate, ConfigError};
+use crate::ScanPlan;
+use rustmap_engine::raw::{RawScanError, RawSockets};
+use rustmap_model::{ScanConfig, ScanEvent, ScanOutcome, ScanResult, Sink, SinkError};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Events buffered for a stream consumer before the scan waits for it.
+pub const EVENT_BUFFER: usize = 1024;
+
+pub(crate) type EventTx = mpsc::Sender<ScanEvent>;
+
+/// Why a scan could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid (a usage error: exit code 2 in the CLI).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The raw sockets could not be opened (privileges, kernel support, `-e`).
+    #[error("{0}")]
+    Raw(#[from] RawScanError),
+    /// An output file could not be created.
+    #[error("cannot open output file {path}: {source}")]
+    Output {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not called from within a tokio runtime.
+    #[error("a scan must be started from within a tokio runtime")]
+    NoRuntime,
+}
+
+/// Why a scan that started did not complete. Its `ScanFinished` event said so too, and the
+/// results found until then were delivered.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The engine failed or panicked.
+    #[error("{0}")]
+    Engine(String),
+    /// A sink could not take the results (an output file could not be written).
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Options of [`Scanner::start_with`].
+#[derive(Default)]
+pub struct StartOptions {
+    /// Sinks to feed besides the outputs the configuration asks for. They get every event, in
+    /// order, before the event stream does; a slow sink slows the scan.
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// A cancellation token to stop the scan with (a fresh one if `None`).
+    pub cancel: Option<CancellationToken>,
+    /// Fold only the scan's header, warnings and totals into the [`ScanResult`] that
+    /// [`ScanHandle::wait`] returns, not its hosts: for front-ends that write every host as it
+    /// finishes (the CLI) and would otherwise hold a whole sweep in memory for nothing.
+    pub totals_only: bool,
+}
+
+/// Starts scans.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scanner;
+
+impl Scanner {
+    /// Check `config` and start the scan it describes on the current tokio runtime. Output files
+    /// are created only once everything has been checked and the sockets are open, so a bad
+    /// value never truncates an existing file.
+    pub fn start(config: ScanConfig) -> Result<ScanHandle, StartError> {
+        Scanner::start_with(config, StartOptions::default())
+    }
+
+    /// [`Scanner::start`] with more sinks and a cancellation token of the caller's.
+    pub fn start_with(config: ScanConfig, options: StartOptions) -> Result<ScanHandle, StartError> {
+        let plan = validate(&config)?;
+        Scanner::start_plan(plan, options)
+    }
+
+    /// Start a plan that [`validate()`] returned.
+    pub fn start_plan(plan: ScanPlan, options: StartOptions) -> Result<ScanHandle, StartError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+        let (_, connect) = pipeline::engine_kind(&plan);
+        // Raw sockets first: without privileges the scan fails before anything is written.
+        let raw = if connect || plan.list_only { None } else { Some(RawSockets::open(&plan.origin)?) };
+        let mut all = sinks::for_plan(&plan)?;
+        all.extend(options.sinks);
+        let id = ulid::Ulid::new().to_string();
+        let cancel = options.cancel.unwrap_or_default();
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        let mut hub = Hub::new(all, Some(tx), cancel.clone(), !options.totals_only);
+        let plan = Arc::new(plan);
+        let scan_id = id.clone();
+        let token = cancel.clone();
+        let task = runtime.spawn(async move {
+            let outcome = pipeline::run(plan, scan_id, raw, &mut hub, token).await;
+            let result = std::mem::take(&mut hub.result);
+            match (outcome, hub.sink_error.take()) {
+                (_, Some(e)) => Err(ScanError::Sink(e)),
+                (ScanOutcome::Failed { error }, None) => Err(ScanError::Engine(error)),
+                _ => Ok(result),
+            }
+        });
+        Ok(ScanHandle { id, events: Some(EventStream { rx }), cancel, task })
+    }
+}
+
+/// A running scan.
+///
+/// Take its events with [`ScanHandle::events`] and read them, or call [`ScanHandle::wait`]: the
+/// stream is bounded ([`EVENT_BUFFER`]), and while it is held unread the scan waits for its
+/// reader (result events are never dropped). `wait` lets go of a stream nobody took.
+#[derive(Debug)]
+pub struct ScanHandle {
+    id: String,
+    events: Option<EventStream>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<Result<ScanResult, ScanError>>,
+}
+
+impl ScanHandle {
+    /// The scan's id: a ULID, the same as in its `ScanStarted` event.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The scan's events, from `ScanStarted` to `ScanFinished`. Can be taken once.
+    pub fn events(&mut self) -> Option<EventStream> {
+        self.events.take()
+    }
+
+    /// Ask the scan to stop. It ends with `ScanFinished` (outcome `cancelled`).
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The token that cancels this scan, to hand to whatever else may stop it (a signal handler).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Whether the scan has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Wait for the end of the scan: its folded result when it completed or was cancelled, the
+    /// reason when it failed.
+    pub async fn wait(mut self) -> Result<ScanResult, ScanError> {
+        drop(self.events.take());
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(ScanError::Engine(format!("the scan task failed: {e}"))),
+        }
+    }
+}
+
+/// A scan's live events, in order. A [`futures_core::Stream`]; [`EventStream::next`] reads one
+/// without further imports.
+#[derive(Debug)]
+pub struct EventStream {
+    rx: mpsc::Receiver<ScanEvent>,
+}
+
+impl EventStream {
+    /// The next event, or `None` after `ScanFinished`.
+    pub async fn next(&mut self) -> Option<ScanEvent> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting, without waiting (for polling front-ends).
+    pub fn try_next(&mut self) -> Option<ScanEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures_core::Stream for EventStream {
+    type Item = ScanEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ScanEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}

@@ -1,0 +1,50 @@
+//! The output sinks a configuration asks for: files in each format, normal output on standard
+//! output for interactive use, and the status line on stderr. Built once the plan is checked, so
+//! that a bad value never creates or truncates a file.
+
+use crate::session::StartError;
+use crate::ScanPlan;
+use rustmap_model::config::OutputFormat;
+use rustmap_model::Sink;
+use rustmap_output::progress::{ProgressOptions, ProgressSink};
+use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
+use std::fs::File;
+use std::io::{BufWriter, LineWriter, Write};
+
+fn open_out(path: &str) -> Result<Box<dyn Write + Send>, StartError> {
+    if path == "-" {
+        return Ok(Box::new(LineWriter::new(std::io::stdout())));
+    }
+    let file = File::create(path).map_err(|source| StartError::Output { path: path.to_string(), source })?;
+    Ok(Box::new(BufWriter::new(file)))
+}
+
+/// The sinks of `plan`'s outputs, in delivery order.
+pub(crate) fn for_plan(plan: &ScanPlan) -> Result<Vec<Box<dyn Sink>>, StartError> {
+    let o = &plan.config.output;
+    let opts = Options { open_only: o.open_only, reason: o.reason || o.verbosity >= 2, verbosity: o.verbosity };
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if o.progress || plan.stats_every.is_some() {
+        // Status goes to stderr, not to stdout as in nmap, so that `-oX -` / `-oJ -` stay valid
+        // documents. It comes first: it erases its live line before any other sink prints.
+        let progress = ProgressSink::stderr(ProgressOptions { live: o.progress, stats_every: plan.stats_every });
+        if !progress.is_silent() {
+            sinks.push(Box::new(progress));
+        }
+    }
+    // As nmap: when an output file is "-", it replaces the interactive output on stdout.
+    if o.interactive && !plan.files.iter().any(|(_, p)| p == "-") {
+        sinks.push(Box::new(NormalWriter::new(LineWriter::new(std::io::stdout()), opts.clone())));
+    }
+    for (format, path) in &plan.files {
+        let w = open_out(path)?;
+        let sink: Box<dyn Sink> = match format {
+            OutputFormat::Normal => Box::new(NormalWriter::new(w, opts.clone())),
+            OutputFormat::Xml => Box::new(XmlWriter::new(w, opts.clone())),
+            OutputFormat::Json => Box::new(JsonWriter::new(w, opts.clone())),
+            OutputFormat::Grepable => Box::new(GrepableWriter::new(w, opts.clone())),
+        };
+        sinks.push(sink);
+    }
+    Ok(sinks)
+}

@@ -1,0 +1,746 @@
+//! Checking a [`ScanConfig`] and turning it into a [`ScanPlan`]: the one place where what a user
+//! asked for is judged, whichever front-end it came from (CLI flags, a TOML profile, an API body,
+//! Python keyword arguments, a distributed shard).
+//!
+//! Everything that can be wrong with the input is found here, before a file is created or a
+//! packet sent: a [`ConfigError`] names the field, the bad value and what to do. Its message
+//! spells the option as nmap users type it (`--max-rate`), because that is what every front-end
+//! documents; the `field` is the config's own path (`timing.max_rate`) for programs.
+
+use crate::dns::{self, NameOptions};
+use crate::{privilege, Origin, ScanPlan, VersionDetection};
+use rustmap_detect::{DetectOptions, ProbeDb};
+use rustmap_engine::discovery::{DiscoveryPlan, Ping};
+use rustmap_engine::{Timing, TimingTemplate};
+use rustmap_model::config::{OutputFormat, ReverseDns, ScanMode, TimeValue};
+use rustmap_model::{Protocol, ScanConfig, ScanType, CONFIG_VERSION};
+use rustmap_targets::{ExcludeSet, PortList, PortTable, TargetList};
+use std::time::Duration;
+use thiserror::Error;
+
+/// What is wrong with a configuration: the field, the value and the reason. The same input gives
+/// the same error from every front-end.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// The field of [`ScanConfig`] at fault, as a path (`timing.max_rate`, `ports.spec`).
+    pub field: &'static str,
+    /// The value given (empty when the fault is a missing value or a combination).
+    pub value: String,
+    /// What kind of fault.
+    pub kind: ConfigErrorKind,
+    /// The whole message, naming the option as nmap users spell it.
+    pub message: String,
+}
+
+/// Kinds of [`ConfigError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// A value that does not parse or is out of range.
+    Invalid,
+    /// Two options that cannot go together.
+    Conflict,
+    /// Something needed is missing (no targets, no ports left).
+    Missing,
+    /// The option needs raw-socket privileges this process does not have.
+    Privilege,
+    /// Recognized but not built yet.
+    Unsupported,
+}
+
+fn invalid(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { field, value: value.into(), kind: ConfigErrorKind::Invalid, message: message.into() }
+}
+
+fn conflict(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { field, value: String::new(), kind: ConfigErrorKind::Conflict, message: message.into() }
+}
+
+fn missing(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { field, value: String::new(), kind: ConfigErrorKind::Missing, message: message.into() }
+}
+
+fn privilege_err(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { field, value: value.into(), kind: ConfigErrorKind::Privilege, message: message.into() }
+}
+
+fn unsupported(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { field, value: value.into(), kind: ConfigErrorKind::Unsupported, message: message.into() }
+}
+
+/// Parse a time value: bare numbers are milliseconds (the user guide's unit); `ms`, `s`, `m`, `h`
+/// suffixes are accepted. `flag` names the option in the error.
+pub fn parse_time(field: &'static str, flag: &str, s: &str) -> Result<Duration, ConfigError> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| invalid(field, s, format!("invalid time {t:?} for {flag} (e.g. 500, 500ms, 30s, 5m)")))?;
+    if !v.is_finite() || v < 0.0 || v * mult > 1e12 {
+        return Err(invalid(field, s, format!("invalid time {t:?} for {flag}")));
+    }
+    Ok(Duration::from_secs_f64(v * mult / 1000.0))
+}
+
+fn time(field: &'static str, flag: &str, v: &Option<TimeValue>) -> Result<Option<Duration>, ConfigError> {
+    v.as_ref().map(|t| parse_time(field, flag, &t.0)).transpose()
+}
+
+/// The spelling of a scan type's option.
+fn spell(t: ScanType) -> String {
+    match t {
+        ScanType::SctpCookieEcho => "--sctp-cookie-echo".to_string(),
+        t => format!("-s{}", t.letter()),
+    }
+}
+
+/// The scan types to run (nmap's default when none is given), checked for combinations.
+fn scan_types(c: &ScanConfig, raw: bool) -> Result<Vec<ScanType>, ConfigError> {
+    let mut types: Vec<ScanType> = Vec::new();
+    for t in &c.scan_types {
+        if !types.contains(t) {
+            types.push(*t);
+        }
+    }
+    if c.mode != ScanMode::Ports {
+        let flag = if c.mode == ScanMode::Ping { "-sn" } else { "-sL" };
+        if !types.is_empty() {
+            return Err(conflict(
+                "scan_types",
+                format!("{flag} does not scan ports: it cannot be combined with a port scan type"),
+            ));
+        }
+        let p = &c.ports;
+        if p.spec.is_some() || p.fast || p.top.is_some() || p.exclude.is_some() {
+            return Err(conflict(
+                "ports",
+                format!("{flag} does not scan ports: -p, -F, --top-ports and --exclude-ports do not apply"),
+            ));
+        }
+        return Ok(types);
+    }
+    if types.is_empty() {
+        // nmap's rule: SYN scan when we may send raw packets, connect scan otherwise.
+        types.push(if raw { ScanType::Syn } else { ScanType::Connect });
+    }
+    for proto in [Protocol::Tcp, Protocol::Sctp] {
+        let of: Vec<String> = types.iter().filter(|t| t.protocol() == proto).map(|t| spell(*t)).collect();
+        if of.len() > 1 {
+            return Err(conflict(
+                "scan_types",
+                format!(
+                    "only one {} scan type may be given per scan (as in nmap), not {}",
+                    proto.as_str().to_uppercase(),
+                    of.join(" and ")
+                ),
+            ));
+        }
+    }
+    if types.contains(&ScanType::Connect) && types.len() > 1 {
+        return Err(unsupported(
+            "scan_types",
+            "",
+            "not yet supported: -sT combined with -sU or an SCTP scan; use -sS instead of -sT (needs root or CAP_NET_RAW)",
+        ));
+    }
+    if let Some(t) = types.iter().find(|t| **t != ScanType::Connect) {
+        if !raw {
+            return Err(privilege_err(
+                "scan_types",
+                spell(*t),
+                format!(
+                    "{} sends raw packets and needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep rustmap); \
+                     use -sT to scan TCP without privileges",
+                    spell(*t)
+                ),
+            ));
+        }
+    }
+    Ok(types)
+}
+
+/// A discovery option's port list (`22,80`, `1000-1010`); `default` when none is given.
+fn ping_ports(kind: &str, list: &str, default: u16) -> Result<Vec<u16>, ConfigError> {
+    if list.is_empty() {
+        return Ok(vec![default]);
+    }
+    let mut out = Vec::new();
+    for item in list.split(',') {
+        let bad = || {
+            invalid(
+                "discovery.probes",
+                format!("P{kind}{list}"),
+                format!("invalid port {item:?} in -P{kind}{list} (e.g. -P{kind}22,80 or -P{kind}1000-1010)"),
+            )
+        };
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+            None => {
+                let p = item.parse::<u16>().map_err(|_| bad())?;
+                (p, p)
+            }
+        };
+        if lo == 0 || hi < lo {
+            return Err(bad());
+        }
+        for p in lo..=hi {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `-P` options: skip discovery (`-Pn`), or the probes to use.
+fn discovery_plan(c: &ScanConfig, raw: bool) -> Result<(bool, DiscoveryPlan), ConfigError> {
+    let mut skip = c.discovery.skip;
+    let mut arp_asked = false;
+    let mut pings: Vec<Ping> = Vec::new();
+    for given in &c.discovery.probes {
+        let p = given.trim_start_matches('-');
+        let p = p.strip_prefix('P').unwrap_or(p);
+        let kind: String = p.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+        let list = &p[kind.len()..];
+        let needs_raw = |what: &str| -> Result<(), ConfigError> {
+            if raw {
+                Ok(())
+            } else {
+                Err(privilege_err(
+                    "discovery.probes",
+                    given.clone(),
+                    format!(
+                        "-P{kind} ({what}) sends raw packets and needs root or CAP_NET_RAW; \
+                         without privileges use -PS, -PA, -PH or -PHT"
+                    ),
+                ))
+            }
+        };
+        let no_list = || -> Result<(), ConfigError> {
+            if list.is_empty() {
+                Ok(())
+            } else {
+                Err(invalid("discovery.probes", given.clone(), format!("-P{kind} takes no port list (got -P{p})")))
+            }
+        };
+        let add = |pings: &mut Vec<Ping>, new: Vec<Ping>| {
+            for n in new {
+                if !pings.contains(&n) {
+                    pings.push(n);
+                }
+            }
+        };
+        match kind.as_str() {
+            "n" | "N" => {
+                no_list()?;
+                skip = true;
+            }
+            "E" => {
+                no_list()?;
+                needs_raw("ICMP echo")?;
+                add(&mut pings, vec![Ping::Echo]);
+            }
+            "P" => {
+                no_list()?;
+                needs_raw("ICMP timestamp")?;
+                add(&mut pings, vec![Ping::Timestamp]);
+            }
+            "M" => {
+                no_list()?;
+                needs_raw("ICMP address mask")?;
+                add(&mut pings, vec![Ping::Mask]);
+            }
+            "R" => {
+                no_list()?;
+                needs_raw("ARP")?;
+                arp_asked = true;
+            }
+            "S" => add(&mut pings, ping_ports("S", list, 443)?.into_iter().map(Ping::Syn).collect()),
+            "A" => add(&mut pings, ping_ports("A", list, 80)?.into_iter().map(Ping::Ack).collect()),
+            "U" => {
+                needs_raw("UDP")?;
+                add(&mut pings, ping_ports("U", list, 40125)?.into_iter().map(Ping::Udp).collect())
+            }
+            "Y" => {
+                needs_raw("SCTP INIT")?;
+                add(&mut pings, ping_ports("Y", list, 80)?.into_iter().map(Ping::Sctp).collect())
+            }
+            "H" => add(&mut pings, ping_ports("H", list, 80)?.into_iter().map(Ping::Http).collect()),
+            "HT" => add(&mut pings, ping_ports("HT", list, 443)?.into_iter().map(Ping::Https).collect()),
+            "O" => {
+                return Err(unsupported("discovery.probes", given.clone(), "not yet supported: -PO (IP protocol ping)"))
+            }
+            _ => {
+                return Err(invalid("discovery.probes", given.clone(), format!("invalid host discovery option -P{p}")))
+            }
+        }
+    }
+    if arp_asked && c.discovery.disable_arp {
+        return Err(conflict("discovery.disable_arp", "-PR and --disable-arp-ping contradict each other"));
+    }
+    // Probes are told apart by a one-byte index in their cookies.
+    if pings.len() > 255 {
+        return Err(invalid(
+            "discovery.probes",
+            pings.len().to_string(),
+            format!("{} discovery probes per host is too many (at most 255)", pings.len()),
+        ));
+    }
+    // -PR alone: ARP where it applies, nmap's default probes for hosts beyond the local links.
+    Ok((skip, DiscoveryPlan { pings, link_layer: !c.discovery.disable_arp }))
+}
+
+/// Name resolution options.
+fn name_options(c: &ScanConfig) -> Result<NameOptions, ConfigError> {
+    let n = &c.names;
+    let mut dns = NameOptions { system: n.system, resolve_all: n.resolve_all, ..NameOptions::default() };
+    if !n.servers.is_empty() {
+        if n.system {
+            return Err(conflict(
+                "names.servers",
+                "--dns-servers cannot be combined with --system-dns (the system resolver asks the system's servers)",
+            ));
+        }
+        let list = n.servers.join(",");
+        dns.servers = dns::parse_servers(&list)
+            .map_err(|e| invalid("names.servers", list.clone(), format!("--dns-servers: {e}")))?;
+    }
+    if let Some(t) = time("names.timeout", "--resolve-timeout", &n.timeout)? {
+        if t.is_zero() {
+            return Err(invalid(
+                "names.timeout",
+                n.timeout.clone().map(|t| t.0).unwrap_or_default(),
+                "--resolve-timeout must be greater than 0",
+            ));
+        }
+        dns.timeout = t;
+    }
+    Ok(dns)
+}
+
+/// `-sV` and its knobs; the probe database is loaded here so that a bad `--probe-db` line is an
+/// error before anything is sent.
+fn version_detection(c: &ScanConfig) -> Result<Option<VersionDetection>, ConfigError> {
+    let s = &c.service;
+    if let Some(i) = s.intensity.filter(|i| *i > 9) {
+        return Err(invalid(
+            "service.intensity",
+            i.to_string(),
+            format!("--version-intensity must be 0-9, not \"{i}\""),
+        ));
+    }
+    let knob = if s.light {
+        Some("--version-light")
+    } else if s.all {
+        Some("--version-all")
+    } else if s.intensity.is_some() {
+        Some("--version-intensity")
+    } else if !s.probe_db.is_empty() {
+        Some("--probe-db")
+    } else if !s.quic {
+        Some("--no-quic")
+    } else if s.ja4s {
+        Some("--ja4s")
+    } else {
+        None
+    };
+    if !s.enabled {
+        if let Some(k) = knob {
+            return Err(conflict("service.enabled", format!("{k} needs -sV (service detection)")));
+        }
+        return Ok(None);
+    }
+    if c.mode != ScanMode::Ports {
+        return Err(conflict("service.enabled", "-sV probes open ports: it cannot be combined with -sn or -sL"));
+    }
+    if s.light && s.all {
+        return Err(conflict("service.light", "--version-light cannot be combined with --version-all"));
+    }
+    if (s.light || s.all) && s.intensity.is_some() {
+        return Err(conflict(
+            "service.intensity",
+            "--version-intensity cannot be combined with --version-light or --version-all",
+        ));
+    }
+    let mut db = ProbeDb::builtin();
+    for path in &s.probe_db {
+        let more = ProbeDb::load(path)
+            .map_err(|e| invalid("service.probe_db", path.display().to_string(), format!("--probe-db: {e}")))?;
+        db.merge(more);
+    }
+    let intensity = if s.light {
+        2
+    } else if s.all {
+        9
+    } else {
+        s.intensity.unwrap_or(7)
+    };
+    let options = DetectOptions { intensity, quic: s.quic, ja4s: s.ja4s, ..Default::default() };
+    Ok(Some(VersionDetection { db, options }))
+}
+
+/// Targets and exclusions (files are read here, so an unreadable one is an error up front).
+fn targets(c: &ScanConfig) -> Result<TargetList, ConfigError> {
+    let mut targets = TargetList::new();
+    for t in &c.targets {
+        targets.add_args(std::slice::from_ref(t)).map_err(|e| invalid("targets", t.clone(), e.to_string()))?;
+    }
+    for path in &c.target_files {
+        targets.add_input_file(path).map_err(|e| invalid("target_files", path.display().to_string(), e.to_string()))?;
+    }
+    let mut exclude = ExcludeSet::default();
+    for e in &c.exclude {
+        exclude.extend(
+            ExcludeSet::parse_list(e).map_err(|err| invalid("exclude", e.clone(), format!("--exclude: {err}")))?,
+        );
+    }
+    for path in &c.exclude_files {
+        exclude.extend(
+            ExcludeSet::read_file(path)
+                .map_err(|e| invalid("exclude_files", path.display().to_string(), e.to_string()))?,
+        );
+    }
+    targets.set_exclude(exclude);
+    if targets.is_empty() {
+        return Err(missing("targets", "no targets given (try: rustmap 127.0.0.1, or rustmap --help)"));
+    }
+    Ok(targets)
+}
+
+/// The port lists of the protocols being scanned: `-p` items without a `T:`/`U:`/`S:` prefix
+/// apply to every one of them, as in nmap.
+fn ports(c: &ScanConfig, types: &[ScanType]) -> Result<PortList, ConfigError> {
+    let table = PortTable::builtin();
+    let mut protos: Vec<Protocol> = Vec::new();
+    for t in types {
+        if !protos.contains(&t.protocol()) {
+            protos.push(t.protocol());
+        }
+    }
+    let p = &c.ports;
+    if p.spec.is_some() && (p.fast || p.top.is_some()) {
+        return Err(conflict("ports.spec", "-p cannot be combined with -F or --top-ports"));
+    }
+    let mut ports = match (&p.spec, p.top, p.fast) {
+        (Some(s), _, _) => {
+            PortList::parse(s, &protos, table).map_err(|e| invalid("ports.spec", s.clone(), format!("-p: {e}")))?
+        }
+        (None, Some(0), _) => return Err(invalid("ports.top", "0", "--top-ports must be at least 1")),
+        (None, Some(n), _) => PortList::top(n, &protos, table),
+        (None, None, true) => PortList::top(100, &protos, table),
+        (None, None, false) => PortList::top(1000, &protos, table),
+    };
+    if let Some(x) = &p.exclude {
+        let drop = PortList::parse(x, &[Protocol::Tcp, Protocol::Udp, Protocol::Sctp], table)
+            .map_err(|e| invalid("ports.exclude", x.clone(), format!("--exclude-ports: {e}")))?;
+        ports.remove(&drop);
+    }
+    if c.mode == ScanMode::Ports && protos.iter().all(|p| ports.get(*p).is_empty()) {
+        return Err(missing("ports", "no ports left to scan"));
+    }
+    Ok(ports)
+}
+
+/// Timing: the template, then each knob over it.
+fn timing(c: &ScanConfig) -> Result<Timing, ConfigError> {
+    let t = &c.timing;
+    let template = match t.template {
+        None => TimingTemplate::Normal,
+        Some(n) => TimingTemplate::from_level(n).ok_or_else(|| {
+            invalid("timing.template", n.to_string(), format!("invalid timing template -T{n} (use 0-5)"))
+        })?,
+    };
+    let mut timing = Timing::template(template);
+    if let Some(d) = time("timing.timeout", "--timeout", &t.timeout)? {
+        if d.is_zero() {
+            return Err(invalid("timing.timeout", "0", "--timeout must be greater than 0"));
+        }
+        timing.fixed_timeout = Some(d);
+    }
+    if let Some(d) = time("timing.initial_rtt_timeout", "--initial-rtt-timeout", &t.initial_rtt_timeout)? {
+        timing.initial_rtt_timeout = d;
+    }
+    if let Some(d) = time("timing.min_rtt_timeout", "--min-rtt-timeout", &t.min_rtt_timeout)? {
+        timing.min_rtt_timeout = d;
+    }
+    if let Some(d) = time("timing.max_rtt_timeout", "--max-rtt-timeout", &t.max_rtt_timeout)? {
+        timing.max_rtt_timeout = d;
+    }
+    if timing.min_rtt_timeout > timing.max_rtt_timeout {
+        return Err(conflict("timing.min_rtt_timeout", "--min-rtt-timeout is larger than --max-rtt-timeout"));
+    }
+    if let Some(d) = time("timing.host_timeout", "--host-timeout", &t.host_timeout)? {
+        timing.host_timeout = if d.is_zero() { None } else { Some(d) };
+    }
+    if let Some(d) = time("timing.scan_delay", "--scan-delay", &t.scan_delay)? {
+        timing.scan_delay = d;
+    }
+    if let Some(d) = time("timing.max_scan_delay", "--max-scan-delay", &t.max_scan_delay)? {
+        if d < timing.scan_delay {
+            // nmap's meaning: a cap on the delay.
+            timing.scan_delay = d;
+        }
+        timing.max_scan_delay = Some(d);
+    }
+    if let Some(n) = t.max_retries {
+        timing.max_retries = n;
+    }
+    if let Some(n) = t.max_parallelism {
+        if n == 0 {
+            return Err(invalid("timing.max_parallelism", "0", "--max-parallelism must be at least 1"));
+        }
+        timing.max_parallelism = n;
+    }
+    if let Some(n) = t.min_parallelism {
+        timing.min_parallelism = n.max(1);
+        timing.max_parallelism = timing.max_parallelism.max(timing.min_parallelism);
+    }
+    for (field, flag, v) in
+        [("timing.min_rate", "--min-rate", t.min_rate), ("timing.max_rate", "--max-rate", t.max_rate)]
+    {
+        if let Some(r) = v {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(invalid(field, r.to_string(), format!("{flag} must be a positive number, not {r}")));
+            }
+        }
+    }
+    if let (Some(lo), Some(hi)) = (t.min_rate, t.max_rate) {
+        if lo > hi {
+            return Err(conflict("timing.min_rate", "--min-rate is larger than --max-rate"));
+        }
+    }
+    timing.min_rate = t.min_rate;
+    timing.max_rate = t.max_rate;
+    if let Some(n) = t.max_hostgroup {
+        timing.max_hostgroup = n.max(1);
+    }
+    if let Some(n) = t.min_hostgroup {
+        timing.min_hostgroup = n.max(1);
+        if t.max_hostgroup.is_some_and(|m| m < n) {
+            return Err(conflict("timing.min_hostgroup", "--min-hostgroup is larger than --max-hostgroup"));
+        }
+        timing.max_hostgroup = timing.max_hostgroup.max(n);
+    }
+    timing.adaptive = t.adaptive;
+    Ok(timing)
+}
+
+/// Output files: `-` at most once, `-oA` expanded, `--stats-every` checked.
+/// Output files (format and path) and the `--stats-every` interval.
+type Outputs = (Vec<(OutputFormat, String)>, Option<Duration>);
+
+fn outputs(c: &ScanConfig) -> Result<Outputs, ConfigError> {
+    let o = &c.output;
+    let mut files: Vec<(OutputFormat, String)> = o.files.iter().map(|f| (f.format, f.path.clone())).collect();
+    if let Some(base) = &o.all_base {
+        if base == "-" || base.is_empty() {
+            return Err(invalid("output.all_base", base.clone(), "--oA needs a base file name, not -"));
+        }
+        for (format, ext) in [
+            (OutputFormat::Normal, "nmap"),
+            (OutputFormat::Xml, "xml"),
+            (OutputFormat::Json, "json"),
+            (OutputFormat::Grepable, "gnmap"),
+        ] {
+            files.push((format, format!("{base}.{ext}")));
+        }
+    }
+    if files.iter().any(|(_, p)| p.is_empty()) {
+        return Err(missing("output.files", "an output file needs a path (or - for standard output)"));
+    }
+    if files.iter().filter(|(_, p)| p == "-").count() > 1 {
+        return Err(conflict("output.files", "only one output may go to standard output (-)"));
+    }
+    let stats_every = time("output.stats_every", "--stats-every", &o.stats_every)?;
+    if stats_every.is_some_and(|d| d.is_zero()) {
+        return Err(invalid("output.stats_every", "0", "--stats-every must be greater than 0"));
+    }
+    Ok((files, stats_every))
+}
+
+/// Check a configuration and build the plan it describes. Reads the files it names (target
+/// lists, exclusions, probe databases) and looks at this machine (privileges, interfaces), but
+/// creates nothing and sends nothing.
+pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
+    if c.version > CONFIG_VERSION {
+        return Err(invalid(
+            "version",
+            c.version.to_string(),
+            format!("configuration version {} is newer than this RustMap understands ({CONFIG_VERSION})", c.version),
+        ));
+    }
+    let raw = privilege::has_raw_socket_privilege();
+    let types = scan_types(c, raw)?;
+    let version = version_detection(c)?;
+    let (skip_discovery, discovery) = discovery_plan(c, raw)?;
+    if c.mode == ScanMode::List && (!c.discovery.probes.is_empty() || c.discovery.disable_arp) {
+        return Err(conflict("discovery.probes", "-sL sends nothing: host discovery options do not apply"));
+    }
+    // A connect scan (and an unprivileged ping scan) cannot send raw discovery probes.
+    let connect_only = types.contains(&ScanType::Connect) || (c.mode == ScanMode::Ping && !raw);
+    if connect_only {
+        if let Some(p) = discovery.pings.iter().find(|p| p.needs_raw()) {
+            return Err(conflict(
+                "discovery.probes",
+                format!("{} needs a raw-packet scan (-sS, as root); with -sT use -PS, -PA, -PH or -PHT", p.flag()),
+            ));
+        }
+    }
+    let targets = targets(c)?;
+    let ports = ports(c, &types)?;
+    let timing = timing(c)?;
+    let (files, stats_every) = outputs(c)?;
+
+    // -e and -S: checked here so a typo is an error, not a scan with no results.
+    if let Some(name) = &c.origin.interface {
+        if !crate::interface_exists(name) {
+            return Err(invalid("origin.interface", name.clone(), format!("-e {name}: no such interface")));
+        }
+    }
+    let source = match &c.origin.source {
+        Some(s) => Some(
+            s.parse::<std::net::IpAddr>()
+                .map_err(|_| invalid("origin.source", s.clone(), format!("-S {s}: not an IP address")))?,
+        ),
+        None => None,
+    };
+    if let Some(s) = source {
+        // Raw scans may spoof (answers then go elsewhere, as with nmap's -S); the kernel binds a
+        // connect scan's sockets only to addresses it has.
+        if types.contains(&ScanType::Connect) && !crate::is_local_address(s) {
+            return Err(invalid(
+                "origin.source",
+                s.to_string(),
+                format!("-S {s}: not an address of this machine (a connect scan can only use its own)"),
+            ));
+        }
+    }
+    if c.origin.send_ip && c.mode == ScanMode::Ports && types.iter().all(|t| *t == ScanType::Connect) {
+        return Err(conflict(
+            "origin.send_ip",
+            "--send-ip: a connect scan's packets are the kernel's; it applies to raw scans (-sS, -sU, ...)",
+        ));
+    }
+    let reverse_dns = match c.names.reverse {
+        // -sL looks up every name: it is all that it does.
+        _ if c.mode == ScanMode::List && c.names.reverse != ReverseDns::Never => ReverseDns::Always,
+        r => r,
+    };
+    let dns = name_options(c)?;
+    Ok(ScanPlan {
+        config: c.clone(),
+        targets,
+        ports,
+        scan_types: types,
+        timing,
+        skip_discovery,
+        discovery,
+        port_scan: c.mode == ScanMode::Ports,
+        list_only: c.mode == ScanMode::List,
+        randomize_ports: !c.ports.sequential,
+        reverse_dns,
+        ipv6: c.names.ipv6,
+        dns,
+        origin: Origin { interface: c.origin.interface.clone(), source },
+        send_ip: c.origin.send_ip,
+        version_detection: version,
+        files,
+        stats_every,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        let p = |s| parse_time("x", "--x", s);
+        assert_eq!(p("500").unwrap(), Duration::from_millis(500));
+        assert_eq!(p("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(p("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(p("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(p("1.5s").unwrap(), Duration::from_millis(1500));
+        let e = p("soon").unwrap_err();
+        assert_eq!((e.field, e.value.as_str(), e.kind), ("x", "soon", ConfigErrorKind::Invalid));
+        assert!(p("-1").is_err());
+    }
+
+    fn config(f: impl FnOnce(&mut ScanConfig)) -> ScanConfig {
+        let mut c = ScanConfig::new(["127.0.0.1"]);
+        c.scan_types = vec![ScanType::Connect];
+        f(&mut c);
+        c
+    }
+
+    #[test]
+    fn errors_name_the_field_and_value() {
+        let cases: Vec<(ScanConfig, &str, &str, &str)> = vec![
+            (config(|c| c.ports.spec = Some("70000".into())), "ports.spec", "70000", "-p: "),
+            (config(|c| c.timing.max_rate = Some(-5.0)), "timing.max_rate", "-5", "--max-rate"),
+            (config(|c| c.timing.host_timeout = Some("soon".into())), "timing.host_timeout", "soon", "--host-timeout"),
+            (config(|c| c.timing.template = Some(7)), "timing.template", "7", "-T7"),
+            (config(|c| c.service.intensity = Some(12)), "service.intensity", "12", "0-9"),
+            (config(|c| c.targets = vec!["10.0.0.0/33".into()]), "targets", "10.0.0.0/33", "/33"),
+            (config(|c| c.discovery.probes = vec!["PS99999".into()]), "discovery.probes", "PS99999", "99999"),
+            (config(|c| c.origin.source = Some("nope".into())), "origin.source", "nope", "-S nope"),
+            (config(|c| c.names.servers = vec!["bogus".into()]), "names.servers", "bogus", "bogus"),
+        ];
+        for (c, field, value, needle) in cases {
+            let e = validate(&c).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.value.contains(value), "{field}: value {:?}", e.value);
+            assert!(e.message.contains(needle), "{field}: {e}");
+        }
+    }
+
+    #[test]
+    fn combinations_and_missing_values() {
+        let e = validate(&config(|c| c.targets.clear())).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Missing);
+        let e = validate(&config(|c| {
+            c.ports.spec = Some("80".into());
+            c.ports.fast = true;
+        }))
+        .unwrap_err();
+        assert_eq!((e.field, e.kind), ("ports.spec", ConfigErrorKind::Conflict));
+        let e = validate(&config(|c| c.service.light = true)).unwrap_err();
+        assert!(e.message.contains("needs -sV"), "{e}");
+        let e = validate(&config(|c| c.version = CONFIG_VERSION + 1)).unwrap_err();
+        assert_eq!(e.field, "version");
+        let e = validate(&config(|c| {
+            c.output.files = vec![
+                rustmap_model::config::OutputFile { format: OutputFormat::Xml, path: "-".into() },
+                rustmap_model::config::OutputFile { format: OutputFormat::Json, path: "-".into() },
+            ]
+        }))
+        .unwrap_err();
+        assert_eq!(e.field, "output.files");
+    }
+
+    #[test]
+    fn a_good_config_becomes_a_plan() {
+        let plan = validate(&config(|c| {
+            c.ports.spec = Some("22,80,443".into());
+            c.timing.template = Some(4);
+            c.timing.max_rate = Some(500.0);
+            c.output.all_base = Some("/tmp/base".into());
+        }))
+        .unwrap();
+        assert_eq!(plan.ports.tcp.len(), 3);
+        assert_eq!(plan.timing.max_rate, Some(500.0));
+        assert_eq!(plan.files.len(), 4);
+        assert_eq!(plan.scan_types, vec![ScanType::Connect]);
+    }
+}
