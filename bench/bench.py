@@ -22,7 +22,8 @@ from measure import run_in_ns  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = os.environ.get("LAB_PREFIX", "rmlab")
 NS = f"{PREFIX}-scan"
-RUSTMAP = os.path.join(ROOT, "target", "release", "rustmap")
+# RUSTMAP_BIN runs another build (a baseline for before/after figures) instead of this tree's.
+RUSTMAP = os.environ.get("RUSTMAP_BIN") or os.path.join(ROOT, "target", "release", "rustmap")
 TIMEOUT = 600
 
 

@@ -4,7 +4,8 @@
 //! still has exactly one definition.
 
 /// Output-format options that take a file name (`-oX FILE`, `--oX FILE`).
-pub const OUTPUT_FLAGS: &[&str] = &["oN", "oX", "oJ", "oG", "oA", "oY", "oC", "oH", "oCEF", "oLEEF", "oS", "oM"];
+pub const OUTPUT_FLAGS: &[&str] =
+    &["oN", "oX", "oJ", "oG", "oA", "oY", "oC", "oH", "oCEF", "oLEEF", "oS", "oM", "oJ-lines"];
 
 /// Discovery probes whose port list may follow as a separate argument in the guide's spelling.
 const PING_WITH_PORTS: &[&str] = &["PS", "PA", "PU", "PY", "PH", "PHT"];

@@ -146,12 +146,18 @@ pub fn build(f: Flags, args_line: String) -> anyhow::Result<ScanConfig> {
         (OutputFormat::Xml, f.out_xml),
         (OutputFormat::Json, f.out_json),
         (OutputFormat::Grepable, f.out_grepable),
+        (OutputFormat::Yaml, f.out_yaml),
+        (OutputFormat::Csv, f.out_csv),
+        (OutputFormat::Cef, f.out_cef),
+        (OutputFormat::Leef, f.out_leef),
+        (OutputFormat::JsonLines, f.out_json_lines),
     ] {
         if let Some(path) = path {
             o.files.push(OutputFile { format, path });
         }
     }
     o.all_base = f.out_all;
+    o.append = f.append_output;
     o.interactive = true;
     o.progress = !f.no_progress;
     o.stats_every = f.stats_every.as_deref().map(stats_every);

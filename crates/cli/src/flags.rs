@@ -180,9 +180,27 @@ pub struct Flags {
     /// Grepable output to FILE.
     #[arg(long = "oG", value_name = "FILE", help_heading = "Output")]
     pub out_grepable: Option<String>,
-    /// Normal, XML, JSON and grepable output to BASE.nmap, BASE.xml, BASE.json, BASE.gnmap.
+    /// YAML output (the JSON document's content) to FILE.
+    #[arg(long = "oY", value_name = "FILE", help_heading = "Output")]
+    pub out_yaml: Option<String>,
+    /// CSV output to FILE: one row per host and port, safe to open in a spreadsheet.
+    #[arg(long = "oC", value_name = "FILE", help_heading = "Output")]
+    pub out_csv: Option<String>,
+    /// ArcSight Common Event Format (CEF) lines to FILE: a host-up event per host, a port-open event per open port.
+    #[arg(long = "oCEF", value_name = "FILE", help_heading = "Output")]
+    pub out_cef: Option<String>,
+    /// IBM QRadar LEEF 2.0 lines to FILE (the same events as --oCEF).
+    #[arg(long = "oLEEF", value_name = "FILE", help_heading = "Output")]
+    pub out_leef: Option<String>,
+    /// The live event stream as JSON lines to FILE (one event per line as the scan runs; - for stdout), for piping.
+    #[arg(long = "oJ-lines", value_name = "FILE", help_heading = "Output")]
+    pub out_json_lines: Option<String>,
+    /// Normal, XML, JSON, grepable, YAML and CSV output to BASE.nmap, .xml, .json, .gnmap, .yaml, .csv.
     #[arg(long = "oA", value_name = "BASE", help_heading = "Output")]
     pub out_all: Option<String>,
+    /// Append to the output files instead of replacing them.
+    #[arg(long = "append-output", help_heading = "Output")]
+    pub append_output: bool,
     /// Show only open (or possibly open) ports.
     #[arg(long = "open", help_heading = "Output")]
     pub open: bool,
@@ -266,11 +284,7 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("listen", true),
     u("api-key", true),
     u("self-test", false),
-    u("oY", true),
-    u("oC", true),
     u("oH", true),
-    u("oCEF", true),
-    u("oLEEF", true),
     u("oS", true),
     u("oM", true),
     u("iR", true),

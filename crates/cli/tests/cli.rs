@@ -150,19 +150,66 @@ fn ndiff_reads_and_diffs_two_scans() {
 }
 
 #[test]
-fn output_all_writes_four_files_and_dash_replaces_stdout() {
+fn output_all_writes_six_files_and_dash_replaces_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("res");
     let (open, closed) = listeners(1);
     let o = rustmap(&["-n", "-p", &port_arg(&open, &closed), "-oA", base.to_str().unwrap(), "127.0.0.1"]);
     assert!(o.status.success());
-    for ext in ["nmap", "xml", "json", "gnmap"] {
+    for ext in ["nmap", "xml", "json", "gnmap", "yaml", "csv"] {
         let p = dir.path().join(format!("res.{ext}"));
         assert!(std::fs::metadata(&p).map(|m| m.len() > 50).unwrap_or(false), "{ext} missing");
     }
     // -oX - puts XML on stdout instead of the normal output.
     let o = rustmap(&["-n", "-p", &port_arg(&open, &closed), "-oX", "-", "127.0.0.1"]);
     assert!(stdout(&o).starts_with("<?xml"), "{}", stdout(&o));
+}
+
+#[test]
+fn every_data_format_from_one_scan_with_append() {
+    // One scan, every format at once (both spellings), each re-read; then --append-output adds a
+    // second scan's lines to the CSV instead of replacing them.
+    let dir = tempfile::tempdir().unwrap();
+    let f = |ext: &str| dir.path().join(format!("r.{ext}")).to_str().unwrap().to_string();
+    let (open, closed) = listeners(2);
+    let ports = port_arg(&open, &closed);
+    let o = rustmap(&[
+        "-sT",
+        "-n",
+        "-p",
+        &ports,
+        "--oY",
+        &f("yaml"),
+        "-oC",
+        &f("csv"),
+        "--oCEF",
+        &f("cef"),
+        "-oLEEF",
+        &f("leef"),
+        "--oJ-lines",
+        "-",
+        "127.0.0.1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // JSON lines on stdout: the live stream, ports before their host is done.
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"scan_started"));
+    assert_eq!(kinds.last(), Some(&"scan_finished"));
+    let done = kinds.iter().position(|k| *k == "host_done").unwrap();
+    assert_eq!(kinds[..done].iter().filter(|k| **k == "port_found").count(), 2 + closed.len());
+    let yaml = std::fs::read_to_string(f("yaml")).unwrap();
+    assert!(yaml.contains("scanner: rustmap") && yaml.contains("state: open"), "{yaml}");
+    let csv = std::fs::read_to_string(f("csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.contains(",open,")).count(), 2, "{csv}");
+    let cef = std::fs::read_to_string(f("cef")).unwrap();
+    assert_eq!(cef.lines().filter(|l| l.starts_with("CEF:0|RustMap|RustMap|") && l.contains("|port-open|")).count(), 2);
+    let leef = std::fs::read_to_string(f("leef")).unwrap();
+    assert_eq!(leef.lines().filter(|l| l.starts_with("LEEF:2.0|RustMap|RustMap|")).count(), 3, "{leef}");
+    let o = rustmap(&["-sT", "-n", "-p", &ports, "-oC", &f("csv"), "--append-output", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = std::fs::read_to_string(f("csv")).unwrap();
+    assert_eq!(again.lines().filter(|l| l.contains(",open,")).count(), 4, "appended: {again}");
 }
 
 #[test]
@@ -323,7 +370,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PO", "127.0.0.1"], "-PO"),
         (vec!["--script", "http-title", "127.0.0.1"], "--script"),
-        (vec!["--oY", "x.yaml", "127.0.0.1"], "--oY"),
+        (vec!["--oH", "x.html", "127.0.0.1"], "--oH"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--self-test"], "--self-test"),
         (vec!["--no-db", "127.0.0.1"], "--no-db"),

@@ -316,6 +316,16 @@ pub enum OutputFormat {
     Json,
     /// nmap's grepable lines (`-oG`).
     Grepable,
+    /// The JSON document as YAML (`-oY`).
+    Yaml,
+    /// One row per host and port (`-oC`).
+    Csv,
+    /// ArcSight Common Event Format lines (`-oCEF`).
+    Cef,
+    /// QRadar LEEF 2.0 lines (`-oLEEF`).
+    Leef,
+    /// The event stream, one JSON object per line (`--oJ-lines`).
+    JsonLines,
 }
 
 /// One output file.
@@ -334,8 +344,10 @@ pub struct OutputFile {
 pub struct OutputConfig {
     /// Files to write.
     pub files: Vec<OutputFile>,
-    /// `-oA BASE`: every format, to `BASE.nmap`, `.xml`, `.json`, `.gnmap`.
+    /// `-oA BASE`: `BASE.nmap`, `.xml`, `.json`, `.gnmap`, `.yaml` and `.csv`.
     pub all_base: Option<String>,
+    /// Append to output files instead of replacing them (`--append-output`).
+    pub append: bool,
     /// Normal output on standard output unless a file is `-` (what a terminal user wants; off
     /// for the API and Python).
     pub interactive: bool,

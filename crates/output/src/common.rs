@@ -36,6 +36,85 @@ pub(crate) fn host_listed(h: &HostResult, opts: &Options) -> bool {
     }
 }
 
+/// A copy of `h` as the data formats (JSON, YAML, CSV, CEF, LEEF) write it: only open ports
+/// under `--open`, and every string that came from the network or the user sanitized (no control
+/// characters), whatever the detector already did. Each format then escapes for its own syntax.
+pub(crate) fn cleaned_host(h: &HostResult, opts: &Options) -> HostResult {
+    let clean = |v: &mut String| *v = sanitize(v).into_owned();
+    let mut h = h.clone();
+    if opts.open_only {
+        h.ports.retain(|p| is_openish(p.state));
+    }
+    for n in &mut h.hostnames {
+        clean(&mut n.name);
+    }
+    if let Some(m) = h.mac.as_mut() {
+        clean(m);
+    }
+    for p in &mut h.ports {
+        if let Some(s) = p.service.as_mut() {
+            for v in
+                [&mut s.product, &mut s.version, &mut s.extrainfo, &mut s.hostname, &mut s.ostype, &mut s.devicetype]
+                    .into_iter()
+                    .flatten()
+            {
+                clean(v);
+            }
+            // The fingerprint is not: it is RustMap's own escaped format (RMFP1, no control byte
+            // by construction), and a second pass would double its backslashes.
+            if let Some(v) = s.tunnel.as_mut() {
+                clean(v);
+            }
+            clean(&mut s.name);
+            s.cpe.iter_mut().for_each(clean);
+            if let Some(q) = s.quic.as_mut() {
+                q.versions.iter_mut().for_each(clean);
+                q.alpn.iter_mut().for_each(clean);
+            }
+        }
+        if let Some(t) = p.tls.as_mut() {
+            for v in [&mut t.version, &mut t.cipher, &mut t.ja3s, &mut t.ja3s_string] {
+                clean(v);
+            }
+            for v in [&mut t.alpn, &mut t.ja4s].into_iter().flatten() {
+                clean(v);
+            }
+            for c in &mut t.certs {
+                for (k, v) in c.subject.iter_mut().chain(c.issuer.iter_mut()) {
+                    clean(k);
+                    clean(v);
+                }
+                for v in c.sans.iter_mut().chain([
+                    &mut c.not_before,
+                    &mut c.not_after,
+                    &mut c.key_type,
+                    &mut c.signature_algorithm,
+                    &mut c.sha256,
+                    &mut c.serial,
+                ]) {
+                    clean(v);
+                }
+                c.key_curve.iter_mut().for_each(clean);
+            }
+        }
+        for sc in &mut p.scripts {
+            clean(&mut sc.id);
+            clean(&mut sc.output);
+        }
+    }
+    for sc in &mut h.scripts {
+        clean(&mut sc.id);
+        clean(&mut sc.output);
+    }
+    for o in &mut h.os {
+        clean(&mut o.name);
+    }
+    for t in &mut h.trace {
+        t.hostname.iter_mut().for_each(clean);
+    }
+    h
+}
+
 pub(crate) fn local_time(unix: i64) -> DateTime<Local> {
     Local.timestamp_opt(unix, 0).single().unwrap_or_else(Local::now)
 }

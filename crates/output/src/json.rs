@@ -50,7 +50,7 @@
 //! Only hosts that are up are listed; `stats` counts the others. States and reasons use nmap's
 //! spellings (`open|filtered`, `conn-refused`, ...). Strings are sanitized: no control characters.
 
-use crate::common::{host_listed, is_openish, Options};
+use crate::common::{cleaned_host, host_listed, Options};
 use crate::{format_ranges, Control, Sink, SinkError};
 use rustmap_model::{sanitize, ScanEvent, EVENT_SCHEMA_VERSION};
 use serde_json::json;
@@ -71,91 +71,43 @@ impl<W: Write + Send> JsonWriter<W> {
     }
 }
 
+/// The scan's header fields, shared by JSON and YAML: scanner, schema version, scan id, version,
+/// the command line (sanitized), start time and the scan types with their ports.
+pub(crate) fn scan_head(info: &rustmap_model::ScanInfo) -> serde_json::Value {
+    let scans: Vec<_> = info
+        .scans
+        .iter()
+        .map(|s| {
+            json!({
+                "scan_type": s.scan_type.xml_name(),
+                "protocol": s.scan_type.protocol(),
+                "count": s.ports.len(),
+                "ports": format_ranges(&s.ports),
+            })
+        })
+        .collect();
+    json!({
+        "scanner": "rustmap",
+        "schema_version": EVENT_SCHEMA_VERSION,
+        "scan_id": info.scan_id,
+        "version": info.version,
+        "args": sanitize(&info.args),
+        "start": info.start_unix,
+        "scans": scans,
+    })
+}
+
 impl<W: Write + Send> Sink for JsonWriter<W> {
     fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         match ev {
             ScanEvent::ScanStarted(info) => {
-                let scans: Vec<_> = info
-                    .scans
-                    .iter()
-                    .map(|s| {
-                        json!({
-                            "scan_type": s.scan_type.xml_name(),
-                            "protocol": s.scan_type.protocol(),
-                            "count": s.ports.len(),
-                            "ports": format_ranges(&s.ports),
-                        })
-                    })
-                    .collect();
-                let head = json!({
-                    "scanner": "rustmap",
-                    "schema_version": EVENT_SCHEMA_VERSION,
-                    "scan_id": info.scan_id,
-                    "version": info.version,
-                    "args": sanitize(&info.args),
-                    "start": info.start_unix,
-                    "scans": scans,
-                });
+                let head = scan_head(info);
                 let head = serde_json::to_string(&head).map_err(std::io::Error::from)?;
                 // Re-open the object to stream the hosts array into it.
                 write!(self.out, "{},\"hosts\":[", head.trim_end_matches('}'))?;
             }
             ScanEvent::HostDone(h) if host_listed(h, &self.opts) => {
-                let mut h = h.clone();
-                if self.opts.open_only {
-                    h.ports.retain(|p| is_openish(p.state));
-                }
-                for n in &mut h.hostnames {
-                    n.name = sanitize(&n.name).into_owned();
-                }
-                // Service fields come from the network (through the detector's templates, which
-                // already drop control characters); sanitized again here, as every format does.
-                for s in h.ports.iter_mut().filter_map(|p| p.service.as_mut()) {
-                    for v in [
-                        &mut s.product,
-                        &mut s.version,
-                        &mut s.extrainfo,
-                        &mut s.hostname,
-                        &mut s.ostype,
-                        &mut s.devicetype,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        *v = sanitize(v).into_owned();
-                    }
-                    s.name = sanitize(&s.name).into_owned();
-                    for c in &mut s.cpe {
-                        *c = sanitize(c).into_owned();
-                    }
-                }
-                for t in h.ports.iter_mut().filter_map(|p| p.tls.as_mut()) {
-                    for v in [&mut t.version, &mut t.cipher, &mut t.ja3s, &mut t.ja3s_string] {
-                        *v = sanitize(v).into_owned();
-                    }
-                    for v in [&mut t.alpn, &mut t.ja4s].into_iter().flatten() {
-                        *v = sanitize(v).into_owned();
-                    }
-                    for c in &mut t.certs {
-                        for (k, v) in c.subject.iter_mut().chain(c.issuer.iter_mut()) {
-                            *k = sanitize(k).into_owned();
-                            *v = sanitize(v).into_owned();
-                        }
-                        for v in c.sans.iter_mut().chain([
-                            &mut c.not_before,
-                            &mut c.not_after,
-                            &mut c.key_type,
-                            &mut c.signature_algorithm,
-                            &mut c.sha256,
-                            &mut c.serial,
-                        ]) {
-                            *v = sanitize(v).into_owned();
-                        }
-                        if let Some(v) = c.key_curve.as_mut() {
-                            *v = sanitize(v).into_owned();
-                        }
-                    }
-                }
+                let h = cleaned_host(h, &self.opts);
                 if self.hosts_written > 0 {
                     write!(self.out, ",")?;
                 }

@@ -7,16 +7,24 @@
 //! - [`xml`]: nmap's XML (`-oX`), valid against nmap's DTD, readable by ndiff.
 //! - [`json`]: one JSON object per scan (`-oJ`); its schema is documented in that module.
 //! - [`grepable`]: nmap's grepable lines (`-oG`).
+//! - [`yaml`]: the JSON document as YAML (`-oY`).
+//! - [`csv`]: one row per host and port (`-oC`), safe to open in a spreadsheet.
+//! - [`siem`]: ArcSight CEF (`-oCEF`) and QRadar LEEF 2.0 (`-oLEEF`) lines.
+//! - [`jsonl`]: the event stream as JSON lines (`--oJ-lines`), for piping.
 //! - [`progress`]: the status while a scan runs (a live line on a terminal, `--stats-every`), on
 //!   stderr.
 
 #![forbid(unsafe_code)]
 
+pub mod csv;
 pub mod grepable;
 pub mod json;
+pub mod jsonl;
 pub mod normal;
 pub mod progress;
+pub mod siem;
 pub mod xml;
+pub mod yaml;
 
 mod common;
 

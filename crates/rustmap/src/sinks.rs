@@ -6,16 +6,22 @@ use crate::session::StartError;
 use crate::ScanPlan;
 use rustmap_model::config::OutputFormat;
 use rustmap_model::Sink;
+use rustmap_output::csv::CsvWriter;
+use rustmap_output::jsonl::JsonLinesWriter;
 use rustmap_output::progress::{ProgressOptions, ProgressSink};
+use rustmap_output::siem::SiemWriter;
+use rustmap_output::yaml::YamlWriter;
 use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
 use std::fs::File;
 use std::io::{BufWriter, LineWriter, Write};
 
-fn open_out(path: &str) -> Result<Box<dyn Write + Send>, StartError> {
+fn open_out(path: &str, append: bool) -> Result<Box<dyn Write + Send>, StartError> {
     if path == "-" {
         return Ok(Box::new(LineWriter::new(std::io::stdout())));
     }
-    let file = File::create(path).map_err(|source| StartError::Output { path: path.to_string(), source })?;
+    let file =
+        if append { std::fs::OpenOptions::new().create(true).append(true).open(path) } else { File::create(path) }
+            .map_err(|source| StartError::Output { path: path.to_string(), source })?;
     Ok(Box::new(BufWriter::new(file)))
 }
 
@@ -37,12 +43,17 @@ pub(crate) fn for_plan(plan: &ScanPlan) -> Result<Vec<Box<dyn Sink>>, StartError
         sinks.push(Box::new(NormalWriter::new(LineWriter::new(std::io::stdout()), opts.clone())));
     }
     for (format, path) in &plan.files {
-        let w = open_out(path)?;
+        let w = open_out(path, o.append)?;
         let sink: Box<dyn Sink> = match format {
             OutputFormat::Normal => Box::new(NormalWriter::new(w, opts.clone())),
             OutputFormat::Xml => Box::new(XmlWriter::new(w, opts.clone())),
             OutputFormat::Json => Box::new(JsonWriter::new(w, opts.clone())),
             OutputFormat::Grepable => Box::new(GrepableWriter::new(w, opts.clone())),
+            OutputFormat::Yaml => Box::new(YamlWriter::new(w, opts.clone())),
+            OutputFormat::Csv => Box::new(CsvWriter::new(w, opts.clone())),
+            OutputFormat::Cef => Box::new(SiemWriter::cef(w, opts.clone())),
+            OutputFormat::Leef => Box::new(SiemWriter::leef(w, opts.clone())),
+            OutputFormat::JsonLines => Box::new(JsonLinesWriter::new(w, opts.clone())),
         };
         sinks.push(sink);
     }

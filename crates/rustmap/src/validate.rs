@@ -552,6 +552,8 @@ fn outputs(c: &ScanConfig) -> Result<Outputs, ConfigError> {
             (OutputFormat::Xml, "xml"),
             (OutputFormat::Json, "json"),
             (OutputFormat::Grepable, "gnmap"),
+            (OutputFormat::Yaml, "yaml"),
+            (OutputFormat::Csv, "csv"),
         ] {
             files.push((format, format!("{base}.{ext}")));
         }
@@ -740,7 +742,7 @@ mod tests {
         .unwrap();
         assert_eq!(plan.ports.tcp.len(), 3);
         assert_eq!(plan.timing.max_rate, Some(500.0));
-        assert_eq!(plan.files.len(), 4);
+        assert_eq!(plan.files.len(), 6);
         assert_eq!(plan.scan_types, vec![ScanType::Connect]);
     }
 }

@@ -201,7 +201,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets DF, MF and the fragment offset (in bytes; must be a multiple of 8
     /// below 65536).
     pub fn set_fragment(&mut self, dont_frag: bool, more_frags: bool, offset_bytes: u16) -> Result<()> {
-        if offset_bytes % 8 != 0 {
+        if !offset_bytes.is_multiple_of(8) {
             return Err(WireError::BadLength("ipv4 fragment offset"));
         }
         let mut v = offset_bytes >> 3;
@@ -285,7 +285,7 @@ impl Repr {
         ensure_room(HEADER_LEN, buf.len())?;
         let total =
             u16::try_from(HEADER_LEN + self.payload_len).map_err(|_| WireError::BadLength("ipv4 total length"))?;
-        if self.frag_offset % 8 != 0 {
+        if !self.frag_offset.is_multiple_of(8) {
             return Err(WireError::BadLength("ipv4 fragment offset"));
         }
         let hdr = sub_mut(buf, 0, HEADER_LEN);

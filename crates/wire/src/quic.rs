@@ -77,7 +77,7 @@ impl<'a> VersionNegotiation<'a> {
         let dcid = cid(b, &mut at)?;
         let scid = cid(b, &mut at)?;
         let list = &b[at..];
-        if list.is_empty() || list.len() % 4 != 0 {
+        if list.is_empty() || !list.len().is_multiple_of(4) {
             return Err(WireError::BadLength("QUIC version list"));
         }
         let versions = list

@@ -523,7 +523,7 @@ impl<'a> Repr<'a> {
     /// Writes the whole segment with its checksum at the start of `buf`;
     /// returns its length.
     pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> Result<usize> {
-        if self.options.len() % 4 != 0 || self.options.len() > MAX_OPTIONS_LEN {
+        if !self.options.len().is_multiple_of(4) || self.options.len() > MAX_OPTIONS_LEN {
             return Err(WireError::BadOption("tcp options area must be a multiple of 4, at most 40"));
         }
         let len = self.buffer_len();

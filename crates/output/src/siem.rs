@@ -1,0 +1,227 @@
+//! SIEM formats: ArcSight's Common Event Format (`-oCEF`) and QRadar's Log Event Extended Format
+//! 2.0 (`-oLEEF`), one line per event, written as hosts finish.
+//!
+//! Events (the same in both formats):
+//!
+//! | id | name | severity | when |
+//! |---|---|---|---|
+//! | `host-up` | Host up | 1 | a host is up (with its reason and number of open ports) |
+//! | `host-down` | Host down | 1 | a down host, only with `-v` (as the other formats list them) |
+//! | `port-open` | Open port | 3 | each open (or open\|filtered) port, with its service |
+//!
+//! CEF (`CEF:0|RustMap|RustMap|VERSION|ID|NAME|SEVERITY|EXTENSION`):
+//!
+//! ```text
+//! CEF:0|RustMap|RustMap|0.1.0|port-open|Open port|3|rt=1795000001000 dst=198.18.0.10 dhost=h10.lab.test dpt=22 proto=TCP app=ssh cs1Label=product cs1=OpenSSH cs2Label=version cs2=9.2p1 cs3Label=reason cs3=syn-ack cs4Label=scanId cs4=01J...
+//! ```
+//!
+//! Header fields escape `\` and `|` with a backslash; extension values escape `\` and `=`, and a
+//! newline or carriage return would be written `\n` / `\r` (the CEF specification's rules).
+//!
+//! LEEF 2.0 (`LEEF:2.0|RustMap|RustMap|VERSION|ID|x09|ATTRIBUTES`), attributes separated by a
+//! tab, declared in the header as `x09`:
+//!
+//! ```text
+//! LEEF:2.0|RustMap|RustMap|0.1.0|port-open|x09|devTime=Nov 21 2026 14:23:00<TAB>devTimeFormat=MMM dd yyyy HH:mm:ss<TAB>dst=198.18.0.10<TAB>dstPort=22<TAB>proto=TCP<TAB>sev=3<TAB>cat=port-open<TAB>app=ssh<TAB>...
+//! ```
+//!
+//! LEEF has no escape for its delimiter: every value is sanitized first (a tab from the network
+//! becomes the text `\x09`, as in every format), so a value can never contain one; `|` in the
+//! header is escaped with a backslash. In both formats no value carries a raw control character.
+
+use crate::common::{cleaned_host, host_listed, is_openish, Options};
+use crate::{Control, Sink, SinkError};
+use chrono::{TimeZone, Utc};
+use rustmap_model::{HostResult, HostStatus, ScanEvent};
+use std::io::Write;
+
+/// One SIEM event: id, name, severity and its fields (CEF keys; LEEF renames a few).
+struct Event {
+    id: &'static str,
+    name: &'static str,
+    severity: u8,
+    fields: Vec<(&'static str, String)>,
+}
+
+fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
+    let name = h.display_name().unwrap_or_default().to_string();
+    let rt = (h.end_unix.max(0) as u64 * 1000).to_string();
+    let mut base = vec![("rt", rt), ("dst", h.addr.to_string())];
+    if !name.is_empty() {
+        base.push(("dhost", name));
+    }
+    let mut out = Vec::new();
+    let open: Vec<_> = h.ports.iter().filter(|p| is_openish(p.state)).collect();
+    let (id, title) = match h.status {
+        HostStatus::Down => ("host-down", "Host down"),
+        _ => ("host-up", "Host up"),
+    };
+    let mut fields = base.clone();
+    fields.extend([
+        ("cs1Label", "reason".to_string()),
+        ("cs1", h.reason.as_str().to_string()),
+        ("cn1Label", "openPorts".to_string()),
+        ("cn1", open.len().to_string()),
+        ("cs4Label", "scanId".to_string()),
+        ("cs4", scan_id.to_string()),
+    ]);
+    if let Some(mac) = &h.mac {
+        fields.push(("dmac", mac.clone()));
+    }
+    out.push(Event { id, name: title, severity: 1, fields });
+    for p in open {
+        let mut fields = base.clone();
+        fields.push(("dpt", p.port.to_string()));
+        fields.push(("proto", p.protocol.as_str().to_uppercase()));
+        if let Some(s) = &p.service {
+            fields.push(("app", s.display_name()));
+            if let Some(v) = &s.product {
+                fields.extend([("cs1Label", "product".to_string()), ("cs1", v.clone())]);
+            }
+            if let Some(v) = &s.version {
+                fields.extend([("cs2Label", "version".to_string()), ("cs2", v.clone())]);
+            }
+        }
+        fields.extend([
+            ("cs3Label", "reason".to_string()),
+            ("cs3", p.reason.as_str().to_string()),
+            ("cs4Label", "scanId".to_string()),
+            ("cs4", scan_id.to_string()),
+        ]);
+        out.push(Event { id: "port-open", name: "Open port", severity: 3, fields });
+    }
+    out
+}
+
+/// CEF header field: `\` and `|` escaped.
+pub fn cef_header(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|")
+}
+
+/// CEF extension value: `\` and `=` escaped, line breaks written as `\n` and `\r`.
+pub fn cef_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '=' => out.push_str("\\="),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// LEEF value: nothing may break the tab-separated attribute list or the line.
+pub fn leef_value(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// Which of the two formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Cef,
+    Leef,
+}
+
+/// Writes CEF or LEEF lines as hosts finish.
+pub struct SiemWriter<W: Write + Send> {
+    out: W,
+    opts: Options,
+    flavor: Flavor,
+    version: String,
+    scan_id: String,
+}
+
+impl<W: Write + Send> SiemWriter<W> {
+    /// A CEF writer to `out`.
+    pub fn cef(out: W, opts: Options) -> SiemWriter<W> {
+        SiemWriter { out, opts, flavor: Flavor::Cef, version: String::new(), scan_id: String::new() }
+    }
+
+    /// A LEEF 2.0 writer to `out`.
+    pub fn leef(out: W, opts: Options) -> SiemWriter<W> {
+        SiemWriter { out, opts, flavor: Flavor::Leef, version: String::new(), scan_id: String::new() }
+    }
+
+    fn write(&mut self, e: &Event) -> std::io::Result<()> {
+        match self.flavor {
+            Flavor::Cef => {
+                let ext: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}={}", cef_value(v))).collect();
+                writeln!(
+                    self.out,
+                    "CEF:0|RustMap|RustMap|{}|{}|{}|{}|{}",
+                    cef_header(&self.version),
+                    cef_header(e.id),
+                    cef_header(e.name),
+                    e.severity,
+                    ext.join(" ")
+                )
+            }
+            Flavor::Leef => {
+                let mut attrs: Vec<String> = Vec::new();
+                for (k, v) in &e.fields {
+                    let key = match *k {
+                        "rt" => {
+                            let secs = v.parse::<i64>().unwrap_or(0) / 1000;
+                            let t = Utc.timestamp_opt(secs, 0).single().unwrap_or_default();
+                            attrs.push(format!("devTime={}", t.format("%b %d %Y %H:%M:%S")));
+                            attrs.push("devTimeFormat=MMM dd yyyy HH:mm:ss".to_string());
+                            continue;
+                        }
+                        "dpt" => "dstPort",
+                        "dhost" => "dstHost",
+                        "dmac" => "dstMAC",
+                        k => k,
+                    };
+                    attrs.push(format!("{key}={}", leef_value(v)));
+                }
+                attrs.push(format!("sev={}", e.severity));
+                attrs.push(format!("cat={}", e.id));
+                writeln!(
+                    self.out,
+                    "LEEF:2.0|RustMap|RustMap|{}|{}|x09|{}",
+                    cef_header(&self.version),
+                    cef_header(e.id),
+                    attrs.join("\t")
+                )
+            }
+        }
+    }
+}
+
+impl<W: Write + Send> Sink for SiemWriter<W> {
+    fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
+        match ev {
+            ScanEvent::ScanStarted(info) => {
+                self.version = rustmap_model::sanitize(&info.version).into_owned();
+                self.scan_id = rustmap_model::sanitize(&info.scan_id).into_owned();
+            }
+            ScanEvent::HostDone(h) if h.status != HostStatus::Unknown && host_listed(h, &self.opts) => {
+                let h = cleaned_host(h, &self.opts);
+                for e in events_of(&h, &self.scan_id) {
+                    self.write(&e)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(Control::Continue)
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(self.out.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cef_escaping() {
+        assert_eq!(cef_header("a|b\\c"), "a\\|b\\\\c");
+        assert_eq!(cef_value("x=1\\y\nz\r"), "x\\=1\\\\y\\nz\\r");
+        assert_eq!(leef_value("a\tb\nc"), "a b c");
+    }
+}
