@@ -46,6 +46,7 @@ declare -A PROBE=(
   [nftables]=/usr/sbin/nft
   [time]=/usr/bin/time
   [stunnel4]=/usr/bin/stunnel4
+  [chromium]=/usr/bin/chromium
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 

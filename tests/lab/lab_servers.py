@@ -48,6 +48,7 @@ HOSTILE_BANNER = (
     b"NUL:\x00\x00 "
     b"<script>alert('rustmap-lab')</script> "
     b"<b onmouseover=alert(1)>x</b> &amp; "
+    b"]]> =cmd|' /C calc'!A0 a=b|c\\d "  # CDATA end, a spreadsheet formula, CEF/LEEF separators
     b"bad-utf8:\xff\xfe\xc3\x28\xe2\x82 "
     b"\r\n"
 )

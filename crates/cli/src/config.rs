@@ -151,6 +151,7 @@ pub fn build(f: Flags, args_line: String) -> anyhow::Result<ScanConfig> {
         (OutputFormat::Cef, f.out_cef),
         (OutputFormat::Leef, f.out_leef),
         (OutputFormat::JsonLines, f.out_json_lines),
+        (OutputFormat::Html, f.out_html),
     ] {
         if let Some(path) = path {
             o.files.push(OutputFile { format, path });

@@ -192,6 +192,9 @@ pub struct Flags {
     /// IBM QRadar LEEF 2.0 lines to FILE (the same events as --oCEF).
     #[arg(long = "oLEEF", value_name = "FILE", help_heading = "Output")]
     pub out_leef: Option<String>,
+    /// A self-contained HTML report to FILE: summary, charts, a filterable and sortable host table, per-host detail.
+    #[arg(long = "oH", value_name = "FILE", help_heading = "Output")]
+    pub out_html: Option<String>,
     /// The live event stream as JSON lines to FILE (one event per line as the scan runs; - for stdout), for piping.
     #[arg(long = "oJ-lines", value_name = "FILE", help_heading = "Output")]
     pub out_json_lines: Option<String>,
@@ -284,7 +287,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("listen", true),
     u("api-key", true),
     u("self-test", false),
-    u("oH", true),
     u("oS", true),
     u("oM", true),
     u("iR", true),

@@ -370,7 +370,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PO", "127.0.0.1"], "-PO"),
         (vec!["--script", "http-title", "127.0.0.1"], "--script"),
-        (vec!["--oH", "x.html", "127.0.0.1"], "--oH"),
+        (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--self-test"], "--self-test"),
         (vec!["--no-db", "127.0.0.1"], "--no-db"),

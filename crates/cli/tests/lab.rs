@@ -1322,6 +1322,108 @@ fn service_detection_of_hostile_peers_stays_in_budget_and_clean() {
     }
 }
 
+/// Every output format of a scan whose banner is hostile (terminal and OSC escapes, NUL, markup,
+/// `]]>`, a spreadsheet formula, CEF/LEEF separators, invalid UTF-8), carried into the service's
+/// fields by a rule of our own: each output parses with a standard parser, none carries a raw
+/// control byte, no CSV cell is a formula, and the HTML report runs no script in a browser.
+#[test]
+fn every_format_of_a_hostile_banner_parses_and_stays_inert() {
+    let Some(_lab) = lab() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hostile.rmp");
+    std::fs::write(
+        &db,
+        "probe tcp null\nmatch hostile-lab\n  pattern (<script>.*\\]\\]>) (=cmd.*) bad-utf8\n  product $2\n  info $1\n",
+    )
+    .unwrap();
+    let base = dir.path().join("all");
+    let f = |ext: &str| dir.path().join(format!("out.{ext}")).to_str().unwrap().to_string();
+    let o = rustmap(&[
+        "-n",
+        "-sT",
+        "-sV",
+        "--probe-db",
+        db.to_str().unwrap(),
+        "-p",
+        "2223",
+        "-oA",
+        base.to_str().unwrap(),
+        "--oCEF",
+        &f("cef"),
+        "--oLEEF",
+        &f("leef"),
+        "--oH",
+        &f("html"),
+        "--oJ-lines",
+        &f("jsonl"),
+        "198.18.0.12",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |p: String| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let b = |ext: &str| format!("{}.{ext}", base.display());
+    let texts: Vec<(String, String)> = ["nmap", "xml", "json", "gnmap", "yaml", "csv"]
+        .iter()
+        .map(|e| (e.to_string(), read(b(e))))
+        .chain(["cef", "leef", "html", "jsonl"].iter().map(|e| (e.to_string(), read(f(e)))))
+        .collect();
+    for (name, text) in &texts {
+        for c in text.chars() {
+            assert!(!c.is_control() || c == '\n' || c == '\t', "{name}: raw {c:?}");
+        }
+    }
+    // JSON: the rule put the hostile text into the service, as text.
+    let v: Value = serde_json::from_str(&read(b("json"))).unwrap();
+    let s = &port(host(&v, "198.18.0.12"), 2223)["service"];
+    assert_eq!(s["name"], "hostile-lab", "{v}");
+    assert!(s["product"].as_str().unwrap().starts_with("=cmd|' /C calc'!A0"), "{s}");
+    assert!(s["extrainfo"].as_str().unwrap().contains("<script>alert('rustmap-lab')</script>"), "{s}");
+    // XML: well-formed and valid against nmap's DTD, `]]>` and markup escaped.
+    assert_valid_nmap_xml(&read(b("xml")));
+    // YAML and CSV through standard parsers.
+    let y: Value = serde_saphyr::from_str(&read(b("yaml"))).unwrap();
+    assert_eq!(y["hosts"][0]["ports"][0]["service"]["product"], s["product"]);
+    let csv_text = read(b("csv"));
+    let mut rows = csv::Reader::from_reader(csv_text.as_bytes());
+    let mut cells = 0;
+    for r in rows.records() {
+        for c in r.unwrap().iter() {
+            assert!(!c.starts_with(['=', '+', '-', '@', '\t', '\r']), "formula cell {c:?}");
+            cells += 1;
+        }
+    }
+    assert!(cells >= 15);
+    // CEF and LEEF: one host line and one port line each, headers intact.
+    let cef = read(f("cef"));
+    assert_eq!(cef.lines().filter(|l| l.starts_with("CEF:0|RustMap|RustMap|")).count(), 2, "{cef}");
+    assert!(cef.contains("|port-open|Open port|3|") && cef.contains("dpt=2223"), "{cef}");
+    let leef = read(f("leef"));
+    assert_eq!(leef.lines().filter(|l| l.starts_with("LEEF:2.0|RustMap|RustMap|")).count(), 2, "{leef}");
+    assert!(leef.lines().all(|l| l.split('\t').skip(1).all(|a| a.contains('='))), "{leef}");
+    for l in read(f("jsonl")).lines() {
+        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
+    // HTML in a real browser: the report's script ran, the banner's did not.
+    let html = read(f("html"));
+    assert!(!html.contains("<b onmouseover") && !html.contains("<script>alert"), "markup in the file");
+    let d = Command::new("timeout")
+        .args([
+            "120",
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", f("html")))
+        .output()
+        .expect("chromium (tests/lab/install-deps.sh installs it)");
+    let d = String::from_utf8_lossy(&d.stdout);
+    assert!(d.contains("data-ready=\"1\""), "the report did not render: {d}");
+    assert!(!d.contains("<b onmouseover") && !d.contains("<script>alert"), "hostile markup became elements: {d}");
+    assert!(d.contains("&lt;script&gt;alert('rustmap-lab')"), "the banner is shown as text: {d}");
+}
+
 /// A routed sweep: the lab's "crowd" is a /16 behind two routers with 50 live addresses. A /20
 /// slice of it (4096 addresses, 4 live) keeps the test short; the whole /16 is a benchmark.
 #[test]

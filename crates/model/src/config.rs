@@ -326,6 +326,8 @@ pub enum OutputFormat {
     Leef,
     /// The event stream, one JSON object per line (`--oJ-lines`).
     JsonLines,
+    /// A self-contained HTML report (`-oH`).
+    Html,
 }
 
 /// One output file.

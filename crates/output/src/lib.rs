@@ -11,6 +11,7 @@
 //! - [`csv`]: one row per host and port (`-oC`), safe to open in a spreadsheet.
 //! - [`siem`]: ArcSight CEF (`-oCEF`) and QRadar LEEF 2.0 (`-oLEEF`) lines.
 //! - [`jsonl`]: the event stream as JSON lines (`--oJ-lines`), for piping.
+//! - [`html`]: a self-contained HTML report (`-oH`), written from the whole scan at its end.
 //! - [`progress`]: the status while a scan runs (a live line on a terminal, `--stats-every`), on
 //!   stderr.
 
@@ -18,6 +19,7 @@
 
 pub mod csv;
 pub mod grepable;
+pub mod html;
 pub mod json;
 pub mod jsonl;
 pub mod normal;

@@ -7,6 +7,7 @@ use crate::ScanPlan;
 use rustmap_model::config::OutputFormat;
 use rustmap_model::Sink;
 use rustmap_output::csv::CsvWriter;
+use rustmap_output::html::HtmlWriter;
 use rustmap_output::jsonl::JsonLinesWriter;
 use rustmap_output::progress::{ProgressOptions, ProgressSink};
 use rustmap_output::siem::SiemWriter;
@@ -54,6 +55,7 @@ pub(crate) fn for_plan(plan: &ScanPlan) -> Result<Vec<Box<dyn Sink>>, StartError
             OutputFormat::Cef => Box::new(SiemWriter::cef(w, opts.clone())),
             OutputFormat::Leef => Box::new(SiemWriter::leef(w, opts.clone())),
             OutputFormat::JsonLines => Box::new(JsonLinesWriter::new(w, opts.clone())),
+            OutputFormat::Html => Box::new(HtmlWriter::new(w, opts.clone())),
         };
         sinks.push(sink);
     }
