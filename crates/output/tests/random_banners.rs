@@ -29,7 +29,7 @@ fn banner(rng: &mut Rng) -> Vec<u8> {
     (0..len)
         .map(|_| {
             let r = rng.next();
-            if r % 2 == 0 {
+            if r.is_multiple_of(2) {
                 SPECIAL[(r >> 8) as usize % SPECIAL.len()]
             } else {
                 (r >> 16) as u8
