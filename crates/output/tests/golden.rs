@@ -98,6 +98,9 @@ fn render(mut sink: Box<dyn Sink + '_>) {
     sink.finish().unwrap();
 }
 
+/// Writes the fixture in one format into a buffer.
+type Writer<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+
 /// `text` with the 16 characters after each `marker` replaced by `NONCE`.
 fn blank_after(text: &str, marker: &str) -> String {
     let mut out = String::new();
@@ -119,7 +122,7 @@ fn every_format_matches_its_golden_file() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let update = std::env::var("UPDATE_GOLDEN").is_ok();
     let opts = Options::default();
-    let formats: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    let formats: Vec<(&str, Writer)> = vec![
         ("scan.nmap", Box::new(|b| render(Box::new(NormalWriter::new(b, opts.clone()))))),
         ("scan.xml", Box::new(|b| render(Box::new(XmlWriter::new(b, opts.clone()))))),
         ("scan.json", Box::new(|b| render(Box::new(JsonWriter::new(b, opts.clone()))))),
