@@ -19,7 +19,7 @@
 use crate::connector::{ConnectDone, ConnectJob, Connector};
 use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
-use crate::timing::{RttEstimator, Timing, Window};
+use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -377,7 +377,7 @@ impl ConnectScan {
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
         let started = Instant::now();
-        let mut next_send = Instant::now();
+        let mut pacer = Pacer::new(&timing, started);
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
@@ -425,8 +425,8 @@ impl ConnectScan {
 
             // Launch what the window, pacing and rate limits allow.
             let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
-            let paced = timing.paced();
-            while Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
+            // With `--max-rate`, every probe that is due goes now (a late wake-up sends a burst).
+            while Instant::now() >= pause_until && pacer.ready(Instant::now()) {
                 let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
                 if !ports_ok && !disc_ok {
                     break;
@@ -437,6 +437,7 @@ impl ConnectScan {
                     break;
                 };
                 totals.probes_sent += 1;
+                pacer.on_sent(Instant::now(), &mut rand::rng());
                 in_flight += 1;
                 let discovery = match &job {
                     Job::Connect(j) => j.meta.ping.is_some(),
@@ -458,9 +459,6 @@ impl ConnectScan {
                         });
                     }
                 }
-                if paced {
-                    next_send = Instant::now() + timing.pacing_gap();
-                }
             }
 
             if last_progress.elapsed() >= Duration::from_secs(1) {
@@ -479,12 +477,14 @@ impl ConnectScan {
             }
 
             // Wait for the next thing to happen.
-            let wake = if Instant::now() < pause_until {
+            let now = Instant::now();
+            let wake = if now < pause_until {
                 pause_until
-            } else if paced && in_flight < allowed {
-                next_send
             } else {
-                Instant::now() + Duration::from_millis(250)
+                match pacer.wait_until(now) {
+                    Some(at) if in_flight < allowed => at,
+                    _ => now + Duration::from_millis(250),
+                }
             };
             let room = !closed && hosts.len() < max_hosts;
             tokio::select! {
@@ -501,6 +501,7 @@ impl ConnectScan {
                         }
                         if matches!(done.outcome, Outcome::LocalPressure) {
                             totals.probes_sent = totals.probes_sent.saturating_sub(1);
+                            pacer.refund();
                             window.on_local_pressure(in_flight + 1);
                             pause_until = Instant::now() + Duration::from_millis(20);
                         }

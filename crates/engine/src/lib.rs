@@ -2,7 +2,8 @@
 //! host states. It never prints; everything it learns leaves as [`ScanEvent`]s through an
 //! [`Emitter`], and a consumer may cancel it through the same handle.
 //!
-//! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation and the congestion window.
+//! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation, the congestion window, and
+//!   the pacer (`--max-rate` token bucket, `--scan-delay`).
 //! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
 //! - [`connector`]: the connect probes themselves, on one epoll thread per core.
 //! - [`discovery`]: host discovery probes (`-P*`), the plan that picks them, HTTP/HTTPS pings.

@@ -40,7 +40,7 @@ use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
 use crate::payloads;
 use crate::probe::{self, Reply};
-use crate::timing::{RttEstimator, Timing, Window};
+use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -572,6 +572,7 @@ impl RawScan {
         // HTTP/HTTPS pings run as tasks on the runtime and report here.
         let (app_tx, app_rx) = std::sync::mpsc::channel::<AppDone>();
         let cookies = Cookies { key: RandomState::new() };
+        let mut rng = rand::rng();
         let icmp_id: u16 = rand::rng().random();
         let orders: Vec<Vec<u16>> = self
             .scans
@@ -600,12 +601,11 @@ impl RawScan {
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
         let started = Instant::now();
-        let mut next_send = Instant::now();
+        let mut pacer = Pacer::new(&timing, started);
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let mut last_sweep = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
-        let paced = timing.paced();
         let mut outbox = Outbox::default();
         let mut rx = RecvBatch::default();
         let mut neigh = NeighCache { table: Neighbours::load(), read: Instant::now() };
@@ -742,11 +742,12 @@ impl RawScan {
             let mut burst = 0;
             let mut carry: Option<(u64, Pk, u8)> = None;
             let mut pressure = false;
-            while !pressure && burst < 256 && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                // Fill the outbox (in microseconds: one clock reading serves the batch).
+            while !pressure && burst < 256 && Instant::now() >= pause_until && pacer.ready(Instant::now()) {
+                // Fill the outbox (in microseconds: one clock reading serves the batch). With
+                // `--max-rate`, every probe that is due goes out in this burst.
                 let filled_at = Instant::now();
                 while burst < 256 && !outbox.batch.is_full() {
-                    if paced && !outbox.meta.is_empty() {
+                    if !pacer.ready(filled_at) {
                         break;
                     }
                     let picked = match carry.take() {
@@ -779,6 +780,7 @@ impl RawScan {
                         in_flight += 1;
                         disc_in_flight += 1;
                         totals.probes_sent += 1;
+                        pacer.on_sent(filled_at, &mut rng);
                         burst += 1;
                         continue;
                     }
@@ -819,6 +821,7 @@ impl RawScan {
                         disc_in_flight += 1;
                     }
                     totals.probes_sent += 1;
+                    pacer.on_sent(filled_at, &mut rng);
                     burst += 1;
                 }
                 if outbox.meta.is_empty() {
@@ -853,6 +856,7 @@ impl RawScan {
                                         disc_in_flight = disc_in_flight.saturating_sub(1);
                                     }
                                     totals.probes_sent = totals.probes_sent.saturating_sub(1);
+                                    pacer.refund();
                                 }
                                 h.retries.push_front((pk, tryno));
                             }
@@ -880,9 +884,6 @@ impl RawScan {
                 outbox.batch.clear();
                 outbox.meta.clear();
                 outbox.channel = None;
-                if paced {
-                    next_send = Instant::now() + timing.pacing_gap();
-                }
             }
             if let Some((id, pk, tryno)) = carry.take() {
                 // Picked but not built: back to the front of its host's queue.
@@ -915,8 +916,8 @@ impl RawScan {
             if let Some(at) = clock.next_deadline(net.global_rtt.timeout(&timing)) {
                 wake = wake.min(at);
             }
-            if paced {
-                wake = wake.min(next_send.max(pause_until));
+            if let Some(at) = pacer.wait_until(Instant::now()) {
+                wake = wake.min(at.max(pause_until));
             }
             if !can_send && has_udp {
                 // A host whose UDP probes wait for their gap wants a wake-up when it opens.
@@ -927,7 +928,8 @@ impl RawScan {
                 }
             }
             let wait = if can_send { Duration::ZERO } else { wake.saturating_duration_since(Instant::now()) };
-            let ms = u16::try_from(wait.as_millis() + u128::from(!wait.is_zero())).unwrap_or(u16::MAX);
+            // Rounded up: a wait cut short would wake before the time it waits for.
+            let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
             let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
             // Application-level pings that finished.
