@@ -262,6 +262,15 @@ struct Host {
     max_successful_try: u8,
     /// This host sends ICMP errors: ask for them in detail (IP_RECVERR) from now on.
     recverr: bool,
+    news: News,
+}
+
+impl Host {
+    /// Push the events of what this host learned since the last call.
+    fn flush_news(&mut self, out: &mut Vec<ScanEvent>) {
+        let up = (self.phase == Phase::Ports).then_some((self.up_reason, 0, None));
+        self.news.flush(self.target.addr, up, &self.results, out);
+    }
 }
 
 impl Host {
@@ -378,6 +387,7 @@ impl ConnectScan {
         let mut hosts_done: u64 = 0;
         let started = Instant::now();
         let mut pacer = Pacer::new(&timing, started);
+        let mut news: Vec<ScanEvent> = Vec::new();
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
@@ -401,6 +411,14 @@ impl ConnectScan {
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
                 }
+            }
+
+            // What hosts learned since the last turn leaves at once, not when the host is done.
+            for h in hosts.values_mut() {
+                h.flush_news(&mut news);
+            }
+            for ev in news.drain(..) {
+                emitter.emit(ev).await;
             }
 
             // Hosts past their deadline, or with nothing left to do, are finished.
@@ -560,6 +578,7 @@ impl ConnectScan {
             rtt: RttEstimator::default(),
             max_successful_try: 0,
             recverr: false,
+            news: News::default(),
         }
     }
 
@@ -729,6 +748,7 @@ impl ConnectScan {
             results: h.results,
             timed_out,
             mac: None,
+            news: h.news,
         };
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit(ev).await;
@@ -749,6 +769,46 @@ pub(crate) fn progress_fraction(
     Some(((hosts_done as f64 + partial) / n as f64).min(1.0))
 }
 
+/// A port result as the engines keep it: protocol, port, state, reason, reason TTL.
+pub(crate) type PortRecord = (Protocol, u16, PortState, Reason, u8);
+
+/// What of a host has been announced so far, so that each fact leaves as an event once and as
+/// soon as it is known: `HostUp` when the host is found up (or admitted with `-Pn`), then one
+/// `PortFound` per port as its state is decided — all before the host's `HostDone`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct News {
+    up_announced: bool,
+    ports_reported: usize,
+}
+
+impl News {
+    /// Push the events for what is new: `up` is `Some((reason, ttl, mac))` once the host is up
+    /// (nothing about a host still in discovery is news), `results` its port results so far.
+    pub fn flush(
+        &mut self,
+        addr: IpAddr,
+        up: Option<(Reason, u8, Option<[u8; 6]>)>,
+        results: &[PortRecord],
+        out: &mut Vec<ScanEvent>,
+    ) {
+        let Some((reason, reason_ttl, mac)) = up else { return };
+        if !self.up_announced {
+            self.up_announced = true;
+            out.push(ScanEvent::HostUp { addr, reason, reason_ttl, mac: mac.map(mac_string) });
+        }
+        for &(protocol, port, state, reason, reason_ttl) in results.get(self.ports_reported..).unwrap_or_default() {
+            let port = PortResult { protocol, port, state, reason, reason_ttl, service: None, tls: None };
+            out.push(ScanEvent::PortFound { addr, port });
+        }
+        self.ports_reported = results.len();
+    }
+}
+
+/// A hardware address as nmap writes it (`AA:BB:CC:DD:EE:FF`).
+fn mac_string(mac: [u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
 /// What a scheduler knows about a host when it is done with it.
 pub(crate) struct HostReport {
     pub target: ScanTarget,
@@ -761,30 +821,20 @@ pub(crate) struct HostReport {
     pub timed_out: bool,
     /// Hardware address, when learned on a directly connected link.
     pub mac: Option<[u8; 6]>,
+    /// What of it was announced already.
+    pub news: News,
 }
 
 impl HostReport {
-    /// The host's events: one `PortFound` per port (up hosts only), then its `HostDone`, with
-    /// the ports folded as nmap folds them. Counts the host in `totals`.
-    pub fn into_events(self, collapse_threshold: usize, totals: &mut EngineTotals) -> Vec<ScanEvent> {
+    /// The host's last events: `HostUp` and `PortFound` for whatever was not announced yet (up
+    /// hosts only), then its `HostDone`, with the ports folded as nmap folds them. Counts the
+    /// host in `totals`.
+    pub fn into_events(mut self, collapse_threshold: usize, totals: &mut EngineTotals) -> Vec<ScanEvent> {
         let mut events = Vec::new();
-        let (ports, extraports) = if self.up {
-            for (protocol, port, state, reason, reason_ttl) in &self.results {
-                let port = PortResult {
-                    protocol: *protocol,
-                    port: *port,
-                    state: *state,
-                    reason: *reason,
-                    reason_ttl: *reason_ttl,
-                    service: None,
-                    tls: None,
-                };
-                events.push(ScanEvent::PortFound { addr: self.target.addr, port });
-            }
-            collapse(self.results, collapse_threshold)
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        let up = self.up.then_some((self.reason, self.reason_ttl, self.mac));
+        self.news.flush(self.target.addr, up, &self.results, &mut events);
+        let (ports, extraports) =
+            if self.up { collapse(self.results, collapse_threshold) } else { (Vec::new(), Vec::new()) };
         if self.up {
             totals.hosts_up += 1;
         } else {
@@ -793,7 +843,7 @@ impl HostReport {
         events.push(ScanEvent::HostDone(HostResult {
             addr: self.target.addr,
             hostnames: self.target.hostnames,
-            mac: self.mac.map(|m| m.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")),
+            mac: self.mac.map(mac_string),
             status: if self.up { HostStatus::Up } else { HostStatus::Down },
             reason: self.reason,
             reason_ttl: self.reason_ttl,

@@ -35,7 +35,7 @@
 //!   what a half-open scan wants. Our source port is held by a bound socket for the whole scan,
 //!   so no local connection can be given the same port and see our replies.
 
-use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, ScanTarget};
+use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, News, ScanTarget};
 use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
 use crate::payloads;
@@ -358,9 +358,16 @@ struct Host {
     udp_grown: Option<Instant>,
     /// The host has answered a UDP probe with port-unreachable: its silences may be rate limiting.
     udp_unreach: bool,
+    news: News,
 }
 
 impl Host {
+    /// Push the events of what this host learned since the last call.
+    fn flush_news(&mut self, out: &mut Vec<ScanEvent>) {
+        let up = (self.phase == Phase::Ports).then_some((self.up_reason, self.up_ttl, self.mac));
+        self.news.flush(self.target.addr, up, &self.results, out);
+    }
+
     fn allowed_tries(&self, timing: &Timing) -> u8 {
         let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
         cap.min(self.max_successful_try.saturating_add(1))
@@ -546,6 +553,7 @@ impl RawScan {
             udp_next: Instant::now(),
             udp_grown: None,
             udp_unreach: false,
+            news: News::default(),
         })
     }
 
@@ -602,6 +610,7 @@ impl RawScan {
         let mut hosts_done: u64 = 0;
         let started = Instant::now();
         let mut pacer = Pacer::new(&timing, started);
+        let mut news: Vec<ScanEvent> = Vec::new();
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let mut last_sweep = Instant::now();
@@ -650,6 +659,7 @@ impl RawScan {
                                     results: Vec::new(),
                                     timed_out: false,
                                     mac: None,
+                                    news: News::default(),
                                 };
                                 for ev in report.into_events(self.collapse_threshold, &mut totals) {
                                     emitter.emit_blocking(ev);
@@ -709,9 +719,16 @@ impl RawScan {
                 }
             }
 
-            // Finished hosts leave; a sweep over every host is cheap at this rate.
+            // What hosts learned leaves as events, and finished hosts leave; a sweep over every
+            // host is cheap at this rate. (A port waits at most one sweep to be announced.)
             if last_sweep.elapsed() >= Duration::from_millis(2) || closed {
                 last_sweep = Instant::now();
+                for h in hosts.values_mut() {
+                    h.flush_news(&mut news);
+                }
+                for ev in news.drain(..) {
+                    emitter.emit_blocking(ev);
+                }
                 let now = Instant::now();
                 let finished: Vec<u64> = hosts
                     .iter()
@@ -1321,6 +1338,7 @@ impl RawScan {
             results: h.results,
             timed_out,
             mac: h.mac,
+            news: h.news,
         };
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit_blocking(ev);
