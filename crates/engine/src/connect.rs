@@ -63,6 +63,17 @@ pub struct ConnectScan {
     pub hosts_hint: Option<u64>,
     /// Interface and source address (`-e`, `-S`).
     pub origin: Origin,
+    /// Probe threads (epoll loops) to run: `None` is one per core.
+    pub probe_threads: Option<usize>,
+}
+
+/// Errors that stop a connect scan.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The probe threads could not be started (thread or epoll limits): nothing was scanned.
+    #[error("cannot start probe threads: {0}")]
+    ProbeThreads(io::Error),
 }
 
 impl Default for ConnectScan {
@@ -76,6 +87,7 @@ impl Default for ConnectScan {
             collapse_threshold: 25,
             hosts_hint: None,
             origin: Origin::default(),
+            probe_threads: None,
         }
     }
 }
@@ -351,8 +363,12 @@ fn compress(ports: &[u16]) -> String {
 impl ConnectScan {
     /// Run the scan over the targets received on `targets` until the channel closes (or the
     /// emitter is cancelled). Emits `PortFound` and `HostDone` events; the caller emits the
-    /// scan's start and end.
-    pub async fn run(self, mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter) -> EngineTotals {
+    /// scan's start and end. Fails, having scanned nothing, when its probe threads cannot start.
+    pub async fn run(
+        self,
+        mut targets: mpsc::Receiver<ScanTarget>,
+        emitter: Emitter,
+    ) -> Result<EngineTotals, EngineError> {
         let timing = self.timing.clone();
         let mut order: Vec<u16> = self.ports.clone();
         if self.randomize {
@@ -374,14 +390,9 @@ impl ConnectScan {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<ProbeDone>>();
         let mut in_flight: usize = 0;
         let mut batch: Vec<Vec<ProbeDone>> = Vec::with_capacity(64);
+        let threads = self.probe_threads.unwrap_or_else(Connector::<ProbeMeta>::default_threads).max(1);
         let mut connector =
-            match Connector::with_origin(Connector::<ProbeMeta>::default_threads(), done_tx, self.origin.clone()) {
-                Ok(c) => c,
-                Err(e) => {
-                    emitter.emit(ScanEvent::Warning { message: format!("cannot start probe threads: {e}") }).await;
-                    return EngineTotals::default();
-                }
-            };
+            Connector::with_origin(threads, done_tx, self.origin.clone()).map_err(EngineError::ProbeThreads)?;
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
@@ -555,7 +566,7 @@ impl ConnectScan {
                 }
             }
         }
-        totals
+        Ok(totals)
     }
 
     fn new_host(&self, target: ScanTarget, order: &[u16], timing: &Timing, pings: &[Ping]) -> Host {
@@ -989,7 +1000,7 @@ mod tests {
                 host = Some(h);
             }
         }
-        let totals = run.await.unwrap();
+        let totals = run.await.unwrap().unwrap();
         let host = host.expect("host reported");
         assert_eq!(totals.hosts_up, 1);
         assert_eq!(host.status, HostStatus::Up);

@@ -10,7 +10,8 @@
 //! - [`raw`]: the raw-packet TCP scans (SYN, FIN, NULL, Xmas, ACK, Window, Maimon) and their
 //!   raw-packet host discovery.
 //! - [`probe`]: what a reply means for a port under each scan type (nmap's state table).
-//! - [`limits`]: raising the open-file limit so concurrency is bounded by the scan, not by EMFILE.
+//! - [`limits`]: the open-file budget a scan sizes its window from (read only), and raising the
+//!   limit, which a program does once at start.
 
 #![forbid(unsafe_code)]
 
@@ -24,7 +25,7 @@ pub mod probe;
 pub mod raw;
 pub mod timing;
 
-pub use connect::{ConnectScan, ScanTarget};
+pub use connect::{ConnectScan, EngineError, ScanTarget};
 pub use raw::RawScan;
 pub use timing::{Timing, TimingTemplate};
 

@@ -84,6 +84,10 @@ pub enum RawScanError {
     /// `-e` named an interface this machine does not have, or one we cannot bind to.
     #[error("interface {0}: {1}")]
     Interface(String, String),
+    /// The scan's thread panicked (a bug): its results are lost, and the scan must not be
+    /// reported as completed.
+    #[error("the raw scan engine crashed: {0}")]
+    Panicked(String),
 }
 
 /// Configuration of a raw scan.
@@ -439,6 +443,19 @@ fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
     Ok((sock, port))
 }
 
+/// What a failed engine thread said: its panic message, if it was a string.
+fn join_error_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "its thread was cancelled".into();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Keyed cookies for probes.
 struct Cookies {
     key: RandomState,
@@ -492,7 +509,7 @@ impl RawScan {
         }
         let rt = tokio::runtime::Handle::current();
         let job = tokio::task::spawn_blocking(move || self.run_blocking(sockets, targets, emitter, rt));
-        Ok(job.await.unwrap_or_default())
+        job.await.map_err(|e| RawScanError::Panicked(join_error_message(e)))
     }
 
     /// The index of the scan of a protocol, if this run has one.
@@ -1495,6 +1512,16 @@ fn grow_udp_gap(h: &mut Host, timing: &Timing) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_crashed_engine_thread_is_an_error_with_its_message() {
+        let crashed = tokio::task::spawn_blocking(|| -> EngineTotals { panic!("boom at probe 7") }).await;
+        assert_eq!(join_error_message(crashed.unwrap_err()), "boom at probe 7");
+        let owned = tokio::task::spawn_blocking(|| -> EngineTotals { panic!("{}", String::from("owned")) }).await;
+        assert_eq!(join_error_message(owned.unwrap_err()), "owned");
+        let err = RawScanError::Panicked("boom".into());
+        assert_eq!(err.to_string(), "the raw scan engine crashed: boom");
+    }
 
     #[test]
     fn cookie_echo_rules() {

@@ -175,7 +175,7 @@ fn connect_scan_announces_ports_before_the_host_is_done() {
         let (etx, erx) = mpsc::channel(4096);
         let job = tokio::spawn(scan.run(trx, Emitter::new(etx, CancellationToken::new())));
         let events = timed_events(erx).await;
-        let totals = job.await.unwrap();
+        let totals = job.await.unwrap().expect("connect scan");
         assert_eq!(totals.hosts_up, 1);
         check(&events, "connect");
     });

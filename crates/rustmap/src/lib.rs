@@ -433,8 +433,18 @@ pub async fn run(
             collapse_threshold: 25,
             hosts_hint,
             origin: req.origin.clone(),
+            probe_threads: None,
         };
-        tokio::spawn(engine.run(trx, emitter))
+        let warn = etx.clone();
+        tokio::spawn(async move {
+            match engine.run(trx, emitter).await {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = warn.send(ScanEvent::Warning { message: format!("connect scan failed: {e}") }).await;
+                    EngineTotals::default()
+                }
+            }
+        })
     };
     drop(etx);
 
