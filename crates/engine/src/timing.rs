@@ -186,8 +186,8 @@ const TOKEN_EPSILON: f64 = 1e-6;
 ///
 /// An engine asks at each wake-up how many probes are due and sends them all, so a wake-up that
 /// comes late sends a bigger burst instead of losing rate. The depth bounds that burst: one token
-/// plus [`BUCKET_SLACK`] worth, so a scan that could not send for a while (a full window) does not
-/// make up for it later with a flood.
+/// plus 5 ms worth (`BUCKET_SLACK`), so a scan that could not send for a while (a full window)
+/// does not make up for it later with a flood.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     /// Seconds per token.
