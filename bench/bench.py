@@ -8,7 +8,7 @@ Ratios from one run of this script are the figures to compare: the machines are 
 Usage (as root, from the repository root):
     python3 bench/bench.py [--runs 5] [--only NAME ...] [--keep-lab]
 
-NAME: connect, syn, sweep, input, udp, sctp, discovery, version (-sV) (in the lab), anyip (a /16 where every address answers, in
+NAME: connect, syn, sweep, input, udp, sctp, discovery, version (-sV), rate (--max-rate) (in the lab), anyip (a /16 where every address answers, in
 namespaces of its own: bench/anyip.py).
 
 Safety: every command runs inside the lab's scanner namespace (no route out); targets are lab
@@ -22,7 +22,7 @@ from measure import run_in_ns  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = os.environ.get("LAB_PREFIX", "rmlab")
 NS = f"{PREFIX}-scan"
-# RUSTMAP_BIN runs another build (a baseline for before/after figures) instead of this tree's.
+# RUSTMAP_BIN: benchmark another build (e.g. a copy of the binary before a change); no build then.
 RUSTMAP = os.environ.get("RUSTMAP_BIN") or os.path.join(ROOT, "target", "release", "rustmap")
 TIMEOUT = 600
 
@@ -297,19 +297,76 @@ def bench_version(runs):
     print(f"| nmap -sV -T4 on the same port | {nmap_t:.2f} s | | |", flush=True)
 
 
+def tx_packets(pid):
+    """Frames sent from eth0 of the network namespace process `pid` is in (read from the root
+    namespace through /proc, so sampling costs no process start)."""
+    with open(f"/proc/{pid}/net/dev") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name.strip() == "eth0":
+                return int(rest.split()[9])
+    raise RuntimeError("no eth0")
+
+
+def achieved_rate(cmd, timeout=120):
+    """Run cmd in the scanner namespace and sample its eth0 tx counter every millisecond: probes on
+    the wire, wall time, and the send rate between 1 % and 99 % of the probes (start-up and the
+    final wait for answers excluded)."""
+    t0 = time.perf_counter()
+    # `ip netns exec` execs the command itself, so the pid is the scanner's once it has started.
+    p = subprocess.Popen(["ip", "netns", "exec", NS] + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = []
+    base = None
+    own_ns = os.readlink("/proc/self/ns/net")
+    while p.poll() is None:
+        try:
+            # Until `ip` has entered the namespace, /proc/PID/net is ours: not sampled.
+            entered = os.readlink(f"/proc/{p.pid}/ns/net") != own_ns
+            n = tx_packets(p.pid) if entered else None
+        except (OSError, RuntimeError):
+            n = None
+        if n is not None:
+            if base is None:
+                base = n
+            samples.append((time.perf_counter(), n - base))
+        if time.perf_counter() - t0 > timeout:
+            p.kill()
+            raise TimeoutError(" ".join(cmd))
+        time.sleep(0.001)
+    wall = time.perf_counter() - t0
+    total = samples[-1][1] if samples else 0
+    lo = next((t for t, n in samples if n >= total * 0.01), None)
+    hi = next((t for t, n in samples if n >= total * 0.99), None)
+    rate = (total * 0.98) / (hi - lo) if lo is not None and hi is not None and hi > lo else float("nan")
+    return total, wall, rate
+
+
+def bench_rate(runs):
+    """--max-rate R: the send rate achieved (h10, all answered, so every probe is sent once)."""
+    print("| `-sS -Pn -n --max-rate R` h10 | ports | probes on the wire | wall | achieved rate (1-99 %) | of R |")
+    print("|---|---|---|---|---|---|")
+    for r, ports in ((10, 50), (1000, 5000), (10000, 20000), (100000, 20000)):
+        cmd = [RUSTMAP, "-sS", "-Pn", "-n", "-p", f"1-{ports}", "--max-rate", str(r), "198.18.0.10"]
+        got = [achieved_rate(cmd) for _ in range(max(1, runs // 2) if r > 10 else 1)]
+        total, wall, rate = sorted(got, key=lambda g: g[2])[len(got) // 2]
+        print(f"| --max-rate {r} | {ports} | {total} | {wall:.2f} s | {rate:,.0f}/s | {rate / r:.2f} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery version anyip")
+    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery version rate anyip")
     ap.add_argument("--keep-lab", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench.py: run as root (the lab needs network namespaces)")
-    subprocess.run(["cargo", "build", "--release", "--bin", "rustmap"], cwd=ROOT, check=True)
+    if not os.environ.get("RUSTMAP_BIN"):
+        subprocess.run(["cargo", "build", "--release", "--bin", "rustmap"], cwd=ROOT, check=True)
     lab_benches = {"connect": lambda: bench_connect_all_ports(a.runs), "syn": lambda: bench_syn_all_ports(a.runs),
                    "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
                    "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs),
-                   "discovery": lambda: bench_discovery(a.runs), "version": lambda: bench_version(a.runs)}
+                   "discovery": lambda: bench_discovery(a.runs), "version": lambda: bench_version(a.runs),
+                   "rate": lambda: bench_rate(a.runs)}
     wanted = [n for n in lab_benches if a.only is None or n in a.only]
     started_lab = False
     if wanted and not lab_up():

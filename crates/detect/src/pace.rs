@@ -79,6 +79,30 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    /// On the real clock (millisecond timers, late wake-ups): slots are handed out on a fixed
+    /// schedule, so lateness does not add up and `--max-rate` holds within a few percent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn max_rate_holds_on_the_real_clock() {
+        let p = std::sync::Arc::new(Pacer::new(Some(2000.0), Duration::ZERO));
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..16u8)
+            .map(|i| {
+                let p = p.clone();
+                tokio::spawn(async move {
+                    for _ in 0..50 {
+                        p.wait(IpAddr::from([198, 18, 0, i])).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // 800 probes at 2,000 a second: 0.4 s.
+        let rate = 800.0 / t0.elapsed().as_secs_f64();
+        assert!((rate / 2000.0 - 1.0).abs() < 0.10, "{rate}/s");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn rate_and_host_gap_space_the_probes() {
         let a: IpAddr = "198.18.0.10".parse().unwrap();

@@ -19,7 +19,7 @@
 use crate::connector::{ConnectDone, ConnectJob, Connector};
 use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
-use crate::timing::{RttEstimator, Timing, Window};
+use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -63,6 +63,17 @@ pub struct ConnectScan {
     pub hosts_hint: Option<u64>,
     /// Interface and source address (`-e`, `-S`).
     pub origin: Origin,
+    /// Probe threads (epoll loops) to run: `None` is one per core.
+    pub probe_threads: Option<usize>,
+}
+
+/// Errors that stop a connect scan.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The probe threads could not be started (thread or epoll limits): nothing was scanned.
+    #[error("cannot start probe threads: {0}")]
+    ProbeThreads(io::Error),
 }
 
 impl Default for ConnectScan {
@@ -76,6 +87,7 @@ impl Default for ConnectScan {
             collapse_threshold: 25,
             hosts_hint: None,
             origin: Origin::default(),
+            probe_threads: None,
         }
     }
 }
@@ -262,6 +274,15 @@ struct Host {
     max_successful_try: u8,
     /// This host sends ICMP errors: ask for them in detail (IP_RECVERR) from now on.
     recverr: bool,
+    news: News,
+}
+
+impl Host {
+    /// Push the events of what this host learned since the last call.
+    fn flush_news(&mut self, out: &mut Vec<ScanEvent>) {
+        let up = (self.phase == Phase::Ports).then_some((self.up_reason, 0, None));
+        self.news.flush(self.target.addr, up, &self.results, out);
+    }
 }
 
 impl Host {
@@ -351,8 +372,12 @@ fn compress(ports: &[u16]) -> String {
 impl ConnectScan {
     /// Run the scan over the targets received on `targets` until the channel closes (or the
     /// emitter is cancelled). Emits `PortFound` and `HostDone` events; the caller emits the
-    /// scan's start and end.
-    pub async fn run(self, mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter) -> EngineTotals {
+    /// scan's start and end. Fails, having scanned nothing, when its probe threads cannot start.
+    pub async fn run(
+        self,
+        mut targets: mpsc::Receiver<ScanTarget>,
+        emitter: Emitter,
+    ) -> Result<EngineTotals, EngineError> {
         let timing = self.timing.clone();
         let mut order: Vec<u16> = self.ports.clone();
         if self.randomize {
@@ -374,19 +399,15 @@ impl ConnectScan {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<ProbeDone>>();
         let mut in_flight: usize = 0;
         let mut batch: Vec<Vec<ProbeDone>> = Vec::with_capacity(64);
+        let threads = self.probe_threads.unwrap_or_else(Connector::<ProbeMeta>::default_threads).max(1);
         let mut connector =
-            match Connector::with_origin(Connector::<ProbeMeta>::default_threads(), done_tx, self.origin.clone()) {
-                Ok(c) => c,
-                Err(e) => {
-                    emitter.emit(ScanEvent::Warning { message: format!("cannot start probe threads: {e}") }).await;
-                    return EngineTotals::default();
-                }
-            };
+            Connector::with_origin(threads, done_tx, self.origin.clone()).map_err(EngineError::ProbeThreads)?;
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
         let started = Instant::now();
-        let mut next_send = Instant::now();
+        let mut pacer = Pacer::new(&timing, started);
+        let mut news: Vec<ScanEvent> = Vec::new();
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
@@ -412,6 +433,14 @@ impl ConnectScan {
                 }
             }
 
+            // What hosts learned since the last turn leaves at once, not when the host is done.
+            for h in hosts.values_mut() {
+                h.flush_news(&mut news);
+            }
+            for ev in news.drain(..) {
+                emitter.emit(ev).await;
+            }
+
             // Hosts past their deadline, or with nothing left to do, are finished.
             let now = Instant::now();
             let finished: Vec<u64> = hosts
@@ -434,8 +463,8 @@ impl ConnectScan {
 
             // Launch what the window, pacing and rate limits allow.
             let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
-            let paced = timing.paced();
-            while Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
+            // With `--max-rate`, every probe that is due goes now (a late wake-up sends a burst).
+            while Instant::now() >= pause_until && pacer.ready(Instant::now()) {
                 let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
                 if !ports_ok && !disc_ok {
                     break;
@@ -446,6 +475,7 @@ impl ConnectScan {
                     break;
                 };
                 totals.probes_sent += 1;
+                pacer.on_sent(Instant::now(), &mut rand::rng());
                 in_flight += 1;
                 let discovery = match &job {
                     Job::Connect(j) => j.meta.ping.is_some(),
@@ -467,9 +497,6 @@ impl ConnectScan {
                         });
                     }
                 }
-                if paced {
-                    next_send = Instant::now() + timing.pacing_gap();
-                }
             }
 
             if last_progress.elapsed() >= Duration::from_secs(1) {
@@ -488,12 +515,14 @@ impl ConnectScan {
             }
 
             // Wait for the next thing to happen.
-            let wake = if Instant::now() < pause_until {
+            let now = Instant::now();
+            let wake = if now < pause_until {
                 pause_until
-            } else if paced && in_flight < allowed {
-                next_send
             } else {
-                Instant::now() + Duration::from_millis(250)
+                match pacer.wait_until(now) {
+                    Some(at) if in_flight < allowed => at,
+                    _ => now + Duration::from_millis(250),
+                }
             };
             let room = !closed && hosts.len() < max_hosts;
             tokio::select! {
@@ -510,6 +539,7 @@ impl ConnectScan {
                         }
                         if matches!(done.outcome, Outcome::LocalPressure) {
                             totals.probes_sent = totals.probes_sent.saturating_sub(1);
+                            pacer.refund();
                             window.on_local_pressure(in_flight + 1);
                             pause_until = Instant::now() + Duration::from_millis(20);
                         }
@@ -545,7 +575,7 @@ impl ConnectScan {
                 }
             }
         }
-        totals
+        Ok(totals)
     }
 
     fn new_host(&self, target: ScanTarget, order: &[u16], timing: &Timing, pings: &[Ping]) -> Host {
@@ -568,6 +598,7 @@ impl ConnectScan {
             rtt: RttEstimator::default(),
             max_successful_try: 0,
             recverr: false,
+            news: News::default(),
         }
     }
 
@@ -737,6 +768,7 @@ impl ConnectScan {
             results: h.results,
             timed_out,
             mac: None,
+            news: h.news,
         };
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit(ev).await;
@@ -757,6 +789,46 @@ pub(crate) fn progress_fraction(
     Some(((hosts_done as f64 + partial) / n as f64).min(1.0))
 }
 
+/// A port result as the engines keep it: protocol, port, state, reason, reason TTL.
+pub(crate) type PortRecord = (Protocol, u16, PortState, Reason, u8);
+
+/// What of a host has been announced so far, so that each fact leaves as an event once and as
+/// soon as it is known: `HostUp` when the host is found up (or admitted with `-Pn`), then one
+/// `PortFound` per port as its state is decided — all before the host's `HostDone`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct News {
+    up_announced: bool,
+    ports_reported: usize,
+}
+
+impl News {
+    /// Push the events for what is new: `up` is `Some((reason, ttl, mac))` once the host is up
+    /// (nothing about a host still in discovery is news), `results` its port results so far.
+    pub fn flush(
+        &mut self,
+        addr: IpAddr,
+        up: Option<(Reason, u8, Option<[u8; 6]>)>,
+        results: &[PortRecord],
+        out: &mut Vec<ScanEvent>,
+    ) {
+        let Some((reason, reason_ttl, mac)) = up else { return };
+        if !self.up_announced {
+            self.up_announced = true;
+            out.push(ScanEvent::HostUp { addr, reason, reason_ttl, mac: mac.map(mac_string) });
+        }
+        for &(protocol, port, state, reason, reason_ttl) in results.get(self.ports_reported..).unwrap_or_default() {
+            let port = PortResult::new(protocol, port, state, reason, reason_ttl);
+            out.push(ScanEvent::PortFound { addr, port });
+        }
+        self.ports_reported = results.len();
+    }
+}
+
+/// A hardware address as nmap writes it (`AA:BB:CC:DD:EE:FF`).
+fn mac_string(mac: [u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
 /// What a scheduler knows about a host when it is done with it.
 pub(crate) struct HostReport {
     pub target: ScanTarget,
@@ -769,31 +841,20 @@ pub(crate) struct HostReport {
     pub timed_out: bool,
     /// Hardware address, when learned on a directly connected link.
     pub mac: Option<[u8; 6]>,
+    /// What of it was announced already.
+    pub news: News,
 }
 
 impl HostReport {
-    /// The host's events: one `PortFound` per port (up hosts only), then its `HostDone`, with
-    /// the ports folded as nmap folds them. Counts the host in `totals`.
-    pub fn into_events(self, collapse_threshold: usize, totals: &mut EngineTotals) -> Vec<ScanEvent> {
+    /// The host's last events: `HostUp` and `PortFound` for whatever was not announced yet (up
+    /// hosts only), then its `HostDone`, with the ports folded as nmap folds them. Counts the
+    /// host in `totals`.
+    pub fn into_events(mut self, collapse_threshold: usize, totals: &mut EngineTotals) -> Vec<ScanEvent> {
         let mut events = Vec::new();
-        let (ports, extraports) = if self.up {
-            for (protocol, port, state, reason, reason_ttl) in &self.results {
-                let port = PortResult {
-                    protocol: *protocol,
-                    port: *port,
-                    state: *state,
-                    reason: *reason,
-                    reason_ttl: *reason_ttl,
-                    service: None,
-                    tls: None,
-                    scripts: Vec::new(),
-                };
-                events.push(ScanEvent::PortFound { addr: self.target.addr, port });
-            }
-            collapse(self.results, collapse_threshold)
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        let up = self.up.then_some((self.reason, self.reason_ttl, self.mac));
+        self.news.flush(self.target.addr, up, &self.results, &mut events);
+        let (ports, extraports) =
+            if self.up { collapse(self.results, collapse_threshold) } else { (Vec::new(), Vec::new()) };
         if self.up {
             totals.hosts_up += 1;
         } else {
@@ -802,7 +863,7 @@ impl HostReport {
         events.push(ScanEvent::HostDone(HostResult {
             addr: self.target.addr,
             hostnames: self.target.hostnames,
-            mac: self.mac.map(|m| m.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")),
+            mac: self.mac.map(mac_string),
             status: if self.up { HostStatus::Up } else { HostStatus::Down },
             reason: self.reason,
             reason_ttl: self.reason_ttl,
@@ -951,7 +1012,7 @@ mod tests {
                 host = Some(h);
             }
         }
-        let totals = run.await.unwrap();
+        let totals = run.await.unwrap().unwrap();
         let host = host.expect("host reported");
         assert_eq!(totals.hosts_up, 1);
         assert_eq!(host.status, HostStatus::Up);

@@ -143,9 +143,6 @@ impl<M: Send + Copy + 'static> Connector<M> {
 
     /// Number of worker threads by default: one per core.
     pub fn default_threads() -> usize {
-        if let Some(n) = std::env::var("RUSTMAP_PROBE_THREADS").ok().and_then(|v| v.parse().ok()) {
-            return n;
-        }
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
 

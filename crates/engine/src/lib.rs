@@ -2,14 +2,16 @@
 //! host states. It never prints; everything it learns leaves as [`ScanEvent`]s through an
 //! [`Emitter`], and a consumer may cancel it through the same handle.
 //!
-//! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation and the congestion window.
+//! - [`timing`]: timing templates (`-T0`..`-T5`), RTT estimation, the congestion window, and
+//!   the pacer (`--max-rate` token bucket, `--scan-delay`).
 //! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
 //! - [`connector`]: the connect probes themselves, on one epoll thread per core.
 //! - [`discovery`]: host discovery probes (`-P*`), the plan that picks them, HTTP/HTTPS pings.
 //! - [`raw`]: the raw-packet TCP scans (SYN, FIN, NULL, Xmas, ACK, Window, Maimon) and their
 //!   raw-packet host discovery.
 //! - [`probe`]: what a reply means for a port under each scan type (nmap's state table).
-//! - [`limits`]: raising the open-file limit so concurrency is bounded by the scan, not by EMFILE.
+//! - [`limits`]: the open-file budget a scan sizes its window from (read only), and raising the
+//!   limit, which a program does once at start.
 
 #![forbid(unsafe_code)]
 
@@ -23,7 +25,7 @@ pub mod probe;
 pub mod raw;
 pub mod timing;
 
-pub use connect::{ConnectScan, ScanTarget};
+pub use connect::{ConnectScan, EngineError, ScanTarget};
 pub use raw::RawScan;
 pub use timing::{Timing, TimingTemplate};
 

@@ -35,12 +35,12 @@
 //!   what a half-open scan wants. Our source port is held by a bound socket for the whole scan,
 //!   so no local connection can be given the same port and see our replies.
 
-use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, ScanTarget};
+use crate::connect::{icmp_reason, progress_fraction, unix_now, EngineTotals, HostReport, News, ScanTarget};
 use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
 use crate::payloads;
 use crate::probe::{self, Reply};
-use crate::timing::{RttEstimator, Timing, Window};
+use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -84,6 +84,10 @@ pub enum RawScanError {
     /// `-e` named an interface this machine does not have, or one we cannot bind to.
     #[error("interface {0}: {1}")]
     Interface(String, String),
+    /// The scan's thread panicked (a bug): its results are lost, and the scan must not be
+    /// reported as completed.
+    #[error("the raw scan engine crashed: {0}")]
+    Panicked(String),
 }
 
 /// Configuration of a raw scan.
@@ -358,9 +362,16 @@ struct Host {
     udp_grown: Option<Instant>,
     /// The host has answered a UDP probe with port-unreachable: its silences may be rate limiting.
     udp_unreach: bool,
+    news: News,
 }
 
 impl Host {
+    /// Push the events of what this host learned since the last call.
+    fn flush_news(&mut self, out: &mut Vec<ScanEvent>) {
+        let up = (self.phase == Phase::Ports).then_some((self.up_reason, self.up_ttl, self.mac));
+        self.news.flush(self.target.addr, up, &self.results, out);
+    }
+
     fn allowed_tries(&self, timing: &Timing) -> u8 {
         let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
         cap.min(self.max_successful_try.saturating_add(1))
@@ -432,6 +443,19 @@ fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
     Ok((sock, port))
 }
 
+/// What a failed engine thread said: its panic message, if it was a string.
+fn join_error_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "its thread was cancelled".into();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Keyed cookies for probes.
 struct Cookies {
     key: RandomState,
@@ -485,7 +509,7 @@ impl RawScan {
         }
         let rt = tokio::runtime::Handle::current();
         let job = tokio::task::spawn_blocking(move || self.run_blocking(sockets, targets, emitter, rt));
-        Ok(job.await.unwrap_or_default())
+        job.await.map_err(|e| RawScanError::Panicked(join_error_message(e)))
     }
 
     /// The index of the scan of a protocol, if this run has one.
@@ -546,6 +570,7 @@ impl RawScan {
             udp_next: Instant::now(),
             udp_grown: None,
             udp_unreach: false,
+            news: News::default(),
         })
     }
 
@@ -572,6 +597,7 @@ impl RawScan {
         // HTTP/HTTPS pings run as tasks on the runtime and report here.
         let (app_tx, app_rx) = std::sync::mpsc::channel::<AppDone>();
         let cookies = Cookies { key: RandomState::new() };
+        let mut rng = rand::rng();
         let icmp_id: u16 = rand::rng().random();
         let orders: Vec<Vec<u16>> = self
             .scans
@@ -600,12 +626,12 @@ impl RawScan {
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
         let started = Instant::now();
-        let mut next_send = Instant::now();
+        let mut pacer = Pacer::new(&timing, started);
+        let mut news: Vec<ScanEvent> = Vec::new();
         let mut pause_until = Instant::now();
         let mut last_progress = Instant::now();
         let mut last_sweep = Instant::now();
         let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
-        let paced = timing.paced();
         let mut outbox = Outbox::default();
         let mut rx = RecvBatch::default();
         let mut neigh = NeighCache { table: Neighbours::load(), read: Instant::now() };
@@ -650,6 +676,7 @@ impl RawScan {
                                     results: Vec::new(),
                                     timed_out: false,
                                     mac: None,
+                                    news: News::default(),
                                 };
                                 for ev in report.into_events(self.collapse_threshold, &mut totals) {
                                     emitter.emit_blocking(ev);
@@ -709,9 +736,16 @@ impl RawScan {
                 }
             }
 
-            // Finished hosts leave; a sweep over every host is cheap at this rate.
+            // What hosts learned leaves as events, and finished hosts leave; a sweep over every
+            // host is cheap at this rate. (A port waits at most one sweep to be announced.)
             if last_sweep.elapsed() >= Duration::from_millis(2) || closed {
                 last_sweep = Instant::now();
+                for h in hosts.values_mut() {
+                    h.flush_news(&mut news);
+                }
+                for ev in news.drain(..) {
+                    emitter.emit_blocking(ev);
+                }
                 let now = Instant::now();
                 let finished: Vec<u64> = hosts
                     .iter()
@@ -742,11 +776,12 @@ impl RawScan {
             let mut burst = 0;
             let mut carry: Option<(u64, Pk, u8)> = None;
             let mut pressure = false;
-            while !pressure && burst < 256 && Instant::now() >= pause_until && (!paced || Instant::now() >= next_send) {
-                // Fill the outbox (in microseconds: one clock reading serves the batch).
+            while !pressure && burst < 256 && Instant::now() >= pause_until && pacer.ready(Instant::now()) {
+                // Fill the outbox (in microseconds: one clock reading serves the batch). With
+                // `--max-rate`, every probe that is due goes out in this burst.
                 let filled_at = Instant::now();
                 while burst < 256 && !outbox.batch.is_full() {
-                    if paced && !outbox.meta.is_empty() {
+                    if !pacer.ready(filled_at) {
                         break;
                     }
                     let picked = match carry.take() {
@@ -779,6 +814,7 @@ impl RawScan {
                         in_flight += 1;
                         disc_in_flight += 1;
                         totals.probes_sent += 1;
+                        pacer.on_sent(filled_at, &mut rng);
                         burst += 1;
                         continue;
                     }
@@ -819,6 +855,7 @@ impl RawScan {
                         disc_in_flight += 1;
                     }
                     totals.probes_sent += 1;
+                    pacer.on_sent(filled_at, &mut rng);
                     burst += 1;
                 }
                 if outbox.meta.is_empty() {
@@ -853,6 +890,7 @@ impl RawScan {
                                         disc_in_flight = disc_in_flight.saturating_sub(1);
                                     }
                                     totals.probes_sent = totals.probes_sent.saturating_sub(1);
+                                    pacer.refund();
                                 }
                                 h.retries.push_front((pk, tryno));
                             }
@@ -880,9 +918,6 @@ impl RawScan {
                 outbox.batch.clear();
                 outbox.meta.clear();
                 outbox.channel = None;
-                if paced {
-                    next_send = Instant::now() + timing.pacing_gap();
-                }
             }
             if let Some((id, pk, tryno)) = carry.take() {
                 // Picked but not built: back to the front of its host's queue.
@@ -915,8 +950,8 @@ impl RawScan {
             if let Some(at) = clock.next_deadline(net.global_rtt.timeout(&timing)) {
                 wake = wake.min(at);
             }
-            if paced {
-                wake = wake.min(next_send.max(pause_until));
+            if let Some(at) = pacer.wait_until(Instant::now()) {
+                wake = wake.min(at.max(pause_until));
             }
             if !can_send && has_udp {
                 // A host whose UDP probes wait for their gap wants a wake-up when it opens.
@@ -927,7 +962,8 @@ impl RawScan {
                 }
             }
             let wait = if can_send { Duration::ZERO } else { wake.saturating_duration_since(Instant::now()) };
-            let ms = u16::try_from(wait.as_millis() + u128::from(!wait.is_zero())).unwrap_or(u16::MAX);
+            // Rounded up: a wait cut short would wake before the time it waits for.
+            let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
             let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
             // Application-level pings that finished.
@@ -1319,6 +1355,7 @@ impl RawScan {
             results: h.results,
             timed_out,
             mac: h.mac,
+            news: h.news,
         };
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit_blocking(ev);
@@ -1475,6 +1512,16 @@ fn grow_udp_gap(h: &mut Host, timing: &Timing) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_crashed_engine_thread_is_an_error_with_its_message() {
+        let crashed = tokio::task::spawn_blocking(|| -> EngineTotals { panic!("boom at probe 7") }).await;
+        assert_eq!(join_error_message(crashed.unwrap_err()), "boom at probe 7");
+        let owned = tokio::task::spawn_blocking(|| -> EngineTotals { panic!("{}", String::from("owned")) }).await;
+        assert_eq!(join_error_message(owned.unwrap_err()), "owned");
+        let err = RawScanError::Panicked("boom".into());
+        assert_eq!(err.to_string(), "the raw scan engine crashed: boom");
+    }
 
     #[test]
     fn cookie_echo_rules() {

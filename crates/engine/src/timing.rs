@@ -17,8 +17,14 @@
 //! template's bounds. The window grows on every answer (slow start, then additive) and halves when
 //! a *retransmission* is answered — the one sign of loss a scanner can trust, because a dropped
 //! first probe on a firewalled port looks just like a filtered port.
+//!
+//! [`Pacer`] spaces probes: `--max-rate` is a [`TokenBucket`] (at each wake-up the engine sends
+//! the burst that is due, so the rate holds whatever the timer granularity), `--scan-delay` one
+//! probe per gap (random up to `--max-scan-delay`). Both take the time, and the pacer the
+//! randomness, as arguments, so they can be driven by a simulated clock.
 
-use std::time::Duration;
+use rand::Rng;
+use std::time::{Duration, Instant};
 
 /// A timing template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -148,20 +154,6 @@ impl Timing {
         !self.scan_delay.is_zero() || self.max_rate.is_some()
     }
 
-    /// The wait before the next paced probe: `--scan-delay`, or a random value up to
-    /// `--max-scan-delay` (jitter), and never less than `--max-rate` allows.
-    pub fn pacing_gap(&self) -> Duration {
-        use rand::Rng;
-        let mut gap = self.scan_delay;
-        if let Some(max) = self.max_scan_delay.filter(|m| *m > self.scan_delay) {
-            gap = rand::rng().random_range(self.scan_delay..=max);
-        }
-        if let Some(rate) = self.max_rate.filter(|r| *r > 0.0) {
-            gap = gap.max(Duration::from_secs_f64(1.0 / rate));
-        }
-        gap
-    }
-
     /// Which kinds of probe may go out now, given `allowed` (from [`Timing::allowed_in_flight`])
     /// and the probes in flight, `disc` of them discovery probes: (port probes, discovery
     /// probes). Discovery probes have a limit of their own (`--max-parallelism`, at most 4096)
@@ -180,6 +172,169 @@ impl Timing {
             Some(rate) if (sent as f64) < rate * elapsed.as_secs_f64() => self.max_parallelism.max(allowed),
             _ => allowed,
         }
+    }
+}
+
+/// How long a late wake-up may be before a token bucket loses rate: its depth is one token plus
+/// this much worth of tokens. Timers here fire with millisecond granularity, a few late.
+const BUCKET_SLACK: Duration = Duration::from_millis(5);
+
+/// Tokens are counted in floating point: a token short by less than this (rounding) is whole.
+const TOKEN_EPSILON: f64 = 1e-6;
+
+/// A token bucket: `rate` tokens a second, at most `depth` saved up. One token is one probe.
+///
+/// An engine asks at each wake-up how many probes are due and sends them all, so a wake-up that
+/// comes late sends a bigger burst instead of losing rate. The depth bounds that burst: one token
+/// plus 5 ms worth (`BUCKET_SLACK`), so a scan that could not send for a while (a full window)
+/// does not make up for it later with a flood.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    /// Seconds per token.
+    interval: f64,
+    depth: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A bucket of `rate` tokens per second (a positive, finite rate; anything else is treated as
+    /// one token per hour), holding one token at `now`.
+    pub fn new(rate: f64, now: Instant) -> TokenBucket {
+        let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 / 3600.0 };
+        let depth = 1.0 + rate * BUCKET_SLACK.as_secs_f64();
+        TokenBucket { interval: 1.0 / rate, depth, tokens: 1.0, last: now }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        // A clock that went backwards (it cannot with `Instant`, but a simulation may) adds nothing.
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        if dt > 0.0 {
+            self.tokens = (self.tokens + dt / self.interval).min(self.depth);
+            self.last = now;
+        }
+    }
+
+    /// Whole tokens available at `now`.
+    pub fn available(&mut self, now: Instant) -> u64 {
+        self.refill(now);
+        (self.tokens + TOKEN_EPSILON).floor() as u64
+    }
+
+    /// Take one token if one is available at `now`.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens + TOKEN_EPSILON >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Give back a token taken for a probe that did not go out after all.
+    pub fn refund(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.depth);
+    }
+
+    /// When the next whole token is available (the last refill time if one already is).
+    /// Rounded up to the nanosecond, so that at that instant the token is there.
+    pub fn next_token_at(&self) -> Instant {
+        if self.tokens + TOKEN_EPSILON >= 1.0 {
+            return self.last;
+        }
+        let nanos = ((1.0 - self.tokens) * self.interval * 1e9).ceil().max(1.0);
+        self.last + Duration::from_nanos(nanos as u64)
+    }
+}
+
+/// Spaces the probes of one engine: free, one probe per `--scan-delay` gap (jittered up to
+/// `--max-scan-delay`, and never shorter than `--max-rate` allows), or a token bucket for
+/// `--max-rate` alone.
+#[derive(Debug, Clone)]
+pub enum Pacer {
+    /// No pacing: the window alone decides.
+    Free,
+    /// One probe per gap.
+    Gap {
+        /// Least wait between two probes.
+        min: Duration,
+        /// Largest wait (jitter), if above `min`.
+        max: Option<Duration>,
+        /// No wait below one over `--max-rate`.
+        rate: Option<f64>,
+        /// When the next probe may go.
+        next: Instant,
+    },
+    /// `--max-rate` as a token bucket.
+    Bucket(TokenBucket),
+}
+
+impl Pacer {
+    /// The pacer for these timing knobs, starting at `now`.
+    pub fn new(timing: &Timing, now: Instant) -> Pacer {
+        let rate = timing.max_rate.filter(|r| r.is_finite() && *r > 0.0);
+        if !timing.scan_delay.is_zero() {
+            let max = timing.max_scan_delay.filter(|m| *m > timing.scan_delay);
+            return Pacer::Gap { min: timing.scan_delay, max, rate, next: now };
+        }
+        match rate {
+            Some(r) => Pacer::Bucket(TokenBucket::new(r, now)),
+            None => Pacer::Free,
+        }
+    }
+
+    /// Whether this pacer never makes anyone wait.
+    pub fn is_free(&self) -> bool {
+        matches!(self, Pacer::Free)
+    }
+
+    /// May a probe go at `now`? (Asking does not use the slot up: [`Pacer::on_sent`] does.)
+    pub fn ready(&mut self, now: Instant) -> bool {
+        match self {
+            Pacer::Free => true,
+            Pacer::Gap { next, .. } => now >= *next,
+            Pacer::Bucket(b) => b.available(now) >= 1,
+        }
+    }
+
+    /// A probe went at `now`: take its token, or start the next gap (drawing its jitter from `rng`).
+    pub fn on_sent(&mut self, now: Instant, rng: &mut impl Rng) {
+        match self {
+            Pacer::Free => {}
+            Pacer::Gap { min, max, rate, next } => {
+                let mut gap = match max {
+                    Some(m) => rng.random_range(*min..=*m),
+                    None => *min,
+                };
+                if let Some(r) = rate {
+                    gap = gap.max(Duration::from_secs_f64(1.0 / *r));
+                }
+                *next = now + gap;
+            }
+            Pacer::Bucket(b) => {
+                b.try_take(now);
+            }
+        }
+    }
+
+    /// A probe counted by [`Pacer::on_sent`] did not go out (the send queue was full).
+    pub fn refund(&mut self) {
+        match self {
+            Pacer::Bucket(b) => b.refund(),
+            // One probe per gap: the retry simply waits for the next gap.
+            Pacer::Free | Pacer::Gap { .. } => {}
+        }
+    }
+
+    /// When a probe may next go, if that is after `now` (`None`: now, or never held back).
+    pub fn wait_until(&self, now: Instant) -> Option<Instant> {
+        let at = match self {
+            Pacer::Free => return None,
+            Pacer::Gap { next, .. } => *next,
+            Pacer::Bucket(b) => b.next_token_at(),
+        };
+        (at > now).then_some(at)
     }
 }
 
@@ -363,6 +518,84 @@ mod tests {
             w.on_reply();
         }
         assert!(w.allowed() <= 40, "never again above what the machine could hold");
+    }
+
+    /// Drive a pacer as an engine does, on a simulated clock whose timer fires at millisecond
+    /// granularity (rounded up) and up to `late_us` late: at each wake-up send every probe that
+    /// is due, then sleep until the next one. Returns the probes sent in `secs` seconds.
+    fn simulate(timing: &Timing, secs: f64, late_us: u64) -> u64 {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs_f64(secs);
+        let mut pacer = Pacer::new(timing, t0);
+        let mut now = t0;
+        let mut sent = 0;
+        while now < end {
+            while pacer.ready(now) {
+                pacer.on_sent(now, &mut rng);
+                sent += 1;
+            }
+            let at = pacer.wait_until(now).expect("a paced scan waits");
+            let wait_us = at.duration_since(now).as_micros() as u64;
+            let wait_ms = wait_us.div_ceil(1000).max(1);
+            now += Duration::from_millis(wait_ms) + Duration::from_micros(rng.random_range(0..=late_us));
+        }
+        sent
+    }
+
+    #[test]
+    fn max_rate_is_achieved_within_a_few_percent_despite_a_coarse_late_timer() {
+        for (rate, secs) in [(10.0, 60.0), (1000.0, 5.0), (10_000.0, 2.0), (100_000.0, 1.0), (1_000_000.0, 0.2)] {
+            let timing = Timing { max_rate: Some(rate), ..Timing::default() };
+            for late_us in [0, 2000] {
+                let sent = simulate(&timing, secs, late_us) as f64;
+                let achieved = sent / secs;
+                assert!((achieved / rate - 1.0).abs() < 0.02, "rate {rate}, late {late_us} us: achieved {achieved}");
+            }
+        }
+    }
+
+    #[test]
+    fn token_bucket_bursts_are_bounded_by_its_depth() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(100_000.0, t0);
+        // Idle for a second: at most one token plus 5 ms worth are saved up, not 100,000.
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(b.available(later), 501);
+        let mut n = 0;
+        while b.try_take(later) {
+            n += 1;
+        }
+        assert_eq!(n, 501);
+        assert_eq!(b.next_token_at(), later + Duration::from_micros(10));
+        b.refund();
+        assert!(b.try_take(later));
+        // Slow rates still hold one whole token.
+        let mut slow = TokenBucket::new(0.5, t0);
+        assert!(slow.try_take(t0));
+        assert!(!slow.try_take(t0 + Duration::from_millis(1999)));
+        assert!(slow.try_take(t0 + Duration::from_secs(2)));
+        // Nonsense rates do not divide by zero.
+        assert_eq!(TokenBucket::new(f64::NAN, t0).available(t0 + Duration::from_secs(60)), 1);
+    }
+
+    #[test]
+    fn scan_delay_sends_one_probe_per_gap_with_jitter() {
+        let fixed = Timing { scan_delay: Duration::from_millis(100), ..Timing::default() };
+        // One probe per 100 ms (+ up to 1 ms of timer rounding per probe).
+        let sent = simulate(&fixed, 10.0, 0);
+        assert!((95..=101).contains(&sent), "{sent}");
+        let jitter = Timing { max_scan_delay: Some(Duration::from_millis(300)), ..fixed.clone() };
+        // Gaps uniform in [100, 300] ms: 200 ms on average.
+        let sent = simulate(&jitter, 60.0, 0);
+        assert!((270..=330).contains(&sent), "{sent}");
+        // --max-rate below the delay's rate: the rate wins.
+        let both = Timing { max_rate: Some(2.0), ..fixed };
+        let sent = simulate(&both, 10.0, 0);
+        assert!((19..=21).contains(&sent), "{sent}");
+        let mut free = Pacer::new(&Timing::default(), Instant::now());
+        assert!(free.is_free() && free.ready(Instant::now()) && free.wait_until(Instant::now()).is_none());
     }
 
     #[test]

@@ -316,8 +316,9 @@ fn start_engine(
         collapse_threshold: 25,
         hosts_hint,
         origin: plan.origin.clone(),
+        probe_threads: None,
     };
-    tokio::spawn(async move { Ok(engine.run(trx, emitter).await) })
+    tokio::spawn(async move { engine.run(trx, emitter).await.map_err(|e| format!("connect scan failed: {e}")) })
 }
 
 /// The scan types that run, and whether the connect engine runs them.
