@@ -101,6 +101,11 @@ pub fn cef_header(s: &str) -> String {
 /// CEF extension value: `\` and `=` escaped, line breaks written as `\n` and `\r`.
 pub fn cef_value(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    push_cef_value(&mut out, s);
+    out
+}
+
+fn push_cef_value(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -110,12 +115,17 @@ pub fn cef_value(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// LEEF value: nothing may break the tab-separated attribute list or the line.
 pub fn leef_value(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    let mut out = String::with_capacity(s.len());
+    push_leef_value(&mut out, s);
+    out
+}
+
+fn push_leef_value(out: &mut String, s: &str) {
+    out.extend(s.chars().map(|c| if c.is_control() { ' ' } else { c }));
 }
 
 /// Which of the two formats.
@@ -132,42 +142,70 @@ pub struct SiemWriter<W: Write + Send> {
     flavor: Flavor,
     version: String,
     scan_id: String,
+    /// The line being written (reused).
+    line: String,
+    /// The last `devTime` written, by its second: a sweep's hosts share few seconds.
+    dev_time: (i64, String),
 }
 
 impl<W: Write + Send> SiemWriter<W> {
+    fn with(out: W, opts: Options, flavor: Flavor) -> SiemWriter<W> {
+        SiemWriter {
+            out,
+            opts,
+            flavor,
+            version: String::new(),
+            scan_id: String::new(),
+            line: String::new(),
+            dev_time: (0, String::new()),
+        }
+    }
+
     /// A CEF writer to `out`.
     pub fn cef(out: W, opts: Options) -> SiemWriter<W> {
-        SiemWriter { out, opts, flavor: Flavor::Cef, version: String::new(), scan_id: String::new() }
+        SiemWriter::with(out, opts, Flavor::Cef)
     }
 
     /// A LEEF 2.0 writer to `out`.
     pub fn leef(out: W, opts: Options) -> SiemWriter<W> {
-        SiemWriter { out, opts, flavor: Flavor::Leef, version: String::new(), scan_id: String::new() }
+        SiemWriter::with(out, opts, Flavor::Leef)
     }
 
     fn write(&mut self, e: &Event) -> std::io::Result<()> {
+        use std::fmt::Write as _;
+        // One line buffer reused for every event: a sweep writes a line per host.
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
         match self.flavor {
             Flavor::Cef => {
-                let ext: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}={}", cef_value(v))).collect();
-                writeln!(
-                    self.out,
-                    "CEF:0|RustMap|RustMap|{}|{}|{}|{}|{}",
+                let _ = write!(
+                    line,
+                    "CEF:0|RustMap|RustMap|{}|{}|{}|{}|",
                     cef_header(&self.version),
                     cef_header(e.id),
                     cef_header(e.name),
-                    e.severity,
-                    ext.join(" ")
-                )
+                    e.severity
+                );
+                for (i, (k, v)) in e.fields.iter().enumerate() {
+                    if i > 0 {
+                        line.push(' ');
+                    }
+                    line.push_str(k);
+                    line.push('=');
+                    push_cef_value(&mut line, v);
+                }
             }
             Flavor::Leef => {
-                let mut attrs: Vec<String> = Vec::new();
+                let _ = write!(line, "LEEF:2.0|RustMap|RustMap|{}|{}|x09|", cef_header(&self.version), cef_header(e.id));
                 for (k, v) in &e.fields {
                     let key = match *k {
                         "rt" => {
                             let secs = v.parse::<i64>().unwrap_or(0) / 1000;
-                            let t = Utc.timestamp_opt(secs, 0).single().unwrap_or_default();
-                            attrs.push(format!("devTime={}", t.format("%b %d %Y %H:%M:%S")));
-                            attrs.push("devTimeFormat=MMM dd yyyy HH:mm:ss".to_string());
+                            if self.dev_time.0 != secs || self.dev_time.1.is_empty() {
+                                let t = Utc.timestamp_opt(secs, 0).single().unwrap_or_default();
+                                self.dev_time = (secs, t.format("%b %d %Y %H:%M:%S").to_string());
+                            }
+                            let _ = write!(line, "devTime={}\tdevTimeFormat=MMM dd yyyy HH:mm:ss\t", self.dev_time.1);
                             continue;
                         }
                         "dpt" => "dstPort",
@@ -175,19 +213,18 @@ impl<W: Write + Send> SiemWriter<W> {
                         "dmac" => "dstMAC",
                         k => k,
                     };
-                    attrs.push(format!("{key}={}", leef_value(v)));
+                    line.push_str(key);
+                    line.push('=');
+                    push_leef_value(&mut line, v);
+                    line.push('\t');
                 }
-                attrs.push(format!("sev={}", e.severity));
-                attrs.push(format!("cat={}", e.id));
-                writeln!(
-                    self.out,
-                    "LEEF:2.0|RustMap|RustMap|{}|{}|x09|{}",
-                    cef_header(&self.version),
-                    cef_header(e.id),
-                    attrs.join("\t")
-                )
+                let _ = write!(line, "sev={}\tcat={}", e.severity, e.id);
             }
         }
+        line.push('\n');
+        let r = self.out.write_all(line.as_bytes());
+        self.line = line;
+        r
     }
 }
 
