@@ -393,6 +393,29 @@ mod tests {
     }
 
     #[test]
+    fn toml_round_trip_as_profiles_will_store_it() {
+        let mut c = ScanConfig::new(["198.18.0.0/24"]);
+        c.scan_types = vec![ScanType::Syn, ScanType::Udp];
+        c.ports.top = Some(100);
+        c.timing.template = Some(4);
+        c.timing.max_rate = Some(5000.0);
+        c.timing.host_timeout = Some("30s".into());
+        c.service.enabled = true;
+        c.discovery.probes = vec!["PS22,80".into()];
+        c.output.files = vec![OutputFile { format: OutputFormat::Xml, path: "out.xml".into() }];
+        let text = toml::to_string(&c).unwrap();
+        let back: ScanConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, c, "{text}");
+        // A hand-written profile: a few keys, the rest defaults.
+        let p: ScanConfig = toml::from_str(
+            "scan_types = [\"syn\"]\n[ports]\ntop = 1000\n[timing]\ntemplate = 4\nhost_timeout = 30000\n",
+        )
+        .unwrap();
+        assert_eq!(p.timing.host_timeout, Some(TimeValue("30000".into())));
+        assert!(toml::from_str::<ScanConfig>("[timing]\ntempo = 4\n").is_err());
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let e = serde_json::from_str::<ScanConfig>(r#"{"targets": [], "prots": "80"}"#).unwrap_err();
         assert!(e.to_string().contains("prots"), "{e}");

@@ -22,7 +22,12 @@ fn host(i: u32) -> HostResult {
     h.extraports = vec![ExtraPorts {
         state: PortState::Closed,
         count: 99,
-        reasons: vec![ReasonCount { reason: Reason::Reset, protocol: Protocol::Tcp, count: 99, ports: "1-79,81-100".into() }],
+        reasons: vec![ReasonCount {
+            reason: Reason::Reset,
+            protocol: Protocol::Tcp,
+            count: 99,
+            ports: "1-79,81-100".into(),
+        }],
     }];
     h
 }

@@ -196,7 +196,8 @@ impl<W: Write + Send> SiemWriter<W> {
                 }
             }
             Flavor::Leef => {
-                let _ = write!(line, "LEEF:2.0|RustMap|RustMap|{}|{}|x09|", cef_header(&self.version), cef_header(e.id));
+                let _ =
+                    write!(line, "LEEF:2.0|RustMap|RustMap|{}|{}|x09|", cef_header(&self.version), cef_header(e.id));
                 for (k, v) in &e.fields {
                     let key = match *k {
                         "rt" => {
