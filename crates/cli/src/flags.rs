@@ -9,7 +9,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command, Parser};
 use std::path::PathBuf;
 
 /// RustMap: a fast, nmap-compatible network scanner.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "rustmap",
     version,
@@ -222,6 +222,22 @@ pub struct Flags {
     /// No live status line on stderr (it is drawn only when stderr is a terminal and stdout is not a pipe).
     #[arg(long = "no-progress", help_heading = "Output")]
     pub no_progress: bool,
+    /// Scan history database (default ~/.rustmap/rustmap.db); every scan is stored in it as it runs.
+    #[arg(long = "db", value_name = "PATH", help_heading = "History")]
+    pub db: Option<std::path::PathBuf>,
+    /// Do not store this scan in the history database.
+    #[arg(long = "no-db", help_heading = "History", conflicts_with = "db")]
+    pub no_db: bool,
+    /// List the stored scans, newest first (with --oJ -: as JSON), and exit.
+    #[arg(long = "history", help_heading = "History")]
+    pub history: bool,
+    /// After the scan, compare it with the last completed scan of the same targets (exit code 1 when they differ).
+    #[arg(long = "diff", help_heading = "History")]
+    pub diff: bool,
+    /// Compare two stored scans, by id or unique id prefix (A,B; exit code 0 when equal, 1 when different), and exit.
+    #[arg(long = "diff-scans", value_name = "A,B", help_heading = "History")]
+    pub diff_scans: Option<String>,
+
     /// Print the version.
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
@@ -269,14 +285,9 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("interval", true),
     u("webhook", true),
     u("on-change", true),
-    u("history", false),
-    u("diff", false),
-    u("diff-scans", true),
     u("predict-ports", false),
     u("fast-discovery", false),
     u("resume", true),
-    u("db", true),
-    u("no-db", false),
     u("data-hex", true),
     u("data-string", true),
     u("data-length", true),

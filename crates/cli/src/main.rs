@@ -8,6 +8,7 @@
 mod argv;
 mod config;
 mod flags;
+mod history;
 
 use clap::FromArgMatches;
 use rustmap::{Scanner, StartError, StartOptions};
@@ -58,6 +59,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if parsed.history {
+        return history::history(&parsed);
+    }
+    if let Some(pair) = parsed.diff_scans.clone() {
+        return history::diff_scans(&parsed, &pair);
+    }
+    if parsed.diff && parsed.no_db {
+        eprintln!("rustmap: --diff compares with the stored history: it cannot be combined with --no-db");
+        return ExitCode::from(2);
+    }
+    let store_flags = parsed.clone();
     let config = match config::build(parsed, args_line) {
         Ok(c) => c,
         Err(e) => {
@@ -74,13 +86,30 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, store_flags))
 }
 
-async fn run(config: rustmap::ScanConfig) -> ExitCode {
+async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
+    // Checked first, so that a bad value is reported before the database is even opened.
+    let plan = match rustmap::validate(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rustmap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (store, health) = match history::attach(&f) {
+        Ok(Some((sink, health))) => (Some(sink), Some(health)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("rustmap: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     // Every host is written as it finishes: no need to hold them all until the end.
-    let options = StartOptions { totals_only: true, ..StartOptions::default() };
-    let scan = match Scanner::start_with(config, options) {
+    let sinks: Vec<Box<dyn rustmap::Sink>> = store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
+    let options = StartOptions { totals_only: true, sinks, ..StartOptions::default() };
+    let scan = match Scanner::start_plan(plan, options) {
         Ok(s) => s,
         Err(StartError::Config(e)) => {
             eprintln!("rustmap: {e}");
@@ -97,10 +126,16 @@ async fn run(config: rustmap::ScanConfig) -> ExitCode {
             on_signal.cancel();
         }
     });
-    match scan.wait().await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
+    let outcome = scan.wait().await;
+    let after = history::after_scan(&f, &config, health);
+    match (outcome, after) {
+        (Err(e), _) => {
             eprintln!("rustmap: scan failed: {e}");
+            ExitCode::from(1)
+        }
+        (Ok(_), Ok(code)) => code,
+        (Ok(_), Err(e)) => {
+            eprintln!("rustmap: {e:#}");
             ExitCode::from(1)
         }
     }

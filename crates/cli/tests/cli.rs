@@ -5,8 +5,24 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// A HOME of the tests' own, so that scans stored by default go to a history database there,
+/// not into the real user's.
+fn test_home() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::env::temp_dir().join("rustmap-cli-tests-home");
+    let _ = std::fs::create_dir_all(&d);
+    // Writable by the unprivileged user some tests run as, too.
+    let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777));
+    d
+}
+
 fn rustmap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rustmap")).args(args).stdin(Stdio::null()).output().expect("run rustmap")
+    Command::new(env!("CARGO_BIN_EXE_rustmap"))
+        .args(args)
+        .env("HOME", test_home())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rustmap")
 }
 
 fn stdout(o: &Output) -> String {
@@ -213,9 +229,79 @@ fn every_data_format_from_one_scan_with_append() {
 }
 
 #[test]
+fn history_lists_scans_and_diffs_tell_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let db = db.to_str().unwrap();
+    let (mut open, closed) = listeners(2);
+    let ports = port_arg(&open, &closed);
+    let scan = |extra: &[&str]| {
+        let mut a = vec!["-sT", "-n", "-p", ports.as_str(), "--db", db, "127.0.0.1"];
+        a.extend_from_slice(extra);
+        rustmap(&a)
+    };
+    assert!(scan(&[]).status.success());
+    assert!(scan(&[]).status.success());
+    // Same ports open: --diff finds nothing, exit 0.
+    let o = scan(&["--diff"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("  none"), "{}", stdout(&o));
+    // A port closes: --diff says so, exit 1.
+    let gone = open.pop().unwrap().local_addr().unwrap().port();
+    let o = scan(&["--diff"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("{gone}/tcp: open -> ")), "{}", stdout(&o));
+    // --history: four scans, newest first; as JSON too.
+    let o = rustmap(&["--history", "--db", db]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(lines[0].starts_with("ID ") && lines[1].contains("completed") && lines[1].contains("127.0.0.1"));
+    let o = rustmap(&["--history", "--db", db, "--oJ", "-"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<String> = v.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 4);
+    assert_eq!(v[3]["open_ports"], 2);
+    assert_eq!(v[0]["open_ports"], 1);
+    // --diff-scans by unique prefixes: the oldest against the newest differ; a scan with itself not.
+    let short = |id: &str| id[..20].to_string();
+    let o = rustmap(&["--diff-scans", &format!("{},{}", short(&ids[3]), short(&ids[0])), "--db", db]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = rustmap(&["--diff-scans", &format!("{},{}", ids[3], ids[2]), "--db", db, "--oJ", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(d["changed"], serde_json::json!([]));
+    // Unknown ids are usage errors naming the id.
+    let o = rustmap(&["--diff-scans", "nosuch,other", "--db", db]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("\"nosuch\""), "{}", stderr(&o));
+    // --no-db stores nothing.
+    let o = rustmap(&["-sT", "-n", "-p", &ports, "--no-db", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = rustmap(&["-sT", "-n", "-p", &ports, "--no-db", "--db", db, "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2), "--no-db and --db contradict: {}", stderr(&o));
+    let o = rustmap(&["--history", "--db", db, "--oJ", "-"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4, "no scan was added");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_stops_the_scan_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("notes.txt");
+    std::fs::write(&db, "my notes\n".repeat(100)).unwrap();
+    let o = rustmap(&["-sT", "-n", "-p", "1", "--db", db.to_str().unwrap(), "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not a RustMap database"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "nothing was scanned");
+    assert_eq!(std::fs::read_to_string(&db).unwrap(), "my notes\n".repeat(100));
+}
+
+#[test]
 fn input_list_from_stdin_and_exclusions() {
     let (open, closed) = listeners(1);
     let mut child = Command::new(env!("CARGO_BIN_EXE_rustmap"))
+        .env("HOME", test_home())
         .args(["-n", "-Pn", "-p", &port_arg(&open, &closed), "-iL", "-", "--exclude", "127.0.0.2", "--oG", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -373,8 +459,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--self-test"], "--self-test"),
-        (vec!["--no-db", "127.0.0.1"], "--no-db"),
-        (vec!["--db", "x.db", "127.0.0.1"], "--db"),
+        (vec!["--resume", "01ABC", "127.0.0.1"], "--resume"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);
@@ -389,9 +474,15 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
 fn rustmap_unprivileged(args: &[&str]) -> Output {
     let bin = env!("CARGO_BIN_EXE_rustmap");
     if is_root() {
+        // A home of its own: the history database the root runs made there is not its to write.
+        use std::os::unix::fs::PermissionsExt;
+        let home = test_home().join("unprivileged");
+        let _ = std::fs::create_dir_all(&home);
+        let _ = std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o1777));
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", bin])
             .args(args)
+            .env("HOME", home)
             .output()
             .unwrap()
     } else {
@@ -566,7 +657,12 @@ fn stats_every_goes_to_stderr_and_leaves_stdout_documents_valid() {
         let args: Vec<String> = slow.iter().chain(extra.iter()).map(|s| s.to_string()).collect();
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            let o = Command::new(env!("CARGO_BIN_EXE_rustmap")).args(&args).stdin(Stdio::null()).output().unwrap();
+            let o = Command::new(env!("CARGO_BIN_EXE_rustmap"))
+                .args(&args)
+                .env("HOME", test_home())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
             (o, started.elapsed())
         })
     })

@@ -52,10 +52,18 @@ fn truth_open_tcp(name: &str) -> BTreeSet<u16> {
     truth_host(name)["tcp"]["open"].as_array().unwrap().iter().map(|p| p["port"].as_u64().unwrap() as u16).collect()
 }
 
+/// A HOME of the lab tests' own: scans stored by default go to a history database there.
+fn lab_home() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("{}-home", prefix()));
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
+
 fn in_lab(program: &str, args: &[&str]) -> Output {
     Command::new("ip")
         .args(["netns", "exec", &scanner_ns(), program])
         .args(args)
+        .env("HOME", lab_home())
         .stdin(Stdio::null())
         .output()
         .expect("ip netns exec")
@@ -775,6 +783,7 @@ fn wire_rate(args: &[&str]) -> (u64, f64, Duration) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &scanner_ns(), env!("CARGO_BIN_EXE_rustmap")])
         .args(args)
+        .env("HOME", lab_home())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,0 +1,280 @@
+//! Scan history in SQLite (the embedded default: no server). Every scan is stored as it runs by
+//! [`StoreSink`], a sink of the event stream; [`Store`] reads the history back and [`diff`]
+//! compares two stored scans.
+//!
+//! - The database is one file (`~/.rustmap/rustmap.db` by default, `--db PATH`), in WAL mode
+//!   with a busy timeout, so several RustMap processes can write to it at once.
+//! - The schema is versioned by `PRAGMA user_version` ([`SCHEMA_VERSION`]); older databases are
+//!   migrated in a transaction, a newer one is refused untouched ([`StoreError::TooNew`]).
+//! - A file that is not a SQLite database, or a damaged one, is refused before anything is
+//!   written to it ([`StoreError::NotADatabase`]).
+//!
+//! Tables (version 1): `scans` (id, times, status, command line, targets, config, totals),
+//! `hosts` (one row per finished host: status, reason, names, the whole host as JSON) and `ports`
+//! (one row per listed port of an up host: state, reason, service, product, version).
+
+mod diff;
+mod sink;
+
+pub use diff::{diff, HostChange, PortChange, ScanDiff};
+pub use sink::{targets_key, StoreHealth, StoreSink};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use rustmap_model::HostResult;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Version of the database schema this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a writer waits for another process's transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The file exists but is not a SQLite database (or is damaged); it was not touched.
+    #[error("{0} is not a RustMap database (not SQLite, or damaged); it was left untouched")]
+    NotADatabase(PathBuf),
+    /// The database was written by a newer RustMap.
+    #[error("{path} has schema version {found}, newer than this RustMap understands ({SCHEMA_VERSION}); it was left untouched")]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+    },
+    /// No stored scan has this id or id prefix.
+    #[error("no stored scan matches {0:?} (rustmap --history lists them)")]
+    UnknownScan(String),
+    /// Several stored scans start with this prefix.
+    #[error("{0:?} matches several stored scans; give more of the id")]
+    Ambiguous(String),
+    /// The directory of the database could not be created.
+    #[error("cannot create {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored row could not be read back.
+    #[error("stored data: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// One stored scan, as `--history` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanSummary {
+    /// The scan's id (ULID).
+    pub id: String,
+    /// Start, seconds since the Unix epoch.
+    pub started: i64,
+    /// End, when it ended.
+    pub ended: Option<i64>,
+    /// `running`, `completed`, `interrupted` or `failed`.
+    pub status: String,
+    /// The targets as given.
+    pub targets: String,
+    /// The command line.
+    pub args: String,
+    /// Hosts found up.
+    pub hosts_up: i64,
+    /// Open ports found.
+    pub open_ports: i64,
+    /// Wall time in seconds, when it ended.
+    pub elapsed_secs: Option<f64>,
+}
+
+/// The scan history database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The default database: `~/.rustmap/rustmap.db` (`%APPDATA%\rustmap\rustmap.db` on Windows).
+pub fn default_path() -> Option<PathBuf> {
+    if cfg!(windows) {
+        std::env::var_os("APPDATA").map(|d| PathBuf::from(d).join("rustmap").join("rustmap.db"))
+    } else {
+        std::env::var_os("HOME").map(|d| PathBuf::from(d).join(".rustmap").join("rustmap.db"))
+    }
+}
+
+impl Store {
+    /// Open (or create) the database at `path`, migrating an older schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory { path: dir.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path)?;
+        let store = Store { conn, path: path.to_path_buf() };
+        store.check_and_migrate()?;
+        Ok(store)
+    }
+
+    /// Open the database read-only (history, diffs): nothing is created or migrated.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let store = Store { conn, path: path.to_path_buf() };
+        let version = store.version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: store.path, found: version });
+        }
+        Ok(store)
+    }
+
+    /// The schema version, after checking that the file is a database at all: SQLite reads the
+    /// header only on the first query, and a file that is not a database fails there, unchanged.
+    fn version(&self) -> Result<i64, StoreError> {
+        let not_db = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                StoreError::NotADatabase(self.path.clone())
+            }
+            _ => StoreError::Sql(e),
+        };
+        self.conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(not_db)?;
+        let v: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(not_db)?;
+        if v == 0 {
+            // A database of something else (tables but no version of ours) is not ours either.
+            let foreign: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM sqlite_master WHERE name NOT IN ('scans','hosts','ports')", [], |r| {
+                    r.get(0)
+                })
+                .map_err(not_db)?;
+            if foreign > 0 {
+                return Err(StoreError::NotADatabase(self.path.clone()));
+            }
+        }
+        Ok(v)
+    }
+
+    fn check_and_migrate(&self) -> Result<(), StoreError> {
+        let version = self.version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path: self.path.clone(), found: version });
+        }
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL: readers never wait for the writer, and a crash loses at most the last transaction.
+        self.conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        if version < 1 {
+            self.conn.execute_batch(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE IF NOT EXISTS scans (
+                     id TEXT PRIMARY KEY, started INTEGER NOT NULL, ended INTEGER,
+                     status TEXT NOT NULL, args TEXT NOT NULL, targets TEXT NOT NULL, config TEXT,
+                     hosts_up INTEGER NOT NULL DEFAULT 0, hosts_down INTEGER NOT NULL DEFAULT 0,
+                     hosts_total INTEGER NOT NULL DEFAULT 0, open_ports INTEGER NOT NULL DEFAULT 0,
+                     elapsed REAL, error TEXT);
+                 CREATE TABLE IF NOT EXISTS hosts (
+                     scan_id TEXT NOT NULL REFERENCES scans(id) ON DELETE CASCADE, addr TEXT NOT NULL,
+                     status TEXT NOT NULL, reason TEXT NOT NULL, hostnames TEXT NOT NULL, mac TEXT,
+                     result TEXT NOT NULL, PRIMARY KEY (scan_id, addr));
+                 CREATE TABLE IF NOT EXISTS ports (
+                     scan_id TEXT NOT NULL, addr TEXT NOT NULL, proto TEXT NOT NULL, port INTEGER NOT NULL,
+                     state TEXT NOT NULL, reason TEXT NOT NULL, service TEXT, product TEXT, version TEXT,
+                     PRIMARY KEY (scan_id, addr, proto, port),
+                     FOREIGN KEY (scan_id, addr) REFERENCES hosts(scan_id, addr) ON DELETE CASCADE);
+                 CREATE INDEX IF NOT EXISTS scans_by_targets ON scans(targets, started);
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The path of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Stored scans, newest first, at most `limit`.
+    pub fn history(&self, limit: usize) -> Result<Vec<ScanSummary>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, started, ended, status, targets, args, hosts_up, open_ports, elapsed FROM scans
+             ORDER BY started DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(ScanSummary {
+                id: r.get(0)?,
+                started: r.get(1)?,
+                ended: r.get(2)?,
+                status: r.get(3)?,
+                targets: r.get(4)?,
+                args: r.get(5)?,
+                hosts_up: r.get(6)?,
+                open_ports: r.get(7)?,
+                elapsed_secs: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The id of the stored scan that `given` names: a whole id or a unique prefix.
+    pub fn resolve(&self, given: &str) -> Result<String, StoreError> {
+        let pattern = format!("{}%", given.replace(['%', '_'], ""));
+        let mut st = self.conn.prepare("SELECT id FROM scans WHERE id LIKE ?1 ORDER BY id LIMIT 2")?;
+        let ids: Vec<String> = st.query_map(params![pattern], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        match (given.is_empty(), ids.len()) {
+            (false, 1) => Ok(ids[0].clone()),
+            (false, 2..) => Err(StoreError::Ambiguous(given.to_string())),
+            _ => Err(StoreError::UnknownScan(given.to_string())),
+        }
+    }
+
+    /// The newest completed scan of exactly these targets, other than `except`.
+    pub fn last_completed(&self, targets: &str, except: Option<&str>) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM scans WHERE targets = ?1 AND status = 'completed' AND id != ?2
+                 ORDER BY started DESC, id DESC LIMIT 1",
+                params![targets, except.unwrap_or("")],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The finished hosts of a stored scan, in address order.
+    pub fn hosts(&self, scan_id: &str) -> Result<Vec<HostResult>, StoreError> {
+        let mut st = self.conn.prepare("SELECT result FROM hosts WHERE scan_id = ?1 ORDER BY addr")?;
+        let rows: Vec<String> = st.query_map(params![scan_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        rows.iter().map(|j| serde_json::from_str(j).map_err(StoreError::from)).collect()
+    }
+
+    /// One stored scan's summary.
+    pub fn scan(&self, id: &str) -> Result<ScanSummary, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, started, ended, status, targets, args, hosts_up, open_ports, elapsed FROM scans WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(ScanSummary {
+                        id: r.get(0)?,
+                        started: r.get(1)?,
+                        ended: r.get(2)?,
+                        status: r.get(3)?,
+                        targets: r.get(4)?,
+                        args: r.get(5)?,
+                        hosts_up: r.get(6)?,
+                        open_ports: r.get(7)?,
+                        elapsed_secs: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownScan(id.into()))
+    }
+}
