@@ -73,6 +73,9 @@ mod sockets;
 mod state;
 mod timeouts;
 
+#[cfg(test)]
+mod sim;
+
 use cookies::*;
 pub use sockets::RawSockets;
 use sockets::*;
@@ -251,7 +254,7 @@ impl RawScan {
         let (app_tx, app_rx) = std::sync::mpsc::channel::<AppDone>();
         let cookies = Cookies { key: RandomState::new() };
         let mut rng = rand::rng();
-        let icmp_id: u16 = rand::rng().random();
+        let local = Local { sport: io.sport, udp_sport: io.udp_sport, icmp_id: rand::rng().random() };
         let orders: Vec<Vec<u16>> = self
             .scans
             .iter()
@@ -488,9 +491,8 @@ impl RawScan {
                         break;
                     }
                     let dst = matches!(channel, Channel::Ip { .. }).then_some(h.target.addr);
-                    let built = outbox
-                        .batch
-                        .push_with(dst, |buf| self.build(buf, h, pk, &cookies, &io, icmp_id, tryno, disc, eth));
+                    let built =
+                        outbox.batch.push_with(dst, |buf| self.build(buf, h, pk, &cookies, local, tryno, disc, eth));
                     if !built {
                         continue;
                     }
@@ -673,7 +675,7 @@ impl RawScan {
                     }
                     let Ok(reply) = wp::parse_reply(frame) else { continue };
                     if let Some(matched) =
-                        self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, &io, icmp_id, &mut net, &plans)
+                        self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, local, &mut net, &plans)
                     {
                         let (disc, n) = matched;
                         in_flight = in_flight.saturating_sub(n);

@@ -24,14 +24,13 @@ impl RawScan {
         h: &Host,
         pk: Pk,
         cookies: &Cookies,
-        io: &RawSockets,
-        icmp_id: u16,
+        local: Local,
         tryno: u8,
         disc: Option<DiscProbe>,
         eth: Option<([u8; 6], [u8; 6])>,
     ) -> Option<usize> {
         let dst = h.target.addr;
-        let sport = io.sport;
+        let (sport, icmp_id) = (local.sport, local.icmp_id);
         let c = cookies.of(dst, pk);
         let mss = [TcpOption::MaxSegmentSize(1460)];
         let tcp = |dport: u16, flags: Flags| L4::Tcp {
@@ -45,7 +44,7 @@ impl RawScan {
         };
         let l4 = match pk {
             Pk::Port(s, port) => match self.scans.get(usize::from(s))?.0 {
-                ScanType::Udp => L4::Udp { sport: io.udp_sport, dport: port, payload: payloads::for_port(port) },
+                ScanType::Udp => L4::Udp { sport: local.udp_sport, dport: port, payload: payloads::for_port(port) },
                 ScanType::SctpInit => L4::SctpInit { sport, dport: port, tag: cookies.sctp_tag(dst, pk) },
                 ScanType::SctpCookieEcho => L4::SctpCookieEcho { sport, dport: port, tag: cookies.sctp_tag(dst, pk) },
                 tcp_type => tcp(port, scan_flags(tcp_type)?),
@@ -59,7 +58,7 @@ impl RawScan {
                 DiscProbe::Ping(Ping::Syn(p)) => tcp(p, Flags::SYN),
                 DiscProbe::Ping(Ping::Ack(p)) => tcp(p, Flags::ACK),
                 DiscProbe::Ping(Ping::Udp(p)) => {
-                    L4::Udp { sport: io.udp_sport, dport: p, payload: payloads::for_port(p) }
+                    L4::Udp { sport: local.udp_sport, dport: p, payload: payloads::for_port(p) }
                 }
                 DiscProbe::Ping(Ping::Sctp(p)) => L4::SctpInit { sport, dport: p, tag: cookies.sctp_tag(dst, pk) },
                 // Sent by their own tasks, never built here.

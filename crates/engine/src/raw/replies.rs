@@ -13,12 +13,11 @@ impl RawScan {
         hosts: &mut FxHashMap<u64, Host>,
         by_addr: &FxHashMap<IpAddr, u64>,
         cookies: &Cookies,
-        io: &RawSockets,
-        icmp_id: u16,
+        local: Local,
         net: &mut NetState,
         plans: &Plans,
     ) -> Option<(bool, usize)> {
-        let sport = io.sport;
+        let (sport, icmp_id) = (local.sport, local.icmp_id);
         // The discovery probes of the host at `addr`, to find which one a reply answers.
         let plan_of = |addr: IpAddr| -> &[DiscProbe] {
             match by_addr.get(&addr).and_then(|id| hosts.get(id)) {
@@ -55,7 +54,7 @@ impl RawScan {
                 (addr, pk, what)
             }
             ReplyBody::Udp { sport: from, dport, .. } => {
-                if *dport != io.udp_sport {
+                if *dport != local.udp_sport {
                     return None;
                 }
                 let addr = reply.src;
@@ -127,7 +126,7 @@ impl RawScan {
                             })?
                         }
                     }
-                    17 if quoted.sport == io.udp_sport => {
+                    17 if quoted.sport == local.udp_sport => {
                         let disc = disc_where(addr, &|_, d| d == DiscProbe::Ping(Ping::Udp(quoted.dport)));
                         match disc {
                             Some(pk) if self.in_discovery(hosts, by_addr, addr) => pk,

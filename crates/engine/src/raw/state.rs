@@ -21,6 +21,15 @@ pub(super) enum DiscProbe {
     Nd,
 }
 
+/// Our end of every probe, which answers must match: the TCP/SCTP and the UDP source ports (held
+/// by the sockets for the scan), and the ICMP identifier.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Local {
+    pub(super) sport: u16,
+    pub(super) udp_sport: u16,
+    pub(super) icmp_id: u16,
+}
+
 /// What the engine knows about the network as a whole: the congestion window, and the round
 /// trips of every host (for hosts that have not answered yet).
 pub(super) struct NetState {

@@ -1,0 +1,263 @@
+//! Deterministic tests of the raw engine's reply handling, with no socket: probes are built by
+//! the engine itself, the target's answers are built with `rustmap_wire` as a simulated host
+//! would send them (or given as parsed ICMP errors), and both go through the same code as on the
+//! wire. Covers answers settling the right port once, reordering, duplicates, RST floods and
+//! spoofed answers, late answers after a probe's final timeout, and ICMP from the target versus
+//! from a router.
+
+use super::*;
+use rand::SeedableRng;
+use rustmap_model::PortState;
+use rustmap_wire::probe::Quoted;
+
+const ME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 2));
+const TARGET: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 10));
+const ROUTER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 18, 0, 1));
+const LOCAL: Local = Local { sport: 40_000, udp_sport: 40_001, icmp_id: 0x4242 };
+
+/// One engine's reply-handling state and one target host, already up (`-Pn`).
+struct Sim {
+    scan: RawScan,
+    plans: Plans,
+    cookies: Cookies,
+    net: NetState,
+    hosts: FxHashMap<u64, Host>,
+    by_addr: FxHashMap<IpAddr, u64>,
+}
+
+fn host(addr: IpAddr, scans: usize) -> Host {
+    let now = Instant::now();
+    Host {
+        target: ScanTarget { addr, hostnames: Vec::new() },
+        src: ME,
+        start_unix: 0,
+        deadline: None,
+        phase: Phase::Ports,
+        up_reason: Reason::UserSet,
+        up_ttl: 0,
+        disc_next: 0,
+        disc_negative: None,
+        plan: PlanKind::V4,
+        link: None,
+        mac: None,
+        hop: Hop::Ip,
+        sent: VecDeque::new(),
+        cursors: vec![(0, 0); scans],
+        turn: 0,
+        retries: VecDeque::new(),
+        outstanding: FxHashMap::default(),
+        results: Vec::new(),
+        rtt: RttEstimator::default(),
+        max_successful_try: 0,
+        udp_gap: Duration::ZERO,
+        udp_next: now,
+        udp_grown: None,
+        udp_unreach: false,
+        news: News::default(),
+    }
+}
+
+impl Sim {
+    fn new(scans: Vec<(ScanType, Vec<u16>)>) -> Sim {
+        let n = scans.len();
+        let scan = RawScan {
+            scans,
+            randomize: false,
+            timing: Timing::default(),
+            skip_discovery: true,
+            discovery: DiscoveryPlan::default(),
+            collapse_threshold: 25,
+            hosts_hint: None,
+            origin: Origin::default(),
+            send_ip: false,
+        };
+        let net = NetState { window: Window::new(&scan.timing), global_rtt: RttEstimator::default() };
+        let mut sim = Sim {
+            plans: Plans::new(&scan.discovery),
+            scan,
+            cookies: Cookies { key: RandomState::new() },
+            net,
+            hosts: FxHashMap::default(),
+            by_addr: FxHashMap::default(),
+        };
+        sim.hosts.insert(0, host(TARGET, n));
+        sim.by_addr.insert(TARGET, 0);
+        sim
+    }
+
+    /// Send probe `pk` to the target: built by the engine, then parsed as the target sees it.
+    fn send(&mut self, pk: Pk) -> wp::Reply {
+        let h = self.hosts.get_mut(&0).unwrap();
+        let mut buf = [0u8; 1600];
+        let n = self.scan.build(&mut buf, h, pk, &self.cookies, LOCAL, 0, None, None).expect("probe built");
+        h.outstanding.insert(pk, (Instant::now(), 0));
+        wp::parse_reply(&buf[..n]).expect("our own probe parses")
+    }
+
+    /// A packet arrives (IP bytes): does it settle a probe?
+    fn recv(&mut self, packet: &[u8]) -> bool {
+        let Ok(reply) = wp::parse_reply(packet) else { return false };
+        self.recv_parsed(&reply)
+    }
+
+    fn recv_parsed(&mut self, reply: &wp::Reply) -> bool {
+        let (hosts, by_addr) = (&mut self.hosts, &self.by_addr);
+        self.scan.on_reply(reply, None, hosts, by_addr, &self.cookies, LOCAL, &mut self.net, &self.plans).is_some()
+    }
+
+    /// The probe's final timeout, as the engine concludes it: no longer outstanding, its port
+    /// decided by silence.
+    fn time_out(&mut self, pk: Pk) {
+        let h = self.hosts.get_mut(&0).unwrap();
+        h.outstanding.remove(&pk);
+        if let Pk::Port(s, port) = pk {
+            let scan = self.scan.scans[usize::from(s)].0;
+            h.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0));
+        }
+    }
+
+    fn results(&self) -> Vec<(u16, PortState, Reason)> {
+        let mut r: Vec<_> = self.hosts[&0].results.iter().map(|r| (r.1, r.2, r.3)).collect();
+        r.sort_unstable_by_key(|r| r.0);
+        r
+    }
+
+    fn outstanding(&self) -> usize {
+        self.hosts[&0].outstanding.len()
+    }
+}
+
+/// A TCP segment from `src` to us, as a target's stack sends it.
+fn tcp_from(src: IpAddr, sport: u16, dport: u16, seq: u32, ack: u32, flags: Flags) -> Vec<u8> {
+    let l4 = L4::Tcp { sport, dport, seq, ack, flags, window: 29_200, options: &[] };
+    let p = IpProbe { src, dst: ME, ttl: 64, ip_id: 7, l4 };
+    let mut buf = vec![0u8; 128];
+    let n = wp::emit_ip(&p, &mut buf).expect("reply built");
+    buf.truncate(n);
+    buf
+}
+
+/// The target's answer to a TCP probe: SYN/ACK if `open`, else RST (acknowledging the probe).
+fn answer(probe: &wp::Reply, open: bool) -> Vec<u8> {
+    let ReplyBody::Tcp { sport, dport, seq, .. } = probe.body else { panic!("not TCP: {probe:?}") };
+    let flags = if open { Flags::SYN | Flags::ACK } else { Flags::RST | Flags::ACK };
+    tcp_from(probe.dst, dport, sport, 0x1000, seq.wrapping_add(1), flags)
+}
+
+fn syn(port: u16) -> Pk {
+    Pk::Port(0, port)
+}
+
+#[test]
+fn answers_settle_their_port_once_and_duplicates_are_ignored() {
+    let mut sim = Sim::new(vec![(ScanType::Syn, vec![22, 23])]);
+    let p22 = sim.send(syn(22));
+    let p23 = sim.send(syn(23));
+    assert!(sim.recv(&answer(&p22, true)));
+    assert!(sim.recv(&answer(&p23, false)));
+    // The same answers again (a duplicated packet, a retransmitted SYN/ACK): nothing left to settle.
+    assert!(!sim.recv(&answer(&p22, true)));
+    assert!(!sim.recv(&answer(&p23, false)));
+    assert_eq!(sim.results(), [(22, PortState::Open, Reason::SynAck), (23, PortState::Closed, Reason::Reset)]);
+    assert_eq!(sim.outstanding(), 0);
+}
+
+#[test]
+fn reordered_answers_settle_the_right_ports() {
+    let ports: Vec<u16> = (1000..1200).collect();
+    let mut sim = Sim::new(vec![(ScanType::Syn, ports.clone())]);
+    let mut probes: Vec<(u16, wp::Reply)> = ports.iter().map(|&p| (p, sim.send(syn(p)))).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    probes.shuffle(&mut rng);
+    for (port, probe) in &probes {
+        assert!(sim.recv(&answer(probe, port % 3 == 0)), "{port}");
+    }
+    let want: Vec<_> = ports
+        .iter()
+        .map(|&p| if p % 3 == 0 { (p, PortState::Open, Reason::SynAck) } else { (p, PortState::Closed, Reason::Reset) })
+        .collect();
+    assert_eq!(sim.results(), want);
+}
+
+#[test]
+fn rst_floods_and_spoofed_answers_are_ignored() {
+    let mut sim = Sim::new(vec![(ScanType::Syn, vec![80])]);
+    let probe = sim.send(syn(80));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    // Unsolicited resets from the probed port, with sequence and acknowledgement numbers that do
+    // not echo the probe's cookie (as a flood would).
+    let ReplyBody::Tcp { seq: cookie, .. } = probe.body else { unreachable!() };
+    let mut flood = 0;
+    while flood < 5000 {
+        let (seq, ack): (u32, u32) = (rng.random(), rng.random());
+        if ack == cookie || ack == cookie.wrapping_add(1) || seq == cookie {
+            continue;
+        }
+        flood += 1;
+        for flags in [Flags::RST, Flags::RST | Flags::ACK, Flags::SYN | Flags::ACK] {
+            assert!(!sim.recv(&tcp_from(TARGET, 80, LOCAL.sport, seq, ack, flags)));
+        }
+    }
+    // The right answer from the wrong address, or to the wrong port of ours: not ours either.
+    let right = answer(&probe, true);
+    assert!(!sim.recv(&tcp_from(ROUTER, 80, LOCAL.sport, 1, cookie.wrapping_add(1), Flags::SYN | Flags::ACK)));
+    assert!(!sim.recv(&tcp_from(TARGET, 80, LOCAL.sport + 1, 1, cookie.wrapping_add(1), Flags::SYN | Flags::ACK)));
+    assert_eq!(sim.outstanding(), 1, "the probe still waits for its answer");
+    assert!(sim.recv(&right));
+    assert_eq!(sim.results(), [(80, PortState::Open, Reason::SynAck)]);
+}
+
+#[test]
+fn a_late_answer_after_the_final_timeout_changes_nothing() {
+    let mut sim = Sim::new(vec![(ScanType::Syn, vec![443])]);
+    let probe = sim.send(syn(443));
+    sim.time_out(syn(443));
+    assert!(!sim.recv(&answer(&probe, true)));
+    assert_eq!(sim.results(), [(443, PortState::Filtered, Reason::NoResponse)]);
+}
+
+/// An ICMP error quoting our UDP probe to `dport`, sent by `from`.
+fn udp_unreachable(from: IpAddr, dport: u16, code: u8) -> wp::Reply {
+    let quoted = Quoted {
+        src: ME,
+        dst: TARGET,
+        proto: 17,
+        sport: LOCAL.udp_sport,
+        dport,
+        tcp_seq: None,
+        icmp_id: None,
+        icmp_seq: None,
+        sctp_vtag: None,
+    };
+    wp::Reply { src: from, dst: ME, ttl: 63, body: ReplyBody::IcmpError { v6: false, icmp_type: 3, code, quoted } }
+}
+
+#[test]
+fn udp_answers_and_icmp_from_the_target_or_a_router() {
+    let mut sim = Sim::new(vec![(ScanType::Udp, vec![53, 54, 55, 56])]);
+    for p in [53, 54, 55, 56] {
+        sim.send(Pk::Port(0, p));
+    }
+    // 53 answers; 54 is port-unreachable from the target itself; 55's unreachable comes from a
+    // router (the path is blocked, the port's state unknown); 56 is administratively prohibited.
+    let l4 = L4::Udp { sport: 53, dport: LOCAL.udp_sport, payload: b"dns" };
+    let mut buf = [0u8; 128];
+    let n = wp::emit_ip(&IpProbe { src: TARGET, dst: ME, ttl: 64, ip_id: 1, l4 }, &mut buf).unwrap();
+    assert!(sim.recv(&buf[..n]));
+    assert!(sim.recv_parsed(&udp_unreachable(TARGET, 54, 3)));
+    assert!(sim.recv_parsed(&udp_unreachable(ROUTER, 55, 3)));
+    assert!(sim.recv_parsed(&udp_unreachable(TARGET, 56, 13)));
+    // A second port-unreachable for 54 (duplicate), and one for a port never probed: ignored.
+    assert!(!sim.recv_parsed(&udp_unreachable(TARGET, 54, 3)));
+    assert!(!sim.recv_parsed(&udp_unreachable(TARGET, 9999, 3)));
+    assert_eq!(
+        sim.results(),
+        [
+            (53, PortState::Open, Reason::UdpResponse),
+            (54, PortState::Closed, Reason::PortUnreach),
+            (55, PortState::Filtered, Reason::HostUnreach),
+            (56, PortState::Filtered, Reason::AdminProhibited),
+        ]
+    );
+    assert!(sim.hosts[&0].udp_unreach, "the host answers closed ports: its silences may be rate limiting");
+}
