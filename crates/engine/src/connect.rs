@@ -336,9 +336,14 @@ impl ConnectScan {
             }
 
             // Launch what the window, pacing and rate limits allow.
-            let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
+            let mut allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
             // With `--max-rate`, every probe that is due goes now (a late wake-up sends a burst).
             while Instant::now() >= pause_until && pacer.ready(Instant::now()) {
+                // Asked again for every probe: `--min-rate` opens the window only while the scan
+                // is behind its rate, not for as many probes as fit once it was behind.
+                if timing.min_rate.is_some() {
+                    allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
+                }
                 let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
                 if !ports_ok && !disc_ok {
                     break;
