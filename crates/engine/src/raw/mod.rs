@@ -355,41 +355,7 @@ impl RawScan {
                 if matches!(pk, Pk::Disc(_)) {
                     disc_in_flight = disc_in_flight.saturating_sub(1);
                 }
-                // Silence from an address that never answered says nothing about congestion:
-                // most addresses of a sweep are simply empty.
-                if !matches!(pk, Pk::Disc(_)) {
-                    net.window.on_silence();
-                }
-                // A host that answers closed UDP ports but not this one is probably rate limiting
-                // its ICMP. If this probe already went out at the current send gap, the gap is
-                // too short: double it. While the gap is still below its cap the retry is free
-                // (the try was spent finding the host's pace, not probing the port); after that
-                // the full retry budget applies.
-                let rate_limited = self.is_udp(pk) && h.udp_unreach;
-                if rate_limited && h.udp_grown.is_none_or(|g| sent >= g) {
-                    grow_udp_gap(h, &timing);
-                }
-                let tries = if rate_limited {
-                    u8::try_from(timing.max_retries).unwrap_or(u8::MAX)
-                } else {
-                    h.allowed_tries(&timing)
-                };
-                if matches!(pk, Pk::Disc(_)) && h.phase == Phase::Ports {
-                    // A discovery probe is moot once the host is known to be up.
-                } else if rate_limited && h.udp_gap < udp_gap_cap(&timing) {
-                    h.retries.push_back((pk, tryno));
-                } else if tryno < tries {
-                    h.retries.push_back((pk, tryno + 1));
-                } else {
-                    match pk {
-                        Pk::Port(s, port) if h.phase == Phase::Ports => {
-                            let scan = self.scans[usize::from(s)].0;
-                            h.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0))
-                        }
-                        Pk::Disc(_) if h.disc_negative.is_none() => h.disc_negative = Some(Reason::NoResponse),
-                        _ => {}
-                    }
-                }
+                self.on_silence(h, pk, tryno, sent, now, &mut net);
             }
 
             // What hosts learned leaves as events, and finished hosts leave; a sweep over every
@@ -447,7 +413,7 @@ impl RawScan {
                             if !ports_ok && !disc_ok {
                                 None
                             } else {
-                                self.next_probe(&mut hosts, &mut ring, &orders, &timing, &plans, ports_ok, disc_ok)
+                                self.next_probe(&mut hosts, &mut ring, &orders, &plans, filled_at, ports_ok, disc_ok)
                             }
                         }
                     };
@@ -660,10 +626,12 @@ impl RawScan {
                 if !matches!(io.capture.recv_batch(&mut rx), Ok(n) if n > 0) {
                     break;
                 }
+                // One clock reading per batch: its answers arrived within microseconds.
+                let now = Instant::now();
                 for k in 0..rx.len() {
                     let Some((f, frame)) = rx.get(k) else { break };
                     if f.ethertype == 0x0806 {
-                        if let Some((_, n)) = self.on_arp(frame, &mut hosts, &by_addr, &plans, &mut net) {
+                        if let Some((_, n)) = self.on_arp(frame, &mut hosts, &by_addr, &plans, &mut net, now) {
                             in_flight = in_flight.saturating_sub(n);
                             disc_in_flight = disc_in_flight.saturating_sub(n);
                             replies += 1;
@@ -675,7 +643,7 @@ impl RawScan {
                     }
                     let Ok(reply) = wp::parse_reply(frame) else { continue };
                     if let Some(matched) =
-                        self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, local, &mut net, &plans)
+                        self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, local, &mut net, &plans, now)
                     {
                         let (disc, n) = matched;
                         in_flight = in_flight.saturating_sub(n);
@@ -707,12 +675,12 @@ impl RawScan {
         hosts: &mut FxHashMap<u64, Host>,
         ring: &mut VecDeque<u64>,
         orders: &[Vec<u16>],
-        timing: &Timing,
         plans: &Plans,
+        now: Instant,
         ports_ok: bool,
         disc_ok: bool,
     ) -> Option<(u64, Pk, u8)> {
-        let now = Instant::now();
+        let timing = &self.timing;
         for _ in 0..ring.len() {
             let id = ring.pop_front()?;
             ring.push_back(id);

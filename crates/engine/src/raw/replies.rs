@@ -16,6 +16,7 @@ impl RawScan {
         local: Local,
         net: &mut NetState,
         plans: &Plans,
+        now: Instant,
     ) -> Option<(bool, usize)> {
         let (sport, icmp_id) = (local.sport, local.icmp_id);
         // The discovery probes of the host at `addr`, to find which one a reply answers.
@@ -168,7 +169,7 @@ impl RawScan {
         if h.link.is_some() && h.mac.is_none() && reply.src == target {
             h.mac = src_mac;
         }
-        self.settle(h, pk, what, reply.ttl, net)
+        self.settle(h, pk, what, reply.ttl, net, now)
     }
 
     /// Is the host at `addr` still in discovery? (A UDP or SCTP answer from a port that is both
@@ -190,6 +191,7 @@ impl RawScan {
         by_addr: &FxHashMap<IpAddr, u64>,
         plans: &Plans,
         net: &mut NetState,
+        now: Instant,
     ) -> Option<(bool, usize)> {
         let arp = rustmap_wire::arp::Packet::new_checked(packet).ok()?;
         if arp.operation() != rustmap_wire::arp::Operation::Reply {
@@ -199,10 +201,10 @@ impl RawScan {
         let h = by_addr.get(&addr).and_then(|id| hosts.get_mut(id))?;
         let i = plans.of(h.plan).iter().position(|d| *d == DiscProbe::Arp)?;
         h.mac = Some(arp.sender_hw_addr());
-        self.settle(h, Pk::Disc(i as u8), Reply::Arp, 0, net)
+        self.settle(h, Pk::Disc(i as u8), Reply::Arp, 0, net, now)
     }
 
-    /// Settle the outstanding probe `pk` of `h` with `what`.
+    /// Settle the outstanding probe `pk` of `h` with `what`, arrived at `now`.
     pub(super) fn settle(
         &self,
         h: &mut Host,
@@ -210,11 +212,12 @@ impl RawScan {
         what: Reply,
         ttl: u8,
         net: &mut NetState,
+        now: Instant,
     ) -> Option<(bool, usize)> {
         let (sent, tryno) = h.outstanding.remove(&pk)?;
         if tryno == 0 {
-            h.rtt.sample(sent.elapsed());
-            net.global_rtt.sample(sent.elapsed());
+            h.rtt.sample(now.saturating_duration_since(sent));
+            net.global_rtt.sample(now.saturating_duration_since(sent));
         }
         net.window.on_reply();
         if tryno > 0 {

@@ -211,7 +211,7 @@ pub(super) fn udp_gap_cap(timing: &Timing) -> Duration {
 /// ports: the gap is too short for its ICMP rate limit. Double it (from 50 ms, up to the cap),
 /// nmap's remedy. Only probes sent after the last change count, so one burst of silences
 /// doubles the gap once.
-pub(super) fn grow_udp_gap(h: &mut Host, timing: &Timing) {
+pub(super) fn grow_udp_gap(h: &mut Host, timing: &Timing, now: Instant) {
     h.udp_gap = (h.udp_gap * 2).max(Duration::from_millis(50)).min(udp_gap_cap(timing));
-    h.udp_grown = Some(Instant::now());
+    h.udp_grown = Some(now);
 }

@@ -2,6 +2,46 @@
 
 use super::*;
 
+impl RawScan {
+    /// Probe `pk` (try `tryno`, sent at `sent`) of `h` went unanswered until `now`: retry it, or
+    /// conclude (its port's silent state, or the host's discovery came to nothing).
+    pub(super) fn on_silence(&self, h: &mut Host, pk: Pk, tryno: u8, sent: Instant, now: Instant, net: &mut NetState) {
+        let timing = &self.timing;
+        // Silence from an address that never answered says nothing about congestion: most
+        // addresses of a sweep are simply empty.
+        if !matches!(pk, Pk::Disc(_)) {
+            net.window.on_silence();
+        }
+        // A host that answers closed UDP ports but not this one is probably rate limiting its
+        // ICMP. If this probe already went out at the current send gap, the gap is too short:
+        // double it. While the gap is still below its cap the retry is free (the try was spent
+        // finding the host's pace, not probing the port); after that the full retry budget
+        // applies.
+        let rate_limited = self.is_udp(pk) && h.udp_unreach;
+        if rate_limited && h.udp_grown.is_none_or(|g| sent >= g) {
+            grow_udp_gap(h, timing, now);
+        }
+        let tries =
+            if rate_limited { u8::try_from(timing.max_retries).unwrap_or(u8::MAX) } else { h.allowed_tries(timing) };
+        if matches!(pk, Pk::Disc(_)) && h.phase == Phase::Ports {
+            // A discovery probe is moot once the host is known to be up.
+        } else if rate_limited && h.udp_gap < udp_gap_cap(timing) {
+            h.retries.push_back((pk, tryno));
+        } else if tryno < tries {
+            h.retries.push_back((pk, tryno + 1));
+        } else {
+            match pk {
+                Pk::Port(s, port) if h.phase == Phase::Ports => {
+                    let scan = self.scans[usize::from(s)].0;
+                    h.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0))
+                }
+                Pk::Disc(_) if h.disc_negative.is_none() => h.disc_negative = Some(Reason::NoResponse),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// When probes time out. Each host keeps its probes in send order ([`Host::sent`]); only the
 /// oldest of each host is scheduled here, so the heaps hold one entry per host with probes out,
 /// not one per probe, and a probe costs a push and a pop on a deque. Hosts that have answered
