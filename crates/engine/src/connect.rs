@@ -21,7 +21,7 @@ use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
 use crate::probe::icmp_reason;
 pub use crate::report::{collapse, EngineTotals, ScanTarget};
-use crate::report::{progress_fraction, unix_now, HostReport, News, PortRecord};
+use crate::report::{progress_fraction, HostCore, Life};
 use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
@@ -197,21 +197,11 @@ enum Job {
     App { meta: ProbeMeta, addr: SocketAddr, tls: bool, timeout: Duration },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Discovery,
-    Ports,
-}
-
 struct Host {
-    target: ScanTarget,
-    start_unix: i64,
-    deadline: Option<Instant>,
-    phase: Phase,
-    up_reason: Reason,
-    /// Discovery: ports not yet tried, probes still out, the best negative answer so far.
+    /// Its life, results and round trips (shared with the raw engine).
+    core: HostCore,
+    /// Discovery: pings not yet tried.
     disc_next: usize,
-    disc_negative: Option<Reason>,
     /// Rotation of the shared port order this host starts at, and how many new ports were sent.
     offset: usize,
     next: usize,
@@ -220,26 +210,14 @@ struct Host {
     /// Discovery probes among `outstanding`: once the host is up they are moot, and it does not
     /// wait for them (their outcomes are dropped when they come back).
     disc_outstanding: usize,
-    results: Vec<PortRecord>,
-    rtt: RttEstimator,
-    max_successful_try: u8,
     /// This host sends ICMP errors: ask for them in detail (IP_RECVERR) from now on.
     recverr: bool,
-    news: News,
 }
 
 impl Host {
     /// Push the events of what this host learned since the last call.
     fn flush_news(&mut self, out: &mut Vec<ScanEvent>) {
-        let up = (self.phase == Phase::Ports).then_some((self.up_reason, 0, None));
-        self.news.flush(self.target.addr, up, &self.results, out);
-    }
-}
-
-impl Host {
-    fn allowed_tries(&self, timing: &Timing) -> u8 {
-        let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
-        cap.min(self.max_successful_try.saturating_add(1))
+        self.core.flush_news(None, out);
     }
 }
 
@@ -319,7 +297,7 @@ impl ConnectScan {
             let now = Instant::now();
             let finished: Vec<u64> = hosts
                 .iter()
-                .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &pings))
+                .filter(|(_, h)| h.core.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &pings))
                 .map(|(id, _)| *id)
                 .collect();
             for id in finished {
@@ -449,7 +427,7 @@ impl ConnectScan {
         // Cancelled: report what we have for hosts still in progress.
         if emitter.is_cancelled() {
             for (_, h) in hosts.drain() {
-                if h.phase == Phase::Ports {
+                if h.core.is_up() {
                     self.finish_host(h, true, &emitter, &mut totals).await;
                 }
             }
@@ -461,30 +439,23 @@ impl ConnectScan {
         let offset = if order.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..order.len()) };
         let skip = self.skip_discovery || pings.is_empty();
         Host {
-            target,
-            start_unix: unix_now(),
-            deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| Instant::now() + d),
-            phase: if skip { Phase::Ports } else { Phase::Discovery },
-            up_reason: Reason::UserSet,
+            core: HostCore::new(target, timing, skip, Instant::now()),
             disc_next: 0,
-            disc_negative: None,
             offset,
             next: 0,
             retries: VecDeque::new(),
             outstanding: 0,
             disc_outstanding: 0,
-            results: Vec::new(),
-            rtt: RttEstimator::default(),
-            max_successful_try: 0,
             recverr: false,
-            news: News::default(),
         }
     }
 
     fn host_complete(&self, h: &Host, pings: &[Ping]) -> bool {
-        match h.phase {
-            Phase::Discovery => h.disc_next >= pings.len() && h.retries.is_empty() && h.outstanding == 0,
-            Phase::Ports => h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == h.disc_outstanding,
+        match h.core.life {
+            Life::Discovery { .. } => h.disc_next >= pings.len() && h.retries.is_empty() && h.outstanding == 0,
+            Life::Up { .. } => {
+                h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == h.disc_outstanding
+            }
         }
     }
 
@@ -509,19 +480,19 @@ impl ConnectScan {
                 continue;
             }
             // A host's probes are discovery probes until it is up, port probes after.
-            if (h.phase == Phase::Discovery && !disc_ok) || (h.phase == Phase::Ports && !ports_ok) {
+            if (!h.core.is_up() && !disc_ok) || (h.core.is_up() && !ports_ok) {
                 continue;
             }
             let pick = if let Some(r) = h.retries.pop_front() {
                 Some(r)
             } else {
-                match h.phase {
-                    Phase::Discovery if h.disc_next < pings.len() => {
+                match h.core.life {
+                    Life::Discovery { .. } if h.disc_next < pings.len() => {
                         h.disc_next += 1;
                         let ping = pings[h.disc_next - 1];
                         Some((ping.port().unwrap_or(0), 0, Some(ping)))
                     }
-                    Phase::Ports if h.next < order.len() => {
+                    Life::Up { .. } if h.next < order.len() => {
                         let port = order[(h.offset + h.next) % order.len()];
                         h.next += 1;
                         Some((port, 0, None))
@@ -532,8 +503,9 @@ impl ConnectScan {
             let Some((port, tryno, ping)) = pick else { continue };
             h.outstanding += 1;
             h.disc_outstanding += usize::from(ping.is_some());
-            let addr = SocketAddr::new(h.target.addr, port);
-            let timeout = if h.rtt.srtt_us().is_some() { h.rtt.timeout(timing) } else { global_rtt.timeout(timing) };
+            let addr = SocketAddr::new(h.core.target.addr, port);
+            let rtt = &h.core.rtt;
+            let timeout = if rtt.srtt_us().is_some() { rtt.timeout(timing) } else { global_rtt.timeout(timing) };
             let meta = ProbeMeta { host: id, port, tryno, ping, recverr: h.recverr };
             if let Some(p @ (Ping::Http(_) | Ping::Https(_))) = ping {
                 return Some(Job::App { meta, addr, tls: matches!(p, Ping::Https(_)), timeout });
@@ -558,19 +530,19 @@ impl ConnectScan {
             h.disc_outstanding = h.disc_outstanding.saturating_sub(1);
         }
         // A discovery answer that arrives after the host moved on is of no further use.
-        if done.ping.is_some() && h.phase != Phase::Discovery {
+        if done.ping.is_some() && h.core.is_up() {
             return;
         }
         let mut answered = |h: &mut Host, window: &mut Window, rtt: Option<Duration>| {
             if let Some(rtt) = rtt {
                 // Each try is a connection of its own: its round trip is unambiguous.
-                h.rtt.sample(rtt);
+                h.core.rtt.sample(rtt);
                 global_rtt.sample(rtt);
             }
             window.on_reply();
             if done.tryno > 0 {
                 window.on_loss();
-                h.max_successful_try = h.max_successful_try.max(done.tryno);
+                h.core.max_successful_try = h.core.max_successful_try.max(done.tryno);
             }
         };
         let verdict: Option<(PortState, Reason)> = match outcome {
@@ -602,7 +574,7 @@ impl ConnectScan {
                 if done.ping.is_none() {
                     window.on_silence();
                 }
-                if done.tryno < h.allowed_tries(timing) {
+                if done.tryno < h.core.allowed_tries(timing) {
                     h.retries.push_back((done.port, done.tryno + 1, done.ping));
                     None
                 } else {
@@ -619,36 +591,19 @@ impl ConnectScan {
         if done.ping.is_some() {
             match state {
                 PortState::Open | PortState::Closed => {
-                    h.phase = Phase::Ports;
-                    h.up_reason = reason;
+                    h.core.mark_up(reason, 0);
                     h.retries.retain(|r| r.2.is_none());
                 }
-                _ => {
-                    // Prefer an explicit ICMP reason over silence when telling why a host is down.
-                    if h.disc_negative.is_none() || reason != Reason::NoResponse {
-                        h.disc_negative = Some(reason);
-                    }
-                }
+                // Prefer an explicit ICMP reason over silence when telling why a host is down.
+                _ => h.core.note_negative(reason, reason != Reason::NoResponse),
             }
         } else {
-            h.results.push((Protocol::Tcp, done.port, state, reason, 0));
+            h.core.results.push((Protocol::Tcp, done.port, state, reason, 0));
         }
     }
 
     async fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
-        let up = h.phase == Phase::Ports;
-        let report = HostReport {
-            target: h.target,
-            start_unix: h.start_unix,
-            up,
-            reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
-            reason_ttl: 0,
-            srtt_us: h.rtt.srtt_us(),
-            results: h.results,
-            timed_out,
-            mac: None,
-            news: h.news,
-        };
+        let report = h.core.into_report(timed_out, None);
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit(ev).await;
         }

@@ -3,12 +3,13 @@
 //! (`News`), the final `HostDone` with the ports folded as nmap folds them ([`collapse`]), run
 //! totals, and progress. Written once here, used by the connect and the raw engine alike.
 
+use crate::timing::{RttEstimator, Timing};
 use rustmap_model::{
     ExtraPorts, HostResult, HostStatus, Hostname, PortResult, PortState, Protocol, Reason, ReasonCount, ScanEvent,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A host to scan, names already resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +149,109 @@ impl News {
 /// A hardware address as nmap writes it (`AA:BB:CC:DD:EE:FF`).
 fn mac_string(mac: [u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+/// Where a host is in its life: in discovery, or up with its ports being scanned. It starts in
+/// one of them (up at once with `-Pn`), goes up at most once, and ends when its engine turns it
+/// into its report ([`HostCore::into_report`] consumes it), so no state comes after the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Life {
+    /// Probed to learn whether it is up; the most telling negative answer so far.
+    Discovery { negative: Option<Reason> },
+    /// Up for this reason (and the TTL of the answer that said so): its ports are scanned.
+    Up { reason: Reason, ttl: u8 },
+}
+
+/// What both engines keep about a host in flight: its life, its port results, its round trips,
+/// what was announced of it. Each engine adds its own probe bookkeeping around it.
+#[derive(Debug)]
+pub(crate) struct HostCore {
+    pub target: ScanTarget,
+    pub start_unix: i64,
+    /// When `--host-timeout` gives up on it.
+    pub deadline: Option<Instant>,
+    pub life: Life,
+    pub results: Vec<PortRecord>,
+    pub rtt: RttEstimator,
+    /// The highest try that was ever answered: retries are allowed one beyond (nmap's rule).
+    pub max_successful_try: u8,
+    news: News,
+}
+
+impl HostCore {
+    /// A host entering the scan at `now`: up at once (`-Pn`, reason user-set) or in discovery.
+    pub fn new(target: ScanTarget, timing: &Timing, up: bool, now: Instant) -> HostCore {
+        HostCore {
+            target,
+            start_unix: unix_now(),
+            deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| now + d),
+            life: if up { Life::Up { reason: Reason::UserSet, ttl: 0 } } else { Life::Discovery { negative: None } },
+            results: Vec::new(),
+            rtt: RttEstimator::default(),
+            max_successful_try: 0,
+            news: News::default(),
+        }
+    }
+
+    /// Is it up (past discovery)?
+    pub fn is_up(&self) -> bool {
+        matches!(self.life, Life::Up { .. })
+    }
+
+    /// Discovery found it up, for this reason. Returns whether that is news (it was not up yet).
+    pub fn mark_up(&mut self, reason: Reason, ttl: u8) -> bool {
+        if self.is_up() {
+            return false;
+        }
+        self.life = Life::Up { reason, ttl };
+        true
+    }
+
+    /// A discovery probe came to nothing, for `reason`: kept as the reason the host is down if
+    /// `replace` or if there is none yet. Nothing once the host is up.
+    pub fn note_negative(&mut self, reason: Reason, replace: bool) {
+        if let Life::Discovery { negative } = &mut self.life {
+            if replace || negative.is_none() {
+                *negative = Some(reason);
+            }
+        }
+    }
+
+    /// Tries a probe of this host gets: one more than ever paid off, at most the template's.
+    pub fn allowed_tries(&self, timing: &Timing) -> u8 {
+        let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
+        cap.min(self.max_successful_try.saturating_add(1))
+    }
+
+    /// Push the events of what this host learned since the last call (its hardware address,
+    /// if known, goes with `HostUp`).
+    pub fn flush_news(&mut self, mac: Option<[u8; 6]>, out: &mut Vec<ScanEvent>) {
+        let up = match self.life {
+            Life::Up { reason, ttl } => Some((reason, ttl, mac)),
+            Life::Discovery { .. } => None,
+        };
+        self.news.flush(self.target.addr, up, &self.results, out);
+    }
+
+    /// The end of the host's life: its report.
+    pub fn into_report(self, timed_out: bool, mac: Option<[u8; 6]>) -> HostReport {
+        let (up, reason, reason_ttl) = match self.life {
+            Life::Up { reason, ttl } => (true, reason, ttl),
+            Life::Discovery { negative } => (false, negative.unwrap_or(Reason::NoResponse), 0),
+        };
+        HostReport {
+            target: self.target,
+            start_unix: self.start_unix,
+            up,
+            reason,
+            reason_ttl,
+            srtt_us: self.rtt.srtt_us(),
+            results: self.results,
+            timed_out,
+            mac,
+            news: self.news,
+        }
+    }
 }
 
 /// What a scheduler knows about a host when it is done with it.

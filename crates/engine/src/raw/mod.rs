@@ -40,7 +40,7 @@ use crate::origin::Origin;
 use crate::payloads;
 use crate::probe::icmp_reason;
 use crate::probe::{self, Reply};
-use crate::report::{progress_fraction, unix_now, EngineTotals, HostReport, News, PortRecord, ScanTarget};
+use crate::report::{progress_fraction, EngineTotals, HostCore, Life, ScanTarget};
 use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
@@ -201,15 +201,9 @@ impl RawScan {
             .map(|o| (if o.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..o.len()) }, 0))
             .collect();
         Some(Host {
-            target,
+            core: HostCore::new(target, timing, self.skip_discovery, Instant::now()),
             src,
-            start_unix: unix_now(),
-            deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| Instant::now() + d),
-            phase: if self.skip_discovery { Phase::Ports } else { Phase::Discovery },
-            up_reason: Reason::UserSet,
-            up_ttl: 0,
             disc_next: 0,
-            disc_negative: None,
             plan,
             link,
             mac: None,
@@ -219,21 +213,17 @@ impl RawScan {
             turn: 0,
             retries: VecDeque::new(),
             outstanding: FxHashMap::default(),
-            results: Vec::new(),
-            rtt: RttEstimator::default(),
-            max_successful_try: 0,
             udp_gap: Duration::ZERO,
             udp_next: Instant::now(),
             udp_grown: None,
             udp_unreach: false,
-            news: News::default(),
         })
     }
 
     fn host_complete(&self, h: &Host, plans: &Plans) -> bool {
-        let more = match h.phase {
-            Phase::Discovery => h.disc_next < plans.of(h.plan).len(),
-            Phase::Ports => h.cursors.iter().zip(&self.scans).any(|(c, (_, ports))| c.1 < ports.len()),
+        let more = match h.core.life {
+            Life::Discovery { .. } => h.disc_next < plans.of(h.plan).len(),
+            Life::Up { .. } => h.cursors.iter().zip(&self.scans).any(|(c, (_, ports))| c.1 < ports.len()),
         };
         !more && h.retries.is_empty() && h.outstanding.is_empty()
     }
@@ -322,18 +312,7 @@ impl RawScan {
                                 // nothing can be sent, so it is down, and counted as such.
                                 let message = format!("no route to {addr}: host not probed");
                                 emitter.emit_blocking(ScanEvent::Warning { message });
-                                let report = HostReport {
-                                    target: t,
-                                    start_unix: unix_now(),
-                                    up: false,
-                                    reason: Reason::NoResponse,
-                                    reason_ttl: 0,
-                                    srtt_us: None,
-                                    results: Vec::new(),
-                                    timed_out: false,
-                                    mac: None,
-                                    news: News::default(),
-                                };
+                                let report = HostCore::new(t, &timing, false, Instant::now()).into_report(false, None);
                                 for ev in report.into_events(self.collapse_threshold, &mut totals) {
                                     emitter.emit_blocking(ev);
                                 }
@@ -371,13 +350,13 @@ impl RawScan {
                 let now = Instant::now();
                 let finished: Vec<u64> = hosts
                     .iter()
-                    .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &plans))
+                    .filter(|(_, h)| h.core.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &plans))
                     .map(|(id, _)| *id)
                     .collect();
                 for id in finished {
                     if let Some(h) = hosts.remove(&id) {
                         ring.retain(|x| *x != id);
-                        by_addr.remove(&h.target.addr);
+                        by_addr.remove(&h.core.target.addr);
                         in_flight = in_flight.saturating_sub(h.outstanding.len());
                         let discs = h.outstanding.keys().filter(|pk| matches!(pk, Pk::Disc(_))).count();
                         disc_in_flight = disc_in_flight.saturating_sub(discs);
@@ -426,7 +405,7 @@ impl RawScan {
                     if let Some(DiscProbe::Ping(p @ (Ping::Http(port) | Ping::Https(port)))) = disc {
                         // An application-level ping: a task with its own time bound reports back.
                         let (tx, origin) = (app_tx.clone(), self.origin.clone());
-                        let addr = SocketAddr::new(h.target.addr, port);
+                        let addr = SocketAddr::new(h.core.target.addr, port);
                         let timeout = probe_timeout(h, &net.global_rtt, &timing);
                         rt.spawn(async move {
                             let out = app_ping(addr, matches!(p, Ping::Https(_)), timeout, &origin).await;
@@ -443,20 +422,20 @@ impl RawScan {
                     // Which socket: ARP and ND are frames on the host's link; port probes are
                     // frames when the next hop's address is known, else raw IP; pings raw IP.
                     let link_frame = matches!(disc, Some(DiscProbe::Arp | DiscProbe::Nd));
-                    if h.phase == Phase::Ports && h.hop == Hop::Unresolved {
+                    if h.core.is_up() && h.hop == Hop::Unresolved {
                         h.hop = resolve_hop(h, &routes, &mut neigh, &mut links, self.origin.interface.as_deref());
                     }
                     let (channel, eth) = match (link_frame, h.hop, h.link.as_ref()) {
                         (true, _, Some(l)) => (Channel::Link(l.ifindex), None),
                         (true, _, None) => continue,
                         (false, Hop::Frame { ifindex, src, dst }, _) => (Channel::Link(ifindex), Some((src, dst))),
-                        _ => (Channel::Ip { v6: h.target.addr.is_ipv6() }, None),
+                        _ => (Channel::Ip { v6: h.core.target.addr.is_ipv6() }, None),
                     };
                     if outbox.channel.is_some_and(|c| c != channel) && !outbox.meta.is_empty() {
                         carry = Some((id, pk, tryno));
                         break;
                     }
-                    let dst = matches!(channel, Channel::Ip { .. }).then_some(h.target.addr);
+                    let dst = matches!(channel, Channel::Ip { .. }).then_some(h.core.target.addr);
                     let built =
                         outbox.batch.push_with(dst, |buf| self.build(buf, h, pk, &cookies, local, tryno, disc, eth));
                     if !built {
@@ -595,14 +574,14 @@ impl RawScan {
                 }
                 in_flight = in_flight.saturating_sub(1);
                 disc_in_flight = disc_in_flight.saturating_sub(1);
-                if h.phase != Phase::Discovery {
+                if h.core.is_up() {
                     continue;
                 }
                 match out {
                     PingOutcome::Up(reason, rtt) => {
                         replies += 1;
                         if tryno == 0 {
-                            h.rtt.sample(rtt);
+                            h.core.rtt.sample(rtt);
                         }
                         net.window.on_reply();
                         let moot = mark_up(h, reason, 0);
@@ -611,13 +590,13 @@ impl RawScan {
                     }
                     PingOutcome::Blocked(reason) => {
                         replies += 1;
-                        h.disc_negative = Some(reason);
+                        h.core.note_negative(reason, true);
                     }
-                    PingOutcome::Silent if tryno < h.allowed_tries(&timing) => {
+                    PingOutcome::Silent if tryno < h.core.allowed_tries(&timing) => {
                         h.retries.push_back((pk, tryno + 1));
                     }
                     PingOutcome::Silent => {
-                        h.disc_negative.get_or_insert(Reason::NoResponse);
+                        h.core.note_negative(Reason::NoResponse, false);
                     }
                 }
             }
@@ -659,7 +638,7 @@ impl RawScan {
         // Cancelled: report what we have for hosts still in progress.
         if emitter.is_cancelled() {
             for (_, h) in hosts.drain() {
-                if h.phase == Phase::Ports {
+                if h.core.is_up() {
                     self.finish_host(h, true, &emitter, &mut totals);
                 }
             }
@@ -689,7 +668,7 @@ impl RawScan {
                 continue;
             }
             // A host's probes are all discovery probes until it is up, all port probes after.
-            if (h.phase == Phase::Discovery && !disc_ok) || (h.phase == Phase::Ports && !ports_ok) {
+            if (!h.core.is_up() && !disc_ok) || (h.core.is_up() && !ports_ok) {
                 continue;
             }
             // (Discovery retries never stay queued past discovery: the host's first answer
@@ -700,12 +679,12 @@ impl RawScan {
                     return Some((id, pk, tryno));
                 }
             }
-            match h.phase {
-                Phase::Discovery if h.disc_next < plans.of(h.plan).len() => {
+            match h.core.life {
+                Life::Discovery { .. } if h.disc_next < plans.of(h.plan).len() => {
                     h.disc_next += 1;
                     return Some((id, Pk::Disc((h.disc_next - 1) as u8), 0));
                 }
-                Phase::Ports => {
+                Life::Up { .. } => {
                     let n = orders.len();
                     for k in 0..n {
                         let s = (h.turn + k) % n;
@@ -726,19 +705,7 @@ impl RawScan {
     }
 
     fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
-        let up = h.phase == Phase::Ports;
-        let report = HostReport {
-            target: h.target,
-            start_unix: h.start_unix,
-            up,
-            reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
-            reason_ttl: if up { h.up_ttl } else { 0 },
-            srtt_us: h.rtt.srtt_us(),
-            results: h.results,
-            timed_out,
-            mac: h.mac,
-            news: h.news,
-        };
+        let report = h.core.into_report(timed_out, h.mac);
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit_blocking(ev);
         }

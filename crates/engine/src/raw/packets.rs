@@ -29,7 +29,7 @@ impl RawScan {
         disc: Option<DiscProbe>,
         eth: Option<([u8; 6], [u8; 6])>,
     ) -> Option<usize> {
-        let dst = h.target.addr;
+        let dst = h.core.target.addr;
         let (sport, icmp_id) = (local.sport, local.icmp_id);
         let c = cookies.of(dst, pk);
         let mss = [TcpOption::MaxSegmentSize(1460)];

@@ -180,7 +180,7 @@ impl RawScan {
         by_addr: &FxHashMap<IpAddr, u64>,
         addr: IpAddr,
     ) -> bool {
-        by_addr.get(&addr).and_then(|id| hosts.get(id)).is_some_and(|h| h.phase == Phase::Discovery)
+        by_addr.get(&addr).and_then(|id| hosts.get(id)).is_some_and(|h| !h.core.is_up())
     }
 
     /// An ARP frame (its ARP packet): a reply from a host we asked for settles its ARP probe.
@@ -216,30 +216,30 @@ impl RawScan {
     ) -> Option<(bool, usize)> {
         let (sent, tryno) = h.outstanding.remove(&pk)?;
         if tryno == 0 {
-            h.rtt.sample(now.saturating_duration_since(sent));
+            h.core.rtt.sample(now.saturating_duration_since(sent));
             net.global_rtt.sample(now.saturating_duration_since(sent));
         }
         net.window.on_reply();
         if tryno > 0 {
             net.window.on_loss();
-            h.max_successful_try = h.max_successful_try.max(tryno);
+            h.core.max_successful_try = h.core.max_successful_try.max(tryno);
         }
         match pk {
             Pk::Disc(_) => {
-                if h.phase != Phase::Discovery {
+                if h.core.is_up() {
                     return Some((matches!(pk, Pk::Disc(_)), 1));
                 }
                 match probe::host_up(what, false) {
                     Some(reason) => return Some((true, 1 + mark_up(h, reason, ttl))),
                     None => {
                         if let Reply::Icmp(r) = what {
-                            h.disc_negative = Some(r);
+                            h.core.note_negative(r, true);
                         }
                     }
                 }
             }
             Pk::Port(s, port) => {
-                if h.phase != Phase::Ports {
+                if !h.core.is_up() {
                     return Some((matches!(pk, Pk::Disc(_)), 1));
                 }
                 let scan = self.scans[usize::from(s)].0;
@@ -248,10 +248,10 @@ impl RawScan {
                     h.udp_unreach = true;
                 }
                 match probe::verdict(scan, what) {
-                    Some((state, reason)) => h.results.push((proto, port, state, reason, ttl)),
+                    Some((state, reason)) => h.core.results.push((proto, port, state, reason, ttl)),
                     // An answer that means nothing for this scan type (a SYN/ACK to a FIN):
                     // treat the port as unanswered rather than guess.
-                    None => h.results.push((proto, port, probe::silence(scan), Reason::NoResponse, 0)),
+                    None => h.core.results.push((proto, port, probe::silence(scan), Reason::NoResponse, 0)),
                 }
             }
         }

@@ -32,15 +32,9 @@ struct Sim {
 
 fn host(addr: IpAddr, scans: usize, now: Instant) -> Host {
     Host {
-        target: ScanTarget { addr, hostnames: Vec::new() },
+        core: HostCore::new(ScanTarget { addr, hostnames: Vec::new() }, &Timing::default(), true, now),
         src: ME,
-        start_unix: 0,
-        deadline: None,
-        phase: Phase::Ports,
-        up_reason: Reason::UserSet,
-        up_ttl: 0,
         disc_next: 0,
-        disc_negative: None,
         plan: PlanKind::V4,
         link: None,
         mac: None,
@@ -50,14 +44,10 @@ fn host(addr: IpAddr, scans: usize, now: Instant) -> Host {
         turn: 0,
         retries: VecDeque::new(),
         outstanding: FxHashMap::default(),
-        results: Vec::new(),
-        rtt: RttEstimator::default(),
-        max_successful_try: 0,
         udp_gap: Duration::ZERO,
         udp_next: now,
         udp_grown: None,
         udp_unreach: false,
-        news: News::default(),
     }
 }
 
@@ -122,12 +112,12 @@ impl Sim {
         h.outstanding.remove(&pk);
         if let Pk::Port(s, port) = pk {
             let scan = self.scan.scans[usize::from(s)].0;
-            h.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0));
+            h.core.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0));
         }
     }
 
     fn results(&self) -> Vec<(u16, PortState, Reason)> {
-        let mut r: Vec<_> = self.hosts[&0].results.iter().map(|r| (r.1, r.2, r.3)).collect();
+        let mut r: Vec<_> = self.hosts[&0].core.results.iter().map(|r| (r.1, r.2, r.3)).collect();
         r.sort_unstable_by_key(|r| r.0);
         r
     }

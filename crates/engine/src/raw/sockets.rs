@@ -80,8 +80,8 @@ pub(super) fn resolve_hop(
     links: &mut HashMap<u32, Option<LinkSender>>,
     only: Option<&str>,
 ) -> Hop {
-    let Some((link, next)) = routes.egress(h.target.addr, only) else { return Hop::Ip };
-    let learned = if next == h.target.addr { h.mac } else { None };
+    let Some((link, next)) = routes.egress(h.core.target.addr, only) else { return Hop::Ip };
+    let learned = if next == h.core.target.addr { h.mac } else { None };
     let mac = learned.or_else(|| match next {
         IpAddr::V4(v4) => neigh.get(v4, &link.ifname),
         IpAddr::V6(_) => None,

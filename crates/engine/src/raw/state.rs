@@ -118,22 +118,12 @@ impl NeighCache {
 /// An application-level ping's outcome, back from its task: host id, probe, try, outcome.
 pub(super) type AppDone = (u64, Pk, u8, PingOutcome);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
-    Discovery,
-    Ports,
-}
-
 pub(super) struct Host {
-    pub(super) target: ScanTarget,
+    /// Its life (discovery, then up), results and round trips: kept as the connect engine does.
+    pub(super) core: HostCore,
     pub(super) src: IpAddr,
-    pub(super) start_unix: i64,
-    pub(super) deadline: Option<Instant>,
-    pub(super) phase: Phase,
-    pub(super) up_reason: Reason,
-    pub(super) up_ttl: u8,
+    /// Discovery: the next of its discovery probes to send.
     pub(super) disc_next: usize,
-    pub(super) disc_negative: Option<Reason>,
     /// Its discovery probes, and the link it is directly on (ARP/ND go out there as frames).
     pub(super) plan: PlanKind,
     pub(super) link: Option<Link>,
@@ -151,9 +141,6 @@ pub(super) struct Host {
     pub(super) retries: VecDeque<(Pk, u8)>,
     /// Probes in flight: when each went out and which try it was.
     pub(super) outstanding: FxHashMap<Pk, (Instant, u8)>,
-    pub(super) results: Vec<PortRecord>,
-    pub(super) rtt: RttEstimator,
-    pub(super) max_successful_try: u8,
     /// UDP send gap for this host (grows when its ICMP answers are rate limited), the earliest
     /// time for its next UDP probe, and when the gap last grew.
     pub(super) udp_gap: Duration,
@@ -161,19 +148,12 @@ pub(super) struct Host {
     pub(super) udp_grown: Option<Instant>,
     /// The host has answered a UDP probe with port-unreachable: its silences may be rate limiting.
     pub(super) udp_unreach: bool,
-    pub(super) news: News,
 }
 
 impl Host {
     /// Push the events of what this host learned since the last call.
     pub(super) fn flush_news(&mut self, out: &mut Vec<ScanEvent>) {
-        let up = (self.phase == Phase::Ports).then_some((self.up_reason, self.up_ttl, self.mac));
-        self.news.flush(self.target.addr, up, &self.results, out);
-    }
-
-    pub(super) fn allowed_tries(&self, timing: &Timing) -> u8 {
-        let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
-        cap.min(self.max_successful_try.saturating_add(1))
+        self.core.flush_news(self.mac, out);
     }
 }
 
@@ -181,9 +161,7 @@ impl Host {
 /// they are forgotten (so the host need not wait for their timeouts). Returns how many were
 /// still in flight.
 pub(super) fn mark_up(h: &mut Host, reason: Reason, ttl: u8) -> usize {
-    h.phase = Phase::Ports;
-    h.up_reason = reason;
-    h.up_ttl = ttl;
+    h.core.mark_up(reason, ttl);
     h.retries.retain(|r| !matches!(r.0, Pk::Disc(_)));
     let before = h.outstanding.len();
     h.outstanding.retain(|pk, _| !matches!(pk, Pk::Disc(_)));
@@ -194,8 +172,8 @@ pub(super) fn mark_up(h: &mut Host, reason: Reason, ttl: u8) -> usize {
 /// host's so far (nmap's group timing), else the initial timeout. So the empty addresses of a
 /// sweep cost a few round trips of the live ones, not a second each.
 pub(super) fn probe_timeout(h: &Host, global: &RttEstimator, timing: &Timing) -> Duration {
-    if h.rtt.srtt_us().is_some() {
-        h.rtt.timeout(timing)
+    if h.core.rtt.srtt_us().is_some() {
+        h.core.rtt.timeout(timing)
     } else {
         global.timeout(timing)
     }

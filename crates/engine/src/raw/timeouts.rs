@@ -21,9 +21,12 @@ impl RawScan {
         if rate_limited && h.udp_grown.is_none_or(|g| sent >= g) {
             grow_udp_gap(h, timing, now);
         }
-        let tries =
-            if rate_limited { u8::try_from(timing.max_retries).unwrap_or(u8::MAX) } else { h.allowed_tries(timing) };
-        if matches!(pk, Pk::Disc(_)) && h.phase == Phase::Ports {
+        let tries = if rate_limited {
+            u8::try_from(timing.max_retries).unwrap_or(u8::MAX)
+        } else {
+            h.core.allowed_tries(timing)
+        };
+        if matches!(pk, Pk::Disc(_)) && h.core.is_up() {
             // A discovery probe is moot once the host is known to be up.
         } else if rate_limited && h.udp_gap < udp_gap_cap(timing) {
             h.retries.push_back((pk, tryno));
@@ -31,11 +34,11 @@ impl RawScan {
             h.retries.push_back((pk, tryno + 1));
         } else {
             match pk {
-                Pk::Port(s, port) if h.phase == Phase::Ports => {
+                Pk::Port(s, port) if h.core.is_up() => {
                     let scan = self.scans[usize::from(s)].0;
-                    h.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0))
+                    h.core.results.push((scan.protocol(), port, probe::silence(scan), Reason::NoResponse, 0))
                 }
-                Pk::Disc(_) if h.disc_negative.is_none() => h.disc_negative = Some(Reason::NoResponse),
+                Pk::Disc(_) => h.core.note_negative(Reason::NoResponse, false),
                 _ => {}
             }
         }
@@ -68,8 +71,8 @@ impl Timeouts {
     /// Schedule `h`'s oldest probe, if it has one out.
     pub(super) fn schedule(&mut self, h: &Host, id: u64, timing: &Timing) {
         let Some(&(sent, ..)) = h.sent.front() else { return };
-        if h.rtt.srtt_us().is_some() {
-            self.due.push(Reverse((sent + h.rtt.timeout(timing), id)));
+        if h.core.rtt.srtt_us().is_some() {
+            self.due.push(Reverse((sent + h.core.rtt.timeout(timing), id)));
         } else {
             self.fresh.push(Reverse((sent, id)));
         }
@@ -109,7 +112,7 @@ impl Timeouts {
             }
             // A host that has finished leaves its entry behind; it is dropped here.
             let Some(h) = hosts.get_mut(&id) else { continue };
-            let wait = if h.rtt.srtt_us().is_some() { h.rtt.timeout(timing) } else { global_wait };
+            let wait = if h.core.rtt.srtt_us().is_some() { h.core.rtt.timeout(timing) } else { global_wait };
             let mut found = None;
             while let Some(&(sent, pk, tryno)) = h.sent.front() {
                 if sent + wait > now {
