@@ -850,6 +850,25 @@ fn max_rate_is_achieved_within_ten_percent() {
     }
 }
 
+/// `--min-rate R` keeps at least R probes a second going where the window alone would start
+/// slowly: h11's firewall drops every probe, so no answer ever opens the window, and without the
+/// flag these 5,000 ports take 11 s of the window's slow start over one-second timeouts. One try
+/// per port (`--max-retries 0`), raw and connect scans alike, measured on the wire as for
+/// `--max-rate`.
+#[test]
+fn min_rate_is_kept_within_ten_percent() {
+    let Some(_lab) = lab() else { return };
+    for scan in ["-sS", "-sT"] {
+        let args = [scan, "-Pn", "-n", "-p", "1000-5999", "--max-retries", "0", "--min-rate", "2000", "198.18.0.11"];
+        let (probes, achieved, wall) = wire_rate(&args);
+        eprintln!("{scan} --min-rate 2000: {probes} probes, {achieved:.0}/s between 1 and 99 %, {wall:?} in all");
+        assert!(probes >= 5000, "{scan}: {probes} probes");
+        assert!(achieved >= 1800.0, "{scan} --min-rate 2000: achieved {achieved:.0}/s");
+        // A floor, not a licence to flood: once caught up, the window rules again.
+        assert!(achieved <= 3000.0, "{scan} --min-rate 2000: achieved {achieved:.0}/s");
+    }
+}
+
 // ---- Host discovery (-sn, -P*, -sL) ----
 
 /// Hosts up in a JSON scan: address → (reason, MAC).

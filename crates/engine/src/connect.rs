@@ -19,29 +19,21 @@
 use crate::connector::{ConnectDone, ConnectJob, Connector};
 use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
+use crate::probe::icmp_reason;
+pub use crate::report::{collapse, EngineTotals, ScanTarget};
+use crate::report::{progress_fraction, HostCore, Life};
 use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use rustmap_model::{
-    ExtraPorts, HostResult, HostStatus, Hostname, PortResult, PortState, Protocol, Reason, ReasonCount, ScanEvent,
-};
+use rustmap_model::{PortState, Protocol, Reason, ScanEvent};
 use socket2::{Domain, Socket, Type};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-/// A host to scan, names already resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanTarget {
-    /// Its address.
-    pub addr: IpAddr,
-    /// Names known for it (the one the user typed, if any).
-    pub hostnames: Vec<Hostname>,
-}
 
 /// Configuration of a connect scan.
 #[derive(Debug, Clone)]
@@ -92,19 +84,6 @@ impl Default for ConnectScan {
     }
 }
 
-/// Totals of an engine run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineTotals {
-    /// Hosts found up.
-    pub hosts_up: u64,
-    /// Hosts found down.
-    pub hosts_down: u64,
-    /// Probes sent, retries included.
-    pub probes_sent: u64,
-    /// Hosts listed without being probed (`-sL`): neither up nor down.
-    pub hosts_listed: u64,
-}
-
 /// What one connect attempt came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -124,34 +103,6 @@ pub enum Outcome {
 
 fn is_local_pressure(errno: i32) -> bool {
     matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL | libc::EAGAIN)
-}
-
-/// Map an ICMP type/code (read from the error queue) to a reason.
-pub(crate) fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
-    Some(if v6 {
-        match (icmp_type, code) {
-            (1, 0) => Reason::NetUnreach,
-            (1, 1) | (1, 5) | (1, 6) => Reason::AdminProhibited,
-            (1, 3) => Reason::HostUnreach,
-            (1, 4) => Reason::PortUnreach,
-            // Parameter problem (unrecognized next header: the protocol is not spoken there).
-            (4, _) => Reason::ParamProblem,
-            (1, _) => Reason::HostUnreach,
-            _ => return None,
-        }
-    } else {
-        match (icmp_type, code) {
-            (3, 0) | (3, 6) | (3, 11) => Reason::NetUnreach,
-            (3, 2) => Reason::ProtoUnreach,
-            (3, 3) => Reason::PortUnreach,
-            (3, 9) => Reason::NetProhibited,
-            (3, 10) => Reason::HostProhibited,
-            (3, 13) => Reason::AdminProhibited,
-            (3, _) => Reason::HostUnreach,
-            (12, _) => Reason::ParamProblem,
-            _ => return None,
-        }
-    })
 }
 
 /// Read the ICMP error that failed a connect from the socket's error queue (`IP_RECVERR`).
@@ -246,21 +197,11 @@ enum Job {
     App { meta: ProbeMeta, addr: SocketAddr, tls: bool, timeout: Duration },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Discovery,
-    Ports,
-}
-
 struct Host {
-    target: ScanTarget,
-    start_unix: i64,
-    deadline: Option<Instant>,
-    phase: Phase,
-    up_reason: Reason,
-    /// Discovery: ports not yet tried, probes still out, the best negative answer so far.
+    /// Its life, results and round trips (shared with the raw engine).
+    core: HostCore,
+    /// Discovery: pings not yet tried.
     disc_next: usize,
-    disc_negative: Option<Reason>,
     /// Rotation of the shared port order this host starts at, and how many new ports were sent.
     offset: usize,
     next: usize,
@@ -269,104 +210,15 @@ struct Host {
     /// Discovery probes among `outstanding`: once the host is up they are moot, and it does not
     /// wait for them (their outcomes are dropped when they come back).
     disc_outstanding: usize,
-    results: Vec<(Protocol, u16, PortState, Reason, u8)>,
-    rtt: RttEstimator,
-    max_successful_try: u8,
     /// This host sends ICMP errors: ask for them in detail (IP_RECVERR) from now on.
     recverr: bool,
-    news: News,
 }
 
 impl Host {
     /// Push the events of what this host learned since the last call.
     fn flush_news(&mut self, out: &mut Vec<ScanEvent>) {
-        let up = (self.phase == Phase::Ports).then_some((self.up_reason, 0, None));
-        self.news.flush(self.target.addr, up, &self.results, out);
+        self.core.flush_news(None, out);
     }
-}
-
-impl Host {
-    fn allowed_tries(&self, timing: &Timing) -> u8 {
-        let cap = u8::try_from(timing.max_retries).unwrap_or(u8::MAX);
-        cap.min(self.max_successful_try.saturating_add(1))
-    }
-}
-
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// Fold a host's per-port results into shown ports and `extraports`, as nmap does: open ports are
-/// always shown, any other state with more than `threshold` ports becomes a count.
-pub fn collapse(
-    mut results: Vec<(Protocol, u16, PortState, Reason, u8)>,
-    threshold: usize,
-) -> (Vec<PortResult>, Vec<ExtraPorts>) {
-    // nmap's order: protocol by protocol (TCP, UDP, SCTP), ports ascending.
-    results.sort_unstable_by_key(|r| (r.0, r.1));
-    let mut counts: HashMap<PortState, usize> = HashMap::new();
-    for r in &results {
-        *counts.entry(r.2).or_default() += 1;
-    }
-    let folded = |s: PortState| s != PortState::Open && counts.get(&s).copied().unwrap_or(0) > threshold;
-    let mut shown = Vec::new();
-    let mut extra: Vec<ExtraPorts> = Vec::new();
-    let mut by_reason: HashMap<(PortState, Reason, Protocol), Vec<u16>> = HashMap::new();
-    for (protocol, port, state, reason, reason_ttl) in results {
-        if folded(state) {
-            by_reason.entry((state, reason, protocol)).or_default().push(port);
-        } else {
-            shown.push(PortResult {
-                protocol,
-                port,
-                state,
-                reason,
-                reason_ttl,
-                service: None,
-                tls: None,
-                scripts: Vec::new(),
-            });
-        }
-    }
-    for state in PortState::ALL {
-        if !folded(state) {
-            continue;
-        }
-        let mut reasons: Vec<ReasonCount> = by_reason
-            .iter()
-            .filter(|((s, _, _), _)| *s == state)
-            .map(|((_, reason, protocol), ports)| ReasonCount {
-                reason: *reason,
-                protocol: *protocol,
-                count: u32::try_from(ports.len()).unwrap_or(u32::MAX),
-                ports: compress(ports),
-            })
-            .collect();
-        reasons.sort_by(|a, b| a.protocol.cmp(&b.protocol).then(b.count.cmp(&a.count)).then(a.reason.cmp(&b.reason)));
-        let count = reasons.iter().map(|r| r.count).sum();
-        extra.push(ExtraPorts { state, count, reasons });
-    }
-    (shown, extra)
-}
-
-fn compress(ports: &[u16]) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let mut i = 0;
-    while i < ports.len() {
-        let start = ports[i];
-        let mut end = start;
-        while i + 1 < ports.len() && u32::from(ports[i + 1]) == u32::from(end) + 1 {
-            end = ports[i + 1];
-            i += 1;
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        let _ = if start == end { write!(out, "{start}") } else { write!(out, "{start}-{end}") };
-        i += 1;
-    }
-    out
 }
 
 impl ConnectScan {
@@ -445,7 +297,7 @@ impl ConnectScan {
             let now = Instant::now();
             let finished: Vec<u64> = hosts
                 .iter()
-                .filter(|(_, h)| h.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &pings))
+                .filter(|(_, h)| h.core.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &pings))
                 .map(|(id, _)| *id)
                 .collect();
             for id in finished {
@@ -462,9 +314,14 @@ impl ConnectScan {
             }
 
             // Launch what the window, pacing and rate limits allow.
-            let allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
+            let mut allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
             // With `--max-rate`, every probe that is due goes now (a late wake-up sends a burst).
             while Instant::now() >= pause_until && pacer.ready(Instant::now()) {
+                // Asked again for every probe: `--min-rate` opens the window only while the scan
+                // is behind its rate, not for as many probes as fit once it was behind.
+                if timing.min_rate.is_some() {
+                    allowed = timing.allowed_in_flight(&window, totals.probes_sent, started.elapsed());
+                }
                 let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
                 if !ports_ok && !disc_ok {
                     break;
@@ -570,7 +427,7 @@ impl ConnectScan {
         // Cancelled: report what we have for hosts still in progress.
         if emitter.is_cancelled() {
             for (_, h) in hosts.drain() {
-                if h.phase == Phase::Ports {
+                if h.core.is_up() {
                     self.finish_host(h, true, &emitter, &mut totals).await;
                 }
             }
@@ -582,30 +439,23 @@ impl ConnectScan {
         let offset = if order.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..order.len()) };
         let skip = self.skip_discovery || pings.is_empty();
         Host {
-            target,
-            start_unix: unix_now(),
-            deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| Instant::now() + d),
-            phase: if skip { Phase::Ports } else { Phase::Discovery },
-            up_reason: Reason::UserSet,
+            core: HostCore::new(target, timing, skip, Instant::now()),
             disc_next: 0,
-            disc_negative: None,
             offset,
             next: 0,
             retries: VecDeque::new(),
             outstanding: 0,
             disc_outstanding: 0,
-            results: Vec::new(),
-            rtt: RttEstimator::default(),
-            max_successful_try: 0,
             recverr: false,
-            news: News::default(),
         }
     }
 
     fn host_complete(&self, h: &Host, pings: &[Ping]) -> bool {
-        match h.phase {
-            Phase::Discovery => h.disc_next >= pings.len() && h.retries.is_empty() && h.outstanding == 0,
-            Phase::Ports => h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == h.disc_outstanding,
+        match h.core.life {
+            Life::Discovery { .. } => h.disc_next >= pings.len() && h.retries.is_empty() && h.outstanding == 0,
+            Life::Up { .. } => {
+                h.next >= self.ports.len() && h.retries.is_empty() && h.outstanding == h.disc_outstanding
+            }
         }
     }
 
@@ -630,19 +480,19 @@ impl ConnectScan {
                 continue;
             }
             // A host's probes are discovery probes until it is up, port probes after.
-            if (h.phase == Phase::Discovery && !disc_ok) || (h.phase == Phase::Ports && !ports_ok) {
+            if (!h.core.is_up() && !disc_ok) || (h.core.is_up() && !ports_ok) {
                 continue;
             }
             let pick = if let Some(r) = h.retries.pop_front() {
                 Some(r)
             } else {
-                match h.phase {
-                    Phase::Discovery if h.disc_next < pings.len() => {
+                match h.core.life {
+                    Life::Discovery { .. } if h.disc_next < pings.len() => {
                         h.disc_next += 1;
                         let ping = pings[h.disc_next - 1];
                         Some((ping.port().unwrap_or(0), 0, Some(ping)))
                     }
-                    Phase::Ports if h.next < order.len() => {
+                    Life::Up { .. } if h.next < order.len() => {
                         let port = order[(h.offset + h.next) % order.len()];
                         h.next += 1;
                         Some((port, 0, None))
@@ -653,8 +503,9 @@ impl ConnectScan {
             let Some((port, tryno, ping)) = pick else { continue };
             h.outstanding += 1;
             h.disc_outstanding += usize::from(ping.is_some());
-            let addr = SocketAddr::new(h.target.addr, port);
-            let timeout = if h.rtt.srtt_us().is_some() { h.rtt.timeout(timing) } else { global_rtt.timeout(timing) };
+            let addr = SocketAddr::new(h.core.target.addr, port);
+            let rtt = &h.core.rtt;
+            let timeout = if rtt.srtt_us().is_some() { rtt.timeout(timing) } else { global_rtt.timeout(timing) };
             let meta = ProbeMeta { host: id, port, tryno, ping, recverr: h.recverr };
             if let Some(p @ (Ping::Http(_) | Ping::Https(_))) = ping {
                 return Some(Job::App { meta, addr, tls: matches!(p, Ping::Https(_)), timeout });
@@ -679,19 +530,19 @@ impl ConnectScan {
             h.disc_outstanding = h.disc_outstanding.saturating_sub(1);
         }
         // A discovery answer that arrives after the host moved on is of no further use.
-        if done.ping.is_some() && h.phase != Phase::Discovery {
+        if done.ping.is_some() && h.core.is_up() {
             return;
         }
         let mut answered = |h: &mut Host, window: &mut Window, rtt: Option<Duration>| {
             if let Some(rtt) = rtt {
                 // Each try is a connection of its own: its round trip is unambiguous.
-                h.rtt.sample(rtt);
+                h.core.rtt.sample(rtt);
                 global_rtt.sample(rtt);
             }
             window.on_reply();
             if done.tryno > 0 {
                 window.on_loss();
-                h.max_successful_try = h.max_successful_try.max(done.tryno);
+                h.core.max_successful_try = h.core.max_successful_try.max(done.tryno);
             }
         };
         let verdict: Option<(PortState, Reason)> = match outcome {
@@ -723,7 +574,7 @@ impl ConnectScan {
                 if done.ping.is_none() {
                     window.on_silence();
                 }
-                if done.tryno < h.allowed_tries(timing) {
+                if done.tryno < h.core.allowed_tries(timing) {
                     h.retries.push_back((done.port, done.tryno + 1, done.ping));
                     None
                 } else {
@@ -740,195 +591,30 @@ impl ConnectScan {
         if done.ping.is_some() {
             match state {
                 PortState::Open | PortState::Closed => {
-                    h.phase = Phase::Ports;
-                    h.up_reason = reason;
+                    h.core.mark_up(reason, 0);
                     h.retries.retain(|r| r.2.is_none());
                 }
-                _ => {
-                    // Prefer an explicit ICMP reason over silence when telling why a host is down.
-                    if h.disc_negative.is_none() || reason != Reason::NoResponse {
-                        h.disc_negative = Some(reason);
-                    }
-                }
+                // Prefer an explicit ICMP reason over silence when telling why a host is down.
+                _ => h.core.note_negative(reason, reason != Reason::NoResponse),
             }
         } else {
-            h.results.push((Protocol::Tcp, done.port, state, reason, 0));
+            h.core.results.push((Protocol::Tcp, done.port, state, reason, 0));
         }
     }
 
     async fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
-        let up = h.phase == Phase::Ports;
-        let report = HostReport {
-            target: h.target,
-            start_unix: h.start_unix,
-            up,
-            reason: if up { h.up_reason } else { h.disc_negative.unwrap_or(Reason::NoResponse) },
-            reason_ttl: 0,
-            srtt_us: h.rtt.srtt_us(),
-            results: h.results,
-            timed_out,
-            mac: None,
-            news: h.news,
-        };
+        let report = h.core.into_report(timed_out, None);
         for ev in report.into_events(self.collapse_threshold, totals) {
             emitter.emit(ev).await;
         }
     }
 }
 
-/// Scan progress as a fraction, when the number of hosts is known: finished hosts plus the share
-/// of ports sent for each host in flight.
-pub(crate) fn progress_fraction(
-    hosts_hint: Option<u64>,
-    hosts_done: u64,
-    sent_per_host: impl Iterator<Item = usize>,
-    ports: usize,
-) -> Option<f64> {
-    let n = hosts_hint.filter(|&n| n > 0)?;
-    let partial: f64 = sent_per_host.map(|s| if ports == 0 { 0.0 } else { s as f64 / ports as f64 }).sum();
-    Some(((hosts_done as f64 + partial) / n as f64).min(1.0))
-}
-
-/// A port result as the engines keep it: protocol, port, state, reason, reason TTL.
-pub(crate) type PortRecord = (Protocol, u16, PortState, Reason, u8);
-
-/// What of a host has been announced so far, so that each fact leaves as an event once and as
-/// soon as it is known: `HostUp` when the host is found up (or admitted with `-Pn`), then one
-/// `PortFound` per port as its state is decided — all before the host's `HostDone`.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct News {
-    up_announced: bool,
-    ports_reported: usize,
-}
-
-impl News {
-    /// Push the events for what is new: `up` is `Some((reason, ttl, mac))` once the host is up
-    /// (nothing about a host still in discovery is news), `results` its port results so far.
-    pub fn flush(
-        &mut self,
-        addr: IpAddr,
-        up: Option<(Reason, u8, Option<[u8; 6]>)>,
-        results: &[PortRecord],
-        out: &mut Vec<ScanEvent>,
-    ) {
-        let Some((reason, reason_ttl, mac)) = up else { return };
-        if !self.up_announced {
-            self.up_announced = true;
-            out.push(ScanEvent::HostUp { addr, reason, reason_ttl, mac: mac.map(mac_string) });
-        }
-        for &(protocol, port, state, reason, reason_ttl) in results.get(self.ports_reported..).unwrap_or_default() {
-            let port = PortResult::new(protocol, port, state, reason, reason_ttl);
-            out.push(ScanEvent::PortFound { addr, port });
-        }
-        self.ports_reported = results.len();
-    }
-}
-
-/// A hardware address as nmap writes it (`AA:BB:CC:DD:EE:FF`).
-fn mac_string(mac: [u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
-}
-
-/// What a scheduler knows about a host when it is done with it.
-pub(crate) struct HostReport {
-    pub target: ScanTarget,
-    pub start_unix: i64,
-    pub up: bool,
-    pub reason: Reason,
-    pub reason_ttl: u8,
-    pub srtt_us: Option<u64>,
-    pub results: Vec<(Protocol, u16, PortState, Reason, u8)>,
-    pub timed_out: bool,
-    /// Hardware address, when learned on a directly connected link.
-    pub mac: Option<[u8; 6]>,
-    /// What of it was announced already.
-    pub news: News,
-}
-
-impl HostReport {
-    /// The host's last events: `HostUp` and `PortFound` for whatever was not announced yet (up
-    /// hosts only), then its `HostDone`, with the ports folded as nmap folds them. Counts the
-    /// host in `totals`.
-    pub fn into_events(mut self, collapse_threshold: usize, totals: &mut EngineTotals) -> Vec<ScanEvent> {
-        let mut events = Vec::new();
-        let up = self.up.then_some((self.reason, self.reason_ttl, self.mac));
-        self.news.flush(self.target.addr, up, &self.results, &mut events);
-        let (ports, extraports) =
-            if self.up { collapse(self.results, collapse_threshold) } else { (Vec::new(), Vec::new()) };
-        if self.up {
-            totals.hosts_up += 1;
-        } else {
-            totals.hosts_down += 1;
-        }
-        events.push(ScanEvent::HostDone(HostResult {
-            addr: self.target.addr,
-            hostnames: self.target.hostnames,
-            mac: self.mac.map(mac_string),
-            status: if self.up { HostStatus::Up } else { HostStatus::Down },
-            reason: self.reason,
-            reason_ttl: self.reason_ttl,
-            start_unix: self.start_unix,
-            end_unix: unix_now(),
-            srtt_us: self.srtt_us,
-            ports,
-            extraports,
-            timed_out: self.timed_out,
-            os: Vec::new(),
-            scripts: Vec::new(),
-            trace: Vec::new(),
-        }));
-        events
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustmap_model::HostStatus;
     use std::net::TcpListener;
-
-    #[test]
-    fn icmp_codes_map_to_nmap_reasons() {
-        assert_eq!(icmp_reason(false, 3, 13), Some(Reason::AdminProhibited));
-        assert_eq!(icmp_reason(false, 3, 1), Some(Reason::HostUnreach));
-        assert_eq!(icmp_reason(false, 3, 0), Some(Reason::NetUnreach));
-        assert_eq!(icmp_reason(false, 3, 3), Some(Reason::PortUnreach));
-        assert_eq!(icmp_reason(true, 1, 1), Some(Reason::AdminProhibited));
-        assert_eq!(icmp_reason(false, 11, 0), None);
-    }
-
-    #[test]
-    fn collapse_folds_big_non_open_states() {
-        let tcp = Protocol::Tcp;
-        let mut r: Vec<(Protocol, u16, PortState, Reason, u8)> =
-            (1..=100).map(|p| (tcp, p, PortState::Closed, Reason::ConnRefused, 0)).collect();
-        r.push((tcp, 22, PortState::Open, Reason::SynAck, 0));
-        r.retain(|x| !(x.1 == 22 && x.2 == PortState::Closed));
-        r.push((tcp, 200, PortState::Filtered, Reason::NoResponse, 0));
-        let (shown, extra) = collapse(r, 25);
-        assert_eq!(shown.iter().map(|p| p.port).collect::<Vec<_>>(), [22, 200]);
-        assert_eq!(extra.len(), 1);
-        assert_eq!(extra[0].count, 99);
-        assert_eq!(extra[0].reasons[0].ports, "1-21,23-100");
-    }
-
-    #[test]
-    fn collapse_keeps_protocols_apart() {
-        let mut r: Vec<(Protocol, u16, PortState, Reason, u8)> = Vec::new();
-        for p in 1..=30 {
-            r.push((Protocol::Udp, p, PortState::Closed, Reason::PortUnreach, 64));
-            r.push((Protocol::Tcp, p, PortState::Closed, Reason::Reset, 64));
-        }
-        r.push((Protocol::Udp, 53, PortState::Open, Reason::UdpResponse, 64));
-        r.push((Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 64));
-        let (shown, extra) = collapse(r, 25);
-        let listed: Vec<(Protocol, u16)> = shown.iter().map(|p| (p.protocol, p.port)).collect();
-        assert_eq!(listed, [(Protocol::Tcp, 22), (Protocol::Udp, 53)], "TCP first, as nmap lists them");
-        assert_eq!(extra.len(), 1);
-        assert_eq!(extra[0].count, 60);
-        let per: Vec<(Protocol, Reason, u32)> =
-            extra[0].reasons.iter().map(|r| (r.protocol, r.reason, r.count)).collect();
-        assert_eq!(per, [(Protocol::Tcp, Reason::Reset, 30), (Protocol::Udp, Reason::PortUnreach, 30)]);
-    }
 
     #[tokio::test]
     async fn reused_sockets_keep_outcomes_apart() {

@@ -10,6 +10,8 @@
 //! - [`raw`]: the raw-packet TCP scans (SYN, FIN, NULL, Xmas, ACK, Window, Maimon) and their
 //!   raw-packet host discovery.
 //! - [`probe`]: what a reply means for a port under each scan type (nmap's state table).
+//! - [`report`]: host and port bookkeeping both engines share: announcing hosts and ports as
+//!   soon as they are known, folding a finished host's ports, totals and progress.
 //! - [`limits`]: the open-file budget a scan sizes its window from (read only), and raising the
 //!   limit, which a program does once at start.
 
@@ -23,6 +25,7 @@ pub mod origin;
 pub mod payloads;
 pub mod probe;
 pub mod raw;
+pub mod report;
 pub mod timing;
 
 pub use connect::{ConnectScan, EngineError, ScanTarget};

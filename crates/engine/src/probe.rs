@@ -101,9 +101,47 @@ pub fn host_up(reply: Reply, connect: bool) -> Option<Reason> {
     })
 }
 
+/// Map an ICMP type/code (read from the error queue) to a reason.
+pub(crate) fn icmp_reason(v6: bool, icmp_type: u8, code: u8) -> Option<Reason> {
+    Some(if v6 {
+        match (icmp_type, code) {
+            (1, 0) => Reason::NetUnreach,
+            (1, 1) | (1, 5) | (1, 6) => Reason::AdminProhibited,
+            (1, 3) => Reason::HostUnreach,
+            (1, 4) => Reason::PortUnreach,
+            // Parameter problem (unrecognized next header: the protocol is not spoken there).
+            (4, _) => Reason::ParamProblem,
+            (1, _) => Reason::HostUnreach,
+            _ => return None,
+        }
+    } else {
+        match (icmp_type, code) {
+            (3, 0) | (3, 6) | (3, 11) => Reason::NetUnreach,
+            (3, 2) => Reason::ProtoUnreach,
+            (3, 3) => Reason::PortUnreach,
+            (3, 9) => Reason::NetProhibited,
+            (3, 10) => Reason::HostProhibited,
+            (3, 13) => Reason::AdminProhibited,
+            (3, _) => Reason::HostUnreach,
+            (12, _) => Reason::ParamProblem,
+            _ => return None,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn icmp_codes_map_to_nmap_reasons() {
+        assert_eq!(icmp_reason(false, 3, 13), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 3, 1), Some(Reason::HostUnreach));
+        assert_eq!(icmp_reason(false, 3, 0), Some(Reason::NetUnreach));
+        assert_eq!(icmp_reason(false, 3, 3), Some(Reason::PortUnreach));
+        assert_eq!(icmp_reason(true, 1, 1), Some(Reason::AdminProhibited));
+        assert_eq!(icmp_reason(false, 11, 0), None);
+    }
     use PortState::*;
 
     #[test]

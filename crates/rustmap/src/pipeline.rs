@@ -10,6 +10,7 @@ use crate::dns::{self, Resolver};
 use crate::session::EventTx;
 use crate::{ReverseDns, ScanPlan, TICK_EVERY, VERSION};
 use rustmap_detect::{Detector, Transport};
+use rustmap_engine::report::unix_now;
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
 use rustmap_model::{
     Control, HostResult, HostStatus, Hostname, HostnameKind, PortResult, PortState, Protocol, Reason, ScanEvent,
@@ -19,15 +20,10 @@ use rustmap_model::{
 use rustmap_targets::{PortTable, TargetItem, TargetSpec};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
 
 /// Where every event goes, in order: the reducer, each sink, then the event stream.
 ///

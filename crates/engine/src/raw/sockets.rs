@@ -1,0 +1,94 @@
+//! The raw engine's sockets: the raw IP sender, the capture socket, the reserved source ports,
+//! and how a host's probes leave (raw IP, or Ethernet frames on a link to a known next hop).
+
+use super::*;
+
+/// The sockets of one raw scan. Opened before the scan starts so that a missing privilege is an
+/// error up front, not a scan with no results.
+pub struct RawSockets {
+    pub(super) sender: RawIpSender,
+    pub(super) capture: Capture,
+    pub(super) sport: u16,
+    pub(super) udp_sport: u16,
+    /// Holds `sport` (TCP) for the duration of the scan.
+    pub(super) _reserve: Socket,
+    /// Holds `udp_sport`, so the kernel neither answers our UDP replies with port-unreachable
+    /// nor gives the port to anyone else. What it receives is never read (its buffer is tiny).
+    pub(super) _udp_reserve: Socket,
+}
+
+impl RawSockets {
+    /// Open the raw sender, the capture socket, and reserve a source port. With `-e`, both are
+    /// bound to that interface; with `-S`, answers to that address are captured too.
+    pub fn open(origin: &Origin) -> Result<RawSockets, RawScanError> {
+        let sender = RawIpSender::new()?;
+        let ifindex = match &origin.interface {
+            Some(name) => {
+                let iface = rustmap_netio::iface::by_name(name)
+                    .ok_or_else(|| RawScanError::Interface(name.clone(), "no such interface".into()))?;
+                sender.bind_device(name).map_err(|e| RawScanError::Interface(name.clone(), e.to_string()))?;
+                Some(iface.index)
+            }
+            None => None,
+        };
+        let capture = Capture::open(ifindex)?;
+        let mut ours: Vec<IpAddr> = rustmap_netio::iface::list().into_iter().flat_map(|i| i.addrs).collect();
+        ours.extend(origin.source);
+        // A filter is an optimisation (fewer copies to user space); without one we still check
+        // every packet ourselves.
+        let _ = capture.filter_to(&ours);
+        let (reserve, sport) = reserve_port(Type::STREAM)?;
+        let (udp_reserve, udp_sport) = reserve_port(Type::DGRAM)?;
+        let _ = udp_reserve.set_recv_buffer_size(1);
+        Ok(RawSockets { sender, capture, sport, udp_sport, _reserve: reserve, _udp_reserve: udp_reserve })
+    }
+}
+
+/// Bind a socket of this type to a free port on every address (dual-stack when the host has
+/// IPv6), so the kernel gives that port to nobody else while the scan uses it as its source.
+pub(super) fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
+    let sock = Socket::new(Domain::IPV6, ty, None)
+        .and_then(|s| {
+            s.set_only_v6(false)?;
+            s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
+            Ok(s)
+        })
+        .or_else(|_| {
+            let s = Socket::new(Domain::IPV4, ty, None)?;
+            s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
+            Ok(s)
+        })
+        .map_err(RawScanError::SourcePort)?;
+    let port = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .ok_or_else(|| RawScanError::SourcePort(std::io::Error::other("no local port")))?;
+    Ok((sock, port))
+}
+
+/// How `h`'s probes can leave: as Ethernet frames when it is reached over an Ethernet-like link
+/// (directly or through a gateway) whose next hop's hardware address is known — learned from
+/// the host's own replies, or in the kernel's neighbour table — and an AF_PACKET socket can be
+/// opened there; else through the raw IP socket. Frames skip the kernel's per-packet route and
+/// neighbour lookups, and go out many per system call.
+pub(super) fn resolve_hop(
+    h: &Host,
+    routes: &RouteTable,
+    neigh: &mut NeighCache,
+    links: &mut HashMap<u32, Option<LinkSender>>,
+    only: Option<&str>,
+) -> Hop {
+    let Some((link, next)) = routes.egress(h.core.target.addr, only) else { return Hop::Ip };
+    let learned = if next == h.core.target.addr { h.mac } else { None };
+    let mac = learned.or_else(|| match next {
+        IpAddr::V4(v4) => neigh.get(v4, &link.ifname),
+        IpAddr::V6(_) => None,
+    });
+    let Some(dst) = mac else { return Hop::Ip };
+    if links.entry(link.ifindex).or_insert_with(|| LinkSender::new(link.ifindex).ok()).is_none() {
+        return Hop::Ip;
+    }
+    Hop::Frame { ifindex: link.ifindex, src: link.mac, dst }
+}
