@@ -84,6 +84,8 @@ pub fn history(f: &Flags) -> ExitCode {
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
+        // `rustmap --history | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rustmap: writing the history: {e}");
             ExitCode::from(1)
