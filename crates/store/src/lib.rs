@@ -253,28 +253,4 @@ impl Store {
         let rows: Vec<String> = st.query_map(params![scan_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
         rows.iter().map(|j| serde_json::from_str(j).map_err(StoreError::from)).collect()
     }
-
-    /// One stored scan's summary.
-    pub fn scan(&self, id: &str) -> Result<ScanSummary, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT id, started, ended, status, targets, args, hosts_up, open_ports, elapsed FROM scans WHERE id = ?1",
-                params![id],
-                |r| {
-                    Ok(ScanSummary {
-                        id: r.get(0)?,
-                        started: r.get(1)?,
-                        ended: r.get(2)?,
-                        status: r.get(3)?,
-                        targets: r.get(4)?,
-                        args: r.get(5)?,
-                        hosts_up: r.get(6)?,
-                        open_ports: r.get(7)?,
-                        elapsed_secs: r.get(8)?,
-                    })
-                },
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::UnknownScan(id.into()))
-    }
 }
