@@ -2,7 +2,7 @@
 //! the TLS script blocks (normal output's `| ssl-cert: ...` lines, XML's `output` attributes).
 
 use chrono::{DateTime, Local, TimeZone};
-use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, PortState, ScanStats, TlsInfo};
+use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo};
 
 /// Options that change what every format shows.
 #[derive(Debug, Clone, Default)]
@@ -51,57 +51,7 @@ pub(crate) fn cleaned_host(h: &HostResult, opts: &Options) -> HostResult {
     if let Some(m) = h.mac.as_mut() {
         clean(m);
     }
-    for p in &mut h.ports {
-        if let Some(s) = p.service.as_mut() {
-            for v in
-                [&mut s.product, &mut s.version, &mut s.extrainfo, &mut s.hostname, &mut s.ostype, &mut s.devicetype]
-                    .into_iter()
-                    .flatten()
-            {
-                clean(v);
-            }
-            // The fingerprint is not: it is RustMap's own escaped format (RMFP1, no control byte
-            // by construction), and a second pass would double its backslashes.
-            if let Some(v) = s.tunnel.as_mut() {
-                clean(v);
-            }
-            clean(&mut s.name);
-            s.cpe.iter_mut().for_each(clean);
-            if let Some(q) = s.quic.as_mut() {
-                q.versions.iter_mut().for_each(clean);
-                q.alpn.iter_mut().for_each(clean);
-            }
-        }
-        if let Some(t) = p.tls.as_mut() {
-            for v in [&mut t.version, &mut t.cipher, &mut t.ja3s, &mut t.ja3s_string] {
-                clean(v);
-            }
-            for v in [&mut t.alpn, &mut t.ja4s].into_iter().flatten() {
-                clean(v);
-            }
-            for c in &mut t.certs {
-                for (k, v) in c.subject.iter_mut().chain(c.issuer.iter_mut()) {
-                    clean(k);
-                    clean(v);
-                }
-                for v in c.sans.iter_mut().chain([
-                    &mut c.not_before,
-                    &mut c.not_after,
-                    &mut c.key_type,
-                    &mut c.signature_algorithm,
-                    &mut c.sha256,
-                    &mut c.serial,
-                ]) {
-                    clean(v);
-                }
-                c.key_curve.iter_mut().for_each(clean);
-            }
-        }
-        for sc in &mut p.scripts {
-            clean(&mut sc.id);
-            clean(&mut sc.output);
-        }
-    }
+    h.ports.iter_mut().for_each(clean_port);
     for sc in &mut h.scripts {
         clean(&mut sc.id);
         clean(&mut sc.output);
@@ -113,6 +63,59 @@ pub(crate) fn cleaned_host(h: &HostResult, opts: &Options) -> HostResult {
         t.hostname.iter_mut().for_each(clean);
     }
     h
+}
+
+/// A port's strings sanitized, as [`cleaned_host`] does for each port of a host.
+pub(crate) fn clean_port(p: &mut PortResult) {
+    let clean = |v: &mut String| *v = sanitize(v).into_owned();
+    if let Some(s) = p.service.as_mut() {
+        for v in [&mut s.product, &mut s.version, &mut s.extrainfo, &mut s.hostname, &mut s.ostype, &mut s.devicetype]
+            .into_iter()
+            .flatten()
+        {
+            clean(v);
+        }
+        // The fingerprint is not: it is RustMap's own escaped format (RMFP1, no control byte
+        // by construction), and a second pass would double its backslashes.
+        if let Some(v) = s.tunnel.as_mut() {
+            clean(v);
+        }
+        clean(&mut s.name);
+        s.cpe.iter_mut().for_each(clean);
+        if let Some(q) = s.quic.as_mut() {
+            q.versions.iter_mut().for_each(clean);
+            q.alpn.iter_mut().for_each(clean);
+        }
+    }
+    if let Some(t) = p.tls.as_mut() {
+        for v in [&mut t.version, &mut t.cipher, &mut t.ja3s, &mut t.ja3s_string] {
+            clean(v);
+        }
+        for v in [&mut t.alpn, &mut t.ja4s].into_iter().flatten() {
+            clean(v);
+        }
+        for c in &mut t.certs {
+            for (k, v) in c.subject.iter_mut().chain(c.issuer.iter_mut()) {
+                clean(k);
+                clean(v);
+            }
+            for v in c.sans.iter_mut().chain([
+                &mut c.not_before,
+                &mut c.not_after,
+                &mut c.key_type,
+                &mut c.signature_algorithm,
+                &mut c.sha256,
+                &mut c.serial,
+            ]) {
+                clean(v);
+            }
+            c.key_curve.iter_mut().for_each(clean);
+        }
+    }
+    for sc in &mut p.scripts {
+        clean(&mut sc.id);
+        clean(&mut sc.output);
+    }
 }
 
 pub(crate) fn local_time(unix: i64) -> DateTime<Local> {

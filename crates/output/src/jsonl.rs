@@ -9,9 +9,9 @@
 //! `progress` events are left out (they are for status displays), and `--open` drops ports that
 //! are not open and hosts without one from `port_found` and `host_done` lines.
 
-use crate::common::{cleaned_host, host_listed, is_openish, Options};
+use crate::common::{clean_port, cleaned_host, host_listed, is_openish, Options};
 use crate::{Control, Sink, SinkError};
-use rustmap_model::{sanitize, HostResult, HostStatus, PortResult, PortState, Reason, ScanEvent};
+use rustmap_model::{sanitize, PortResult, PortState, Reason, ScanEvent};
 use std::io::Write;
 
 /// Writes one line per event.
@@ -27,13 +27,6 @@ impl<W: Write + Send> JsonLinesWriter<W> {
     }
 }
 
-/// A port's strings sanitized, as [`cleaned_host`] does for a host's.
-fn clean_port(port: PortResult) -> PortResult {
-    let mut h = HostResult::new(std::net::Ipv4Addr::UNSPECIFIED.into(), HostStatus::Up, Reason::Unknown);
-    h.ports.push(port);
-    cleaned_host(&h, &Options::default()).ports.remove(0)
-}
-
 impl<W: Write + Send> Sink for JsonLinesWriter<W> {
     fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         let line = match ev {
@@ -43,12 +36,16 @@ impl<W: Write + Send> Sink for JsonLinesWriter<W> {
             }
             ScanEvent::HostDone(h) if !host_listed(h, &self.opts) => return Ok(Control::Continue),
             ScanEvent::HostDone(h) => ScanEvent::HostDone(cleaned_host(h, &self.opts)),
-            ScanEvent::PortFound { addr, port } => ScanEvent::PortFound { addr: *addr, port: clean_port(port.clone()) },
+            ScanEvent::PortFound { addr, port } => {
+                let mut port = port.clone();
+                clean_port(&mut port);
+                ScanEvent::PortFound { addr: *addr, port }
+            }
             ScanEvent::ServiceFound { addr, protocol, port, service, tls } => {
                 let mut p = PortResult::new(*protocol, *port, PortState::Open, Reason::Unknown, 0);
                 p.service = Some(service.clone());
                 p.tls = tls.clone();
-                let p = clean_port(p);
+                clean_port(&mut p);
                 ScanEvent::ServiceFound {
                     addr: *addr,
                     protocol: *protocol,
