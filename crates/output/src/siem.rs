@@ -35,18 +35,20 @@ use chrono::{TimeZone, Utc};
 use rustmap_model::{HostResult, HostStatus, ScanEvent};
 use std::io::Write;
 
-/// One SIEM event: id, name, severity and its fields (CEF keys; LEEF renames a few).
+/// One SIEM event: id, name, severity, when (the host's end, Unix seconds) and its fields (CEF
+/// keys; LEEF renames a few).
 struct Event {
     id: &'static str,
     name: &'static str,
     severity: u8,
+    time: i64,
     fields: Vec<(&'static str, String)>,
 }
 
 fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
     let name = h.display_name().unwrap_or_default().to_string();
-    let rt = (h.end_unix.max(0) as u64 * 1000).to_string();
-    let mut base = vec![("rt", rt), ("dst", h.addr.to_string())];
+    let time = h.end_unix.max(0);
+    let mut base = vec![("dst", h.addr.to_string())];
     if !name.is_empty() {
         base.push(("dhost", name));
     }
@@ -68,7 +70,7 @@ fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
     if let Some(mac) = &h.mac {
         fields.push(("dmac", mac.clone()));
     }
-    out.push(Event { id, name: title, severity: 1, fields });
+    out.push(Event { id, name: title, severity: 1, time, fields });
     for p in open {
         let mut fields = base.clone();
         fields.push(("dpt", p.port.to_string()));
@@ -88,7 +90,7 @@ fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
             ("cs4Label", "scanId".to_string()),
             ("cs4", scan_id.to_string()),
         ]);
-        out.push(Event { id: "port-open", name: "Open port", severity: 3, fields });
+        out.push(Event { id: "port-open", name: "Open port", severity: 3, time, fields });
     }
     out
 }
@@ -186,10 +188,9 @@ impl<W: Write + Send> SiemWriter<W> {
                     cef_header(e.name),
                     e.severity
                 );
-                for (i, (k, v)) in e.fields.iter().enumerate() {
-                    if i > 0 {
-                        line.push(' ');
-                    }
+                let _ = write!(line, "rt={}", e.time * 1000);
+                for (k, v) in &e.fields {
+                    line.push(' ');
                     line.push_str(k);
                     line.push('=');
                     push_cef_value(&mut line, v);
@@ -198,17 +199,13 @@ impl<W: Write + Send> SiemWriter<W> {
             Flavor::Leef => {
                 let _ =
                     write!(line, "LEEF:2.0|RustMap|RustMap|{}|{}|x09|", cef_header(&self.version), cef_header(e.id));
+                if self.dev_time.0 != e.time || self.dev_time.1.is_empty() {
+                    let t = Utc.timestamp_opt(e.time, 0).single().unwrap_or_default();
+                    self.dev_time = (e.time, t.format("%b %d %Y %H:%M:%S").to_string());
+                }
+                let _ = write!(line, "devTime={}\tdevTimeFormat=MMM dd yyyy HH:mm:ss\t", self.dev_time.1);
                 for (k, v) in &e.fields {
                     let key = match *k {
-                        "rt" => {
-                            let secs = v.parse::<i64>().unwrap_or(0) / 1000;
-                            if self.dev_time.0 != secs || self.dev_time.1.is_empty() {
-                                let t = Utc.timestamp_opt(secs, 0).single().unwrap_or_default();
-                                self.dev_time = (secs, t.format("%b %d %Y %H:%M:%S").to_string());
-                            }
-                            let _ = write!(line, "devTime={}\tdevTimeFormat=MMM dd yyyy HH:mm:ss\t", self.dev_time.1);
-                            continue;
-                        }
                         "dpt" => "dstPort",
                         "dhost" => "dstHost",
                         "dmac" => "dstMAC",
