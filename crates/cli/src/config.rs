@@ -107,13 +107,9 @@ pub fn build(f: Flags, args_line: String) -> anyhow::Result<ScanConfig> {
     t.adaptive = !f.no_adaptive;
 
     let s = &mut c.service;
+    // Only the spelling is checked here (a number); its range is the library's to judge.
     s.intensity = match &f.version_intensity {
-        Some(v) => Some(
-            v.parse::<u8>()
-                .ok()
-                .filter(|n| *n <= 9)
-                .ok_or_else(|| usage(format!("--version-intensity must be 0-9, not {v:?}")))?,
-        ),
+        Some(v) => Some(v.parse::<u8>().map_err(|_| usage(format!("--version-intensity must be 0-9, not {v:?}")))?),
         None => None,
     };
     s.light = f.version_light;
