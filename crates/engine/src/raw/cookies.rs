@@ -2,13 +2,21 @@
 //! must echo to count.
 
 use super::*;
+use std::hash::{Hash, Hasher};
 
-/// Keyed cookies for probes.
+/// Keyed cookies for probes: SipHash-1-3 under a secret key drawn from the scan's random
+/// source, so a simulation with a fixed seed sees the same cookies every run while nobody off
+/// the path can forge an answer.
 pub(super) struct Cookies {
-    pub(super) key: RandomState,
+    pub(super) key: (u64, u64),
 }
 
 impl Cookies {
+    /// Cookies under a key drawn from `rng`.
+    pub(super) fn new(rng: &mut impl Rng) -> Cookies {
+        Cookies { key: (rng.random(), rng.random()) }
+    }
+
     pub(super) fn of(&self, addr: IpAddr, pk: Pk) -> u32 {
         // Packed into two integers (the family bit keeps a v4 address apart from the v6 address
         // with the same low bits): two hasher writes instead of one per field.
@@ -21,7 +29,9 @@ impl Cookies {
                 Pk::Port(s, port) => (u64::from(s) << 16) | u64::from(port),
                 Pk::Disc(i) => (1 << 32) | u64::from(i),
             };
-        self.key.hash_one((a, k)) as u32
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(self.key.0, self.key.1);
+        (a, k).hash(&mut h);
+        h.finish() as u32
     }
 
     /// The cookie as an SCTP tag: an initiate tag must not be zero (RFC 9260 §3.3.2).
@@ -56,7 +66,7 @@ mod tests {
 
     #[test]
     fn cookies_differ_by_port_and_kind() {
-        let k = Cookies { key: RandomState::new() };
+        let k = Cookies::new(&mut rand::rng());
         let a: IpAddr = "198.18.0.10".parse().unwrap();
         assert_ne!(k.of(a, Pk::Port(0, 80)), k.of(a, Pk::Port(0, 81)));
         assert_ne!(k.of(a, Pk::Port(0, 80)), k.of(a, Pk::Port(1, 80)), "TCP 80 and UDP 80 differ");

@@ -5,9 +5,14 @@
 //! ARP). One run may combine one TCP type, UDP and one SCTP type (`-sS -sU`, `-s SU`): every
 //! host's probes of all of them share one window and one set of timers.
 //!
-//! Design: one blocking thread owns all state (hosts, their outstanding probes, RTT estimators,
-//! the congestion window), sends hand-built packets through a raw IP socket and reads replies
-//! from an AF_PACKET capture socket, so there are no locks and no per-packet task.
+//! Design: the scan is a state machine with no I/O ([`machine`]): hosts, their outstanding
+//! probes, RTT estimators, the congestion window and the pacer, driven by calls that carry the
+//! time, the packets that arrived and the random source it was given, and answering with the
+//! packets to send, the events learned and when to call it next. A thin driver on one blocking
+//! thread (`run_blocking` here) owns the clock and the sockets: it sends the machine's
+//! packets through a raw IP socket (or as Ethernet frames) and feeds it the replies read from an
+//! AF_PACKET capture socket, so there are no locks and no per-packet task. The simulated-network
+//! tests drive the same machine on a simulated clock.
 //!
 //! - **Validation without a probe table.** Every probe's sequence number (and acknowledgement
 //!   number, when the ACK flag is set) is a keyed hash of the target address, port and probe
@@ -43,8 +48,9 @@ use crate::probe::{self, Reply};
 use crate::report::{progress_fraction, EngineTotals, HostCore, Life, ScanTarget};
 use crate::timing::{Pacer, RttEstimator, Timing, Window};
 use crate::Emitter;
+use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
 use rustmap_model::{Protocol, Reason, ScanEvent, ScanType};
 use rustmap_netio::capture::Capture;
@@ -57,9 +63,7 @@ use rustmap_wire::probe::{self as wp, IpProbe, ReplyBody, L4};
 use rustmap_wire::tcp::{Flags, TcpOption};
 use socket2::{Domain, Socket, Type};
 use std::cmp::Reverse;
-use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -67,6 +71,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 mod cookies;
+mod machine;
 mod packets;
 mod replies;
 mod sockets;
@@ -77,6 +82,7 @@ mod timeouts;
 mod sim;
 
 use cookies::*;
+use machine::*;
 pub use sockets::RawSockets;
 use sockets::*;
 use state::*;
@@ -168,66 +174,10 @@ impl RawScan {
         job.await.map_err(|e| RawScanError::Panicked(join_error_message(e)))
     }
 
-    /// The index of the scan of a protocol, if this run has one.
-    fn scan_of(&self, proto: Protocol) -> Option<u8> {
-        self.scans.iter().position(|(t, _)| t.protocol() == proto).map(|i| i as u8)
-    }
-
-    fn is_udp(&self, pk: Pk) -> bool {
-        matches!(pk, Pk::Port(s, _) if self.scans.get(usize::from(s)).is_some_and(|(t, _)| *t == ScanType::Udp))
-    }
-
-    fn new_host(
-        &self,
-        target: ScanTarget,
-        orders: &[Vec<u16>],
-        timing: &Timing,
-        plans: &Plans,
-        routes: &RouteTable,
-    ) -> Option<Host> {
-        let src = self.origin.source_for(target.addr)?;
-        let v6 = target.addr.is_ipv6();
-        // On a directly connected link, ARP (or neighbour discovery) replaces the other probes,
-        // as in nmap: nothing answers more surely, and a firewall does not filter it.
-        let link = routes.on_link(target.addr, self.origin.interface.as_deref());
-        let plan = match (&link, plans.link_layer && !self.skip_discovery, v6) {
-            (Some(_), true, false) => PlanKind::Arp,
-            (Some(_), true, true) => PlanKind::Nd,
-            (_, _, false) => PlanKind::V4,
-            (_, _, true) => PlanKind::V6,
-        };
-        let cursors = orders
-            .iter()
-            .map(|o| (if o.is_empty() || !self.randomize { 0 } else { rand::rng().random_range(0..o.len()) }, 0))
-            .collect();
-        Some(Host {
-            core: HostCore::new(target, timing, self.skip_discovery, Instant::now()),
-            src,
-            disc_next: 0,
-            plan,
-            link,
-            mac: None,
-            hop: if self.send_ip { Hop::Ip } else { Hop::Unresolved },
-            sent: VecDeque::new(),
-            cursors,
-            turn: 0,
-            retries: VecDeque::new(),
-            outstanding: FxHashMap::default(),
-            udp_gap: Duration::ZERO,
-            udp_next: Instant::now(),
-            udp_grown: None,
-            udp_unreach: false,
-        })
-    }
-
-    fn host_complete(&self, h: &Host, plans: &Plans) -> bool {
-        let more = match h.core.life {
-            Life::Discovery { .. } => h.disc_next < plans.of(h.plan).len(),
-            Life::Up { .. } => h.cursors.iter().zip(&self.scans).any(|(c, (_, ports))| c.1 < ports.len()),
-        };
-        !more && h.retries.is_empty() && h.outstanding.is_empty()
-    }
-
+    /// The driver: the machine's clock, sockets and runtime. Admits targets as the machine
+    /// takes them, ticks it, sends what it builds, runs its HTTP pings, waits for the next
+    /// timer or packet, and feeds it what arrived, until every target is done or the scan is
+    /// cancelled.
     fn run_blocking(
         self,
         io: RawSockets,
@@ -235,370 +185,62 @@ impl RawScan {
         emitter: Emitter,
         rt: tokio::runtime::Handle,
     ) -> EngineTotals {
-        let timing = self.timing.clone();
-        let plans = Plans::new(&self.discovery);
-        let routes = RouteTable::load();
-        // Link-layer senders (ARP, ND), one per interface, opened when first needed.
-        let mut links: HashMap<u32, Option<LinkSender>> = HashMap::new();
+        let mut sys = System::load(self.origin.clone());
+        let origin = self.origin.clone();
         // HTTP/HTTPS pings run as tasks on the runtime and report here.
         let (app_tx, app_rx) = std::sync::mpsc::channel::<AppDone>();
-        let cookies = Cookies { key: RandomState::new() };
-        let mut rng = rand::rng();
-        let local = Local { sport: io.sport, udp_sport: io.udp_sport, icmp_id: rand::rng().random() };
-        let orders: Vec<Vec<u16>> = self
-            .scans
-            .iter()
-            .map(|(_, ports)| {
-                let mut o = ports.clone();
-                if self.randomize {
-                    o.shuffle(&mut rand::rng());
-                }
-                o
-            })
-            .collect();
-        let total_ports: usize = orders.iter().map(Vec::len).sum();
-        let has_udp = self.scan_of(Protocol::Udp).is_some();
-        let mut net = NetState { window: Window::new(&timing), global_rtt: RttEstimator::default() };
-        let mut hosts: FxHashMap<u64, Host> = FxHashMap::default();
-        let mut by_addr: FxHashMap<IpAddr, u64> = FxHashMap::default();
-        let mut ring: VecDeque<u64> = VecDeque::new();
-        let mut clock = Timeouts::default();
-        let mut next_id: u64 = 0;
-        let mut closed = false;
-        let mut in_flight: usize = 0;
-        // Discovery probes among them, which have their own limit (`Timing::room`).
-        let mut disc_in_flight: usize = 0;
-        let mut totals = EngineTotals::default();
-        let mut replies: u64 = 0;
-        let mut hosts_done: u64 = 0;
-        let started = Instant::now();
-        let mut pacer = Pacer::new(&timing, started);
-        let mut news: Vec<ScanEvent> = Vec::new();
-        let mut pause_until = Instant::now();
-        let mut last_progress = Instant::now();
-        let mut last_sweep = Instant::now();
-        let max_hosts = timing.max_hostgroup.max(timing.min_hostgroup).max(1);
+        let rng = StdRng::from_rng(&mut rand::rng());
+        let mut m = Machine::new(self, io.sport, io.udp_sport, rng, Instant::now());
         let mut outbox = Outbox::default();
         let mut rx = RecvBatch::default();
-        let mut neigh = NeighCache { table: Neighbours::load(), read: Instant::now() };
-
+        let emit = |m: &mut Machine| {
+            while let Some(ev) = m.poll_event() {
+                emitter.emit_blocking(ev);
+            }
+        };
         loop {
             if emitter.is_cancelled() {
                 break;
             }
             // Admit hosts; with nothing in flight and nobody active, wait for the next one.
-            while !closed && hosts.len() < max_hosts {
-                let t = if hosts.is_empty() && in_flight == 0 {
+            while m.wants_hosts() {
+                let t = if m.is_idle() {
                     targets.blocking_recv().ok_or(mpsc::error::TryRecvError::Disconnected)
                 } else {
                     targets.try_recv()
                 };
                 match t {
-                    Ok(t) => {
-                        let addr = t.addr;
-                        if by_addr.contains_key(&addr) {
-                            continue;
-                        }
-                        match self.new_host(t.clone(), &orders, &timing, &plans, &routes) {
-                            Some(h) => {
-                                let id = next_id;
-                                next_id += 1;
-                                hosts.insert(id, h);
-                                by_addr.insert(addr, id);
-                                ring.push_back(id);
-                            }
-                            None => {
-                                // No source address for it (no route, or a broadcast address):
-                                // nothing can be sent, so it is down, and counted as such.
-                                let message = format!("no route to {addr}: host not probed");
-                                emitter.emit_blocking(ScanEvent::Warning { message });
-                                let report = HostCore::new(t, &timing, false, Instant::now()).into_report(false, None);
-                                for ev in report.into_events(self.collapse_threshold, &mut totals) {
-                                    emitter.emit_blocking(ev);
-                                }
-                            }
-                        }
-                    }
+                    Ok(t) => m.admit(t, Instant::now(), &sys),
                     Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+                    Err(mpsc::error::TryRecvError::Disconnected) => m.end_of_targets(),
                 }
             }
-
-            // Probes whose time is up: retry or conclude.
-            let now = Instant::now();
-            let global_wait = net.global_rtt.timeout(&timing);
-            while let Some((id, pk, tryno)) = clock.next_overdue(&mut hosts, global_wait, &timing, now) {
-                let Some(h) = hosts.get_mut(&id) else { continue };
-                let sent = h.outstanding.remove(&pk).map_or(now, |o| o.0);
-                in_flight = in_flight.saturating_sub(1);
-                if matches!(pk, Pk::Disc(_)) {
-                    disc_in_flight = disc_in_flight.saturating_sub(1);
-                }
-                self.on_silence(h, pk, tryno, sent, now, &mut net);
-            }
-
-            // What hosts learned leaves as events, and finished hosts leave; a sweep over every
-            // host is cheap at this rate. (A port waits at most one sweep to be announced.)
-            if last_sweep.elapsed() >= Duration::from_millis(2) || closed {
-                last_sweep = Instant::now();
-                for h in hosts.values_mut() {
-                    h.flush_news(&mut news);
-                }
-                for ev in news.drain(..) {
-                    emitter.emit_blocking(ev);
-                }
-                let now = Instant::now();
-                let finished: Vec<u64> = hosts
-                    .iter()
-                    .filter(|(_, h)| h.core.deadline.is_some_and(|d| now >= d) || self.host_complete(h, &plans))
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in finished {
-                    if let Some(h) = hosts.remove(&id) {
-                        ring.retain(|x| *x != id);
-                        by_addr.remove(&h.core.target.addr);
-                        in_flight = in_flight.saturating_sub(h.outstanding.len());
-                        let discs = h.outstanding.keys().filter(|pk| matches!(pk, Pk::Disc(_))).count();
-                        disc_in_flight = disc_in_flight.saturating_sub(discs);
-                        let timed_out = !self.host_complete(&h, &plans);
-                        self.finish_host(h, timed_out, &emitter, &mut totals);
-                        hosts_done += 1;
-                    }
-                }
-            }
-            if closed && hosts.is_empty() {
+            m.tick(Instant::now());
+            emit(&mut m);
+            if m.is_finished() {
                 break;
             }
-
-            // Send what the window, pacing and rate limits allow, in bursts of batches: probes
-            // are built into the outbox, which goes out with one `sendmmsg` when it is full,
-            // when the next probe needs another socket, or at the end of the burst.
-            let allowed = timing.allowed_in_flight(&net.window, totals.probes_sent, started.elapsed());
-            let mut burst = 0;
-            let mut carry: Option<(u64, Pk, u8)> = None;
-            let mut pressure = false;
-            while !pressure && burst < 256 && Instant::now() >= pause_until && pacer.ready(Instant::now()) {
-                // Fill the outbox (in microseconds: one clock reading serves the batch). With
-                // `--max-rate`, every probe that is due goes out in this burst.
-                let filled_at = Instant::now();
-                while burst < 256 && !outbox.batch.is_full() {
-                    if !pacer.ready(filled_at) {
-                        break;
-                    }
-                    let picked = match carry.take() {
-                        Some(p) => Some(p),
-                        None => {
-                            let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
-                            if !ports_ok && !disc_ok {
-                                None
-                            } else {
-                                self.next_probe(&mut hosts, &mut ring, &orders, &plans, filled_at, ports_ok, disc_ok)
-                            }
-                        }
-                    };
-                    let Some((id, pk, tryno)) = picked else { break };
-                    let Some(h) = hosts.get_mut(&id) else { continue };
-                    let disc = match pk {
-                        Pk::Disc(i) => plans.of(h.plan).get(usize::from(i)).copied(),
-                        Pk::Port(..) => None,
-                    };
-                    if let Some(DiscProbe::Ping(p @ (Ping::Http(port) | Ping::Https(port)))) = disc {
-                        // An application-level ping: a task with its own time bound reports back.
-                        let (tx, origin) = (app_tx.clone(), self.origin.clone());
-                        let addr = SocketAddr::new(h.core.target.addr, port);
-                        let timeout = probe_timeout(h, &net.global_rtt, &timing);
-                        rt.spawn(async move {
-                            let out = app_ping(addr, matches!(p, Ping::Https(_)), timeout, &origin).await;
-                            let _ = tx.send((id, pk, tryno, out));
-                        });
-                        h.outstanding.insert(pk, (Instant::now(), tryno));
-                        in_flight += 1;
-                        disc_in_flight += 1;
-                        totals.probes_sent += 1;
-                        pacer.on_sent(filled_at, &mut rng);
-                        burst += 1;
-                        continue;
-                    }
-                    // Which socket: ARP and ND are frames on the host's link; port probes are
-                    // frames when the next hop's address is known, else raw IP; pings raw IP.
-                    let link_frame = matches!(disc, Some(DiscProbe::Arp | DiscProbe::Nd));
-                    if h.core.is_up() && h.hop == Hop::Unresolved {
-                        h.hop = resolve_hop(h, &routes, &mut neigh, &mut links, self.origin.interface.as_deref());
-                    }
-                    let (channel, eth) = match (link_frame, h.hop, h.link.as_ref()) {
-                        (true, _, Some(l)) => (Channel::Link(l.ifindex), None),
-                        (true, _, None) => continue,
-                        (false, Hop::Frame { ifindex, src, dst }, _) => (Channel::Link(ifindex), Some((src, dst))),
-                        _ => (Channel::Ip { v6: h.core.target.addr.is_ipv6() }, None),
-                    };
-                    if outbox.channel.is_some_and(|c| c != channel) && !outbox.meta.is_empty() {
-                        carry = Some((id, pk, tryno));
-                        break;
-                    }
-                    let dst = matches!(channel, Channel::Ip { .. }).then_some(h.core.target.addr);
-                    let built =
-                        outbox.batch.push_with(dst, |buf| self.build(buf, h, pk, &cookies, local, tryno, disc, eth));
-                    if !built {
-                        continue;
-                    }
-                    outbox.channel = Some(channel);
-                    outbox.meta.push((id, pk, tryno));
-                    // In flight from now on; the send below confirms it or takes it back (with
-                    // its real send time).
-                    let now = filled_at;
-                    if self.is_udp(pk) {
-                        h.udp_next = now + h.udp_gap;
-                    }
-                    h.outstanding.insert(pk, (now, tryno));
-                    in_flight += 1;
-                    if matches!(pk, Pk::Disc(_)) {
-                        disc_in_flight += 1;
-                    }
-                    totals.probes_sent += 1;
-                    pacer.on_sent(filled_at, &mut rng);
-                    burst += 1;
-                }
-                if outbox.meta.is_empty() {
-                    break;
-                }
-                // Send the outbox.
-                let mut i = 0;
-                while i < outbox.meta.len() {
-                    let result = match outbox.channel {
-                        Some(Channel::Ip { v6 }) => io.sender.send_batch(v6, &outbox.batch, i),
-                        Some(Channel::Link(ifindex)) => {
-                            match links.entry(ifindex).or_insert_with(|| LinkSender::new(ifindex).ok()) {
-                                Some(s) => s.send_batch(&outbox.batch, i),
-                                None => Err(std::io::Error::other("no link-layer sender")),
-                            }
-                        }
-                        None => Ok(outbox.meta.len() - i),
-                    };
-                    let went = match result {
-                        Ok(n) => n.max(1),
-                        Err(e)
-                            if e.kind() == std::io::ErrorKind::WouldBlock
-                                || e.raw_os_error() == Some(libc::ENOBUFS) =>
-                        {
-                            // The queue is full: what is left goes back, in order, to be sent
-                            // again shortly.
-                            for &(id, pk, tryno) in outbox.meta[i..].iter().rev() {
-                                let Some(h) = hosts.get_mut(&id) else { continue };
-                                if h.outstanding.remove(&pk).is_some() {
-                                    in_flight = in_flight.saturating_sub(1);
-                                    if matches!(pk, Pk::Disc(_)) {
-                                        disc_in_flight = disc_in_flight.saturating_sub(1);
-                                    }
-                                    totals.probes_sent = totals.probes_sent.saturating_sub(1);
-                                    pacer.refund();
-                                }
-                                h.retries.push_front((pk, tryno));
-                            }
-                            pause_until = Instant::now() + Duration::from_millis(1);
-                            net.window.on_local_pressure(in_flight + 1);
-                            pressure = true;
-                            break;
-                        }
-                        // Unroutable from here (e.g. EHOSTUNREACH from a neighbour miss): it
-                        // counts as a probe that got no answer.
-                        Err(_) => 1,
-                    };
-                    let sent = Instant::now();
-                    for &(id, pk, tryno) in &outbox.meta[i..(i + went).min(outbox.meta.len())] {
-                        let Some(h) = hosts.get_mut(&id) else { continue };
-                        // Its real send time, for the round trip (the entry exists since the
-                        // probe was built).
-                        if let Some(o) = h.outstanding.get_mut(&pk) {
-                            o.0 = sent;
-                        }
-                        clock.sent(h, id, sent, pk, tryno, &timing);
-                    }
-                    i += went;
-                }
-                outbox.batch.clear();
-                outbox.meta.clear();
-                outbox.channel = None;
+            // Send in batches: each goes out with one `sendmmsg` (one clock reading serves it).
+            while m.poll_transmit(Instant::now(), &mut sys, &mut outbox) {
+                send(&mut m, &io, &mut sys.links, &mut outbox);
             }
-            if let Some((id, pk, tryno)) = carry.take() {
-                // Picked but not built: back to the front of its host's queue.
-                if let Some(h) = hosts.get_mut(&id) {
-                    h.retries.push_front((pk, tryno));
-                }
-            }
-            if last_progress.elapsed() >= Duration::from_secs(1) {
-                last_progress = Instant::now();
-                let fraction = progress_fraction(
-                    self.hosts_hint,
-                    hosts_done,
-                    hosts.values().map(|h| h.cursors.iter().map(|c| c.1).sum()),
-                    total_ports,
-                );
-                emitter.emit_blocking(ScanEvent::Progress {
-                    hosts_done,
-                    probes_sent: totals.probes_sent,
-                    replies,
-                    fraction,
-                    hosts_active: hosts.len() as u64,
+            while let Some(p) = m.poll_app() {
+                let (tx, origin) = (app_tx.clone(), origin.clone());
+                rt.spawn(async move {
+                    let out = app_ping(p.addr, p.https, p.timeout, &origin).await;
+                    let _ = tx.send((p.id, p.pk, p.tryno, out));
                 });
             }
-
-            // Wait for replies: not at all while there is more to send now, else until the next
-            // timeout or send slot (bounded so cancellation and new hosts are seen).
-            let (ports_ok, disc_ok) = timing.room(allowed, in_flight, disc_in_flight);
-            let can_send = (ports_ok || disc_ok) && burst > 0;
-            let mut wake = Instant::now() + Duration::from_millis(20);
-            if let Some(at) = clock.next_deadline(net.global_rtt.timeout(&timing)) {
-                wake = wake.min(at);
-            }
-            if let Some(at) = pacer.wait_until(Instant::now()) {
-                wake = wake.min(at.max(pause_until));
-            }
-            if !can_send && has_udp {
-                // A host whose UDP probes wait for their gap wants a wake-up when it opens.
-                for h in hosts.values() {
-                    if h.udp_gap > Duration::ZERO && h.udp_next > Instant::now() {
-                        wake = wake.min(h.udp_next);
-                    }
-                }
-            }
-            let wait = if can_send { Duration::ZERO } else { wake.saturating_duration_since(Instant::now()) };
-            // Rounded up: a wait cut short would wake before the time it waits for.
+            // Wait for replies until the machine's next timer, bounded so cancellation and new
+            // hosts are seen. Rounded up: a wait cut short would wake before the time it waits for.
+            let now = Instant::now();
+            let wake = m.poll_at(now).map_or(now + MAX_WAIT, |at| at.min(now + MAX_WAIT));
+            let wait = wake.saturating_duration_since(now);
             let ms = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
             let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
-            // Application-level pings that finished.
-            while let Ok((id, pk, tryno, out)) = app_rx.try_recv() {
-                let Some(h) = hosts.get_mut(&id) else { continue };
-                if h.outstanding.remove(&pk).is_none() {
-                    continue;
-                }
-                in_flight = in_flight.saturating_sub(1);
-                disc_in_flight = disc_in_flight.saturating_sub(1);
-                if h.core.is_up() {
-                    continue;
-                }
-                match out {
-                    PingOutcome::Up(reason, rtt) => {
-                        replies += 1;
-                        if tryno == 0 {
-                            h.core.rtt.sample(rtt);
-                        }
-                        net.window.on_reply();
-                        let moot = mark_up(h, reason, 0);
-                        in_flight = in_flight.saturating_sub(moot);
-                        disc_in_flight = disc_in_flight.saturating_sub(moot);
-                    }
-                    PingOutcome::Blocked(reason) => {
-                        replies += 1;
-                        h.core.note_negative(reason, true);
-                    }
-                    PingOutcome::Silent if tryno < h.core.allowed_tries(&timing) => {
-                        h.retries.push_back((pk, tryno + 1));
-                    }
-                    PingOutcome::Silent => {
-                        h.core.note_negative(Reason::NoResponse, false);
-                    }
-                }
+            while let Ok(done) = app_rx.try_recv() {
+                m.on_app_done(done);
             }
             // Drain what arrived, a batch per system call, bounded so sending is never starved.
             for _ in 0..64 {
@@ -609,107 +251,50 @@ impl RawScan {
                 let now = Instant::now();
                 for k in 0..rx.len() {
                     let Some((f, frame)) = rx.get(k) else { break };
-                    if f.ethertype == 0x0806 {
-                        if let Some((_, n)) = self.on_arp(frame, &mut hosts, &by_addr, &plans, &mut net, now) {
-                            in_flight = in_flight.saturating_sub(n);
-                            disc_in_flight = disc_in_flight.saturating_sub(n);
-                            replies += 1;
-                        }
-                        continue;
-                    }
-                    if f.ethertype != 0x0800 && f.ethertype != 0x86dd {
-                        continue;
-                    }
-                    let Ok(reply) = wp::parse_reply(frame) else { continue };
-                    if let Some(matched) =
-                        self.on_reply(&reply, f.src_mac, &mut hosts, &by_addr, &cookies, local, &mut net, &plans, now)
-                    {
-                        let (disc, n) = matched;
-                        in_flight = in_flight.saturating_sub(n);
-                        if disc {
-                            disc_in_flight = disc_in_flight.saturating_sub(n);
-                        }
-                        replies += 1;
-                    }
+                    m.on_frame(f.ethertype, f.src_mac, frame, now);
                 }
             }
         }
-
-        // Cancelled: report what we have for hosts still in progress.
         if emitter.is_cancelled() {
-            for (_, h) in hosts.drain() {
-                if h.core.is_up() {
-                    self.finish_host(h, true, &emitter, &mut totals);
-                }
-            }
+            // Report what we have for hosts still in progress.
+            m.cancel();
+            emit(&mut m);
         }
-        totals
+        m.totals()
     }
+}
 
-    /// Pick the next probe round-robin over hosts: retries first, then fresh probes, taking the
-    /// scans of a combined run in turn. UDP probes wait for their host's send gap.
-    #[allow(clippy::too_many_arguments)]
-    fn next_probe(
-        &self,
-        hosts: &mut FxHashMap<u64, Host>,
-        ring: &mut VecDeque<u64>,
-        orders: &[Vec<u16>],
-        plans: &Plans,
-        now: Instant,
-        ports_ok: bool,
-        disc_ok: bool,
-    ) -> Option<(u64, Pk, u8)> {
-        let timing = &self.timing;
-        for _ in 0..ring.len() {
-            let id = ring.pop_front()?;
-            ring.push_back(id);
-            let Some(h) = hosts.get_mut(&id) else { continue };
-            if h.outstanding.len() >= timing.max_parallelism {
-                continue;
-            }
-            // A host's probes are all discovery probes until it is up, all port probes after.
-            if (!h.core.is_up() && !disc_ok) || (h.core.is_up() && !ports_ok) {
-                continue;
-            }
-            // (Discovery retries never stay queued past discovery: the host's first answer
-            // drops them, and later timeouts do not queue them.)
-            let udp_open = now >= h.udp_next;
-            if let Some(i) = h.retries.iter().position(|(pk, _)| udp_open || !self.is_udp(*pk)) {
-                if let Some((pk, tryno)) = h.retries.remove(i) {
-                    return Some((id, pk, tryno));
-                }
-            }
-            match h.core.life {
-                Life::Discovery { .. } if h.disc_next < plans.of(h.plan).len() => {
-                    h.disc_next += 1;
-                    return Some((id, Pk::Disc((h.disc_next - 1) as u8), 0));
-                }
-                Life::Up { .. } => {
-                    let n = orders.len();
-                    for k in 0..n {
-                        let s = (h.turn + k) % n;
-                        let order = &orders[s];
-                        let (offset, next) = h.cursors[s];
-                        if next >= order.len() || (!udp_open && self.scans[s].0 == ScanType::Udp) {
-                            continue;
-                        }
-                        h.cursors[s].1 += 1;
-                        h.turn = s + 1;
-                        return Some((id, Pk::Port(s as u8, order[(offset + next) % order.len()]), 0));
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
-    }
+/// The longest the driver sleeps without looking at cancellation and new targets.
+const MAX_WAIT: Duration = Duration::from_millis(20);
 
-    fn finish_host(&self, h: Host, timed_out: bool, emitter: &Emitter, totals: &mut EngineTotals) {
-        let report = h.core.into_report(timed_out, h.mac);
-        for ev in report.into_events(self.collapse_threshold, totals) {
-            emitter.emit_blocking(ev);
-        }
+/// Send the outbox through its socket, a `sendmmsg` at a time, and tell the machine what left.
+fn send(m: &mut Machine, io: &RawSockets, links: &mut HashMap<u32, Option<LinkSender>>, outbox: &mut Outbox) {
+    let mut i = 0;
+    while i < outbox.meta.len() {
+        let result = match outbox.channel {
+            Some(Channel::Ip { v6 }) => io.sender.send_batch(v6, &outbox.batch, i),
+            Some(Channel::Link(ifindex)) => match links.entry(ifindex).or_insert_with(|| LinkSender::new(ifindex).ok())
+            {
+                Some(s) => s.send_batch(&outbox.batch, i),
+                None => Err(std::io::Error::other("no link-layer sender")),
+            },
+            None => Ok(outbox.meta.len() - i),
+        };
+        let went = match result {
+            Ok(n) => n.max(1),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
+                m.on_send_blocked(&outbox.meta[i..], Instant::now());
+                break;
+            }
+            // Unroutable from here (e.g. EHOSTUNREACH from a neighbour miss): it counts as a
+            // probe that got no answer.
+            Err(_) => 1,
+        };
+        let end = (i + went).min(outbox.meta.len());
+        m.on_transmitted(&outbox.meta[i..end], Instant::now());
+        i = end;
     }
+    outbox.clear();
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub(super) fn scan_flags(scan: ScanType) -> Option<Flags> {
 
 impl RawScan {
     /// Build the packet for one probe into `buf`; its length, or `None` if it cannot be built.
+    /// (`rng` draws the IP ID's random bits.)
     #[allow(clippy::too_many_arguments)]
     pub(super) fn build(
         &self,
@@ -28,6 +29,7 @@ impl RawScan {
         tryno: u8,
         disc: Option<DiscProbe>,
         eth: Option<([u8; 6], [u8; 6])>,
+        rng: &mut impl Rng,
     ) -> Option<usize> {
         let dst = h.core.target.addr;
         let (sport, icmp_id) = (local.sport, local.icmp_id);
@@ -78,7 +80,7 @@ impl RawScan {
             },
         };
         // The IP ID carries the try number, for debugging captures; it is not used for matching.
-        let ip_id = (rand::rng().random::<u16>() & 0xfff0) | u16::from(tryno & 0xf);
+        let ip_id = (rng.random::<u16>() & 0xfff0) | u16::from(tryno & 0xf);
         let p = IpProbe { src: h.src, dst, ttl: 64, ip_id, l4 };
         match eth {
             Some((src, dst)) => wp::emit_frame(src, dst, &p, buf).ok(),

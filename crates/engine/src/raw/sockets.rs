@@ -1,5 +1,7 @@
-//! The raw engine's sockets: the raw IP sender, the capture socket, the reserved source ports,
-//! and how a host's probes leave (raw IP, or Ethernet frames on a link to a known next hop).
+//! The raw engine's side of the operating system: the raw IP sender, the capture socket, the
+//! reserved source ports, and [`System`], the machine's [`Topology`] read from the kernel's
+//! routing and neighbour tables (how a host's probes leave: raw IP, or Ethernet frames on a link
+//! to a known next hop).
 
 use super::*;
 
@@ -68,27 +70,73 @@ pub(super) fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
     Ok((sock, port))
 }
 
-/// How `h`'s probes can leave: as Ethernet frames when it is reached over an Ethernet-like link
-/// (directly or through a gateway) whose next hop's hardware address is known — learned from
-/// the host's own replies, or in the kernel's neighbour table — and an AF_PACKET socket can be
-/// opened there; else through the raw IP socket. Frames skip the kernel's per-packet route and
-/// neighbour lookups, and go out many per system call.
-pub(super) fn resolve_hop(
-    h: &Host,
-    routes: &RouteTable,
-    neigh: &mut NeighCache,
-    links: &mut HashMap<u32, Option<LinkSender>>,
-    only: Option<&str>,
-) -> Hop {
-    let Some((link, next)) = routes.egress(h.core.target.addr, only) else { return Hop::Ip };
-    let learned = if next == h.core.target.addr { h.mac } else { None };
-    let mac = learned.or_else(|| match next {
-        IpAddr::V4(v4) => neigh.get(v4, &link.ifname),
-        IpAddr::V6(_) => None,
-    });
-    let Some(dst) = mac else { return Hop::Ip };
-    if links.entry(link.ifindex).or_insert_with(|| LinkSender::new(link.ifindex).ok()).is_none() {
-        return Hop::Ip;
+/// The kernel's neighbour table as last read, reread at most once a second when a next hop is
+/// missing from it (the kernel may have resolved it since).
+pub(super) struct NeighCache {
+    pub(super) table: Neighbours,
+    pub(super) read: Instant,
+}
+
+impl NeighCache {
+    pub(super) fn get(&mut self, ip: std::net::Ipv4Addr, ifname: &str) -> Option<[u8; 6]> {
+        if let Some(mac) = self.table.get(ip, ifname) {
+            return Some(mac);
+        }
+        if self.read.elapsed() >= Duration::from_secs(1) {
+            self.table = Neighbours::load();
+            self.read = Instant::now();
+        }
+        self.table.get(ip, ifname)
     }
-    Hop::Frame { ifindex: link.ifindex, src: link.mac, dst }
+}
+
+/// The machine's view of this host's network ([`Topology`]): source addresses and links from
+/// the routing table, next hops from the neighbour table, and the link-layer senders (ARP, ND
+/// and Ethernet frames), one per interface, opened when first needed.
+pub(super) struct System {
+    origin: Origin,
+    routes: RouteTable,
+    neigh: NeighCache,
+    pub(super) links: HashMap<u32, Option<LinkSender>>,
+}
+
+impl System {
+    /// Read the routing and neighbour tables once, at the start of a scan.
+    pub(super) fn load(origin: Origin) -> System {
+        System {
+            origin,
+            routes: RouteTable::load(),
+            neigh: NeighCache { table: Neighbours::load(), read: Instant::now() },
+            links: HashMap::new(),
+        }
+    }
+}
+
+impl Topology for System {
+    fn source_for(&self, addr: IpAddr) -> Option<IpAddr> {
+        self.origin.source_for(addr)
+    }
+
+    fn on_link(&self, addr: IpAddr) -> Option<Link> {
+        self.routes.on_link(addr, self.origin.interface.as_deref())
+    }
+
+    /// Probes leave as Ethernet frames when the target is reached over an Ethernet-like link
+    /// (directly or through a gateway) whose next hop's hardware address is known — learned from
+    /// the host's own replies, or in the kernel's neighbour table — and an AF_PACKET socket can
+    /// be opened there; else through the raw IP socket. Frames skip the kernel's per-packet route
+    /// and neighbour lookups, and go out many per system call.
+    fn hop(&mut self, addr: IpAddr, learned: Option<[u8; 6]>) -> Hop {
+        let Some((link, next)) = self.routes.egress(addr, self.origin.interface.as_deref()) else { return Hop::Ip };
+        let learned = if next == addr { learned } else { None };
+        let mac = learned.or_else(|| match next {
+            IpAddr::V4(v4) => self.neigh.get(v4, &link.ifname),
+            IpAddr::V6(_) => None,
+        });
+        let Some(dst) = mac else { return Hop::Ip };
+        if self.links.entry(link.ifindex).or_insert_with(|| LinkSender::new(link.ifindex).ok()).is_none() {
+            return Hop::Ip;
+        }
+        Hop::Frame { ifindex: link.ifindex, src: link.mac, dst }
+    }
 }

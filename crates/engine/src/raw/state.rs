@@ -95,23 +95,12 @@ pub(super) struct Outbox {
     pub(super) meta: Vec<(u64, Pk, u8)>,
 }
 
-/// The kernel's neighbour table as last read, reread at most once a second when a next hop is
-/// missing from it (the kernel may have resolved it since).
-pub(super) struct NeighCache {
-    pub(super) table: Neighbours,
-    pub(super) read: Instant,
-}
-
-impl NeighCache {
-    pub(super) fn get(&mut self, ip: std::net::Ipv4Addr, ifname: &str) -> Option<[u8; 6]> {
-        if let Some(mac) = self.table.get(ip, ifname) {
-            return Some(mac);
-        }
-        if self.read.elapsed() >= Duration::from_secs(1) {
-            self.table = Neighbours::load();
-            self.read = Instant::now();
-        }
-        self.table.get(ip, ifname)
+impl Outbox {
+    /// Empty it for the next batch.
+    pub(super) fn clear(&mut self) {
+        self.batch.clear();
+        self.meta.clear();
+        self.channel = None;
     }
 }
 
