@@ -25,7 +25,12 @@ fn stats_every(s: &str) -> TimeValue {
 }
 
 /// The `-s` groups: scan types, `-sV`, and the `-sn`/`-sL` modes.
+/// Given on the command line, they replace the base's (a profile's) scan types and mode.
 fn scan_letters(f: &Flags, c: &mut ScanConfig) -> anyhow::Result<()> {
+    if f.scan.is_empty() && !f.sctp_cookie_echo {
+        return Ok(());
+    }
+    c.scan_types.clear();
     let mut mode = ScanMode::Ports;
     for group in &f.scan {
         if group == "n" || group == "L" {
@@ -56,85 +61,98 @@ fn scan_letters(f: &Flags, c: &mut ScanConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Map the flags onto a configuration.
-pub fn build(f: Flags, args_line: String) -> anyhow::Result<ScanConfig> {
-    let mut c = ScanConfig { args: args_line, ..ScanConfig::default() };
+/// Map the flags onto a configuration, over `base` (a profile's settings, or the defaults):
+/// what the command line gives replaces the base's value, what it does not give keeps it.
+pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<ScanConfig> {
+    let mut c = ScanConfig { args: args_line, ..base };
     scan_letters(&f, &mut c)?;
-    c.targets = f.targets;
-    c.target_files = f.input_list;
-    c.exclude = f.exclude;
-    c.exclude_files = f.exclude_file;
+    c.targets.extend(f.targets);
+    c.target_files.extend(f.input_list);
+    c.exclude.extend(f.exclude);
+    c.exclude_files.extend(f.exclude_file);
 
-    c.ports.spec = f.ports;
-    c.ports.fast = f.fast;
-    c.ports.top = f.top_ports;
-    c.ports.exclude = f.exclude_ports;
-    c.ports.sequential = f.sequential;
+    // One port selection: any of -p, -F, --top-ports replaces the base's.
+    if f.ports.is_some() || f.fast || f.top_ports.is_some() {
+        c.ports.spec = f.ports;
+        c.ports.fast = f.fast;
+        c.ports.top = f.top_ports;
+    }
+    set(&mut c.ports.exclude, f.exclude_ports);
+    c.ports.sequential |= f.sequential;
+    if f.randomize_ports {
+        c.ports.sequential = false;
+    }
 
+    if !f.ping.is_empty() {
+        c.discovery.skip = false;
+        c.discovery.probes.clear();
+    }
     for p in &f.ping {
         match p.as_str() {
             "n" | "N" => c.discovery.skip = true,
             p => c.discovery.probes.push(format!("P{p}")),
         }
     }
-    c.discovery.disable_arp = f.disable_arp_ping;
+    c.discovery.disable_arp |= f.disable_arp_ping;
 
     let t = &mut c.timing;
-    t.template = match &f.timing {
-        None => None,
-        Some(s) => Some(match s.parse::<u8>() {
+    if let Some(s) = &f.timing {
+        t.template = Some(match s.parse::<u8>() {
             Ok(n) => n,
             Err(_) => TimingTemplate::parse(s)
                 .map(|t| t as u8)
                 .ok_or_else(|| usage(format!("invalid timing template -T{s} (use 0-5)")))?,
-        }),
-    };
+        });
+    }
     let tv = |v: Option<String>| v.map(TimeValue);
-    t.timeout = tv(f.timeout);
-    t.max_retries = f.max_retries;
-    t.max_parallelism = f.max_parallelism;
-    t.min_parallelism = f.min_parallelism;
-    t.host_timeout = tv(f.host_timeout);
-    t.initial_rtt_timeout = tv(f.initial_rtt_timeout);
-    t.min_rtt_timeout = tv(f.min_rtt_timeout);
-    t.max_rtt_timeout = tv(f.max_rtt_timeout);
-    t.min_rate = f.min_rate;
-    t.max_rate = f.max_rate;
-    t.scan_delay = tv(f.scan_delay);
-    t.max_scan_delay = tv(f.max_scan_delay);
-    t.min_hostgroup = f.min_hostgroup;
-    t.max_hostgroup = f.max_hostgroup;
-    t.adaptive = !f.no_adaptive;
+    set(&mut t.timeout, tv(f.timeout));
+    set(&mut t.max_retries, f.max_retries);
+    set(&mut t.max_parallelism, f.max_parallelism);
+    set(&mut t.min_parallelism, f.min_parallelism);
+    set(&mut t.host_timeout, tv(f.host_timeout));
+    set(&mut t.initial_rtt_timeout, tv(f.initial_rtt_timeout));
+    set(&mut t.min_rtt_timeout, tv(f.min_rtt_timeout));
+    set(&mut t.max_rtt_timeout, tv(f.max_rtt_timeout));
+    set(&mut t.min_rate, f.min_rate);
+    set(&mut t.max_rate, f.max_rate);
+    set(&mut t.scan_delay, tv(f.scan_delay));
+    set(&mut t.max_scan_delay, tv(f.max_scan_delay));
+    set(&mut t.min_hostgroup, f.min_hostgroup);
+    set(&mut t.max_hostgroup, f.max_hostgroup);
+    if f.no_adaptive {
+        t.adaptive = false;
+    }
 
     let s = &mut c.service;
     // Only the spelling is checked here (a number); its range is the library's to judge.
-    s.intensity = match &f.version_intensity {
-        Some(v) => Some(v.parse::<u8>().map_err(|_| usage(format!("--version-intensity must be 0-9, not {v:?}")))?),
-        None => None,
-    };
-    s.light = f.version_light;
-    s.all = f.version_all;
-    s.probe_db = f.probe_db;
-    s.quic = !f.no_quic;
-    s.ja4s = f.ja4s;
+    if let Some(v) = &f.version_intensity {
+        s.intensity = Some(v.parse::<u8>().map_err(|_| usage(format!("--version-intensity must be 0-9, not {v:?}")))?);
+    }
+    s.light |= f.version_light;
+    s.all |= f.version_all;
+    s.probe_db.extend(f.probe_db);
+    if f.no_quic {
+        s.quic = false;
+    }
+    s.ja4s |= f.ja4s;
 
     let n = &mut c.names;
-    n.reverse = if f.no_dns {
-        ReverseDns::Never
+    if f.no_dns {
+        n.reverse = ReverseDns::Never;
     } else if f.always_dns {
-        ReverseDns::Always
-    } else {
-        ReverseDns::UpHosts
-    };
-    n.ipv6 = f.ipv6;
-    n.servers = f.dns_servers.map(|l| l.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default();
-    n.timeout = tv(f.resolve_timeout);
-    n.resolve_all = f.resolve_all;
-    n.system = f.system_dns;
+        n.reverse = ReverseDns::Always;
+    }
+    n.ipv6 |= f.ipv6;
+    if let Some(l) = f.dns_servers {
+        n.servers = l.split(',').map(|s| s.trim().to_string()).collect();
+    }
+    set(&mut n.timeout, tv(f.resolve_timeout));
+    n.resolve_all |= f.resolve_all;
+    n.system |= f.system_dns;
 
-    c.origin.interface = f.interface;
-    c.origin.source = f.source_address;
-    c.origin.send_ip = f.send_ip;
+    set(&mut c.origin.interface, f.interface);
+    set(&mut c.origin.source, f.source_address);
+    c.origin.send_ip |= f.send_ip;
 
     let o = &mut c.output;
     for (format, path) in [
@@ -153,16 +171,29 @@ pub fn build(f: Flags, args_line: String) -> anyhow::Result<ScanConfig> {
             o.files.push(OutputFile { format, path });
         }
     }
-    o.all_base = f.out_all;
-    o.append = f.append_output;
+    set(&mut o.all_base, f.out_all);
+    o.append |= f.append_output;
+    // How this front-end presents the scan is its own, never a profile's.
     o.interactive = true;
     o.progress = !f.no_progress;
-    o.stats_every = f.stats_every.as_deref().map(stats_every);
-    o.open_only = f.open;
-    o.reason = f.reason;
-    o.verbosity = f.verbose;
-    o.debugging = f.debug;
+    set(&mut o.stats_every, f.stats_every.as_deref().map(stats_every));
+    o.open_only |= f.open;
+    o.reason |= f.reason;
+    if f.verbose > 0 {
+        o.verbosity = f.verbose;
+    }
+    if f.debug > 0 {
+        o.debugging = f.debug;
+    }
+    o.diff |= f.diff;
     Ok(c)
+}
+
+/// A value the command line gave replaces the base's.
+fn set<T>(slot: &mut Option<T>, given: Option<T>) {
+    if given.is_some() {
+        *slot = given;
+    }
 }
 
 #[cfg(test)]
@@ -173,7 +204,7 @@ mod tests {
         use clap::FromArgMatches;
         let argv = crate::argv::normalize(args.iter().map(|s| s.to_string()).collect());
         let m = crate::flags::command().try_get_matches_from(std::iter::once("rustmap".to_string()).chain(argv));
-        build(Flags::from_arg_matches(&m.unwrap()).unwrap(), String::new())
+        build(Flags::from_arg_matches(&m.unwrap()).unwrap(), String::new(), ScanConfig::default())
     }
 
     #[test]

@@ -238,6 +238,18 @@ pub struct Flags {
     #[arg(long = "diff-scans", value_name = "A,B", help_heading = "History")]
     pub diff_scans: Option<String>,
 
+    /// Start from a scan profile: a built-in one (see --list-profiles) or one saved with
+    /// --save-profile. Flags given with it override its settings.
+    #[arg(long = "profile", value_name = "NAME", help_heading = "Profiles")]
+    pub profile: Option<String>,
+    /// List the scan profiles, built-in and saved, with what each sets, and exit.
+    #[arg(long = "list-profiles", help_heading = "Profiles")]
+    pub list_profiles: bool,
+    /// Save this command line's settings (not its targets or output files) as a profile
+    /// (~/.rustmap/profiles/NAME.toml); with targets, the scan then runs.
+    #[arg(long = "save-profile", value_name = "NAME", help_heading = "Profiles")]
+    pub save_profile: Option<String>,
+
     /// Print the version.
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
@@ -278,9 +290,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("traceroute", false),
     u("topology", true),
     u("topology-output", true),
-    u("profile", true),
-    u("list-profiles", false),
-    u("save-profile", true),
     u("watch", false),
     u("interval", true),
     u("webhook", true),

@@ -171,7 +171,7 @@ pub fn after_scan(
     if let Some(e) = &h.error {
         eprintln!("rustmap: warning: scan history not saved: {e}");
     }
-    if !f.diff {
+    if !config.output.diff {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(id) = h.scan_id.filter(|_| h.error.is_none()) else {

@@ -9,6 +9,7 @@ mod argv;
 mod config;
 mod flags;
 mod history;
+mod profiles;
 
 use clap::FromArgMatches;
 use rustmap::{Scanner, StartError, StartOptions};
@@ -65,18 +66,39 @@ fn main() -> ExitCode {
     if let Some(pair) = parsed.diff_scans.clone() {
         return history::diff_scans(&parsed, &pair);
     }
+    if parsed.list_profiles {
+        return profiles::list();
+    }
     if parsed.diff && parsed.no_db {
         eprintln!("rustmap: --diff compares with the stored history: it cannot be combined with --no-db");
         return ExitCode::from(2);
     }
+    let base = match profiles::base(&parsed) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
     let store_flags = parsed.clone();
-    let config = match config::build(parsed, args_line) {
+    let (save_as, no_targets) =
+        (parsed.save_profile.clone(), parsed.targets.is_empty() && parsed.input_list.is_empty());
+    let mut config = match config::build(parsed, args_line, base) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rustmap: {e:#}");
             return ExitCode::from(2);
         }
     };
+    if config.output.diff && store_flags.no_db {
+        eprintln!("rustmap: note: the profile's diff needs the stored history: off with --no-db");
+        config.output.diff = false;
+    }
+    if let Some(name) = save_as {
+        if let Err(code) = profiles::save(&name, &config) {
+            return code;
+        }
+        if no_targets {
+            return ExitCode::SUCCESS;
+        }
+    }
     // Process-wide, so the binary's call: a connect scan wants a descriptor per probe in flight.
     rustmap::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

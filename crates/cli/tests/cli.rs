@@ -884,3 +884,77 @@ fn tcpwrapped_and_silent_ports_on_loopback() {
     assert_ne!(svc(sport)["method"], "probed", "{v}");
     assert!(took < std::time::Duration::from_secs(4), "a silent port took {took:?}");
 }
+
+/// The `scan_started` event of a scan's JSON lines on stdout.
+fn started(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    let first = stdout(o).lines().next().map(str::to_string).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(v["event"], "scan_started");
+    v
+}
+
+#[test]
+fn profiles_are_listed_saved_used_and_overridden() {
+    let o = rustmap(&["--list-profiles"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let names: Vec<&str> = out.lines().filter(|l| !l.is_empty() && !l.starts_with(' ')).collect();
+    for want in ["quick", "network-discovery", "web-audit", "full-audit", "stealth", "iot-scan", "aggressive"] {
+        assert!(names.contains(&want), "{want} missing from {out}");
+    }
+    assert!(out.contains("  sets: ports.top = 100, timing.template = 4"), "{out}");
+
+    // The bar: `--profile quick` scans exactly the top 100 ports at T4.
+    let quick = started(&rustmap(&["--profile", "quick", "-sT", "--no-db", "--oJ-lines", "-", "127.0.0.1"]));
+    assert_eq!(quick["config"]["timing"]["template"], 4);
+    assert_eq!(quick["scans"][0]["ports"].as_array().map(Vec::len), Some(100));
+    // Flags override the profile: its ports and its timing.
+    let o = rustmap(&["--profile", "quick", "-T3", "-p", "22", "-sT", "--no-db", "--oJ-lines", "-", "127.0.0.1"]);
+    let over = started(&o);
+    assert_eq!(over["config"]["timing"]["template"], 3);
+    assert_eq!(over["scans"][0]["ports"], serde_json::json!([22]));
+
+    // Save (no targets: save only) → list → use.
+    let name = format!("cli-test-{}", std::process::id());
+    let file = test_home().join(".rustmap").join("profiles").join(format!("{name}.toml"));
+    let o = rustmap(&["-sT", "-T2", "-p", "80,443", "--max-retries", "1", "--save-profile", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("saved profile {name}")), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("template = 2") && !text.contains("targets"), "{text}");
+    let listed = stdout(&rustmap(&["--list-profiles"]));
+    assert!(listed.contains(&format!("{name}\n")) && listed.contains("max_retries = 1"), "{listed}");
+    let used = started(&rustmap(&["--profile", &name, "--no-db", "--oJ-lines", "-", "127.0.0.1"]));
+    assert_eq!(used["config"]["timing"]["template"], 2);
+    assert_eq!(used["config"]["timing"]["max_retries"], 1);
+    assert_eq!(used["scans"][0]["ports"], serde_json::json!([80, 443]));
+    // The built-in names are not overwritten; bad names are refused.
+    for bad in ["quick", "../x", "a b"] {
+        let o = rustmap(&["-T2", "--save-profile", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+    }
+
+    // Unknown name: the available ones are listed. Malformed file: its line.
+    let o = rustmap(&["--profile", "no-such-profile", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown profile \"no-such-profile\"") && stderr(&o).contains(&name), "{}", stderr(&o));
+    let broken = format!("{name}-broken");
+    let bad_file = file.with_file_name(format!("{broken}.toml"));
+    std::fs::write(&bad_file, "version = 1\n[ports]\nspec = \"22\"\ntop_ports = 5\n").unwrap();
+    let o = rustmap(&["--profile", &broken, "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("line 4, column 1") && stderr(&o).contains("top_ports"), "{}", stderr(&o));
+    let _ = std::fs::remove_file(&bad_file);
+    let _ = std::fs::remove_file(&file);
+
+    // What a profile asks for that is not built yet is said, and the rest runs.
+    let (_open, closed) = listeners(0);
+    let p = closed[0].to_string();
+    let o = rustmap(&["--profile", "aggressive", "-sT", "-p", &p, "--no-db", "--oJ-lines", "-", "127.0.0.1"]);
+    let agg = started(&o);
+    assert_eq!(agg["service_scan"], true);
+    for part in ["OS detection", "scripts", "traceroute"] {
+        assert!(stderr(&o).contains(part), "{part}: {}", stderr(&o));
+    }
+}

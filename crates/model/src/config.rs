@@ -365,6 +365,9 @@ pub struct OutputConfig {
     pub verbosity: u8,
     /// `-d` count.
     pub debugging: u8,
+    /// After the scan, compare it with the last completed scan of the same targets (`--diff`).
+    /// Front-ends that keep a history act on it; the scan itself does not change.
+    pub diff: bool,
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 
 pub mod dns;
 mod pipeline;
+pub mod profile;
 pub mod session;
 mod sinks;
 pub mod validate;
