@@ -250,6 +250,21 @@ pub struct Flags {
     #[arg(long = "save-profile", value_name = "NAME", help_heading = "Profiles")]
     pub save_profile: Option<String>,
 
+    /// Scan again and again (every --interval seconds) until stopped, reporting what changed
+    /// between one scan and the next. Each scan is stored in the history.
+    #[arg(long = "watch", help_heading = "Watch mode")]
+    pub watch: bool,
+    /// Seconds between the end of one watch scan and the start of the next (default 300).
+    #[arg(long = "interval", value_name = "SECONDS", help_heading = "Watch mode")]
+    pub interval: Option<String>,
+    /// POST each change report (JSON, with a "text" field Slack shows) to this http(s) URL.
+    #[arg(long = "webhook", value_name = "URL", help_heading = "Watch mode")]
+    pub webhook: Option<String>,
+    /// Run this shell command on each change, with RUSTMAP_CHANGES_JSON, RUSTMAP_SCAN_ID and
+    /// RUSTMAP_ITERATION in its environment.
+    #[arg(long = "on-change", value_name = "COMMAND", help_heading = "Watch mode")]
+    pub on_change: Option<String>,
+
     /// Print the version.
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
@@ -290,10 +305,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("traceroute", false),
     u("topology", true),
     u("topology-output", true),
-    u("watch", false),
-    u("interval", true),
-    u("webhook", true),
-    u("on-change", true),
     u("predict-ports", false),
     u("fast-discovery", false),
     u("resume", true),

@@ -10,6 +10,7 @@ mod config;
 mod flags;
 mod history;
 mod profiles;
+mod watch;
 
 use clap::FromArgMatches;
 use rustmap::{Scanner, StartError, StartOptions};
@@ -91,6 +92,13 @@ fn main() -> ExitCode {
         eprintln!("rustmap: note: the profile's diff needs the stored history: off with --no-db");
         config.output.diff = false;
     }
+    let watch = match watch::Watch::from_flags(&store_flags) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("rustmap: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(name) = save_as {
         if let Err(code) = profiles::save(&name, &config) {
             return code;
@@ -108,7 +116,21 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(config, store_flags))
+    match watch {
+        Some(w) => runtime.block_on(async {
+            // Checked before the first scan, so a bad value is a usage error.
+            if let Err(e) = rustmap::validate(&config) {
+                eprintln!("rustmap: {e}");
+                return ExitCode::from(2);
+            }
+            // Each iteration prints what changed, not the whole scan; output files, if any,
+            // hold the latest scan.
+            config.output.interactive = false;
+            config.output.progress = false;
+            watch::run(config, &store_flags, w).await
+        }),
+        None => runtime.block_on(run(config, store_flags)),
+    }
 }
 
 async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {

@@ -958,3 +958,20 @@ fn profiles_are_listed_saved_used_and_overridden() {
         assert!(stderr(&o).contains(part), "{part}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn watch_options_are_checked_before_anything_is_scanned() {
+    for (args, needle) in [
+        (&["--interval", "5", "127.0.0.1"][..], "--interval belongs to watch mode"),
+        (&["--webhook", "http://127.0.0.1:9/", "127.0.0.1"][..], "--webhook belongs to watch mode"),
+        (&["--watch", "--no-db", "127.0.0.1"][..], "cannot run with --no-db"),
+        (&["--watch", "--interval", "soon", "127.0.0.1"][..], "--interval takes seconds"),
+        (&["--watch", "--webhook", "ftp://127.0.0.1/x", "127.0.0.1"][..], "only http:// and https://"),
+        (&["--watch", "-p", "99999", "127.0.0.1"][..], "99999"),
+    ] {
+        let o = rustmap(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}: nothing scanned");
+    }
+}

@@ -2072,3 +2072,146 @@ fn tls_certificates_agree_with_nmap_ssl_cert() {
     assert!(text.contains("| Issuer: commonName=RustMap Lab CA/organizationName=RustMap Lab\n"), "{text}");
     assert!(text.contains("|_Chain 1: Subject: commonName=RustMap Lab CA/organizationName=RustMap Lab;"), "{text}");
 }
+
+// ---- Watch mode ----
+
+/// A process in a lab namespace, killed when dropped (every helper a test starts is bounded).
+struct NsChild(std::process::Child);
+
+impl Drop for NsChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `args` in namespace `ns`. `ip netns exec` becomes the command, so killing the child
+/// kills it; its output goes nowhere (a straggler must not hold the test's pipes open).
+fn in_ns(ns: &str, args: &[&str]) -> NsChild {
+    let c = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip netns exec");
+    NsChild(c)
+}
+
+/// Wait (at most `limit`) for a line of `rx` that satisfies `want`; the lines seen on the way.
+fn wait_line(rx: &std::sync::mpsc::Receiver<String>, limit: Duration, want: impl Fn(&str) -> bool) -> Option<String> {
+    let end = Instant::now() + limit;
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if want(&l) => return Some(l),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+#[test]
+fn watch_reports_a_port_opened_between_iterations_to_the_webhook_and_the_command() {
+    let Some(_lab) = lab() else { return };
+    const PORT: u16 = 47_001;
+    assert!(!truth_open_tcp("h10").contains(&PORT), "pick a port h10 does not have open");
+    let dir = tempfile::tempdir().unwrap();
+    let (db, hooks) = (dir.path().join("watch.db"), dir.path().join("hooks.jsonl"));
+    // The webhook receiver, on the scanner namespace's loopback: each POST body a line.
+    let receiver = r#"
+import http.server, signal, sys
+signal.alarm(120)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(min(int(self.headers.get("Content-Length", 0)), 1 << 20))
+        with open(sys.argv[2], "ab") as f:
+            f.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+    let hook_port = "18931";
+    let _receiver = in_ns(&scanner_ns(), &["python3", "-c", receiver, hook_port, hooks.to_str().unwrap()]);
+    let env_out = dir.path().join("env");
+    let on_change = format!("env | grep ^RUSTMAP_ > {}-$RUSTMAP_ITERATION", env_out.display());
+    let url = format!("http://127.0.0.1:{hook_port}/hook");
+    let ports = format!("22,{PORT}");
+    let mut watch = Command::new("ip")
+        .args(["netns", "exec", &scanner_ns(), env!("CARGO_BIN_EXE_rustmap")])
+        .args(["--watch", "--interval", "2", "-sT", "-n", "-Pn", "-p", &ports, "--db", db.to_str().unwrap()])
+        .args(["--webhook", &url, "--on-change", &on_change, "198.18.0.10"])
+        .env("HOME", lab_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = watch.id();
+    let lines = {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = std::io::BufReader::new(watch.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for l in std::io::BufRead::lines(out).map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        rx
+    };
+    let first = wait_line(&lines, Duration::from_secs(30), |l| l.contains("iteration 1:"));
+    assert!(first.as_deref().is_some_and(|l| l.contains("baseline")), "{first:?}");
+    // Open the port on h10 now; it must be reported within two iterations.
+    let opened_after = wait_line(&lines, Duration::from_secs(30), |l| l.starts_with("[watch] iteration"))
+        .and_then(|l| l.split_whitespace().nth(2).and_then(|n| n.trim_end_matches(':').parse::<u32>().ok()))
+        .expect("a second iteration");
+    let listener = format!(
+        "import signal, socket, time\nsignal.alarm(100)\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', {PORT}))\ns.listen()\ntime.sleep(90)"
+    );
+    let _open = in_ns(&format!("{}-h10", prefix()), &["python3", "-c", &listener]);
+    let change = wait_line(&lines, Duration::from_secs(40), |l| l.contains("change(s)"));
+    let change = change.expect("the opened port is reported");
+    let at: u32 = change.split_whitespace().nth(2).and_then(|n| n.trim_end_matches(':').parse().ok()).unwrap();
+    assert!(at <= opened_after + 2, "reported at iteration {at}, opened after {opened_after}");
+    let detail = wait_line(&lines, Duration::from_secs(5), |l| l.contains(&format!("{PORT}/tcp")));
+    assert!(detail.as_deref().is_some_and(|l| l.contains("closed -> open")), "{detail:?}");
+    let scan_id = change.split_whitespace().nth(4).unwrap().trim_end_matches(':').to_string();
+
+    // The webhook and the command got it, with the scan id and the iteration.
+    let end = Instant::now() + Duration::from_secs(20);
+    let env_file = PathBuf::from(format!("{}-{at}", env_out.display()));
+    while Instant::now() < end && !(hooks.exists() && env_file.exists()) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let posted = std::fs::read_to_string(&hooks).unwrap_or_default();
+    let notice: Value = posted.lines().find_map(|l| serde_json::from_str(l).ok()).expect("a webhook POST");
+    assert_eq!(notice["scan_id"], scan_id.as_str());
+    assert_eq!(notice["iteration"], at);
+    assert!(notice["text"].as_str().unwrap().contains(&format!("{PORT}/tcp")), "{notice}");
+    assert_eq!(notice["changes"]["changed"][0]["ports"][0]["port"], PORT);
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert!(env.contains(&format!("RUSTMAP_SCAN_ID={scan_id}")), "{env}");
+    assert!(env.contains(&format!("RUSTMAP_ITERATION={at}")), "{env}");
+    assert!(env.contains("RUSTMAP_CHANGES_JSON={") && env.contains(&format!("\"port\":{PORT}")), "{env}");
+
+    // Ctrl-C ends the loop cleanly.
+    let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    let end = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = watch.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > end {
+            let _ = watch.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(watch.stderr.as_mut().unwrap(), &mut err);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {err}");
+    assert!(err.contains("watch stopped"), "{err}");
+    assert!(err.contains("webhook: iteration") && err.contains("on-change command"), "{err}");
+}

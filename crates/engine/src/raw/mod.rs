@@ -5,7 +5,7 @@
 //! ARP). One run may combine one TCP type, UDP and one SCTP type (`-sS -sU`, `-s SU`): every
 //! host's probes of all of them share one window and one set of timers.
 //!
-//! Design: the scan is a state machine with no I/O ([`machine`]): hosts, their outstanding
+//! Design: the scan is a state machine with no I/O (`raw/machine.rs`): hosts, their outstanding
 //! probes, RTT estimators, the congestion window and the pacer, driven by calls that carry the
 //! time, the packets that arrived and the random source it was given, and answering with the
 //! packets to send, the events learned and when to call it next. A thin driver on one blocking
