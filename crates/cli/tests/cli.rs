@@ -975,3 +975,38 @@ fn watch_options_are_checked_before_anything_is_scanned() {
         assert!(stdout(&o).is_empty(), "{args:?}: nothing scanned");
     }
 }
+
+#[test]
+fn ctrl_c_during_a_watch_scan_stores_it_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let db = db.to_str().unwrap();
+    // A scan of 100 closed ports, 100 ms apart: ten seconds, interrupted after one.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustmap"))
+        .args(["--watch", "--interval", "1", "-sT", "-n", "-Pn", "-p", "1-100", "--scan-delay", "100ms"])
+        .args(["--max-retries", "0", "--db", db, "127.0.0.1"])
+        .env("HOME", test_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stderr(&o).contains("watch stopped at iteration 1") && stderr(&o).contains("stored as interrupted"),
+        "{}",
+        stderr(&o)
+    );
+    let h = rustmap(&["--history", "--db", db, "--oJ", "-"]);
+    let v: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["status"], "interrupted", "{v}");
+}
