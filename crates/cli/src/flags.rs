@@ -237,6 +237,12 @@ pub struct Flags {
     /// Compare two stored scans, by id or unique id prefix (A,B; exit code 0 when equal, 1 when different), and exit.
     #[arg(long = "diff-scans", value_name = "A,B", help_heading = "History")]
     pub diff_scans: Option<String>,
+    /// Resume a stored scan that was interrupted or killed (by id or unique id prefix), with its own configuration: the hosts it finished are not scanned again, and its outputs end as an uninterrupted scan's would. Only --db, --db-sync and --no-progress may be given with it.
+    #[arg(long = "resume", value_name = "ID", help_heading = "History")]
+    pub resume: Option<String>,
+    /// How hard the history database guards against power cuts: off, normal (the default: a killed scan never loses what was written; a power cut may lose the last few seconds) or full (fsync at every commit: a power cut loses nothing written).
+    #[arg(long = "db-sync", value_name = "MODE", help_heading = "History", value_parser = ["off", "normal", "full"], ignore_case = true)]
+    pub db_sync: Option<String>,
 
     /// Print the version.
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
@@ -287,7 +293,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("on-change", true),
     u("predict-ports", false),
     u("fast-discovery", false),
-    u("resume", true),
     u("data-hex", true),
     u("data-string", true),
     u("data-length", true),

@@ -9,10 +9,13 @@ mod argv;
 mod config;
 mod flags;
 mod history;
+mod resume;
 
 use clap::FromArgMatches;
-use rustmap::{Scanner, StartError, StartOptions};
+use rustmap::{Resume, Scanner, StartError, StartOptions};
+use rustmap_model::Checkpoint;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A usage error: printed as one line, exit code 2.
 #[derive(Debug)]
@@ -70,11 +73,23 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let store_flags = parsed.clone();
-    let config = match config::build(parsed, args_line) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rustmap: {e:#}");
-            return ExitCode::from(2);
+    let (config, checkpoint) = if let Some(given) = parsed.resume.clone() {
+        match resume::claim(&matches, &parsed, &given) {
+            Ok(c) => {
+                // The stored configuration, as it was; only the live status line follows this run.
+                let mut config = c.config.clone();
+                config.output.progress &= !parsed.no_progress;
+                (config, Some(c))
+            }
+            Err(code) => return code,
+        }
+    } else {
+        match config::build(parsed, args_line) {
+            Ok(c) => (c, None),
+            Err(e) => {
+                eprintln!("rustmap: {e:#}");
+                return ExitCode::from(2);
+            }
         }
     };
     // Process-wide, so the binary's call: a connect scan wants a descriptor per probe in flight.
@@ -86,10 +101,36 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(run(config, store_flags))
+    runtime.block_on(run(config, store_flags, checkpoint))
 }
 
-async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
+/// Which signal stopped the scan (0: none), for the exit code and the resume hint.
+static SIGNAL: AtomicU8 = AtomicU8::new(0);
+
+/// Cancel the scan on SIGINT (Ctrl-C) or SIGTERM: it ends as `interrupted`, results so far kept.
+fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        let which = tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_ok() { 2 } else { return },
+            _ = term => 15,
+        };
+        SIGNAL.store(which, Ordering::SeqCst);
+        token.cancel();
+    });
+}
+
+async fn run(config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Option<Checkpoint>) -> ExitCode {
     // Checked first, so that a bad value is reported before the database is even opened.
     let plan = match rustmap::validate(&config) {
         Ok(p) => p,
@@ -98,7 +139,7 @@ async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (store, health) = match history::attach(&f) {
+    let (store, health) = match history::attach(&f, checkpoint.as_ref().map(|c| c.done.clone())) {
         Ok(Some((sink, health))) => (Some(sink), Some(health)),
         Ok(None) => (None, None),
         Err(e) => {
@@ -108,7 +149,24 @@ async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
     };
     // Every host is written as it finishes: no need to hold them all until the end.
     let sinks: Vec<Box<dyn rustmap::Sink>> = store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
-    let options = StartOptions { totals_only: true, sinks, ..StartOptions::default() };
+    let resume = match checkpoint {
+        None => None,
+        Some(c) => {
+            let path = history::db_path(&f).unwrap_or_default();
+            match rustmap_store::FinishedHosts::open(&path, &c.scan_id) {
+                Ok(hosts) => Some(Resume {
+                    scan_id: c.scan_id,
+                    done: c.done,
+                    finished: Box::new(hosts.map(|h| h.map_err(|e| e.to_string()))),
+                }),
+                Err(e) => {
+                    eprintln!("rustmap: cannot read the finished hosts of scan {}: {e}", c.scan_id);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let options = StartOptions { totals_only: true, sinks, resume, ..StartOptions::default() };
     let scan = match Scanner::start_plan(plan, options) {
         Ok(s) => s,
         Err(StartError::Config(e)) => {
@@ -120,14 +178,20 @@ async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let on_signal = scan.cancel_token();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    cancel_on_signal(scan.cancel_token());
     let outcome = scan.wait().await;
+    let stored =
+        health.as_ref().and_then(|h| h.lock().ok().and_then(|h| h.scan_id.clone().filter(|_| h.error.is_none())));
     let after = history::after_scan(&f, &config, health);
+    let signal = SIGNAL.load(Ordering::SeqCst);
+    if signal != 0 {
+        match stored {
+            Some(id) => eprintln!("rustmap: scan {id} interrupted; resume it with: {}", resume::command(&f, &id)),
+            None => eprintln!("rustmap: scan interrupted (not stored, so it cannot be resumed)"),
+        }
+        // As shells report a process ended by a signal: 128 + its number.
+        return ExitCode::from(128 + signal);
+    }
     match (outcome, after) {
         (Err(e), _) => {
             eprintln!("rustmap: scan failed: {e}");

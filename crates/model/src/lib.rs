@@ -5,6 +5,7 @@
 //! or written. The names of states and reasons are nmap's, because users, ndiff and XML importers
 //! rely on them.
 
+pub mod checkpoint;
 pub mod config;
 mod event;
 mod findings;
@@ -12,6 +13,7 @@ mod result;
 mod sink;
 mod text;
 
+pub use checkpoint::{AddrSet, Checkpoint};
 pub use config::{ScanConfig, CONFIG_VERSION};
 pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
 pub use findings::{OsClass, OsGuess, ScriptResult, ScriptScope, TraceHop};

@@ -34,8 +34,8 @@ pub mod validate;
 
 pub use dns::NameOptions;
 pub use rustmap_model::config::{self, ReverseDns};
-pub use rustmap_model::{Control, ScanConfig, ScanEvent, ScanResult, Sink, SinkError};
-pub use session::{EventStream, ScanError, ScanHandle, Scanner, StartError, StartOptions};
+pub use rustmap_model::{AddrSet, Checkpoint, Control, ScanConfig, ScanEvent, ScanResult, Sink, SinkError};
+pub use session::{EventStream, Resume, ScanError, ScanHandle, Scanner, StartError, StartOptions};
 pub use validate::{validate, ConfigError, ConfigErrorKind};
 
 /// Whether this process may send raw packets (CAP_NET_RAW), as the kernel sees it.

@@ -7,15 +7,15 @@
 //! channels, sockets, resolver and detector.
 
 use crate::dns::{self, Resolver};
-use crate::session::EventTx;
+use crate::session::{EventTx, Resume};
 use crate::{ReverseDns, ScanPlan, TICK_EVERY, VERSION};
 use rustmap_detect::{Detector, Transport};
 use rustmap_engine::report::unix_now;
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
 use rustmap_model::{
-    Control, HostResult, HostStatus, Hostname, HostnameKind, PortResult, PortState, Protocol, Reason, ScanEvent,
-    ScanInfo, ScanOutcome, ScanPorts, ScanResult, ScanStats, ScanType, ServiceInfo, ServiceMethod, Sink, SinkError,
-    EVENT_SCHEMA_VERSION,
+    AddrSet, Control, HostResult, HostStatus, Hostname, HostnameKind, PortResult, PortState, Protocol, Reason,
+    ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanResult, ScanStats, ScanType, ServiceInfo, ServiceMethod, Sink,
+    SinkError, EVENT_SCHEMA_VERSION,
 };
 use rustmap_targets::{PortTable, TargetItem, TargetSpec};
 use std::net::SocketAddr;
@@ -40,6 +40,8 @@ pub(crate) struct Hub {
     cancel: CancellationToken,
     /// The first sink failure: it fails the scan.
     pub(crate) sink_error: Option<SinkError>,
+    /// `Stopping` was delivered.
+    stopping: bool,
 }
 
 impl Hub {
@@ -49,10 +51,22 @@ impl Hub {
         cancel: CancellationToken,
         fold_hosts: bool,
     ) -> Hub {
-        Hub { sinks, stream, result: ScanResult::default(), fold_hosts, cancel, sink_error: None }
+        Hub { sinks, stream, result: ScanResult::default(), fold_hosts, cancel, sink_error: None, stopping: false }
     }
 
+    /// Deliver `ev`; once the scan is cancelled, `Stopping` goes first. Everything the engine
+    /// and detection report after they saw the cancellation reaches the hub after it was set, so
+    /// every host cut short comes after `Stopping` (a host that finished just before may too:
+    /// it is then only scanned again on resume, never taken as finished when it was not).
     pub(crate) async fn deliver(&mut self, ev: ScanEvent) {
+        if !self.stopping && self.cancel.is_cancelled() && !matches!(ev, ScanEvent::ScanFinished(_)) {
+            self.stopping = true;
+            Box::pin(self.deliver_now(ScanEvent::Stopping)).await;
+        }
+        self.deliver_now(ev).await;
+    }
+
+    async fn deliver_now(&mut self, ev: ScanEvent) {
         let whole_scan =
             matches!(ev, ScanEvent::ScanStarted(_) | ScanEvent::ScanFinished(_) | ScanEvent::Warning { .. });
         if self.fold_hosts || whole_scan {
@@ -100,12 +114,14 @@ impl Hub {
     }
 }
 
-/// Feed the engine: stream the target list, resolve names, apply exclusions.
+/// Feed the engine: stream the target list, resolve names, apply exclusions, leave out the hosts
+/// a resumed scan finished before.
 async fn feed_targets(
     plan: Arc<ScanPlan>,
     resolver: Resolver,
     tx: mpsc::Sender<ScanTarget>,
     warn: mpsc::Sender<ScanEvent>,
+    done: Arc<AddrSet>,
 ) {
     let mut exclude = plan.targets.exclude().clone();
     for name in exclude.names().map(str::to_string).collect::<Vec<_>>() {
@@ -132,6 +148,7 @@ async fn feed_targets(
             }
         };
         match item {
+            TargetItem::Addr(ip) if done.contains(ip) => {}
             TargetItem::Addr(ip) => {
                 if tx.send(ScanTarget { addr: ip, hostnames: Vec::new() }).await.is_err() {
                     return;
@@ -159,7 +176,7 @@ async fn feed_targets(
                     let _ = warn.send(ScanEvent::Warning { message }).await;
                 }
                 if let Some(block) = prefix.and_then(|p| TargetSpec::parse(&format!("{}/{p}", scan[0])).ok()) {
-                    for ip in block.addrs().filter(|ip| !exclude.contains(*ip)) {
+                    for ip in block.addrs().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
                         let hostnames = if ip == scan[0] { user.clone() } else { Vec::new() };
                         if tx.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
                             return;
@@ -168,7 +185,7 @@ async fn feed_targets(
                     continue;
                 }
                 // Each address is a host of its own, each carrying the name the user gave.
-                for ip in scan.into_iter().filter(|ip| !exclude.contains(*ip)) {
+                for ip in scan.into_iter().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
                     if tx.send(ScanTarget { addr: ip, hostnames: user.clone() }).await.is_err() {
                         return;
                     }
@@ -280,8 +297,9 @@ fn start_engine(
     raw_sockets: Option<RawSockets>,
     trx: mpsc::Receiver<ScanTarget>,
     emitter: Emitter,
+    done: u64,
 ) -> tokio::task::JoinHandle<EngineRun> {
-    let hosts_hint = u64::try_from(plan.targets.len_hint()).ok();
+    let hosts_hint = u64::try_from(plan.targets.len_hint()).ok().map(|n| n.saturating_sub(done));
     if plan.list_only {
         return tokio::spawn(async move { Ok(list_targets(trx, emitter).await) });
     }
@@ -332,6 +350,37 @@ pub(crate) fn engine_kind(plan: &ScanPlan) -> (Vec<ScanType>, bool) {
     (types, connect)
 }
 
+/// Deliver a resumed scan's finished hosts as `host_done` events, read on a thread of their own
+/// (the store is read with blocking calls). Returns them counted as the engine counts hosts.
+async fn replay(
+    finished: Box<dyn Iterator<Item = Result<HostResult, String>> + Send>,
+    hub: &mut Hub,
+    cancel: &CancellationToken,
+) -> Result<EngineTotals, String> {
+    let (tx, mut rx) = mpsc::channel::<Result<HostResult, String>>(256);
+    std::thread::spawn(move || {
+        for h in finished {
+            if tx.blocking_send(h).is_err() {
+                return;
+            }
+        }
+    });
+    let mut totals = EngineTotals::default();
+    while let Some(h) = rx.recv().await {
+        let h = h.map_err(|e| format!("cannot read the finished hosts of the scan to resume: {e}"))?;
+        match h.status {
+            HostStatus::Up => totals.hosts_up += 1,
+            HostStatus::Down => totals.hosts_down += 1,
+            HostStatus::Unknown => totals.hosts_listed += 1,
+        }
+        hub.deliver(ScanEvent::HostDone(h)).await;
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    Ok(totals)
+}
+
 /// Run a scan to its end, delivering every event through `hub`. Returns the outcome that the
 /// final `ScanFinished` reports.
 pub(crate) async fn run(
@@ -340,6 +389,7 @@ pub(crate) async fn run(
     raw_sockets: Option<RawSockets>,
     hub: &mut Hub,
     cancel: CancellationToken,
+    resume: Option<Resume>,
 ) -> ScanOutcome {
     let (types, _) = engine_kind(&plan);
     let started = Instant::now();
@@ -360,6 +410,19 @@ pub(crate) async fn run(
     };
     hub.deliver(ScanEvent::ScanStarted(info)).await;
 
+    // A resumed scan: the hosts finished before first, then the rest.
+    let (done, before) = match resume {
+        None => (Arc::new(AddrSet::new()), Ok(EngineTotals::default())),
+        Some(r) => {
+            let before = replay(r.finished, hub, &cancel).await;
+            (Arc::new(r.done), before)
+        }
+    };
+    let before = match before {
+        Ok(t) => t,
+        Err(error) => return finish(hub, started, EngineTotals::default(), ScanOutcome::Failed { error }).await,
+    };
+
     let (ttx, trx) = mpsc::channel::<ScanTarget>(256);
     let (etx, mut erx) = mpsc::channel::<ScanEvent>(4096);
     let emitter = Emitter::new(etx.clone(), cancel.clone());
@@ -372,8 +435,9 @@ pub(crate) async fn run(
             Resolver::system(plan.dns.timeout)
         }
     };
-    let feeder = tokio::spawn(feed_targets(Arc::clone(&plan), resolver.clone(), ttx, etx.clone()));
-    let engine_task = start_engine(&plan, &scans, raw_sockets, trx, emitter);
+    let skipped = done.len();
+    let feeder = tokio::spawn(feed_targets(Arc::clone(&plan), resolver.clone(), ttx, etx.clone(), done));
+    let engine_task = start_engine(&plan, &scans, raw_sockets, trx, emitter, skipped);
     drop(etx);
 
     let detector = plan.version_detection.as_ref().map(|v| {
@@ -484,6 +548,17 @@ pub(crate) async fn run(
             (EngineTotals::default(), ScanOutcome::Failed { error: format!("{why}: {e}") })
         }
     };
+    let totals = EngineTotals {
+        hosts_up: totals.hosts_up + before.hosts_up,
+        hosts_down: totals.hosts_down + before.hosts_down,
+        hosts_listed: totals.hosts_listed + before.hosts_listed,
+        ..totals
+    };
+    finish(hub, started, totals, outcome).await
+}
+
+/// The scan's last event, and the sinks flushed.
+async fn finish(hub: &mut Hub, started: Instant, totals: EngineTotals, outcome: ScanOutcome) -> ScanOutcome {
     let stats = ScanStats {
         end_unix: unix_now(),
         elapsed_secs: started.elapsed().as_secs_f64(),
