@@ -237,6 +237,9 @@ pub struct Flags {
     /// Compare two stored scans, by id or unique id prefix (A,B; exit code 0 when equal, 1 when different), and exit.
     #[arg(long = "diff-scans", value_name = "A,B", help_heading = "History")]
     pub diff_scans: Option<String>,
+    /// Use the scan history: scan first the ports past scans found open on these hosts (then on their /24 or /64), and start each host's timeouts from its past round trips (learned timing). Prints how soon the first open port came.
+    #[arg(long = "predict-ports", help_heading = "History", conflicts_with = "no_db")]
+    pub predict_ports: bool,
     /// Resume a stored scan that was interrupted or killed (by id or unique id prefix), with its own configuration: the hosts it finished are not scanned again, and its outputs end as an uninterrupted scan's would. Only --db, --db-sync and --no-progress may be given with it.
     #[arg(long = "resume", value_name = "ID", help_heading = "History")]
     pub resume: Option<String>,
@@ -291,7 +294,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("interval", true),
     u("webhook", true),
     u("on-change", true),
-    u("predict-ports", false),
     u("fast-discovery", false),
     u("data-hex", true),
     u("data-string", true),

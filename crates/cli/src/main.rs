@@ -9,6 +9,7 @@ mod argv;
 mod config;
 mod flags;
 mod history;
+mod predict;
 mod resume;
 
 use clap::FromArgMatches;
@@ -130,15 +131,38 @@ fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
     });
 }
 
-async fn run(config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Option<Checkpoint>) -> ExitCode {
+async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Option<Checkpoint>) -> ExitCode {
     // Checked first, so that a bad value is reported before the database is even opened.
-    let plan = match rustmap::validate(&config) {
+    let mut plan = match rustmap::validate(&config) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rustmap: {e}");
             return ExitCode::from(2);
         }
     };
+    let mut learned_rtt = Vec::new();
+    if f.predict_ports {
+        match predict::predict(&f, &plan) {
+            Ok(p) => {
+                eprintln!("rustmap: {}", p.note);
+                learned_rtt = p.learned_rtt;
+                if p.first.is_some() {
+                    config.ports.first = p.first;
+                    plan = match rustmap::validate(&config) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("rustmap: {e}");
+                            return ExitCode::from(2);
+                        }
+                    };
+                }
+            }
+            Err(e) => {
+                eprintln!("rustmap: --predict-ports: cannot read the scan history: {e:#}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     let (store, health) = match history::attach(&f, checkpoint.as_ref().map(|c| c.done.clone())) {
         Ok(Some((sink, health))) => (Some(sink), Some(health)),
         Ok(None) => (None, None),
@@ -148,7 +172,11 @@ async fn run(config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Option<Ch
         }
     };
     // Every host is written as it finishes: no need to hold them all until the end.
-    let sinks: Vec<Box<dyn rustmap::Sink>> = store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
+    let mut sinks: Vec<Box<dyn rustmap::Sink>> =
+        store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
+    if f.predict_ports {
+        sinks.push(Box::new(predict::FirstOpenNote));
+    }
     let resume = match checkpoint {
         None => None,
         Some(c) => {
@@ -166,7 +194,7 @@ async fn run(config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Option<Ch
             }
         }
     };
-    let options = StartOptions { totals_only: true, sinks, resume, ..StartOptions::default() };
+    let options = StartOptions { totals_only: true, sinks, resume, learned_rtt, ..StartOptions::default() };
     let scan = match Scanner::start_plan(plan, options) {
         Ok(s) => s,
         Err(StartError::Config(e)) => {

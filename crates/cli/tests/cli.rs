@@ -459,7 +459,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--self-test"], "--self-test"),
-        (vec!["--predict-ports", "127.0.0.1"], "--predict-ports"),
+        (vec!["--fast-discovery", "127.0.0.1"], "--fast-discovery"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);

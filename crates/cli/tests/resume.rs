@@ -234,3 +234,47 @@ fn several_processes_write_one_database_at_once() {
     let (ok, rows, distinct) = integrity_and_rows(db);
     assert_eq!((ok.as_str(), rows, distinct), ("ok", 12, 12));
 }
+
+#[test]
+fn predict_ports_scans_past_open_ports_first_and_says_how_soon_one_came() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_str().unwrap();
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let ports = format!("1-2000,{port}");
+    // No history yet: said so, and the scan runs as usual.
+    let o = rustmap(&["-sT", "-n", "-p", &ports, "--db", db, "--predict-ports", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no scan history yet"), "{}", stderr(&o));
+    // Sequential order would reach the open port last; predicted, it is probed first.
+    let out = dir.path().join("e.jsonl");
+    let o = rustmap(&[
+        "-sT",
+        "-n",
+        "-r",
+        "-p",
+        &ports,
+        "--db",
+        db,
+        "--predict-ports",
+        "--oJ-lines",
+        out.to_str().unwrap(),
+        "127.0.0.1",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("scanning first 1 port(s) seen open on these hosts"), "{err}");
+    assert!(err.contains(&format!("first open port {port}/tcp on 127.0.0.1 after ")), "{err}");
+    let events: Vec<Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Probes go out in the predicted order; answers come back as they come, a few at a time.
+    let decided: Vec<&Value> = events.iter().filter(|e| e["event"] == "port_found").collect();
+    let at = decided.iter().position(|e| e["port"]["port"] == port).unwrap();
+    assert!(at < 50, "the predicted port was decided {at}th of {} (-r alone: last)", decided.len());
+    let started = events.iter().find(|e| e["event"] == "scan_started").unwrap();
+    assert_eq!(started["config"]["ports"]["first"], format!("T:{port}"), "stored with the scan, for --resume");
+    assert!(events.iter().any(|e| e["event"] == "first_open_port" && e["port"] == port));
+    let o = rustmap(&["-sT", "-p", "1", "--no-db", "--predict-ports", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -162,13 +162,15 @@ pub(crate) struct HostCore {
 impl HostCore {
     /// A host entering the scan at `now`: up at once (`-Pn`, reason user-set) or in discovery.
     pub fn new(target: ScanTarget, timing: &Timing, up: bool, now: Instant) -> HostCore {
+        // Learned timing: the host's (or its network's) round trip of past scans, if known.
+        let learned = timing.learned_rtt.get(target.addr);
         HostCore {
             target,
             start_unix: unix_now(),
             deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| now + d),
             life: if up { Life::Up { reason: Reason::UserSet, ttl: 0 } } else { Life::Discovery { negative: None } },
             results: Vec::new(),
-            rtt: RttEstimator::default(),
+            rtt: learned.map(RttEstimator::learned).unwrap_or_default(),
             max_successful_try: 0,
             news: News::default(),
         }

@@ -288,6 +288,18 @@ pub enum ScanEvent {
         /// The message, already sanitized.
         message: String,
     },
+    /// The scan's first open port, as soon as it is found: how long the scan took to give its
+    /// first useful answer (what `--predict-ports` shortens). Sent once, at most.
+    FirstOpenPort {
+        /// The host.
+        addr: IpAddr,
+        /// The port's protocol.
+        protocol: Protocol,
+        /// The port.
+        port: u16,
+        /// Seconds since the scan started.
+        after_secs: f64,
+    },
     /// The scan was asked to stop (Ctrl-C, a cancel call, a sink that asked to stop). The hosts
     /// reported after it were cut short: their `host_done` carries what was found, but they are
     /// not finished, so a checkpoint does not count them as done (a resumed scan scans them

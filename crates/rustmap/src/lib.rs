@@ -47,6 +47,11 @@ pub use rustmap_detect::{DetectOptions, LoadError as ProbeDbError, ProbeDb};
 pub use rustmap_engine::discovery::{DiscoveryPlan, Ping};
 pub use rustmap_engine::{Timing, TimingTemplate};
 
+/// The network of an address as learned timing groups them: its /24, or its /64 for IPv6.
+pub fn timing_network_of(a: IpAddr) -> IpAddr {
+    rustmap_engine::timing::network_of(a)
+}
+
 use rustmap_model::config::OutputFormat;
 use rustmap_model::ScanType;
 use rustmap_targets::{PortList, TargetList};
@@ -92,6 +97,8 @@ pub struct ScanPlan {
     config: ScanConfig,
     targets: TargetList,
     ports: PortList,
+    /// Ports scanned before the others (`ports.first`), each in the scan's list.
+    first_ports: PortList,
     scan_types: Vec<ScanType>,
     timing: Timing,
     skip_discovery: bool,
@@ -123,5 +130,10 @@ impl ScanPlan {
     /// The timing the engine will use.
     pub fn timing(&self) -> &Timing {
         &self.timing
+    }
+
+    /// The targets, as they will be streamed to the engine.
+    pub fn targets(&self) -> &TargetList {
+        &self.targets
     }
 }

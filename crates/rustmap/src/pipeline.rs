@@ -287,6 +287,25 @@ async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) -> Vec<ScanEv
     found
 }
 
+/// The order the engine scans `ports` in: `first` (ports the scan has, `ports.first`), then the
+/// others, shuffled unless the scan is sequential (`-r`); and whether the engine should shuffle
+/// it again itself (only when there is nothing to put first). The engines scan a list they are
+/// told not to shuffle in the order given, every host from its start, so the ports put first
+/// are every host's first probes.
+fn engine_order(ports: &[u16], first: &[u16], randomize: bool, reorder: bool) -> (Vec<u16>, bool) {
+    if !reorder {
+        return (ports.to_vec(), randomize);
+    }
+    let mut rest: Vec<u16> = ports.iter().copied().filter(|p| first.binary_search(p).is_err()).collect();
+    if randomize {
+        use rand::seq::SliceRandom;
+        rest.shuffle(&mut rand::rng());
+    }
+    let mut order = first.to_vec();
+    order.extend(rest);
+    (order, false)
+}
+
 /// The engine's outcome: its totals, or why it failed.
 type EngineRun = Result<EngineTotals, String>;
 
@@ -303,10 +322,14 @@ fn start_engine(
     if plan.list_only {
         return tokio::spawn(async move { Ok(list_targets(trx, emitter).await) });
     }
+    let reorder = plan.first_ports.total() > 0;
+    let order = |proto: Protocol, ports: &[u16]| {
+        engine_order(ports, plan.first_ports.get(proto), plan.randomize_ports, reorder)
+    };
     if let Some(sockets) = raw_sockets {
         let engine = RawScan {
-            scans: scans.iter().map(|s| (s.scan_type, s.ports.clone())).collect(),
-            randomize: plan.randomize_ports,
+            scans: scans.iter().map(|s| (s.scan_type, order(s.scan_type.protocol(), &s.ports).0)).collect(),
+            randomize: plan.randomize_ports && !reorder,
             timing: plan.timing.clone(),
             skip_discovery: plan.skip_discovery,
             discovery: plan.discovery.clone(),
@@ -321,9 +344,10 @@ fn start_engine(
     }
     let mut timing = plan.timing.clone();
     timing.max_parallelism = timing.max_parallelism.min(rustmap_engine::limits::fd_budget()).max(1);
+    let (tcp, randomize) = order(Protocol::Tcp, &plan.ports.tcp);
     let engine = ConnectScan {
-        ports: plan.ports.tcp.clone(),
-        randomize: plan.randomize_ports,
+        ports: tcp,
+        randomize,
         timing,
         skip_discovery: plan.skip_discovery,
         discovery: plan.discovery.clone(),
@@ -452,6 +476,7 @@ pub(crate) async fn run(
     });
     let mut lookups: JoinSet<Vec<ScanEvent>> = JoinSet::new();
     let max_lookups = dns::MAX_PARALLEL_PTR;
+    let mut first_open = false;
     let mut ticker = tokio::time::interval(TICK_EVERY);
     // After a stall, one tick, not a burst of them.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -512,7 +537,18 @@ pub(crate) async fn run(
                         events
                     });
                 } else {
+                    let first = match &ev {
+                        ScanEvent::PortFound { addr, port } if !first_open && port.state == PortState::Open => {
+                            first_open = true;
+                            let after_secs = started.elapsed().as_secs_f64();
+                            Some(ScanEvent::FirstOpenPort { addr: *addr, protocol: port.protocol, port: port.port, after_secs })
+                        }
+                        _ => None,
+                    };
                     hub.deliver(ev).await;
+                    if let Some(first) = first {
+                        hub.deliver(first).await;
+                    }
                 }
             }
             Some(done) = lookups.join_next(), if !lookups.is_empty() => {
@@ -572,4 +608,24 @@ async fn finish(hub: &mut Hub, started: Instant, totals: EngineTotals, outcome: 
     hub.deliver(ScanEvent::ScanFinished(stats)).await;
     hub.finish();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::engine_order;
+
+    #[test]
+    fn ports_first_lead_the_engines_order() {
+        let ports: Vec<u16> = (1..=100).collect();
+        assert_eq!(engine_order(&ports, &[], true, false), (ports.clone(), true), "nothing first: as before");
+        let (order, shuffle) = engine_order(&ports, &[22, 80], false, true);
+        assert!(!shuffle);
+        assert_eq!(&order[..3], &[22, 80, 1]);
+        assert_eq!(order.len(), 100);
+        let (order, _) = engine_order(&ports, &[22, 80], true, true);
+        assert_eq!(&order[..2], &[22, 80]);
+        let mut rest = order[2..].to_vec();
+        rest.sort_unstable();
+        assert_eq!(rest, ports.iter().copied().filter(|p| *p != 22 && *p != 80).collect::<Vec<_>>());
+    }
 }

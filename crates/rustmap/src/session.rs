@@ -80,6 +80,10 @@ pub struct StartOptions {
     /// Take up a scan that stopped before its end (`rustmap --resume`), instead of starting a
     /// new one. The plan must be that scan's configuration.
     pub resume: Option<Resume>,
+    /// Round trips measured by past scans, per host (learned timing): each host's timeouts
+    /// start from its own, or from the largest of its /24 (/64), instead of the template's
+    /// initial timeout.
+    pub learned_rtt: Vec<(std::net::IpAddr, std::time::Duration)>,
 }
 
 /// A stopped scan to take up again: its id, which the resumed scan keeps, the hosts it finished
@@ -124,7 +128,10 @@ impl Scanner {
     }
 
     /// Start a plan that [`validate()`] returned.
-    pub fn start_plan(plan: ScanPlan, options: StartOptions) -> Result<ScanHandle, StartError> {
+    pub fn start_plan(mut plan: ScanPlan, options: StartOptions) -> Result<ScanHandle, StartError> {
+        if !options.learned_rtt.is_empty() {
+            plan.timing.learned_rtt = rustmap_engine::timing::LearnedRtt::new(options.learned_rtt);
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.

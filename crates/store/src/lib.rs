@@ -18,12 +18,14 @@
 //! finished hosts back.
 
 mod diff;
+mod knowledge;
 mod owner;
 mod resume;
 mod schema;
 mod sink;
 
 pub use diff::{diff, HostChange, PortChange, ScanDiff};
+pub use knowledge::PastHost;
 pub use resume::FinishedHosts;
 pub use sink::{targets_key, StoreHealth, StoreSink};
 

@@ -277,3 +277,31 @@ fn damaged_files_are_errors_not_panics() {
     let e = Store::open(&db2).unwrap().checkpoint("01BLOB").unwrap_err();
     assert!(e.to_string().contains("01BLOB") && e.to_string().contains("damaged"), "{e}");
 }
+
+#[test]
+fn past_hosts_gather_open_ports_names_and_round_trips_of_the_newest_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let mut named = up("198.18.0.10", &[22, 80]);
+    named.hostnames = vec![Hostname { name: "h10.lab.test".into(), kind: HostnameKind::User }];
+    named.srtt_us = Some(420);
+    let mut a = vec![started("01A"), ScanEvent::HostDone(named)];
+    a.push(ScanEvent::HostDone(down("198.18.0.2")));
+    a.push(finished(ScanOutcome::Completed, 1, 1));
+    feed(&db, None, &a);
+    let b =
+        [started("01B"), ScanEvent::HostDone(up("198.18.0.10", &[22, 443])), finished(ScanOutcome::Completed, 1, 0)];
+    feed(&db, None, &b);
+    let store = Store::open_read_only(&db).unwrap();
+    let past = store.past_hosts(10).unwrap();
+    assert_eq!(past.len(), 1, "down hosts are not past up hosts");
+    let h = &past[0];
+    assert_eq!(h.names, Vec::<String>::new(), "names of its newest scan");
+    assert_eq!(h.srtt_us, Some(420), "the newest round trip measured");
+    let mut open = h.open.clone();
+    open.sort();
+    assert_eq!(open, vec![(Protocol::Tcp, 22, 2), (Protocol::Tcp, 80, 1), (Protocol::Tcp, 443, 1)]);
+    // Only the newest scan read.
+    let newest = store.past_hosts(1).unwrap();
+    assert_eq!(newest[0].open.len(), 2);
+}
