@@ -240,6 +240,12 @@ pub struct Flags {
     /// Use the scan history: scan first the ports past scans found open on these hosts (then on their /24 or /64), and start each host's timeouts from its past round trips (learned timing). Prints how soon the first open port came.
     #[arg(long = "predict-ports", help_heading = "History", conflicts_with = "no_db")]
     pub predict_ports: bool,
+    /// Use the scan history: hosts found up by a scan within --fast-discovery-max-age are port-scanned at once, without discovery probes; one that then answers no probe at all goes through discovery after all.
+    #[arg(long = "fast-discovery", help_heading = "History", conflicts_with = "no_db")]
+    pub fast_discovery: bool,
+    /// How recent a scan must be for --fast-discovery to trust it (default 24h; ms, s, m, h).
+    #[arg(long = "fast-discovery-max-age", value_name = "TIME", help_heading = "History", requires = "fast_discovery")]
+    pub fast_discovery_max_age: Option<String>,
     /// Resume a stored scan that was interrupted or killed (by id or unique id prefix), with its own configuration: the hosts it finished are not scanned again, and its outputs end as an uninterrupted scan's would. Only --db, --db-sync and --no-progress may be given with it.
     #[arg(long = "resume", value_name = "ID", help_heading = "History")]
     pub resume: Option<String>,
@@ -294,7 +300,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("interval", true),
     u("webhook", true),
     u("on-change", true),
-    u("fast-discovery", false),
     u("data-hex", true),
     u("data-string", true),
     u("data-length", true),

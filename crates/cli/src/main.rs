@@ -141,6 +141,27 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
         }
     };
     let mut learned_rtt = Vec::new();
+    let mut seen_up = Vec::new();
+    if f.fast_discovery {
+        let age = f.fast_discovery_max_age.as_deref().unwrap_or("24h");
+        let max_age = match rustmap::validate::parse_time("fast_discovery_max_age", "--fast-discovery-max-age", age) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("rustmap: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match predict::seen_up(&f, max_age) {
+            Ok((up, note)) => {
+                eprintln!("rustmap: {note}");
+                seen_up = up;
+            }
+            Err(e) => {
+                eprintln!("rustmap: --fast-discovery: cannot read the scan history: {e:#}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     if f.predict_ports {
         match predict::predict(&f, &plan) {
             Ok(p) => {
@@ -194,7 +215,7 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
             }
         }
     };
-    let options = StartOptions { totals_only: true, sinks, resume, learned_rtt, ..StartOptions::default() };
+    let options = StartOptions { totals_only: true, sinks, resume, learned_rtt, seen_up, ..StartOptions::default() };
     let scan = match Scanner::start_plan(plan, options) {
         Ok(s) => s,
         Err(StartError::Config(e)) => {

@@ -116,6 +116,21 @@ pub fn predict(f: &Flags, plan: &ScanPlan) -> anyhow::Result<Prediction> {
     Ok(Prediction { first: (!ports.is_empty()).then(|| expr(&ports)), learned_rtt, note })
 }
 
+/// `--fast-discovery`: the hosts stored up by a scan that started within `max_age` (of the
+/// newest [`SCANS`] scans), and what to tell the user.
+pub fn seen_up(f: &Flags, max_age: Duration) -> anyhow::Result<(Vec<IpAddr>, String)> {
+    let Some(path) = db_path(f).filter(|p| p.exists()) else {
+        return Ok((Vec::new(), "--fast-discovery: no scan history yet; discovering as usual".into()));
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let since = i64::try_from(now.saturating_sub(max_age.as_secs())).unwrap_or(i64::MAX);
+    let past = Store::open_read_only(&path)?.past_hosts(SCANS)?;
+    let up: Vec<IpAddr> = past.into_iter().filter(|h| h.last_up >= since).map(|h| h.addr).collect();
+    let note =
+        format!("--fast-discovery: {} host(s) seen up in the last {} s skip discovery", up.len(), max_age.as_secs());
+    Ok((up, note))
+}
+
 /// Prints, on stderr, how soon the scan found its first open port.
 pub struct FirstOpenNote;
 

@@ -1,3 +1,6 @@
+//! The history features on the namespace lab: `--resume` after kill -9, `--predict-ports`,
+//! `--fast-discovery`.
+//!
 //! Kill -9 at random moments, then `--resume`: on the namespace lab (`tests/lab/lab.sh up`), a
 //! SYN scan with service detection of a /28 (hosts up, hosts down, detection running when the
 //! kill lands) is killed with SIGKILL at random moments, sometimes its resumed run too, and
@@ -20,6 +23,15 @@ fn prefix() -> String {
 
 fn scanner_ns() -> String {
     format!("{}-scan", prefix())
+}
+
+/// Lab tests run one at a time: concurrent scans of the same hosts would skew each other's timing.
+static LAB_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Take the lab if it is up. Outside CI a missing lab skips the test; in CI it is a failure.
+fn lab() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    lab_up().then_some(guard)
 }
 
 fn lab_up() -> bool {
@@ -190,9 +202,7 @@ fn check_db(db: &Path, targets: usize) -> (i64, i64, i64) {
 
 #[test]
 fn resume_after_kill_9_at_random_moments_matches_an_uninterrupted_scan() {
-    if !lab_up() {
-        return;
-    }
+    let Some(_lab) = lab() else { return };
     let runs: usize = std::env::var("RESUME_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10).clamp(1, 50);
     let seed: u64 = std::env::var("RESUME_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 | 1
@@ -275,4 +285,128 @@ fn resume_after_kill_9_at_random_moments_matches_an_uninterrupted_scan() {
     );
     assert!(mid_scan * 2 >= runs, "most kills must land mid-scan ({mid_scan}/{runs}): the scan is too quick");
     assert!(skipped_total > 0, "some finished hosts must have been kept");
+}
+
+fn json_hosts(out: &Path) -> (Vec<(String, String, String, String)>, Value) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    let mut hosts: Vec<(String, String, String, String)> = v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let ports: Vec<String> =
+                h["ports"].as_array().unwrap().iter().map(|p| format!("{}/{}", p["port"], p["state"])).collect();
+            (h["addr"].to_string(), h["status"].to_string(), h["reason"].to_string(), ports.join(" "))
+        })
+        .collect();
+    hosts.sort();
+    (hosts, v["stats"].clone())
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let (code, err) = wait(spawn(args), Duration::from_secs(120));
+    assert_eq!(code, Some(0), "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn fast_discovery_skips_discovery_of_hosts_seen_up_and_falls_back_when_one_is_silent() {
+    let Some(_lab) = lab() else { return };
+    let dir = tempfile::tempdir_in(lab_home()).unwrap();
+    let db = dir.path().join("f.db");
+    let db = db.to_str().unwrap();
+    let out = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let ports = "1-5,22,80";
+    run_ok(&["-sS", "-n", "-p", ports, "--db", db, "--no-progress", "--oJ", &out("a.json"), TARGETS]);
+    let err = run_ok(&[
+        "-sS",
+        "-n",
+        "-p",
+        ports,
+        "--db",
+        db,
+        "--no-progress",
+        "--fast-discovery",
+        "--oJ",
+        &out("b.json"),
+        TARGETS,
+    ]);
+    assert!(err.contains("--fast-discovery: 7 host(s) seen up"), "{err}");
+    let (a, sa) = json_hosts(Path::new(&out("a.json")));
+    let (b, sb) = json_hosts(Path::new(&out("b.json")));
+    assert_eq!(a.len(), 7);
+    // The same hosts, ports and states; the reason says discovery was skipped.
+    let strip = |v: &[(String, String, String, String)]| {
+        v.iter().map(|h| (h.0.clone(), h.1.clone(), h.3.clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&a), strip(&b));
+    assert!(b.iter().all(|h| h.2 == "\"seen-up\""), "{b:?}");
+    assert_eq!((sa["hosts_up"].clone(), sa["hosts_down"].clone()), (sb["hosts_up"].clone(), sb["hosts_down"].clone()));
+
+    // A host seen up that has gone (198.18.0.5, planted in the history), and the firewalled h11,
+    // which answers none of ports 1-5: both go through discovery after all.
+    let c = db_conn(Path::new(db));
+    c.execute(
+        "INSERT INTO hosts SELECT scan_id, '198.18.0.5', status, reason, hostnames, mac, result FROM hosts
+         WHERE addr = '198.18.0.13' ORDER BY scan_id LIMIT 1",
+        [],
+    )
+    .unwrap();
+    let targets = ["198.18.0.5", "198.18.0.11", "198.18.0.13"];
+    let mut args = vec!["-sS", "-n", "-p", "1-5", "--db", db, "--no-progress", "--fast-discovery"];
+    let fast = out("c.json");
+    args.extend(["--oJ", &fast]);
+    args.extend(targets);
+    run_ok(&args);
+    let mut args = vec!["-sS", "-n", "-p", "1-5", "--no-db", "--no-progress"];
+    let plain = out("d.json");
+    args.extend(["--oJ", &plain]);
+    args.extend(targets);
+    run_ok(&args);
+    let (c_hosts, c_stats) = json_hosts(Path::new(&fast));
+    let (d_hosts, d_stats) = json_hosts(Path::new(&plain));
+    assert_eq!(strip(&c_hosts), strip(&d_hosts));
+    let reasons: Vec<&str> = c_hosts.iter().map(|h| h.2.as_str()).collect();
+    assert_eq!(reasons, ["\"arp-response\"", "\"seen-up\""], "h11 found by ARP after all, h13 seen up: {c_hosts:?}");
+    assert_eq!((c_stats["hosts_up"].as_u64(), c_stats["hosts_down"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(c_stats["hosts_down"], d_stats["hosts_down"]);
+}
+
+#[test]
+fn predict_ports_reports_the_first_open_port_within_a_tenth_of_the_first_scans_time() {
+    let Some(_lab) = lab() else { return };
+    let dir = tempfile::tempdir_in(lab_home()).unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_str().unwrap();
+    let events = |n: &str| {
+        let f = dir.path().join(n);
+        let v: Vec<Value> =
+            std::fs::read_to_string(&f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let first = v.iter().find(|e| e["event"] == "first_open_port").map(|e| e["after_secs"].as_f64().unwrap());
+        let total = v.iter().find(|e| e["event"] == "scan_finished").unwrap()["elapsed_secs"].as_f64().unwrap();
+        (first, total)
+    };
+    // h11: two open ports among 65,535, the others dropped: a first scan meets its open ports late.
+    let a = dir.path().join("a.jsonl");
+    run_ok(&["-sS", "-n", "-p-", "--db", db, "--no-progress", "--oJ-lines", a.to_str().unwrap(), "198.18.0.11"]);
+    let b = dir.path().join("b.jsonl");
+    let err = run_ok(&[
+        "-sS",
+        "-n",
+        "-p-",
+        "--db",
+        db,
+        "--no-progress",
+        "--predict-ports",
+        "--oJ-lines",
+        b.to_str().unwrap(),
+        "198.18.0.11",
+    ]);
+    assert!(err.contains("scanning first 2 port(s) seen open on these hosts"), "{err}");
+    assert!(err.contains("first open port "), "{err}");
+    let (_, first_total) = events("a.jsonl");
+    let (second_first, _) = events("b.jsonl");
+    let second_first = second_first.expect("an open port");
+    eprintln!("first scan {first_total:.3} s; with --predict-ports the first open port after {second_first:.3} s");
+    assert!(second_first <= first_total * 0.10, "{second_first} s against {first_total} s");
 }

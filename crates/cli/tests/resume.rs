@@ -278,3 +278,27 @@ fn predict_ports_scans_past_open_ports_first_and_says_how_soon_one_came() {
     let o = rustmap(&["-sT", "-p", "1", "--no-db", "--predict-ports", "127.0.0.1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn fast_discovery_flags_are_checked_and_work_without_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let db = db.to_str().unwrap();
+    let o =
+        rustmap(&["-sT", "-p", "1", "--db", db, "--fast-discovery", "--fast-discovery-max-age", "soon", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("\"soon\"") && stderr(&o).contains("--fast-discovery-max-age"), "{}", stderr(&o));
+    let o = rustmap(&["-sT", "-p", "1", "--db", db, "--fast-discovery-max-age", "1h", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2), "the age alone means nothing: {}", stderr(&o));
+    let o = rustmap(&["-sT", "-p", "1", "--no-db", "--fast-discovery", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = rustmap(&["-sT", "-n", "-p", "1", "--db", db, "--fast-discovery", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no scan history yet"), "{}", stderr(&o));
+    // Now 127.0.0.1 is in the history: it is scanned without discovery, and says why.
+    let o = rustmap(&["-sT", "-n", "-p", "1", "--db", db, "--fast-discovery", "--reason", "-oJ", "-", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 host(s) seen up"), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["hosts"][0]["reason"], "seen-up", "{v}");
+}

@@ -24,19 +24,25 @@
 //! randomness, as arguments, so they can be driven by a simulated clock.
 
 use rand::Rng;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Round trips measured by past scans (learned timing): a host's estimator starts from its own
-/// past round trip, or else from the largest one of its network (its /24, or /64 for IPv6),
-/// instead of from nothing, so its first probes time out after a few round trips rather than
-/// after the template's initial timeout. Empty unless the front-end fills it from the history.
+/// What past scans taught about hosts (the front-end fills it from the scan history; empty
+/// otherwise):
+///
+/// - round trips (learned timing): a host's estimator starts from its own past round trip, or
+///   else from the largest one of its network (its /24, or /64 for IPv6), instead of from
+///   nothing, so its first probes time out after a few round trips rather than after the
+///   template's initial timeout;
+/// - hosts seen up recently (`--fast-discovery`): they start up, reason `seen-up`, without
+///   discovery probes (the facade sends those that then answer nothing through discovery).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LearnedRtt {
+pub struct Learned {
     hosts: Arc<HashMap<IpAddr, Duration>>,
     networks: Arc<HashMap<IpAddr, Duration>>,
+    up: Arc<HashSet<IpAddr>>,
 }
 
 /// The network an address is in, for learned timing: its /24, or its /64.
@@ -47,27 +53,37 @@ pub fn network_of(a: IpAddr) -> IpAddr {
     }
 }
 
-impl LearnedRtt {
-    /// From past hosts and their round trips.
-    pub fn new(past: impl IntoIterator<Item = (IpAddr, Duration)>) -> LearnedRtt {
+impl Learned {
+    /// From past hosts' round trips and the hosts seen up recently.
+    pub fn new(rtts: impl IntoIterator<Item = (IpAddr, Duration)>, up: impl IntoIterator<Item = IpAddr>) -> Learned {
         let mut hosts = HashMap::new();
         let mut networks: HashMap<IpAddr, Duration> = HashMap::new();
-        for (addr, rtt) in past {
+        for (addr, rtt) in rtts {
             hosts.insert(addr, rtt);
             let n = networks.entry(network_of(addr)).or_insert(rtt);
             *n = (*n).max(rtt);
         }
-        LearnedRtt { hosts: Arc::new(hosts), networks: Arc::new(networks) }
+        Learned { hosts: Arc::new(hosts), networks: Arc::new(networks), up: Arc::new(up.into_iter().collect()) }
     }
 
     /// The round trip to start `addr` from, if past scans measured it or its network.
-    pub fn get(&self, addr: IpAddr) -> Option<Duration> {
+    pub fn rtt(&self, addr: IpAddr) -> Option<Duration> {
         self.hosts.get(&addr).or_else(|| self.networks.get(&network_of(addr))).copied()
+    }
+
+    /// Whether `addr` was seen up recently enough to skip its discovery.
+    pub fn seen_up(&self, addr: IpAddr) -> bool {
+        self.up.contains(&addr)
+    }
+
+    /// The same, without the hosts seen up (their discovery is not skipped).
+    pub fn without_up(&self) -> Learned {
+        Learned { up: Arc::default(), ..self.clone() }
     }
 
     /// Whether nothing was learned.
     pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty()
+        self.hosts.is_empty() && self.up.is_empty()
     }
 }
 
@@ -156,8 +172,8 @@ pub struct Timing {
     pub min_hostgroup: usize,
     /// Disable RTT adaptation and window growth (`--no-adaptive`): fixed timeout, fixed window.
     pub adaptive: bool,
-    /// Round trips of past scans to start hosts from (learned timing).
-    pub learned_rtt: LearnedRtt,
+    /// What past scans taught: round trips to start hosts from, hosts seen up recently.
+    pub learned: Learned,
 }
 
 impl Timing {
@@ -191,7 +207,7 @@ impl Timing {
             max_hostgroup: if slow { 1 } else { 1024 },
             min_hostgroup: 1,
             adaptive: true,
-            learned_rtt: LearnedRtt::default(),
+            learned: Learned::default(),
         }
     }
 }
@@ -512,11 +528,17 @@ mod tests {
     fn learned_rtt_starts_a_host_from_its_own_or_its_networks_round_trip() {
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
         let ms = Duration::from_millis;
-        let learned = LearnedRtt::new([(ip("198.18.0.10"), ms(2)), (ip("198.18.0.11"), ms(8)), (ip("fd00::1"), ms(4))]);
-        assert_eq!(learned.get(ip("198.18.0.10")), Some(ms(2)));
-        assert_eq!(learned.get(ip("198.18.0.77")), Some(ms(8)), "the largest of its /24");
-        assert_eq!(learned.get(ip("198.18.1.10")), None);
-        assert_eq!(learned.get(ip("fd00::ffff:1")), Some(ms(4)), "its /64");
+        let learned = Learned::new(
+            [(ip("198.18.0.10"), ms(2)), (ip("198.18.0.11"), ms(8)), (ip("fd00::1"), ms(4))],
+            [ip("198.18.0.10")],
+        );
+        assert_eq!(learned.rtt(ip("198.18.0.10")), Some(ms(2)));
+        assert_eq!(learned.rtt(ip("198.18.0.77")), Some(ms(8)), "the largest of its /24");
+        assert_eq!(learned.rtt(ip("198.18.1.10")), None);
+        assert_eq!(learned.rtt(ip("fd00::ffff:1")), Some(ms(4)), "its /64");
+        assert!(learned.seen_up(ip("198.18.0.10")) && !learned.seen_up(ip("198.18.0.11")));
+        assert!(!learned.without_up().seen_up(ip("198.18.0.10")));
+        assert_eq!(learned.without_up().rtt(ip("198.18.0.10")), Some(ms(2)));
         assert_eq!(network_of(ip("fd00:0:0:1::5")), ip("fd00:0:0:1::"));
         // A learned start: the first timeout is three round trips (RFC 6298's first sample),
         // within the template's bounds, instead of the template's initial timeout.

@@ -146,6 +146,10 @@ pub enum Reason {
     /// The user said so (`-Pn`).
     #[serde(rename = "user-set")]
     UserSet,
+    /// A recent scan found it up, so discovery was skipped (`--fast-discovery`); it answered
+    /// the port scan.
+    #[serde(rename = "seen-up")]
+    SeenUp,
     /// The target is one of our own addresses.
     #[serde(rename = "localhost-response")]
     LocalhostResponse,
@@ -208,6 +212,7 @@ impl Reason {
             Reason::HostProhibited => "host-prohibited",
             Reason::NetProhibited => "net-prohibited",
             Reason::UserSet => "user-set",
+            Reason::SeenUp => "seen-up",
             Reason::LocalhostResponse => "localhost-response",
             Reason::EchoReply => "echo-reply",
             Reason::ArpResponse => "arp-response",

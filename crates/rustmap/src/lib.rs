@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+mod events;
 mod pipeline;
 pub mod session;
 mod sinks;

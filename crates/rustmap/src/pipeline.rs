@@ -7,8 +7,9 @@
 //! channels, sockets, resolver and detector.
 
 use crate::dns::{self, Resolver};
+use crate::events::Pump;
 use crate::session::{EventTx, Resume};
-use crate::{ReverseDns, ScanPlan, TICK_EVERY, VERSION};
+use crate::{ScanPlan, VERSION};
 use rustmap_detect::{Detector, Transport};
 use rustmap_engine::report::unix_now;
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
@@ -18,6 +19,7 @@ use rustmap_model::{
     SinkError, EVENT_SCHEMA_VERSION,
 };
 use rustmap_targets::{PortTable, TargetItem, TargetSpec};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +98,7 @@ impl Hub {
         }
     }
 
-    fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         for s in self.sinks.iter_mut() {
             if let Err(e) = s.tick() {
                 self.sink_error.get_or_insert(e);
@@ -213,7 +215,7 @@ async fn list_targets(mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter)
     totals
 }
 
-fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
+pub(crate) fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
     for p in ports {
         if p.service.is_none() {
             if let Some(name) = table.service_name(p.protocol, p.port) {
@@ -229,7 +231,7 @@ fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
 }
 
 /// Ports detection looks at: open TCP ports, and UDP ports that are open or may be.
-fn detectable(p: &PortResult) -> Option<Transport> {
+pub(crate) fn detectable(p: &PortResult) -> Option<Transport> {
     match (p.protocol, p.state) {
         (Protocol::Tcp, PortState::Open) => Some(Transport::Tcp),
         (Protocol::Udp, PortState::Open | PortState::OpenFiltered) => Some(Transport::Udp),
@@ -240,7 +242,7 @@ fn detectable(p: &PortResult) -> Option<Transport> {
 /// Run detection on every detectable port of `h`, in parallel (the detector bounds the sockets),
 /// and fold the findings into the host's ports. Returns a `ServiceFound` event per port where
 /// detection named something, in the order they were found.
-async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) -> Vec<ScanEvent> {
+pub(crate) async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) -> Vec<ScanEvent> {
     let srtt = h.srtt_us.map(Duration::from_micros);
     let mut found = Vec::new();
     let mut jobs = JoinSet::new();
@@ -417,7 +419,6 @@ pub(crate) async fn run(
 ) -> ScanOutcome {
     let (types, _) = engine_kind(&plan);
     let started = Instant::now();
-    let table = PortTable::builtin();
     let scans: Vec<ScanPorts> =
         types.iter().map(|t| ScanPorts { scan_type: *t, ports: plan.ports.get(t.protocol()).to_vec() }).collect();
     let info = ScanInfo {
@@ -448,7 +449,7 @@ pub(crate) async fn run(
     };
 
     let (ttx, trx) = mpsc::channel::<ScanTarget>(256);
-    let (etx, mut erx) = mpsc::channel::<ScanEvent>(4096);
+    let (etx, erx) = mpsc::channel::<ScanEvent>(4096);
     let emitter = Emitter::new(etx.clone(), cancel.clone());
     let resolver = match Resolver::new(&plan.dns) {
         Ok(r) => r,
@@ -461,6 +462,7 @@ pub(crate) async fn run(
     };
     let skipped = done.len();
     let feeder = tokio::spawn(feed_targets(Arc::clone(&plan), resolver.clone(), ttx, etx.clone(), done));
+    let raw_used = raw_sockets.is_some();
     let engine_task = start_engine(&plan, &scans, raw_sockets, trx, emitter, skipped);
     drop(etx);
 
@@ -474,102 +476,74 @@ pub(crate) async fn run(
         options.host_delay = plan.timing.scan_delay;
         Arc::new(Detector::new(v.db.clone(), options))
     });
-    let mut lookups: JoinSet<Vec<ScanEvent>> = JoinSet::new();
-    let max_lookups = dns::MAX_PARALLEL_PTR;
-    let mut first_open = false;
-    let mut ticker = tokio::time::interval(TICK_EVERY);
-    // After a stall, one tick, not a burst of them.
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            ev = erx.recv(), if lookups.len() < max_lookups => {
-                let Some(mut ev) = ev else { break };
-                match &mut ev {
-                    ScanEvent::PortFound { port, .. } => add_service_names(std::slice::from_mut(port), table),
-                    ScanEvent::HostDone(h) => add_service_names(&mut h.ports, table),
-                    _ => {}
-                }
-                let wants_ptr = match &ev {
-                    ScanEvent::HostDone(h) => match plan.reverse_dns {
-                        ReverseDns::Never => false,
-                        ReverseDns::UpHosts => h.status != HostStatus::Down,
-                        ReverseDns::Always => true,
-                    },
-                    _ => false,
-                };
-                let detect = match (&ev, &detector) {
-                    (ScanEvent::HostDone(h), Some(d)) if h.status == HostStatus::Up && h.ports.iter().any(|p| detectable(p).is_some()) => Some(Arc::clone(d)),
-                    _ => None,
-                };
-                if wants_ptr || detect.is_some() {
-                    let resolver = resolver.clone();
-                    let cancel = cancel.clone();
-                    let host_timeout = plan.timing.host_timeout;
-                    lookups.spawn(async move {
-                        let mut events = Vec::new();
-                        if let ScanEvent::HostDone(h) = &mut ev {
-                            if let Some(det) = detect {
-                                // --host-timeout covers detection too: what is left of it after
-                                // the port scan (whole seconds: the host's start is kept in them).
-                                let left = host_timeout.map(|t| {
-                                    let spent = u64::try_from(unix_now().saturating_sub(h.start_unix)).unwrap_or(0);
-                                    t.saturating_sub(Duration::from_secs(spent))
-                                });
-                                let out_of_time = async {
-                                    match left {
-                                        Some(d) => tokio::time::sleep(d).await,
-                                        None => std::future::pending().await,
-                                    }
-                                };
-                                tokio::select! {
-                                    found = detect_host(&det, h) => events = found,
-                                    _ = out_of_time => h.timed_out = true,
-                                    _ = cancel.cancelled() => {}
-                                }
-                            }
-                            if wants_ptr {
-                                if let Some(name) = resolver.reverse(h.addr).await {
-                                    h.hostnames.push(Hostname { name, kind: HostnameKind::Ptr });
-                                }
-                            }
-                        }
-                        events.push(ev);
-                        events
-                    });
-                } else {
-                    let first = match &ev {
-                        ScanEvent::PortFound { addr, port } if !first_open && port.state == PortState::Open => {
-                            first_open = true;
-                            let after_secs = started.elapsed().as_secs_f64();
-                            Some(ScanEvent::FirstOpenPort { addr: *addr, protocol: port.protocol, port: port.port, after_secs })
-                        }
-                        _ => None,
-                    };
-                    hub.deliver(ev).await;
-                    if let Some(first) = first {
-                        hub.deliver(first).await;
-                    }
-                }
-            }
-            Some(done) = lookups.join_next(), if !lookups.is_empty() => {
-                if let Ok(events) = done {
-                    for ev in events {
-                        hub.deliver(ev).await;
-                    }
-                }
-            }
-            _ = ticker.tick() => hub.tick(),
-        }
-    }
-    while let Some(done) = lookups.join_next().await {
-        if let Ok(events) = done {
-            for ev in events {
-                hub.deliver(ev).await;
-            }
-        }
-    }
+    let mut pump = Pump {
+        plan: Arc::clone(&plan),
+        detector,
+        resolver,
+        cancel: cancel.clone(),
+        started,
+        first_open: false,
+        held: HashMap::new(),
+        retry: Vec::new(),
+    };
+    pump.run(hub, erx).await;
     feeder.abort();
-    let (totals, outcome) = match engine_task.await {
+    let (mut totals, mut outcome) = engine_outcome(engine_task.await, hub, &cancel);
+
+    // --fast-discovery: hosts seen up recently that answered no probe at all go through
+    // discovery after all, in a second engine run of their own (new sockets: a run owns its).
+    let retry = std::mem::take(&mut pump.retry);
+    if !retry.is_empty() {
+        // The first run counted them up; the second counts them as it finds them.
+        totals.hosts_up = totals.hosts_up.saturating_sub(retry.len() as u64);
+        if outcome == ScanOutcome::Completed {
+            let mut second = (*plan).clone();
+            second.timing.learned = second.timing.learned.without_up();
+            let second = Arc::new(second);
+            let sockets = match raw_used.then(|| RawSockets::open(&second.origin)).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    return finish(hub, started, totals, ScanOutcome::Failed { error: format!("raw scan failed: {e}") })
+                        .await
+                }
+            };
+            let (ttx, trx) = mpsc::channel::<ScanTarget>(256);
+            let (etx, erx) = mpsc::channel::<ScanEvent>(4096);
+            let emitter = Emitter::new(etx, cancel.clone());
+            let feeder = tokio::spawn(async move {
+                for t in retry {
+                    if ttx.send(t).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let engine_task = start_engine(&second, &scans, sockets, trx, emitter, 0);
+            pump.plan = Arc::clone(&second);
+            pump.run(hub, erx).await;
+            feeder.abort();
+            let (more, second_outcome) = engine_outcome(engine_task.await, hub, &cancel);
+            totals.hosts_up += more.hosts_up;
+            totals.hosts_down += more.hosts_down;
+            totals.probes_sent += more.probes_sent;
+            outcome = second_outcome;
+        }
+    }
+    let totals = EngineTotals {
+        hosts_up: totals.hosts_up + before.hosts_up,
+        hosts_down: totals.hosts_down + before.hosts_down,
+        hosts_listed: totals.hosts_listed + before.hosts_listed,
+        ..totals
+    };
+    finish(hub, started, totals, outcome).await
+}
+
+/// An engine run's totals and the outcome it gives the scan.
+fn engine_outcome(
+    joined: Result<EngineRun, tokio::task::JoinError>,
+    hub: &Hub,
+    cancel: &CancellationToken,
+) -> (EngineTotals, ScanOutcome) {
+    match joined {
         Ok(Ok(t)) => {
             let outcome = match &hub.sink_error {
                 Some(e) => ScanOutcome::Failed { error: e.to_string() },
@@ -583,14 +557,7 @@ pub(crate) async fn run(
             let why = if e.is_panic() { "the scan engine panicked" } else { "the scan engine was stopped" };
             (EngineTotals::default(), ScanOutcome::Failed { error: format!("{why}: {e}") })
         }
-    };
-    let totals = EngineTotals {
-        hosts_up: totals.hosts_up + before.hosts_up,
-        hosts_down: totals.hosts_down + before.hosts_down,
-        hosts_listed: totals.hosts_listed + before.hosts_listed,
-        ..totals
-    };
-    finish(hub, started, totals, outcome).await
+    }
 }
 
 /// The scan's last event, and the sinks flushed.

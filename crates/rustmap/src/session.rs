@@ -84,6 +84,9 @@ pub struct StartOptions {
     /// start from its own, or from the largest of its /24 (/64), instead of the template's
     /// initial timeout.
     pub learned_rtt: Vec<(std::net::IpAddr, std::time::Duration)>,
+    /// Hosts seen up recently (`--fast-discovery`): scanned without discovery probes; those
+    /// that then answer no probe at all go through discovery after all, in a second pass.
+    pub seen_up: Vec<std::net::IpAddr>,
 }
 
 /// A stopped scan to take up again: its id, which the resumed scan keeps, the hosts it finished
@@ -129,8 +132,8 @@ impl Scanner {
 
     /// Start a plan that [`validate()`] returned.
     pub fn start_plan(mut plan: ScanPlan, options: StartOptions) -> Result<ScanHandle, StartError> {
-        if !options.learned_rtt.is_empty() {
-            plan.timing.learned_rtt = rustmap_engine::timing::LearnedRtt::new(options.learned_rtt);
+        if !options.learned_rtt.is_empty() || !options.seen_up.is_empty() {
+            plan.timing.learned = rustmap_engine::timing::Learned::new(options.learned_rtt, options.seen_up);
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let (_, connect) = pipeline::engine_kind(&plan);
