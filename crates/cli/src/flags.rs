@@ -237,6 +237,21 @@ pub struct Flags {
     /// Compare two stored scans, by id or unique id prefix (A,B; exit code 0 when equal, 1 when different), and exit.
     #[arg(long = "diff-scans", value_name = "A,B", help_heading = "History")]
     pub diff_scans: Option<String>,
+    /// Use the scan history: scan first the ports past scans found open on these hosts (then on their /24 or /64), and start each host's timeouts from its past round trips (learned timing). Prints how soon the first open port came.
+    #[arg(long = "predict-ports", help_heading = "History", conflicts_with = "no_db")]
+    pub predict_ports: bool,
+    /// Use the scan history: hosts found up by a scan within --fast-discovery-max-age are port-scanned at once, without discovery probes; one that then answers no probe at all goes through discovery after all.
+    #[arg(long = "fast-discovery", help_heading = "History", conflicts_with = "no_db")]
+    pub fast_discovery: bool,
+    /// How recent a scan must be for --fast-discovery to trust it (default 24h; ms, s, m, h).
+    #[arg(long = "fast-discovery-max-age", value_name = "TIME", help_heading = "History", requires = "fast_discovery")]
+    pub fast_discovery_max_age: Option<String>,
+    /// Resume a stored scan that was interrupted or killed (by id or unique id prefix), with its own configuration: the hosts it finished are not scanned again, and its outputs end as an uninterrupted scan's would. Only --db, --db-sync and --no-progress may be given with it.
+    #[arg(long = "resume", value_name = "ID", help_heading = "History")]
+    pub resume: Option<String>,
+    /// How hard the history database guards against power cuts: off, normal (the default: a killed scan never loses what was written; a power cut may lose the last few seconds) or full (fsync at every commit: a power cut loses nothing written).
+    #[arg(long = "db-sync", value_name = "MODE", help_heading = "History", value_parser = ["off", "normal", "full"], ignore_case = true)]
+    pub db_sync: Option<String>,
 
     /// Start from a scan profile: a built-in one (see --list-profiles) or one saved with
     /// --save-profile. Flags given with it override its settings.
@@ -305,9 +320,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("traceroute", false),
     u("topology", true),
     u("topology-output", true),
-    u("predict-ports", false),
-    u("fast-discovery", false),
-    u("resume", true),
     u("data-hex", true),
     u("data-string", true),
     u("data-length", true),

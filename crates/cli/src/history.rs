@@ -4,7 +4,8 @@
 
 use crate::flags::Flags;
 use anyhow::{anyhow, Context, Result};
-use rustmap_store::{default_path, diff, targets_key, Store, StoreError, StoreHealth, StoreSink};
+use rustmap_model::AddrSet;
+use rustmap_store::{default_path, diff, targets_key, DbSync, Store, StoreError, StoreHealth, StoreSink};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,11 @@ use std::sync::{Arc, Mutex};
 /// The database this run uses: `--db PATH`, else the default.
 pub fn db_path(f: &Flags) -> Option<PathBuf> {
     f.db.clone().or_else(default_path)
+}
+
+/// `--db-sync`, as the store takes it (clap has checked the spelling).
+pub fn db_sync(f: &Flags) -> DbSync {
+    f.db_sync.as_deref().and_then(|s| s.parse().ok()).unwrap_or_default()
 }
 
 fn json_out(f: &Flags) -> bool {
@@ -138,8 +144,9 @@ pub fn diff_scans(f: &Flags, pair: &str) -> ExitCode {
 
 /// The store to attach to a scan, with its health. A database that is not ours (not SQLite, a
 /// newer schema) stops the run before anything is scanned; any other failure to open it (a
-/// read-only directory, a full disk) only loses the history, with a warning.
-pub fn attach(f: &Flags) -> Result<Option<(StoreSink, Arc<Mutex<StoreHealth>>)>> {
+/// read-only directory, a full disk) only loses the history, with a warning. A resumed scan's
+/// finished hosts (`skip`) are in the store already and are not written again.
+pub fn attach(f: &Flags, skip: Option<AddrSet>) -> Result<Option<(StoreSink, Arc<Mutex<StoreHealth>>)>> {
     if f.no_db {
         return Ok(None);
     }
@@ -147,10 +154,11 @@ pub fn attach(f: &Flags) -> Result<Option<(StoreSink, Arc<Mutex<StoreHealth>>)>>
         eprintln!("rustmap: warning: scan history not saved: HOME is not set (give --db PATH, or --no-db)");
         return Ok(None);
     };
-    match Store::open(&path) {
+    match Store::open_with(&path, db_sync(f)) {
         Ok(store) => {
             let health = Arc::new(Mutex::new(StoreHealth::default()));
-            Ok(Some((StoreSink::new(store, Arc::clone(&health)), health)))
+            let sink = StoreSink::new(store, Arc::clone(&health)).skipping(skip.unwrap_or_default());
+            Ok(Some((sink, health)))
         }
         Err(e @ (StoreError::NotADatabase(_) | StoreError::TooNew { .. })) => Err(anyhow!(e)),
         Err(e) => {

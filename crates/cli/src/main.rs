@@ -9,12 +9,16 @@ mod argv;
 mod config;
 mod flags;
 mod history;
+mod predict;
 mod profiles;
+mod resume;
 mod watch;
 
 use clap::FromArgMatches;
-use rustmap::{Scanner, StartError, StartOptions};
+use rustmap::{Resume, Scanner, StartError, StartOptions};
+use rustmap_model::Checkpoint;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A usage error: printed as one line, exit code 2.
 #[derive(Debug)]
@@ -81,11 +85,23 @@ fn main() -> ExitCode {
     let store_flags = parsed.clone();
     let (save_as, no_targets) =
         (parsed.save_profile.clone(), parsed.targets.is_empty() && parsed.input_list.is_empty());
-    let mut config = match config::build(parsed, args_line, base) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("rustmap: {e:#}");
-            return ExitCode::from(2);
+    let (mut config, checkpoint) = if let Some(given) = parsed.resume.clone() {
+        match resume::claim(&matches, &parsed, &given) {
+            Ok(c) => {
+                // The stored configuration, as it was; only the live status line follows this run.
+                let mut config = c.config.clone();
+                config.output.progress &= !parsed.no_progress;
+                (config, Some(c))
+            }
+            Err(code) => return code,
+        }
+    } else {
+        match config::build(parsed, args_line, base) {
+            Ok(c) => (c, None),
+            Err(e) => {
+                eprintln!("rustmap: {e:#}");
+                return ExitCode::from(2);
+            }
         }
     };
     if config.output.diff && store_flags.no_db {
@@ -129,20 +145,90 @@ fn main() -> ExitCode {
             config.output.progress = false;
             watch::run(config, &store_flags, w).await
         }),
-        None => runtime.block_on(run(config, store_flags)),
+        None => runtime.block_on(run(config, store_flags, checkpoint)),
     }
 }
 
-async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
+/// Which signal stopped the scan (0: none), for the exit code and the resume hint.
+static SIGNAL: AtomicU8 = AtomicU8::new(0);
+
+/// Cancel the scan on SIGINT (Ctrl-C) or SIGTERM: it ends as `interrupted`, results so far kept.
+fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        let which = tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_ok() { 2 } else { return },
+            _ = term => 15,
+        };
+        SIGNAL.store(which, Ordering::SeqCst);
+        token.cancel();
+    });
+}
+
+async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Option<Checkpoint>) -> ExitCode {
     // Checked first, so that a bad value is reported before the database is even opened.
-    let plan = match rustmap::validate(&config) {
+    let mut plan = match rustmap::validate(&config) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rustmap: {e}");
             return ExitCode::from(2);
         }
     };
-    let (store, health) = match history::attach(&f) {
+    let mut learned_rtt = Vec::new();
+    let mut seen_up = Vec::new();
+    if f.fast_discovery {
+        let age = f.fast_discovery_max_age.as_deref().unwrap_or("24h");
+        let max_age = match rustmap::validate::parse_time("fast_discovery_max_age", "--fast-discovery-max-age", age) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("rustmap: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match predict::seen_up(&f, max_age) {
+            Ok((up, note)) => {
+                eprintln!("rustmap: {note}");
+                seen_up = up;
+            }
+            Err(e) => {
+                eprintln!("rustmap: --fast-discovery: cannot read the scan history: {e:#}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if f.predict_ports {
+        match predict::predict(&f, &plan) {
+            Ok(p) => {
+                eprintln!("rustmap: {}", p.note);
+                learned_rtt = p.learned_rtt;
+                if p.first.is_some() {
+                    config.ports.first = p.first;
+                    plan = match rustmap::validate(&config) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("rustmap: {e}");
+                            return ExitCode::from(2);
+                        }
+                    };
+                }
+            }
+            Err(e) => {
+                eprintln!("rustmap: --predict-ports: cannot read the scan history: {e:#}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let (store, health) = match history::attach(&f, checkpoint.as_ref().map(|c| c.done.clone())) {
         Ok(Some((sink, health))) => (Some(sink), Some(health)),
         Ok(None) => (None, None),
         Err(e) => {
@@ -151,8 +237,29 @@ async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
         }
     };
     // Every host is written as it finishes: no need to hold them all until the end.
-    let sinks: Vec<Box<dyn rustmap::Sink>> = store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
-    let options = StartOptions { totals_only: true, sinks, ..StartOptions::default() };
+    let mut sinks: Vec<Box<dyn rustmap::Sink>> =
+        store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
+    if f.predict_ports {
+        sinks.push(Box::new(predict::FirstOpenNote));
+    }
+    let resume = match checkpoint {
+        None => None,
+        Some(c) => {
+            let path = history::db_path(&f).unwrap_or_default();
+            match rustmap_store::FinishedHosts::open(&path, &c.scan_id) {
+                Ok(hosts) => Some(Resume {
+                    scan_id: c.scan_id,
+                    done: c.done,
+                    finished: Box::new(hosts.map(|h| h.map_err(|e| e.to_string()))),
+                }),
+                Err(e) => {
+                    eprintln!("rustmap: cannot read the finished hosts of scan {}: {e}", c.scan_id);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let options = StartOptions { totals_only: true, sinks, resume, learned_rtt, seen_up, ..StartOptions::default() };
     let scan = match Scanner::start_plan(plan, options) {
         Ok(s) => s,
         Err(StartError::Config(e)) => {
@@ -164,14 +271,20 @@ async fn run(config: rustmap::ScanConfig, f: flags::Flags) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let on_signal = scan.cancel_token();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    cancel_on_signal(scan.cancel_token());
     let outcome = scan.wait().await;
+    let stored =
+        health.as_ref().and_then(|h| h.lock().ok().and_then(|h| h.scan_id.clone().filter(|_| h.error.is_none())));
     let after = history::after_scan(&f, &config, health);
+    let signal = SIGNAL.load(Ordering::SeqCst);
+    if signal != 0 {
+        match stored {
+            Some(id) => eprintln!("rustmap: scan {id} interrupted; resume it with: {}", resume::command(&f, &id)),
+            None => eprintln!("rustmap: scan interrupted (not stored, so it cannot be resumed)"),
+        }
+        // As shells report a process ended by a signal: 128 + its number.
+        return ExitCode::from(128 + signal);
+    }
     match (outcome, after) {
         (Err(e), _) => {
             eprintln!("rustmap: scan failed: {e}");

@@ -131,7 +131,7 @@ async fn watch_loop(
     let mut previous: Option<String> = None;
     for iteration in 1u64.. {
         let plan = rustmap::validate(config)?;
-        let Some((sink, health)) = history::attach(f)? else {
+        let Some((sink, health)) = history::attach(f, None)? else {
             return Err(anyhow!("--watch: the history database cannot be written, so scans cannot be compared"));
         };
         let sinks: Vec<Box<dyn rustmap::Sink>> = vec![Box::new(sink)];
@@ -153,7 +153,7 @@ async fn watch_loop(
             (None, None) => return Err(anyhow!("--watch: the scan was not stored")),
         };
         if stop.is_cancelled() {
-            eprintln!("rustmap: watch stopped at iteration {iteration}; scan {id} is stored as interrupted");
+            eprintln!("rustmap: watch stopped at iteration {iteration}; scan {id} is stored as interrupted (rustmap --resume {id} finishes it)");
             return Ok(());
         }
         match &previous {

@@ -459,7 +459,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--self-test"], "--self-test"),
-        (vec!["--resume", "01ABC", "127.0.0.1"], "--resume"),
+        (vec!["--traceroute", "127.0.0.1"], "--traceroute"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);

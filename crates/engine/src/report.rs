@@ -160,15 +160,25 @@ pub(crate) struct HostCore {
 }
 
 impl HostCore {
-    /// A host entering the scan at `now`: up at once (`-Pn`, reason user-set) or in discovery.
+    /// A host entering the scan at `now`: up at once (`-Pn`, reason user-set; or seen up by a
+    /// recent scan, reason seen-up, with `--fast-discovery`) or in discovery.
     pub fn new(target: ScanTarget, timing: &Timing, up: bool, now: Instant) -> HostCore {
+        // Learned timing: the host's (or its network's) round trip of past scans, if known.
+        let learned = timing.learned.rtt(target.addr);
+        let life = if up {
+            Life::Up { reason: Reason::UserSet, ttl: 0 }
+        } else if timing.learned.seen_up(target.addr) {
+            Life::Up { reason: Reason::SeenUp, ttl: 0 }
+        } else {
+            Life::Discovery { negative: None }
+        };
         HostCore {
             target,
             start_unix: unix_now(),
             deadline: timing.host_timeout.filter(|d| !d.is_zero()).map(|d| now + d),
-            life: if up { Life::Up { reason: Reason::UserSet, ttl: 0 } } else { Life::Discovery { negative: None } },
+            life,
             results: Vec::new(),
-            rtt: RttEstimator::default(),
+            rtt: learned.map(RttEstimator::learned).unwrap_or_default(),
             max_successful_try: 0,
             news: News::default(),
         }

@@ -24,7 +24,68 @@
 //! randomness, as arguments, so they can be driven by a simulated clock.
 
 use rand::Rng;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What past scans taught about hosts (the front-end fills it from the scan history; empty
+/// otherwise):
+///
+/// - round trips (learned timing): a host's estimator starts from its own past round trip, or
+///   else from the largest one of its network (its /24, or /64 for IPv6), instead of from
+///   nothing, so its first probes time out after a few round trips rather than after the
+///   template's initial timeout;
+/// - hosts seen up recently (`--fast-discovery`): they start up, reason `seen-up`, without
+///   discovery probes (the facade sends those that then answer nothing through discovery).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Learned {
+    hosts: Arc<HashMap<IpAddr, Duration>>,
+    networks: Arc<HashMap<IpAddr, Duration>>,
+    up: Arc<HashSet<IpAddr>>,
+}
+
+/// The network an address is in, for learned timing: its /24, or its /64.
+pub fn network_of(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+    }
+}
+
+impl Learned {
+    /// From past hosts' round trips and the hosts seen up recently.
+    pub fn new(rtts: impl IntoIterator<Item = (IpAddr, Duration)>, up: impl IntoIterator<Item = IpAddr>) -> Learned {
+        let mut hosts = HashMap::new();
+        let mut networks: HashMap<IpAddr, Duration> = HashMap::new();
+        for (addr, rtt) in rtts {
+            hosts.insert(addr, rtt);
+            let n = networks.entry(network_of(addr)).or_insert(rtt);
+            *n = (*n).max(rtt);
+        }
+        Learned { hosts: Arc::new(hosts), networks: Arc::new(networks), up: Arc::new(up.into_iter().collect()) }
+    }
+
+    /// The round trip to start `addr` from, if past scans measured it or its network.
+    pub fn rtt(&self, addr: IpAddr) -> Option<Duration> {
+        self.hosts.get(&addr).or_else(|| self.networks.get(&network_of(addr))).copied()
+    }
+
+    /// Whether `addr` was seen up recently enough to skip its discovery.
+    pub fn seen_up(&self, addr: IpAddr) -> bool {
+        self.up.contains(&addr)
+    }
+
+    /// The same, without the hosts seen up (their discovery is not skipped).
+    pub fn without_up(&self) -> Learned {
+        Learned { up: Arc::default(), ..self.clone() }
+    }
+
+    /// Whether nothing was learned.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.up.is_empty()
+    }
+}
 
 /// A timing template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,6 +172,8 @@ pub struct Timing {
     pub min_hostgroup: usize,
     /// Disable RTT adaptation and window growth (`--no-adaptive`): fixed timeout, fixed window.
     pub adaptive: bool,
+    /// What past scans taught: round trips to start hosts from, hosts seen up recently.
+    pub learned: Learned,
 }
 
 impl Timing {
@@ -144,6 +207,7 @@ impl Timing {
             max_hostgroup: if slow { 1 } else { 1024 },
             min_hostgroup: 1,
             adaptive: true,
+            learned: Learned::default(),
         }
     }
 }
@@ -352,6 +416,13 @@ pub struct RttEstimator {
 }
 
 impl RttEstimator {
+    /// An estimator that starts from a round trip measured before (learned timing), as if it
+    /// were this scan's first sample: the variance is half of it, as RFC 6298 sets it then.
+    pub fn learned(rtt: Duration) -> RttEstimator {
+        let r = rtt.as_secs_f64() * 1e6;
+        RttEstimator { srtt_us: Some(r), rttvar_us: r / 2.0 }
+    }
+
     /// Take one measured round trip.
     pub fn sample(&mut self, rtt: Duration) {
         let r = rtt.as_secs_f64() * 1e6;
@@ -452,6 +523,31 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn learned_rtt_starts_a_host_from_its_own_or_its_networks_round_trip() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let ms = Duration::from_millis;
+        let learned = Learned::new(
+            [(ip("198.18.0.10"), ms(2)), (ip("198.18.0.11"), ms(8)), (ip("fd00::1"), ms(4))],
+            [ip("198.18.0.10")],
+        );
+        assert_eq!(learned.rtt(ip("198.18.0.10")), Some(ms(2)));
+        assert_eq!(learned.rtt(ip("198.18.0.77")), Some(ms(8)), "the largest of its /24");
+        assert_eq!(learned.rtt(ip("198.18.1.10")), None);
+        assert_eq!(learned.rtt(ip("fd00::ffff:1")), Some(ms(4)), "its /64");
+        assert!(learned.seen_up(ip("198.18.0.10")) && !learned.seen_up(ip("198.18.0.11")));
+        assert!(!learned.without_up().seen_up(ip("198.18.0.10")));
+        assert_eq!(learned.without_up().rtt(ip("198.18.0.10")), Some(ms(2)));
+        assert_eq!(network_of(ip("fd00:0:0:1::5")), ip("fd00:0:0:1::"));
+        // A learned start: the first timeout is three round trips (RFC 6298's first sample),
+        // within the template's bounds, instead of the template's initial timeout.
+        let t = Timing::default();
+        assert_eq!(RttEstimator::default().timeout(&t), t.initial_rtt_timeout);
+        assert_eq!(RttEstimator::learned(ms(50)).timeout(&t), ms(150));
+        assert_eq!(RttEstimator::learned(ms(2)).timeout(&t), t.min_rtt_timeout);
+    }
+
     #[test]
     fn discovery_has_room_of_its_own() {
         let t = Timing::default();

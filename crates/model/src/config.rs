@@ -111,6 +111,10 @@ pub struct PortsConfig {
     pub exclude: Option<String>,
     /// Ascending order instead of random (`-r`).
     pub sequential: bool,
+    /// Ports to scan first, before the others (same syntax as `spec`; those not in the scan's
+    /// list are ignored). `--predict-ports` fills it with the ports past scans found open on
+    /// these hosts and their neighbours.
+    pub first: Option<String>,
 }
 
 /// Host discovery, as the `-P` options say.

@@ -8,7 +8,8 @@
 //! then its `port_found` events as each port is decided, `service_found`, `os_match`,
 //! `script_output` and `trace_hop` as they are found, and `host_done` with the whole host last.
 //! `host_done` carries everything its host's earlier events said, so a consumer that only wants
-//! finished hosts reads that alone. `progress` and `warning` come at any time.
+//! finished hosts reads that alone. `progress` and `warning` come at any time. A scan that is
+//! cancelled sends `stopping` before the `host_done` of the hosts it cut short.
 
 use crate::findings::{OsGuess, ScriptResult, ScriptScope, TraceHop};
 use crate::{HostResult, PortResult, Protocol, ScanConfig, ServiceInfo, TlsInfo};
@@ -287,6 +288,23 @@ pub enum ScanEvent {
         /// The message, already sanitized.
         message: String,
     },
+    /// The scan's first open port, as soon as it is found: how long the scan took to give its
+    /// first useful answer (what `--predict-ports` shortens). Sent once, at most.
+    FirstOpenPort {
+        /// The host.
+        addr: IpAddr,
+        /// The port's protocol.
+        protocol: Protocol,
+        /// The port.
+        port: u16,
+        /// Seconds since the scan started.
+        after_secs: f64,
+    },
+    /// The scan was asked to stop (Ctrl-C, a cancel call, a sink that asked to stop). The hosts
+    /// reported after it were cut short: their `host_done` carries what was found, but they are
+    /// not finished, so a checkpoint does not count them as done (a resumed scan scans them
+    /// again). Sent once, at most, before `scan_finished`.
+    Stopping,
     /// The scan ended; always the last event.
     ScanFinished(ScanStats),
 }

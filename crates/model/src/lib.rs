@@ -5,6 +5,7 @@
 //! or written. The names of states and reasons are nmap's, because users, ndiff and XML importers
 //! rely on them.
 
+pub mod checkpoint;
 pub mod config;
 mod event;
 mod findings;
@@ -12,6 +13,7 @@ mod result;
 mod sink;
 mod text;
 
+pub use checkpoint::{AddrSet, Checkpoint};
 pub use config::{ScanConfig, CONFIG_VERSION};
 pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
 pub use findings::{OsClass, OsGuess, ScriptResult, ScriptScope, TraceHop};
@@ -144,6 +146,10 @@ pub enum Reason {
     /// The user said so (`-Pn`).
     #[serde(rename = "user-set")]
     UserSet,
+    /// A recent scan found it up, so discovery was skipped (`--fast-discovery`); it answered
+    /// the port scan.
+    #[serde(rename = "seen-up")]
+    SeenUp,
     /// The target is one of our own addresses.
     #[serde(rename = "localhost-response")]
     LocalhostResponse,
@@ -206,6 +212,7 @@ impl Reason {
             Reason::HostProhibited => "host-prohibited",
             Reason::NetProhibited => "net-prohibited",
             Reason::UserSet => "user-set",
+            Reason::SeenUp => "seen-up",
             Reason::LocalhostResponse => "localhost-response",
             Reason::EchoReply => "echo-reply",
             Reason::ArpResponse => "arp-response",

@@ -441,7 +441,7 @@ impl ScanResult {
                 self.stats = Some(stats.clone());
                 self.active.clear();
             }
-            ScanEvent::Progress { .. } => {}
+            ScanEvent::Progress { .. } | ScanEvent::Stopping | ScanEvent::FirstOpenPort { .. } => {}
         }
     }
 

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+mod events;
 mod pipeline;
 pub mod profile;
 pub mod session;
@@ -35,8 +36,8 @@ pub mod validate;
 
 pub use dns::NameOptions;
 pub use rustmap_model::config::{self, ReverseDns};
-pub use rustmap_model::{Control, ScanConfig, ScanEvent, ScanResult, Sink, SinkError};
-pub use session::{EventStream, ScanError, ScanHandle, Scanner, StartError, StartOptions};
+pub use rustmap_model::{AddrSet, Checkpoint, Control, ScanConfig, ScanEvent, ScanResult, Sink, SinkError};
+pub use session::{EventStream, Resume, ScanError, ScanHandle, Scanner, StartError, StartOptions};
 pub use validate::{validate, ConfigError, ConfigErrorKind};
 
 /// Whether this process may send raw packets (CAP_NET_RAW), as the kernel sees it.
@@ -47,6 +48,11 @@ pub use rustmap_engine::origin::Origin;
 pub use rustmap_detect::{DetectOptions, LoadError as ProbeDbError, ProbeDb};
 pub use rustmap_engine::discovery::{DiscoveryPlan, Ping};
 pub use rustmap_engine::{Timing, TimingTemplate};
+
+/// The network of an address as learned timing groups them: its /24, or its /64 for IPv6.
+pub fn timing_network_of(a: IpAddr) -> IpAddr {
+    rustmap_engine::timing::network_of(a)
+}
 
 use rustmap_model::config::OutputFormat;
 use rustmap_model::ScanType;
@@ -93,6 +99,8 @@ pub struct ScanPlan {
     config: ScanConfig,
     targets: TargetList,
     ports: PortList,
+    /// Ports scanned before the others (`ports.first`), each in the scan's list.
+    first_ports: PortList,
     scan_types: Vec<ScanType>,
     timing: Timing,
     skip_discovery: bool,
@@ -124,5 +132,10 @@ impl ScanPlan {
     /// The timing the engine will use.
     pub fn timing(&self) -> &Timing {
         &self.timing
+    }
+
+    /// The targets, as they will be streamed to the engine.
+    pub fn targets(&self) -> &TargetList {
+        &self.targets
     }
 }

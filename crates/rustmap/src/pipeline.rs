@@ -7,17 +7,19 @@
 //! channels, sockets, resolver and detector.
 
 use crate::dns::{self, Resolver};
-use crate::session::EventTx;
-use crate::{ReverseDns, ScanPlan, TICK_EVERY, VERSION};
+use crate::events::Pump;
+use crate::session::{EventTx, Resume};
+use crate::{ScanPlan, VERSION};
 use rustmap_detect::{Detector, Transport};
 use rustmap_engine::report::unix_now;
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
 use rustmap_model::{
-    Control, HostResult, HostStatus, Hostname, HostnameKind, PortResult, PortState, Protocol, Reason, ScanEvent,
-    ScanInfo, ScanOutcome, ScanPorts, ScanResult, ScanStats, ScanType, ServiceInfo, ServiceMethod, Sink, SinkError,
-    EVENT_SCHEMA_VERSION,
+    AddrSet, Control, HostResult, HostStatus, Hostname, HostnameKind, PortResult, PortState, Protocol, Reason,
+    ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanResult, ScanStats, ScanType, ServiceInfo, ServiceMethod, Sink,
+    SinkError, EVENT_SCHEMA_VERSION,
 };
 use rustmap_targets::{PortTable, TargetItem, TargetSpec};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +42,8 @@ pub(crate) struct Hub {
     cancel: CancellationToken,
     /// The first sink failure: it fails the scan.
     pub(crate) sink_error: Option<SinkError>,
+    /// `Stopping` was delivered.
+    stopping: bool,
 }
 
 impl Hub {
@@ -49,10 +53,22 @@ impl Hub {
         cancel: CancellationToken,
         fold_hosts: bool,
     ) -> Hub {
-        Hub { sinks, stream, result: ScanResult::default(), fold_hosts, cancel, sink_error: None }
+        Hub { sinks, stream, result: ScanResult::default(), fold_hosts, cancel, sink_error: None, stopping: false }
     }
 
+    /// Deliver `ev`; once the scan is cancelled, `Stopping` goes first. Everything the engine
+    /// and detection report after they saw the cancellation reaches the hub after it was set, so
+    /// every host cut short comes after `Stopping` (a host that finished just before may too:
+    /// it is then only scanned again on resume, never taken as finished when it was not).
     pub(crate) async fn deliver(&mut self, ev: ScanEvent) {
+        if !self.stopping && self.cancel.is_cancelled() && !matches!(ev, ScanEvent::ScanFinished(_)) {
+            self.stopping = true;
+            Box::pin(self.deliver_now(ScanEvent::Stopping)).await;
+        }
+        self.deliver_now(ev).await;
+    }
+
+    async fn deliver_now(&mut self, ev: ScanEvent) {
         let whole_scan =
             matches!(ev, ScanEvent::ScanStarted(_) | ScanEvent::ScanFinished(_) | ScanEvent::Warning { .. });
         if self.fold_hosts || whole_scan {
@@ -82,7 +98,7 @@ impl Hub {
         }
     }
 
-    fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         for s in self.sinks.iter_mut() {
             if let Err(e) = s.tick() {
                 self.sink_error.get_or_insert(e);
@@ -100,12 +116,14 @@ impl Hub {
     }
 }
 
-/// Feed the engine: stream the target list, resolve names, apply exclusions.
+/// Feed the engine: stream the target list, resolve names, apply exclusions, leave out the hosts
+/// a resumed scan finished before.
 async fn feed_targets(
     plan: Arc<ScanPlan>,
     resolver: Resolver,
     tx: mpsc::Sender<ScanTarget>,
     warn: mpsc::Sender<ScanEvent>,
+    done: Arc<AddrSet>,
 ) {
     let mut exclude = plan.targets.exclude().clone();
     for name in exclude.names().map(str::to_string).collect::<Vec<_>>() {
@@ -132,6 +150,7 @@ async fn feed_targets(
             }
         };
         match item {
+            TargetItem::Addr(ip) if done.contains(ip) => {}
             TargetItem::Addr(ip) => {
                 if tx.send(ScanTarget { addr: ip, hostnames: Vec::new() }).await.is_err() {
                     return;
@@ -159,7 +178,7 @@ async fn feed_targets(
                     let _ = warn.send(ScanEvent::Warning { message }).await;
                 }
                 if let Some(block) = prefix.and_then(|p| TargetSpec::parse(&format!("{}/{p}", scan[0])).ok()) {
-                    for ip in block.addrs().filter(|ip| !exclude.contains(*ip)) {
+                    for ip in block.addrs().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
                         let hostnames = if ip == scan[0] { user.clone() } else { Vec::new() };
                         if tx.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
                             return;
@@ -168,7 +187,7 @@ async fn feed_targets(
                     continue;
                 }
                 // Each address is a host of its own, each carrying the name the user gave.
-                for ip in scan.into_iter().filter(|ip| !exclude.contains(*ip)) {
+                for ip in scan.into_iter().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
                     if tx.send(ScanTarget { addr: ip, hostnames: user.clone() }).await.is_err() {
                         return;
                     }
@@ -196,7 +215,7 @@ async fn list_targets(mut targets: mpsc::Receiver<ScanTarget>, emitter: Emitter)
     totals
 }
 
-fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
+pub(crate) fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
     for p in ports {
         if p.service.is_none() {
             if let Some(name) = table.service_name(p.protocol, p.port) {
@@ -212,7 +231,7 @@ fn add_service_names(ports: &mut [PortResult], table: &PortTable) {
 }
 
 /// Ports detection looks at: open TCP ports, and UDP ports that are open or may be.
-fn detectable(p: &PortResult) -> Option<Transport> {
+pub(crate) fn detectable(p: &PortResult) -> Option<Transport> {
     match (p.protocol, p.state) {
         (Protocol::Tcp, PortState::Open) => Some(Transport::Tcp),
         (Protocol::Udp, PortState::Open | PortState::OpenFiltered) => Some(Transport::Udp),
@@ -223,7 +242,7 @@ fn detectable(p: &PortResult) -> Option<Transport> {
 /// Run detection on every detectable port of `h`, in parallel (the detector bounds the sockets),
 /// and fold the findings into the host's ports. Returns a `ServiceFound` event per port where
 /// detection named something, in the order they were found.
-async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) -> Vec<ScanEvent> {
+pub(crate) async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) -> Vec<ScanEvent> {
     let srtt = h.srtt_us.map(Duration::from_micros);
     let mut found = Vec::new();
     let mut jobs = JoinSet::new();
@@ -270,6 +289,25 @@ async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) -> Vec<ScanEv
     found
 }
 
+/// The order the engine scans `ports` in: `first` (ports the scan has, `ports.first`), then the
+/// others, shuffled unless the scan is sequential (`-r`); and whether the engine should shuffle
+/// it again itself (only when there is nothing to put first). The engines scan a list they are
+/// told not to shuffle in the order given, every host from its start, so the ports put first
+/// are every host's first probes.
+fn engine_order(ports: &[u16], first: &[u16], randomize: bool, reorder: bool) -> (Vec<u16>, bool) {
+    if !reorder {
+        return (ports.to_vec(), randomize);
+    }
+    let mut rest: Vec<u16> = ports.iter().copied().filter(|p| first.binary_search(p).is_err()).collect();
+    if randomize {
+        use rand::seq::SliceRandom;
+        rest.shuffle(&mut rand::rng());
+    }
+    let mut order = first.to_vec();
+    order.extend(rest);
+    (order, false)
+}
+
 /// The engine's outcome: its totals, or why it failed.
 type EngineRun = Result<EngineTotals, String>;
 
@@ -280,15 +318,20 @@ fn start_engine(
     raw_sockets: Option<RawSockets>,
     trx: mpsc::Receiver<ScanTarget>,
     emitter: Emitter,
+    done: u64,
 ) -> tokio::task::JoinHandle<EngineRun> {
-    let hosts_hint = u64::try_from(plan.targets.len_hint()).ok();
+    let hosts_hint = u64::try_from(plan.targets.len_hint()).ok().map(|n| n.saturating_sub(done));
     if plan.list_only {
         return tokio::spawn(async move { Ok(list_targets(trx, emitter).await) });
     }
+    let reorder = plan.first_ports.total() > 0;
+    let order = |proto: Protocol, ports: &[u16]| {
+        engine_order(ports, plan.first_ports.get(proto), plan.randomize_ports, reorder)
+    };
     if let Some(sockets) = raw_sockets {
         let engine = RawScan {
-            scans: scans.iter().map(|s| (s.scan_type, s.ports.clone())).collect(),
-            randomize: plan.randomize_ports,
+            scans: scans.iter().map(|s| (s.scan_type, order(s.scan_type.protocol(), &s.ports).0)).collect(),
+            randomize: plan.randomize_ports && !reorder,
             timing: plan.timing.clone(),
             skip_discovery: plan.skip_discovery,
             discovery: plan.discovery.clone(),
@@ -303,9 +346,10 @@ fn start_engine(
     }
     let mut timing = plan.timing.clone();
     timing.max_parallelism = timing.max_parallelism.min(rustmap_engine::limits::fd_budget()).max(1);
+    let (tcp, randomize) = order(Protocol::Tcp, &plan.ports.tcp);
     let engine = ConnectScan {
-        ports: plan.ports.tcp.clone(),
-        randomize: plan.randomize_ports,
+        ports: tcp,
+        randomize,
         timing,
         skip_discovery: plan.skip_discovery,
         discovery: plan.discovery.clone(),
@@ -332,6 +376,37 @@ pub(crate) fn engine_kind(plan: &ScanPlan) -> (Vec<ScanType>, bool) {
     (types, connect)
 }
 
+/// Deliver a resumed scan's finished hosts as `host_done` events, read on a thread of their own
+/// (the store is read with blocking calls). Returns them counted as the engine counts hosts.
+async fn replay(
+    finished: Box<dyn Iterator<Item = Result<HostResult, String>> + Send>,
+    hub: &mut Hub,
+    cancel: &CancellationToken,
+) -> Result<EngineTotals, String> {
+    let (tx, mut rx) = mpsc::channel::<Result<HostResult, String>>(256);
+    std::thread::spawn(move || {
+        for h in finished {
+            if tx.blocking_send(h).is_err() {
+                return;
+            }
+        }
+    });
+    let mut totals = EngineTotals::default();
+    while let Some(h) = rx.recv().await {
+        let h = h.map_err(|e| format!("cannot read the finished hosts of the scan to resume: {e}"))?;
+        match h.status {
+            HostStatus::Up => totals.hosts_up += 1,
+            HostStatus::Down => totals.hosts_down += 1,
+            HostStatus::Unknown => totals.hosts_listed += 1,
+        }
+        hub.deliver(ScanEvent::HostDone(h)).await;
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    Ok(totals)
+}
+
 /// Run a scan to its end, delivering every event through `hub`. Returns the outcome that the
 /// final `ScanFinished` reports.
 pub(crate) async fn run(
@@ -340,10 +415,10 @@ pub(crate) async fn run(
     raw_sockets: Option<RawSockets>,
     hub: &mut Hub,
     cancel: CancellationToken,
+    resume: Option<Resume>,
 ) -> ScanOutcome {
     let (types, _) = engine_kind(&plan);
     let started = Instant::now();
-    let table = PortTable::builtin();
     let scans: Vec<ScanPorts> =
         types.iter().map(|t| ScanPorts { scan_type: *t, ports: plan.ports.get(t.protocol()).to_vec() }).collect();
     let info = ScanInfo {
@@ -360,8 +435,21 @@ pub(crate) async fn run(
     };
     hub.deliver(ScanEvent::ScanStarted(info)).await;
 
+    // A resumed scan: the hosts finished before first, then the rest.
+    let (done, before) = match resume {
+        None => (Arc::new(AddrSet::new()), Ok(EngineTotals::default())),
+        Some(r) => {
+            let before = replay(r.finished, hub, &cancel).await;
+            (Arc::new(r.done), before)
+        }
+    };
+    let before = match before {
+        Ok(t) => t,
+        Err(error) => return finish(hub, started, EngineTotals::default(), ScanOutcome::Failed { error }).await,
+    };
+
     let (ttx, trx) = mpsc::channel::<ScanTarget>(256);
-    let (etx, mut erx) = mpsc::channel::<ScanEvent>(4096);
+    let (etx, erx) = mpsc::channel::<ScanEvent>(4096);
     let emitter = Emitter::new(etx.clone(), cancel.clone());
     let resolver = match Resolver::new(&plan.dns) {
         Ok(r) => r,
@@ -372,8 +460,10 @@ pub(crate) async fn run(
             Resolver::system(plan.dns.timeout)
         }
     };
-    let feeder = tokio::spawn(feed_targets(Arc::clone(&plan), resolver.clone(), ttx, etx.clone()));
-    let engine_task = start_engine(&plan, &scans, raw_sockets, trx, emitter);
+    let skipped = done.len();
+    let feeder = tokio::spawn(feed_targets(Arc::clone(&plan), resolver.clone(), ttx, etx.clone(), done));
+    let raw_used = raw_sockets.is_some();
+    let engine_task = start_engine(&plan, &scans, raw_sockets, trx, emitter, skipped);
     drop(etx);
 
     let detector = plan.version_detection.as_ref().map(|v| {
@@ -386,90 +476,74 @@ pub(crate) async fn run(
         options.host_delay = plan.timing.scan_delay;
         Arc::new(Detector::new(v.db.clone(), options))
     });
-    let mut lookups: JoinSet<Vec<ScanEvent>> = JoinSet::new();
-    let max_lookups = dns::MAX_PARALLEL_PTR;
-    let mut ticker = tokio::time::interval(TICK_EVERY);
-    // After a stall, one tick, not a burst of them.
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            ev = erx.recv(), if lookups.len() < max_lookups => {
-                let Some(mut ev) = ev else { break };
-                match &mut ev {
-                    ScanEvent::PortFound { port, .. } => add_service_names(std::slice::from_mut(port), table),
-                    ScanEvent::HostDone(h) => add_service_names(&mut h.ports, table),
-                    _ => {}
+    let mut pump = Pump {
+        plan: Arc::clone(&plan),
+        detector,
+        resolver,
+        cancel: cancel.clone(),
+        started,
+        first_open: false,
+        held: HashMap::new(),
+        retry: Vec::new(),
+    };
+    pump.run(hub, erx).await;
+    feeder.abort();
+    let (mut totals, mut outcome) = engine_outcome(engine_task.await, hub, &cancel);
+
+    // --fast-discovery: hosts seen up recently that answered no probe at all go through
+    // discovery after all, in a second engine run of their own (new sockets: a run owns its).
+    let retry = std::mem::take(&mut pump.retry);
+    if !retry.is_empty() {
+        // The first run counted them up; the second counts them as it finds them.
+        totals.hosts_up = totals.hosts_up.saturating_sub(retry.len() as u64);
+        if outcome == ScanOutcome::Completed {
+            let mut second = (*plan).clone();
+            second.timing.learned = second.timing.learned.without_up();
+            let second = Arc::new(second);
+            let sockets = match raw_used.then(|| RawSockets::open(&second.origin)).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    return finish(hub, started, totals, ScanOutcome::Failed { error: format!("raw scan failed: {e}") })
+                        .await
                 }
-                let wants_ptr = match &ev {
-                    ScanEvent::HostDone(h) => match plan.reverse_dns {
-                        ReverseDns::Never => false,
-                        ReverseDns::UpHosts => h.status != HostStatus::Down,
-                        ReverseDns::Always => true,
-                    },
-                    _ => false,
-                };
-                let detect = match (&ev, &detector) {
-                    (ScanEvent::HostDone(h), Some(d)) if h.status == HostStatus::Up && h.ports.iter().any(|p| detectable(p).is_some()) => Some(Arc::clone(d)),
-                    _ => None,
-                };
-                if wants_ptr || detect.is_some() {
-                    let resolver = resolver.clone();
-                    let cancel = cancel.clone();
-                    let host_timeout = plan.timing.host_timeout;
-                    lookups.spawn(async move {
-                        let mut events = Vec::new();
-                        if let ScanEvent::HostDone(h) = &mut ev {
-                            if let Some(det) = detect {
-                                // --host-timeout covers detection too: what is left of it after
-                                // the port scan (whole seconds: the host's start is kept in them).
-                                let left = host_timeout.map(|t| {
-                                    let spent = u64::try_from(unix_now().saturating_sub(h.start_unix)).unwrap_or(0);
-                                    t.saturating_sub(Duration::from_secs(spent))
-                                });
-                                let out_of_time = async {
-                                    match left {
-                                        Some(d) => tokio::time::sleep(d).await,
-                                        None => std::future::pending().await,
-                                    }
-                                };
-                                tokio::select! {
-                                    found = detect_host(&det, h) => events = found,
-                                    _ = out_of_time => h.timed_out = true,
-                                    _ = cancel.cancelled() => {}
-                                }
-                            }
-                            if wants_ptr {
-                                if let Some(name) = resolver.reverse(h.addr).await {
-                                    h.hostnames.push(Hostname { name, kind: HostnameKind::Ptr });
-                                }
-                            }
-                        }
-                        events.push(ev);
-                        events
-                    });
-                } else {
-                    hub.deliver(ev).await;
-                }
-            }
-            Some(done) = lookups.join_next(), if !lookups.is_empty() => {
-                if let Ok(events) = done {
-                    for ev in events {
-                        hub.deliver(ev).await;
+            };
+            let (ttx, trx) = mpsc::channel::<ScanTarget>(256);
+            let (etx, erx) = mpsc::channel::<ScanEvent>(4096);
+            let emitter = Emitter::new(etx, cancel.clone());
+            let feeder = tokio::spawn(async move {
+                for t in retry {
+                    if ttx.send(t).await.is_err() {
+                        return;
                     }
                 }
-            }
-            _ = ticker.tick() => hub.tick(),
+            });
+            let engine_task = start_engine(&second, &scans, sockets, trx, emitter, 0);
+            pump.plan = Arc::clone(&second);
+            pump.run(hub, erx).await;
+            feeder.abort();
+            let (more, second_outcome) = engine_outcome(engine_task.await, hub, &cancel);
+            totals.hosts_up += more.hosts_up;
+            totals.hosts_down += more.hosts_down;
+            totals.probes_sent += more.probes_sent;
+            outcome = second_outcome;
         }
     }
-    while let Some(done) = lookups.join_next().await {
-        if let Ok(events) = done {
-            for ev in events {
-                hub.deliver(ev).await;
-            }
-        }
-    }
-    feeder.abort();
-    let (totals, outcome) = match engine_task.await {
+    let totals = EngineTotals {
+        hosts_up: totals.hosts_up + before.hosts_up,
+        hosts_down: totals.hosts_down + before.hosts_down,
+        hosts_listed: totals.hosts_listed + before.hosts_listed,
+        ..totals
+    };
+    finish(hub, started, totals, outcome).await
+}
+
+/// An engine run's totals and the outcome it gives the scan.
+fn engine_outcome(
+    joined: Result<EngineRun, tokio::task::JoinError>,
+    hub: &Hub,
+    cancel: &CancellationToken,
+) -> (EngineTotals, ScanOutcome) {
+    match joined {
         Ok(Ok(t)) => {
             let outcome = match &hub.sink_error {
                 Some(e) => ScanOutcome::Failed { error: e.to_string() },
@@ -483,7 +557,11 @@ pub(crate) async fn run(
             let why = if e.is_panic() { "the scan engine panicked" } else { "the scan engine was stopped" };
             (EngineTotals::default(), ScanOutcome::Failed { error: format!("{why}: {e}") })
         }
-    };
+    }
+}
+
+/// The scan's last event, and the sinks flushed.
+async fn finish(hub: &mut Hub, started: Instant, totals: EngineTotals, outcome: ScanOutcome) -> ScanOutcome {
     let stats = ScanStats {
         end_unix: unix_now(),
         elapsed_secs: started.elapsed().as_secs_f64(),
@@ -497,4 +575,24 @@ pub(crate) async fn run(
     hub.deliver(ScanEvent::ScanFinished(stats)).await;
     hub.finish();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::engine_order;
+
+    #[test]
+    fn ports_first_lead_the_engines_order() {
+        let ports: Vec<u16> = (1..=100).collect();
+        assert_eq!(engine_order(&ports, &[], true, false), (ports.clone(), true), "nothing first: as before");
+        let (order, shuffle) = engine_order(&ports, &[22, 80], false, true);
+        assert!(!shuffle);
+        assert_eq!(&order[..3], &[22, 80, 1]);
+        assert_eq!(order.len(), 100);
+        let (order, _) = engine_order(&ports, &[22, 80], true, true);
+        assert_eq!(&order[..2], &[22, 80]);
+        let mut rest = order[2..].to_vec();
+        rest.sort_unstable();
+        assert_eq!(rest, ports.iter().copied().filter(|p| *p != 22 && *p != 80).collect::<Vec<_>>());
+    }
 }

@@ -16,7 +16,7 @@ use crate::sinks;
 use crate::validate::{validate, ConfigError};
 use crate::ScanPlan;
 use rustmap_engine::raw::{RawScanError, RawSockets};
-use rustmap_model::{ScanConfig, ScanEvent, ScanOutcome, ScanResult, Sink, SinkError};
+use rustmap_model::{AddrSet, HostResult, ScanConfig, ScanEvent, ScanOutcome, ScanResult, Sink, SinkError};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -77,6 +77,39 @@ pub struct StartOptions {
     /// [`ScanHandle::wait`] returns, not its hosts: for front-ends that write every host as it
     /// finishes (the CLI) and would otherwise hold a whole sweep in memory for nothing.
     pub totals_only: bool,
+    /// Take up a scan that stopped before its end (`rustmap --resume`), instead of starting a
+    /// new one. The plan must be that scan's configuration.
+    pub resume: Option<Resume>,
+    /// Round trips measured by past scans, per host (learned timing): each host's timeouts
+    /// start from its own, or from the largest of its /24 (/64), instead of the template's
+    /// initial timeout.
+    pub learned_rtt: Vec<(std::net::IpAddr, std::time::Duration)>,
+    /// Hosts seen up recently (`--fast-discovery`): scanned without discovery probes; those
+    /// that then answer no probe at all go through discovery after all, in a second pass.
+    pub seen_up: Vec<std::net::IpAddr>,
+}
+
+/// A stopped scan to take up again: its id, which the resumed scan keeps, the hosts it finished
+/// (a [`Checkpoint`](rustmap_model::Checkpoint)'s `done`), and their results.
+///
+/// The resumed scan first delivers the finished hosts' results as `host_done` events, so that
+/// its outputs and [`ScanHandle::wait`]'s result hold every host as an uninterrupted scan's
+/// would, then scans the targets that are not in `done`. Its totals count both. A sink that holds
+/// the finished hosts already (the store that gave the checkpoint) skips them itself.
+pub struct Resume {
+    /// The scan's id.
+    pub scan_id: String,
+    /// Hosts not to scan again.
+    pub done: AddrSet,
+    /// Their results, read as they are delivered (an error fails the scan: a host would be
+    /// missing from its outputs).
+    pub finished: Box<dyn Iterator<Item = Result<HostResult, String>> + Send>,
+}
+
+impl std::fmt::Debug for Resume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resume").field("scan_id", &self.scan_id).field("done", &self.done.len()).finish()
+    }
 }
 
 /// Starts scans.
@@ -98,14 +131,18 @@ impl Scanner {
     }
 
     /// Start a plan that [`validate()`] returned.
-    pub fn start_plan(plan: ScanPlan, options: StartOptions) -> Result<ScanHandle, StartError> {
+    pub fn start_plan(mut plan: ScanPlan, options: StartOptions) -> Result<ScanHandle, StartError> {
+        if !options.learned_rtt.is_empty() || !options.seen_up.is_empty() {
+            plan.timing.learned = rustmap_engine::timing::Learned::new(options.learned_rtt, options.seen_up);
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.
         let raw = if connect || plan.list_only { None } else { Some(RawSockets::open(&plan.origin)?) };
         let mut all = sinks::for_plan(&plan)?;
         all.extend(options.sinks);
-        let id = ulid::Ulid::new().to_string();
+        let resume = options.resume;
+        let id = resume.as_ref().map(|r| r.scan_id.clone()).unwrap_or_else(|| ulid::Ulid::new().to_string());
         let cancel = options.cancel.unwrap_or_default();
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let mut hub = Hub::new(all, Some(tx), cancel.clone(), !options.totals_only);
@@ -113,7 +150,7 @@ impl Scanner {
         let scan_id = id.clone();
         let token = cancel.clone();
         let task = runtime.spawn(async move {
-            let outcome = pipeline::run(plan, scan_id, raw, &mut hub, token).await;
+            let outcome = pipeline::run(plan, scan_id, raw, &mut hub, token, resume).await;
             let result = std::mem::take(&mut hub.result);
             match (outcome, hub.sink_error.take()) {
                 (_, Some(e)) => Err(ScanError::Sink(e)),

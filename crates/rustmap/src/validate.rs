@@ -452,6 +452,22 @@ fn ports(c: &ScanConfig, types: &[ScanType]) -> Result<PortList, ConfigError> {
     Ok(ports)
 }
 
+/// `ports.first`: the ports to scan before the others, kept only where the scan has them.
+fn first_ports(c: &ScanConfig, types: &[ScanType], ports: &PortList) -> Result<PortList, ConfigError> {
+    let Some(f) = &c.ports.first else { return Ok(PortList::default()) };
+    let all = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+    let first = PortList::parse(f, &all, PortTable::builtin())
+        .map_err(|e| invalid("ports.first", f.clone(), format!("ports to scan first: {e}")))?;
+    let scanned: Vec<Protocol> = types.iter().map(|t| t.protocol()).collect();
+    let keep = |proto: Protocol| -> Vec<u16> {
+        if !scanned.contains(&proto) {
+            return Vec::new();
+        }
+        first.get(proto).iter().copied().filter(|p| ports.get(proto).binary_search(p).is_ok()).collect()
+    };
+    Ok(PortList { tcp: keep(Protocol::Tcp), udp: keep(Protocol::Udp), sctp: keep(Protocol::Sctp) })
+}
+
 /// Timing: the template, then each knob over it.
 fn timing(c: &ScanConfig) -> Result<Timing, ConfigError> {
     let t = &c.timing;
@@ -601,6 +617,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
     }
     let targets = targets(c)?;
     let ports = ports(c, &types)?;
+    let first_ports = first_ports(c, &types, &ports)?;
     let timing = timing(c)?;
     let (files, stats_every) = outputs(c)?;
 
@@ -644,6 +661,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         config: c.clone(),
         targets,
         ports,
+        first_ports,
         scan_types: types,
         timing,
         skip_discovery,
@@ -697,6 +715,7 @@ mod tests {
             (config(|c| c.targets = vec!["10.0.0.0/33".into()]), "targets", "10.0.0.0/33", "/33"),
             (config(|c| c.discovery.probes = vec!["PS99999".into()]), "discovery.probes", "PS99999", "99999"),
             (config(|c| c.origin.source = Some("nope".into())), "origin.source", "nope", "-S nope"),
+            (config(|c| c.ports.first = Some("22,99999".into())), "ports.first", "22,99999", "scan first"),
             (config(|c| c.names.servers = vec!["bogus".into()]), "names.servers", "bogus", "bogus"),
         ];
         for (c, field, value, needle) in cases {
@@ -744,5 +763,16 @@ mod tests {
         assert_eq!(plan.timing.max_rate, Some(500.0));
         assert_eq!(plan.files.len(), 6);
         assert_eq!(plan.scan_types, vec![ScanType::Connect]);
+    }
+
+    #[test]
+    fn ports_first_keeps_only_ports_the_scan_has() {
+        let mut c = ScanConfig::new(["127.0.0.1"]);
+        c.scan_types = vec![ScanType::Connect];
+        c.ports.spec = Some("20-30,80".into());
+        c.ports.first = Some("T:22,80,443,U:53".into());
+        let plan = validate(&c).unwrap();
+        assert_eq!(plan.first_ports.tcp, vec![22, 80]);
+        assert!(plan.first_ports.udp.is_empty(), "no UDP scan");
     }
 }

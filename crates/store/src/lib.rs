@@ -9,14 +9,24 @@
 //! - A file that is not a SQLite database, or a damaged one, is refused before anything is
 //!   written to it ([`StoreError::NotADatabase`]).
 //!
-//! Tables (version 1): `scans` (id, times, status, command line, targets, config, totals),
-//! `hosts` (one row per finished host: status, reason, names, the whole host as JSON) and `ports`
-//! (one row per listed port of an up host: state, reason, service, product, version).
+//! Tables (version 2, see `schema.rs`): `scans` (id, times, status, command line, targets, config,
+//! totals, the process running it), `hosts` (one row per finished up host: status, reason, names,
+//! the whole host as JSON), `ports` (one row per listed port of an up host: state, reason,
+//! service, product, version) and `down_hosts` (finished down hosts, packed many to a row).
+//! Together they are a scan's checkpoint: [`Store::claim`] turns them into a
+//! [`Checkpoint`](rustmap_model::Checkpoint) to resume from, and [`FinishedHosts`] reads the
+//! finished hosts back.
 
 mod diff;
+mod knowledge;
+mod owner;
+mod resume;
+mod schema;
 mod sink;
 
 pub use diff::{diff, HostChange, PortChange, ScanDiff};
+pub use knowledge::PastHost;
+pub use resume::FinishedHosts;
 pub use sink::{targets_key, StoreHealth, StoreSink};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -27,7 +37,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Version of the database schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another process's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +71,25 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The scan ran to its end: there is nothing to resume.
+    #[error("scan {0} is completed: there is nothing to resume")]
+    Completed(String),
+    /// The scan is still running in a live process.
+    #[error("scan {id} is still running (process {pid}); stop it first, or wait for it")]
+    StillRunning {
+        /// The scan.
+        id: String,
+        /// The process running it.
+        pid: i64,
+    },
+    /// The scan cannot be resumed (no configuration stored, or one this build cannot read).
+    #[error("scan {id} cannot be resumed: {why}")]
+    NotResumable {
+        /// The scan.
+        id: String,
+        /// Why.
+        why: String,
+    },
     /// SQLite failed.
     #[error("database: {0}")]
     Sql(#[from] rusqlite::Error),
@@ -92,6 +121,44 @@ pub struct ScanSummary {
     pub elapsed_secs: Option<f64>,
 }
 
+/// How hard SQLite works to keep committed transactions across a crash (`--db-sync`), as its
+/// `PRAGMA synchronous`. In WAL mode a killed process never loses a commit with any of them; they
+/// differ on a power cut or an operating-system crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DbSync {
+    /// No fsync at all: fastest; a power cut may lose recent scans, or damage the file.
+    Off,
+    /// fsync at WAL checkpoints (the default): a power cut may lose the last transactions, never
+    /// the file's consistency.
+    #[default]
+    Normal,
+    /// fsync at every commit: a power cut loses nothing that was committed.
+    Full,
+}
+
+impl DbSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            DbSync::Off => "OFF",
+            DbSync::Normal => "NORMAL",
+            DbSync::Full => "FULL",
+        }
+    }
+}
+
+impl std::str::FromStr for DbSync {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<DbSync, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(DbSync::Off),
+            "normal" => Ok(DbSync::Normal),
+            "full" => Ok(DbSync::Full),
+            _ => Err(format!("--db-sync must be off, normal or full, not {s:?}")),
+        }
+    }
+}
+
 /// The scan history database.
 pub struct Store {
     conn: Connection,
@@ -110,12 +177,17 @@ pub fn default_path() -> Option<PathBuf> {
 impl Store {
     /// Open (or create) the database at `path`, migrating an older schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, DbSync::Normal)
+    }
+
+    /// [`Store::open`] with the durability asked for (`--db-sync`).
+    pub fn open_with(path: &Path, sync: DbSync) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path)?;
-        let store = Store { conn, path: path.to_path_buf() };
-        store.check_and_migrate()?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.check_and_migrate(sync)?;
         Ok(store)
     }
 
@@ -145,9 +217,11 @@ impl Store {
             // A database of something else (tables but no version of ours) is not ours either.
             let foreign: i64 = self
                 .conn
-                .query_row("SELECT count(*) FROM sqlite_master WHERE name NOT IN ('scans','hosts','ports')", [], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('scans','hosts','ports','down_hosts')",
+                    [],
+                    |r| r.get(0),
+                )
                 .map_err(not_db)?;
             if foreign > 0 {
                 return Err(StoreError::NotADatabase(self.path.clone()));
@@ -156,7 +230,7 @@ impl Store {
         Ok(v)
     }
 
-    fn check_and_migrate(&self) -> Result<(), StoreError> {
+    fn check_and_migrate(&mut self, sync: DbSync) -> Result<(), StoreError> {
         let version = self.version()?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path: self.path.clone(), found: version });
@@ -164,29 +238,9 @@ impl Store {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL: readers never wait for the writer, and a crash loses at most the last transaction.
         self.conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
-        if version < 1 {
-            self.conn.execute_batch(
-                "BEGIN IMMEDIATE;
-                 CREATE TABLE IF NOT EXISTS scans (
-                     id TEXT PRIMARY KEY, started INTEGER NOT NULL, ended INTEGER,
-                     status TEXT NOT NULL, args TEXT NOT NULL, targets TEXT NOT NULL, config TEXT,
-                     hosts_up INTEGER NOT NULL DEFAULT 0, hosts_down INTEGER NOT NULL DEFAULT 0,
-                     hosts_total INTEGER NOT NULL DEFAULT 0, open_ports INTEGER NOT NULL DEFAULT 0,
-                     elapsed REAL, error TEXT);
-                 CREATE TABLE IF NOT EXISTS hosts (
-                     scan_id TEXT NOT NULL REFERENCES scans(id) ON DELETE CASCADE, addr TEXT NOT NULL,
-                     status TEXT NOT NULL, reason TEXT NOT NULL, hostnames TEXT NOT NULL, mac TEXT,
-                     result TEXT NOT NULL, PRIMARY KEY (scan_id, addr));
-                 CREATE TABLE IF NOT EXISTS ports (
-                     scan_id TEXT NOT NULL, addr TEXT NOT NULL, proto TEXT NOT NULL, port INTEGER NOT NULL,
-                     state TEXT NOT NULL, reason TEXT NOT NULL, service TEXT, product TEXT, version TEXT,
-                     PRIMARY KEY (scan_id, addr, proto, port),
-                     FOREIGN KEY (scan_id, addr) REFERENCES hosts(scan_id, addr) ON DELETE CASCADE);
-                 CREATE INDEX IF NOT EXISTS scans_by_targets ON scans(targets, started);
-                 PRAGMA user_version = 1;
-                 COMMIT;",
-            )?;
+        self.conn.execute_batch(&format!("PRAGMA synchronous={}; PRAGMA foreign_keys=ON;", sync.pragma()))?;
+        if version < SCHEMA_VERSION {
+            schema::migrate(&mut self.conn, &self.path)?;
         }
         Ok(())
     }

@@ -1,17 +1,27 @@
 //! [`StoreSink`]: the store as a sink of the event stream. It writes as results arrive, on a
 //! writer thread of its own: the scan's row at `ScanStarted` (status `running`), finished hosts in
 //! batched transactions (every [`BATCH`] hosts, and at least four times a second), and the scan's
-//! end at `ScanFinished`. A crash loses at most the last batch, and the scan's row says `running`.
+//! end at `ScanFinished`. A crash loses at most the last batch, and the scan's row says `running`
+//! with the id of a process that is gone: the scan can be resumed from what was written.
+//!
+//! Down hosts are written too, packed many to a row (see `schema.rs`): they are part of the
+//! checkpoint, so that a resumed sweep does not probe the silent addresses again.
+//!
+//! A resumed scan keeps its id: its `ScanStarted` finds the scan's row and marks it running again
+//! (counting the resume), and the hosts the checkpoint already holds, which the resumed scan
+//! delivers again for its outputs, are not written twice ([`StoreSink::skipping`]).
 //!
 //! A store that fails (a full disk, a read-only file) never fails the scan: the sink stops
 //! writing, keeps the first error in its [`StoreHealth`], and the front-end warns once that the
 //! history was not saved.
 
-use crate::Store;
+use crate::{owner, resume, Store};
 use rusqlite::params;
 use rustmap_model::{
-    Control, HostResult, HostStatus, PortState, ScanConfig, ScanEvent, ScanOutcome, ScanStats, Sink, SinkError,
+    AddrSet, Control, HostResult, HostStatus, Reason, ScanConfig, ScanEvent, ScanOutcome, ScanStats, Sink, SinkError,
 };
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -19,6 +29,9 @@ use std::time::Duration;
 
 /// Hosts written per transaction at most.
 pub const BATCH: usize = 512;
+
+/// Down hosts written per transaction at most (they are a few bytes each).
+const DOWN_BATCH: usize = 8192;
 
 /// Messages queued for the writer thread before the scan waits for it.
 const QUEUE: usize = 8192;
@@ -36,8 +49,9 @@ pub struct StoreHealth {
 enum Msg {
     Start { id: String, start: i64, args: String, targets: String, config: Option<String> },
     Host(Box<HostResult>),
+    Down(IpAddr, Reason),
     Flush,
-    Finish { stats: ScanStats, open_ports: i64 },
+    Finish(ScanStats),
 }
 
 /// Writes a scan into the store as it runs. The SQLite work happens on a writer thread of its own,
@@ -46,7 +60,10 @@ enum Msg {
 pub struct StoreSink {
     tx: Option<SyncSender<Msg>>,
     writer: Option<JoinHandle<()>>,
-    open_ports: i64,
+    /// Hosts the store holds already (a resumed scan's checkpoint): not written again.
+    skip: AddrSet,
+    /// The scan is stopping: the hosts reported from now on were cut short.
+    stopping: bool,
 }
 
 impl StoreSink {
@@ -55,9 +72,18 @@ impl StoreSink {
         let (tx, rx) = sync_channel(QUEUE);
         let writer = std::thread::Builder::new()
             .name("rustmap-store".into())
-            .spawn(move || Writer { store: Some(store), health, scan_id: String::new(), pending: Vec::new() }.run(rx))
+            .spawn(move || {
+                Writer { store: Some(store), health, scan_id: String::new(), pending: Vec::new(), down: Vec::new() }
+                    .run(rx)
+            })
             .ok();
-        StoreSink { tx: writer.as_ref().map(|_| tx), writer, open_ports: 0 }
+        StoreSink { tx: writer.as_ref().map(|_| tx), writer, skip: AddrSet::new(), stopping: false }
+    }
+
+    /// Leave out the hosts of `done`: a resumed scan's checkpoint, already stored.
+    pub fn skipping(mut self, done: AddrSet) -> StoreSink {
+        self.skip = done;
+        self
     }
 
     fn send(&mut self, m: Msg) {
@@ -83,6 +109,7 @@ struct Writer {
     health: Arc<Mutex<StoreHealth>>,
     scan_id: String,
     pending: Vec<HostResult>,
+    down: Vec<(IpAddr, Reason)>,
 }
 
 impl Writer {
@@ -95,13 +122,23 @@ impl Writer {
                         self.flush();
                     }
                 }
+                Ok(Msg::Down(addr, reason)) => {
+                    self.down.push((addr, reason));
+                    if self.down.len() >= DOWN_BATCH {
+                        self.flush();
+                    }
+                }
                 Ok(Msg::Start { id, start, args, targets, config }) => {
                     self.scan_id = id;
+                    let (pid, tag) = owner::me();
                     self.write(|store, id, _| {
+                        // A resumed scan finds its row: running again, by this process.
                         store.conn().execute(
-                            "INSERT INTO scans (id, started, status, args, targets, config)
-                             VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
-                            params![id, start, args, targets, config],
+                            "INSERT INTO scans (id, started, status, args, targets, config, pid, owner)
+                             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)
+                             ON CONFLICT (id) DO UPDATE SET status = 'running', ended = NULL, error = NULL,
+                                 pid = excluded.pid, owner = excluded.owner, resumes = resumes + 1",
+                            params![id, start, args, targets, config, pid, tag],
                         )?;
                         Ok(())
                     });
@@ -112,9 +149,9 @@ impl Writer {
                     }
                 }
                 Ok(Msg::Flush) | Err(RecvTimeoutError::Timeout) => self.flush(),
-                Ok(Msg::Finish { stats, open_ports }) => {
+                Ok(Msg::Finish(stats)) => {
                     self.flush();
-                    self.finish(&stats, open_ports);
+                    self.finish(&stats);
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     self.flush();
@@ -133,15 +170,31 @@ impl Writer {
             }
             self.store = None;
             self.pending.clear();
+            self.down.clear();
         }
     }
+
+    /// Write the finished hosts queued, up and down, in one transaction.
     fn flush(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.down.is_empty() {
             return;
+        }
+        // Down hosts, grouped by reason, one packed row per reason.
+        let mut packed: BTreeMap<&'static str, Vec<IpAddr>> = BTreeMap::new();
+        for (addr, reason) in self.down.drain(..) {
+            packed.entry(reason.as_str()).or_default().push(addr);
         }
         self.write(|store, id, pending| {
             let tx = store.conn().transaction()?;
             {
+                let mut down =
+                    tx.prepare_cached("INSERT INTO down_hosts (scan_id, reason, addrs) VALUES (?1, ?2, ?3)")?;
+                let mut blob = Vec::new();
+                for (reason, addrs) in &packed {
+                    blob.clear();
+                    resume::pack(addrs, &mut blob);
+                    down.execute(params![id, reason, blob])?;
+                }
                 let mut host = tx.prepare_cached(
                     "INSERT OR REPLACE INTO hosts (scan_id, addr, status, reason, hostnames, mac, result)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -184,16 +237,18 @@ impl Writer {
         });
     }
 
-    fn finish(&mut self, s: &ScanStats, open: i64) {
+    fn finish(&mut self, s: &ScanStats) {
         let (status, error) = match &s.outcome {
             ScanOutcome::Completed => ("completed", None),
             ScanOutcome::Cancelled => ("interrupted", None),
             ScanOutcome::Failed { error } => ("failed", Some(error.clone())),
         };
         self.write(|store, id, _| {
+            // Open ports are counted from what is stored: a resumed scan's are partly from before.
             store.conn().execute(
                 "UPDATE scans SET ended = ?2, status = ?3, hosts_up = ?4, hosts_down = ?5, hosts_total = ?6,
-                 open_ports = ?7, elapsed = ?8, error = ?9 WHERE id = ?1",
+                 open_ports = (SELECT count(*) FROM ports WHERE scan_id = ?1 AND state = 'open'),
+                 elapsed = ?7, error = ?8, pid = NULL, owner = NULL WHERE id = ?1",
                 params![
                     id,
                     s.end_unix,
@@ -201,7 +256,6 @@ impl Writer {
                     s.hosts_up as i64,
                     s.hosts_down as i64,
                     s.hosts_total as i64,
-                    open,
                     s.elapsed_secs,
                     error
                 ],
@@ -228,16 +282,16 @@ impl Sink for StoreSink {
                 targets: info.config.as_deref().map(targets_key).unwrap_or_default(),
                 config: info.config.as_ref().and_then(|c| serde_json::to_string(c).ok()),
             }),
-            // Down hosts are counted in the scan's row, not stored one by one: a sweep of a /16
-            // would otherwise store 65,000 rows saying nothing.
-            ScanEvent::HostDone(h) if h.status != HostStatus::Down => {
-                self.open_ports += h.ports.iter().filter(|p| p.state == PortState::Open).count() as i64;
-                self.send(Msg::Host(Box::new(h.clone())));
-            }
-            ScanEvent::ScanFinished(stats) => {
-                let open_ports = self.open_ports;
-                self.send(Msg::Finish { stats: stats.clone(), open_ports });
-            }
+            // Hosts cut short by a cancel are not finished: storing them would make a resumed
+            // scan take their partial results as final. They are scanned again on resume.
+            ScanEvent::Stopping => self.stopping = true,
+            ScanEvent::HostDone(_) if self.stopping => {}
+            ScanEvent::HostDone(h) if self.skip.contains(h.addr) => {}
+            // Down hosts are packed many to a row: a sweep of a /16 would otherwise store 65,000
+            // rows saying nothing.
+            ScanEvent::HostDone(h) if h.status == HostStatus::Down => self.send(Msg::Down(h.addr, h.reason)),
+            ScanEvent::HostDone(h) => self.send(Msg::Host(Box::new(h.clone()))),
+            ScanEvent::ScanFinished(stats) => self.send(Msg::Finish(stats.clone())),
             _ => {}
         }
         Ok(Control::Continue)
