@@ -301,6 +301,44 @@ mod tests {
         assert!(check_url("/relative").is_err());
     }
 
+    /// A one-shot HTTP server on loopback: answers each request with `response`, counts them.
+    fn server(addr: &str, response: &'static str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind(addr).unwrap();
+        let at = l.local_addr().unwrap().to_string();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&hits);
+        std::thread::spawn(move || {
+            // Bounded: at most a few connections, each read once.
+            for mut c in l.incoming().take(3).flatten() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(response.as_bytes());
+            }
+        });
+        (at, hits)
+    }
+
+    #[test]
+    fn a_webhook_is_posted_and_redirects_are_never_followed() {
+        let (ok, hits) = server("127.0.0.1:0", "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        assert_eq!(post(&format!("http://{ok}/hook"), "{}"), Ok(204));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A receiver that redirects elsewhere: the other address is never contacted.
+        let (elsewhere, other_hits) = server("127.0.0.2:0", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let redirect: &'static str = Box::leak(
+            format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{elsewhere}/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .into_boxed_str(),
+        );
+        let (moved, moved_hits) = server("127.0.0.1:0", redirect);
+        let e = post(&format!("http://{moved}/hook"), "{}").unwrap_err();
+        assert!(e.contains("after 3 tries"), "{e}");
+        assert_eq!(moved_hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(other_hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect was followed");
+    }
+
     #[tokio::test]
     async fn data_reaches_the_command_only_through_its_environment() {
         let dir = tempfile::tempdir().unwrap();
