@@ -75,6 +75,16 @@ fn results(lines: &[Value]) -> Vec<BTreeMap<String, Value>> {
             );
         }
     }
+    // The scans start together, so which speaks first is a race: order them by their targets
+    // (as given in their `scan_started`), not by their first line.
+    let targets = |id: &String| {
+        lines
+            .iter()
+            .find(|l| l["scan"].as_str() == Some(id.as_str()) && l["event"]["event"] == "scan_started")
+            .map(|l| l["event"]["config"]["targets"].to_string())
+            .unwrap_or_default()
+    };
+    order.sort_by_key(targets);
     order.iter().map(|id| out.remove(id).unwrap_or_default()).collect()
 }
 
