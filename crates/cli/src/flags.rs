@@ -265,9 +265,36 @@ pub struct Flags {
     #[arg(long = "on-change", value_name = "COMMAND", help_heading = "Watch mode")]
     pub on_change: Option<String>,
 
-    /// Print the version.
+    /// Assume raw sockets may be used (nmap's --privileged), whatever the capabilities say.
+    #[arg(long = "privileged", help_heading = "Privileges", conflicts_with = "unprivileged")]
+    pub privileged: bool,
+    /// Act as if raw sockets may not be used (nmap's --unprivileged): connect scan, unprivileged
+    /// host discovery, even as root.
+    #[arg(long = "unprivileged", help_heading = "Privileges")]
+    pub unprivileged: bool,
+
+    /// Print the version, the enabled features and the versions of the built-in data.
     #[arg(short = 'V', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
+
+    /// Write the man page (man) or a shell completion script (bash, zsh, fish) to stdout, and
+    /// exit. For packagers: generated from these definitions, so they never drift from --help.
+    #[arg(long = "generate", value_name = "WHAT", hide = true, value_parser = ["man", "bash", "zsh", "fish"])]
+    pub generate: Option<String>,
+}
+
+/// Cargo features compiled into this binary (none are defined yet; `-V` lists them).
+pub const FEATURES: &[&str] = &[];
+
+/// The text of `-V`: the version, then the features and the built-in data's versions.
+pub fn long_version() -> String {
+    let mut v = format!("{}\nfeatures: ", env!("CARGO_PKG_VERSION"));
+    v.push_str(if FEATURES.is_empty() { "(none)" } else { "" });
+    v.push_str(&FEATURES.join(", "));
+    for (name, version) in rustmap::data_versions() {
+        v.push_str(&format!("\n{name}: {version}"));
+    }
+    v
 }
 
 /// A flag of the user guide that this build does not implement yet.
@@ -326,7 +353,7 @@ pub const UNSUPPORTED: &[Unsupported] = &[
 /// The full command: derived flags plus the not-yet-supported ones.
 pub fn command() -> Command {
     use clap::CommandFactory;
-    let mut cmd = Flags::command();
+    let mut cmd = Flags::command().version(long_version());
     for f in UNSUPPORTED {
         let mut arg = Arg::new(f.name)
             .long(f.name)

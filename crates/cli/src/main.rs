@@ -8,6 +8,7 @@
 mod argv;
 mod config;
 mod flags;
+mod generate;
 mod history;
 mod profiles;
 mod watch;
@@ -54,13 +55,33 @@ fn main() -> ExitCode {
         eprintln!("rustmap: not yet supported: {flag}");
         return ExitCode::from(2);
     }
-    let parsed = match flags::Flags::from_arg_matches(&matches) {
+    let mut parsed = match flags::Flags::from_arg_matches(&matches) {
         Ok(f) => f,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(2);
         }
     };
+    if let Some(what) = &parsed.generate {
+        return match generate::generate(what, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rustmap: --generate {what}: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    // The configuration files (docs/config.md): a bad one is a usage error naming file and line.
+    let settings = match rustmap::settings::load(&rustmap::settings::ConfigPaths::standard()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rustmap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if parsed.db.is_none() && !parsed.no_db {
+        parsed.db = settings.history_db.clone();
+    }
     if parsed.history {
         return history::history(&parsed);
     }
@@ -74,7 +95,7 @@ fn main() -> ExitCode {
         eprintln!("rustmap: --diff compares with the stored history: it cannot be combined with --no-db");
         return ExitCode::from(2);
     }
-    let base = match profiles::base(&parsed) {
+    let base = match profiles::base(&parsed, &settings) {
         Ok(b) => b,
         Err(code) => return code,
     };

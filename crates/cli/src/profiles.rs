@@ -4,20 +4,22 @@
 
 use crate::flags::Flags;
 use rustmap::profile::{self, Profile};
+use rustmap::settings::Settings;
 use rustmap::ScanConfig;
 use std::process::ExitCode;
 
-/// The configuration the flags start from: the `--profile`'s settings, or the defaults. Parts
-/// of the profile this build cannot do yet are named on stderr. An unknown or unreadable
-/// profile is a usage error (exit code 2).
-pub fn base(f: &Flags) -> Result<ScanConfig, ExitCode> {
-    let Some(name) = &f.profile else { return Ok(ScanConfig::default()) };
+/// The configuration the flags start from: the configuration files' settings with the
+/// `--profile`'s over them (docs/config.md § Configuration files). Parts of the profile this
+/// build cannot do yet are named on stderr. An unknown or unreadable profile is a usage error
+/// (exit code 2).
+pub fn base(f: &Flags, settings: &Settings) -> Result<ScanConfig, ExitCode> {
+    let Some(name) = &f.profile else { return Ok(settings.base(None)) };
     match profile::load(name, profile::default_dir().as_deref()) {
         Ok(p) => {
             for part in &p.unsupported {
                 eprintln!("rustmap: note: profile {}: {part} is not supported yet; scanning without it", p.name);
             }
-            Ok(p.config)
+            Ok(settings.base(Some(&p.config)))
         }
         Err(e) => {
             eprintln!("rustmap: {e}");
