@@ -274,8 +274,10 @@ pub struct Flags {
     pub unprivileged: bool,
 
     /// Print the version, the enabled features and the versions of the built-in data.
-    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
-    pub version: Option<bool>,
+    // Not clap's Version action: main prints `long_version`, which parses the probe database to
+    // count its rules — work for -V only, not for every run.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
 
     /// Write the man page (man) or a shell completion script (bash, zsh, fish) to stdout, and
     /// exit. For packagers: generated from these definitions, so they never drift from --help.
@@ -288,7 +290,7 @@ pub const FEATURES: &[&str] = &[];
 
 /// The text of `-V`: the version, then the features and the built-in data's versions.
 pub fn long_version() -> String {
-    let mut v = format!("{}\nfeatures: ", env!("CARGO_PKG_VERSION"));
+    let mut v = format!("rustmap {}\nfeatures: ", env!("CARGO_PKG_VERSION"));
     v.push_str(if FEATURES.is_empty() { "(none)" } else { "" });
     v.push_str(&FEATURES.join(", "));
     for (name, version) in rustmap::data_versions() {
@@ -353,7 +355,7 @@ pub const UNSUPPORTED: &[Unsupported] = &[
 /// The full command: derived flags plus the not-yet-supported ones.
 pub fn command() -> Command {
     use clap::CommandFactory;
-    let mut cmd = Flags::command().version(long_version());
+    let mut cmd = Flags::command();
     for f in UNSUPPORTED {
         let mut arg = Arg::new(f.name)
             .long(f.name)

@@ -7,8 +7,7 @@ use std::io::Write;
 
 /// Write `what` (`man`, `bash`, `zsh` or `fish`) to `out`.
 pub fn generate(what: &str, out: &mut dyn Write) -> std::io::Result<()> {
-    // The man page's header has room for a version number only, not -V's whole text.
-    let mut cmd = crate::flags::command().version(env!("CARGO_PKG_VERSION"));
+    let mut cmd = crate::flags::command();
     let shell = match what {
         "man" => return man(cmd, out),
         "bash" => clap_complete::Shell::Bash,
@@ -25,19 +24,34 @@ pub fn generate(what: &str, out: &mut dyn Write) -> std::io::Result<()> {
 /// The man page: clap's sections, with the ones a man page reader expects and clap cannot know
 /// (files, environment, privileges, exit status) before VERSION.
 fn man(cmd: clap::Command, out: &mut dyn Write) -> std::io::Result<()> {
+    // clap_mangen would title the after-help text "EXTRA": it goes under NOTES instead.
+    let notes = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
     let page = clap_mangen::Man::new(cmd).manual("RustMap Manual").source(format!("RustMap {}", rustmap::VERSION));
     page.render_title(out)?;
     page.render_name_section(out)?;
     page.render_synopsis_section(out)?;
     page.render_description_section(out)?;
     page.render_options_section(out)?;
-    page.render_extra_section(out)?;
+    writeln!(out, ".SH NOTES")?;
+    for line in notes.lines() {
+        writeln!(out, "{}\n.br", roff_text(line))?;
+    }
     out.write_all(EXTRA_SECTIONS.as_bytes())?;
     page.render_version_section(out)
 }
 
+/// A line of plain text as roff: backslashes and hyphens escaped, no line read as a request.
+fn roff_text(line: &str) -> String {
+    let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
 /// Hand-written roff: what the flags' help cannot say. Kept short; docs/ has the details.
-const EXTRA_SECTIONS: &str = r#".SH PRIVILEGES
+const EXTRA_SECTIONS: &str = r#".SH RAW SCANS WITHOUT ROOT
 Raw scans (\fB\-sS\fR, \fB\-sU\fR, \fB\-sA\fR, ...) and raw host discovery need the CAP_NET_RAW
 capability, not root itself. RustMap reads its effective capabilities: with CAP_NET_RAW the default
 scan is a SYN scan, without it a connect scan (\fB\-sT\fR). To let every user of this machine run raw
@@ -99,6 +113,7 @@ mod tests {
         let man = text("man");
         assert!(man.starts_with(".ie") || man.contains(".TH rustmap 1"), "{}", &man[..200]);
         assert!(man.contains(".SH RAW SCANS WITHOUT ROOT") && man.contains(".SH VERSION"));
+        assert!(man.contains(".SH NOTES\nSpellings: nmap's (\\-sT"), "the after-help text, escaped");
         for flag in ["top\\-ports", "unprivileged", "profile", "oX"] {
             assert!(man.contains(flag), "{flag} not in the man page");
         }

@@ -62,6 +62,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if parsed.version {
+        println!("{}", flags::long_version());
+        return ExitCode::SUCCESS;
+    }
     if let Some(what) = &parsed.generate {
         return match generate::generate(what, &mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -79,6 +83,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for (path, why) in &settings.skipped {
+        eprintln!("rustmap: warning: config file {}: {why}; skipped", path.display());
+    }
     if parsed.db.is_none() && !parsed.no_db {
         parsed.db = settings.history_db.clone();
     }

@@ -89,6 +89,9 @@ pub struct Settings {
     pub history_db: Option<PathBuf>,
     /// The files that were read, in order.
     pub files: Vec<PathBuf>,
+    /// Optional files that exist but could not be read (permission denied, as for a user's HOME
+    /// seen from another account), with why: skipped, for the front-end to warn about.
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// One file's shape, for checking it with positions (the merge itself works on TOML tables).
@@ -126,6 +129,10 @@ pub fn load(paths: &ConfigPaths) -> Result<Settings, SettingsError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !required => {
+                settings.skipped.push((path.clone(), e.to_string()));
+                continue;
+            }
             Err(source) => return Err(SettingsError::Io { path: path.clone(), source }),
         };
         settings.apply(path, &text)?;
@@ -274,6 +281,21 @@ mod tests {
         // No files: the defaults.
         let none = ConfigPaths { system: Some(d.path().join("absent.toml")), user: None, env: None };
         assert_eq!(load(&none).unwrap().base(None), ScanConfig::default());
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let doc = include_str!("../../../docs/config.md");
+        let section = &doc[doc.find("## Configuration files").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let example = &section[start..start + section[start..].find("```").unwrap()];
+        let mut s = Settings::default();
+        s.apply(Path::new("docs/config.md"), example).unwrap();
+        let c = s.base(None);
+        assert_eq!((c.timing.template, c.timing.max_retries), (Some(4), Some(3)));
+        assert!(c.output.reason && c.output.open_only && c.output.files.len() == 1);
+        assert_eq!(c.origin.privileged, Some(false));
+        assert!(s.history_db.is_some_and(|p| p.ends_with("scans/rustmap.db")));
     }
 
     #[test]

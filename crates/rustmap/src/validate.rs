@@ -750,4 +750,26 @@ mod tests {
         assert_eq!(plan.files.len(), 6);
         assert_eq!(plan.scan_types, vec![ScanType::Connect]);
     }
+
+    #[test]
+    fn privileged_and_unprivileged_override_the_capabilities() {
+        // Whatever this process has: --privileged means SYN by default, --unprivileged connect.
+        let assumed = |p: bool| {
+            config(|c| {
+                c.scan_types.clear();
+                c.origin.privileged = Some(p);
+            })
+        };
+        let plan = validate(&assumed(true)).unwrap();
+        assert!(plan.raw && plan.scan_types == [ScanType::Syn]);
+        let plan = validate(&assumed(false)).unwrap();
+        assert!(!plan.raw && plan.scan_types == [ScanType::Connect]);
+        let e = validate(&config(|c| {
+            c.scan_types = vec![ScanType::Udp];
+            c.origin.privileged = Some(false);
+        }))
+        .unwrap_err();
+        assert_eq!((e.kind, e.value.as_str()), (ConfigErrorKind::Privilege, "-sU"));
+        assert!(e.message.contains("--unprivileged"), "{e}");
+    }
 }
