@@ -296,6 +296,17 @@ pub fn long_version() -> String {
     for (name, version) in rustmap::data_versions() {
         v.push_str(&format!("\n{name}: {version}"));
     }
+    // What this process may do, so that `rustmap -V` confirms a setcap (docs/install.md).
+    let caps = rustmap::privilege::capabilities();
+    let held: Vec<&str> = [(caps.net_raw, "cap_net_raw"), (caps.net_admin, "cap_net_admin")]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect();
+    v.push_str(&format!(
+        "\ncapabilities: {} (raw scans: {})",
+        if held.is_empty() { "none".to_string() } else { held.join(", ") },
+        if caps.net_raw { "yes" } else { "no, connect scans only" }
+    ));
     v
 }
 

@@ -223,6 +223,9 @@ fn capability_only_user_syn_scan_matches_root() {
     let root = json_scan(&["-n", "-sS", "-p-", "-T4", "198.18.0.10"]);
     assert_eq!(unprivileged, ports_in(host(&root, "198.18.0.10"), "open"), "same open ports as root");
     assert_eq!(unprivileged, want, "and as the ground truth");
+    // -V says what the process holds, so a user can check the setcap worked.
+    let v = String::from_utf8_lossy(&as_nobody(&bin, "-all,+net_raw,+net_admin", &["-V"]).stdout).into_owned();
+    assert!(v.contains("\ncapabilities: cap_net_raw, cap_net_admin (raw scans: yes)"), "{v}");
     // With the capabilities the default is the SYN scan, as for root.
     let o = as_nobody(&bin, "-all,+net_raw,+net_admin", &["-n", "-p", "22,80", "--oJ", "-", "198.18.0.10"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -231,6 +234,8 @@ fn capability_only_user_syn_scan_matches_root() {
     // how to grant them. (Dropping them from the bounding set instead would make execve itself
     // fail with EPERM, as the kernel does for a file whose effective bit it cannot honour.)
     let (_plain_dir, plain) = capable_copy(false);
+    let v = String::from_utf8_lossy(&as_nobody(&plain, "-all,+net_raw,+net_admin", &["-V"]).stdout).into_owned();
+    assert!(v.contains("\ncapabilities: none (raw scans: no, connect scans only)"), "{v}");
     let o = as_nobody(&plain, "-all,+net_raw,+net_admin", &["-n", "-sS", "-p", "22", "198.18.0.10"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");

@@ -206,11 +206,6 @@ impl Settings {
         // of such tables is one too.
         toml::Value::Table(table).try_into().unwrap_or_default()
     }
-
-    /// The `[scan]` keys set, as `timing.template = 4, output.reason = true`.
-    pub fn scan_summary(&self) -> String {
-        crate::profile::summary(&self.base(None))
-    }
 }
 
 /// Merge `over` into `base`: tables key by key (recursively), other values replaced whole.
