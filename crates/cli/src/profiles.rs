@@ -13,13 +13,19 @@ use std::process::ExitCode;
 /// build cannot do yet are named on stderr. An unknown or unreadable profile is a usage error
 /// (exit code 2).
 pub fn base(f: &Flags, settings: &Settings) -> Result<ScanConfig, ExitCode> {
-    let Some(name) = &f.profile else { return Ok(settings.base(None)) };
+    let combined = |config: Option<&ScanConfig>| {
+        settings.base(config).map_err(|e| {
+            eprintln!("rustmap: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let Some(name) = &f.profile else { return combined(None) };
     match profile::load(name, profile::default_dir().as_deref()) {
         Ok(p) => {
             for part in &p.unsupported {
                 eprintln!("rustmap: note: profile {}: {part} is not supported yet; scanning without it", p.name);
             }
-            Ok(settings.base(Some(&p.config)))
+            combined(Some(&p.config))
         }
         Err(e) => {
             eprintln!("rustmap: {e}");

@@ -45,6 +45,14 @@ pub enum SettingsError {
         /// What is wrong.
         message: String,
     },
+    /// The files' settings, or a profile over them, do not make a scan configuration together.
+    #[error("config files {files}: {message}")]
+    Combined {
+        /// The files read, comma-separated.
+        files: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The file could not be read (or, named by `RUSTMAP_CONFIG`, does not exist).
     #[error("config file {}: {source}", path.display())]
     Io {
@@ -181,7 +189,7 @@ impl Settings {
                     format!("[scan] {key}: belongs on the command line, not in a config file of defaults"),
                 ));
             }
-            merge(&mut self.scan, scan);
+            merge_scan(&mut self.scan, scan);
         }
         if let Some(db) = doc.history.and_then(|h| h.db) {
             self.history_db = Some(expand_home(db));
@@ -195,17 +203,38 @@ impl Settings {
 
     /// The `[scan]` settings over the defaults, with `profile`'s settings (a built-in or saved
     /// profile: what it sets that differs from the defaults) applied over them.
-    pub fn base(&self, profile: Option<&ScanConfig>) -> ScanConfig {
+    pub fn base(&self, profile: Option<&ScanConfig>) -> Result<ScanConfig, SettingsError> {
         let mut table = self.scan.clone();
         if let Some(p) = profile {
             let mut ours = crate::profile::settings_table(p);
             ours.remove("version");
-            merge(&mut table, ours);
+            merge_scan(&mut table, ours);
         }
-        // Each file's [scan] was checked as a ScanConfig, and a pruned profile is one: the merge
-        // of such tables is one too.
-        toml::Value::Table(table).try_into().unwrap_or_default()
+        // Each file's [scan] was checked as a ScanConfig, and a pruned profile is one, so the
+        // merge is one too; should that ever not hold, say so rather than drop the settings.
+        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| SettingsError::Combined {
+            files: self.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+            message: e.message().to_string(),
+        })
     }
+}
+
+/// The keys of `[scan.ports]` that together choose the ports: a layer that sets any of them
+/// replaces the whole choice below it (as `-p`, `-F` and `--top-ports` replace a profile's), so a
+/// file's `top = 50` under a profile's `spec` is not a conflict.
+const PORT_CHOICE: [&str; 3] = ["spec", "top", "fast"];
+
+/// Merge one layer's `[scan]` table over `base`'s.
+fn merge_scan(base: &mut toml::Table, over: toml::Table) {
+    let chooses = |t: &toml::Table| {
+        t.get("ports").and_then(|p| p.as_table()).is_some_and(|p| PORT_CHOICE.iter().any(|k| p.contains_key(*k)))
+    };
+    if chooses(&over) {
+        if let Some(toml::Value::Table(ports)) = base.get_mut("ports") {
+            ports.retain(|k, _| !PORT_CHOICE.contains(&k));
+        }
+    }
+    merge(base, over);
 }
 
 /// Merge `over` into `base`: tables key by key (recursively), other values replaced whole.
@@ -261,21 +290,25 @@ mod tests {
         let s = load(&paths).unwrap();
         assert_eq!(s.files, [system, user, env]);
         assert_eq!(s.history_db.as_deref(), Some(Path::new("/tmp/env.db")));
-        let c = s.base(None);
+        let c = s.base(None).unwrap();
         assert_eq!((c.timing.template, c.timing.max_retries), (Some(4), Some(3)));
         assert!(c.output.reason);
         assert_eq!(c.ports.top, Some(50));
         assert_eq!(c.names.reverse, crate::ReverseDns::Never);
         // A profile goes over the files: it replaces what it sets, keeps what it does not.
         let quick = crate::profile::builtin("quick").unwrap().config;
-        let c = s.base(Some(&quick));
+        let c = s.base(Some(&quick)).unwrap();
         assert_eq!((c.ports.top, c.timing.template, c.timing.max_retries), (Some(100), Some(4), Some(3)));
+        // The port choice is one setting: the profile's -p replaces the file's --top-ports.
         let iot = crate::profile::builtin("iot-scan").unwrap().config;
-        let c = s.base(Some(&iot));
-        assert!(c.ports.spec.is_some() && c.ports.top == Some(50), "the profile sets -p, the file --top-ports");
+        let c = s.base(Some(&iot)).unwrap();
+        assert!(c.ports.spec.is_some() && c.ports.top.is_none(), "{:?}", c.ports);
+        let mut with_target = c.clone();
+        with_target.targets = vec!["127.0.0.1".into()];
+        crate::validate(&with_target).unwrap();
         // No files: the defaults.
         let none = ConfigPaths { system: Some(d.path().join("absent.toml")), user: None, env: None };
-        assert_eq!(load(&none).unwrap().base(None), ScanConfig::default());
+        assert_eq!(load(&none).unwrap().base(None).unwrap(), ScanConfig::default());
     }
 
     #[test]
@@ -286,7 +319,7 @@ mod tests {
         let example = &section[start..start + section[start..].find("```").unwrap()];
         let mut s = Settings::default();
         s.apply(Path::new("docs/config.md"), example).unwrap();
-        let c = s.base(None);
+        let c = s.base(None).unwrap();
         assert_eq!((c.timing.template, c.timing.max_retries), (Some(4), Some(3)));
         assert!(c.output.reason && c.output.open_only && c.output.files.len() == 1);
         assert_eq!(c.origin.privileged, Some(false));
