@@ -165,7 +165,7 @@ impl Settings {
         };
         let doc: FileDoc =
             toml::from_str(text).map_err(|e| malformed(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
-        let table: toml::Table =
+        let mut table: toml::Table =
             toml::from_str(text).map_err(|e| malformed(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
         let span_of = |table: &str, key: &str| key_offset(text, table, key).unwrap_or(0);
         for (table, what) in [("api", "an API key file"), ("geoip", "a GeoIP database directory")] {
@@ -181,7 +181,6 @@ impl Settings {
                 }
             }
         }
-        let mut table = table;
         if let Some(toml::Value::Table(scan)) = table.remove("scan") {
             if let Some(key) = PER_SCAN.iter().find(|k| scan.contains_key(**k)) {
                 return Err(malformed(
