@@ -274,8 +274,8 @@ pub struct Flags {
     pub unprivileged: bool,
 
     /// Print the version, the enabled features and the versions of the built-in data.
-    // Not clap's Version action: main prints `long_version`, which parses the probe database to
-    // count its rules — work for -V only, not for every run.
+    // Not clap's Version action: main prints `generate::long_version`, which parses the probe
+    // database to count its rules — work for -V only, not for every run.
     #[arg(short = 'V', long = "version")]
     pub version: bool,
 
@@ -283,31 +283,6 @@ pub struct Flags {
     /// exit. For packagers: generated from these definitions, so they never drift from --help.
     #[arg(long = "generate", value_name = "WHAT", hide = true, value_parser = ["man", "bash", "zsh", "fish"])]
     pub generate: Option<String>,
-}
-
-/// Cargo features compiled into this binary (none are defined yet; `-V` lists them).
-pub const FEATURES: &[&str] = &[];
-
-/// The text of `-V`: the version, then the features and the built-in data's versions.
-pub fn long_version() -> String {
-    let mut v = format!("rustmap {}\nfeatures: ", env!("CARGO_PKG_VERSION"));
-    v.push_str(if FEATURES.is_empty() { "(none)" } else { "" });
-    v.push_str(&FEATURES.join(", "));
-    for (name, version) in rustmap::data_versions() {
-        v.push_str(&format!("\n{name}: {version}"));
-    }
-    // What this process may do, so that `rustmap -V` confirms a setcap (docs/install.md).
-    let caps = rustmap::privilege::capabilities();
-    let held: Vec<&str> = [(caps.net_raw, "cap_net_raw"), (caps.net_admin, "cap_net_admin")]
-        .into_iter()
-        .filter_map(|(has, name)| has.then_some(name))
-        .collect();
-    v.push_str(&format!(
-        "\ncapabilities: {} (raw scans: {})",
-        if held.is_empty() { "none".to_string() } else { held.join(", ") },
-        if caps.net_raw { "yes" } else { "no, connect scans only" }
-    ));
-    v
 }
 
 /// A flag of the user guide that this build does not implement yet.

@@ -1,9 +1,52 @@
 //! `rustmap --generate man|bash|zsh|fish`: the man page and the shell completion scripts, made
 //! from the same clap definitions as `--help` ([`crate::flags::command`]), so they cannot drift
-//! from it. Packagers run it once per release (`packaging/build-deb.sh`); it is hidden from
+//! from it. Also `-V`'s text: version, features, built-in data versions, capabilities. Packagers run it once per release (`packaging/build-deb.sh`); it is hidden from
 //! `--help` because users never need it.
 
 use std::io::Write;
+use std::process::ExitCode;
+
+/// `-V` and `--generate`, which print and exit before any configuration is read (so a broken
+/// config file never hides the version).
+pub fn early_exit(f: &crate::flags::Flags) -> Option<ExitCode> {
+    if f.version {
+        println!("{}", long_version());
+        return Some(ExitCode::SUCCESS);
+    }
+    let what = f.generate.as_deref()?;
+    Some(match generate(what, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rustmap: --generate {what}: {e}");
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// Cargo features compiled into this binary (none are defined yet; `-V` lists them).
+pub const FEATURES: &[&str] = &[];
+
+/// The text of `-V`: the version, then the features and the built-in data's versions.
+pub fn long_version() -> String {
+    let mut v = format!("rustmap {}\nfeatures: ", env!("CARGO_PKG_VERSION"));
+    v.push_str(if FEATURES.is_empty() { "(none)" } else { "" });
+    v.push_str(&FEATURES.join(", "));
+    for (name, version) in rustmap::data_versions() {
+        v.push_str(&format!("\n{name}: {version}"));
+    }
+    // What this process may do, so that `rustmap -V` confirms a setcap (docs/install.md).
+    let caps = rustmap::privilege::capabilities();
+    let held: Vec<&str> = [(caps.net_raw, "cap_net_raw"), (caps.net_admin, "cap_net_admin")]
+        .into_iter()
+        .filter_map(|(has, name)| has.then_some(name))
+        .collect();
+    v.push_str(&format!(
+        "\ncapabilities: {} (raw scans: {})",
+        if held.is_empty() { "none".to_string() } else { held.join(", ") },
+        if caps.net_raw { "yes" } else { "no, connect scans only" }
+    ));
+    v
+}
 
 /// Write `what` (`man`, `bash`, `zsh` or `fish`) to `out`.
 pub fn generate(what: &str, out: &mut dyn Write) -> std::io::Result<()> {

@@ -62,33 +62,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if parsed.version {
-        println!("{}", flags::long_version());
-        return ExitCode::SUCCESS;
+    if let Some(code) = generate::early_exit(&parsed) {
+        return code;
     }
-    if let Some(what) = &parsed.generate {
-        return match generate::generate(what, &mut std::io::stdout().lock()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("rustmap: --generate {what}: {e}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    // The configuration files (docs/config.md): a bad one is a usage error naming file and line.
-    let settings = match rustmap::settings::load(&rustmap::settings::ConfigPaths::standard()) {
+    let settings = match profiles::settings(&mut parsed) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("rustmap: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    for (path, why) in &settings.skipped {
-        eprintln!("rustmap: warning: config file {}: {why}; skipped", path.display());
-    }
-    if parsed.db.is_none() && !parsed.no_db {
-        parsed.db = settings.history_db.clone();
-    }
     if parsed.history {
         return history::history(&parsed);
     }

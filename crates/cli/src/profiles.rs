@@ -1,12 +1,30 @@
 //! `--profile`, `--list-profiles`, `--save-profile`: the front-end side of
-//! [`rustmap::profile`] (which defines, reads and writes profiles). A profile is the base the
-//! command line's own flags are applied over.
+//! [`rustmap::profile`] (which defines, reads and writes profiles), and of the configuration
+//! files ([`rustmap::settings`]). Files, then a profile, make the base the command line's own
+//! flags are applied over.
 
 use crate::flags::Flags;
 use rustmap::profile::{self, Profile};
 use rustmap::settings::Settings;
 use rustmap::ScanConfig;
 use std::process::ExitCode;
+
+/// The configuration files (docs/config.md § Configuration files), read once per run. A bad one
+/// is a usage error naming file and line; an unreadable optional one is skipped with a warning.
+/// Their `[history] db` becomes `--db` unless `--db` or `--no-db` was given.
+pub fn settings(f: &mut Flags) -> Result<Settings, ExitCode> {
+    let settings = rustmap::settings::load(&rustmap::settings::ConfigPaths::standard()).map_err(|e| {
+        eprintln!("rustmap: {e}");
+        ExitCode::from(2)
+    })?;
+    for (path, why) in &settings.skipped {
+        eprintln!("rustmap: warning: config file {}: {why}; skipped", path.display());
+    }
+    if f.db.is_none() && !f.no_db {
+        f.db = settings.history_db.clone();
+    }
+    Ok(settings)
+}
 
 /// The configuration the flags start from: the configuration files' settings with the
 /// `--profile`'s over them (docs/config.md § Configuration files). Parts of the profile this
