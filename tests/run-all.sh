@@ -21,6 +21,13 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
+# cargo-deb builds the Debian package in crates/cli/tests/package.rs (about 2 minutes to install,
+# once per machine; the test itself packages the debug binary it already has, ~15 s).
+if ! cargo deb --version >/dev/null 2>&1; then
+  step "cargo install cargo-deb"
+  cargo install --locked cargo-deb --version 3.8.0
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -47,6 +47,14 @@ declare -A PROBE=(
   [time]=/usr/bin/time
   [stunnel4]=/usr/bin/stunnel4
   [chromium]=/usr/bin/chromium
+  # The packaging tests (crates/cli/tests/package.rs, lab capability test): shells whose
+  # completion scripts are loaded, man to render the page, dpkg-shlibdeps for cargo-deb's
+  # Depends, setcap/getcap for the capability-only scan.
+  [zsh]=/usr/bin/zsh
+  [fish]=/usr/bin/fish
+  [man-db]=/usr/bin/man
+  [dpkg-dev]=/usr/bin/dpkg-shlibdeps
+  [libcap2-bin]=/usr/sbin/setcap
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 

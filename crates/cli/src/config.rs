@@ -153,6 +153,9 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     set(&mut c.origin.interface, f.interface);
     set(&mut c.origin.source, f.source_address);
     c.origin.send_ip |= f.send_ip;
+    if f.privileged || f.unprivileged {
+        c.origin.privileged = Some(f.privileged);
+    }
 
     let o = &mut c.output;
     for (format, path) in [

@@ -280,9 +280,24 @@ pub struct Flags {
     #[arg(long = "on-change", value_name = "COMMAND", help_heading = "Watch mode")]
     pub on_change: Option<String>,
 
-    /// Print the version.
-    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
-    pub version: Option<bool>,
+    /// Assume raw sockets may be used (nmap's --privileged), whatever the capabilities say.
+    #[arg(long = "privileged", help_heading = "Privileges", conflicts_with = "unprivileged")]
+    pub privileged: bool,
+    /// Act as if raw sockets may not be used (nmap's --unprivileged): connect scan, unprivileged
+    /// host discovery, even as root.
+    #[arg(long = "unprivileged", help_heading = "Privileges")]
+    pub unprivileged: bool,
+
+    /// Print the version, the enabled features and the versions of the built-in data.
+    // Not clap's Version action: main prints `generate::long_version`, which parses the probe
+    // database to count its rules — work for -V only, not for every run.
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+
+    /// Write the man page (man) or a shell completion script (bash, zsh, fish) to stdout, and
+    /// exit. For packagers: generated from these definitions, so they never drift from --help.
+    #[arg(long = "generate", value_name = "WHAT", hide = true, value_parser = ["man", "bash", "zsh", "fish"])]
+    pub generate: Option<String>,
 }
 
 /// A flag of the user guide that this build does not implement yet.

@@ -8,6 +8,7 @@
 mod argv;
 mod config;
 mod flags;
+mod generate;
 mod history;
 mod predict;
 mod profiles;
@@ -58,12 +59,19 @@ fn main() -> ExitCode {
         eprintln!("rustmap: not yet supported: {flag}");
         return ExitCode::from(2);
     }
-    let parsed = match flags::Flags::from_arg_matches(&matches) {
+    let mut parsed = match flags::Flags::from_arg_matches(&matches) {
         Ok(f) => f,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(2);
         }
+    };
+    if let Some(code) = generate::early_exit(&parsed) {
+        return code;
+    }
+    let settings = match profiles::settings(&mut parsed) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     if parsed.history {
         return history::history(&parsed);
@@ -78,7 +86,7 @@ fn main() -> ExitCode {
         eprintln!("rustmap: --diff compares with the stored history: it cannot be combined with --no-db");
         return ExitCode::from(2);
     }
-    let base = match profiles::base(&parsed) {
+    let base = match profiles::base(&parsed, &settings) {
         Ok(b) => b,
         Err(code) => return code,
     };

@@ -1,23 +1,49 @@
 //! `--profile`, `--list-profiles`, `--save-profile`: the front-end side of
-//! [`rustmap::profile`] (which defines, reads and writes profiles). A profile is the base the
-//! command line's own flags are applied over.
+//! [`rustmap::profile`] (which defines, reads and writes profiles), and of the configuration
+//! files ([`rustmap::settings`]). Files, then a profile, make the base the command line's own
+//! flags are applied over.
 
 use crate::flags::Flags;
 use rustmap::profile::{self, Profile};
+use rustmap::settings::Settings;
 use rustmap::ScanConfig;
 use std::process::ExitCode;
 
-/// The configuration the flags start from: the `--profile`'s settings, or the defaults. Parts
-/// of the profile this build cannot do yet are named on stderr. An unknown or unreadable
-/// profile is a usage error (exit code 2).
-pub fn base(f: &Flags) -> Result<ScanConfig, ExitCode> {
-    let Some(name) = &f.profile else { return Ok(ScanConfig::default()) };
+/// The configuration files (docs/config.md § Configuration files), read once per run. A bad one
+/// is a usage error naming file and line; an unreadable optional one is skipped with a warning.
+/// Their `[history] db` becomes `--db` unless `--db` or `--no-db` was given.
+pub fn settings(f: &mut Flags) -> Result<Settings, ExitCode> {
+    let settings = rustmap::settings::load(&rustmap::settings::ConfigPaths::standard()).map_err(|e| {
+        eprintln!("rustmap: {e}");
+        ExitCode::from(2)
+    })?;
+    for (path, why) in &settings.skipped {
+        eprintln!("rustmap: warning: config file {}: {why}; skipped", path.display());
+    }
+    if f.db.is_none() && !f.no_db {
+        f.db = settings.history_db.clone();
+    }
+    Ok(settings)
+}
+
+/// The configuration the flags start from: the configuration files' settings with the
+/// `--profile`'s over them (docs/config.md § Configuration files). Parts of the profile this
+/// build cannot do yet are named on stderr. An unknown or unreadable profile is a usage error
+/// (exit code 2).
+pub fn base(f: &Flags, settings: &Settings) -> Result<ScanConfig, ExitCode> {
+    let combined = |config: Option<&ScanConfig>| {
+        settings.base(config).map_err(|e| {
+            eprintln!("rustmap: {e}");
+            ExitCode::from(2)
+        })
+    };
+    let Some(name) = &f.profile else { return combined(None) };
     match profile::load(name, profile::default_dir().as_deref()) {
         Ok(p) => {
             for part in &p.unsupported {
                 eprintln!("rustmap: note: profile {}: {part} is not supported yet; scanning without it", p.name);
             }
-            Ok(p.config)
+            combined(Some(&p.config))
         }
         Err(e) => {
             eprintln!("rustmap: {e}");

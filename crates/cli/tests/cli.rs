@@ -596,6 +596,8 @@ fn tiny_descriptor_limit_still_gives_exact_results() {
             "-",
             "127.0.0.1",
         ])
+        // Never the real ~/.rustmap: its history database may be another build's.
+        .env("HOME", test_home())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -178,6 +178,72 @@ fn unprivileged_user_scan_all_ports() {
     assert_eq!(open, truth_open_tcp("h10"), "{out}");
     let closed = 65535 - truth_open_tcp("h10").len();
     assert!(out.contains(&format!("Not shown: {closed} closed tcp ports (conn-refused)")), "{out}");
+}
+
+/// A copy of the binary with `setcap cap_net_raw,cap_net_admin+eip` (or none), in a directory
+/// the unprivileged user can reach, and a HOME that user may write.
+fn capable_copy(caps: bool) -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("rustmap-caps").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = dir.path().join("rustmap");
+    std::fs::copy(env!("CARGO_BIN_EXE_rustmap"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if caps {
+        let o = Command::new("setcap").arg("cap_net_raw,cap_net_admin+eip").arg(&bin).output().expect("setcap");
+        assert!(o.status.success(), "setcap: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("getcap").arg(&bin).output().expect("getcap");
+        assert!(String::from_utf8_lossy(&o.stdout).contains("cap_net_admin,cap_net_raw=eip"), "{o:?}");
+    }
+    (dir, bin)
+}
+
+/// Run `bin` as nobody in the scanner namespace with no inherited capabilities: whatever it can
+/// do comes from its file capabilities, bounded by `bounding` (setpriv's --bounding-set).
+fn as_nobody(bin: &Path, bounding: &str, args: &[&str]) -> Output {
+    let home = bin.parent().unwrap();
+    let (ns, bounding) = (scanner_ns(), format!("--bounding-set={bounding}"));
+    let mut all = vec!["netns", "exec", &ns, "setpriv", "--reuid=65534", "--regid=65534"];
+    all.extend(["--clear-groups", "--inh-caps=-all", &bounding, bin.to_str().unwrap(), "--no-db"]);
+    all.extend(args);
+    Command::new("ip").args(&all).env("HOME", home).stdin(Stdio::null()).output().expect("setpriv")
+}
+
+#[test]
+fn capability_only_user_syn_scan_matches_root() {
+    let Some(_lab) = lab() else { return };
+    let want = truth_open_tcp("h10");
+    let (_dir, bin) = capable_copy(true);
+    // File capabilities are granted only within the bounding set: keep the two there.
+    let o = as_nobody(&bin, "-all,+net_raw,+net_admin", &["-n", "-sS", "-p-", "-T4", "--oJ", "-", "198.18.0.10"]);
+    assert!(o.status.success(), "capability-only -sS: {}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["scans"][0]["scan_type"], "syn");
+    let unprivileged = ports_in(host(&v, "198.18.0.10"), "open");
+    let root = json_scan(&["-n", "-sS", "-p-", "-T4", "198.18.0.10"]);
+    assert_eq!(unprivileged, ports_in(host(&root, "198.18.0.10"), "open"), "same open ports as root");
+    assert_eq!(unprivileged, want, "and as the ground truth");
+    // -V says what the process holds, so a user can check the setcap worked.
+    let v = String::from_utf8_lossy(&as_nobody(&bin, "-all,+net_raw,+net_admin", &["-V"]).stdout).into_owned();
+    assert!(v.contains("\ncapabilities: cap_net_raw, cap_net_admin (raw scans: yes)"), "{v}");
+    // With the capabilities the default is the SYN scan, as for root.
+    let o = as_nobody(&bin, "-all,+net_raw,+net_admin", &["-n", "-p", "22,80", "--oJ", "-", "198.18.0.10"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["scans"][0]["scan_type"], "syn", "{}", String::from_utf8_lossy(&o.stderr));
+    // A copy without file capabilities: the default falls back to a connect scan, and -sS says
+    // how to grant them. (Dropping them from the bounding set instead would make execve itself
+    // fail with EPERM, as the kernel does for a file whose effective bit it cannot honour.)
+    let (_plain_dir, plain) = capable_copy(false);
+    let v = String::from_utf8_lossy(&as_nobody(&plain, "-all,+net_raw,+net_admin", &["-V"]).stdout).into_owned();
+    assert!(v.contains("\ncapabilities: none (raw scans: no, connect scans only)"), "{v}");
+    let o = as_nobody(&plain, "-all,+net_raw,+net_admin", &["-n", "-sS", "-p", "22", "198.18.0.10"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs root or CAP_NET_RAW") && err.contains("setcap cap_net_raw,cap_net_admin+eip"), "{err}");
+    let o = as_nobody(&plain, "-all,+net_raw,+net_admin", &["-n", "-p", "22,80", "--oJ", "-", "198.18.0.10"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["scans"][0]["scan_type"], "connect", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(ports_in(host(&v, "198.18.0.10"), "open"), BTreeSet::from([22, 80]));
 }
 
 #[test]

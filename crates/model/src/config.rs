@@ -306,6 +306,10 @@ pub struct OriginConfig {
     pub source: Option<String>,
     /// Raw probes through the raw IP socket only (`--send-ip`).
     pub send_ip: bool,
+    /// Whether raw sockets may be used: `true` assumes they may (nmap's `--privileged`), `false`
+    /// acts as if they may not (`--unprivileged`: connect scan, unprivileged discovery). Unset,
+    /// the process's own capabilities decide (CAP_NET_RAW, not the user id).
+    pub privileged: Option<bool>,
 }
 
 /// An output format.

@@ -25,7 +25,11 @@ pub enum NetioError {
     #[error("no route to {0}")]
     NoRoute(IpAddr),
     /// A raw socket could not be opened for lack of privileges.
-    #[error("raw sockets need CAP_NET_RAW: run as root, or give the binary cap_net_raw (setcap cap_net_raw+ep)")]
+    #[error(
+        "raw sockets need CAP_NET_RAW: run as root, or give the binary the capabilities once: {} \
+         (docs/install.md)",
+        crate::privilege::GRANT_COMMAND
+    )]
     NotPrivileged,
     /// Some other system error.
     #[error("{context}: {source}")]

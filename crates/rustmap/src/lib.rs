@@ -20,6 +20,7 @@
 //! - [`session`]: [`Scanner`], [`ScanHandle`], [`EventStream`] and the slow-consumer policy.
 //! - `pipeline`: targets → engine → enrichment (port names, `-sV`, reverse DNS) → sinks.
 //! - [`dns`]: forward and reverse name resolution.
+//! - [`profile`] and [`settings`]: scan profiles, and the configuration files of defaults.
 //!
 //! Runnable: `examples/two_scans.rs` starts two scans at once and prints their events as they
 //! stream.
@@ -31,6 +32,7 @@ mod events;
 mod pipeline;
 pub mod profile;
 pub mod session;
+pub mod settings;
 mod sinks;
 pub mod validate;
 
@@ -65,6 +67,40 @@ pub const TICK_EVERY: Duration = Duration::from_millis(250);
 
 /// RustMap's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The versions of the data compiled into this build, one `(name, description)` per data set:
+/// the probe database and the port table, each with its version, its size and a fingerprint of
+/// its text (FNV-1a, so two builds can be told apart even if a version was not bumped).
+pub fn data_versions() -> Vec<(&'static str, String)> {
+    let fnv = |text: &str| text.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let db = ProbeDb::builtin();
+    let rules: usize = db.probes().iter().map(|p| p.rules.len()).sum();
+    let table = rustmap_targets::PortTable::builtin();
+    let (tcp, udp, sctp) = (
+        table.len(rustmap_model::Protocol::Tcp),
+        table.len(rustmap_model::Protocol::Udp),
+        table.len(rustmap_model::Protocol::Sctp),
+    );
+    vec![
+        (
+            "probe database",
+            format!(
+                "{} ({} probes, {rules} rules; fnv {:08x})",
+                rustmap_detect::db::BUILTIN_VERSION,
+                db.probes().len(),
+                fnv(rustmap_detect::db::BUILTIN_TEXT)
+            ),
+        ),
+        (
+            "port table",
+            format!(
+                "{} ({tcp} tcp, {udp} udp, {sctp} sctp ports; fnv {:08x})",
+                rustmap_targets::ports::BUILTIN_PORTS_VERSION,
+                fnv(rustmap_targets::ports::BUILTIN_PORTS_TSV)
+            ),
+        ),
+    ]
+}
 
 /// Is this one of this machine's own addresses (a connect scan can only bind to those)?
 pub fn is_local_address(addr: IpAddr) -> bool {
@@ -113,6 +149,8 @@ pub struct ScanPlan {
     dns: NameOptions,
     origin: Origin,
     send_ip: bool,
+    /// Raw sockets may be used (the capabilities, or `--privileged` / `--unprivileged`).
+    raw: bool,
     version_detection: Option<VersionDetection>,
     files: Vec<(OutputFormat, String)>,
     stats_every: Option<Duration>,

@@ -371,7 +371,7 @@ pub(crate) fn engine_kind(plan: &ScanPlan) -> (Vec<ScanType>, bool) {
     } else {
         // A ping scan sends raw packets when it may (nmap's default probes need them) and uses
         // connect() otherwise; the raw engine makes HTTP/HTTPS pings too.
-        !crate::privilege::has_raw_socket_privilege()
+        !plan.raw
     };
     (types, connect)
 }

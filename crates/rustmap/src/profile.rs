@@ -224,11 +224,16 @@ pub fn settings_of(config: &ScanConfig) -> ScanConfig {
     c
 }
 
-/// A profile file's text for `config`: the settings that differ from the defaults, as TOML.
-pub fn to_toml(config: &ScanConfig) -> String {
+/// The settings of `config` that differ from the defaults, as a TOML table: what a profile sets.
+pub fn settings_table(config: &ScanConfig) -> toml::Table {
     let ours = toml::Table::try_from(settings_of(config)).unwrap_or_default();
     let defaults = toml::Table::try_from(ScanConfig::default()).unwrap_or_default();
-    let mut kept = prune(ours, &defaults);
+    prune(ours, &defaults)
+}
+
+/// A profile file's text for `config`: the settings that differ from the defaults, as TOML.
+pub fn to_toml(config: &ScanConfig) -> String {
+    let mut kept = settings_table(config);
     // The version always goes in: a file is read by the version that wrote it, or a newer one.
     kept.insert("version".into(), toml::Value::Integer(i64::from(rustmap_model::config::CONFIG_VERSION)));
     toml::to_string(&kept).unwrap_or_default()

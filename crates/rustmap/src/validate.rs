@@ -156,15 +156,17 @@ fn scan_types(c: &ScanConfig, raw: bool) -> Result<Vec<ScanType>, ConfigError> {
     }
     if let Some(t) = types.iter().find(|t| **t != ScanType::Connect) {
         if !raw {
-            return Err(privilege_err(
-                "scan_types",
-                spell(*t),
+            let t = spell(*t);
+            let message = if c.origin.privileged == Some(false) {
+                format!("{t} sends raw packets, which --unprivileged rules out; drop --unprivileged or use -sT")
+            } else {
                 format!(
-                    "{} sends raw packets and needs root or CAP_NET_RAW (sudo setcap cap_net_raw+ep rustmap); \
-                     use -sT to scan TCP without privileges",
-                    spell(*t)
-                ),
-            ));
+                    "{t} sends raw packets and needs root or CAP_NET_RAW; to scan without sudo, give the binary \
+                     the capabilities once: {} (docs/install.md); or use -sT to scan TCP without privileges",
+                    privilege::GRANT_COMMAND
+                )
+            };
+            return Err(privilege_err("scan_types", t, message));
         }
     }
     Ok(types)
@@ -221,8 +223,9 @@ fn discovery_plan(c: &ScanConfig, raw: bool) -> Result<(bool, DiscoveryPlan), Co
                     "discovery.probes",
                     given.clone(),
                     format!(
-                        "-P{kind} ({what}) sends raw packets and needs root or CAP_NET_RAW; \
-                         without privileges use -PS, -PA, -PH or -PHT"
+                        "-P{kind} ({what}) sends raw packets and needs root or CAP_NET_RAW ({}); \
+                         without privileges use -PS, -PA, -PH or -PHT",
+                        privilege::GRANT_COMMAND
                     ),
                 ))
             }
@@ -598,7 +601,8 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
             format!("configuration version {} is newer than this RustMap understands ({CONFIG_VERSION})", c.version),
         ));
     }
-    let raw = privilege::has_raw_socket_privilege();
+    // --privileged / --unprivileged override what the process's capabilities say (as in nmap).
+    let raw = c.origin.privileged.unwrap_or_else(privilege::has_raw_socket_privilege);
     let types = scan_types(c, raw)?;
     let version = version_detection(c)?;
     let (skip_discovery, discovery) = discovery_plan(c, raw)?;
@@ -674,6 +678,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         dns,
         origin: Origin { interface: c.origin.interface.clone(), source },
         send_ip: c.origin.send_ip,
+        raw,
         version_detection: version,
         files,
         stats_every,
@@ -774,5 +779,27 @@ mod tests {
         let plan = validate(&c).unwrap();
         assert_eq!(plan.first_ports.tcp, vec![22, 80]);
         assert!(plan.first_ports.udp.is_empty(), "no UDP scan");
+    }
+
+    #[test]
+    fn privileged_and_unprivileged_override_the_capabilities() {
+        // Whatever this process has: --privileged means SYN by default, --unprivileged connect.
+        let assumed = |p: bool| {
+            config(|c| {
+                c.scan_types.clear();
+                c.origin.privileged = Some(p);
+            })
+        };
+        let plan = validate(&assumed(true)).unwrap();
+        assert!(plan.raw && plan.scan_types == [ScanType::Syn]);
+        let plan = validate(&assumed(false)).unwrap();
+        assert!(!plan.raw && plan.scan_types == [ScanType::Connect]);
+        let e = validate(&config(|c| {
+            c.scan_types = vec![ScanType::Udp];
+            c.origin.privileged = Some(false);
+        }))
+        .unwrap_err();
+        assert_eq!((e.kind, e.value.as_str()), (ConfigErrorKind::Privilege, "-sU"));
+        assert!(e.message.contains("--unprivileged"), "{e}");
     }
 }

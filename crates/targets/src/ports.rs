@@ -13,6 +13,10 @@ use thiserror::Error;
 /// The compiled-in port table source.
 pub const BUILTIN_PORTS_TSV: &str = include_str!("../data/ports.tsv");
 
+/// Version of the compiled-in port table (`data/ports.tsv`), shown by `rustmap -V`. Bump it with
+/// every change to that file.
+pub const BUILTIN_PORTS_VERSION: u32 = 1;
+
 /// An error in a port table file.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("{origin}:{line}: {message}")]
