@@ -99,17 +99,23 @@ pub fn history(f: &Flags) -> ExitCode {
     }
 }
 
-/// Print the difference between two stored scans; exit 0 when equal, 1 when different.
-fn print_diff(f: &Flags, store: &Store, from: &str, to: &str) -> ExitCode {
+/// Print the difference between two stored scans; exit 0 when equal, 1 when different. On
+/// stderr, as text, when the scan's own output already holds stdout (`-oJ -` and the like), so
+/// that stdout stays one document.
+fn print_diff(f: &Flags, store: &Store, from: &str, to: &str, to_stderr: bool) -> ExitCode {
     match diff(store, from, to) {
         Ok(d) => {
-            let text = if json_out(f) {
+            let text = if json_out(f) && !to_stderr {
                 serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"
             } else {
                 // Line by line: what was stored came sanitized, but the terminal is not to trust it.
                 d.to_text().lines().map(|l| rustmap_model::sanitize(l).into_owned() + "\n").collect()
             };
-            print!("{text}");
+            if to_stderr {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
             ExitCode::from(u8::from(!d.is_empty()))
         }
         Err(e) => {
@@ -134,7 +140,7 @@ pub fn diff_scans(f: &Flags, pair: &str) -> ExitCode {
     };
     let ids = (store.resolve(a.trim()), store.resolve(b.trim()));
     match ids {
-        (Ok(a), Ok(b)) => print_diff(f, &store, &a, &b),
+        (Ok(a), Ok(b)) => print_diff(f, &store, &a, &b, false),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("rustmap: {e}");
             ExitCode::from(code_of(&e))
@@ -187,10 +193,17 @@ pub fn after_scan(
     };
     let path = db_path(f).context("--diff needs the history database")?;
     let store = Store::open_read_only(&path)?;
+    // A format written to stdout (`-oX -`, `-oJ -`...) keeps it to itself.
+    let stdout_taken = config.output.files.iter().any(|o| o.path == "-");
     match store.last_completed(&targets_key(config), Some(&id))? {
-        Some(prev) => Ok(print_diff(f, &store, &prev, &id)),
+        Some(prev) => Ok(print_diff(f, &store, &prev, &id, stdout_taken)),
         None => {
-            println!("No earlier completed scan of these targets to compare with (this scan is {id}).");
+            let line = format!("No earlier completed scan of these targets to compare with (this scan is {id}).");
+            if stdout_taken {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

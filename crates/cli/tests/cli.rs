@@ -283,6 +283,12 @@ fn history_lists_scans_and_diffs_tell_what_changed() {
     let o = rustmap(&["--history", "--db", db, "--oJ", "-"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4, "no scan was added");
+    // With the scan's JSON on stdout, the diff goes to stderr: stdout stays one document.
+    let o = scan(&["--diff", "-oJ", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    assert!(doc.is_object(), "{doc}");
+    assert!(stderr(&o).contains("Differences from scan") && stderr(&o).contains("  none"), "{}", stderr(&o));
 }
 
 #[test]
