@@ -98,15 +98,8 @@ struct Notice<'a> {
 /// a scan failed.
 pub async fn run(config: ScanConfig, f: &Flags, w: Watch) -> ExitCode {
     let stop = CancellationToken::new();
-    let on_signal = stop.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-        on_signal.cancel();
-    });
+    // The same Ctrl-C / SIGTERM handling as a single scan; here it ends the loop.
+    crate::cancel_on_signal(stop.clone());
     let mut pending: JoinSet<()> = JoinSet::new();
     let code = match watch_loop(&config, f, &w, &stop, &mut pending).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,6 @@
 //! profile is used, and scans without them.
 
 use crate::ScanConfig;
-use rustmap_model::config::ScanMode;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -109,7 +108,7 @@ pub fn builtin(name: &str) -> Option<Profile> {
         }
         "stealth" => {
             c.timing.template = Some(1);
-            c.ports.sequential = false;
+            // Randomized port order is the default (`ports.sequential` false): nothing to set.
             c.timing.max_hostgroup = Some(1);
             unsupported.extend(["source port 53 (-g 53)", "IP fragmentation (-f)"]);
             "T1 timing, randomized ports, source port 53, IP fragmentation, max 1 host at a time"
@@ -126,7 +125,6 @@ pub fn builtin(name: &str) -> Option<Profile> {
         }
         _ => return None,
     };
-    debug_assert_eq!(c.mode, ScanMode::Ports);
     Some(Profile { name: name.into(), description: description.into(), config: c, unsupported, path: None })
 }
 
