@@ -55,6 +55,12 @@ declare -A PROBE=(
   [man-db]=/usr/bin/man
   [dpkg-dev]=/usr/bin/dpkg-shlibdeps
   [libcap2-bin]=/usr/sbin/setcap
+  # Evasion, proxy and topology tests (issue 21): captures on the target's side, a real SOCKS5
+  # proxy, Graphviz to render the topology graph.
+  [tshark]=/usr/bin/tshark
+  [tcpdump]=/usr/bin/tcpdump
+  [dante-server]=/usr/sbin/danted
+  [graphviz]=/usr/bin/dot
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 
