@@ -152,6 +152,7 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
 
     set(&mut c.origin.interface, f.interface);
     set(&mut c.origin.source, f.source_address);
+    set(&mut c.origin.proxy, f.proxy);
     c.origin.send_ip |= f.send_ip;
     let e = &mut c.evasion;
     set(&mut e.decoys, f.decoys);

@@ -24,13 +24,14 @@ use crate::plan::{plan, plan_tls, Plan, Timeouts};
 use crate::quic::{probe_quic, quic_service, quic_suits};
 use crate::tls::{self, HelloAnswer};
 use rustmap_model::{ServiceInfo, ServiceMethod, TlsInfo};
+use rustmap_proxy::{Dialer, Socks5};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::{timeout, timeout_at, Instant};
@@ -62,6 +63,9 @@ pub struct DetectOptions {
     pub max_rate: Option<f64>,
     /// At least this long between two probes to one host (`--scan-delay`).
     pub host_delay: Duration,
+    /// Open every TCP connection through this SOCKS5 proxy (`--proxy`); UDP ports are then
+    /// not probed at all (a proxy's CONNECT carries TCP only).
+    pub proxy: Option<Arc<Socks5>>,
 }
 
 impl Default for DetectOptions {
@@ -76,6 +80,7 @@ impl Default for DetectOptions {
             quic: true,
             max_rate: None,
             host_delay: Duration::ZERO,
+            proxy: None,
         }
     }
 }
@@ -137,6 +142,14 @@ impl Detector {
         &self.db
     }
 
+    /// How this detector's TCP connections are opened: through the proxy, or directly.
+    fn dialer(&self) -> Dialer {
+        match &self.opts.proxy {
+            Some(p) => Dialer::through(Arc::clone(p)),
+            None => Dialer::direct(self.opts.bind),
+        }
+    }
+
     /// Identify the service on `target`. `srtt` is the host's smoothed RTT from the port scan.
     ///
     /// TCP ports also get our own TLS ClientHello, in the first wave beside the banner grab
@@ -146,6 +159,9 @@ impl Detector {
     /// UDP ports QUIC suits also get the QUIC probes ([`crate::quic`]) beside their own; a QUIC
     /// answer names the service.
     pub async fn detect(&self, target: SocketAddr, transport: Transport, srtt: Option<Duration>) -> PortOutcome {
+        if transport == Transport::Udp && self.opts.proxy.is_some() {
+            return PortOutcome::default();
+        }
         let quic = self.opts.quic && transport == Transport::Udp && quic_suits(target.port(), self.opts.intensity);
         if !quic {
             return self.probe_port(target, transport, srtt).await;
@@ -191,12 +207,12 @@ impl Detector {
         held: Option<Identified>,
     ) -> PortOutcome {
         let mut out = PortOutcome { answered: true, ..Default::default() };
-        let bind = self.opts.bind;
+        let dialer = self.dialer();
         let sockets = Arc::clone(&self.sockets);
         // One session offering ALPN, for what a modern client negotiates and the chain.
         let facts = timeout_at(deadline, async move {
             let _permit = sockets.acquire_owned().await.ok()?;
-            let tcp = connect(target, bind, t.connect()).await?;
+            let tcp = dialer.connect(target, t.connect()).await.ok()?;
             let s = tls::session(tcp, target, true, t.answer(HELLO_WAIT)).await?;
             Some(tls::facts(&s))
         })
@@ -397,11 +413,11 @@ impl Detector {
     fn run_hello(&self, target: SocketAddr, t: Timeouts) -> impl std::future::Future<Output = Done> + Send + 'static {
         let sockets = Arc::clone(&self.sockets);
         let pacer = Arc::clone(&self.pacer);
-        let bind = self.opts.bind;
+        let dialer = self.dialer();
         async move {
             pacer.wait(target.ip()).await;
             let Ok(_permit) = sockets.acquire_owned().await else { return Done::Hello(HelloAnswer::NotTls) };
-            let Some(mut stream) = connect(target, bind, t.connect()).await else {
+            let Ok(mut stream) = dialer.connect(target, t.connect()).await else {
                 return Done::Hello(HelloAnswer::NotTls);
             };
             let deadline = Instant::now() + t.answer(HELLO_WAIT);
@@ -420,13 +436,14 @@ impl Detector {
         let sockets = Arc::clone(&self.sockets);
         let pacer = Arc::clone(&self.pacer);
         let bind = self.opts.bind;
+        let dialer = self.dialer();
         async move {
             // Paced before taking a socket: a probe waiting for its slot holds nothing.
             pacer.wait(target.ip()).await;
             let Ok(_permit) = sockets.acquire_owned().await else { return Done::Probe(Report::empty(index)) };
             Done::Probe(match (db.probes()[index].transport, layer) {
-                (Transport::Tcp, Layer::Plain) => tcp_probe(&db, index, target, bind, t).await,
-                (Transport::Tcp, Layer::Tls) => tls_probe(&db, index, target, bind, t).await,
+                (Transport::Tcp, Layer::Plain) => tcp_probe(&db, index, target, &dialer, t).await,
+                (Transport::Tcp, Layer::Tls) => tls_probe(&db, index, target, &dialer, t).await,
                 (Transport::Udp, _) => udp_probe(&db, index, target, bind, t).await,
             })
         }
@@ -466,22 +483,14 @@ fn tls_port(db: &ProbeDb, port: u16) -> bool {
     db.probes().iter().any(|p| p.tls && p.transport == Transport::Tcp && p.ports.contains(port))
 }
 
-async fn connect(target: SocketAddr, bind: Option<IpAddr>, within: Duration) -> Option<TcpStream> {
-    let sock = if target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.ok()?;
-    if let Some(addr) = bind.filter(|a| a.is_ipv4() == target.is_ipv4()) {
-        sock.bind(SocketAddr::new(addr, 0)).ok()?;
-    }
-    timeout(within, sock.connect(target)).await.ok()?.ok()
-}
-
-async fn tcp_probe(db: &ProbeDb, index: usize, target: SocketAddr, bind: Option<IpAddr>, t: Timeouts) -> Report {
-    let Some(stream) = connect(target, bind, t.connect()).await else { return Report::empty(index) };
+async fn tcp_probe(db: &ProbeDb, index: usize, target: SocketAddr, dialer: &Dialer, t: Timeouts) -> Report {
+    let Ok(stream) = dialer.connect(target, t.connect()).await else { return Report::empty(index) };
     exchange(db, index, stream, t).await
 }
 
 /// A probe inside a TLS session of its own (no ALPN: the server's default protocol answers).
-async fn tls_probe(db: &ProbeDb, index: usize, target: SocketAddr, bind: Option<IpAddr>, t: Timeouts) -> Report {
-    let Some(tcp) = connect(target, bind, t.connect()).await else { return Report::empty(index) };
+async fn tls_probe(db: &ProbeDb, index: usize, target: SocketAddr, dialer: &Dialer, t: Timeouts) -> Report {
+    let Ok(tcp) = dialer.connect(target, t.connect()).await else { return Report::empty(index) };
     let Some(stream) = tls::session(tcp, target, false, t.answer(HELLO_WAIT)).await else {
         return Report::empty(index);
     };
@@ -587,7 +596,7 @@ async fn udp_probe(db: &ProbeDb, index: usize, target: SocketAddr, bind: Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     fn detector(intensity: u8) -> Detector {
         Detector::new(ProbeDb::builtin(), DetectOptions { intensity, ..Default::default() })

@@ -20,6 +20,7 @@ use crate::connector::{ConnectDone, ConnectJob, Connector};
 use crate::discovery::{app_ping, DiscoveryPlan, Ping, PingOutcome};
 use crate::origin::Origin;
 use crate::probe::icmp_reason;
+use crate::proxied::ProxyProber;
 pub use crate::report::{collapse, EngineTotals, ScanTarget};
 use crate::report::{progress_fraction, HostCore, Life};
 use crate::timing::{Pacer, RttEstimator, Timing, Window};
@@ -27,6 +28,7 @@ use crate::Emitter;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rustmap_model::{PortState, Protocol, Reason, ScanEvent};
+use rustmap_proxy::{ProxyError, Socks5};
 use socket2::{Domain, Socket, Type};
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -57,6 +59,9 @@ pub struct ConnectScan {
     pub origin: Origin,
     /// Probe threads (epoll loops) to run: `None` is one per core.
     pub probe_threads: Option<usize>,
+    /// Probe through this SOCKS5 proxy (`--proxy`) instead of connecting directly; see
+    /// [`crate::proxied`] for what its answers mean.
+    pub proxy: Option<Arc<Socks5>>,
 }
 
 /// Errors that stop a connect scan.
@@ -66,6 +71,10 @@ pub enum EngineError {
     /// The probe threads could not be started (thread or epoll limits): nothing was scanned.
     #[error("cannot start probe threads: {0}")]
     ProbeThreads(io::Error),
+    /// The proxy failed during the scan (went away, stopped accepting our credentials): the
+    /// hosts still in progress are not reported.
+    #[error("{0}")]
+    Proxy(ProxyError),
 }
 
 impl Default for ConnectScan {
@@ -80,6 +89,7 @@ impl Default for ConnectScan {
             hosts_hint: None,
             origin: Origin::default(),
             probe_threads: None,
+            proxy: None,
         }
     }
 }
@@ -101,7 +111,7 @@ pub enum Outcome {
     LocalPressure,
 }
 
-fn is_local_pressure(errno: i32) -> bool {
+pub(crate) fn is_local_pressure(errno: i32) -> bool {
     matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL | libc::EAGAIN)
 }
 
@@ -197,6 +207,21 @@ enum Job {
     App { meta: ProbeMeta, addr: SocketAddr, tls: bool, timeout: Duration },
 }
 
+/// Where connect probes go: the epoll threads, or tasks through a proxy.
+enum Probes {
+    Direct(Connector<ProbeMeta>),
+    Proxy(ProxyProber<ProbeMeta>),
+}
+
+impl Probes {
+    fn submit(&mut self, job: ConnectJob<ProbeMeta>) {
+        match self {
+            Probes::Direct(c) => c.submit(job),
+            Probes::Proxy(p) => p.submit(job),
+        }
+    }
+}
+
 struct Host {
     /// Its life, results and round trips (shared with the raw engine).
     core: HostCore,
@@ -251,9 +276,17 @@ impl ConnectScan {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<ProbeDone>>();
         let mut in_flight: usize = 0;
         let mut batch: Vec<Vec<ProbeDone>> = Vec::with_capacity(64);
-        let threads = self.probe_threads.unwrap_or_else(Connector::<ProbeMeta>::default_threads).max(1);
-        let mut connector =
-            Connector::with_origin(threads, done_tx, self.origin.clone()).map_err(EngineError::ProbeThreads)?;
+        // A proxy that fails mid-scan ends it (never "every port filtered").
+        let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel::<ProxyError>();
+        let mut probes = match &self.proxy {
+            Some(p) => Probes::Proxy(ProxyProber::new(Arc::clone(p), done_tx, fatal_tx)),
+            None => {
+                let threads = self.probe_threads.unwrap_or_else(Connector::<ProbeMeta>::default_threads).max(1);
+                Probes::Direct(
+                    Connector::with_origin(threads, done_tx, self.origin.clone()).map_err(EngineError::ProbeThreads)?,
+                )
+            }
+        };
         let mut totals = EngineTotals::default();
         let mut replies: u64 = 0;
         let mut hosts_done: u64 = 0;
@@ -340,7 +373,7 @@ impl ConnectScan {
                 };
                 disc_in_flight += usize::from(discovery);
                 match job {
-                    Job::Connect(job) => connector.submit(job),
+                    Job::Connect(job) => probes.submit(job),
                     Job::App { meta, addr, tls, timeout } => {
                         let (tx, origin) = (app_tx.clone(), self.origin.clone());
                         tokio::spawn(async move {
@@ -385,6 +418,7 @@ impl ConnectScan {
             tokio::select! {
                 biased;
                 _ = emitter.cancel_token().cancelled() => break,
+                Some(e) = fatal_rx.recv() => return Err(EngineError::Proxy(e)),
                 _ = done_rx.recv_many(&mut batch, 64), if in_flight > 0 => {
                     for done in batch.drain(..).flatten() {
                         in_flight = in_flight.saturating_sub(1);
@@ -446,7 +480,8 @@ impl ConnectScan {
             retries: VecDeque::new(),
             outstanding: 0,
             disc_outstanding: 0,
-            recverr: false,
+            // A proxy's answer is as exact as it gets: no second try to read ICMP details.
+            recverr: self.proxy.is_some(),
         }
     }
 
@@ -672,6 +707,33 @@ mod tests {
         assert!(matches!(got[1].outcome, Outcome::Refused(_, Reason::ConnRefused)), "{:?}", got[1]);
         // A listener whose backlog is full never completes the handshake: the probe times out.
         drop(l);
+    }
+
+    #[tokio::test]
+    async fn a_proxy_that_is_gone_fails_the_scan_instead_of_filtering_every_port() {
+        // Nothing listens where the proxy should be.
+        let gone = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let url = rustmap_proxy::ProxyUrl::parse(&format!("socks5://{gone}")).unwrap();
+        let scan = ConnectScan {
+            ports: vec![22, 80, 443],
+            skip_discovery: true,
+            proxy: Some(Arc::new(Socks5::new(url, gone))),
+            ..ConnectScan::default()
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let (etx, mut erx) = mpsc::channel(1024);
+        let emitter = Emitter::new(etx, tokio_util::sync::CancellationToken::new());
+        tx.send(ScanTarget { addr: "127.0.0.1".parse().unwrap(), hostnames: vec![] }).await.unwrap();
+        drop(tx);
+        let run = tokio::spawn(scan.run(rx, emitter));
+        let mut ports = 0;
+        while let Some(ev) = erx.recv().await {
+            ports += usize::from(matches!(ev, ScanEvent::PortFound { .. }));
+        }
+        let err = run.await.unwrap().unwrap_err();
+        assert!(matches!(err, EngineError::Proxy(_)), "{err}");
+        assert!(err.to_string().contains("unreachable"), "{err}");
+        assert_eq!(ports, 0, "no port reported through a dead proxy");
     }
 
     #[tokio::test]

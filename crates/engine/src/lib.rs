@@ -6,6 +6,7 @@
 //!   the pacer (`--max-rate` token bucket, `--scan-delay`).
 //! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
 //! - [`connector`]: the connect probes themselves, on one epoll thread per core.
+//! - [`proxied`]: connect probes through a SOCKS5 proxy (`--proxy`), and what its answers mean.
 //! - [`discovery`]: host discovery probes (`-P*`), the plan that picks them, HTTP/HTTPS pings.
 //! - [`evasion`]: what the evasion options (`-D`, `-f`, `-g`, `--data-*`, ...) ask of raw probes.
 //! - [`raw`]: the raw-packet TCP scans (SYN, FIN, NULL, Xmas, ACK, Window, Maimon) and their
@@ -26,6 +27,7 @@ pub mod limits;
 pub mod origin;
 pub mod payloads;
 pub mod probe;
+pub mod proxied;
 pub mod raw;
 pub mod report;
 pub mod timing;

@@ -313,6 +313,11 @@ pub struct OriginConfig {
     /// acts as if they may not (`--unprivileged`: connect scan, unprivileged discovery). Unset,
     /// the process's own capabilities decide (CAP_NET_RAW, not the user id).
     pub privileged: Option<bool>,
+    /// SOCKS5 proxy for the connect scan and service detection (`--proxy`):
+    /// `socks5://[USER:PASS@]HOST:PORT`, or `socks5h://...` to have the proxy resolve target
+    /// names. Checked by the facade; kept with `***` for the password in a scan's stored and
+    /// reported configuration.
+    pub proxy: Option<String>,
 }
 
 /// Evasion options, as nmap spells them. They apply to raw probes only; with a connect scan

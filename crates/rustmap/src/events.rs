@@ -114,6 +114,8 @@ impl Pump {
                     }
                     let Some(mut ev) = self.hold(hub, ev).await else { continue };
                     let wants_ptr = match &ev {
+                        // A socks5h:// placeholder is no address of the host: nothing to look up.
+                        ScanEvent::HostDone(h) if plan.socks.as_ref().is_some_and(|s| s.is_placeholder(h.addr)) => false,
                         ScanEvent::HostDone(h) => match plan.reverse_dns {
                             ReverseDns::Never => false,
                             ReverseDns::UpHosts => h.status != HostStatus::Down,

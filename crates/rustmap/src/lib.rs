@@ -159,6 +159,13 @@ pub struct ScanPlan {
     version_detection: Option<VersionDetection>,
     files: Vec<(OutputFormat, String)>,
     stats_every: Option<Duration>,
+    /// `--proxy`, checked.
+    proxy: Option<rustmap_proxy::ProxyUrl>,
+    /// The proxy, resolved and checked by [`Scanner::start_plan`].
+    socks: Option<std::sync::Arc<rustmap_proxy::Socks5>>,
+    /// Things the user should know about how the scan will run, delivered as warnings after
+    /// `ScanStarted` (what `--proxy` changes).
+    notices: Vec<String>,
 }
 
 impl ScanPlan {

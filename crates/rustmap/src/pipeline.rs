@@ -126,7 +126,17 @@ async fn feed_targets(
     done: Arc<AddrSet>,
 ) {
     let mut exclude = plan.targets.exclude().clone();
+    // socks5h://: target names are the proxy's to resolve, never looked up here.
+    let remote = plan.socks.as_ref().filter(|s| s.remote_dns());
     for name in exclude.names().map(str::to_string).collect::<Vec<_>>() {
+        if remote.is_some() {
+            let message = format!(
+                "--exclude {}: names are not resolved with a socks5h:// proxy; give addresses to exclude",
+                rustmap_model::sanitize(&name)
+            );
+            let _ = warn.send(ScanEvent::Warning { message }).await;
+            continue;
+        }
         for ip in resolver.lookup(&name, plan.ipv6).await.unwrap_or_default() {
             exclude.add_addr(ip);
         }
@@ -156,6 +166,25 @@ async fn feed_targets(
                 if out.send(ScanTarget { addr: ip, hostnames: Vec::new() }).await.is_err() {
                     return;
                 }
+            }
+            TargetItem::Name { name, prefix } if remote.is_some() => {
+                let shown = rustmap_model::sanitize(&name).into_owned();
+                let message = match (prefix, remote.and_then(|s| s.placeholder(&name))) {
+                    (None, Some(addr)) if !done.contains(addr) => {
+                        let hostnames = vec![Hostname { name: shown, kind: HostnameKind::User }];
+                        if out.send(ScanTarget { addr, hostnames }).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    (None, Some(_)) => continue,
+                    (Some(p), _) => format!(
+                        "{shown}/{p}: a block around a name needs its address, and names are not resolved with a \
+                         socks5h:// proxy; not scanned"
+                    ),
+                    (None, None) => format!("{shown}: too long a name for a SOCKS5 proxy; not scanned"),
+                };
+                let _ = warn.send(ScanEvent::Warning { message }).await;
             }
             TargetItem::Name { name, prefix } => {
                 let shown = rustmap_model::sanitize(&name).into_owned();
@@ -404,6 +433,7 @@ fn start_engine(
         hosts_hint,
         origin: plan.origin.clone(),
         probe_threads: None,
+        proxy: plan.socks.clone(),
     };
     tokio::spawn(async move { engine.run(trx, emitter).await.map_err(|e| format!("connect scan failed: {e}")) })
 }
@@ -481,6 +511,9 @@ pub(crate) async fn run(
         service_scan: plan.version_detection.is_some(),
     };
     hub.deliver(ScanEvent::ScanStarted(info)).await;
+    for message in &plan.notices {
+        hub.deliver(ScanEvent::Warning { message: message.clone() }).await;
+    }
 
     // A resumed scan: the hosts finished before first, then the rest.
     let (done, before) = match resume {
@@ -521,6 +554,7 @@ pub(crate) async fn run(
         // The scan's pacing holds for detection probes too.
         options.max_rate = plan.timing.max_rate;
         options.host_delay = plan.timing.scan_delay;
+        options.proxy = plan.socks.clone();
         Arc::new(Detector::new(v.db.clone(), options))
     });
     let mut pump = Pump {

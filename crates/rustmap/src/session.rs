@@ -39,6 +39,10 @@ pub enum StartError {
     /// The raw sockets could not be opened (privileges, kernel support, `-e`).
     #[error("{0}")]
     Raw(#[from] RawScanError),
+    /// The proxy of `--proxy` failed its check: unreachable, not SOCKS5, or it refused the
+    /// authentication. Nothing was sent to any target.
+    #[error("{0}")]
+    Proxy(#[from] rustmap_proxy::ProxyError),
     /// An output file could not be created.
     #[error("cannot open output file {path}: {source}")]
     Output {
@@ -119,7 +123,9 @@ pub struct Scanner;
 impl Scanner {
     /// Check `config` and start the scan it describes on the current tokio runtime. Output files
     /// are created only once everything has been checked and the sockets are open, so a bad
-    /// value never truncates an existing file.
+    /// value never truncates an existing file. With a proxy (`origin.proxy`), the proxy is
+    /// checked first (reached, greeted, authenticated), blocking this thread for up to
+    /// `Socks5::HANDSHAKE_TIMEOUT` plus the lookup of its name.
     pub fn start(config: ScanConfig) -> Result<ScanHandle, StartError> {
         Scanner::start_with(config, StartOptions::default())
     }
@@ -136,6 +142,15 @@ impl Scanner {
             plan.timing.learned = rustmap_engine::timing::Learned::new(options.learned_rtt, options.seen_up);
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+        // The proxy first: greeting and authentication, so that a proxy that is down or refuses
+        // us fails the scan before anything is written or sent (-sL sends nothing: no check).
+        if let Some(url) = plan.proxy.clone() {
+            plan.socks = Some(if plan.list_only {
+                Arc::new(rustmap_proxy::Socks5::new(url, (std::net::Ipv4Addr::UNSPECIFIED, 0).into()))
+            } else {
+                rustmap_proxy::Socks5::open_blocking(url)?
+            });
+        }
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.
         let raw = if connect || plan.list_only {

@@ -14,6 +14,7 @@ use rustmap_engine::discovery::{DiscoveryPlan, Ping};
 use rustmap_engine::{Timing, TimingTemplate};
 use rustmap_model::config::{OutputFormat, ReverseDns, ScanMode, TimeValue};
 use rustmap_model::{Protocol, ScanConfig, ScanType, CONFIG_VERSION};
+use rustmap_proxy::ProxyUrl;
 use rustmap_targets::{ExcludeSet, PortList, PortTable, TargetList};
 use std::time::Duration;
 use thiserror::Error;
@@ -106,11 +107,31 @@ fn spell(t: ScanType) -> String {
 }
 
 /// The scan types to run (nmap's default when none is given), checked for combinations.
-fn scan_types(c: &ScanConfig, raw: bool) -> Result<Vec<ScanType>, ConfigError> {
+/// Through a proxy the default is the connect scan, and raw scan types are refused.
+fn scan_types(c: &ScanConfig, raw: bool, proxied: bool) -> Result<Vec<ScanType>, ConfigError> {
     let mut types: Vec<ScanType> = Vec::new();
     for t in &c.scan_types {
         if !types.contains(t) {
             types.push(*t);
+        }
+    }
+    if proxied {
+        if let Some(t) = types.iter().find(|t| **t != ScanType::Connect) {
+            return Err(conflict(
+                "scan_types",
+                format!(
+                    "{} cannot go through --proxy: its raw packets would bypass the proxy and reveal this machine's own \
+                     address to the targets; only -sT (connect) and -sV go through a SOCKS5 proxy",
+                    spell(*t)
+                ),
+            ));
+        }
+        if c.mode == ScanMode::Ping {
+            return Err(conflict(
+                "mode",
+                "-sn cannot go through --proxy: host discovery probes go straight to the targets, bypassing the \
+                 proxy; with --proxy every target is treated as up (as -Pn) and only -sT and -sV go through it",
+            ));
         }
     }
     if c.mode != ScanMode::Ports {
@@ -131,8 +152,9 @@ fn scan_types(c: &ScanConfig, raw: bool) -> Result<Vec<ScanType>, ConfigError> {
         return Ok(types);
     }
     if types.is_empty() {
-        // nmap's rule: SYN scan when we may send raw packets, connect scan otherwise.
-        types.push(if raw { ScanType::Syn } else { ScanType::Connect });
+        // nmap's rule: SYN scan when we may send raw packets, connect scan otherwise (and
+        // always through a proxy).
+        types.push(if raw && !proxied { ScanType::Syn } else { ScanType::Connect });
     }
     for proto in [Protocol::Tcp, Protocol::Sctp] {
         let of: Vec<String> = types.iter().filter(|t| t.protocol() == proto).map(|t| spell(*t)).collect();
@@ -302,6 +324,46 @@ fn discovery_plan(c: &ScanConfig, raw: bool) -> Result<(bool, DiscoveryPlan), Co
     }
     // -PR alone: ARP where it applies, nmap's default probes for hosts beyond the local links.
     Ok((skip, DiscoveryPlan { pings, link_layer: !c.discovery.disable_arp }))
+}
+
+/// Probes in flight at most through a proxy, unless `--max-parallelism` says otherwise: each is
+/// a connection to the proxy, which serves other clients too.
+pub const PROXY_PARALLELISM: usize = 64;
+
+/// `--proxy`'s URL with `***` for a password, as best it can be found in text that does not
+/// parse (for the error's `value`).
+fn redact_proxy_text(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else { return text.to_string() };
+    match (text.rfind('@'), text[start..].find(':').map(|i| i + start)) {
+        (Some(at), Some(colon)) if colon < at => format!("{}:***{}", &text[..colon], &text[at..]),
+        _ => text.to_string(),
+    }
+}
+
+/// `--proxy`: the URL, checked, and what it rules out besides raw scans (see [`scan_types`]).
+fn proxy(c: &ScanConfig) -> Result<Option<ProxyUrl>, ConfigError> {
+    let Some(text) = &c.origin.proxy else { return Ok(None) };
+    let url =
+        ProxyUrl::parse(text).map_err(|e| invalid("origin.proxy", redact_proxy_text(text), format!("--proxy: {e}")))?;
+    if let Some(p) = c.discovery.probes.iter().find(|p| !matches!(p.trim_start_matches('-'), "Pn" | "PN" | "n" | "N")) {
+        let p = p.trim_start_matches('-');
+        return Err(conflict(
+            "discovery.probes",
+            format!(
+                "-{p} cannot go through --proxy: host discovery probes go straight to the targets, bypassing the \
+                 proxy; with --proxy every target is treated as up (as -Pn)"
+            ),
+        ));
+    }
+    if c.origin.interface.is_some() || c.origin.source.is_some() {
+        let (field, flag) =
+            if c.origin.interface.is_some() { ("origin.interface", "-e") } else { ("origin.source", "-S") };
+        return Err(conflict(
+            field,
+            format!("{flag} cannot be combined with --proxy: the scan's connections go to the proxy, as the system routes them"),
+        ));
+    }
+    Ok(Some(url))
 }
 
 /// Name resolution options.
@@ -603,9 +665,21 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
     }
     // --privileged / --unprivileged override what the process's capabilities say (as in nmap).
     let raw = c.origin.privileged.unwrap_or_else(privilege::has_raw_socket_privilege);
-    let types = scan_types(c, raw)?;
+    let proxy = proxy(c)?;
+    let types = scan_types(c, raw, proxy.is_some())?;
     let version = version_detection(c)?;
     let (skip_discovery, discovery) = discovery_plan(c, raw)?;
+    let mut notices = Vec::new();
+    if proxy.is_some() && c.mode == ScanMode::Ports && !skip_discovery {
+        notices.push(
+            "--proxy: host discovery skipped, every target is treated as up (as -Pn): discovery probes would not go \
+             through the proxy"
+                .to_string(),
+        );
+    }
+    if proxy.is_some() && version.is_some() {
+        notices.push("--proxy: -sV probes TCP ports only; UDP and QUIC probes do not go through a SOCKS5 proxy".into());
+    }
     if c.mode == ScanMode::List && (!c.discovery.probes.is_empty() || c.discovery.disable_arp) {
         return Err(conflict("discovery.probes", "-sL sends nothing: host discovery options do not apply"));
     }
@@ -622,7 +696,10 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
     let targets = targets(c)?;
     let ports = ports(c, &types)?;
     let first_ports = first_ports(c, &types, &ports)?;
-    let timing = timing(c)?;
+    let mut timing = timing(c)?;
+    if proxy.is_some() && c.timing.max_parallelism.is_none() {
+        timing.max_parallelism = timing.max_parallelism.min(PROXY_PARALLELISM).max(timing.min_parallelism);
+    }
     let (files, stats_every) = outputs(c)?;
 
     // -e and -S: checked here so a typo is an error, not a scan with no results.
@@ -656,20 +733,28 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         ));
     }
     let reverse_dns = match c.names.reverse {
+        // socks5h://: names stay with the proxy; no reverse lookups either, unless -R asks.
+        ReverseDns::UpHosts if proxy.as_ref().is_some_and(|p| p.remote_dns) => ReverseDns::Never,
         // -sL looks up every name: it is all that it does.
         _ if c.mode == ScanMode::List && c.names.reverse != ReverseDns::Never => ReverseDns::Always,
         r => r,
     };
     let dns = name_options(c)?;
     let evasion = crate::evasion::evasion(c, &types, raw && !connect_only, &mut rand::rng())?;
+    // The configuration as reported and stored: the proxy's password is never written anywhere.
+    let mut shown = c.clone();
+    if let (Some(url), Some(text)) = (&proxy, &c.origin.proxy) {
+        shown.args = shown.args.replace(text.as_str(), &url.to_string());
+        shown.origin.proxy = Some(url.to_string());
+    }
     Ok(ScanPlan {
-        config: c.clone(),
+        config: shown,
         targets,
         ports,
         first_ports,
         scan_types: types,
         timing,
-        skip_discovery,
+        skip_discovery: skip_discovery || proxy.is_some(),
         discovery,
         port_scan: c.mode == ScanMode::Ports,
         list_only: c.mode == ScanMode::List,
@@ -685,6 +770,9 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         version_detection: version,
         files,
         stats_every,
+        proxy,
+        socks: None,
+        notices,
     })
 }
 
@@ -782,6 +870,111 @@ mod tests {
         let plan = validate(&c).unwrap();
         assert_eq!(plan.first_ports.tcp, vec![22, 80]);
         assert!(plan.first_ports.udp.is_empty(), "no UDP scan");
+    }
+
+    #[test]
+    fn proxy_urls_are_checked_and_their_errors_name_the_value() {
+        for (url, needle) in [
+            ("http://127.0.0.1:8080", "unsupported proxy scheme \"http\""),
+            ("socks5://127.0.0.1", "no port"),
+            ("socks5://127.0.0.1:port", "invalid proxy port \"port\""),
+            ("socks5://127.0.0.1:0", "invalid proxy port \"0\""),
+            ("127.0.0.1:1080", "expected socks5://"),
+            ("socks5://alice@127.0.0.1:1080", "credentials"),
+        ] {
+            let e = validate(&config(|c| c.origin.proxy = Some(url.into()))).unwrap_err();
+            assert_eq!((e.field, e.kind), ("origin.proxy", ConfigErrorKind::Invalid), "{url}: {e}");
+            assert!(e.message.starts_with("--proxy: ") && e.message.contains(needle), "{url}: {e}");
+        }
+        // The password does not come back in the error's value.
+        let e = validate(&config(|c| c.origin.proxy = Some("socks5://alice:hunter2@127.0.0.1:x".into()))).unwrap_err();
+        assert_eq!(e.value, "socks5://alice:***@127.0.0.1:x");
+        assert!(!e.message.contains("hunter2"), "{e}");
+    }
+
+    fn proxied(f: impl FnOnce(&mut ScanConfig)) -> ScanConfig {
+        config(|c| {
+            c.scan_types.clear();
+            c.origin.proxy = Some("socks5://127.0.0.1:1080".into());
+            f(c);
+        })
+    }
+
+    #[test]
+    fn a_proxy_means_a_connect_scan_without_discovery() {
+        // As root too: the default is the connect scan, not SYN.
+        let plan = validate(&proxied(|c| c.origin.privileged = Some(true))).unwrap();
+        assert_eq!(plan.scan_types, [ScanType::Connect]);
+        assert!(plan.skip_discovery, "discovery probes would bypass the proxy: -Pn implied");
+        assert!(plan.notices.iter().any(|n| n.contains("as -Pn")), "{:?}", plan.notices);
+        assert_eq!(plan.timing.max_parallelism, PROXY_PARALLELISM);
+        // No notice when the user said -Pn; -sV says what it leaves out.
+        let plan = validate(&proxied(|c| {
+            c.discovery.skip = true;
+            c.service.enabled = true;
+            c.timing.max_parallelism = Some(500);
+        }))
+        .unwrap();
+        assert!(!plan.notices.iter().any(|n| n.contains("as -Pn")), "{:?}", plan.notices);
+        assert!(plan.notices.iter().any(|n| n.contains("UDP and QUIC")), "{:?}", plan.notices);
+        assert_eq!(plan.timing.max_parallelism, 500, "--max-parallelism is the user's");
+        // -sL sends nothing: allowed.
+        validate(&proxied(|c| c.mode = ScanMode::List)).unwrap();
+    }
+
+    #[test]
+    fn raw_probes_with_a_proxy_are_refused_naming_why() {
+        for t in [ScanType::Syn, ScanType::Udp, ScanType::Ack, ScanType::Fin, ScanType::SctpInit] {
+            let e = validate(&proxied(|c| {
+                c.scan_types = vec![t];
+                c.origin.privileged = Some(true);
+            }))
+            .unwrap_err();
+            assert_eq!((e.field, e.kind), ("scan_types", ConfigErrorKind::Conflict), "{t:?}");
+            assert!(e.message.contains("bypass the proxy") && e.message.contains("only -sT"), "{e}");
+        }
+        let e = validate(&proxied(|c| c.mode = ScanMode::Ping)).unwrap_err();
+        assert_eq!((e.field, e.kind), ("mode", ConfigErrorKind::Conflict), "{e}");
+        for probe in ["PE", "PS22", "PR", "PH"] {
+            let e = validate(&proxied(|c| c.discovery.probes = vec![probe.into()])).unwrap_err();
+            assert_eq!(e.field, "discovery.probes", "{probe}: {e}");
+            assert!(e.message.contains(&format!("-{probe} cannot go through --proxy")), "{e}");
+        }
+        validate(&proxied(|c| c.discovery.probes = vec!["Pn".into()])).unwrap();
+        let e = validate(&proxied(|c| c.origin.source = Some("127.0.0.1".into()))).unwrap_err();
+        assert_eq!(e.field, "origin.source");
+        let e = validate(&proxied(|c| c.origin.interface = Some("lo".into()))).unwrap_err();
+        assert_eq!(e.field, "origin.interface");
+    }
+
+    #[test]
+    fn the_proxy_password_is_not_in_the_reported_config() {
+        let url = "socks5://alice:hunter2@127.0.0.1:1080";
+        let plan = validate(&proxied(|c| {
+            c.origin.proxy = Some(url.into());
+            c.args = format!("rustmap --proxy {url} -p 22 127.0.0.1");
+        }))
+        .unwrap();
+        let shown = serde_json::to_string(plan.config()).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(plan.config().origin.proxy.as_deref(), Some("socks5://alice:***@127.0.0.1:1080"));
+        assert_eq!(plan.config().args, "rustmap --proxy socks5://alice:***@127.0.0.1:1080 -p 22 127.0.0.1");
+        // The plan still has the real credentials to use.
+        assert_eq!(plan.proxy.as_ref().and_then(|p| p.credentials.as_ref()).map(|c| c.password()), Some("hunter2"));
+    }
+
+    #[test]
+    fn socks5h_keeps_names_off_local_dns() {
+        let plan = validate(&proxied(|c| c.origin.proxy = Some("socks5h://127.0.0.1:1080".into()))).unwrap();
+        assert_eq!(plan.reverse_dns, ReverseDns::Never);
+        let plan = validate(&proxied(|c| {
+            c.origin.proxy = Some("socks5h://127.0.0.1:1080".into());
+            c.names.reverse = ReverseDns::Always;
+        }))
+        .unwrap();
+        assert_eq!(plan.reverse_dns, ReverseDns::Always, "-R still asks");
+        let plan = validate(&proxied(|_| {})).unwrap();
+        assert_eq!(plan.reverse_dns, ReverseDns::UpHosts, "socks5://: names resolved here, as without a proxy");
     }
 
     #[test]
