@@ -209,6 +209,10 @@ pub struct Flags {
     #[arg(long = "ip-options", value_name = "OPTS", help_heading = "Evasion")]
     pub ip_options: Option<String>,
 
+    /// Check whether this machine can scan (privileges, capture, raw sockets, interfaces, DNS, loopback, the history database, GeoIP) and exit: 1 if a check fails. With --oJ -: JSON.
+    #[arg(long = "self-test", help_heading = "Diagnostics")]
+    pub self_test: bool,
+
     /// Normal output to FILE (- for stdout).
     #[arg(long = "oN", value_name = "FILE", help_heading = "Output")]
     pub out_normal: Option<String>,
@@ -378,7 +382,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("api", false),
     u("listen", true),
     u("api-key", true),
-    u("self-test", false),
     u("oS", true),
     u("oM", true),
     u("iR", true),

@@ -13,6 +13,7 @@ mod history;
 mod predict;
 mod profiles;
 mod resume;
+mod selftest;
 mod watch;
 
 use clap::FromArgMatches;
@@ -73,6 +74,9 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if parsed.self_test {
+        return selftest::run(&parsed);
+    }
     if parsed.history {
         return history::history(&parsed);
     }

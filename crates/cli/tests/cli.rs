@@ -464,7 +464,6 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--script", "http-title", "127.0.0.1"], "--script"),
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
-        (vec!["--self-test"], "--self-test"),
         (vec!["--traceroute", "127.0.0.1"], "--traceroute"),
     ] {
         let o = rustmap(&args);
@@ -523,6 +522,63 @@ fn rustmap_unprivileged(args: &[&str]) -> Output {
     } else {
         rustmap(args)
     }
+}
+
+/// The checks of a `--self-test --oJ -` run: (name, status) in order.
+fn self_test_checks(o: &Output) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)));
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert!(!c["detail"].as_str().unwrap().is_empty(), "{c}");
+            (c["name"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn self_test_runs_eight_checks_and_unprivileged_raw_access_fails_with_exit_1() {
+    let o = rustmap_unprivileged(&["--self-test", "--oJ", "-"]);
+    let checks = self_test_checks(&o);
+    let names: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Privilege level",
+            "Packet capture",
+            "Raw socket access",
+            "Network interfaces",
+            "DNS resolution",
+            "Loopback connectivity",
+            "Scan database",
+            "GeoIP databases"
+        ]
+    );
+    let status = |n: &str| checks.iter().find(|c| c.0 == n).unwrap().1.clone();
+    assert_eq!(status("Raw socket access"), "FAIL");
+    assert_eq!(status("Privilege level"), "WARN");
+    // The connection works; the raw probe is skipped, so a warning, not a failure.
+    assert_eq!(status("Loopback connectivity"), "WARN");
+    assert_eq!(o.status.code(), Some(1), "a failed check: exit 1");
+    // The normal layout: one line a check, the hint under it, a summary.
+    let o = rustmap_unprivileged(&["--self-test"]);
+    let out = stdout(&o);
+    assert!(out.contains("[FAIL] Raw socket access: cannot open a raw IP socket"), "{out}");
+    assert!(out.contains("hint: run as root, or give the binary the capability"), "{out}");
+    assert!(out.contains("8 checks: "), "{out}");
+    // --no-db: the database check says history is off.
+    let o = rustmap(&["--self-test", "--no-db", "--oJ", "-"]);
+    assert_eq!(self_test_checks(&o)[6], ("Scan database".to_string(), "WARN".to_string()));
+    // A database file that is not SQLite fails the check, untouched.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.db");
+    std::fs::write(&bad, b"not a database at all, just some bytes that are long enough").unwrap();
+    let o = rustmap(&["--self-test", "--db", bad.to_str().unwrap(), "--oJ", "-"]);
+    assert_eq!(self_test_checks(&o)[6].1, "FAIL");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(&bad).unwrap(), b"not a database at all, just some bytes that are long enough");
 }
 
 #[test]

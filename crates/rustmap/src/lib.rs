@@ -32,6 +32,7 @@ mod evasion;
 mod events;
 mod pipeline;
 pub mod profile;
+pub mod selftest;
 pub mod session;
 pub mod settings;
 mod sinks;
