@@ -465,7 +465,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--self-test"], "--self-test"),
-        (vec!["--traceroute", "127.0.0.1"], "--traceroute"),
+        (vec!["--geoip", "127.0.0.1"], "--geoip"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);

@@ -2,7 +2,24 @@
 //! the TLS script blocks (normal output's `| ssl-cert: ...` lines, XML's `output` attributes).
 
 use chrono::{DateTime, Local, TimeZone};
-use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo};
+use rustmap_model::{
+    sanitize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo, TraceProbe, TraceProtocol,
+};
+
+/// The host's distance in hops, when its trace reached it (the last hop is the host).
+pub(crate) fn distance(h: &HostResult) -> Option<u8> {
+    h.trace.last().filter(|last| last.addr == Some(h.addr)).map(|last| last.ttl)
+}
+
+/// What a trace probed, in nmap's words: `port 80/tcp`, `port 53/udp`, `proto 1/icmp` (IPv6:
+/// `proto 58/ipv6-icmp`).
+pub(crate) fn trace_using(p: &TraceProbe) -> String {
+    match (p.protocol, p.port) {
+        (TraceProtocol::Icmp, _) | (_, None) if p.source.is_some_and(|s| s.is_ipv6()) => "proto 58/ipv6-icmp".into(),
+        (TraceProtocol::Icmp, _) | (_, None) => "proto 1/icmp".to_string(),
+        (proto, Some(port)) => format!("port {port}/{}", proto.as_str()),
+    }
+}
 
 /// Options that change what every format shows.
 #[derive(Debug, Clone, Default)]

@@ -18,7 +18,8 @@
 //!
 //! - [`validate()`]: the one place a configuration is checked ([`ConfigError`] names the field).
 //! - [`session`]: [`Scanner`], [`ScanHandle`], [`EventStream`] and the slow-consumer policy.
-//! - `pipeline`: targets → engine → enrichment (port names, `-sV`, reverse DNS) → sinks.
+//! - `pipeline`: targets → engine → enrichment (port names, `-sV`, traceroute and path MTU,
+//!   reverse DNS) → sinks.
 //! - [`dns`]: forward and reverse name resolution.
 //! - [`profile`] and [`settings`]: scan profiles, and the configuration files of defaults.
 //!
@@ -34,6 +35,7 @@ pub mod profile;
 pub mod session;
 pub mod settings;
 mod sinks;
+mod trace;
 pub mod validate;
 
 pub use dns::NameOptions;
@@ -154,6 +156,8 @@ pub struct ScanPlan {
     version_detection: Option<VersionDetection>,
     files: Vec<(OutputFormat, String)>,
     stats_every: Option<Duration>,
+    /// `--traceroute`, `--topology`, `--mtu-discovery`.
+    path: trace::PathPlan,
 }
 
 impl ScanPlan {

@@ -16,6 +16,7 @@ use crate::sinks;
 use crate::validate::{validate, ConfigError};
 use crate::ScanPlan;
 use rustmap_engine::raw::{RawScanError, RawSockets};
+use rustmap_engine::trace::TraceSockets;
 use rustmap_model::{AddrSet, HostResult, ScanConfig, ScanEvent, ScanOutcome, ScanResult, Sink, SinkError};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -139,6 +140,7 @@ impl Scanner {
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.
         let raw = if connect || plan.list_only { None } else { Some(RawSockets::open(&plan.origin)?) };
+        let trace = if plan.path.probes() { Some(TraceSockets::open(&plan.origin)?) } else { None };
         let mut all = sinks::for_plan(&plan)?;
         all.extend(options.sinks);
         let resume = options.resume;
@@ -150,7 +152,7 @@ impl Scanner {
         let scan_id = id.clone();
         let token = cancel.clone();
         let task = runtime.spawn(async move {
-            let outcome = pipeline::run(plan, scan_id, raw, &mut hub, token, resume).await;
+            let outcome = pipeline::run(plan, scan_id, (raw, trace), &mut hub, token, resume).await;
             let result = std::mem::take(&mut hub.result);
             match (outcome, hub.sink_error.take()) {
                 (_, Some(e)) => Err(ScanError::Sink(e)),

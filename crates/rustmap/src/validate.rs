@@ -8,6 +8,7 @@
 //! documents; the `field` is the config's own path (`timing.max_rate`) for programs.
 
 use crate::dns::{self, NameOptions};
+use crate::trace::PathPlan;
 use crate::{privilege, Origin, ScanPlan, VersionDetection};
 use rustmap_detect::{DetectOptions, ProbeDb};
 use rustmap_engine::discovery::{DiscoveryPlan, Ping};
@@ -590,6 +591,69 @@ fn outputs(c: &ScanConfig) -> Result<Outputs, ConfigError> {
     Ok((files, stats_every))
 }
 
+/// `--traceroute`, `--topology`, `--topology-output` and `--mtu-discovery`. A graph implies the
+/// traceroute it is drawn from; without a file it goes to standard output (then in place of the
+/// normal output, as `-oX -`); a file alone names its format by its extension.
+fn path_plan(c: &ScanConfig, raw: bool, files: &[(OutputFormat, String)]) -> Result<PathPlan, ConfigError> {
+    use rustmap_model::config::TopologyFormat;
+    let p = &c.path;
+    let format = match (p.topology, &p.topology_output) {
+        (Some(f), _) => Some(f),
+        (None, Some(file)) => {
+            let ext = std::path::Path::new(file).extension().and_then(|e| e.to_str()).unwrap_or("");
+            Some(TopologyFormat::parse(ext).ok_or_else(|| {
+                invalid(
+                    "path.topology_output",
+                    file.clone(),
+                    format!("--topology-output {file}: give the format with --topology dot|graphml|json"),
+                )
+            })?)
+        }
+        (None, None) => None,
+    };
+    let topology = format.map(|f| (f, p.topology_output.clone().filter(|o| o != "-")));
+    if let Some((_, Some(file))) = &topology {
+        if file.is_empty() {
+            return Err(missing(
+                "path.topology_output",
+                "--topology-output needs a file name (or - for standard output)",
+            ));
+        }
+    }
+    if matches!(topology, Some((_, None))) && files.iter().any(|(_, f)| f == "-") {
+        return Err(conflict(
+            "path.topology_output",
+            "only one output may go to standard output (-): give --topology-output a file",
+        ));
+    }
+    let traceroute = p.traceroute || topology.is_some();
+    let asked = if traceroute {
+        Some(("path.traceroute", if p.traceroute { "--traceroute" } else { "--topology" }))
+    } else if p.mtu_discovery {
+        Some(("path.mtu_discovery", "--mtu-discovery"))
+    } else {
+        None
+    };
+    if let Some((field, flag)) = asked {
+        if c.mode == ScanMode::List {
+            return Err(conflict(field, format!("-sL sends nothing: {flag} cannot be combined with it")));
+        }
+        if !raw {
+            let message = if c.origin.privileged == Some(false) {
+                format!("{flag} sends raw packets, which --unprivileged rules out")
+            } else {
+                format!(
+                    "{flag} sends raw packets and needs root or CAP_NET_RAW; to run it without sudo, give the \
+                     binary the capabilities once: {} (docs/install.md)",
+                    privilege::GRANT_COMMAND
+                )
+            };
+            return Err(privilege_err(field, flag, message));
+        }
+    }
+    Ok(PathPlan { traceroute, mtu: p.mtu_discovery, topology })
+}
+
 /// Check a configuration and build the plan it describes. Reads the files it names (target
 /// lists, exclusions, probe databases) and looks at this machine (privileges, interfaces), but
 /// creates nothing and sends nothing.
@@ -661,6 +725,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         r => r,
     };
     let dns = name_options(c)?;
+    let path = path_plan(c, raw, &files)?;
     Ok(ScanPlan {
         config: c.clone(),
         targets,
@@ -682,6 +747,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         version_detection: version,
         files,
         stats_every,
+        path,
     })
 }
 
