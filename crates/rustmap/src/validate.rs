@@ -848,6 +848,52 @@ mod tests {
     }
 
     #[test]
+    fn traceroute_topology_and_mtu_discovery() {
+        use rustmap_model::config::TopologyFormat;
+        let raw = |f: &dyn Fn(&mut ScanConfig)| {
+            config(|c| {
+                c.origin.privileged = Some(true);
+                f(c);
+            })
+        };
+        // --topology implies --traceroute; without a file the graph goes to stdout.
+        let plan = validate(&raw(&|c| c.path.topology = Some(TopologyFormat::Dot))).unwrap();
+        assert!(plan.path.traceroute && !plan.path.mtu);
+        assert_eq!(plan.path.topology, Some((TopologyFormat::Dot, None)));
+        // A file alone names its format by its extension.
+        let plan = validate(&raw(&|c| c.path.topology_output = Some("net.graphml".into()))).unwrap();
+        assert_eq!(plan.path.topology, Some((TopologyFormat::Graphml, Some("net.graphml".into()))));
+        let e = validate(&raw(&|c| c.path.topology_output = Some("net.txt".into()))).unwrap_err();
+        assert_eq!((e.field, e.kind), ("path.topology_output", ConfigErrorKind::Invalid));
+        let e = validate(&raw(&|c| {
+            c.path.topology = Some(TopologyFormat::Json);
+            c.output.files = vec![rustmap_model::config::OutputFile { format: OutputFormat::Xml, path: "-".into() }];
+        }))
+        .unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Conflict, "{e}");
+        let e = validate(&raw(&|c| {
+            c.path.traceroute = true;
+            c.mode = ScanMode::List;
+            c.scan_types.clear();
+        }))
+        .unwrap_err();
+        assert!(e.message.contains("-sL"), "{e}");
+        // Without raw sockets: a privilege error naming the flag.
+        for (f, flag) in [
+            (&(|c: &mut ScanConfig| c.path.traceroute = true) as &dyn Fn(&mut ScanConfig), "--traceroute"),
+            (&|c: &mut ScanConfig| c.path.mtu_discovery = true, "--mtu-discovery"),
+            (&|c: &mut ScanConfig| c.path.topology = Some(TopologyFormat::Dot), "--topology"),
+        ] {
+            let e = validate(&config(|c| {
+                c.origin.privileged = Some(false);
+                f(c);
+            }))
+            .unwrap_err();
+            assert_eq!((e.kind, e.value.as_str()), (ConfigErrorKind::Privilege, flag), "{e}");
+        }
+    }
+
+    #[test]
     fn privileged_and_unprivileged_override_the_capabilities() {
         // Whatever this process has: --privileged means SYN by default, --unprivileged connect.
         let assumed = |p: bool| {

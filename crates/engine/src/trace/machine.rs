@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 const CACHE_MAX: usize = 1 << 16;
 /// Shortest probe timeout: routers answer from their slow path.
 const MIN_TIMEOUT: Duration = Duration::from_millis(250);
+/// Shortest timeout of probes answered by ICMP errors from the target (UDP).
+const RATIONED_TIMEOUT: Duration = Duration::from_millis(1100);
 
 /// How the machine works.
 #[derive(Debug, Clone)]
@@ -164,7 +166,12 @@ impl Machine {
             addr: req.addr,
             path,
             kind: req.probe,
-            timeout: self.timeout_for(req.srtt),
+            timeout: match req.probe {
+                // The target answers UDP probes with ICMP port unreachable, which hosts ration
+                // (Linux: a burst, then one a second): a retry sooner than that is lost too.
+                ProbeKind::Udp { .. } => self.timeout_for(req.srtt).max(RATIONED_TIMEOUT),
+                _ => self.timeout_for(req.srtt),
+            },
             search: req.traceroute.then(|| HopSearch::new(req.distance)),
             mtu,
             link: None,
