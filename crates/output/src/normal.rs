@@ -246,45 +246,11 @@ fn write_path(o: &mut impl Write, h: &HostResult) -> io::Result<()> {
     if let Some(mtu) = h.path_mtu {
         writeln!(o, "Path MTU: {mtu}")?;
     }
-    if h.trace.is_empty() {
-        return Ok(());
-    }
-    writeln!(o)?;
-    match &h.trace_probe {
-        Some(p) => writeln!(o, "TRACEROUTE (using {})", crate::common::trace_using(p))?,
-        None => writeln!(o, "TRACEROUTE")?,
-    }
-    let mut rows: Vec<[String; 3]> = Vec::new();
-    let mut i = 0;
-    while i < h.trace.len() {
-        let hop = &h.trace[i];
-        let Some(addr) = hop.addr else {
-            let mut j = i;
-            while h.trace.get(j + 1).is_some_and(|n| n.addr.is_none()) {
-                j += 1;
-            }
-            let last = &h.trace[j];
-            let rtt = if j > i { format!("... {}", last.ttl) } else { "...".to_string() };
-            rows.push([hop.ttl.to_string(), rtt, String::new()]);
-            i = j + 1;
-            continue;
-        };
-        let rtt = hop.rtt_us.map_or("--".to_string(), |us| format!("{:.2} ms", us as f64 / 1000.0));
-        let name = match &hop.hostname {
-            Some(n) => format!("{} ({addr})", sanitize(n)),
-            None => addr.to_string(),
-        };
-        rows.push([hop.ttl.to_string(), rtt, name]);
-        i += 1;
-    }
-    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(3) + 1;
-    let w1 = rows.iter().filter(|r| !r[2].is_empty()).map(|r| r[1].len()).max().unwrap_or(0).max(3) + 1;
-    writeln!(o, "{:w0$}{:w1$}ADDRESS", "HOP", "RTT")?;
-    for [hop, rtt, addr] in rows {
-        if addr.is_empty() {
-            writeln!(o, "{hop:w0$}{rtt}")?;
-        } else {
-            writeln!(o, "{hop:w0$}{rtt:w1$}{addr}")?;
+    let lines = crate::common::traceroute_lines(h);
+    if !lines.is_empty() {
+        writeln!(o)?;
+        for l in lines {
+            writeln!(o, "{l}")?;
         }
     }
     Ok(())

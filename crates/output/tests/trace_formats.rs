@@ -3,7 +3,7 @@
 //! the `path-mtu` host script in XML (valid against nmap's DTD), and the fields in JSON.
 
 use rustmap_model::*;
-use rustmap_output::{json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options, Sink};
+use rustmap_output::{html::HtmlWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options, Sink};
 use std::sync::Mutex;
 
 const HOSTILE: &str = "r2\x1b[2J<script>&\"";
@@ -144,4 +144,12 @@ fn json_carries_the_hops_the_probe_and_the_mtu() {
     o.remove("path_mtu");
     let back: HostResult = serde_json::from_value(old).unwrap();
     assert_eq!((back.trace_probe, back.path_mtu), (None, None));
+}
+
+#[test]
+fn html_report_shows_the_traceroute_and_the_mtu_in_the_host_detail() {
+    let text = out!(HtmlWriter);
+    assert!(text.contains(r#"["path-mtu","Path MTU: 1400"]"#), "{text}");
+    assert!(text.contains(r#"["traceroute","TRACEROUTE (using port 22/tcp)\nHOP RTT     ADDRESS\n1   0.42 ms r1.lab.test (198.18.0.1)"#), "{text}");
+    assert!(!text.contains("<script>&"), "hostile names stay escaped");
 }
