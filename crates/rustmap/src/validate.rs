@@ -8,7 +8,6 @@
 //! documents; the `field` is the config's own path (`timing.max_rate`) for programs.
 
 use crate::dns::{self, NameOptions};
-use crate::trace::PathPlan;
 use crate::{privilege, Origin, ScanPlan, VersionDetection};
 use rustmap_detect::{DetectOptions, ProbeDb};
 use rustmap_engine::discovery::{DiscoveryPlan, Ping};
@@ -591,69 +590,6 @@ fn outputs(c: &ScanConfig) -> Result<Outputs, ConfigError> {
     Ok((files, stats_every))
 }
 
-/// `--traceroute`, `--topology`, `--topology-output` and `--mtu-discovery`. A graph implies the
-/// traceroute it is drawn from; without a file it goes to standard output (then in place of the
-/// normal output, as `-oX -`); a file alone names its format by its extension.
-fn path_plan(c: &ScanConfig, raw: bool, files: &[(OutputFormat, String)]) -> Result<PathPlan, ConfigError> {
-    use rustmap_model::config::TopologyFormat;
-    let p = &c.path;
-    let format = match (p.topology, &p.topology_output) {
-        (Some(f), _) => Some(f),
-        (None, Some(file)) => {
-            let ext = std::path::Path::new(file).extension().and_then(|e| e.to_str()).unwrap_or("");
-            Some(TopologyFormat::parse(ext).ok_or_else(|| {
-                invalid(
-                    "path.topology_output",
-                    file.clone(),
-                    format!("--topology-output {file}: give the format with --topology dot|graphml|json"),
-                )
-            })?)
-        }
-        (None, None) => None,
-    };
-    let topology = format.map(|f| (f, p.topology_output.clone().filter(|o| o != "-")));
-    if let Some((_, Some(file))) = &topology {
-        if file.is_empty() {
-            return Err(missing(
-                "path.topology_output",
-                "--topology-output needs a file name (or - for standard output)",
-            ));
-        }
-    }
-    if matches!(topology, Some((_, None))) && files.iter().any(|(_, f)| f == "-") {
-        return Err(conflict(
-            "path.topology_output",
-            "only one output may go to standard output (-): give --topology-output a file",
-        ));
-    }
-    let traceroute = p.traceroute || topology.is_some();
-    let asked = if traceroute {
-        Some(("path.traceroute", if p.traceroute { "--traceroute" } else { "--topology" }))
-    } else if p.mtu_discovery {
-        Some(("path.mtu_discovery", "--mtu-discovery"))
-    } else {
-        None
-    };
-    if let Some((field, flag)) = asked {
-        if c.mode == ScanMode::List {
-            return Err(conflict(field, format!("-sL sends nothing: {flag} cannot be combined with it")));
-        }
-        if !raw {
-            let message = if c.origin.privileged == Some(false) {
-                format!("{flag} sends raw packets, which --unprivileged rules out")
-            } else {
-                format!(
-                    "{flag} sends raw packets and needs root or CAP_NET_RAW; to run it without sudo, give the \
-                     binary the capabilities once: {} (docs/install.md)",
-                    privilege::GRANT_COMMAND
-                )
-            };
-            return Err(privilege_err(field, flag, message));
-        }
-    }
-    Ok(PathPlan { traceroute, mtu: p.mtu_discovery, topology })
-}
-
 /// Check a configuration and build the plan it describes. Reads the files it names (target
 /// lists, exclusions, probe databases) and looks at this machine (privileges, interfaces), but
 /// creates nothing and sends nothing.
@@ -725,7 +661,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         r => r,
     };
     let dns = name_options(c)?;
-    let path = path_plan(c, raw, &files)?;
+    let path = crate::trace::path_plan(c, raw, &files)?;
     Ok(ScanPlan {
         config: c.clone(),
         targets,
@@ -845,52 +781,6 @@ mod tests {
         let plan = validate(&c).unwrap();
         assert_eq!(plan.first_ports.tcp, vec![22, 80]);
         assert!(plan.first_ports.udp.is_empty(), "no UDP scan");
-    }
-
-    #[test]
-    fn traceroute_topology_and_mtu_discovery() {
-        use rustmap_model::config::TopologyFormat;
-        let raw = |f: &dyn Fn(&mut ScanConfig)| {
-            config(|c| {
-                c.origin.privileged = Some(true);
-                f(c);
-            })
-        };
-        // --topology implies --traceroute; without a file the graph goes to stdout.
-        let plan = validate(&raw(&|c| c.path.topology = Some(TopologyFormat::Dot))).unwrap();
-        assert!(plan.path.traceroute && !plan.path.mtu);
-        assert_eq!(plan.path.topology, Some((TopologyFormat::Dot, None)));
-        // A file alone names its format by its extension.
-        let plan = validate(&raw(&|c| c.path.topology_output = Some("net.graphml".into()))).unwrap();
-        assert_eq!(plan.path.topology, Some((TopologyFormat::Graphml, Some("net.graphml".into()))));
-        let e = validate(&raw(&|c| c.path.topology_output = Some("net.txt".into()))).unwrap_err();
-        assert_eq!((e.field, e.kind), ("path.topology_output", ConfigErrorKind::Invalid));
-        let e = validate(&raw(&|c| {
-            c.path.topology = Some(TopologyFormat::Json);
-            c.output.files = vec![rustmap_model::config::OutputFile { format: OutputFormat::Xml, path: "-".into() }];
-        }))
-        .unwrap_err();
-        assert_eq!(e.kind, ConfigErrorKind::Conflict, "{e}");
-        let e = validate(&raw(&|c| {
-            c.path.traceroute = true;
-            c.mode = ScanMode::List;
-            c.scan_types.clear();
-        }))
-        .unwrap_err();
-        assert!(e.message.contains("-sL"), "{e}");
-        // Without raw sockets: a privilege error naming the flag.
-        for (f, flag) in [
-            (&(|c: &mut ScanConfig| c.path.traceroute = true) as &dyn Fn(&mut ScanConfig), "--traceroute"),
-            (&|c: &mut ScanConfig| c.path.mtu_discovery = true, "--mtu-discovery"),
-            (&|c: &mut ScanConfig| c.path.topology = Some(TopologyFormat::Dot), "--topology"),
-        ] {
-            let e = validate(&config(|c| {
-                c.origin.privileged = Some(false);
-                f(c);
-            }))
-            .unwrap_err();
-            assert_eq!((e.kind, e.value.as_str()), (ConfigErrorKind::Privilege, flag), "{e}");
-        }
     }
 
     #[test]
