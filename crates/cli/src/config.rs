@@ -153,6 +153,21 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     set(&mut c.origin.interface, f.interface);
     set(&mut c.origin.source, f.source_address);
     c.origin.send_ip |= f.send_ip;
+    let e = &mut c.evasion;
+    set(&mut e.decoys, f.decoys);
+    if f.fragment > 0 {
+        e.fragment = f.fragment;
+    }
+    set(&mut e.mtu, f.mtu);
+    set(&mut e.source_port, f.source_port);
+    e.randomize_hosts |= f.randomize_hosts;
+    set(&mut e.data_hex, f.data_hex);
+    set(&mut e.data_string, f.data_string);
+    set(&mut e.data_length, f.data_length);
+    set(&mut e.ttl, f.ttl);
+    set(&mut e.spoof_mac, f.spoof_mac);
+    e.badsum |= f.badsum;
+    set(&mut e.ip_options, f.ip_options);
     if f.privileged || f.unprivileged {
         c.origin.privileged = Some(f.privileged);
     }

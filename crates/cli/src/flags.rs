@@ -181,6 +181,43 @@ pub struct Flags {
     #[arg(long = "mtu-discovery", help_heading = "Traceroute, topology, path MTU")]
     pub mtu_discovery: bool,
 
+    /// Decoys: send every raw probe also from these addresses, in this order (ME: our own place; RND or RND:N: random addresses). Example: -D 10.0.0.1,ME,10.0.0.3.
+    #[arg(short = 'D', long = "decoys", value_name = "DECOY,ME,...", help_heading = "Evasion")]
+    pub decoys: Option<String>,
+    /// Fragment raw probes into 8-byte IP fragments (-ff: 16 bytes).
+    #[arg(short = 'f', long = "fragment", action = ArgAction::Count, help_heading = "Evasion")]
+    pub fragment: u8,
+    /// Fragment raw probes into pieces of N bytes of IP payload (a multiple of 8).
+    #[arg(long = "mtu", value_name = "N", help_heading = "Evasion")]
+    pub mtu: Option<u16>,
+    /// Send raw probes from this source port (e.g. 53).
+    #[arg(short = 'g', long = "source-port", value_name = "PORT", help_heading = "Evasion")]
+    pub source_port: Option<u16>,
+    /// Scan the targets in random order (shuffled in groups of up to 16384).
+    #[arg(long = "randomize-hosts", help_heading = "Evasion")]
+    pub randomize_hosts: bool,
+    /// Payload of raw probes as hex (deadbeef, 0xdeadbeef or \xde\xad): UDP (instead of protocol payloads), TCP and ICMP echo.
+    #[arg(long = "data-hex", value_name = "HEX", help_heading = "Evasion")]
+    pub data_hex: Option<String>,
+    /// Payload of raw probes as text.
+    #[arg(long = "data-string", value_name = "TEXT", help_heading = "Evasion")]
+    pub data_string: Option<String>,
+    /// Payload of raw probes: N random bytes (up to 1400).
+    #[arg(long = "data-length", value_name = "N", help_heading = "Evasion")]
+    pub data_length: Option<usize>,
+    /// IP TTL (IPv6 hop limit) of raw probes, 0-255.
+    #[arg(long = "ttl", value_name = "N", help_heading = "Evasion")]
+    pub ttl: Option<u16>,
+    /// Source MAC of probes sent as Ethernet frames: a MAC, a hex prefix of one, or 0 for random.
+    #[arg(long = "spoof-mac", value_name = "MAC", help_heading = "Evasion")]
+    pub spoof_mac: Option<String>,
+    /// Send raw probes with a wrong TCP/UDP/SCTP/ICMP checksum (only a middlebox that does not check answers).
+    #[arg(long = "badsum", help_heading = "Evasion")]
+    pub badsum: bool,
+    /// IPv4 options of raw probes: R (record route), T / U (timestamps), L or S followed by hops (source route), or \x.. hex bytes.
+    #[arg(long = "ip-options", value_name = "OPTS", help_heading = "Evasion")]
+    pub ip_options: Option<String>,
+
     /// Normal output to FILE (- for stdout).
     #[arg(long = "oN", value_name = "FILE", help_heading = "Output")]
     pub out_normal: Option<String>,
@@ -331,9 +368,6 @@ const fn u(name: &'static str, takes_value: bool) -> Unsupported {
 pub const UNSUPPORTED: &[Unsupported] = &[
     Unsupported { name: "os-detection", takes_value: false, short: Some('O') },
     Unsupported { name: "aggressive", takes_value: false, short: Some('A') },
-    Unsupported { name: "decoys", takes_value: true, short: Some('D') },
-    Unsupported { name: "fragment", takes_value: false, short: Some('f') },
-    Unsupported { name: "source-port", takes_value: true, short: Some('g') },
     u("script", true),
     u("script-args", true),
     u("vuln-check", false),
@@ -345,9 +379,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("cloud-running-only", false),
     u("cloud-regions", true),
     u("cloud-tag", true),
-    u("data-hex", true),
-    u("data-string", true),
-    u("data-length", true),
     u("proxy", true),
     u("tui", false),
     u("api", false),

@@ -475,6 +475,35 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
     }
 }
 
+#[test]
+fn evasion_options_that_cannot_apply_or_have_bad_values_are_usage_errors() {
+    for (args, says) in [
+        (vec!["-sT", "-D", "198.18.0.201,ME"], "-D cannot be used here: a connect scan"),
+        (vec!["-sT", "-f"], "-f cannot be used here: a connect scan"),
+        (vec!["-sT", "-g", "53"], "-g cannot be used here"),
+        (vec!["-sL", "--badsum"], "--badsum cannot be used here: -sL sends nothing"),
+        (vec!["--privileged", "-sS", "--mtu", "30"], "--mtu 30: the fragment size must be a multiple of 8"),
+        (vec!["--privileged", "-sS", "--ttl", "300"], "--ttl 300: must be 0 to 255"),
+        (vec!["--privileged", "-sS", "-D", "decoy.example"], "\"decoy.example\" is not an IP address, ME or RND[:N]"),
+        (vec!["--privileged", "-sS", "-D", "ME,ME"], "ME is given twice"),
+        (vec!["--privileged", "-sS", "--data-length", "5000"], "--data-length: 5000 bytes is more than the 1400"),
+        (vec!["--privileged", "-sS", "--data-hex", "xyz"], "--data-hex \"xyz\""),
+        (vec!["--privileged", "-sS", "--data-hex", "00", "--data-string", "a"], "alternatives"),
+        (vec!["--privileged", "-sS", "--spoof-mac", "Apple"], "--spoof-mac \"Apple\""),
+        (vec!["--privileged", "-sS", "--spoof-mac", "0", "--send-ip"], "--spoof-mac needs Ethernet frames"),
+        (vec!["--privileged", "-sS", "--ip-options", "L 1.2.3"], "--ip-options \"L 1.2.3\""),
+        (vec!["-g", "70000"], "70000"),
+    ] {
+        let mut all = args.clone();
+        all.push("127.0.0.1");
+        let o = rustmap(&all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}");
+    }
+}
+
 /// Run rustmap without any capability: as root, drop to nobody with every capability cleared;
 /// otherwise the process has none anyway.
 fn rustmap_unprivileged(args: &[&str]) -> Output {

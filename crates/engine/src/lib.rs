@@ -7,6 +7,7 @@
 //! - [`connect`]: the TCP connect scan (`-sT`), with connect-based host discovery.
 //! - [`connector`]: the connect probes themselves, on one epoll thread per core.
 //! - [`discovery`]: host discovery probes (`-P*`), the plan that picks them, HTTP/HTTPS pings.
+//! - [`evasion`]: what the evasion options (`-D`, `-f`, `-g`, `--data-*`, ...) ask of raw probes.
 //! - [`raw`]: the raw-packet TCP scans (SYN, FIN, NULL, Xmas, ACK, Window, Maimon) and their
 //!   raw-packet host discovery.
 //! - [`probe`]: what a reply means for a port under each scan type (nmap's state table).
@@ -21,6 +22,7 @@
 pub mod connect;
 pub mod connector;
 pub mod discovery;
+pub mod evasion;
 pub mod limits;
 pub mod origin;
 pub mod payloads;
@@ -31,6 +33,7 @@ pub mod timing;
 pub mod trace;
 
 pub use connect::{ConnectScan, EngineError, ScanTarget};
+pub use evasion::Evasion;
 pub use raw::RawScan;
 pub use timing::{Timing, TimingTemplate};
 

@@ -130,7 +130,7 @@ fn raw_scan_announces_ports_before_the_host_is_done() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let sockets = RawSockets::open(&Origin::default()).expect("raw sockets (root)");
+        let sockets = RawSockets::open(&Origin::default(), None).expect("raw sockets (root)");
         let scan = RawScan {
             scans: vec![(ScanType::Syn, ports())],
             randomize: false,
@@ -141,6 +141,7 @@ fn raw_scan_announces_ports_before_the_host_is_done() {
             hosts_hint: Some(1),
             origin: Origin::default(),
             send_ip: false,
+            evasion: Default::default(),
         };
         let (ttx, trx) = mpsc::channel(4);
         ttx.send(target()).await.unwrap();

@@ -49,6 +49,8 @@ pub struct ScanConfig {
     pub names: NamesConfig,
     /// Interface and source address.
     pub origin: OriginConfig,
+    /// Evasion options of raw probes (`-D`, `-f`, `-g`, `--data-*`, ...).
+    pub evasion: EvasionConfig,
     /// Outputs wanted.
     pub output: OutputConfig,
     /// Traceroute, topology graphs and path-MTU discovery.
@@ -73,6 +75,7 @@ impl Default for ScanConfig {
             service: ServiceConfig::default(),
             names: NamesConfig::default(),
             origin: OriginConfig::default(),
+            evasion: EvasionConfig::default(),
             output: OutputConfig::default(),
             path: PathConfig::default(),
             args: String::new(),
@@ -313,6 +316,38 @@ pub struct OriginConfig {
     /// acts as if they may not (`--unprivileged`: connect scan, unprivileged discovery). Unset,
     /// the process's own capabilities decide (CAP_NET_RAW, not the user id).
     pub privileged: Option<bool>,
+}
+
+/// Evasion options, as nmap spells them. They apply to raw probes only; with a connect scan
+/// they are refused. Checked by the facade.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvasionConfig {
+    /// Decoys (`-D`): comma-separated addresses, `ME` for our own place in the order, `RND` or
+    /// `RND:N` for random addresses.
+    pub decoys: Option<String>,
+    /// Fragment probes (`-f`): 1 cuts them into 8-byte pieces, 2 (`-ff`) into 16.
+    pub fragment: u8,
+    /// Fragment size in bytes (`--mtu`), a multiple of 8; overrides `fragment`.
+    pub mtu: Option<u16>,
+    /// Source port of probes (`-g`, `--source-port`).
+    pub source_port: Option<u16>,
+    /// Scan the targets in random order, in groups of up to 16384 (`--randomize-hosts`).
+    pub randomize_hosts: bool,
+    /// Payload as hex (`--data-hex deadbeef`, `0x…` and `\x…` spellings too).
+    pub data_hex: Option<String>,
+    /// Payload as text (`--data-string`).
+    pub data_string: Option<String>,
+    /// Payload of this many random bytes (`--data-length`).
+    pub data_length: Option<usize>,
+    /// IP TTL / hop limit of probes (`--ttl`, 0–255).
+    pub ttl: Option<u16>,
+    /// Source MAC of Ethernet frames (`--spoof-mac`): a MAC, a prefix of one, or `0` for random.
+    pub spoof_mac: Option<String>,
+    /// Wrong transport checksums (`--badsum`).
+    pub badsum: bool,
+    /// IPv4 options (`--ip-options`): `R`, `T`, `U`, `L addr…`, `S addr…`, or `\x..` hex.
+    pub ip_options: Option<String>,
 }
 
 /// An output format.

@@ -76,6 +76,12 @@ impl Batch {
         &self.buf[i * SLOT..i * SLOT + self.lens[i]]
     }
 
+    /// Keep only the first `n` packets.
+    pub fn truncate(&mut self, n: usize) {
+        self.lens.truncate(n);
+        self.dsts.truncate(n);
+    }
+
     /// Empty the batch.
     pub fn clear(&mut self) {
         self.lens.clear();

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+mod evasion;
 mod events;
 mod pipeline;
 pub mod profile;
@@ -151,6 +152,10 @@ pub struct ScanPlan {
     dns: NameOptions,
     origin: Origin,
     send_ip: bool,
+    /// Decoys, fragments and the other evasion options of raw probes.
+    evasion: rustmap_engine::Evasion,
+    /// Shuffle the targets in groups (`--randomize-hosts`).
+    randomize_hosts: bool,
     /// Raw sockets may be used (the capabilities, or `--privileged` / `--unprivileged`).
     raw: bool,
     version_detection: Option<VersionDetection>,

@@ -143,6 +143,7 @@ async fn feed_targets(
             }
         }
     });
+    let mut out = Shuffle::new(tx, plan.randomize_hosts);
     while let Some(item) = irx.recv().await {
         let item = match item {
             Ok(i) => i,
@@ -154,7 +155,7 @@ async fn feed_targets(
         match item {
             TargetItem::Addr(ip) if done.contains(ip) => {}
             TargetItem::Addr(ip) => {
-                if tx.send(ScanTarget { addr: ip, hostnames: Vec::new() }).await.is_err() {
+                if out.send(ScanTarget { addr: ip, hostnames: Vec::new() }).await.is_err() {
                     return;
                 }
             }
@@ -182,7 +183,7 @@ async fn feed_targets(
                 if let Some(block) = prefix.and_then(|p| TargetSpec::parse(&format!("{}/{p}", scan[0])).ok()) {
                     for ip in block.addrs().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
                         let hostnames = if ip == scan[0] { user.clone() } else { Vec::new() };
-                        if tx.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
+                        if out.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
                             return;
                         }
                     }
@@ -190,12 +191,57 @@ async fn feed_targets(
                 }
                 // Each address is a host of its own, each carrying the name the user gave.
                 for ip in scan.into_iter().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
-                    if tx.send(ScanTarget { addr: ip, hostnames: user.clone() }).await.is_err() {
+                    if out.send(ScanTarget { addr: ip, hostnames: user.clone() }).await.is_err() {
                         return;
                     }
                 }
             }
         }
+    }
+    let _ = out.flush().await;
+}
+
+/// The most targets `--randomize-hosts` shuffles together (nmap's group size): memory stays
+/// bounded on any range, and the first hosts start without waiting for the whole list.
+const SHUFFLE_GROUP: usize = 16384;
+
+/// The engine's target channel, optionally shuffling targets in groups of [`SHUFFLE_GROUP`].
+struct Shuffle {
+    tx: mpsc::Sender<ScanTarget>,
+    group: Option<Vec<ScanTarget>>,
+}
+
+impl Shuffle {
+    fn new(tx: mpsc::Sender<ScanTarget>, on: bool) -> Shuffle {
+        Shuffle { tx, group: on.then(Vec::new) }
+    }
+
+    /// Pass a target on (or hold it for its group). `Err`: the engine is gone.
+    async fn send(&mut self, t: ScanTarget) -> Result<(), ()> {
+        match &mut self.group {
+            None => self.tx.send(t).await.map_err(|_| ()),
+            Some(g) => {
+                g.push(t);
+                if g.len() >= SHUFFLE_GROUP {
+                    self.flush().await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Send the held group, shuffled.
+    async fn flush(&mut self) -> Result<(), ()> {
+        let Some(g) = &mut self.group else { return Ok(()) };
+        let mut held = std::mem::take(g);
+        {
+            use rand::seq::SliceRandom;
+            held.shuffle(&mut rand::rng());
+        }
+        for t in held {
+            self.tx.send(t).await.map_err(|_| ())?;
+        }
+        Ok(())
     }
 }
 
@@ -341,6 +387,7 @@ fn start_engine(
             hosts_hint,
             origin: plan.origin.clone(),
             send_ip: plan.send_ip,
+            evasion: plan.evasion.clone(),
         };
         return tokio::spawn(async move {
             engine.run(sockets, trx, emitter).await.map_err(|e| format!("raw scan failed: {e}"))
@@ -508,7 +555,10 @@ pub(crate) async fn run(
             let mut second = (*plan).clone();
             second.timing.learned = second.timing.learned.without_up();
             let second = Arc::new(second);
-            let sockets = match raw_used.then(|| RawSockets::open(&second.origin)).transpose() {
+            let sockets = match raw_used
+                .then(|| RawSockets::open(&second.origin, second.evasion.source_port))
+                .transpose()
+            {
                 Ok(s) => s,
                 Err(e) => {
                     return finish(hub, started, totals, ScanOutcome::Failed { error: format!("raw scan failed: {e}") })
@@ -602,5 +652,46 @@ mod tests {
         let mut rest = order[2..].to_vec();
         rest.sort_unstable();
         assert_eq!(rest, ports.iter().copied().filter(|p| *p != 22 && *p != 80).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn randomize_hosts_shuffles_within_groups_and_loses_none() {
+        use super::{Shuffle, SHUFFLE_GROUP};
+        use rustmap_engine::ScanTarget;
+        let n = SHUFFLE_GROUP + 1000;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(n);
+        let mut out = Shuffle::new(tx, true);
+        let addr = |i: usize| std::net::IpAddr::from((0x0a00_0000u32 + i as u32).to_be_bytes());
+        for i in 0..n {
+            out.send(ScanTarget { addr: addr(i), hostnames: Vec::new() }).await.unwrap();
+        }
+        out.flush().await.unwrap();
+        drop(out);
+        let mut got = Vec::new();
+        while let Some(t) = rx.recv().await {
+            got.push(t.addr);
+        }
+        assert_eq!(got.len(), n);
+        let first: Vec<_> = got[..SHUFFLE_GROUP].to_vec();
+        assert_ne!(first, (0..SHUFFLE_GROUP).map(addr).collect::<Vec<_>>(), "shuffled");
+        // Groups stay groups: the first 16384 targets are scanned before the rest.
+        let mut sorted = first;
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..SHUFFLE_GROUP).map(addr).collect::<Vec<_>>());
+        let mut rest = got[SHUFFLE_GROUP..].to_vec();
+        rest.sort_unstable();
+        assert_eq!(rest, (SHUFFLE_GROUP..n).map(addr).collect::<Vec<_>>());
+        // Off: in order.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(10);
+        let mut out = Shuffle::new(tx, false);
+        for i in 0..5 {
+            out.send(ScanTarget { addr: addr(i), hostnames: Vec::new() }).await.unwrap();
+        }
+        drop(out);
+        let mut got = Vec::new();
+        while let Some(t) = rx.recv().await {
+            got.push(t.addr);
+        }
+        assert_eq!(got, (0..5).map(addr).collect::<Vec<_>>());
     }
 }

@@ -110,7 +110,9 @@ pub fn builtin(name: &str) -> Option<Profile> {
             c.timing.template = Some(1);
             // Randomized port order is the default (`ports.sequential` false): nothing to set.
             c.timing.max_hostgroup = Some(1);
-            unsupported.extend(["source port 53 (-g 53)", "IP fragmentation (-f)"]);
+            // Both shape raw packets: as with nmap, the profile needs root (or CAP_NET_RAW).
+            c.evasion.source_port = Some(53);
+            c.evasion.fragment = 1;
             "T1 timing, randomized ports, source port 53, IP fragmentation, max 1 host at a time"
         }
         "iot-scan" => {
@@ -327,7 +329,8 @@ mod tests {
         let stealth = &all[4];
         assert_eq!((stealth.config.timing.template, stealth.config.timing.max_hostgroup), (Some(1), Some(1)));
         assert!(!stealth.config.ports.sequential, "randomized ports");
-        assert_eq!(stealth.unsupported.len(), 2);
+        assert_eq!((stealth.config.evasion.source_port, stealth.config.evasion.fragment), (Some(53), 1));
+        assert!(stealth.unsupported.is_empty());
         let iot = &all[5].config;
         assert_eq!(iot.ports.spec.as_deref(), Some("22,23,80,443,554,1883,5683,8080,8443,8883,9100,49152"));
         let aggressive = &all[6];
@@ -337,6 +340,8 @@ mod tests {
         for p in &all {
             let mut c = p.config.clone();
             c.targets = vec!["127.0.0.1".into()];
+            // As root would (the stealth profile shapes raw packets).
+            c.origin.privileged = Some(true);
             crate::validate(&c).unwrap_or_else(|e| panic!("{}: {e}", p.name));
         }
     }

@@ -139,7 +139,11 @@ impl Scanner {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.
-        let raw = if connect || plan.list_only { None } else { Some(RawSockets::open(&plan.origin)?) };
+        let raw = if connect || plan.list_only {
+            None
+        } else {
+            Some(RawSockets::open(&plan.origin, plan.evasion.source_port)?)
+        };
         let trace = if plan.path.probes() { Some(TraceSockets::open(&plan.origin)?) } else { None };
         let mut all = sinks::for_plan(&plan)?;
         all.extend(options.sinks);

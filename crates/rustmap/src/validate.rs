@@ -49,11 +49,11 @@ pub enum ConfigErrorKind {
     Unsupported,
 }
 
-fn invalid(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError { field, value: value.into(), kind: ConfigErrorKind::Invalid, message: message.into() }
 }
 
-fn conflict(field: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn conflict(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { field, value: String::new(), kind: ConfigErrorKind::Conflict, message: message.into() }
 }
 
@@ -661,6 +661,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         r => r,
     };
     let dns = name_options(c)?;
+    let evasion = crate::evasion::evasion(c, &types, raw && !connect_only, &mut rand::rng())?;
     let path = crate::trace::path_plan(c, raw, &files)?;
     Ok(ScanPlan {
         config: c.clone(),
@@ -679,6 +680,8 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         dns,
         origin: Origin { interface: c.origin.interface.clone(), source },
         send_ip: c.origin.send_ip,
+        evasion,
+        randomize_hosts: c.evasion.randomize_hosts,
         raw,
         version_detection: version,
         files,

@@ -30,6 +30,7 @@ pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mangle;
 pub mod probe;
 pub mod quic;
 pub mod sctp;

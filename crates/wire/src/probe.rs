@@ -11,7 +11,7 @@ use crate::{icmpv4, icmpv6, ip_proto, ipv4, ipv6, sctp, tcp, udp};
 /// The transport part of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L4<'a> {
-    /// A TCP segment without payload.
+    /// A TCP segment.
     Tcp {
         /// Source port.
         sport: u16,
@@ -27,6 +27,8 @@ pub enum L4<'a> {
         window: u16,
         /// Options (padded to 4 bytes on emit; at most 40 bytes).
         options: &'a [tcp::TcpOption<'a>],
+        /// Payload (empty for a scan probe; `--data-*` fills it).
+        payload: &'a [u8],
     },
     /// A UDP datagram.
     Udp {
@@ -163,7 +165,7 @@ fn l4_protocol(l4: &L4<'_>, v6: bool) -> Result<u8> {
 
 fn emit_l4(l4: &L4<'_>, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> Result<usize> {
     match *l4 {
-        L4::Tcp { sport, dport, seq, ack, flags, window, options } => {
+        L4::Tcp { sport, dport, seq, ack, flags, window, options, payload } => {
             let mut opts = [0u8; tcp::MAX_OPTIONS_LEN];
             let n = tcp::emit_options(options, &mut opts)?;
             let r = tcp::Repr {
@@ -175,7 +177,7 @@ fn emit_l4(l4: &L4<'_>, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> Result<usiz
                 window_len: window,
                 urgent_at: 0,
                 options: opts.get(..n).unwrap_or(&[]),
-                payload: &[],
+                payload,
             };
             r.emit(buf, src, dst)
         }
@@ -709,6 +711,7 @@ mod tests {
                 flags: tcp::Flags::SYN,
                 window: 64240,
                 options: &opts,
+                payload: &[],
             },
         };
         let mut buf = [0u8; 100];

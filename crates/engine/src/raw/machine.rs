@@ -90,6 +90,8 @@ pub(super) struct Machine {
     burst: usize,
     pressure: bool,
     carry: Option<(u64, Pk, u8)>,
+    /// `--spoof-mac` could not apply to a probe (sent as raw IP), and the user was told.
+    spoof_warned: bool,
 }
 
 impl Machine {
@@ -145,6 +147,7 @@ impl Machine {
             burst: 0,
             pressure: false,
             carry: None,
+            spoof_warned: false,
             scan,
         }
     }
@@ -356,22 +359,39 @@ impl Machine {
             let (channel, eth) = match (link_frame, h.hop, h.link.as_ref()) {
                 (true, _, Some(l)) => (Channel::Link(l.ifindex), None),
                 (true, _, None) => continue,
-                (false, Hop::Frame { ifindex, src, dst }, _) => (Channel::Link(ifindex), Some((src, dst))),
+                (false, Hop::Frame { ifindex, src, dst }, _) => {
+                    (Channel::Link(ifindex), Some((self.scan.evasion.spoof_mac.unwrap_or(src), dst)))
+                }
                 _ => (Channel::Ip { v6: h.core.target.addr.is_ipv6() }, None),
             };
+            if self.scan.evasion.spoof_mac.is_some() && eth.is_none() && !link_frame && !self.spoof_warned {
+                self.spoof_warned = true;
+                let message = format!(
+                    "--spoof-mac: probes to {} leave as raw IP packets (the next hop's hardware address is not known yet), so they carry this machine's MAC",
+                    h.core.target.addr
+                );
+                self.events.push_back(ScanEvent::Warning { message });
+            }
             if outbox.channel.is_some_and(|c| c != channel) && !outbox.meta.is_empty() {
                 self.carry = Some((id, pk, tryno));
                 break;
             }
             let dst = matches!(channel, Channel::Ip { .. }).then_some(h.core.target.addr);
             let (scan, cookies, local, rng) = (&self.scan, &self.cookies, self.local, &mut self.rng);
-            let built =
-                outbox.batch.push_with(dst, |buf| scan.build(buf, h, pk, cookies, local, tryno, disc, eth, rng));
+            let own = h.src;
+            let built = if scan.evasion.multi_packet() && !link_frame {
+                let ident6 = rng.random();
+                scan.emit(outbox, dst, own, eth.is_some(), ident6, |buf, src| {
+                    scan.build(buf, src, h, pk, cookies, local, tryno, disc, eth, rng)
+                })
+            } else {
+                outbox.push_packet(dst, |buf| scan.build(buf, own, h, pk, cookies, local, tryno, disc, eth, rng))
+            };
             if !built {
                 continue;
             }
             outbox.channel = Some(channel);
-            outbox.meta.push((id, pk, tryno));
+            outbox.commit((id, pk, tryno));
             // In flight from now on; the send confirms it (with its real send time) or takes it
             // back.
             if self.scan.is_udp(pk) {
@@ -477,6 +497,10 @@ impl Machine {
 
     /// A parsed IP packet arrived at `now`. Returns whether it answered a probe of ours.
     pub(super) fn on_packet(&mut self, reply: &wp::Reply, src_mac: Option<[u8; 6]>, now: Instant) -> bool {
+        // Answers to our decoys, should they pass by, are not ours.
+        if self.scan.evasion.is_decoy(reply.dst) {
+            return false;
+        }
         let (hosts, by_addr, cookies, net, plans) =
             (&mut self.hosts, &self.by_addr, &self.cookies, &mut self.net, &self.plans);
         match self.scan.on_reply(reply, src_mac, hosts, by_addr, cookies, self.local, net, plans, now) {

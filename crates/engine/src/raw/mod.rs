@@ -61,6 +61,7 @@ use rustmap_netio::route::{Link, RouteTable};
 use rustmap_netio::NetioError;
 use rustmap_wire::probe::{self as wp, IpProbe, ReplyBody, L4};
 use rustmap_wire::tcp::{Flags, TcpOption};
+use rustmap_wire::{ethernet, mangle};
 use socket2::{Domain, Socket, Type};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -135,6 +136,8 @@ pub struct RawScan {
     pub origin: Origin,
     /// Send every probe through the raw IP socket (`--send-ip`), never as an Ethernet frame.
     pub send_ip: bool,
+    /// Decoys, fragments, payload and the other evasion options (default: none).
+    pub evasion: crate::Evasion,
 }
 
 /// What a failed engine thread said: its panic message, if it was a string.
@@ -267,32 +270,41 @@ impl RawScan {
 /// The longest the driver sleeps without looking at cancellation and new targets.
 const MAX_WAIT: Duration = Duration::from_millis(20);
 
-/// Send the outbox through its socket, a `sendmmsg` at a time, and tell the machine what left.
+/// Send the outbox through its socket, a `sendmmsg` at a time (then the packets that did not
+/// fit the batch, one by one), and tell the machine which probes left: a probe has left when
+/// its last packet has.
 fn send(m: &mut Machine, io: &RawSockets, links: &mut HashMap<u32, Option<LinkSender>>, outbox: &mut Outbox) {
-    let mut i = 0;
-    while i < outbox.meta.len() {
+    let total = outbox.packets();
+    let (mut i, mut done) = (0, 0);
+    while i < total {
         let result = match outbox.channel {
-            Some(Channel::Ip { v6 }) => io.sender.send_batch(v6, &outbox.batch, i),
+            Some(Channel::Ip { v6 }) if i < outbox.batch.len() => io.sender.send_batch(v6, &outbox.batch, i),
+            Some(Channel::Ip { .. }) => match &outbox.spill[i - outbox.batch.len()] {
+                (Some(dst), p) => io.sender.send(p, *dst).map(|()| 1),
+                (None, _) => Ok(1),
+            },
             Some(Channel::Link(ifindex)) => match links.entry(ifindex).or_insert_with(|| LinkSender::new(ifindex).ok())
             {
-                Some(s) => s.send_batch(&outbox.batch, i),
+                Some(s) if i < outbox.batch.len() => s.send_batch(&outbox.batch, i),
+                Some(s) => s.send(&outbox.spill[i - outbox.batch.len()].1).map(|()| 1),
                 None => Err(std::io::Error::other("no link-layer sender")),
             },
-            None => Ok(outbox.meta.len() - i),
+            None => Ok(total - i),
         };
         let went = match result {
             Ok(n) => n.max(1),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => {
-                m.on_send_blocked(&outbox.meta[i..], Instant::now());
+                m.on_send_blocked(&outbox.meta[done..], Instant::now());
                 break;
             }
             // Unroutable from here (e.g. EHOSTUNREACH from a neighbour miss): it counts as a
             // probe that got no answer.
             Err(_) => 1,
         };
-        let end = (i + went).min(outbox.meta.len());
-        m.on_transmitted(&outbox.meta[i..end], Instant::now());
-        i = end;
+        i = (i + went).min(total);
+        let left = done + outbox.ends[done..].iter().take_while(|&&end| end <= i).count();
+        m.on_transmitted(&outbox.meta[done..left], Instant::now());
+        done = left;
     }
     outbox.clear();
 }

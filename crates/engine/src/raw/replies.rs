@@ -3,6 +3,13 @@
 use super::*;
 
 impl RawScan {
+    /// Does a TCP segment echo cookie `c` as an answer to our probe must? With a payload
+    /// (`--data-*`), a reset acknowledges the data too: `c + 1 + len` (a SYN/ACK only `c + 1`).
+    fn echoes(&self, c: u32, seq: u32, ack: u32, flags: Flags) -> bool {
+        let len = self.evasion.payload.as_ref().map_or(0, |p| p.len() as u32);
+        tcp_echoes(c, seq, ack, flags) || (len > 0 && tcp_echoes(c, seq, ack.wrapping_sub(len), flags))
+    }
+
     /// Fold one reply into its host. Returns how many outstanding probes it settled (`None` if
     /// it was not an answer to us).
     #[allow(clippy::too_many_arguments)]
@@ -37,12 +44,12 @@ impl RawScan {
                 }
                 let addr = reply.src;
                 let tcp = self.scan_of(Protocol::Tcp).map(|s| Pk::Port(s, *from));
-                let pk = if let Some(pk) = tcp.filter(|pk| tcp_echoes(cookies.of(addr, *pk), *seq, *ack, *flags)) {
+                let pk = if let Some(pk) = tcp.filter(|pk| self.echoes(cookies.of(addr, *pk), *seq, *ack, *flags)) {
                     pk
                 } else {
                     disc_where(addr, &|i, d| {
                         matches!(d, DiscProbe::Ping(Ping::Syn(p) | Ping::Ack(p)) if p == *from)
-                            && tcp_echoes(cookies.of(addr, Pk::Disc(i as u8)), *seq, *ack, *flags)
+                            && self.echoes(cookies.of(addr, Pk::Disc(i as u8)), *seq, *ack, *flags)
                     })?
                 };
                 let what = if flags.contains(Flags::RST) {

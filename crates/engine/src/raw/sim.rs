@@ -9,6 +9,7 @@
 //! RST floods, asserting final states and probe counts.
 
 use super::*;
+use crate::Evasion;
 use rustmap_model::{HostResult, HostStatus, PortState};
 use rustmap_wire::probe::Quoted;
 
@@ -42,6 +43,8 @@ struct Sim {
     now: Instant,
     /// Every event the machine emitted.
     events: Vec<ScanEvent>,
+    /// Every packet the machine sent, in order.
+    wire: Vec<Vec<u8>>,
 }
 
 /// A scan of `scans` with these timing knobs; `-Pn` unless `discovery` says which probes find
@@ -57,6 +60,7 @@ fn raw_scan(scans: Vec<(ScanType, Vec<u16>)>, timing: Timing, discovery: Option<
         hosts_hint: None,
         origin: Origin::default(),
         send_ip: false,
+        evasion: Evasion::default(),
     }
 }
 
@@ -81,7 +85,7 @@ impl Sim {
             m.admit(ScanTarget { addr, hostnames: Vec::new() }, now, &SimNet);
         }
         m.end_of_targets();
-        Sim { m, now, events: Vec::new() }
+        Sim { m, now, events: Vec::new(), wire: Vec::new() }
     }
 
     /// Send probe `pk` to the target: built by the engine, then parsed as the target sees it.
@@ -89,7 +93,7 @@ impl Sim {
         let h = self.m.hosts.get_mut(&0).unwrap();
         let mut buf = [0u8; 1600];
         let (scan, cookies, rng) = (&self.m.scan, &self.m.cookies, &mut self.m.rng);
-        let n = scan.build(&mut buf, h, pk, cookies, LOCAL, 0, None, None, rng).expect("probe built");
+        let n = scan.build(&mut buf, h.src, h, pk, cookies, LOCAL, 0, None, None, rng).expect("probe built");
         h.outstanding.insert(pk, (self.now, 0));
         wp::parse_reply(&buf[..n]).expect("our own probe parses")
     }
@@ -147,7 +151,7 @@ impl Sim {
 
 /// A TCP segment from `src` to us, as a target's stack sends it.
 fn tcp_from(src: IpAddr, sport: u16, dport: u16, seq: u32, ack: u32, flags: Flags) -> Vec<u8> {
-    let l4 = L4::Tcp { sport, dport, seq, ack, flags, window: 29_200, options: &[] };
+    let l4 = L4::Tcp { sport, dport, seq, ack, flags, window: 29_200, options: &[], payload: &[] };
     let p = IpProbe { src, dst: ME, ttl: 64, ip_id: 7, l4 };
     let mut buf = vec![0u8; 128];
     let n = wp::emit_ip(&p, &mut buf).expect("reply built");
@@ -287,6 +291,25 @@ fn udp_answers_and_icmp_from_the_target_or_a_router() {
 type Target<'a> = dyn FnMut(Pk, u8, &wp::Reply, Instant) -> Vec<(Duration, wp::Reply)> + 'a;
 
 /// A packet as the capture would hand it to the engine: parsed from its bytes.
+/// The IPv4 packet the receiver puts together from these fragments (or the one whole packet).
+fn reassemble<'a>(frags: impl Iterator<Item = &'a Vec<u8>>) -> Vec<u8> {
+    let frags: Vec<&Vec<u8>> = frags.collect();
+    let first = frags.first().expect("a packet from us");
+    let hl = usize::from(first[0] & 0xf) * 4;
+    let mut out = first[..hl].to_vec();
+    for f in &frags {
+        let p = rustmap_wire::ipv4::Packet::new_checked(&f[..]).expect("an IPv4 packet");
+        assert_eq!(usize::from(p.frag_offset()), out.len() - hl, "fragments in order, none missing");
+        out.extend_from_slice(p.payload());
+    }
+    let total = out.len() as u16;
+    out[2..4].copy_from_slice(&total.to_be_bytes());
+    let mut p = rustmap_wire::ipv4::Packet::new_checked(&mut out[..]).expect("reassembled");
+    p.set_fragment(false, false, 0).expect("offset 0");
+    p.fill_checksum();
+    out
+}
+
 fn parsed(packet: &[u8]) -> wp::Reply {
     wp::parse_reply(packet).expect("a well-formed packet")
 }
@@ -309,7 +332,13 @@ impl Sim {
             }
             while self.m.poll_transmit(self.now, &mut SimNet, &mut outbox) {
                 for (i, &(_, pk, tryno)) in outbox.meta.iter().enumerate() {
-                    let probe = parsed(outbox.batch.packet(i));
+                    // The packets of this probe (several with decoys or fragments); the target
+                    // answers the one from us, put back together if it was fragmented.
+                    let from = if i == 0 { 0 } else { outbox.ends[i - 1] };
+                    let packets: Vec<Vec<u8>> = (from..outbox.ends[i]).map(|k| outbox.packet(k).to_vec()).collect();
+                    let ours = reassemble(packets.iter().filter(|p| p[12..16] == [198, 18, 0, 2]));
+                    self.wire.extend(packets);
+                    let probe = parsed(&ours);
                     for (delay, reply) in target(pk, tryno, &probe, self.now) {
                         wire.push((self.now + delay, reply));
                     }
@@ -536,4 +565,78 @@ fn max_rate_is_held_on_the_simulated_clock() {
         eprintln!("--max-rate {rate}: {sent} probes, {achieved:.0} a second");
         assert!((achieved / rate - 1.0).abs() < 0.10, "--max-rate {rate}: achieved {achieved}");
     }
+}
+
+/// The source address of an IPv4 packet.
+fn src_of(p: &[u8]) -> IpAddr {
+    IpAddr::V4(std::net::Ipv4Addr::new(p[12], p[13], p[14], p[15]))
+}
+
+#[test]
+fn decoys_send_every_probe_from_each_source_in_order_and_the_scan_stays_exact() {
+    let (d1, d2): (IpAddr, IpAddr) = ("198.18.0.201".parse().unwrap(), "198.18.0.202".parse().unwrap());
+    let v6: IpAddr = "fd00:18::201".parse().unwrap();
+    let ports: Vec<u16> = (20..=40).collect();
+    let mut scan = raw_scan(vec![(ScanType::Syn, ports.clone())], Timing::default(), None);
+    scan.evasion.decoys = vec![Some(d1), Some(v6), None, Some(d2)];
+    let mut sim = Sim::of(scan, &[TARGET]);
+    let sent = sim.drive(&mut tcp_host(OPEN));
+    assert_eq!(sim.results(), expected(&ports, OPEN));
+    // Three packets a probe (the IPv6 decoy does not suit an IPv4 target), in the order given.
+    assert_eq!(sim.wire.len(), 3 * sent as usize);
+    for (k, p) in sim.wire.iter().enumerate() {
+        assert_eq!(src_of(p), [d1, ME, d2][k % 3], "packet {k}");
+    }
+    // An answer to a decoy is not ours, even with the right cookie.
+    let mut sim = Sim::of(raw_scan(vec![(ScanType::Syn, vec![22])], Timing::default(), None), &[TARGET]);
+    sim.m.scan.evasion.decoys = vec![Some(d1), None];
+    let probe = sim.send(syn(22));
+    let mut to_decoy = parsed(&answer(&probe, true));
+    to_decoy.dst = d1;
+    assert!(!sim.recv_parsed(&to_decoy));
+    assert!(sim.recv(&answer(&probe, true)));
+}
+
+#[test]
+fn fragmented_probes_are_cut_in_8_byte_pieces_and_their_answers_still_match() {
+    let ports: Vec<u16> = (20..=40).collect();
+    for (size, pieces) in [(8u16, 3usize), (16, 2)] {
+        let mut scan = raw_scan(vec![(ScanType::Syn, ports.clone())], Timing::default(), None);
+        scan.evasion.fragment = Some(size);
+        let mut sim = Sim::of(scan, &[TARGET]);
+        let sent = sim.drive(&mut tcp_host(OPEN));
+        assert_eq!(sim.results(), expected(&ports, OPEN));
+        // A SYN with its MSS option is 24 bytes of TCP.
+        assert_eq!(sim.wire.len(), pieces * sent as usize);
+        for (k, p) in sim.wire.iter().enumerate() {
+            let f = rustmap_wire::ipv4::Packet::new_checked(&p[..]).unwrap();
+            assert!(f.verify_checksum());
+            assert!(f.payload().len() <= usize::from(size));
+            assert_eq!(usize::from(f.frag_offset()), (k % pieces) * usize::from(size));
+            assert_eq!(f.more_frags(), k % pieces != pieces - 1);
+        }
+    }
+}
+
+#[test]
+fn payload_ttl_options_and_bad_checksums_are_on_every_probe() {
+    let mut sim = Sim::new(vec![(ScanType::Udp, vec![53]), (ScanType::Syn, vec![80])]);
+    sim.m.scan.evasion.payload = Some(b"HELLO".to_vec());
+    sim.m.scan.evasion.ttl = Some(17);
+    sim.m.scan.evasion.ip_options = vec![7, 7, 4, 0, 0, 0, 0];
+    let udp = sim.send(Pk::Port(0, 53));
+    assert!(matches!(udp.body, ReplyBody::Udp { len: 5, .. }), "{udp:?}");
+    assert_eq!(udp.ttl, 17);
+    sim.m.scan.evasion.badsum = true;
+    let h = sim.m.hosts.get_mut(&0).unwrap();
+    let mut buf = [0u8; 200];
+    let (scan, cookies, rng) = (&sim.m.scan, &sim.m.cookies, &mut sim.m.rng);
+    let n = scan.build(&mut buf, ME, h, Pk::Port(1, 80), cookies, LOCAL, 0, None, None, rng).unwrap();
+    let p = rustmap_wire::ipv4::Packet::new_checked(&buf[..n]).unwrap();
+    assert_eq!((p.header_len(), p.ttl()), (28, 17));
+    assert_eq!(&p.options()[..7], &[7, 7, 4, 0, 0, 0, 0]);
+    assert!(p.verify_checksum(), "the IP header stays right");
+    assert!(!wp::checksums_ok(&buf[..n]), "the TCP checksum is wrong on purpose");
+    let tcp = rustmap_wire::tcp::Packet::new_checked(p.payload()).unwrap();
+    assert_eq!(tcp.payload(), b"HELLO");
 }

@@ -13,16 +13,17 @@ pub struct RawSockets {
     pub(super) sport: u16,
     pub(super) udp_sport: u16,
     /// Holds `sport` (TCP) for the duration of the scan.
-    pub(super) _reserve: Socket,
+    pub(super) _reserve: Option<Socket>,
     /// Holds `udp_sport`, so the kernel neither answers our UDP replies with port-unreachable
     /// nor gives the port to anyone else. What it receives is never read (its buffer is tiny).
-    pub(super) _udp_reserve: Socket,
+    pub(super) _udp_reserve: Option<Socket>,
 }
 
 impl RawSockets {
-    /// Open the raw sender, the capture socket, and reserve a source port. With `-e`, both are
-    /// bound to that interface; with `-S`, answers to that address are captured too.
-    pub fn open(origin: &Origin) -> Result<RawSockets, RawScanError> {
+    /// Open the raw sender, the capture socket, and reserve a source port (`source_port` with
+    /// `-g`, else one the kernel picks). With `-e`, both are bound to that interface; with `-S`,
+    /// answers to that address are captured too.
+    pub fn open(origin: &Origin, source_port: Option<u16>) -> Result<RawSockets, RawScanError> {
         let sender = RawIpSender::new()?;
         let ifindex = match &origin.interface {
             Some(name) => {
@@ -39,28 +40,43 @@ impl RawSockets {
         // A filter is an optimisation (fewer copies to user space); without one we still check
         // every packet ourselves.
         let _ = capture.filter_to(&ours);
-        let (reserve, sport) = reserve_port(Type::STREAM)?;
-        let (udp_reserve, udp_sport) = reserve_port(Type::DGRAM)?;
-        let _ = udp_reserve.set_recv_buffer_size(1);
+        let (reserve, sport, udp_reserve, udp_sport) = match source_port {
+            // A port the user chose (`-g 53`) is held if we can bind it. If a local service
+            // already has it, or binding below 1024 is not allowed, probes still leave from it:
+            // the answers are read from the capture either way.
+            Some(p) => (bind_port(Type::STREAM, p).ok(), p, bind_port(Type::DGRAM, p).ok(), p),
+            None => {
+                let (r, sport) = reserve_port(Type::STREAM)?;
+                let (u, udp_sport) = reserve_port(Type::DGRAM)?;
+                (Some(r), sport, Some(u), udp_sport)
+            }
+        };
+        if let Some(u) = &udp_reserve {
+            let _ = u.set_recv_buffer_size(1);
+        }
         Ok(RawSockets { sender, capture, sport, udp_sport, _reserve: reserve, _udp_reserve: udp_reserve })
     }
+}
+
+/// Bind a socket of this type to `port` on every address (dual-stack when the host has IPv6).
+fn bind_port(ty: Type, port: u16) -> std::io::Result<Socket> {
+    Socket::new(Domain::IPV6, ty, None)
+        .and_then(|s| {
+            s.set_only_v6(false)?;
+            s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port).into())?;
+            Ok(s)
+        })
+        .or_else(|_| {
+            let s = Socket::new(Domain::IPV4, ty, None)?;
+            s.bind(&SocketAddr::from(([0, 0, 0, 0], port)).into())?;
+            Ok(s)
+        })
 }
 
 /// Bind a socket of this type to a free port on every address (dual-stack when the host has
 /// IPv6), so the kernel gives that port to nobody else while the scan uses it as its source.
 pub(super) fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
-    let sock = Socket::new(Domain::IPV6, ty, None)
-        .and_then(|s| {
-            s.set_only_v6(false)?;
-            s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
-            Ok(s)
-        })
-        .or_else(|_| {
-            let s = Socket::new(Domain::IPV4, ty, None)?;
-            s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
-            Ok(s)
-        })
-        .map_err(RawScanError::SourcePort)?;
+    let sock = bind_port(ty, 0).map_err(RawScanError::SourcePort)?;
     let port = sock
         .local_addr()
         .ok()

@@ -86,21 +86,74 @@ pub(super) enum Channel {
 }
 
 /// Probes built and waiting to go out together with one `sendmmsg`: the packets, which socket
-/// they take, and for each, its host, probe and try. They count as in flight from the moment
-/// they are built; the send decides whether they stay so or go back to their host's retries.
+/// they take, and for each probe, its host, probe and try, and the number of packets built up
+/// to its last. A probe is one packet, or several with decoys or fragments; packets of a probe
+/// that do not fit the batch wait in `spill` and go out one by one after it. Probes count as in
+/// flight from the moment they are built; the send decides whether they stay so or go back to
+/// their host's retries.
 #[derive(Default)]
 pub(super) struct Outbox {
     pub(super) batch: Batch,
+    pub(super) spill: Vec<(Option<IpAddr>, Vec<u8>)>,
     pub(super) channel: Option<Channel>,
     pub(super) meta: Vec<(u64, Pk, u8)>,
+    pub(super) ends: Vec<usize>,
 }
 
 impl Outbox {
     /// Empty it for the next batch.
     pub(super) fn clear(&mut self) {
         self.batch.clear();
+        self.spill.clear();
         self.meta.clear();
+        self.ends.clear();
         self.channel = None;
+    }
+
+    /// Packets built, in the batch and past it.
+    pub(super) fn packets(&self) -> usize {
+        self.batch.len() + self.spill.len()
+    }
+
+    /// Add one packet of the probe being built: into the batch while it has room, else into
+    /// the spill. Returns whether `write` built one.
+    pub(super) fn push_packet(&mut self, dst: Option<IpAddr>, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        if !self.batch.is_full() {
+            return self.batch.push_with(dst, write);
+        }
+        let mut slot = vec![0u8; rustmap_netio::raw::SLOT];
+        match write(&mut slot) {
+            Some(n) if n <= slot.len() => {
+                slot.truncate(n);
+                self.spill.push((dst, slot));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The probe whose packets were just added is complete.
+    pub(super) fn commit(&mut self, probe: (u64, Pk, u8)) {
+        self.meta.push(probe);
+        self.ends.push(self.packets());
+    }
+
+    /// The `k`th packet built.
+    #[cfg(test)]
+    pub(super) fn packet(&self, k: usize) -> &[u8] {
+        match k.checked_sub(self.batch.len()) {
+            None => self.batch.packet(k),
+            Some(s) => &self.spill[s].1,
+        }
+    }
+
+    /// Drop packets added after the first `n` (a probe that could not be built whole).
+    pub(super) fn truncate(&mut self, n: usize) {
+        let b = self.batch.len();
+        if n < b {
+            self.batch.truncate(n);
+        }
+        self.spill.truncate(n.saturating_sub(b));
     }
 }
 
