@@ -231,11 +231,12 @@ impl HopSearch {
     pub fn on_timeout(&mut self, ttl: u8, retry: bool) {
         self.landed();
         self.set(ttl, if retry { Slot::Retry } else { Slot::Silent });
+        if ttl == self.start.saturating_sub(1) {
+            // A silent hop matches no known one: the TTLs below need not wait for its retry.
+            self.down_open = true;
+        }
         if !retry {
             self.maybe_go_up(ttl);
-            if ttl == self.start.saturating_sub(1) {
-                self.down_open = true;
-            }
             self.check_silence();
         }
     }

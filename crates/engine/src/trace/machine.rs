@@ -96,6 +96,8 @@ struct Host {
     borrowed: Option<Arc<Vec<Hop>>>,
     /// Cache entries this host owns.
     registered: Vec<(u8, IpAddr)>,
+    /// `--mtu-discovery` asked for this host.
+    wants_mtu: bool,
 }
 
 /// The state machine.
@@ -177,6 +179,7 @@ impl Machine {
             link: None,
             borrowed: None,
             registered: Vec::new(),
+            wants_mtu: req.mtu,
         };
         self.hosts.insert(id, host);
         self.settle();
@@ -418,7 +421,8 @@ impl Machine {
                     other.link = None;
                     other.borrowed = Some(Arc::clone(&hops));
                 }
-                let mtu = match (&h.mtu, h.path.local && !h.addr.is_ipv6()) {
+                // A host on this machine: its interface's MTU, nothing to probe.
+                let mtu = match (&h.mtu, h.wants_mtu && h.path.local && !h.addr.is_ipv6()) {
                     (Some(m), _) => m.result().flatten(),
                     (None, true) => Some(h.path.link_mtu),
                     (None, false) => None,

@@ -374,3 +374,16 @@ fn stray_and_spoofed_packets_change_nothing() {
     // The same answer twice counts once.
     m.on_packet(&good, now);
 }
+
+#[test]
+fn a_local_host_gets_its_interface_mtu_only_when_asked() {
+    let me = v4(127, 0, 0, 1);
+    for asked in [false, true] {
+        let mut m = machine();
+        let mut q = req(me, ProbeKind::Echo, Some(1), asked);
+        q.traceroute = false;
+        m.admit(1, &q, Some(PathInfo { src: me, link_mtu: 65536, local: true }));
+        let (_, o) = m.poll_done().expect("nothing to probe");
+        assert_eq!(o.path_mtu, asked.then_some(65536));
+    }
+}
