@@ -174,6 +174,9 @@ for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].i
   addr_if r2 eth0 198.18.1.2/30 fd00:18:1::2/64
   addr_if r2 eth1 198.18.2.1/24 fd00:18:2::1/64
   addr_if h20 eth0 198.18.2.10/24 fd00:18:2::10/64
+  # the r1-r2 link is narrower than the LANs: the path MTU to the remote subnet is 1400 (--mtu-discovery)
+  ip -n "$P-r1" link set eth1 mtu 1400
+  ip -n "$P-r2" link set eth0 mtu 1400
   ip -n "$P-r1" route add 198.18.2.0/24 via 198.18.1.2
   ip -n "$P-r1" -6 route add fd00:18:2::/64 via fd00:18:1::2
   ip -n "$P-r2" route add 198.18.0.0/24 via 198.18.1.1

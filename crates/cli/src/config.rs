@@ -5,7 +5,7 @@
 
 use crate::flags::Flags;
 use crate::UsageError;
-use rustmap::config::{OutputFile, OutputFormat, ReverseDns, ScanMode, TimeValue};
+use rustmap::config::{OutputFile, OutputFormat, ReverseDns, ScanMode, TimeValue, TopologyFormat};
 use rustmap::{ScanConfig, TimingTemplate};
 use rustmap_model::ScanType;
 
@@ -172,6 +172,14 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     if f.privileged || f.unprivileged {
         c.origin.privileged = Some(f.privileged);
     }
+
+    let p = &mut c.path;
+    p.traceroute |= f.traceroute;
+    if let Some(t) = &f.topology {
+        p.topology = Some(TopologyFormat::parse(t).ok_or_else(|| usage(format!("invalid --topology {t:?}")))?);
+    }
+    set(&mut p.topology_output, f.topology_output);
+    p.mtu_discovery |= f.mtu_discovery;
 
     let o = &mut c.output;
     for (format, path) in [

@@ -172,6 +172,19 @@ pub struct Flags {
     #[arg(long = "ja4s", help_heading = "Service detection (-sV)")]
     pub ja4s: bool,
 
+    /// Trace the route to every host that is up, after the port scan (needs root or CAP_NET_RAW): TCP SYN to an open (else closed) port, else UDP to a closed port, else ICMP echo; hops probed in parallel, hops shared with other hosts reused, names by reverse DNS.
+    #[arg(long = "traceroute", help_heading = "Traceroute, topology, path MTU")]
+    pub traceroute: bool,
+    /// Draw the traced routes as a graph (implies --traceroute): dot (Graphviz), graphml (Gephi, yEd, Cytoscape) or json. Written to --topology-output, else to standard output in place of the normal output.
+    #[arg(long = "topology", value_name = "FORMAT", value_parser = ["dot", "graphml", "json"], ignore_case = true, help_heading = "Traceroute, topology, path MTU")]
+    pub topology: Option<String>,
+    /// Write the topology graph to FILE, replaced whole at the end of the scan (- for standard output). Without --topology the format comes from the extension: .dot/.gv, .graphml, .json.
+    #[arg(long = "topology-output", value_name = "FILE", help_heading = "Traceroute, topology, path MTU")]
+    pub topology_output: Option<String>,
+    /// Find the path MTU of every IPv4 host that is up, with don't-fragment probes and ICMP "fragmentation needed" (needs root or CAP_NET_RAW).
+    #[arg(long = "mtu-discovery", help_heading = "Traceroute, topology, path MTU")]
+    pub mtu_discovery: bool,
+
     /// Decoys: send every raw probe also from these addresses, in this order (ME: our own place; RND or RND:N: random addresses). Example: -D 10.0.0.1,ME,10.0.0.3.
     #[arg(short = 'D', long = "decoys", value_name = "DECOY,ME,...", help_heading = "Evasion")]
     pub decoys: Option<String>,
@@ -374,10 +387,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("cloud-running-only", false),
     u("cloud-regions", true),
     u("cloud-tag", true),
-    u("traceroute", false),
-    u("topology", true),
-    u("topology-output", true),
-    u("mtu-discovery", false),
     u("tui", false),
     u("api", false),
     u("listen", true),

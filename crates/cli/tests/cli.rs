@@ -464,7 +464,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--script", "http-title", "127.0.0.1"], "--script"),
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--tui", "127.0.0.1"], "--tui"),
-        (vec!["--traceroute", "127.0.0.1"], "--traceroute"),
+        (vec!["--geoip", "127.0.0.1"], "--geoip"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);
@@ -1102,4 +1102,25 @@ fn ctrl_c_during_a_watch_scan_stores_it_as_interrupted() {
     let v: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(v[0]["status"], "interrupted", "{v}");
+}
+
+#[test]
+fn traceroute_and_mtu_discovery_need_raw_sockets_and_say_so() {
+    for flag in ["--traceroute", "--mtu-discovery", "--topology"] {
+        let mut args = vec!["--unprivileged", "--no-db", flag];
+        if flag == "--topology" {
+            args.push("dot");
+        }
+        args.push("127.0.0.1");
+        let o = rustmap(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&format!("{flag} sends raw packets")), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty());
+    }
+    let o = rustmap(&["--no-db", "--topology-output", "net.txt", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--topology dot|graphml|json"), "{}", stderr(&o));
+    let o = rustmap(&["--no-db", "--topology", "svg", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(2), "clap refuses an unknown format");
 }

@@ -14,6 +14,7 @@
 //! - [`probe`]: what a reply means for a port under each scan type (nmap's state table).
 //! - [`report`]: host and port bookkeeping both engines share: announcing hosts and ports as
 //!   soon as they are known, folding a finished host's ports, totals and progress.
+//! - [`trace`]: the stage after the port scan: `--traceroute` and `--mtu-discovery`.
 //! - [`limits`]: the open-file budget a scan sizes its window from (read only), and raising the
 //!   limit, which a program does once at start.
 
@@ -31,6 +32,7 @@ pub mod proxied;
 pub mod raw;
 pub mod report;
 pub mod timing;
+pub mod trace;
 
 pub use connect::{ConnectScan, EngineError, ScanTarget};
 pub use evasion::Evasion;

@@ -292,6 +292,8 @@ impl HostReport {
             os: Vec::new(),
             scripts: Vec::new(),
             trace: Vec::new(),
+            trace_probe: None,
+            path_mtu: None,
         }));
         events
     }

@@ -53,6 +53,8 @@ pub struct ScanConfig {
     pub evasion: EvasionConfig,
     /// Outputs wanted.
     pub output: OutputConfig,
+    /// Traceroute, topology graphs and path-MTU discovery.
+    pub path: PathConfig,
     /// The command line as typed, for output headers (front-ends without one leave it empty).
     pub args: String,
 }
@@ -75,6 +77,7 @@ impl Default for ScanConfig {
             origin: OriginConfig::default(),
             evasion: EvasionConfig::default(),
             output: OutputConfig::default(),
+            path: PathConfig::default(),
             args: String::new(),
         }
     }
@@ -416,6 +419,44 @@ pub struct OutputConfig {
     /// After the scan, compare it with the last completed scan of the same targets (`--diff`).
     /// Front-ends that keep a history act on it; the scan itself does not change.
     pub diff: bool,
+}
+
+/// A topology graph's format (`--topology`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// GraphML (Gephi, yEd, Cytoscape).
+    Graphml,
+    /// RustMap's JSON graph (docs/usage.md § Network topology).
+    Json,
+}
+
+impl TopologyFormat {
+    /// The format named `s` (`dot`, `graphml`, `json`; any case).
+    pub fn parse(s: &str) -> Option<TopologyFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "dot" | "gv" => Some(TopologyFormat::Dot),
+            "graphml" => Some(TopologyFormat::Graphml),
+            "json" => Some(TopologyFormat::Json),
+            _ => None,
+        }
+    }
+}
+
+/// The way to each host: traceroute, the topology graph drawn from it, and the path MTU.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathConfig {
+    /// Trace the route to every host that is up (`--traceroute`).
+    pub traceroute: bool,
+    /// Draw the traced routes as a graph (`--topology`; implies `traceroute`).
+    pub topology: Option<TopologyFormat>,
+    /// Where the graph goes (`--topology-output`; `-` or unset: standard output).
+    pub topology_output: Option<String>,
+    /// Find the path MTU of every IPv4 host that is up (`--mtu-discovery`).
+    pub mtu_discovery: bool,
 }
 
 #[cfg(test)]

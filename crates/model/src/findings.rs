@@ -1,4 +1,5 @@
-//! What later stages find about a host beyond its ports: OS guesses, script output, trace hops.
+//! What later stages find about a host beyond its ports: OS guesses, script output, trace hops
+//! and how they were probed.
 //! The shapes are here so that every consumer of the event stream knows them before the stages
 //! that produce them exist; each stage documents how it fills them.
 
@@ -85,4 +86,40 @@ pub struct TraceHop {
     /// Its name, when looked up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+}
+
+/// The protocol of a traceroute's probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceProtocol {
+    /// TCP SYN to a port.
+    Tcp,
+    /// UDP to a (closed) port.
+    Udp,
+    /// ICMP (ICMPv6 for IPv6) echo request.
+    Icmp,
+}
+
+impl TraceProtocol {
+    /// nmap's name (`tcp`, `udp`, `icmp`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceProtocol::Tcp => "tcp",
+            TraceProtocol::Udp => "udp",
+            TraceProtocol::Icmp => "icmp",
+        }
+    }
+}
+
+/// How a host was traced: the probe sent to it at each TTL, and where from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceProbe {
+    /// The probes' protocol.
+    pub protocol: TraceProtocol,
+    /// The destination port (TCP, UDP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Our address the probes left from (the first node of a topology graph).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
 }

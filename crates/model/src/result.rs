@@ -1,6 +1,6 @@
 //! Results: ports, services and hosts, and [`ScanResult`], the whole scan folded from its events.
 
-use crate::findings::{OsGuess, ScriptResult, ScriptScope, TraceHop};
+use crate::findings::{OsGuess, ScriptResult, ScriptScope, TraceHop, TraceProbe};
 use crate::{PortState, Protocol, Reason, ScanEvent, ScanInfo, ScanStats};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -303,9 +303,15 @@ pub struct HostResult {
     /// Output of scripts that ran on the host.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub scripts: Vec<ScriptResult>,
-    /// The way there, hop by hop.
+    /// The way there, hop by hop (`--traceroute`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub trace: Vec<TraceHop>,
+    /// How the trace was probed (`--traceroute`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace_probe: Option<TraceProbe>,
+    /// The path MTU to the host in bytes (`--mtu-discovery`, IPv4).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub path_mtu: Option<u32>,
 }
 
 impl PortResult {
@@ -334,6 +340,8 @@ impl HostResult {
             os: Vec::new(),
             scripts: Vec::new(),
             trace: Vec::new(),
+            trace_probe: None,
+            path_mtu: None,
         }
     }
 

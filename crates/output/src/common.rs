@@ -2,7 +2,70 @@
 //! the TLS script blocks (normal output's `| ssl-cert: ...` lines, XML's `output` attributes).
 
 use chrono::{DateTime, Local, TimeZone};
-use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo};
+use rustmap_model::{
+    sanitize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo, TraceProbe, TraceProtocol,
+};
+
+/// The host's distance in hops, when its trace reached it (the last hop is the host).
+pub(crate) fn distance(h: &HostResult) -> Option<u8> {
+    h.trace.last().filter(|last| last.addr == Some(h.addr)).map(|last| last.ttl)
+}
+
+/// What a trace probed, in nmap's words: `port 80/tcp`, `port 53/udp`, `proto 1/icmp` (IPv6:
+/// `proto 58/ipv6-icmp`).
+pub(crate) fn trace_using(p: &TraceProbe) -> String {
+    match (p.protocol, p.port) {
+        (TraceProtocol::Icmp, _) | (_, None) if p.source.is_some_and(|s| s.is_ipv6()) => "proto 58/ipv6-icmp".into(),
+        (TraceProtocol::Icmp, _) | (_, None) => "proto 1/icmp".to_string(),
+        (proto, Some(port)) => format!("port {port}/{}", proto.as_str()),
+    }
+}
+
+/// nmap's TRACEROUTE table of a host, line by line (empty without a trace): the title
+/// (`TRACEROUTE (using port 22/tcp)`), `HOP RTT ADDRESS`, a line per hop (`name (address)`), a
+/// run of silent hops on one line (`3   ... 5`). Names are sanitized.
+pub(crate) fn traceroute_lines(h: &HostResult) -> Vec<String> {
+    if h.trace.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![match &h.trace_probe {
+        Some(p) => format!("TRACEROUTE (using {})", trace_using(p)),
+        None => "TRACEROUTE".to_string(),
+    }];
+    let mut rows: Vec<[String; 3]> = Vec::new();
+    let mut i = 0;
+    while i < h.trace.len() {
+        let hop = &h.trace[i];
+        let Some(addr) = hop.addr else {
+            let mut j = i;
+            while h.trace.get(j + 1).is_some_and(|n| n.addr.is_none()) {
+                j += 1;
+            }
+            let rtt = if j > i { format!("... {}", h.trace[j].ttl) } else { "...".to_string() };
+            rows.push([hop.ttl.to_string(), rtt, String::new()]);
+            i = j + 1;
+            continue;
+        };
+        let rtt = hop.rtt_us.map_or("--".to_string(), |us| format!("{:.2} ms", us as f64 / 1000.0));
+        let name = match &hop.hostname {
+            Some(n) => format!("{} ({addr})", sanitize(n)),
+            None => addr.to_string(),
+        };
+        rows.push([hop.ttl.to_string(), rtt, name]);
+        i += 1;
+    }
+    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(3) + 1;
+    let w1 = rows.iter().filter(|r| !r[2].is_empty()).map(|r| r[1].len()).max().unwrap_or(0).max(3) + 1;
+    out.push(format!("{:w0$}{:w1$}ADDRESS", "HOP", "RTT"));
+    for [hop, rtt, addr] in rows {
+        if addr.is_empty() {
+            out.push(format!("{hop:w0$}{rtt}"));
+        } else {
+            out.push(format!("{hop:w0$}{rtt:w1$}{addr}"));
+        }
+    }
+    out
+}
 
 /// Options that change what every format shows.
 #[derive(Debug, Clone, Default)]

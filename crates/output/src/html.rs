@@ -139,8 +139,21 @@ fn compact(h: &HostResult) -> Value {
         "ports": ports,
         "extra": extra.join(", "),
         "os": h.os.iter().map(|o| format!("{} ({}%)", o.name, o.accuracy)).collect::<Vec<_>>(),
-        "scripts": h.scripts.iter().map(|sc| json!([sc.id, sc.output])).collect::<Vec<_>>(),
+        "scripts": host_blocks(h),
     })
+}
+
+/// The host's script output, then its path MTU and traceroute as blocks of their own.
+fn host_blocks(h: &HostResult) -> Vec<Value> {
+    let mut v: Vec<Value> = h.scripts.iter().map(|sc| json!([sc.id, sc.output])).collect();
+    if let Some(mtu) = h.path_mtu {
+        v.push(json!(["path-mtu", format!("Path MTU: {mtu}")]));
+    }
+    let trace = crate::common::traceroute_lines(h);
+    if !trace.is_empty() {
+        v.push(json!(["traceroute", trace.join("\n")]));
+    }
+    v
 }
 
 fn open_ports(h: &Value) -> usize {

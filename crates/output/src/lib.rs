@@ -12,6 +12,8 @@
 //! - [`siem`]: ArcSight CEF (`-oCEF`) and QRadar LEEF 2.0 (`-oLEEF`) lines.
 //! - [`jsonl`]: the event stream as JSON lines (`--oJ-lines`), for piping.
 //! - [`html`]: a self-contained HTML report (`-oH`), written from the whole scan at its end.
+//! - [`topology`]: the traced routes as a graph (`--topology dot|graphml|json`), written at the
+//!   end of the scan.
 //! - [`progress`]: the status while a scan runs (a live line on a terminal, `--stats-every`), on
 //!   stderr.
 
@@ -25,6 +27,7 @@ pub mod jsonl;
 pub mod normal;
 pub mod progress;
 pub mod siem;
+pub mod topology;
 pub mod xml;
 pub mod yaml;
 

@@ -11,6 +11,9 @@
 //! RustMap done: 1 IP address (1 host up) scanned in 0.52 seconds
 //! ```
 //!
+//! With `--traceroute` a TRACEROUTE table follows each host (`HOP RTT ADDRESS`, as nmap's), with
+//! `--mtu-discovery` a `Path MTU: N` line.
+//!
 //! With `--reason` a REASON column and "received REASON" are added; with `-v`, open ports are
 //! announced as they are found and down hosts are listed. Hosts are written as they finish.
 
@@ -73,7 +76,7 @@ impl<W: Write + Send> NormalWriter<W> {
             if let Some(mac) = &h.mac {
                 writeln!(o, "MAC Address: {} (Unknown)", sanitize(mac))?;
             }
-            return Ok(());
+            return write_path(o, h);
         }
         let shown: Vec<&PortResult> = h.ports.iter().filter(|p| !self.opts.open_only || is_openish(p.state)).collect();
         // Everything not in the table, by state, for the "Not shown" line.
@@ -229,8 +232,28 @@ impl<W: Write + Send> NormalWriter<W> {
         if let Some(mac) = &h.mac {
             writeln!(o, "MAC Address: {} (Unknown)", sanitize(mac))?;
         }
+        write_path(o, h)?;
         writeln!(o)
     }
+}
+
+/// The way to the host: its distance, path MTU (`--mtu-discovery`) and nmap's TRACEROUTE table
+/// (`--traceroute`), a run of silent hops on one line (`3   ... 5`).
+fn write_path(o: &mut impl Write, h: &HostResult) -> io::Result<()> {
+    if let Some(d) = crate::common::distance(h) {
+        writeln!(o, "Network Distance: {d} hop{}", if d == 1 { "" } else { "s" })?;
+    }
+    if let Some(mtu) = h.path_mtu {
+        writeln!(o, "Path MTU: {mtu}")?;
+    }
+    let lines = crate::common::traceroute_lines(h);
+    if !lines.is_empty() {
+        writeln!(o)?;
+        for l in lines {
+            writeln!(o, "{l}")?;
+        }
+    }
+    Ok(())
 }
 
 /// nmap's "Service Info: Host: x; OS: Linux; CPE: cpe:/o:linux:linux_kernel" line, from what

@@ -444,6 +444,8 @@ mod tests {
             os: Vec::new(),
             scripts: Vec::new(),
             trace: Vec::new(),
+            trace_probe: None,
+            path_mtu: None,
         })
     }
 

@@ -131,6 +131,48 @@ fn write_tls(o: &mut impl Write, tls: &TlsInfo) -> io::Result<()> {
     write!(o, "</script>")
 }
 
+/// The way to the host, as nmap writes it: `<distance>` when the trace reached the host, the
+/// path MTU as the host script `path-mtu` (nmap's script of that name says `PMTU == 1400`), and
+/// `<trace port= proto=>` with a `<hop>` per hop that answered (silent hops are left out, as
+/// nmap does; their TTLs are missing from the sequence).
+fn write_path(o: &mut impl Write, h: &HostResult) -> io::Result<()> {
+    if let Some(d) = crate::common::distance(h) {
+        writeln!(o, "<distance value=\"{d}\"/>")?;
+    }
+    if let Some(mtu) = h.path_mtu {
+        writeln!(
+            o,
+            "<hostscript><script id=\"path-mtu\" output=\"PMTU == {mtu}\"><elem key=\"pmtu\">{mtu}</elem></script></hostscript>"
+        )?;
+    }
+    if h.trace.is_empty() {
+        return Ok(());
+    }
+    match &h.trace_probe {
+        Some(p) => {
+            write!(o, "<trace")?;
+            if let Some(port) = p.port {
+                write!(o, " port=\"{port}\"")?;
+            }
+            writeln!(o, " proto=\"{}\">", p.protocol.as_str())?;
+        }
+        None => writeln!(o, "<trace>")?,
+    }
+    for hop in &h.trace {
+        let Some(addr) = hop.addr else { continue };
+        write!(o, "<hop ttl=\"{}\" ipaddr=\"{addr}\"", hop.ttl)?;
+        match hop.rtt_us {
+            Some(us) => write!(o, " rtt=\"{:.2}\"", us as f64 / 1000.0)?,
+            None => write!(o, " rtt=\"--\"")?,
+        }
+        if let Some(name) = &hop.hostname {
+            write!(o, " host=\"{}\"", attr(name))?;
+        }
+        writeln!(o, "/>")?;
+    }
+    writeln!(o, "</trace>")
+}
+
 /// Writer of the XML format.
 pub struct XmlWriter<W: Write + Send> {
     out: W,
@@ -221,6 +263,7 @@ impl<W: Write + Send> XmlWriter<W> {
             }
             writeln!(o, "</ports>")?;
         }
+        write_path(o, h)?;
         if h.status == HostStatus::Up {
             let srtt = h.srtt_us.unwrap_or(0);
             writeln!(o, "<times srtt=\"{srtt}\" rttvar=\"{}\" to=\"{}\"/>", srtt / 2, (srtt * 3).max(100_000))?;

@@ -70,6 +70,8 @@ fn events() -> Vec<ScanEvent> {
         os: Vec::new(),
         scripts: Vec::new(),
         trace: Vec::new(),
+        trace_probe: None,
+        path_mtu: None,
     };
     let stats = ScanStats {
         end_unix: 1_795_000_001,

@@ -1,5 +1,5 @@
 //! The event loop of one engine run: each engine event is enriched (service names from the port
-//! table, `-sV`, reverse DNS) and delivered to the [`Hub`] in order; the first open port is
+//! table, `-sV`, traceroute and path MTU, reverse DNS) and delivered to the [`Hub`] in order; the first open port is
 //! announced (`FirstOpenPort`).
 //!
 //! With `--fast-discovery`, hosts seen up recently start up without discovery (reason
@@ -11,6 +11,7 @@
 
 use crate::dns::{self, Resolver};
 use crate::pipeline::{add_service_names, detect_host, detectable, Hub};
+use crate::trace::TraceStage;
 use crate::{ReverseDns, ScanPlan, TICK_EVERY};
 use rustmap_detect::Detector;
 use rustmap_engine::report::unix_now;
@@ -29,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct Pump {
     pub(crate) plan: Arc<ScanPlan>,
     pub(crate) detector: Option<Arc<Detector>>,
+    /// `--traceroute`, `--mtu-discovery`.
+    pub(crate) trace: Option<Arc<TraceStage>>,
     pub(crate) resolver: Resolver,
     pub(crate) cancel: CancellationToken,
     /// When the scan started, for `FirstOpenPort`.
@@ -127,7 +130,11 @@ impl Pump {
                         (ScanEvent::HostDone(h), Some(d)) if h.status == HostStatus::Up && h.ports.iter().any(|p| detectable(p).is_some()) => Some(Arc::clone(d)),
                         _ => None,
                     };
-                    if wants_ptr || detect.is_some() {
+                    let trace = match (&ev, &self.trace) {
+                        (ScanEvent::HostDone(h), Some(t)) if t.wants(h) => Some(Arc::clone(t)),
+                        _ => None,
+                    };
+                    if wants_ptr || detect.is_some() || trace.is_some() {
                         let resolver = self.resolver.clone();
                         let cancel = self.cancel.clone();
                         let host_timeout = plan.timing.host_timeout;
@@ -150,6 +157,12 @@ impl Pump {
                                     tokio::select! {
                                         found = detect_host(&det, h) => events = found,
                                         _ = out_of_time => h.timed_out = true,
+                                        _ = cancel.cancelled() => {}
+                                    }
+                                }
+                                if let Some(t) = trace {
+                                    tokio::select! {
+                                        hops = t.run(h) => events.extend(hops),
                                         _ = cancel.cancelled() => {}
                                     }
                                 }

@@ -18,7 +18,8 @@
 //!
 //! - [`validate()`]: the one place a configuration is checked ([`ConfigError`] names the field).
 //! - [`session`]: [`Scanner`], [`ScanHandle`], [`EventStream`] and the slow-consumer policy.
-//! - `pipeline`: targets → engine → enrichment (port names, `-sV`, reverse DNS) → sinks.
+//! - `pipeline`: targets → engine → enrichment (port names, `-sV`, traceroute and path MTU,
+//!   reverse DNS) → sinks.
 //! - [`dns`]: forward and reverse name resolution.
 //! - [`profile`] and [`settings`]: scan profiles, and the configuration files of defaults.
 //!
@@ -36,6 +37,7 @@ pub mod selftest;
 pub mod session;
 pub mod settings;
 mod sinks;
+mod trace;
 pub mod validate;
 
 pub use dns::NameOptions;
@@ -167,6 +169,8 @@ pub struct ScanPlan {
     /// Things the user should know about how the scan will run, delivered as warnings after
     /// `ScanStarted` (what `--proxy` changes).
     notices: Vec<String>,
+    /// `--traceroute`, `--topology`, `--mtu-discovery`.
+    path: trace::PathPlan,
 }
 
 impl ScanPlan {

@@ -9,9 +9,11 @@
 use crate::dns::{self, Resolver};
 use crate::events::Pump;
 use crate::session::{EventTx, Resume};
+use crate::trace::TraceStage;
 use crate::{ScanPlan, VERSION};
 use rustmap_detect::{Detector, Transport};
 use rustmap_engine::report::unix_now;
+use rustmap_engine::trace::{TraceSockets, Tracer};
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
 use rustmap_model::{
     AddrSet, Control, HostResult, HostStatus, Hostname, HostnameKind, PortResult, PortState, Protocol, Reason,
@@ -489,7 +491,7 @@ async fn replay(
 pub(crate) async fn run(
     plan: Arc<ScanPlan>,
     scan_id: String,
-    raw_sockets: Option<RawSockets>,
+    (raw_sockets, trace_sockets): (Option<RawSockets>, Option<TraceSockets>),
     hub: &mut Hub,
     cancel: CancellationToken,
     resume: Option<Resume>,
@@ -557,9 +559,15 @@ pub(crate) async fn run(
         options.proxy = plan.socks.clone();
         Arc::new(Detector::new(v.db.clone(), options))
     });
+    // --traceroute, --mtu-discovery: a stage of its own, with its own sockets and thread.
+    let trace = trace_sockets.map(|sockets| {
+        let tracer = Tracer::start(sockets, plan.timing.clone(), plan.origin.clone(), cancel.clone());
+        Arc::new(TraceStage::new(tracer, &plan.path, resolver.clone(), plan.reverse_dns))
+    });
     let mut pump = Pump {
         plan: Arc::clone(&plan),
         detector,
+        trace,
         resolver,
         cancel: cancel.clone(),
         started,

@@ -209,7 +209,7 @@ pub fn list(dir: Option<&Path>) -> Vec<Result<Profile, ProfileError>> {
 }
 
 /// The settings of `config` worth keeping in a profile: everything but what to scan (targets,
-/// target files), where results go (output files), how a front-end presents the scan
+/// target files), where results go (output files, the topology graph's file), how a front-end presents the scan
 /// (interactive output, the status line) and the command line.
 pub fn settings_of(config: &ScanConfig) -> ScanConfig {
     let mut c = config.clone();
@@ -218,6 +218,7 @@ pub fn settings_of(config: &ScanConfig) -> ScanConfig {
     c.target_files.clear();
     c.output.files.clear();
     c.output.all_base = None;
+    c.path.topology_output = None;
     c.output.interactive = defaults.interactive;
     c.output.progress = defaults.progress;
     c.args.clear();

@@ -16,6 +16,7 @@ use crate::sinks;
 use crate::validate::{validate, ConfigError};
 use crate::ScanPlan;
 use rustmap_engine::raw::{RawScanError, RawSockets};
+use rustmap_engine::trace::TraceSockets;
 use rustmap_model::{AddrSet, HostResult, ScanConfig, ScanEvent, ScanOutcome, ScanResult, Sink, SinkError};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -158,6 +159,7 @@ impl Scanner {
         } else {
             Some(RawSockets::open(&plan.origin, plan.evasion.source_port)?)
         };
+        let trace = if plan.path.probes() { Some(TraceSockets::open(&plan.origin)?) } else { None };
         let mut all = sinks::for_plan(&plan)?;
         all.extend(options.sinks);
         let resume = options.resume;
@@ -169,7 +171,7 @@ impl Scanner {
         let scan_id = id.clone();
         let token = cancel.clone();
         let task = runtime.spawn(async move {
-            let outcome = pipeline::run(plan, scan_id, raw, &mut hub, token, resume).await;
+            let outcome = pipeline::run(plan, scan_id, (raw, trace), &mut hub, token, resume).await;
             let result = std::mem::take(&mut hub.result);
             match (outcome, hub.sink_error.take()) {
                 (_, Some(e)) => Err(ScanError::Sink(e)),

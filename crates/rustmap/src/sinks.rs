@@ -11,6 +11,7 @@ use rustmap_output::html::HtmlWriter;
 use rustmap_output::jsonl::JsonLinesWriter;
 use rustmap_output::progress::{ProgressOptions, ProgressSink};
 use rustmap_output::siem::SiemWriter;
+use rustmap_output::topology::TopologyWriter;
 use rustmap_output::yaml::YamlWriter;
 use rustmap_output::{grepable::GrepableWriter, json::JsonWriter, normal::NormalWriter, xml::XmlWriter, Options};
 use std::fs::File;
@@ -39,8 +40,10 @@ pub(crate) fn for_plan(plan: &ScanPlan) -> Result<Vec<Box<dyn Sink>>, StartError
             sinks.push(Box::new(progress));
         }
     }
-    // As nmap: when an output file is "-", it replaces the interactive output on stdout.
-    if o.interactive && !plan.files.iter().any(|(_, p)| p == "-") {
+    // As nmap: when an output file is "-", it replaces the interactive output on stdout; so
+    // does a topology graph without a file of its own.
+    let graph_on_stdout = matches!(plan.path.topology, Some((_, None)));
+    if o.interactive && !plan.files.iter().any(|(_, p)| p == "-") && !graph_on_stdout {
         sinks.push(Box::new(NormalWriter::new(LineWriter::new(std::io::stdout()), opts.clone())));
     }
     for (format, path) in &plan.files {
@@ -58,6 +61,14 @@ pub(crate) fn for_plan(plan: &ScanPlan) -> Result<Vec<Box<dyn Sink>>, StartError
             OutputFormat::Html => Box::new(HtmlWriter::new(w, opts.clone())),
         };
         sinks.push(sink);
+    }
+    match &plan.path.topology {
+        Some((format, Some(path))) => sinks.push(Box::new(
+            TopologyWriter::file(*format, std::path::Path::new(path))
+                .map_err(|source| StartError::Output { path: path.clone(), source })?,
+        )),
+        Some((format, None)) => sinks.push(Box::new(TopologyWriter::stdout(*format))),
+        None => {}
     }
     Ok(sinks)
 }

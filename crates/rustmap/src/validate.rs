@@ -747,6 +747,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         shown.args = shown.args.replace(text.as_str(), &url.to_string());
         shown.origin.proxy = Some(url.to_string());
     }
+    let path = crate::trace::path_plan(c, raw, &files)?;
     Ok(ScanPlan {
         config: shown,
         targets,
@@ -773,6 +774,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         proxy,
         socks: None,
         notices,
+        path,
     })
 }
 
@@ -945,6 +947,19 @@ mod tests {
         assert_eq!(e.field, "origin.source");
         let e = validate(&proxied(|c| c.origin.interface = Some("lo".into()))).unwrap_err();
         assert_eq!(e.field, "origin.interface");
+        // Traceroute, MTU discovery and the evasion options send raw packets too.
+        for (set, field) in [
+            (&(|c: &mut ScanConfig| c.path.traceroute = true) as &dyn Fn(&mut ScanConfig), "path.traceroute"),
+            (&|c: &mut ScanConfig| c.path.mtu_discovery = true, "path.mtu_discovery"),
+            (&|c: &mut ScanConfig| c.evasion.decoys = Some("198.18.0.201".into()), "evasion"),
+        ] {
+            let e = validate(&proxied(|c| {
+                c.origin.privileged = Some(true);
+                set(c);
+            }))
+            .unwrap_err();
+            assert_eq!((e.field, e.kind), (field, ConfigErrorKind::Conflict), "{e}");
+        }
     }
 
     #[test]

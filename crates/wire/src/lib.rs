@@ -25,6 +25,7 @@ use core::ops::Range;
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod hop;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;

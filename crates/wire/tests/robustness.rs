@@ -194,6 +194,7 @@ fn exercise(b: &[u8]) -> usize {
         ok += 1;
     }
     let _ = probe::checksums_ok(b);
+    let _ = rustmap_wire::hop::parse_hop_reply(b);
     ok
 }
 
@@ -343,6 +344,7 @@ fn write_fuzz_seeds() {
         ("truncated_ext_header", &trunc_ext),
     ] {
         write("parse_reply", name, f);
+        write("hop_reply", name, f);
     }
     // TLS server flights, written by hand: a TLS 1.2 hello + certificate + done, a TLS 1.3 hello,
     // an alert, an SSL 2.0 SERVER-HELLO, and hostile lengths.
