@@ -92,7 +92,12 @@ pub struct Flags {
     pub system_dns: bool,
 
     /// SOCKS5 proxy for connect scans and -sV (the help text says how).
-    #[arg(long = "proxy", value_name = "URL", help_heading = "Networking", help = "Send the connect scan (-sT, the default with a proxy) and -sV through this SOCKS5 proxy: socks5://[USER:PASS@]HOST:PORT, or socks5h://... to have the proxy resolve target names. Raw scan types and discovery probes are refused with it (they would bypass the proxy); every target is treated as up (-Pn).")]
+    #[arg(
+        long = "proxy",
+        value_name = "URL",
+        help_heading = "Networking",
+        help = "Send the connect scan (-sT, the default with a proxy) and -sV through this SOCKS5 proxy: socks5://[USER:PASS@]HOST:PORT, or socks5h://... to have the proxy resolve target names. Raw scan types and discovery probes are refused with it (they would bypass the proxy); every target is treated as up (-Pn)."
+    )]
     pub proxy: Option<String>,
 
     /// Host discovery: -Pn (treat all hosts as up); -PE echo, -PP timestamp, -PM address mask, -PR ARP; -PS SYN (443), -PA ACK (80), -PU UDP (40125), -PY SCTP (80), -PH HTTP (80), -PHT HTTPS (443), each with an optional port list (-PS22,80). -sn: discovery only; -sL: list targets.
