@@ -76,7 +76,6 @@ pub const BUILTIN: [&str; 7] =
 
 const OS: &str = "OS detection (-O)";
 const SCRIPTS: &str = "scripts (-sC)";
-const TRACEROUTE: &str = "traceroute (--traceroute)";
 
 /// A built-in profile, by name.
 pub fn builtin(name: &str) -> Option<Profile> {
@@ -122,7 +121,9 @@ pub fn builtin(name: &str) -> Option<Profile> {
         "aggressive" => {
             c.service.enabled = true;
             c.timing.template = Some(4);
-            unsupported.extend([OS, SCRIPTS, TRACEROUTE]);
+            // Traceroute sends raw packets: like nmap's -A, the profile then needs root.
+            c.path.traceroute = true;
+            unsupported.extend([OS, SCRIPTS]);
             "Service + OS detection, scripts, traceroute, T4 timing"
         }
         _ => return None,
@@ -335,7 +336,8 @@ mod tests {
         assert_eq!(iot.ports.spec.as_deref(), Some("22,23,80,443,554,1883,5683,8080,8443,8883,9100,49152"));
         let aggressive = &all[6];
         assert!(aggressive.config.service.enabled && aggressive.config.timing.template == Some(4));
-        assert_eq!(aggressive.unsupported, [OS, SCRIPTS, TRACEROUTE]);
+        assert_eq!(aggressive.unsupported, [OS, SCRIPTS]);
+        assert!(aggressive.config.path.traceroute);
         // Every one is a valid configuration once it has a target.
         for p in &all {
             let mut c = p.config.clone();
