@@ -22,7 +22,7 @@ pub use result::{
     ScanResult, ServiceInfo, ServiceMethod, TlsInfo,
 };
 pub use sink::{Control, Sink, SinkError};
-pub use text::{port_ranges, sanitize, sanitize_bytes};
+pub use text::{neutralize, port_ranges, sanitize, sanitize_bytes};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -23,6 +23,25 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Escape control characters only, as [`sanitize`] does, leaving backslashes alone: what the
+/// output formats apply to every string, so that text already sanitized where it was read (a
+/// banner: `\\` for a backslash, `\x1b` for an escape) passes through unchanged instead of
+/// having its backslashes doubled, while text that never was still has no raw control character.
+pub fn neutralize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\\' {
+            out.push(c);
+        } else {
+            push_char(&mut out, c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn push_char(out: &mut String, c: char) {
     use std::fmt::Write;
     if c == '\\' {
@@ -110,5 +129,15 @@ mod tests {
     #[test]
     fn backslash_is_escaped_so_output_is_unambiguous() {
         assert_eq!(sanitize("a\\x1b"), "a\\\\x1b");
+    }
+
+    #[test]
+    fn neutralize_escapes_controls_but_not_backslashes_so_sanitized_text_is_unchanged() {
+        let raw = "a\\b\x1bc\u{7f}";
+        let once = sanitize(raw).into_owned();
+        assert_eq!(once, "a\\\\b\\x1bc\\x7f");
+        assert_eq!(neutralize(&once), once, "already sanitized: unchanged");
+        assert_eq!(neutralize(raw), "a\\b\\x1bc\\x7f", "raw controls escaped, the backslash kept");
+        assert!(matches!(neutralize("plain"), Cow::Borrowed(_)));
     }
 }

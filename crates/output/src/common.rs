@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Local, TimeZone};
 use rustmap_model::{
-    sanitize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo, TraceProbe, TraceProtocol,
+    neutralize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo, TraceProbe, TraceProtocol,
 };
 
 /// The host's distance in hops, when its trace reached it (the last hop is the host).
@@ -48,7 +48,7 @@ pub(crate) fn traceroute_lines(h: &HostResult) -> Vec<String> {
         };
         let rtt = hop.rtt_us.map_or("--".to_string(), |us| format!("{:.2} ms", us as f64 / 1000.0));
         let name = match &hop.hostname {
-            Some(n) => format!("{} ({addr})", sanitize(n)),
+            Some(n) => format!("{} ({addr})", neutralize(n)),
             None => addr.to_string(),
         };
         rows.push([hop.ttl.to_string(), rtt, name]);
@@ -103,7 +103,7 @@ pub(crate) fn host_listed(h: &HostResult, opts: &Options) -> bool {
 /// under `--open`, and every string that came from the network or the user sanitized (no control
 /// characters), whatever the detector already did. Each format then escapes for its own syntax.
 pub(crate) fn cleaned_host(h: &HostResult, opts: &Options) -> HostResult {
-    let clean = |v: &mut String| *v = sanitize(v).into_owned();
+    let clean = |v: &mut String| *v = neutralize(v).into_owned();
     let mut h = h.clone();
     if opts.open_only {
         h.ports.retain(|p| is_openish(p.state));
@@ -130,7 +130,7 @@ pub(crate) fn cleaned_host(h: &HostResult, opts: &Options) -> HostResult {
 
 /// A port's strings sanitized, as [`cleaned_host`] does for each port of a host.
 pub(crate) fn clean_port(p: &mut PortResult) {
-    let clean = |v: &mut String| *v = sanitize(v).into_owned();
+    let clean = |v: &mut String| *v = neutralize(v).into_owned();
     if let Some(s) = p.service.as_mut() {
         for v in [&mut s.product, &mut s.version, &mut s.extrainfo, &mut s.hostname, &mut s.ostype, &mut s.devicetype]
             .into_iter()
@@ -211,19 +211,19 @@ pub use rustmap_model::port_ranges as format_ranges;
 /// signature algorithm, the validity and the SHA-256 fingerprint.
 pub(crate) fn ssl_cert_lines(tls: &TlsInfo) -> Vec<String> {
     let Some(c) = tls.certs.first() else { return Vec::new() };
-    let mut v = vec![format!("Subject: {}", sanitize(&CertInfo::name_line(&c.subject)))];
+    let mut v = vec![format!("Subject: {}", neutralize(&CertInfo::name_line(&c.subject)))];
     if !c.sans.is_empty() {
-        let sans: Vec<String> = c.sans.iter().map(|s| sanitize(s).into_owned()).collect();
+        let sans: Vec<String> = c.sans.iter().map(|s| neutralize(s).into_owned()).collect();
         v.push(format!("Subject Alternative Name: {}", sans.join(", ")));
     }
-    v.push(format!("Issuer: {}", sanitize(&CertInfo::name_line(&c.issuer))));
-    v.push(format!("Public Key type: {}", sanitize(&c.key_type)));
+    v.push(format!("Issuer: {}", neutralize(&CertInfo::name_line(&c.issuer))));
+    v.push(format!("Public Key type: {}", neutralize(&c.key_type)));
     v.push(format!("Public Key bits: {}", c.key_bits));
-    v.push(format!("Signature Algorithm: {}", sanitize(&c.signature_algorithm)));
-    v.push(format!("Not valid before: {}", sanitize(&c.not_before)));
-    v.push(format!("Not valid after:  {}", sanitize(&c.not_after)));
+    v.push(format!("Signature Algorithm: {}", neutralize(&c.signature_algorithm)));
+    v.push(format!("Not valid before: {}", neutralize(&c.not_before)));
+    v.push(format!("Not valid after:  {}", neutralize(&c.not_after)));
     v.push(format!("Self-signed: {}", if c.self_signed { "yes" } else { "no" }));
-    v.push(format!("SHA-256: {}", sanitize(&c.sha256)));
+    v.push(format!("SHA-256: {}", neutralize(&c.sha256)));
     v
 }
 
@@ -233,30 +233,30 @@ pub(crate) fn tls_info_lines(tls: &TlsInfo) -> Vec<String> {
     let mut first = [tls.version.as_str(), tls.cipher.as_str()]
         .iter()
         .filter(|s| !s.is_empty())
-        .map(|s| sanitize(s).into_owned())
+        .map(|s| neutralize(s).into_owned())
         .collect::<Vec<_>>()
         .join(", ");
     if first.is_empty() {
         first.push_str("TLS (the server answered with an alert only)");
     }
     if let Some(a) = &tls.alpn {
-        first.push_str(&format!(", ALPN {}", sanitize(a)));
+        first.push_str(&format!(", ALPN {}", neutralize(a)));
     }
     if !tls.session {
         first.push_str(" (handshake only: no TLS 1.2+ session possible)");
     }
     let mut v = vec![first];
     if !tls.ja3s.is_empty() {
-        v.push(format!("JA3S: {} ({})", sanitize(&tls.ja3s), sanitize(&tls.ja3s_string)));
+        v.push(format!("JA3S: {} ({})", neutralize(&tls.ja3s), neutralize(&tls.ja3s_string)));
     }
     if let Some(j) = &tls.ja4s {
-        v.push(format!("JA4S: {}", sanitize(j)));
+        v.push(format!("JA4S: {}", neutralize(j)));
     }
     for (i, c) in tls.certs.iter().enumerate().skip(1) {
         v.push(format!(
             "Chain {i}: Subject: {}; Issuer: {}{}",
-            sanitize(&CertInfo::name_line(&c.subject)),
-            sanitize(&CertInfo::name_line(&c.issuer)),
+            neutralize(&CertInfo::name_line(&c.subject)),
+            neutralize(&CertInfo::name_line(&c.issuer)),
             if c.self_signed { "; self-signed" } else { "" }
         ));
     }

@@ -12,11 +12,11 @@
 
 use crate::common::{ctime, done_summary, host_listed, is_openish, Options};
 use crate::{Control, Sink, SinkError};
-use rustmap_model::{sanitize, HostResult, HostStatus, ScanEvent};
+use rustmap_model::{neutralize, HostResult, HostStatus, ScanEvent};
 use std::io::{self, Write};
 
 fn field(s: &str) -> String {
-    sanitize(s).replace('/', "|").replace(',', ";").replace('\t', " ")
+    neutralize(s).replace('/', "|").replace(',', ";").replace('\t', " ")
 }
 
 /// Writer of the grepable format.
@@ -73,7 +73,7 @@ impl<W: Write + Send> Sink for GrepableWriter<W> {
                     "# RustMap {} scan initiated {} as: {}",
                     info.version,
                     ctime(info.start_unix),
-                    sanitize(&info.args)
+                    neutralize(&info.args)
                 )?;
                 for s in &info.scans {
                     writeln!(

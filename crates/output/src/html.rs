@@ -23,7 +23,7 @@
 
 use crate::common::{cleaned_host, host_listed, is_openish, Options};
 use crate::{Control, Sink, SinkError};
-use rustmap_model::{sanitize, CertInfo, HostResult, ScanEvent, ScanInfo, ScanStats};
+use rustmap_model::{neutralize, CertInfo, HostResult, ScanEvent, ScanInfo, ScanStats};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -202,9 +202,9 @@ fn duration(secs: f64) -> String {
 impl<W: Write + Send> HtmlWriter<W> {
     fn write_report(&mut self, stats: &ScanStats) -> std::io::Result<()> {
         let info = self.info.clone();
-        let args = info.as_ref().map(|i| sanitize(&i.args).into_owned()).unwrap_or_default();
-        let scan_id = info.as_ref().map(|i| sanitize(&i.scan_id).into_owned()).unwrap_or_default();
-        let version = info.as_ref().map(|i| sanitize(&i.version).into_owned()).unwrap_or_default();
+        let args = info.as_ref().map(|i| neutralize(&i.args).into_owned()).unwrap_or_default();
+        let scan_id = info.as_ref().map(|i| neutralize(&i.scan_id).into_owned()).unwrap_or_default();
+        let version = info.as_ref().map(|i| neutralize(&i.version).into_owned()).unwrap_or_default();
         let start = info.as_ref().map(|i| crate::common::ctime(i.start_unix)).unwrap_or_default();
         let open_total = self.open_total;
         let mut top: Vec<(String, usize)> = self.services.iter().map(|(k, v)| (k.clone(), *v)).collect();
@@ -320,7 +320,7 @@ impl<W: Write + Send> Sink for HtmlWriter<W> {
                 }
                 self.hosts.push(json_for_script(&c));
             }
-            ScanEvent::Warning { message } => self.warnings.push(sanitize(message).into_owned()),
+            ScanEvent::Warning { message } => self.warnings.push(neutralize(message).into_owned()),
             ScanEvent::ScanFinished(stats) => self.write_report(stats)?,
             _ => {}
         }

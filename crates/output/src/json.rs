@@ -52,7 +52,7 @@
 
 use crate::common::{cleaned_host, host_listed, Options};
 use crate::{format_ranges, Control, Sink, SinkError};
-use rustmap_model::{sanitize, ScanEvent, EVENT_SCHEMA_VERSION};
+use rustmap_model::{neutralize, ScanEvent, EVENT_SCHEMA_VERSION};
 use serde_json::json;
 use std::io::Write;
 
@@ -91,7 +91,7 @@ pub(crate) fn scan_head(info: &rustmap_model::ScanInfo) -> serde_json::Value {
         "schema_version": EVENT_SCHEMA_VERSION,
         "scan_id": info.scan_id,
         "version": info.version,
-        "args": sanitize(&info.args),
+        "args": neutralize(&info.args),
         "start": info.start_unix,
         "scans": scans,
     })
@@ -114,7 +114,7 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                 self.hosts_written += 1;
                 serde_json::to_writer(&mut self.out, &h).map_err(std::io::Error::from)?;
             }
-            ScanEvent::Warning { message } => self.warnings.push(sanitize(message).into_owned()),
+            ScanEvent::Warning { message } => self.warnings.push(neutralize(message).into_owned()),
             ScanEvent::ScanFinished(stats) => {
                 write!(self.out, "],\"warnings\":")?;
                 serde_json::to_writer(&mut self.out, &self.warnings).map_err(std::io::Error::from)?;

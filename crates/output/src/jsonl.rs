@@ -11,7 +11,7 @@
 
 use crate::common::{clean_port, cleaned_host, host_listed, is_openish, Options};
 use crate::{Control, Sink, SinkError};
-use rustmap_model::{sanitize, PortResult, PortState, Reason, ScanEvent};
+use rustmap_model::{neutralize, PortResult, PortState, Reason, ScanEvent};
 use std::io::Write;
 
 /// Writes one line per event.
@@ -56,10 +56,10 @@ impl<W: Write + Send> Sink for JsonLinesWriter<W> {
             }
             ScanEvent::ScanStarted(info) => {
                 let mut info = info.clone();
-                info.args = sanitize(&info.args).into_owned();
+                info.args = neutralize(&info.args).into_owned();
                 ScanEvent::ScanStarted(info)
             }
-            ScanEvent::Warning { message } => ScanEvent::Warning { message: sanitize(message).into_owned() },
+            ScanEvent::Warning { message } => ScanEvent::Warning { message: neutralize(message).into_owned() },
             other => other.clone(),
         };
         serde_json::to_writer(&mut self.out, &line).map_err(std::io::Error::from)?;

@@ -19,7 +19,7 @@
 
 use crate::common::{done_summary, host_listed, is_openish, local_time, ssl_cert_lines, tls_info_lines, Options};
 use crate::{Control, Sink, SinkError};
-use rustmap_model::{sanitize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod};
+use rustmap_model::{neutralize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod};
 use std::io::{self, Write};
 
 /// Writer of the normal format.
@@ -43,7 +43,7 @@ impl<W: Write + Send> NormalWriter<W> {
         let o = &mut self.out;
         let addr = h.addr.to_string();
         match h.display_name() {
-            Some(name) => writeln!(o, "RustMap scan report for {} ({addr})", sanitize(name))?,
+            Some(name) => writeln!(o, "RustMap scan report for {} ({addr})", neutralize(name))?,
             None => writeln!(o, "RustMap scan report for {addr}")?,
         }
         if h.status == HostStatus::Unknown {
@@ -66,7 +66,7 @@ impl<W: Write + Send> NormalWriter<W> {
         let ptr = h.hostnames.iter().find(|n| n.kind == HostnameKind::Ptr);
         if let (Some(u), Some(p)) = (user, ptr) {
             if !u.name.eq_ignore_ascii_case(&p.name) {
-                writeln!(o, "rDNS record for {addr}: {}", sanitize(&p.name))?;
+                writeln!(o, "rDNS record for {addr}: {}", neutralize(&p.name))?;
             }
         }
         if h.timed_out {
@@ -74,7 +74,7 @@ impl<W: Write + Send> NormalWriter<W> {
         }
         if !self.port_scan {
             if let Some(mac) = &h.mac {
-                writeln!(o, "MAC Address: {} (Unknown)", sanitize(mac))?;
+                writeln!(o, "MAC Address: {} (Unknown)", neutralize(mac))?;
             }
             return write_path(o, h);
         }
@@ -119,7 +119,7 @@ impl<W: Write + Send> NormalWriter<W> {
             writeln!(
                 o,
                 "All {total} scanned ports on {} are in ignored states.",
-                h.display_name().map_or(addr.clone(), |n| format!("{} ({addr})", sanitize(n)))
+                h.display_name().map_or(addr.clone(), |n| format!("{} ({addr})", neutralize(n)))
             )?;
         }
         if !hidden.is_empty() {
@@ -143,7 +143,7 @@ impl<W: Write + Send> NormalWriter<W> {
                 .iter()
                 .map(|p| {
                     let mut service =
-                        p.service.as_ref().map_or("unknown".to_string(), |s| sanitize(&s.display_name()).into_owned());
+                        p.service.as_ref().map_or("unknown".to_string(), |s| neutralize(&s.display_name()).into_owned());
                     // nmap's "?": detection ran on this open port but the name is only the port
                     // table's guess.
                     if self.service_scan
@@ -158,7 +158,7 @@ impl<W: Write + Send> NormalWriter<W> {
                         p.reason.to_string()
                     };
                     let version =
-                        p.service.as_ref().map(|s| sanitize(&s.version_line()).into_owned()).unwrap_or_default();
+                        p.service.as_ref().map(|s| neutralize(&s.version_line()).into_owned()).unwrap_or_default();
                     [format!("{}/{}", p.port, p.protocol), p.state.to_string(), service, reason, version]
                 })
                 .collect();
@@ -221,7 +221,7 @@ impl<W: Write + Send> NormalWriter<W> {
                     writeln!(o, "==============NEXT SERVICE FINGERPRINT (SUBMIT INDIVIDUALLY)==============")?;
                     // Wrapped at 80 columns as nmap does; the text is printable ASCII already,
                     // sanitized again because a user's probe file could say anything.
-                    let clean = sanitize(fp);
+                    let clean = neutralize(fp);
                     let chars: Vec<char> = clean.chars().collect();
                     for line in chars.chunks(80) {
                         writeln!(o, "{}", line.iter().collect::<String>())?;
@@ -230,7 +230,7 @@ impl<W: Write + Send> NormalWriter<W> {
             }
         }
         if let Some(mac) = &h.mac {
-            writeln!(o, "MAC Address: {} (Unknown)", sanitize(mac))?;
+            writeln!(o, "MAC Address: {} (Unknown)", neutralize(mac))?;
         }
         write_path(o, h)?;
         writeln!(o)
@@ -267,16 +267,16 @@ fn service_info(ports: &[&PortResult]) -> Option<String> {
     let (mut hosts, mut oss, mut devices, mut cpes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for s in ports.iter().filter_map(|p| p.service.as_ref()) {
         if let Some(h) = &s.hostname {
-            push(&mut hosts, &sanitize(h));
+            push(&mut hosts, &neutralize(h));
         }
         if let Some(os) = &s.ostype {
-            push(&mut oss, &sanitize(os));
+            push(&mut oss, &neutralize(os));
         }
         if let Some(d) = &s.devicetype {
-            push(&mut devices, &sanitize(d));
+            push(&mut devices, &neutralize(d));
         }
         for c in s.cpe.iter().filter(|c| c.starts_with("cpe:/o:")) {
-            push(&mut cpes, &sanitize(c));
+            push(&mut cpes, &neutralize(c));
         }
     }
     let mut parts = Vec::new();
@@ -316,7 +316,7 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
                 self.hosts_shown += 1;
                 self.write_host(h)?;
             }
-            ScanEvent::Warning { message } => writeln!(self.out, "Warning: {}", sanitize(message))?,
+            ScanEvent::Warning { message } => writeln!(self.out, "Warning: {}", neutralize(message))?,
             ScanEvent::ScanFinished(stats) => {
                 if stats.hosts_up == 0 && stats.hosts_total == 1 && stats.completed {
                     writeln!(

@@ -230,8 +230,8 @@ impl<W: Write + Send> Sink for SiemWriter<W> {
     fn event(&mut self, ev: &ScanEvent) -> Result<Control, SinkError> {
         match ev {
             ScanEvent::ScanStarted(info) => {
-                self.version = rustmap_model::sanitize(&info.version).into_owned();
-                self.scan_id = rustmap_model::sanitize(&info.scan_id).into_owned();
+                self.version = rustmap_model::neutralize(&info.version).into_owned();
+                self.scan_id = rustmap_model::neutralize(&info.scan_id).into_owned();
             }
             ScanEvent::HostDone(h) if h.status != HostStatus::Unknown && host_listed(h, &self.opts) => {
                 let h = cleaned_host(h, &self.opts);

@@ -30,7 +30,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use quick_xml::escape::escape;
 use rustmap_model::config::TopologyFormat;
-use rustmap_model::{sanitize, HostResult, HostStatus, ScanEvent, TraceHop};
+use rustmap_model::{neutralize, HostResult, HostStatus, ScanEvent, TraceHop};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -180,20 +180,20 @@ impl Topology {
         for h in &hosts {
             let mut n = Node::new(NodeKind::Target);
             n.addrs.push(h.addr);
-            n.hostname = h.display_name().map(|s| sanitize(s).into_owned());
+            n.hostname = h.display_name().map(|s| neutralize(s).into_owned());
             for p in h.ports.iter().filter(|p| is_openish(p.state)) {
                 n.open_ports.push(format!("{}/{}", p.port, p.protocol));
                 if let Some(s) = &p.service {
-                    let v = sanitize(&s.version_line()).trim().to_string();
+                    let v = neutralize(&s.version_line()).trim().to_string();
                     n.services.push(Service {
                         port: p.port,
                         protocol: p.protocol.to_string(),
-                        name: sanitize(&s.display_name()).into_owned(),
+                        name: neutralize(&s.display_name()).into_owned(),
                         version: (!v.is_empty()).then_some(v),
                     });
                 }
             }
-            n.os = h.os.first().map(|o| sanitize(&o.name).into_owned());
+            n.os = h.os.first().map(|o| neutralize(&o.name).into_owned());
             let i = g.add_node(n);
             at.insert(Key::Addr(h.addr), i);
             if let Some(src) = h.trace_probe.and_then(|p| p.source) {
@@ -214,7 +214,7 @@ impl Topology {
                 let node = *at.entry(key).or_insert_with(|| {
                     let mut n = Node::new(if hop.addr.is_some() { NodeKind::Router } else { NodeKind::Unknown });
                     n.addrs.extend(hop.addr);
-                    n.hostname = hop.hostname.as_deref().map(|s| sanitize(s).into_owned());
+                    n.hostname = hop.hostname.as_deref().map(|s| neutralize(s).into_owned());
                     g.add_node(n)
                 });
                 let d = &mut g[node].distance;

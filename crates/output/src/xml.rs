@@ -10,13 +10,13 @@
 use crate::common::{ctime, done_summary, host_listed, is_openish, ssl_cert_lines, tls_info_lines, Options};
 use crate::{format_ranges, Control, Sink, SinkError};
 use quick_xml::escape::escape;
-use rustmap_model::{sanitize, CertInfo, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo, TlsInfo};
+use rustmap_model::{neutralize, CertInfo, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo, TlsInfo};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
 /// Sanitize then entity-escape a value for an attribute.
 fn attr(s: &str) -> String {
-    escape(sanitize(s).as_ref()).into_owned()
+    escape(neutralize(s).as_ref()).into_owned()
 }
 
 /// `<service>` with the version fields that are known and its `<cpe>` children. The DTD allows

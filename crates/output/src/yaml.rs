@@ -35,7 +35,7 @@
 use crate::common::{cleaned_host, host_listed, Options};
 use crate::json::scan_head;
 use crate::{Control, Sink, SinkError};
-use rustmap_model::{sanitize, ScanEvent};
+use rustmap_model::{neutralize, ScanEvent};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -81,7 +81,7 @@ impl<W: Write + Send> Sink for YamlWriter<W> {
                 self.hosts_written += 1;
                 write_item(&mut self.out, &cleaned_host(h, &self.opts))?;
             }
-            ScanEvent::Warning { message } => self.warnings.push(sanitize(message).into_owned()),
+            ScanEvent::Warning { message } => self.warnings.push(neutralize(message).into_owned()),
             ScanEvent::ScanFinished(stats) => {
                 if self.hosts_written == 0 {
                     writeln!(self.out, "hosts: []")?;
