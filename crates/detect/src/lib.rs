@@ -10,6 +10,7 @@
 //! - [`engine`]: the tokio driver over TCP connections and UDP sockets.
 //! - [`tls`]: finding TLS on a port with our own ClientHello (any version, JA3S/JA4S), and rustls
 //!   sessions to run probes inside TLS.
+//! - [`version`]: the precision rule, what a captured token must look like to be a version.
 //! - [`cert`]: X.509 certificates to [`rustmap_model::CertInfo`].
 //!
 //! Nothing here prints; results come back as [`rustmap_model::ServiceInfo`].
@@ -26,6 +27,7 @@ pub mod plan;
 pub mod quic;
 pub mod template;
 pub mod tls;
+pub mod version;
 
 pub use db::{DbError, LoadError, ProbeDb, Transport};
 pub use engine::{DetectOptions, Detector, PortOutcome};

@@ -6,6 +6,7 @@
 //! rules × length steps, whatever its content.
 
 use crate::db::{ProbeDb, Rule, Transport};
+use crate::version::{cpe_version, cpe_without_version, is_version_token};
 use rustmap_model::{ServiceInfo, ServiceMethod};
 
 /// The most bytes of one response that are kept and matched.
@@ -57,22 +58,48 @@ impl Identified {
     }
 }
 
-fn apply(rule: &Rule, data: &[u8]) -> Option<Identified> {
+/// Apply one rule to an answer: `None` if its pattern does not match, else what it reports.
+///
+/// This is where the precision rule ([`crate::version`]) is enforced for every rule, built-in or
+/// `--probe-db`: the version is kept only if every capture group its template writes as text is
+/// shaped like a version, and a CPE keeps its version part only if the version was kept and
+/// that part is shaped like a version too. Otherwise the version (and the CPE's version part)
+/// is dropped; the product and the other fields stay.
+pub fn apply_rule(rule: &Rule, data: &[u8]) -> Option<Identified> {
     let caps = rule.regex.captures(data)?;
     let groups: Vec<Option<&[u8]>> = caps.iter().map(|m| m.map(|m| m.as_bytes())).collect();
     let t = &rule.templates;
     let r = |x: &Option<crate::template::Template>| x.as_ref().and_then(|t| t.render(&groups));
+    let version_ok = t.version.as_ref().is_none_or(|v| {
+        v.text_groups().all(|i| match groups.get(i).copied().flatten() {
+            // A group that took no part renders nothing (the field is left out if empty).
+            None | Some(b"") => true,
+            Some(bytes) => std::str::from_utf8(bytes).is_ok_and(is_version_token),
+        })
+    });
+    let cpe = t
+        .cpe
+        .iter()
+        .filter_map(|c| c.render(&groups))
+        .map(|c| {
+            // A CPE whose version group was empty ends in ':'; the bare product CPE is still right.
+            let c = c.trim_end_matches(':');
+            match cpe_version(c) {
+                Some(v) if !version_ok || !is_version_token(v) => cpe_without_version(c).to_string(),
+                _ => c.to_string(),
+            }
+        })
+        .collect();
     Some(Identified {
         service: rule.service.clone(),
         soft: rule.soft,
         product: r(&t.product),
-        version: r(&t.version),
+        version: if version_ok { r(&t.version) } else { None },
         info: r(&t.info),
         hostname: r(&t.hostname),
         os: r(&t.os),
         device: r(&t.device),
-        // A CPE whose version group was empty ends in ':'; the bare product CPE is still right.
-        cpe: t.cpe.iter().filter_map(|c| c.render(&groups)).map(|c| c.trim_end_matches(':').to_string()).collect(),
+        cpe,
         tunnel_ssl: rule.tunnel_ssl,
     })
 }
@@ -111,7 +138,7 @@ pub fn match_response(db: &ProbeDb, index: usize, data: &[u8]) -> Option<Identif
             if rule.soft && soft.is_some() {
                 continue;
             }
-            if let Some(found) = apply(rule, data) {
+            if let Some(found) = apply_rule(rule, data) {
                 if !found.soft {
                     return Some(found);
                 }

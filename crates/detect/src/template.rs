@@ -120,6 +120,15 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// The capture groups this template writes as text (`$N`, `${N/a/b}`); groups read as
+    /// binary numbers (`${N:be}`) are not among them: a number is always shaped like a version.
+    pub fn text_groups(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Group { index, .. } => Some(*index),
+            _ => None,
+        })
+    }
+
     /// Render with the capture groups of a match (`groups[0]` is the whole match). Returns `None`
     /// when the result is empty, so an optional group that did not take part leaves the field out.
     pub fn render(&self, groups: &[Option<&[u8]>]) -> Option<String> {
