@@ -139,6 +139,17 @@ pub struct Templates {
     pub cpe: Vec<Template>,
 }
 
+/// An answer written beside a rule (`example`), with the version the rule must report for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// The answer's bytes.
+    pub bytes: Vec<u8>,
+    /// The version the rule reports for them; `None`: the rule must report no version.
+    pub version: Option<String>,
+    /// Where the example is written.
+    pub origin: Origin,
+}
+
 /// A rule that reads one probe's responses.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -152,6 +163,9 @@ pub struct Rule {
     pub tunnel_ssl: bool,
     /// What to report.
     pub templates: Templates,
+    /// Answers the rule is written for (checked by the database test, never sent or matched
+    /// during a scan).
+    pub examples: Vec<Example>,
     /// Where the rule is written.
     pub origin: Origin,
 }
@@ -268,6 +282,7 @@ struct RuleDraft {
     flags: String,
     tunnel_ssl: bool,
     fields: Vec<(String, String, usize)>,
+    examples: Vec<Example>,
     origin: Origin,
 }
 
@@ -370,6 +385,7 @@ impl Parser<'_> {
                     flags: String::new(),
                     tunnel_ssl: false,
                     fields: Vec::new(),
+                    examples: Vec::new(),
                     origin: self.origin(n),
                 });
             }
@@ -407,6 +423,18 @@ impl Parser<'_> {
                         Ok(())
                     }
                     "tunnel" => Err(format!("tunnel must be ssl, not {value:?}")),
+                    "example" => match take_quoted(value, "example") {
+                        Ok((_, version)) if draft.soft && !version.is_empty() => {
+                            Err("example: a softmatch reports no version".to_string())
+                        }
+                        Ok((bytes, version)) => {
+                            let origin = Origin { file: self.file.to_string(), line: n };
+                            let version = (!version.is_empty()).then(|| version.to_string());
+                            draft.examples.push(Example { bytes, version, origin });
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
                     "product" | "version" | "info" | "hostname" | "os" | "device" | "cpe" if draft.soft => {
                         Err(format!("{key}: a softmatch names the service only"))
                     }
@@ -433,7 +461,10 @@ impl Parser<'_> {
         let Some(probe) = self.probes.last_mut() else { return Err("no probe".into()) };
         match key {
             "send" => {
-                let bytes = unquote(value)?;
+                let (bytes, rest) = take_quoted(value, "send")?;
+                if !rest.is_empty() {
+                    return Err(format!("send: text after the closing quote: {rest:?}"));
+                }
                 if probe.payload.len() + bytes.len() > MAX_PAYLOAD {
                     return Err(format!("payload longer than {MAX_PAYLOAD} bytes"));
                 }
@@ -554,27 +585,33 @@ fn compile_rule(d: RuleDraft) -> Result<Rule, LineErrors> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Rule { service: d.service, soft: d.soft, regex, tunnel_ssl: d.tunnel_ssl, templates: t, origin: d.origin })
+    Ok(Rule {
+        service: d.service,
+        soft: d.soft,
+        regex,
+        tunnel_ssl: d.tunnel_ssl,
+        templates: t,
+        examples: d.examples,
+        origin: d.origin,
+    })
 }
 
-/// `"GET / HTTP/1.0\r\n\r\n"`: a double-quoted string with `\r \n \t \0 \\ \" \xHH` escapes.
-fn unquote(s: &str) -> Result<Vec<u8>, String> {
-    let inner = s
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .filter(|_| s.len() >= 2)
-        .ok_or_else(|| "send: the payload must be a double-quoted string".to_string())?;
+/// `"GET / HTTP/1.0\r\n\r\n" rest`: a double-quoted string with `\r \n \t \0 \\ \" \xHH`
+/// escapes at the start of `s`, and the trimmed text after its closing quote. `key` names the
+/// attribute in messages.
+fn take_quoted<'a>(s: &'a str, key: &str) -> Result<(Vec<u8>, &'a str), String> {
+    let inner = s.strip_prefix('"').ok_or_else(|| format!("{key}: the bytes must be a double-quoted string"))?;
     let mut out = Vec::with_capacity(inner.len());
-    let mut it = inner.bytes();
-    while let Some(b) = it.next() {
+    let mut it = inner.bytes().enumerate();
+    while let Some((i, b)) = it.next() {
         if b == b'"' {
-            return Err("send: unescaped \" inside the string".into());
+            return Ok((out, inner[i + 1..].trim()));
         }
         if b != b'\\' {
             out.push(b);
             continue;
         }
-        match it.next() {
+        match it.next().map(|(_, c)| c) {
             Some(b'r') => out.push(b'\r'),
             Some(b'n') => out.push(b'\n'),
             Some(b't') => out.push(b'\t'),
@@ -582,19 +619,27 @@ fn unquote(s: &str) -> Result<Vec<u8>, String> {
             Some(b'\\') => out.push(b'\\'),
             Some(b'"') => out.push(b'"'),
             Some(b'x') => {
-                let hex = [it.next(), it.next()];
+                let hex = [it.next().map(|(_, c)| c), it.next().map(|(_, c)| c)];
                 let digits: Option<Vec<u8>> =
                     hex.iter().map(|d| d.and_then(|d| (d as char).to_digit(16).map(|v| v as u8))).collect();
                 match digits {
                     Some(d) => out.push(d[0] * 16 + d[1]),
-                    None => return Err("send: \\x needs two hex digits".into()),
+                    None => return Err(format!("{key}: \\x needs two hex digits")),
                 }
             }
-            Some(other) => return Err(format!("send: unknown escape \\{}", other as char)),
-            None => return Err("send: string ends with a lone backslash".into()),
+            Some(other) => return Err(format!("{key}: unknown escape \\{}", other as char)),
+            None => return Err(format!("{key}: string ends with a lone backslash")),
         }
     }
-    Ok(out)
+    Err(format!("{key}: no closing quote"))
+}
+
+#[cfg(test)]
+fn unquote(s: &str) -> Result<Vec<u8>, String> {
+    match take_quoted(s, "send")? {
+        (bytes, "") => Ok(bytes),
+        (_, rest) => Err(format!("text after the closing quote: {rest:?}")),
+    }
 }
 
 /// `1500ms`, `2s`, `2.5s`.
@@ -700,6 +745,18 @@ mod tests {
         assert!(unquote(r#""\x4""#).is_err());
         assert!(unquote(r#""a"b""#).is_err());
         assert!(unquote("\"").is_err());
+    }
+
+    #[test]
+    fn examples_carry_bytes_and_the_expected_version() {
+        let text = "probe tcp null\nmatch ftp\n  pattern ^220 X (\\d\\S*)\n  version $1\n  example \"220 X 1.2 \\\"q\\\"\\r\\n\"  1.2 beta \n  example \"220 X\\r\\n\"\n";
+        let db = ProbeDb::parse("t.rmp", text).unwrap();
+        let ex = &db.probes()[0].rules[0].examples;
+        assert_eq!(ex.len(), 2);
+        assert_eq!((ex[0].bytes.as_slice(), ex[0].version.as_deref()), (&b"220 X 1.2 \"q\"\r\n"[..], Some("1.2 beta")));
+        assert_eq!((ex[1].bytes.as_slice(), ex[1].version.as_deref(), ex[1].origin.line), (&b"220 X\r\n"[..], None, 6));
+        let e = errors("probe tcp null\nmatch ftp\n  pattern ^220\n  example no quotes\nsoftmatch ftp\n  pattern ^2\n  example \"2\" 1.0\nprobe tcp b\n  send \"x\" y\n");
+        assert_eq!(e.iter().map(|x| x.0).collect::<Vec<_>>(), vec![4, 7, 9], "{e:?}");
     }
 
     #[test]
