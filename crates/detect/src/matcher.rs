@@ -331,6 +331,19 @@ mod tests {
     }
 
     #[test]
+    fn ldap_vendor_strings_end_where_the_next_element_starts() {
+        // vendorName "389 Project", then the vendorVersion attribute (SEQUENCE 0x30 0x34): the
+        // SEQUENCE's "0" and length "4" are printable but not part of the name.
+        let entry = b"0\x5a\x02\x01\x07\x64\x55\x04\x00\x30\x51\x30\x19\x04\x0avendorName\x31\x0b\x04\x09389 Project\x30\x34\x04\x0dvendorVersion\x31\x23\x04\x21389-Directory/2.3.10 B2023.046.0000";
+        let m = match_response(&db(), tcp("ldap-rootdse"), entry).unwrap();
+        assert_eq!((m.product.as_deref(), m.version.as_deref()), (Some("389 Project"), Some("2.3.10")));
+        // A version that ends the attribute, followed by SearchResultDone (0x30 0x0c 0x02...).
+        let entry = b"0\x40\x02\x01\x07\x64\x3b\x04\x00\x30\x37\x30\x1b\x04\x0avendorName\x31\x0d\x04\x0bExample Inc\x30\x18\x04\x0dvendorVersion\x31\x07\x04\x05v4.2.10\x30\x0c\x02\x01\x07\x65\x07\x0a\x01\x00\x04\x00\x04\x00";
+        let m = match_response(&db(), tcp("ldap-rootdse"), entry).unwrap();
+        assert_eq!((m.product.as_deref(), m.version.as_deref()), (Some("Example Inc"), Some("v4.2.10")));
+    }
+
+    #[test]
     fn unrelated_bytes_match_nothing() {
         assert_eq!(match_response(&db(), tcp("null"), b"hello there\r\n"), None);
         assert_eq!(match_response(&db(), tcp("null"), b""), None);
