@@ -50,6 +50,17 @@ fn no_version(found: &Option<Identified>) -> Result<(), String> {
 }
 
 #[test]
+fn every_rule_has_an_example() {
+    let d = db();
+    let missing: Vec<String> = rules(&d)
+        .into_iter()
+        .filter(|(_, _, r)| r.examples.is_empty())
+        .map(|(_, p, r)| format!("{} (probe {}, {})", r.origin, p.name, r.service))
+        .collect();
+    assert!(missing.is_empty(), "rules without an example:\n{}", missing.join("\n"));
+}
+
+#[test]
 fn every_rule_that_reports_a_version_has_an_example_with_one() {
     let d = db();
     let missing: Vec<String> = rules(&d)
