@@ -119,6 +119,6 @@ fn version_names_features_and_data_versions() {
     assert!(o.status.success());
     assert!(out.starts_with(&format!("rustmap {}\n", env!("CARGO_PKG_VERSION"))), "{out}");
     assert!(out.contains("\nfeatures: "), "{out}");
-    assert!(out.contains("\nprobe database: 1 (") && out.contains(" rules; fnv "), "{out}");
+    assert!(out.contains("\nprobe database: 2 (") && out.contains(" rules; fnv "), "{out}");
     assert!(out.contains("\nport table: 1 (") && out.contains(" tcp, "), "{out}");
 }

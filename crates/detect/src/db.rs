@@ -204,7 +204,7 @@ impl Probe {
 
 /// Version of the embedded database (`data/probes.rmp`), shown by `rustmap -V`. Bump it with
 /// every change to that file, so that a bug report names the rules that were in use.
-pub const BUILTIN_VERSION: u32 = 1;
+pub const BUILTIN_VERSION: u32 = 2;
 
 /// The embedded database's text (for fingerprints of what a build carries).
 pub const BUILTIN_TEXT: &str = BUILTIN;
