@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # RustMap's whole test suite, from a fresh Debian machine with a Rust toolchain:
 #   installs what the tests need (Debian packages for the lab, rustfmt/clippy), checks formatting,
-#   lints and docs, builds the namespace lab, runs every test, and tears the lab down again.
+#   lints and docs, runs every fuzz target briefly (fuzz/run-long.sh --each 10s), builds the
+#   namespace lab, runs every test, and tears the lab down again.
 # Run as root (the lab needs network namespaces). Unprivileged, the lab tests skip with a reason —
 # unless CI=true, where a missing lab is a failure.
 set -euo pipefail
@@ -37,6 +38,20 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+# The fuzzing gate: every cargo-fuzz target in fuzz/ runs briefly (FUZZ_SECONDS each, 10 by
+# default; two at a time on two cores); a crash, timeout or out-of-memory input fails the run and
+# is printed. cargo-fuzz needs nightly features: RUSTC_BOOTSTRAP=1 on the stable toolchain (set
+# by the script). The build goes to a target directory outside the clone, so that later runs on
+# the same machine reuse it. Long runs: fuzz/run-long.sh 2h (docs/fuzzing.md).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  step "cargo install cargo-fuzz"
+  cargo install --locked cargo-fuzz --version 0.13.2
+fi
+step "fuzz targets (${FUZZ_SECONDS:-10} s each)"
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-${HOME:-/root}/.cache/rustmap/fuzz-target}" \
+  FUZZ_SUMMARY="${TMPDIR:-/tmp}/rustmap-fuzz-summary.tsv" \
+  bash fuzz/run-long.sh --each "${FUZZ_SECONDS:-10}"
+
 if [ "$(id -u)" -eq 0 ]; then
   step "building the lab"
   export LAB_PREFIX="${LAB_PREFIX:-rmlab}"
@@ -46,3 +61,4 @@ fi
 
 step "cargo test"
 cargo test --workspace --locked
+
