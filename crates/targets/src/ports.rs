@@ -140,19 +140,35 @@ impl PortTable {
     }
 }
 
-/// Minimal wildcard match (`*`, `?`) for service names.
+/// Minimal wildcard match (`*`, `?`) for service names. Iterative, with one backtrack point (the
+/// last `*`): at most pattern × name steps, however many stars a hostile pattern has (a recursive
+/// matcher took exponential time on `*t****...`; found by the `port_spec`/`scan_config` fuzz targets).
 fn glob(pattern: &str, name: &str) -> bool {
-    fn rec(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => rec(&p[1..], n) || (!n.is_empty() && rec(p, &n[1..])),
-            (Some(b'?'), Some(_)) => rec(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => rec(&p[1..], &n[1..]),
-            _ => false,
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    // Names are short; a longer pattern matches nothing.
+    if p.len() > 64 {
+        return false;
+    }
+    let (mut i, mut j) = (0, 0);
+    // After a `*`: where the pattern resumes and how much of the name the star has taken.
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if p.get(i) == Some(&b'*') {
+            star = Some((i + 1, j));
+            i += 1;
+        } else if p.get(i).is_some_and(|&c| c == b'?' || c == n[j]) {
+            i += 1;
+            j += 1;
+        } else if let Some((resume, taken)) = star {
+            // Let the last star take one more byte and retry from there.
+            star = Some((resume, taken + 1));
+            i = resume;
+            j = taken + 1;
+        } else {
+            return false;
         }
     }
-    // Names are short; bound pattern size so hostile input cannot make the recursion explode.
-    pattern.len() <= 64 && rec(pattern.as_bytes(), name.as_bytes())
+    p[i..].iter().all(|&c| c == b'*')
 }
 
 /// Ports to scan per protocol, ascending and de-duplicated.
@@ -290,6 +306,29 @@ mod tests {
 
     const SAMPLE: &str =
         "# test\ntcp\t80\thttp\t1\ntcp\t443\thttps\t1\ntcp\t8080\thttp-proxy\t2\nudp\t53\tdomain\t1\ntcp\t22\tssh\t2\n";
+
+    #[test]
+    fn glob_matches_stars_and_question_marks() {
+        for (p, n) in
+            [("http*", "http-alt"), ("*sql*", "mysql"), ("h?tp", "http"), ("*", ""), ("a*b*c", "aXbYc"), ("**", "x")]
+        {
+            assert!(glob(p, n), "{p} should match {n}");
+        }
+        for (p, n) in [("ssh", "sshd"), ("h?tp", "htp"), ("a*b*c", "aXbY"), ("*x", "xy"), ("", "a")] {
+            assert!(!glob(p, n), "{p} should not match {n}");
+        }
+    }
+
+    /// Regression (fuzz target `scan_config`, `-p "*t********************:****,40"`): the
+    /// recursive matcher took exponential time in the number of stars.
+    #[test]
+    fn glob_with_many_stars_is_linear() {
+        let start = std::time::Instant::now();
+        let pattern = format!("*t{}:{}", "*".repeat(20), "*".repeat(4));
+        assert!(!glob(&pattern, &"t".repeat(40)));
+        let _ = PortList::parse("*t********************:****,40", &[Protocol::Tcp], PortTable::builtin());
+        assert!(start.elapsed() < std::time::Duration::from_secs(1), "{:?}", start.elapsed());
+    }
 
     fn sample() -> PortTable {
         PortTable::parse("sample", SAMPLE).unwrap()
