@@ -19,7 +19,9 @@
 
 use crate::common::{done_summary, host_listed, is_openish, local_time, ssl_cert_lines, tls_info_lines, Options};
 use crate::{Control, Sink, SinkError};
-use rustmap_model::{neutralize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod};
+use rustmap_model::{
+    neutralize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod,
+};
 use std::io::{self, Write};
 
 /// Writer of the normal format.
@@ -142,8 +144,10 @@ impl<W: Write + Send> NormalWriter<W> {
             let cells: Vec<[String; 5]> = shown
                 .iter()
                 .map(|p| {
-                    let mut service =
-                        p.service.as_ref().map_or("unknown".to_string(), |s| neutralize(&s.display_name()).into_owned());
+                    let mut service = p
+                        .service
+                        .as_ref()
+                        .map_or("unknown".to_string(), |s| neutralize(&s.display_name()).into_owned());
                     // nmap's "?": detection ran on this open port but the name is only the port
                     // table's guess.
                     if self.service_scan
