@@ -17,10 +17,13 @@
 
 use crate::{owner, resume, Store};
 use rusqlite::params;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rustmap_model::{
-    AddrSet, Control, HostResult, HostStatus, Reason, ScanConfig, ScanEvent, ScanOutcome, ScanStats, Sink, SinkError,
+    AddrSet, Control, HostResult, HostStatus, PortState, Reason, ScanConfig, ScanEvent, ScanOutcome, ScanStats, Sink,
+    SinkError,
 };
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -73,8 +76,15 @@ impl StoreSink {
         let writer = std::thread::Builder::new()
             .name("rustmap-store".into())
             .spawn(move || {
-                Writer { store: Some(store), health, scan_id: String::new(), pending: Vec::new(), down: Vec::new() }
-                    .run(rx)
+                Writer {
+                    store: Some(store),
+                    health,
+                    scan_id: String::new(),
+                    scan: 0,
+                    pending: Vec::new(),
+                    down: Vec::new(),
+                }
+                .run(rx)
             })
             .ok();
         StoreSink { tx: writer.as_ref().map(|_| tx), writer, skip: AddrSet::new(), stopping: false }
@@ -108,6 +118,8 @@ struct Writer {
     store: Option<Store>,
     health: Arc<Mutex<StoreHealth>>,
     scan_id: String,
+    /// The scan's `scans.seq`, by which its rows name it.
+    scan: i64,
     pending: Vec<HostResult>,
     down: Vec<(IpAddr, Reason)>,
 }
@@ -129,19 +141,22 @@ impl Writer {
                     }
                 }
                 Ok(Msg::Start { id, start, args, targets, config }) => {
-                    self.scan_id = id;
                     let (pid, tag) = owner::me();
-                    self.write(|store, id, _| {
+                    let mut seq = 0;
+                    self.write(|store, _, _| {
                         // A resumed scan finds its row: running again, by this process.
-                        store.conn().execute(
+                        seq = store.conn().query_row(
                             "INSERT INTO scans (id, started, status, args, targets, config, pid, owner)
                              VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7)
                              ON CONFLICT (id) DO UPDATE SET status = 'running', ended = NULL, error = NULL,
-                                 pid = excluded.pid, owner = excluded.owner, resumes = resumes + 1",
+                                 pid = excluded.pid, owner = excluded.owner, resumes = resumes + 1
+                             RETURNING seq",
                             params![id, start, args, targets, config, pid, tag],
+                            |r| r.get(0),
                         )?;
                         Ok(())
                     });
+                    (self.scan_id, self.scan) = (id, seq);
                     if self.store.is_some() {
                         if let Ok(mut h) = self.health.lock() {
                             h.scan_id = Some(self.scan_id.clone());
@@ -161,10 +176,10 @@ impl Writer {
         }
     }
 
-    /// Run `f` on the store; on error record it once and stop writing.
-    fn write(&mut self, f: impl FnOnce(&mut Store, &str, &mut Vec<HostResult>) -> Result<(), crate::StoreError>) {
+    /// Run `f` on the store (with the scan's `seq`); on error record it once and stop writing.
+    fn write(&mut self, f: impl FnOnce(&mut Store, i64, &mut Vec<HostResult>) -> Result<(), crate::StoreError>) {
         let Some(store) = self.store.as_mut() else { return };
-        if let Err(e) = f(store, &self.scan_id, &mut self.pending) {
+        if let Err(e) = f(store, self.scan, &mut self.pending) {
             if let Ok(mut h) = self.health.lock() {
                 h.error.get_or_insert(e.to_string());
             }
@@ -174,7 +189,8 @@ impl Writer {
         }
     }
 
-    /// Write the finished hosts queued, up and down, in one transaction.
+    /// Write the finished hosts queued, up and down, in one transaction, with the count of open
+    /// ports they add to the scan's.
     fn flush(&mut self) {
         if self.pending.is_empty() && self.down.is_empty() {
             return;
@@ -184,51 +200,76 @@ impl Writer {
         for (addr, reason) in self.down.drain(..) {
             packed.entry(reason.as_str()).or_default().push(addr);
         }
-        self.write(|store, id, pending| {
+        self.write(|store, scan, pending| {
             let tx = store.conn().transaction()?;
             {
-                let mut down =
-                    tx.prepare_cached("INSERT INTO down_hosts (scan_id, reason, addrs) VALUES (?1, ?2, ?3)")?;
+                let mut down = tx.prepare_cached("INSERT INTO down_hosts (scan, reason, addrs) VALUES (?1, ?2, ?3)")?;
                 let mut blob = Vec::new();
                 for (reason, addrs) in &packed {
                     blob.clear();
                     resume::pack(addrs, &mut blob);
-                    down.execute(params![id, reason, blob])?;
+                    down.execute(params![scan, reason, blob])?;
                 }
                 let mut host = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO hosts (scan_id, addr, status, reason, hostnames, mac, result)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO hosts (scan, addr, status, reason, hostnames, mac, result)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (scan, addr) DO NOTHING",
                 )?;
                 let mut port = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO ports (scan_id, addr, proto, port, state, reason, service, product, version)
+                    "INSERT OR REPLACE INTO ports (scan, addr, proto, port, state, reason, service, product, version)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
+                // Buffers reused from host to host.
+                let (mut addr, mut json) = (String::new(), Vec::with_capacity(1024));
+                let mut open = 0i64;
                 for h in pending.iter() {
-                    let addr = h.addr.to_string();
-                    let names: Vec<&str> = h.hostnames.iter().map(|n| n.name.as_str()).collect();
-                    host.execute(params![
-                        id,
-                        addr,
-                        h.status.as_str(),
-                        h.reason.as_str(),
-                        serde_json::to_string(&names)?,
-                        h.mac,
-                        serde_json::to_string(h)?
-                    ])?;
+                    addr.clear();
+                    let _ = write!(addr, "{}", h.addr);
+                    json.clear();
+                    serde_json::to_writer(&mut json, h)?;
+                    // serde_json writes UTF-8: bound as text as it is.
+                    let result = ToSqlOutput::Borrowed(ValueRef::Text(&json));
+                    let listed;
+                    let names = if h.hostnames.is_empty() {
+                        "[]"
+                    } else {
+                        listed =
+                            serde_json::to_string(&h.hostnames.iter().map(|n| n.name.as_str()).collect::<Vec<_>>())?;
+                        listed.as_str()
+                    };
+                    let row = params![scan, addr, h.status.as_str(), h.reason.as_str(), names, h.mac, result];
+                    if host.execute(row)? == 0 {
+                        // The same address twice in one scan (a target given twice): the last
+                        // result replaces the first, ports included.
+                        open -= tx.query_row(
+                            "SELECT count(*) FROM ports WHERE scan = ?1 AND addr = ?2 AND state = 'open'",
+                            params![scan, addr],
+                            |r| r.get::<_, i64>(0),
+                        )?;
+                        tx.execute("DELETE FROM ports WHERE scan = ?1 AND addr = ?2", params![scan, addr])?;
+                        tx.execute(
+                            "UPDATE hosts SET status = ?3, reason = ?4, hostnames = ?5, mac = ?6, result = ?7
+                             WHERE scan = ?1 AND addr = ?2",
+                            row,
+                        )?;
+                    }
                     for p in &h.ports {
                         let s = p.service.as_ref();
                         port.execute(params![
-                            id,
+                            scan,
                             addr,
                             p.protocol.as_str(),
                             p.port,
                             p.state.as_str(),
                             p.reason.as_str(),
                             s.map(|s| s.display_name()),
-                            s.and_then(|s| s.product.clone()),
-                            s.and_then(|s| s.version.clone())
+                            s.and_then(|s| s.product.as_deref()),
+                            s.and_then(|s| s.version.as_deref())
                         ])?;
+                        open += i64::from(p.state == PortState::Open);
                     }
+                }
+                if open != 0 {
+                    tx.execute("UPDATE scans SET open_ports = open_ports + ?2 WHERE seq = ?1", params![scan, open])?;
                 }
             }
             tx.commit()?;
@@ -243,14 +284,13 @@ impl Writer {
             ScanOutcome::Cancelled => ("interrupted", None),
             ScanOutcome::Failed { error } => ("failed", Some(error.clone())),
         };
-        self.write(|store, id, _| {
-            // Open ports are counted from what is stored: a resumed scan's are partly from before.
+        self.write(|store, scan, _| {
+            // Open ports were counted as the hosts were written (a resumed scan's partly before).
             store.conn().execute(
                 "UPDATE scans SET ended = ?2, status = ?3, hosts_up = ?4, hosts_down = ?5, hosts_total = ?6,
-                 open_ports = (SELECT count(*) FROM ports WHERE scan_id = ?1 AND state = 'open'),
-                 elapsed = ?7, error = ?8, pid = NULL, owner = NULL WHERE id = ?1",
+                 elapsed = ?7, error = ?8, pid = NULL, owner = NULL WHERE seq = ?1",
                 params![
-                    id,
+                    scan,
                     s.end_unix,
                     status,
                     s.hosts_up as i64,
