@@ -1,8 +1,13 @@
 //! [`StoreSink`]: the store as a sink of the event stream. It writes as results arrive, on a
 //! writer thread of its own: the scan's row at `ScanStarted` (status `running`), finished hosts in
-//! batched transactions (every [`BATCH`] hosts, and at least four times a second), and the scan's
-//! end at `ScanFinished`. A crash loses at most the last batch, and the scan's row says `running`
-//! with the id of a process that is gone: the scan can be resumed from what was written.
+//! batched transactions (every [`BATCH`] hosts, and at each of the pipeline's ticks, four times a
+//! second), and the scan's end at `ScanFinished`. A crash loses at most the last batch, and the
+//! scan's row says `running` with the id of a process that is gone: the scan can be resumed from
+//! what was written.
+//!
+//! The sink hands finished hosts to the writer a few dozen at a time (and all it holds at each
+//! tick, at `Stopping` and at the end), not one by one: on a sweep that finishes tens of thousands
+//! of hosts a second, waking the writer thread for every host cost more CPU than writing it.
 //!
 //! Down hosts are written too, packed many to a row (see `schema.rs`): they are part of the
 //! checkpoint, so that a resumed sweep does not probe the silent addresses again.
@@ -36,8 +41,15 @@ pub const BATCH: usize = 512;
 /// Down hosts written per transaction at most (they are a few bytes each).
 const DOWN_BATCH: usize = 8192;
 
-/// Messages queued for the writer thread before the scan waits for it.
-const QUEUE: usize = 8192;
+/// Up hosts the sink hands the writer thread at a time: a sweep finishes tens of thousands of
+/// hosts a second, and waking the writer for each would cost more than writing it.
+const HANDOFF: usize = 64;
+
+/// Down hosts handed over at a time.
+const DOWN_HANDOFF: usize = 1024;
+
+/// Messages queued for the writer thread before the scan waits for it (about 8,192 up hosts).
+const QUEUE: usize = 128;
 
 /// What became of the history: shared with the front-end, which reads it after the scan.
 #[derive(Debug, Default, Clone)]
@@ -51,18 +63,22 @@ pub struct StoreHealth {
 /// What the sink hands its writer thread.
 enum Msg {
     Start { id: String, start: i64, args: String, targets: String, config: Option<String> },
-    Host(Box<HostResult>),
-    Down(IpAddr, Reason),
+    Hosts(Vec<HostResult>),
+    Down(Vec<(IpAddr, Reason)>),
     Flush,
     Finish(ScanStats),
 }
 
 /// Writes a scan into the store as it runs. The SQLite work happens on a writer thread of its own,
-/// so the scan's pipeline only queues each finished host (the queue is bounded: a writer that
-/// falls far behind slows the scan rather than losing hosts).
+/// so the scan's pipeline only queues the finished hosts, [`HANDOFF`] at a time and at each
+/// [`tick`](Sink::tick) (the queue is bounded: a writer that falls far behind slows the scan
+/// rather than losing hosts).
 pub struct StoreSink {
     tx: Option<SyncSender<Msg>>,
     writer: Option<JoinHandle<()>>,
+    /// Finished hosts not handed over yet.
+    hosts: Vec<HostResult>,
+    down: Vec<(IpAddr, Reason)>,
     /// Hosts the store holds already (a resumed scan's checkpoint): not written again.
     skip: AddrSet,
     /// The scan is stopping: the hosts reported from now on were cut short.
@@ -87,7 +103,14 @@ impl StoreSink {
                 .run(rx)
             })
             .ok();
-        StoreSink { tx: writer.as_ref().map(|_| tx), writer, skip: AddrSet::new(), stopping: false }
+        StoreSink {
+            tx: writer.as_ref().map(|_| tx),
+            writer,
+            hosts: Vec::new(),
+            down: Vec::new(),
+            skip: AddrSet::new(),
+            stopping: false,
+        }
     }
 
     /// Leave out the hosts of `done`: a resumed scan's checkpoint, already stored.
@@ -104,8 +127,21 @@ impl StoreSink {
         }
     }
 
-    /// Wait for the writer to commit everything queued.
+    /// Hand the finished hosts gathered so far to the writer.
+    fn hand_over(&mut self) {
+        if !self.hosts.is_empty() {
+            let hosts = std::mem::replace(&mut self.hosts, Vec::with_capacity(HANDOFF));
+            self.send(Msg::Hosts(hosts));
+        }
+        if !self.down.is_empty() {
+            let down = std::mem::take(&mut self.down);
+            self.send(Msg::Down(down));
+        }
+    }
+
+    /// Wait for the writer to commit everything gathered and queued.
     fn close(&mut self) {
+        self.hand_over();
         self.tx = None;
         if let Some(w) = self.writer.take() {
             let _ = w.join();
@@ -128,14 +164,14 @@ impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         loop {
             match rx.recv_timeout(Duration::from_millis(250)) {
-                Ok(Msg::Host(h)) => {
-                    self.pending.push(*h);
+                Ok(Msg::Hosts(mut hosts)) => {
+                    self.pending.append(&mut hosts);
                     if self.pending.len() >= BATCH {
                         self.flush();
                     }
                 }
-                Ok(Msg::Down(addr, reason)) => {
-                    self.down.push((addr, reason));
+                Ok(Msg::Down(mut down)) => {
+                    self.down.append(&mut down);
                     if self.down.len() >= DOWN_BATCH {
                         self.flush();
                     }
@@ -324,20 +360,39 @@ impl Sink for StoreSink {
             }),
             // Hosts cut short by a cancel are not finished: storing them would make a resumed
             // scan take their partial results as final. They are scanned again on resume.
-            ScanEvent::Stopping => self.stopping = true,
+            // The hosts finished before it are written at once.
+            ScanEvent::Stopping => {
+                self.stopping = true;
+                self.hand_over();
+                self.send(Msg::Flush);
+            }
             ScanEvent::HostDone(_) if self.stopping => {}
             ScanEvent::HostDone(h) if self.skip.contains(h.addr) => {}
             // Down hosts are packed many to a row: a sweep of a /16 would otherwise store 65,000
             // rows saying nothing.
-            ScanEvent::HostDone(h) if h.status == HostStatus::Down => self.send(Msg::Down(h.addr, h.reason)),
-            ScanEvent::HostDone(h) => self.send(Msg::Host(Box::new(h.clone()))),
-            ScanEvent::ScanFinished(stats) => self.send(Msg::Finish(stats.clone())),
+            ScanEvent::HostDone(h) if h.status == HostStatus::Down => {
+                self.down.push((h.addr, h.reason));
+                if self.down.len() >= DOWN_HANDOFF {
+                    self.hand_over();
+                }
+            }
+            ScanEvent::HostDone(h) => {
+                self.hosts.push(h.clone());
+                if self.hosts.len() >= HANDOFF {
+                    self.hand_over();
+                }
+            }
+            ScanEvent::ScanFinished(stats) => {
+                self.hand_over();
+                self.send(Msg::Finish(stats.clone()));
+            }
             _ => {}
         }
         Ok(Control::Continue)
     }
 
     fn tick(&mut self) -> Result<(), SinkError> {
+        self.hand_over();
         self.send(Msg::Flush);
         Ok(())
     }
