@@ -10,7 +10,7 @@
 //! of hosts a second, waking the writer thread for every host cost more CPU than writing it.
 //!
 //! The writer's connection does not checkpoint when it closes (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`):
-//! copying the write-ahead log's last pages (up to SQLite's 1000-page auto-checkpoint, 4 MB) into
+//! copying the write-ahead log's last pages (up to the 4 MiB at which the store checkpoints) into
 //! the database and syncing both took 10-250 ms at the end of every scan, on the scan's wall time.
 //! The log stays beside the database (`rustmap.db-wal`; every reader reads through it) until the
 //! next checkpoint: the next scan's, or any program's that closes the database last, as the

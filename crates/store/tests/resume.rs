@@ -279,6 +279,7 @@ fn a_schema_2_database_is_read_as_it_is_then_migrated_to_3_with_every_row() {
     let rows = |t: &str| count(&db, &format!("SELECT count(*) FROM {t}"));
     assert_eq!((rows("scans"), rows("hosts"), rows("ports"), rows("down_hosts")), (4, 7, 10, 4));
     assert_eq!(integrity(&db), "ok");
+    assert_eq!(count(&db, "PRAGMA page_size"), 4096, "an existing database keeps its pages");
     let dangling: i64 = conn(&db).query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
     assert_eq!(dangling, 0, "every row names a stored scan (and every port its host)");
     let ports_sql: String =
