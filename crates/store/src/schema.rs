@@ -18,6 +18,8 @@
 //!   step copies every row into the new tables and checks that none was left behind before it
 //!   drops the old ones.
 //!
+//! A new database (no tables yet) gets the current schema at once, in one transaction.
+//!
 //! The `FOREIGN KEY` clauses say how the tables refer to each other; the store does not have
 //! SQLite enforce them (`PRAGMA foreign_keys=OFF`: each check is an index lookup per row written),
 //! it writes a host's ports with their host, in one transaction, and deletes nothing.
@@ -55,39 +57,51 @@ const V2: &str = "
     CREATE INDEX down_hosts_by_scan ON down_hosts(scan_id);
 ";
 
-/// Version 3, first half: the new tables (named for the old ones they replace; their references
-/// name the final tables), filled from the old ones. Scans keep their order, down-host rows their
-/// row ids (resuming reads them back in that order).
+/// The tables of version 3, the current schema, their names followed by `suffix` (the migration
+/// from version 2 builds them beside the old ones; their references name the final tables).
+fn v3_tables(suffix: &str) -> String {
+    format!(
+        "CREATE TABLE scans{suffix} (
+            seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, started INTEGER NOT NULL, ended INTEGER,
+            status TEXT NOT NULL, args TEXT NOT NULL, targets TEXT NOT NULL, config TEXT,
+            hosts_up INTEGER NOT NULL DEFAULT 0, hosts_down INTEGER NOT NULL DEFAULT 0,
+            hosts_total INTEGER NOT NULL DEFAULT 0, open_ports INTEGER NOT NULL DEFAULT 0,
+            elapsed REAL, error TEXT, pid INTEGER, owner TEXT, resumes INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE hosts{suffix} (
+            scan INTEGER NOT NULL REFERENCES scans(seq) ON DELETE CASCADE, addr TEXT NOT NULL,
+            status TEXT NOT NULL, reason TEXT NOT NULL, hostnames TEXT NOT NULL, mac TEXT,
+            result TEXT NOT NULL, PRIMARY KEY (scan, addr));
+        CREATE TABLE ports{suffix} (
+            scan INTEGER NOT NULL, addr TEXT NOT NULL, proto TEXT NOT NULL, port INTEGER NOT NULL,
+            state TEXT NOT NULL, reason TEXT NOT NULL, service TEXT, product TEXT, version TEXT,
+            PRIMARY KEY (scan, addr, proto, port),
+            FOREIGN KEY (scan, addr) REFERENCES hosts(scan, addr) ON DELETE CASCADE) WITHOUT ROWID;
+        CREATE TABLE down_hosts{suffix} (
+            scan INTEGER NOT NULL REFERENCES scans(seq) ON DELETE CASCADE,
+            reason TEXT NOT NULL, addrs BLOB NOT NULL);"
+    )
+}
+
+/// The indexes of version 3, once its tables have their names.
+const V3_INDEXES: &str = "
+    CREATE INDEX scans_by_targets ON scans(targets, started);
+    CREATE INDEX down_hosts_by_scan ON down_hosts(scan);
+";
+
+/// Version 3, first half: the new tables filled from the old ones. Scans keep their order,
+/// down-host rows their row ids (resuming reads them back in that order).
 const V3_COPY: &str = "
-    CREATE TABLE scans_v3 (
-        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, started INTEGER NOT NULL, ended INTEGER,
-        status TEXT NOT NULL, args TEXT NOT NULL, targets TEXT NOT NULL, config TEXT,
-        hosts_up INTEGER NOT NULL DEFAULT 0, hosts_down INTEGER NOT NULL DEFAULT 0,
-        hosts_total INTEGER NOT NULL DEFAULT 0, open_ports INTEGER NOT NULL DEFAULT 0,
-        elapsed REAL, error TEXT, pid INTEGER, owner TEXT, resumes INTEGER NOT NULL DEFAULT 0);
     INSERT INTO scans_v3 (id, started, ended, status, args, targets, config, hosts_up, hosts_down,
             hosts_total, open_ports, elapsed, error, pid, owner, resumes)
         SELECT id, started, ended, status, args, targets, config, hosts_up, hosts_down,
             hosts_total, open_ports, elapsed, error, pid, owner, resumes
         FROM scans ORDER BY started, id;
-    CREATE TABLE hosts_v3 (
-        scan INTEGER NOT NULL REFERENCES scans(seq) ON DELETE CASCADE, addr TEXT NOT NULL,
-        status TEXT NOT NULL, reason TEXT NOT NULL, hostnames TEXT NOT NULL, mac TEXT,
-        result TEXT NOT NULL, PRIMARY KEY (scan, addr));
     INSERT INTO hosts_v3 (scan, addr, status, reason, hostnames, mac, result)
         SELECT s.seq, h.addr, h.status, h.reason, h.hostnames, h.mac, h.result
         FROM hosts h JOIN scans_v3 s ON s.id = h.scan_id ORDER BY h.rowid;
-    CREATE TABLE ports_v3 (
-        scan INTEGER NOT NULL, addr TEXT NOT NULL, proto TEXT NOT NULL, port INTEGER NOT NULL,
-        state TEXT NOT NULL, reason TEXT NOT NULL, service TEXT, product TEXT, version TEXT,
-        PRIMARY KEY (scan, addr, proto, port),
-        FOREIGN KEY (scan, addr) REFERENCES hosts(scan, addr) ON DELETE CASCADE) WITHOUT ROWID;
     INSERT INTO ports_v3 (scan, addr, proto, port, state, reason, service, product, version)
         SELECT s.seq, p.addr, p.proto, p.port, p.state, p.reason, p.service, p.product, p.version
         FROM ports p JOIN scans_v3 s ON s.id = p.scan_id;
-    CREATE TABLE down_hosts_v3 (
-        scan INTEGER NOT NULL REFERENCES scans(seq) ON DELETE CASCADE,
-        reason TEXT NOT NULL, addrs BLOB NOT NULL);
     INSERT INTO down_hosts_v3 (rowid, scan, reason, addrs)
         SELECT d.rowid, s.seq, d.reason, d.addrs FROM down_hosts d JOIN scans_v3 s ON s.id = d.scan_id;
 ";
@@ -103,11 +117,10 @@ const V3_SWAP: &str = "
     ALTER TABLE hosts_v3 RENAME TO hosts;
     ALTER TABLE ports_v3 RENAME TO ports;
     ALTER TABLE down_hosts_v3 RENAME TO down_hosts;
-    CREATE INDEX scans_by_targets ON scans(targets, started);
-    CREATE INDEX down_hosts_by_scan ON down_hosts(scan);
 ";
 
 fn v3(tx: &Transaction, path: &Path) -> Result<(), StoreError> {
+    tx.execute_batch(&v3_tables("_v3"))?;
     tx.execute_batch(V3_COPY)?;
     for table in ["scans", "hosts", "ports", "down_hosts"] {
         let count = |t: &str| tx.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get::<_, i64>(0));
@@ -121,6 +134,7 @@ fn v3(tx: &Transaction, path: &Path) -> Result<(), StoreError> {
         }
     }
     tx.execute_batch(V3_SWAP)?;
+    tx.execute_batch(V3_INDEXES)?;
     Ok(())
 }
 
@@ -130,9 +144,19 @@ enum Step {
     Code(fn(&Transaction, &Path) -> Result<(), StoreError>),
 }
 
-/// Bring the database to [`crate::SCHEMA_VERSION`], one version at a time. The connection must
-/// not enforce foreign keys (version 3 drops tables that others refer to).
+/// Bring the database to [`crate::SCHEMA_VERSION`]: a new one (no tables) at once, an older one
+/// one version at a time. The connection must not enforce foreign keys (version 3 drops tables
+/// that others refer to).
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if now == 0 && tables == 0 {
+        tx.execute_batch(&v3_tables(""))?;
+        tx.execute_batch(V3_INDEXES)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {};", crate::SCHEMA_VERSION))?;
+    }
+    tx.commit()?;
     let steps: [(i64, Step); 3] = [(1, Step::Sql(V1)), (2, Step::Sql(V2)), (3, Step::Code(v3))];
     for (to, step) in steps {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -324,6 +324,50 @@ fn a_schema_2_database_is_read_as_it_is_then_migrated_to_3_with_every_row() {
     assert_eq!(readings(&Store::open(&copy).unwrap(), &copy), before);
 }
 
+/// The shape of a database's schema: each table's columns (name, type, not null, default, key),
+/// foreign keys, indexes (and their columns) and whether it is WITHOUT ROWID.
+fn shape(db: &Path) -> Vec<String> {
+    let c = conn(db);
+    let rows = |sql: &str| -> Vec<String> {
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        let row =
+            |r: &rusqlite::Row| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>();
+        st.query_map([], |r| Ok(format!("{:?}", row(r)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let mut st = c
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    let tables: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let mut out = Vec::new();
+    for t in tables {
+        out.push(format!(
+            "table {t} {}",
+            rows(&format!("SELECT type, wr, ncol FROM pragma_table_list WHERE name = '{t}'")).join(" ")
+        ));
+        out.extend(rows(&format!("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo('{t}')")));
+        out.extend(rows(&format!("SELECT \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list('{t}')")));
+        out.extend(rows(&format!("SELECT name, \"unique\", origin FROM pragma_index_list('{t}') ORDER BY name")));
+    }
+    out
+}
+
+#[test]
+fn a_new_database_has_the_schema_a_migrated_one_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.db");
+    Store::open(&new).unwrap();
+    let old = fixture("schema-v2.db", dir.path());
+    Store::open(&old).unwrap();
+    let v1 = fixture_copy(dir.path());
+    Store::open(&v1).unwrap();
+    assert_eq!(count(&new, "PRAGMA user_version"), SCHEMA_VERSION);
+    let s = shape(&new);
+    assert!(s.len() > 10, "{s:#?}");
+    assert_eq!(shape(&old), s);
+    assert_eq!(shape(&v1), s);
+}
+
 /// Rows a migration could not carry over (here a host naming no stored scan, which schema 2's
 /// foreign keys forbade but an outside tool could write) stop it: the file stays at schema 2,
 /// every row where it was.
