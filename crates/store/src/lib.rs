@@ -261,6 +261,10 @@ impl Store {
         // four times fewer pages to fill, log and copy it costs about 15 % less CPU than with
         // SQLite's 4 KiB (BENCHMARKS.md § Storing cost). An existing database keeps its pages.
         self.conn.execute_batch(&format!("PRAGMA page_size={PAGE_SIZE};"))?;
+        // The durability asked for, from the first write on (a new file's switch to WAL included).
+        // The store keeps its rows' references itself (see `schema.rs`); SQLite checking them
+        // would cost an index lookup per row written.
+        self.conn.execute_batch(&format!("PRAGMA synchronous={}; PRAGMA foreign_keys=OFF;", sync.pragma()))?;
         // WAL: readers never wait for the writer, and a crash loses at most the last transaction.
         self.conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
         // Checkpoint when the log reaches 4 MiB, whatever the page size (SQLite's default is 1000
@@ -271,9 +275,6 @@ impl Store {
             [],
             |_| Ok(()),
         )?;
-        // The store keeps its rows' references itself (see `schema.rs`); SQLite checking them
-        // would cost an index lookup per row written.
-        self.conn.execute_batch(&format!("PRAGMA synchronous={}; PRAGMA foreign_keys=OFF;", sync.pragma()))?;
         if version < SCHEMA_VERSION {
             schema::migrate(&mut self.conn, &self.path)?;
         }
