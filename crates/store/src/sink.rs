@@ -80,7 +80,7 @@ enum Msg {
 }
 
 /// Writes a scan into the store as it runs. The SQLite work happens on a writer thread of its own,
-/// so the scan's pipeline only queues the finished hosts, [`HANDOFF`] at a time and at each
+/// so the scan's pipeline only queues the finished hosts, a few dozen at a time and at each
 /// [`tick`](Sink::tick) (the queue is bounded: a writer that falls far behind slows the scan
 /// rather than losing hosts).
 pub struct StoreSink {
