@@ -193,7 +193,7 @@ fn check_db(db: &Path, targets: usize) -> (i64, i64, i64) {
     assert_eq!(up as usize + n_down, targets, "every target stored once");
     let ports: i64 = c.query_row("SELECT count(*) FROM ports", [], |r| r.get(0)).unwrap();
     let distinct: i64 = c
-        .query_row("SELECT count(*) FROM (SELECT DISTINCT scan_id, addr, proto, port FROM ports)", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM (SELECT DISTINCT scan, addr, proto, port FROM ports)", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ports, distinct);
     let open: i64 = c.query_row("SELECT open_ports FROM scans", [], |r| r.get(0)).unwrap();
@@ -347,8 +347,8 @@ fn fast_discovery_skips_discovery_of_hosts_seen_up_and_falls_back_when_one_is_si
     // which answers none of ports 1-5: both go through discovery after all.
     let c = db_conn(Path::new(db));
     c.execute(
-        "INSERT INTO hosts SELECT scan_id, '198.18.0.5', status, reason, hostnames, mac, result FROM hosts
-         WHERE addr = '198.18.0.13' ORDER BY scan_id LIMIT 1",
+        "INSERT INTO hosts SELECT scan, '198.18.0.5', status, reason, hostnames, mac, result FROM hosts
+         WHERE addr = '198.18.0.13' ORDER BY scan LIMIT 1",
         [],
     )
     .unwrap();

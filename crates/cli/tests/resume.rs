@@ -70,7 +70,7 @@ fn integrity_and_rows(db: &str) -> (String, i64, i64) {
     let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     let hosts: i64 = c.query_row("SELECT count(*) FROM hosts", [], |r| r.get(0)).unwrap();
     let distinct: i64 =
-        c.query_row("SELECT count(*) FROM (SELECT DISTINCT scan_id, addr FROM hosts)", [], |r| r.get(0)).unwrap();
+        c.query_row("SELECT count(*) FROM (SELECT DISTINCT scan, addr FROM hosts)", [], |r| r.get(0)).unwrap();
     (ok, hosts, distinct)
 }
 

@@ -40,9 +40,9 @@ impl Store {
         let limit = i64::try_from(scans).unwrap_or(i64::MAX);
         let mut hosts: HashMap<String, PastHost> = HashMap::new();
         let mut st = self.conn.prepare(
-            "WITH recent AS (SELECT id, started FROM scans ORDER BY started DESC, id DESC LIMIT ?1)
+            "WITH recent AS (SELECT seq, started FROM scans ORDER BY started DESC, id DESC LIMIT ?1)
              SELECT h.addr, h.hostnames, r.started, json_extract(h.result, '$.srtt_us')
-             FROM hosts h JOIN recent r ON r.id = h.scan_id WHERE h.status = 'up'
+             FROM hosts h JOIN recent r ON r.seq = h.scan WHERE h.status = 'up'
              ORDER BY r.started DESC",
         )?;
         let mut rows = st.query(params![limit])?;
@@ -64,8 +64,8 @@ impl Store {
             h.srtt_us = h.srtt_us.or(srtt);
         }
         let mut st = self.conn.prepare(
-            "WITH recent AS (SELECT id FROM scans ORDER BY started DESC, id DESC LIMIT ?1)
-             SELECT p.addr, p.proto, p.port, count(*) FROM ports p JOIN recent r ON r.id = p.scan_id
+            "WITH recent AS (SELECT seq FROM scans ORDER BY started DESC, id DESC LIMIT ?1)
+             SELECT p.addr, p.proto, p.port, count(*) FROM ports p JOIN recent r ON r.seq = p.scan
              WHERE p.state = 'open' GROUP BY p.addr, p.proto, p.port",
         )?;
         let mut rows = st.query(params![limit])?;

@@ -8,7 +8,7 @@
 //! a live process, is refused with an error naming it.
 
 use crate::{owner, Store, StoreError};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use rustmap_model::{AddrSet, Checkpoint, HostResult, HostStatus, Reason, ScanConfig};
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -72,27 +72,34 @@ impl Store {
     /// `running` by this process (so a second `--resume` of it is refused while this one runs),
     /// and return its checkpoint. Done in one write transaction, so two processes cannot both
     /// claim it.
+    ///
+    /// The scan's open ports are counted again from its rows, which the resumed scan adds to: a
+    /// scan killed under schema 2 had them counted only at its end.
     pub fn claim(&mut self, given: &str) -> Result<Checkpoint, StoreError> {
         let id = self.resolve(given)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let checkpoint = checkpoint_of(&tx, &id)?;
         let (pid, tag) = owner::me();
-        tx.execute("UPDATE scans SET status = 'running', pid = ?2, owner = ?3 WHERE id = ?1", params![id, pid, tag])?;
+        tx.execute(
+            "UPDATE scans SET status = 'running', pid = ?2, owner = ?3,
+             open_ports = (SELECT count(*) FROM ports WHERE scan = scans.seq AND state = 'open') WHERE id = ?1",
+            params![id, pid, tag],
+        )?;
         tx.commit()?;
         Ok(checkpoint)
     }
 }
 
-/// A scan's row as resuming reads it: status, configuration, process id and owner tag.
-type ScanRow = (String, Option<String>, Option<i64>, Option<String>);
+/// A scan's row as resuming reads it: seq, status, configuration, process id and owner tag.
+type ScanRow = (i64, String, Option<String>, Option<i64>, Option<String>);
 
 fn checkpoint_of(conn: &Connection, id: &str) -> Result<Checkpoint, StoreError> {
     let row: Option<ScanRow> = conn
-        .query_row("SELECT status, config, pid, owner FROM scans WHERE id = ?1", params![id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        .query_row("SELECT seq, status, config, pid, owner FROM scans WHERE id = ?1", params![id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
-    let Some((status, config, pid, tag)) = row else { return Err(StoreError::UnknownScan(id.to_string())) };
+    let Some((scan, status, config, pid, tag)) = row else { return Err(StoreError::UnknownScan(id.to_string())) };
     match status.as_str() {
         "completed" => return Err(StoreError::Completed(id.to_string())),
         "running" => {
@@ -107,12 +114,12 @@ fn checkpoint_of(conn: &Connection, id: &str) -> Result<Checkpoint, StoreError> 
     let config: ScanConfig = serde_json::from_str(&config)
         .map_err(|e| not_resumable(format!("its stored configuration cannot be read by this build ({e})")))?;
     let mut done = AddrSet::new();
-    let mut st = conn.prepare("SELECT addr FROM hosts WHERE scan_id = ?1")?;
-    let addrs: Vec<String> = st.query_map(params![id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut st = conn.prepare("SELECT addr FROM hosts WHERE scan = ?1")?;
+    let addrs: Vec<String> = st.query_map(params![scan], |r| r.get(0))?.collect::<Result<_, _>>()?;
     let parsed: Result<Vec<IpAddr>, _> = addrs.iter().map(|a| a.parse::<IpAddr>()).collect();
     done.extend(parsed.map_err(|_| not_resumable("a stored host address is damaged".into()))?);
-    let mut st = conn.prepare("SELECT addrs FROM down_hosts WHERE scan_id = ?1")?;
-    let mut rows = st.query(params![id])?;
+    let mut st = conn.prepare("SELECT addrs FROM down_hosts WHERE scan = ?1")?;
+    let mut rows = st.query(params![scan])?;
     while let Some(r) = rows.next()? {
         let blob: Vec<u8> = r.get(0)?;
         done.extend(unpack(&blob).map_err(|_| not_resumable("a stored down-host list is damaged".into()))?);
@@ -125,8 +132,9 @@ fn checkpoint_of(conn: &Connection, id: &str) -> Result<Checkpoint, StoreError> 
 /// delivers to its outputs before scanning the rest. An iterator, so a sweep's hosts are never
 /// all in memory at once.
 pub struct FinishedHosts {
-    conn: Connection,
-    scan_id: String,
+    store: Store,
+    /// The scan's `seq`.
+    scan: i64,
     /// Up hosts: the last address read (pages go in address order).
     up_after: Option<String>,
     /// Down hosts: the last row read.
@@ -137,28 +145,30 @@ pub struct FinishedHosts {
 }
 
 impl FinishedHosts {
-    /// Open the database at `path` read-only to read the finished hosts of scan `scan_id`.
+    /// Open the database at `path` read-only to read the finished hosts of scan `scan_id` (none
+    /// if there is no such scan).
     pub fn open(path: &Path, scan_id: &str) -> Result<FinishedHosts, StoreError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(crate::BUSY_TIMEOUT)?;
+        let store = Store::open_read_only(path)?;
+        let scan: Option<i64> =
+            store.conn.query_row("SELECT seq FROM scans WHERE id = ?1", params![scan_id], |r| r.get(0)).optional()?;
         Ok(FinishedHosts {
-            conn,
-            scan_id: scan_id.to_string(),
+            store,
+            scan: scan.unwrap_or(0),
             up_after: None,
             down_after: 0,
-            up_done: false,
-            down_done: false,
+            up_done: scan.is_none(),
+            down_done: scan.is_none(),
             buf: VecDeque::new(),
         })
     }
 
     fn fill(&mut self) -> Result<(), StoreError> {
         if !self.up_done {
-            let mut st = self.conn.prepare_cached(
-                "SELECT addr, result FROM hosts WHERE scan_id = ?1 AND addr > ?2 ORDER BY addr LIMIT ?3",
+            let mut st = self.store.conn.prepare_cached(
+                "SELECT addr, result FROM hosts WHERE scan = ?1 AND addr > ?2 ORDER BY addr LIMIT ?3",
             )?;
             let rows: Vec<(String, String)> = st
-                .query_map(params![self.scan_id, self.up_after.as_deref().unwrap_or(""), PAGE as i64], |r| {
+                .query_map(params![self.scan, self.up_after.as_deref().unwrap_or(""), PAGE as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?
                 .collect::<Result<_, _>>()?;
@@ -172,11 +182,11 @@ impl FinishedHosts {
             }
         }
         if !self.down_done {
-            let mut st = self.conn.prepare_cached(
-                "SELECT rowid, reason, addrs FROM down_hosts WHERE scan_id = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 16",
+            let mut st = self.store.conn.prepare_cached(
+                "SELECT rowid, reason, addrs FROM down_hosts WHERE scan = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 16",
             )?;
             let rows: Vec<(i64, String, Vec<u8>)> = st
-                .query_map(params![self.scan_id, self.down_after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .query_map(params![self.scan, self.down_after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             self.down_done = rows.len() < 16;
             for (rowid, reason, blob) in rows {

@@ -1,10 +1,10 @@
 //! Checkpoints on real SQLite files: what a stopped scan leaves to resume from, claiming it,
 //! reading its finished hosts back, the resumed scan written into the same row without
-//! duplicates, the schema-1 database a previous build wrote migrated to schema 2, and damaged
-//! files refused without a panic.
+//! duplicates, the schema-1 and schema-2 databases previous builds wrote read as they are and
+//! migrated in place, and damaged files refused without a panic.
 
 use rustmap_model::*;
-use rustmap_store::{FinishedHosts, Store, StoreError, StoreHealth, StoreSink, SCHEMA_VERSION};
+use rustmap_store::{diff, FinishedHosts, Store, StoreError, StoreHealth, StoreSink, SCHEMA_VERSION};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -158,8 +158,12 @@ fn a_running_scan_is_refused_while_its_process_lives_and_resumable_once_gone() {
 }
 
 fn fixture_copy(dir: &Path) -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v1.db");
-    let db = dir.join("v1.db");
+    fixture("schema-v1.db", dir)
+}
+
+fn fixture(name: &str, dir: &Path) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let db = dir.join(name);
     std::fs::copy(src, &db).unwrap();
     db
 }
@@ -168,7 +172,7 @@ fn fixture_copy(dir: &Path) -> PathBuf {
 /// sink: a completed and an interrupted scan of 198.18.0.0/24, with up hosts, ports and one down
 /// host each (counted only, as schema 1 did).
 #[test]
-fn a_schema_1_database_is_migrated_to_2_and_keeps_its_scans() {
+fn a_schema_1_database_is_migrated_and_keeps_its_scans() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture_copy(dir.path());
     assert_eq!(count(&db, "PRAGMA user_version"), 1);
@@ -206,6 +210,205 @@ fn a_schema_1_database_is_migrated_to_2_and_keeps_its_scans() {
     assert_eq!(count(&copy, "PRAGMA user_version"), SCHEMA_VERSION);
     assert_eq!(integrity(&db), "ok");
     assert_eq!(integrity(&copy), "ok");
+}
+
+/// Everything the readers get out of a database: history, each scan's hosts, checkpoints and
+/// finished hosts, what past scans know, and a diff.
+#[derive(Debug, PartialEq)]
+struct Readings {
+    history: Vec<rustmap_store::ScanSummary>,
+    hosts: Vec<Vec<HostResult>>,
+    checkpoints: Vec<Result<String, String>>,
+    finished: Vec<Vec<HostResult>>,
+    past: Vec<rustmap_store::PastHost>,
+    diff: rustmap_store::ScanDiff,
+}
+
+fn readings(store: &Store, db: &Path) -> Readings {
+    let history = store.history(10).unwrap();
+    let ids: Vec<&str> = history.iter().map(|s| s.id.as_str()).collect();
+    Readings {
+        hosts: ids.iter().map(|id| store.hosts(id).unwrap()).collect(),
+        checkpoints: ids
+            .iter()
+            .map(|id| {
+                store.checkpoint(id).map(|c| format!("{} {:?} {}", c.scan_id, c.config.ports.spec, c.done)).map_err(
+                    |e| match e {
+                        StoreError::Completed(_) => "completed".into(),
+                        e => e.to_string(),
+                    },
+                )
+            })
+            .collect(),
+        finished: ids.iter().map(|id| FinishedHosts::open(db, id).unwrap().map(Result::unwrap).collect()).collect(),
+        past: store.past_hosts(10).unwrap(),
+        diff: diff(store, "01KFIXTUREV2COMPLETED00001", "01KFIXTUREV2RESUMED0000001").unwrap(),
+        history,
+    }
+}
+
+/// `tests/fixtures/schema-v2.db` was written by the schema-2 store (commit 1dbfcf5) through its
+/// sink: a completed scan (IPv4 and IPv6 hosts, a name, a MAC, a round trip, services, closed and
+/// open ports, down hosts of both families), an interrupted one, one killed while running (its
+/// process gone: resumable, its open ports not counted yet, as schema 2 counted them at the end)
+/// and one stopped then resumed to its end.
+#[test]
+fn a_schema_2_database_is_read_as_it_is_then_migrated_to_3_with_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture("schema-v2.db", dir.path());
+    assert_eq!(count(&db, "PRAGMA user_version"), 2);
+    let file = std::fs::read(&db).unwrap();
+    // Read only, the old schema reads as the current one, and the file is not touched.
+    let before = readings(&Store::open_read_only(&db).unwrap(), &db);
+    assert_eq!(std::fs::read(&db).unwrap(), file, "reading changed the file");
+    assert_eq!(before.history.len(), 4);
+    assert_eq!(before.hosts.iter().map(Vec::len).sum::<usize>(), 7);
+    assert_eq!(before.finished.iter().map(Vec::len).sum::<usize>(), 7 + 6, "up hosts and down hosts");
+    let killed = before.history.iter().position(|s| s.id == "01KFIXTUREV2KILLED00000001").unwrap();
+    assert_eq!(
+        before.checkpoints[killed].as_deref(),
+        Ok("01KFIXTUREV2KILLED00000001 Some(\"22,80,443\") 198.18.0.5,198.18.0.10")
+    );
+    assert_eq!(before.past.iter().find(|h| h.addr == ip("198.18.0.10")).unwrap().srtt_us, Some(420));
+    assert!(!before.diff.is_empty());
+
+    // Migrated: every row kept, every reader reads the same.
+    let mut store = Store::open(&db).unwrap();
+    assert_eq!(count(&db, "PRAGMA user_version"), 3);
+    assert_eq!(readings(&store, &db), before);
+    let rows = |t: &str| count(&db, &format!("SELECT count(*) FROM {t}"));
+    assert_eq!((rows("scans"), rows("hosts"), rows("ports"), rows("down_hosts")), (4, 7, 10, 4));
+    assert_eq!(integrity(&db), "ok");
+    assert_eq!(count(&db, "PRAGMA page_size"), 4096, "an existing database keeps its pages");
+    let dangling: i64 = conn(&db).query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(dangling, 0, "every row names a stored scan (and every port its host)");
+    let ports_sql: String =
+        conn(&db).query_row("SELECT sql FROM sqlite_master WHERE name = 'ports'", [], |r| r.get(0)).unwrap();
+    assert!(ports_sql.contains("WITHOUT ROWID") && !ports_sql.contains("scan_id"), "{ports_sql}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM scans WHERE seq = (SELECT count(*) FROM scans s WHERE s.started <= scans.started)"
+        ),
+        4,
+        "scans numbered in order"
+    );
+
+    // The killed scan resumes: its open ports counted from its rows, the resumed run's added.
+    let c = store.claim("01KFIXTUREV2KILLED").unwrap();
+    assert_eq!(c.done.to_string(), "198.18.0.5,198.18.0.10");
+    assert_eq!(count(&db, "SELECT open_ports FROM scans WHERE id = '01KFIXTUREV2KILLED00000001'"), 2);
+    drop(store);
+    let mut again = vec![started("01KFIXTUREV2KILLED00000001")];
+    again.extend(FinishedHosts::open(&db, &c.scan_id).unwrap().map(|h| ScanEvent::HostDone(h.unwrap())));
+    again.push(ScanEvent::HostDone(up("198.18.0.11", &[443])));
+    again.push(finished(ScanOutcome::Completed, 2, 1));
+    assert_eq!(feed(&db, Some(c.done), &again).lock().unwrap().error, None);
+    let s = Store::open_read_only(&db).unwrap().history(10).unwrap();
+    let s = s.iter().find(|s| s.id == "01KFIXTUREV2KILLED00000001").unwrap();
+    assert_eq!((s.status.as_str(), s.hosts_up, s.open_ports), ("completed", 2, 3));
+    assert_eq!(integrity(&db), "ok");
+
+    // Two openers at once migrate once.
+    let copy = fixture("schema-v2.db", &dir.path().join("b").tap_mkdir());
+    let t: Vec<_> = (0..3)
+        .map(|_| {
+            let copy = copy.clone();
+            std::thread::spawn(move || Store::open(&copy).map(|_| ()))
+        })
+        .collect();
+    for t in t {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(count(&copy, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(readings(&Store::open(&copy).unwrap(), &copy), before);
+}
+
+/// The shape of a database's schema: each table's columns (name, type, not null, default, key),
+/// foreign keys, indexes (and their columns) and whether it is WITHOUT ROWID.
+fn shape(db: &Path) -> Vec<String> {
+    let c = conn(db);
+    let rows = |sql: &str| -> Vec<String> {
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        let row =
+            |r: &rusqlite::Row| (0..n).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect::<Result<Vec<_>, _>>();
+        st.query_map([], |r| Ok(format!("{:?}", row(r)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let mut st = c
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    let tables: Vec<String> = st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let mut out = Vec::new();
+    for t in tables {
+        out.push(format!(
+            "table {t} {}",
+            rows(&format!("SELECT type, wr, ncol FROM pragma_table_list WHERE name = '{t}'")).join(" ")
+        ));
+        out.extend(rows(&format!("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo('{t}')")));
+        out.extend(rows(&format!("SELECT \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list('{t}')")));
+        out.extend(rows(&format!("SELECT name, \"unique\", origin FROM pragma_index_list('{t}') ORDER BY name")));
+    }
+    out
+}
+
+#[test]
+fn a_new_database_has_the_schema_a_migrated_one_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.db");
+    Store::open(&new).unwrap();
+    let old = fixture("schema-v2.db", dir.path());
+    Store::open(&old).unwrap();
+    let v1 = fixture_copy(dir.path());
+    Store::open(&v1).unwrap();
+    assert_eq!(count(&new, "PRAGMA user_version"), SCHEMA_VERSION);
+    let s = shape(&new);
+    assert!(s.len() > 10, "{s:#?}");
+    assert_eq!(shape(&old), s);
+    assert_eq!(shape(&v1), s);
+}
+
+/// Rows a migration could not carry over (here a host naming no stored scan, which schema 2's
+/// foreign keys forbade but an outside tool could write) stop it: the file stays at schema 2,
+/// every row where it was.
+#[test]
+fn a_migration_that_would_lose_rows_leaves_the_database_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture("schema-v2.db", dir.path());
+    // As the sqlite3 shell writes by default: without enforcing foreign keys.
+    conn(&db)
+        .execute_batch(
+            "PRAGMA foreign_keys=OFF;
+             INSERT INTO hosts SELECT 'NO-SUCH-SCAN', addr, status, reason, hostnames, mac, result FROM hosts LIMIT 1;",
+        )
+        .unwrap();
+    let before = readings(&Store::open_read_only(&db).unwrap(), &db);
+    let e = Store::open(&db).err().expect("refused");
+    assert!(matches!(e, StoreError::Migration { to: 3, .. }), "{e}");
+    assert!(e.to_string().contains("1 of the 8 rows of `hosts`"), "{e}");
+    assert_eq!(count(&db, "PRAGMA user_version"), 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_v3'"), 0);
+    assert_eq!(readings(&Store::open_read_only(&db).unwrap(), &db), before);
+    assert_eq!(integrity(&db), "ok");
+}
+
+#[test]
+fn the_same_host_twice_in_a_scan_is_stored_once_as_last_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("twice.db");
+    let events = [
+        started("01TWICE"),
+        ScanEvent::HostDone(up("198.18.0.10", &[22, 80])),
+        ScanEvent::HostDone(up("198.18.0.11", &[22])),
+        ScanEvent::HostDone(up("198.18.0.10", &[443])),
+        finished(ScanOutcome::Completed, 3, 0),
+    ];
+    assert_eq!(feed(&db, None, &events).lock().unwrap().error, None);
+    let store = Store::open_read_only(&db).unwrap();
+    let hosts = store.hosts("01TWICE").unwrap();
+    assert_eq!(hosts, vec![up("198.18.0.10", &[443]), up("198.18.0.11", &[22])]);
+    assert_eq!(count(&db, "SELECT count(*) FROM ports"), 2);
+    assert_eq!(store.history(1).unwrap()[0].open_ports, 2);
 }
 
 trait TapMkdir {

@@ -100,9 +100,11 @@ fn scans_are_stored_listed_and_diffed() {
         store.hosts("01A").unwrap()[0].ports[0].service.as_ref().unwrap().product.as_deref(),
         Some("OpenSSH 9.2")
     );
-    // The database is sound.
+    // The database is sound, with the pages of a new database.
     let ok: String = rusqlite_check(&db);
     assert_eq!(ok, "ok");
+    let page: i64 = rusqlite_conn(&db).query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page, 16384);
 }
 
 fn rusqlite_check(db: &std::path::Path) -> String {
