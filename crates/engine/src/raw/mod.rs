@@ -75,7 +75,7 @@ mod cookies;
 mod machine;
 mod packets;
 mod replies;
-mod sockets;
+pub(crate) mod sockets;
 mod state;
 mod timeouts;
 

@@ -24,22 +24,7 @@ impl RawSockets {
     /// `-g`, else one the kernel picks). With `-e`, both are bound to that interface; with `-S`,
     /// answers to that address are captured too.
     pub fn open(origin: &Origin, source_port: Option<u16>) -> Result<RawSockets, RawScanError> {
-        let sender = RawIpSender::new()?;
-        let ifindex = match &origin.interface {
-            Some(name) => {
-                let iface = rustmap_netio::iface::by_name(name)
-                    .ok_or_else(|| RawScanError::Interface(name.clone(), "no such interface".into()))?;
-                sender.bind_device(name).map_err(|e| RawScanError::Interface(name.clone(), e.to_string()))?;
-                Some(iface.index)
-            }
-            None => None,
-        };
-        let capture = Capture::open(ifindex)?;
-        let mut ours: Vec<IpAddr> = rustmap_netio::iface::list().into_iter().flat_map(|i| i.addrs).collect();
-        ours.extend(origin.source);
-        // A filter is an optimisation (fewer copies to user space); without one we still check
-        // every packet ourselves.
-        let _ = capture.filter_to(&ours);
+        let (sender, capture) = open_sender_and_capture(origin)?;
         let (reserve, sport, udp_reserve, udp_sport) = match source_port {
             // A port the user chose (`-g 53`) is held if we can bind it. If a local service
             // already has it, or binding below 1024 is not allowed, probes still leave from it:
@@ -56,6 +41,28 @@ impl RawSockets {
         }
         Ok(RawSockets { sender, capture, sport, udp_sport, _reserve: reserve, _udp_reserve: udp_reserve })
     }
+}
+
+/// The raw IP sender and the capture socket of a raw stage (the port scan, the trace stage):
+/// with `-e` both bound to that interface; the capture filtered to our addresses and `-S`'s.
+pub(crate) fn open_sender_and_capture(origin: &Origin) -> Result<(RawIpSender, Capture), RawScanError> {
+    let sender = RawIpSender::new()?;
+    let ifindex = match &origin.interface {
+        Some(name) => {
+            let iface = rustmap_netio::iface::by_name(name)
+                .ok_or_else(|| RawScanError::Interface(name.clone(), "no such interface".into()))?;
+            sender.bind_device(name).map_err(|e| RawScanError::Interface(name.clone(), e.to_string()))?;
+            Some(iface.index)
+        }
+        None => None,
+    };
+    let capture = Capture::open(ifindex)?;
+    let mut ours: Vec<IpAddr> = rustmap_netio::iface::list().into_iter().flat_map(|i| i.addrs).collect();
+    ours.extend(origin.source);
+    // A filter is an optimisation (fewer copies to user space); without one we still check
+    // every packet ourselves.
+    let _ = capture.filter_to(&ours);
+    Ok((sender, capture))
 }
 
 /// Bind a socket of this type to `port` on every address (dual-stack when the host has IPv6).
@@ -75,7 +82,7 @@ fn bind_port(ty: Type, port: u16) -> std::io::Result<Socket> {
 
 /// Bind a socket of this type to a free port on every address (dual-stack when the host has
 /// IPv6), so the kernel gives that port to nobody else while the scan uses it as its source.
-pub(super) fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
+pub(crate) fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
     let sock = bind_port(ty, 0).map_err(RawScanError::SourcePort)?;
     let port = sock
         .local_addr()

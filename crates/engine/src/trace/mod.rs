@@ -22,6 +22,7 @@
 //! `run_blocking`). `sim.rs` drives the real machine on a simulated network.
 
 use crate::origin::Origin;
+use crate::raw::sockets::{open_sender_and_capture, reserve_port};
 use crate::raw::RawScanError;
 use crate::timing::Timing;
 use rand::rngs::StdRng;
@@ -29,8 +30,8 @@ use rand::{Rng, SeedableRng};
 use rustmap_model::{HostResult, PortState, Protocol, TraceHop, TraceProbe};
 use rustmap_netio::capture::{Capture, RecvBatch};
 use rustmap_netio::raw::RawIpSender;
-use socket2::{Domain, Socket, Type};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use socket2::{Socket, Type};
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -142,48 +143,10 @@ pub struct TraceSockets {
     _udp_reserve: Socket,
 }
 
-/// Bind a socket of this type to a free port on every address, so the kernel gives the port to
-/// nobody else (and answers nothing on it) while our probes use it as their source.
-fn reserve_port(ty: Type) -> Result<(Socket, u16), RawScanError> {
-    let sock = Socket::new(Domain::IPV6, ty, None)
-        .and_then(|s| {
-            s.set_only_v6(false)?;
-            s.bind(&SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0).into())?;
-            Ok(s)
-        })
-        .or_else(|_| {
-            let s = Socket::new(Domain::IPV4, ty, None)?;
-            s.bind(&SocketAddr::from(([0, 0, 0, 0], 0)).into())?;
-            Ok(s)
-        })
-        .map_err(RawScanError::SourcePort)?;
-    let port = sock
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_socket())
-        .map(|a| a.port())
-        .ok_or_else(|| RawScanError::SourcePort(std::io::Error::other("no local port")))?;
-    Ok((sock, port))
-}
-
 impl TraceSockets {
     /// Open the sockets (with `-e`, bound to that interface). Fails without CAP_NET_RAW.
     pub fn open(origin: &Origin) -> Result<TraceSockets, RawScanError> {
-        let sender = RawIpSender::new()?;
-        let ifindex = match &origin.interface {
-            Some(name) => {
-                let iface = rustmap_netio::iface::by_name(name)
-                    .ok_or_else(|| RawScanError::Interface(name.clone(), "no such interface".into()))?;
-                sender.bind_device(name).map_err(|e| RawScanError::Interface(name.clone(), e.to_string()))?;
-                Some(iface.index)
-            }
-            None => None,
-        };
-        let capture = Capture::open(ifindex)?;
-        let mut ours: Vec<IpAddr> = rustmap_netio::iface::list().into_iter().flat_map(|i| i.addrs).collect();
-        ours.extend(origin.source);
-        // An optimisation only: every packet is checked against the probes anyway.
-        let _ = capture.filter_to(&ours);
+        let (sender, capture) = open_sender_and_capture(origin)?;
         let (tcp_reserve, tcp_sport) = reserve_port(Type::STREAM)?;
         let (udp_reserve, udp_sport) = reserve_port(Type::DGRAM)?;
         let _ = udp_reserve.set_recv_buffer_size(1);
