@@ -328,6 +328,19 @@ pub struct Flags {
     #[arg(long = "save-profile", value_name = "NAME", help_heading = "Profiles")]
     pub save_profile: Option<String>,
 
+    /// Run the REST + WebSocket API server (docs/api.md) until Ctrl-C; scans are started with POST /api/scans.
+    #[arg(long = "api", help_heading = "API server")]
+    pub api: bool,
+    /// Address and port the API listens on (default 127.0.0.1:8080). Without --api-key only loopback is allowed.
+    #[arg(long = "listen", value_name = "ADDR:PORT", help_heading = "API server", requires = "api")]
+    pub listen: Option<String>,
+    /// The Bearer token API clients must send (Authorization: Bearer TOKEN; ?token= for WebSocket clients).
+    #[arg(long = "api-key", value_name = "TOKEN", help_heading = "API server", requires = "api")]
+    pub api_key: Option<String>,
+    /// Addresses API scans may send to, and nothing else: addresses, CIDR blocks or ranges, comma-separated.
+    #[arg(long = "api-allow", value_name = "CIDR,...", help_heading = "API server", requires = "api")]
+    pub api_allow: Option<String>,
+
     /// Scan again and again (every --interval seconds) until stopped, reporting what changed
     /// between one scan and the next. Each scan is stored in the history.
     #[arg(long = "watch", help_heading = "Watch mode")]
@@ -393,9 +406,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("cloud-regions", true),
     u("cloud-tag", true),
     u("tui", false),
-    u("api", false),
-    u("listen", true),
-    u("api-key", true),
     u("oS", true),
     u("oM", true),
     u("iR", true),

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod api;
 mod argv;
 mod config;
 mod flags;
@@ -76,6 +77,9 @@ fn main() -> ExitCode {
     };
     if parsed.self_test {
         return selftest::run(&parsed);
+    }
+    if parsed.api {
+        return api::run(&parsed);
     }
     if parsed.history {
         return history::history(&parsed);

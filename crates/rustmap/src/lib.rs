@@ -33,6 +33,7 @@ mod evasion;
 mod events;
 mod pipeline;
 pub mod profile;
+pub mod request;
 pub mod selftest;
 pub mod session;
 pub mod settings;
@@ -41,9 +42,10 @@ mod trace;
 pub mod validate;
 
 pub use dns::NameOptions;
+pub use request::{AllowList, ScanRequest};
 pub use rustmap_model::config::{self, ReverseDns};
 pub use rustmap_model::{AddrSet, Checkpoint, Control, ScanConfig, ScanEvent, ScanResult, Sink, SinkError};
-pub use session::{EventStream, Resume, ScanError, ScanHandle, Scanner, StartError, StartOptions};
+pub use session::{new_scan_id, EventStream, Resume, ScanError, ScanHandle, Scanner, StartError, StartOptions};
 pub use validate::{validate, ConfigError, ConfigErrorKind};
 
 /// Whether this process may send raw packets (CAP_NET_RAW), as the kernel sees it.
@@ -68,6 +70,36 @@ use std::time::Duration;
 
 /// How often sinks are ticked while a scan runs: a live status line redraws at most this often.
 pub const TICK_EVERY: Duration = Duration::from_millis(250);
+
+/// The `scan_started` header of a stored scan, rebuilt from its configuration, for outputs
+/// written after the fact (the API's export of a past scan): the scan types and port lists come
+/// from checking the configuration again; a configuration that no longer checks (say, a SYN scan
+/// replayed without raw-socket privilege) gives a header without them.
+pub fn stored_scan_info(config: Option<&ScanConfig>, scan_id: &str, start_unix: i64) -> rustmap_model::ScanInfo {
+    let plan = config.and_then(|c| validate(c).ok());
+    let scans = plan
+        .as_ref()
+        .map(|p| {
+            let (types, _) = pipeline::engine_kind(p);
+            types
+                .iter()
+                .map(|t| rustmap_model::ScanPorts { scan_type: *t, ports: p.ports.get(t.protocol()).to_vec() })
+                .collect()
+        })
+        .unwrap_or_default();
+    rustmap_model::ScanInfo {
+        schema_version: rustmap_model::EVENT_SCHEMA_VERSION,
+        scan_id: scan_id.to_string(),
+        config: config.map(|c| Box::new(c.clone())),
+        version: VERSION.to_string(),
+        args: config.map(|c| c.args.clone()).unwrap_or_default(),
+        start_unix,
+        scans,
+        verbosity: config.map_or(0, |c| c.output.verbosity),
+        debugging: config.map_or(0, |c| c.output.debugging),
+        service_scan: plan.as_ref().is_some_and(|p| p.version_detection.is_some()),
+    }
+}
 
 /// RustMap's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -169,6 +201,8 @@ pub struct ScanPlan {
     /// Things the user should know about how the scan will run, delivered as warnings after
     /// `ScanStarted` (what `--proxy` changes).
     notices: Vec<String>,
+    /// The only addresses the scan may send to ([`StartOptions::allow`]); set at start.
+    allow: Option<request::AllowList>,
     /// `--traceroute`, `--topology`, `--mtu-discovery`.
     path: trace::PathPlan,
 }

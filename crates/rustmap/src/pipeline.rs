@@ -22,7 +22,7 @@ use rustmap_model::{
 };
 use rustmap_targets::{PortTable, TargetItem, TargetSpec};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -154,6 +154,7 @@ async fn feed_targets(
         }
     });
     let mut out = Shuffle::new(tx, plan.randomize_hosts);
+    let mut refused = Refused::default();
     while let Some(item) = irx.recv().await {
         let item = match item {
             Ok(i) => i,
@@ -163,7 +164,7 @@ async fn feed_targets(
             }
         };
         match item {
-            TargetItem::Addr(ip) if done.contains(ip) => {}
+            TargetItem::Addr(ip) if done.contains(ip) || refused.outside(&plan, ip) => {}
             TargetItem::Addr(ip) => {
                 if out.send(ScanTarget { addr: ip, hostnames: Vec::new() }).await.is_err() {
                     return;
@@ -210,7 +211,10 @@ async fn feed_targets(
                     let _ = warn.send(ScanEvent::Warning { message }).await;
                 }
                 if let Some(block) = prefix.and_then(|p| TargetSpec::parse(&format!("{}/{p}", scan[0])).ok()) {
-                    for ip in block.addrs().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
+                    for ip in block
+                        .addrs()
+                        .filter(|ip| !exclude.contains(*ip) && !done.contains(*ip) && !refused.outside(&plan, *ip))
+                    {
                         let hostnames = if ip == scan[0] { user.clone() } else { Vec::new() };
                         if out.send(ScanTarget { addr: ip, hostnames }).await.is_err() {
                             return;
@@ -219,7 +223,10 @@ async fn feed_targets(
                     continue;
                 }
                 // Each address is a host of its own, each carrying the name the user gave.
-                for ip in scan.into_iter().filter(|ip| !exclude.contains(*ip) && !done.contains(*ip)) {
+                for ip in scan
+                    .into_iter()
+                    .filter(|ip| !exclude.contains(*ip) && !done.contains(*ip) && !refused.outside(&plan, *ip))
+                {
                     if out.send(ScanTarget { addr: ip, hostnames: user.clone() }).await.is_err() {
                         return;
                     }
@@ -227,7 +234,42 @@ async fn feed_targets(
             }
         }
     }
+    if let Some(message) = refused.message() {
+        let _ = warn.send(ScanEvent::Warning { message }).await;
+    }
     let _ = out.flush().await;
+}
+
+/// Addresses left out because they are not in the scan's allow-list
+/// ([`StartOptions::allow`](crate::StartOptions::allow)): whatever a target expression, a name's
+/// resolution or a profile asked for, nothing is sent outside it.
+#[derive(Default)]
+struct Refused {
+    count: u64,
+    first: Vec<IpAddr>,
+}
+
+impl Refused {
+    /// True (and counted) when `ip` is outside the plan's allow-list.
+    fn outside(&mut self, plan: &ScanPlan, ip: IpAddr) -> bool {
+        let Some(allow) = &plan.allow else { return false };
+        if allow.contains(ip) {
+            return false;
+        }
+        self.count += 1;
+        if self.first.len() < 5 {
+            self.first.push(ip);
+        }
+        true
+    }
+
+    fn message(&self) -> Option<String> {
+        (self.count > 0).then(|| {
+            let first: Vec<String> = self.first.iter().map(IpAddr::to_string).collect();
+            let more = if self.count > first.len() as u64 { ", ..." } else { "" };
+            format!("{} address(es) outside the allow-list were not scanned: {}{more}", self.count, first.join(", "))
+        })
+    }
 }
 
 /// The most targets `--randomize-hosts` shuffles together (nmap's group size): memory stays

@@ -92,6 +92,18 @@ pub struct StartOptions {
     /// Hosts seen up recently (`--fast-discovery`): scanned without discovery probes; those
     /// that then answer no probe at all go through discovery after all, in a second pass.
     pub seen_up: Vec<std::net::IpAddr>,
+    /// The only addresses the scan may send to (the API server's `--api-allow`): any other
+    /// address, however it came (a target, a resolved name), is left out with a warning.
+    pub allow: Option<crate::request::AllowList>,
+    /// The new scan's id, made beforehand with [`new_scan_id`] (a front-end that must name a
+    /// scan before it starts, like a queued API scan); a fresh one if `None`. Ignored when
+    /// resuming, which keeps the stopped scan's id.
+    pub scan_id: Option<String>,
+}
+
+/// A new scan id: a ULID (26 characters, sortable by creation time).
+pub fn new_scan_id() -> String {
+    ulid::Ulid::new().to_string()
 }
 
 /// A stopped scan to take up again: its id, which the resumed scan keeps, the hosts it finished
@@ -152,6 +164,7 @@ impl Scanner {
                 rustmap_proxy::Socks5::open_blocking(url)?
             });
         }
+        plan.allow = options.allow;
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.
         let raw = if connect || plan.list_only {
@@ -163,7 +176,7 @@ impl Scanner {
         let mut all = sinks::for_plan(&plan)?;
         all.extend(options.sinks);
         let resume = options.resume;
-        let id = resume.as_ref().map(|r| r.scan_id.clone()).unwrap_or_else(|| ulid::Ulid::new().to_string());
+        let id = resume.as_ref().map(|r| r.scan_id.clone()).or(options.scan_id).unwrap_or_else(new_scan_id);
         let cancel = options.cancel.unwrap_or_default();
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let mut hub = Hub::new(all, Some(tx), cancel.clone(), !options.totals_only);

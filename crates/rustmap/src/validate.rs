@@ -774,6 +774,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         proxy,
         socks: None,
         notices,
+        allow: None,
         path,
     })
 }

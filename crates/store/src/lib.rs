@@ -23,12 +23,14 @@ mod diff;
 mod knowledge;
 mod owner;
 mod resume;
+mod scans;
 mod schema;
 mod sink;
 
 pub use diff::{diff, HostChange, PortChange, ScanDiff};
 pub use knowledge::PastHost;
 pub use resume::FinishedHosts;
+pub use scans::ScanRecord;
 pub use sink::{targets_key, StoreHealth, StoreSink};
 
 use rusqlite::{params, Connection, OptionalExtension};

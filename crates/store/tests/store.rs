@@ -184,3 +184,41 @@ fn a_read_only_database_does_not_fail_the_scan() {
     );
     assert!(Store::open_read_only(&db).unwrap().history(10).unwrap().is_empty());
 }
+
+#[test]
+fn scans_are_read_listed_by_status_and_deleted_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rustmap.db");
+    scan(
+        Store::open(&db).unwrap(),
+        "01A",
+        "198.18.0.0/24",
+        vec![host("198.18.0.10", &[(22, "x")])],
+        ScanOutcome::Completed,
+    );
+    scan(
+        Store::open(&db).unwrap(),
+        "01AB",
+        "198.18.0.0/24",
+        vec![host("198.18.0.11", &[(80, "y")])],
+        ScanOutcome::Cancelled,
+    );
+    let mut store = Store::open(&db).unwrap();
+    let a = store.scan("01A").unwrap();
+    assert_eq!((a.status.as_str(), a.hosts_up, a.open_ports), ("completed", 1, 1));
+    assert_eq!(a.config.as_ref().map(|c| c.targets.clone()), Some(vec!["198.18.0.0/24".to_string()]));
+    // Whole ids only: "01" is a prefix of both, and names neither.
+    assert!(matches!(store.scan("01"), Err(StoreError::UnknownScan(_))));
+    let ids = |s: &Store, st| s.list(st, 10).unwrap().into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(&store, None), ["01AB", "01A"]);
+    assert_eq!(ids(&store, Some("interrupted")), ["01AB"]);
+    assert!(ids(&store, Some("running")).is_empty());
+    assert!(matches!(store.delete("01"), Err(StoreError::UnknownScan(_))), "a prefix deletes nothing");
+    store.delete("01A").unwrap();
+    assert_eq!(ids(&store, None), ["01AB"]);
+    assert!(store.hosts("01A").unwrap().is_empty(), "its hosts went with it");
+    assert_eq!(store.hosts("01AB").unwrap().len(), 1, "the other scan's hosts stay");
+    let ports: i64 =
+        rusqlite::Connection::open(&db).unwrap().query_row("SELECT count(*) FROM ports", [], |r| r.get(0)).unwrap();
+    assert_eq!(ports, 1, "only the remaining scan's port rows are left");
+}

@@ -1,0 +1,155 @@
+//! The API's OpenAPI 3.1 document, generated from the handlers' annotations (utoipa) and served
+//! at `/api/openapi.json`, and `/api/docs`, a page that renders it with a few lines of inline
+//! script: nothing is fetched from elsewhere when it is viewed.
+
+use crate::routes;
+use axum::response::{Html, IntoResponse};
+use axum::Json;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The body of `POST /api/scans`: the guide's fields (documentation of
+/// [`rustmap::ScanRequest`], which the handler parses; a test keeps the two in step).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ScanRequest)]
+#[allow(dead_code)]
+pub(crate) struct ScanRequestDoc {
+    /// Addresses, CIDR blocks, nmap ranges or names: one string or a list.
+    #[schema(value_type = Vec<String>, example = json!(["127.0.0.1"]))]
+    targets: Option<Vec<String>>,
+    /// Ports as `-p` takes them.
+    #[schema(example = "22,80,443")]
+    ports: Option<String>,
+    /// The N most common ports.
+    #[schema(minimum = 1, maximum = 65535)]
+    top_ports: Option<u32>,
+    /// nmap letters (`S`, `SU`, `T`) or names (`syn`, `connect`, `udp`), or a list of them.
+    #[schema(value_type = String, example = "T")]
+    scan_type: Option<String>,
+    /// Service and version detection (`-sV`).
+    service_detection: Option<bool>,
+    /// OS detection (`-O`): not built yet, refused with 400.
+    os_detection: Option<bool>,
+    /// Timing template: 0 to 5, `T0`..`T5`, or its name.
+    #[schema(value_type = u8, minimum = 0, maximum = 5)]
+    timing: Option<u8>,
+    /// Skip host discovery (`-Pn`).
+    skip_discovery: Option<bool>,
+    /// Targets to leave out.
+    #[schema(value_type = Vec<String>)]
+    exclude: Option<Vec<String>>,
+    /// Packets per second, at most.
+    #[schema(exclusive_minimum = 0.0)]
+    max_rate: Option<f64>,
+    /// Packets per second, at least.
+    #[schema(exclusive_minimum = 0.0)]
+    min_rate: Option<f64>,
+    /// Only open ports in the results.
+    open_only: Option<bool>,
+    /// A built-in or saved profile, laid down first (quick, network-discovery, web-audit,
+    /// full-audit, stealth, iot-scan, aggressive, or a saved one).
+    profile: Option<String>,
+    /// A whole scan configuration (the document `rustmap --save-profile` writes, in JSON), for
+    /// everything the flat fields do not name.
+    #[schema(value_type = Option<Object>)]
+    config: Option<serde_json::Value>,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("--api-key")).build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "RustMap API", description = "Scans as sessions: start, follow, stop, export and compare them."),
+    paths(
+        routes::create, routes::list, routes::show, routes::remove, routes::stop, routes::export_scan, routes::diff,
+        crate::ws::events, routes::vuln, routes::health, routes::privileges
+    ),
+    modifiers(&Security)
+)]
+struct Doc;
+
+/// The document.
+pub(crate) fn spec() -> utoipa::openapi::OpenApi {
+    let mut doc = Doc::openapi();
+    doc.info.version = rustmap::VERSION.to_string();
+    doc
+}
+
+/// `GET /api/openapi.json`.
+pub(crate) async fn document() -> impl IntoResponse {
+    Json(spec())
+}
+
+/// `GET /api/docs`: the document rendered in the browser, offline.
+pub(crate) async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>RustMap API</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'">
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
+h2{border-bottom:1px solid #ddd;margin-top:2em}.op{margin:1em 0;padding:.5em 1em;border-left:4px solid #888;background:#f7f7f7}
+.m{font:bold 13px monospace;text-transform:uppercase;margin-right:.5em}.get{border-color:#2a7}.post{border-color:#27a}.delete{border-color:#a22}
+code,pre{font:13px monospace}pre{background:#fff;border:1px solid #ddd;padding:.5em;overflow:auto;max-height:20em}
+</style></head><body>
+<h1>RustMap API</h1><p>The OpenAPI document: <a href="/api/openapi.json">/api/openapi.json</a>. Authentication:
+<code>Authorization: Bearer TOKEN</code> (the server's <code>--api-key</code>); WebSocket clients may use <code>?token=TOKEN</code>.</p>
+<div id="ops">Loading…</div>
+<script>
+fetch('/api/openapi.json').then(r => r.json()).then(doc => {
+  const out = document.getElementById('ops'); out.textContent = '';
+  const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text) e.textContent = text; return e; };
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      const box = el('div', 'op ' + method);
+      const h = el('div'); h.append(el('span', 'm', method), el('code', '', path)); box.append(h);
+      if (op.summary || op.description) box.append(el('p', '', op.summary || op.description));
+      const codes = Object.keys(op.responses || {}).join(', ');
+      box.append(el('p', '', 'Responses: ' + codes + (op.security ? ' · needs the API key' : '')));
+      out.append(box);
+    }
+  }
+  const h = el('h2', '', 'Schemas'); out.append(h);
+  for (const [name, schema] of Object.entries((doc.components || {}).schemas || {})) {
+    out.append(el('h3', '', name)); out.append(el('pre', '', JSON.stringify(schema, null, 2)));
+  }
+}).catch(e => { document.getElementById('ops').textContent = 'Could not load the document: ' + e; });
+</script></body></html>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_schema_names_every_field_the_handler_reads() {
+        let doc = serde_json::to_value(spec()).unwrap();
+        let props = doc["components"]["schemas"]["ScanRequest"]["properties"].as_object().unwrap();
+        // ScanRequest serializes every field (None as null): its keys are the fields it reads.
+        let fields = serde_json::to_value(rustmap::ScanRequest::default()).unwrap();
+        let mut fields: Vec<&String> = fields.as_object().unwrap().keys().collect();
+        let mut documented: Vec<&String> = props.keys().collect();
+        fields.sort();
+        documented.sort();
+        assert_eq!(fields, documented);
+        for path in ["/api/scans", "/api/scans/{id}", "/api/scans/{id}/events", "/api/system/health"] {
+            assert!(doc["paths"][path].is_object(), "{path} is documented");
+        }
+        assert!(doc["paths"]["/api/system/health"]["get"]["security"].is_null(), "health needs no key");
+    }
+}

@@ -1,0 +1,94 @@
+//! `rustmap --api`: check the server's flags, then run [`rustmap_api`] until SIGINT or SIGTERM,
+//! which stop the running scans (stored as interrupted) before the process exits.
+
+use crate::flags::Flags;
+use crate::history;
+use rustmap_api::{ApiOptions, ServeError};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// Where the API listens when `--listen` is not given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+fn options(f: &Flags) -> Result<ApiOptions, String> {
+    if !f.targets.is_empty() || !f.input_list.is_empty() {
+        return Err("--api takes no targets: scans are started with POST /api/scans".into());
+    }
+    if f.no_db {
+        return Err("--api keeps every scan in the history database: it cannot be combined with --no-db".into());
+    }
+    let text = f.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("--listen {text:?}: give an address and a port, such as 127.0.0.1:8080 or [::1]:8080"))?;
+    let allow = match f.api_allow.as_deref() {
+        Some(list) => Some(rustmap::AllowList::parse(list).map_err(|e| format!("--api-allow: {e}"))?),
+        None => None,
+    };
+    let db = history::db_path(f).ok_or("no home directory for the history database: give --db PATH")?;
+    Ok(ApiOptions { listen, api_key: f.api_key.clone(), allow, db, profiles: rustmap::profile::default_dir() })
+}
+
+/// Run the server; the exit code is 2 for bad flags, 1 when it cannot serve.
+pub fn run(f: &Flags) -> ExitCode {
+    let options = match options(f) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rustmap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rustmap::raise_fd_limit();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rustmap: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let server = match rustmap_api::Server::bind(options.clone()).await {
+            Ok(s) => s,
+            Err(e @ (ServeError::NeedsKey(_) | ServeError::EmptyKey)) => {
+                eprintln!("rustmap: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("rustmap: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let addr = server.local_addr().map_or(options.listen, |a| a);
+        let auth = if options.api_key.is_some() { "Bearer token required" } else { "no authentication, loopback only" };
+        eprintln!("rustmap: API listening on http://{addr} ({auth}); history {}", options.db.display());
+        eprintln!("rustmap: OpenAPI document at http://{addr}/api/openapi.json, docs at http://{addr}/api/docs");
+        match server.run(shutdown_signal()).await {
+            Ok(()) => {
+                eprintln!("rustmap: API stopped; running scans were stopped and stored as interrupted");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rustmap: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
