@@ -6,6 +6,7 @@ use crate::routes;
 use axum::response::{Html, IntoResponse};
 use axum::Json;
 use serde::Serialize;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -16,8 +17,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 #[allow(dead_code)]
 pub(crate) struct ScanRequestDoc {
     /// Addresses, CIDR blocks, nmap ranges or names: one string or a list.
-    #[schema(value_type = Vec<String>, example = json!(["127.0.0.1"]))]
-    targets: Option<Vec<String>>,
+    #[schema(example = json!(["127.0.0.1"]))]
+    targets: OneOrManyDoc,
     /// Ports as `-p` takes them.
     #[schema(example = "22,80,443")]
     ports: Option<String>,
@@ -25,20 +26,19 @@ pub(crate) struct ScanRequestDoc {
     #[schema(minimum = 1, maximum = 65535)]
     top_ports: Option<u32>,
     /// nmap letters (`S`, `SU`, `T`) or names (`syn`, `connect`, `udp`), or a list of them.
-    #[schema(value_type = String, example = "T")]
-    scan_type: Option<String>,
+    #[schema(example = "T")]
+    scan_type: Option<OneOrManyDoc>,
     /// Service and version detection (`-sV`).
     service_detection: Option<bool>,
     /// OS detection (`-O`): not built yet, refused with 400.
     os_detection: Option<bool>,
-    /// Timing template: 0 to 5, `T0`..`T5`, or its name.
-    #[schema(value_type = u8, minimum = 0, maximum = 5)]
-    timing: Option<u8>,
+    /// Timing template: 0 to 5, `T0`..`T5`, or its name (paranoid, sneaky, polite, normal,
+    /// aggressive, insane).
+    timing: Option<TimingDoc>,
     /// Skip host discovery (`-Pn`).
     skip_discovery: Option<bool>,
-    /// Targets to leave out.
-    #[schema(value_type = Vec<String>)]
-    exclude: Option<Vec<String>>,
+    /// Targets to leave out: one string or a list.
+    exclude: Option<OneOrManyDoc>,
     /// Packets per second, at most.
     #[schema(exclusive_minimum = 0.0)]
     max_rate: Option<f64>,
@@ -56,6 +56,28 @@ pub(crate) struct ScanRequestDoc {
     config: Option<serde_json::Value>,
 }
 
+/// One string or a list of strings.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum OneOrManyDoc {
+    /// One.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// A timing template.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum TimingDoc {
+    /// 0 to 5.
+    Level(u8),
+    /// `T0`..`T5` or a name.
+    Name(String),
+}
+
 struct Security;
 
 impl Modify for Security {
@@ -67,6 +89,17 @@ impl Modify for Security {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("--api-key")).build(),
             ),
         );
+        // OpenAPI links: the id a start answers with names the scan for the other operations,
+        // which lets clients (and schemathesis's stateful tests) follow a scan's life.
+        let Some(item) = doc.paths.paths.get_mut("/api/scans") else { return };
+        let Some(post) = item.post.as_mut() else { return };
+        let Some(utoipa::openapi::RefOr::T(accepted)) = post.responses.responses.get_mut("202") else { return };
+        for (name, op) in
+            [("GetScan", "show"), ("StopScan", "stop"), ("ExportScan", "export_scan"), ("DeleteScan", "remove")]
+        {
+            let link = LinkBuilder::new().operation_id(op).parameter("id", "$response.body#/id").build();
+            accepted.links.insert(name.to_string(), utoipa::openapi::RefOr::T(link));
+        }
     }
 }
 
@@ -88,9 +121,35 @@ pub(crate) fn spec() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document as JSON. utoipa 5.5 writes a link's fields in snake case (`operation_id`);
+/// OpenAPI spells them in camel case, so they are renamed here.
+pub(crate) fn spec_json() -> serde_json::Value {
+    let mut doc = serde_json::to_value(spec()).unwrap_or_default();
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for op in paths.values_mut().filter_map(|i| i.as_object_mut()).flat_map(|i| i.values_mut()) {
+            let responses = op.get_mut("responses").and_then(|r| r.as_object_mut());
+            for r in responses.into_iter().flat_map(|r| r.values_mut()) {
+                let links = r.get_mut("links").and_then(|l| l.as_object_mut());
+                for link in links.into_iter().flat_map(|l| l.values_mut()).filter_map(|l| l.as_object_mut()) {
+                    for (from, to) in [
+                        ("operation_id", "operationId"),
+                        ("operation_ref", "operationRef"),
+                        ("request_body", "requestBody"),
+                    ] {
+                        if let Some(v) = link.remove(from) {
+                            link.insert(to.into(), v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    doc
+}
+
 /// `GET /api/openapi.json`.
 pub(crate) async fn document() -> impl IntoResponse {
-    Json(spec())
+    Json(spec_json())
 }
 
 /// `GET /api/docs`: the document rendered in the browser, offline.
@@ -138,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_request_schema_names_every_field_the_handler_reads() {
-        let doc = serde_json::to_value(spec()).unwrap();
+        let doc = spec_json();
         let props = doc["components"]["schemas"]["ScanRequest"]["properties"].as_object().unwrap();
         // ScanRequest serializes every field (None as null): its keys are the fields it reads.
         let fields = serde_json::to_value(rustmap::ScanRequest::default()).unwrap();
@@ -151,5 +210,7 @@ mod tests {
             assert!(doc["paths"][path].is_object(), "{path} is documented");
         }
         assert!(doc["paths"]["/api/system/health"]["get"]["security"].is_null(), "health needs no key");
+        let link = &doc["paths"]["/api/scans"]["post"]["responses"]["202"]["links"]["GetScan"];
+        assert_eq!(link["operationId"], "show", "{link}");
     }
 }

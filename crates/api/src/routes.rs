@@ -193,7 +193,8 @@ fn check_remote(c: &mut ScanConfig, state: &State) -> Result<(), ApiError> {
 
 /// Start a scan.
 #[utoipa::path(post, path = "/api/scans", tag = "scans", params(StartQuery),
-    request_body(content = openapi::ScanRequestDoc, description = "The scan, in the guide's fields"),
+    request_body(content = openapi::ScanRequestDoc, description = "The scan, in the guide's fields",
+        example = json!({"targets": ["127.0.0.1"], "scan_type": "T", "ports": "22,80,443"})),
     responses(
         (status = 202, description = "Started or queued", body = Started),
         (status = 400, description = "Invalid request", body = ErrorBody),
@@ -482,7 +483,7 @@ pub(crate) struct ExportQuery {
     params(("id" = String, Path, description = "Scan id"), ExportQuery),
     responses((status = 200, description = "The document", content(
             (Object = "application/json"), (String = "application/xml"), (String = "text/plain"),
-            (String = "application/yaml"), (String = "text/csv"), (String = "application/x-ndjson"),
+            (Object = "application/yaml"), (String = "text/csv"), (String = "application/x-ndjson"),
             (String = "text/html"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Still running", body = ErrorBody), (status = 413, body = ErrorBody)),

@@ -13,6 +13,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 const KEY: &str = "test-key-1";
 
+/// No reverse DNS: a PTR query for a loopback address could leave the machine.
+static NO_DNS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| json!({"names": {"reverse": "never"}}));
+
 struct Api {
     addr: SocketAddr,
     db: PathBuf,
@@ -167,7 +170,8 @@ async fn every_route_needs_the_key_but_health() {
 async fn a_scan_is_started_shown_exported_diffed_and_deleted() {
     let api = Api::start(None).await;
     let (listener, open, closed) = ports();
-    let body = json!({"targets": ["127.0.0.1"], "scan_type": "T", "ports": format!("{open},{closed}"), "skip_discovery": true});
+    let body = json!({"targets": ["127.0.0.1"], "scan_type": "T", "ports": format!("{open},{closed}"), "skip_discovery": true,
+                      "config": NO_DNS.clone()});
     let first = api.start_scan(body.clone()).await;
     let v = api.wait_for(&first, &["completed"]).await;
     let ports = &v["hosts"][0]["ports"];
@@ -235,7 +239,7 @@ async fn a_scan_is_started_shown_exported_diffed_and_deleted() {
 /// A scan that takes minutes unless stopped: 2000 ports at one probe per 100 ms.
 fn slow(target: &str) -> Value {
     json!({"targets": [target], "scan_type": "T", "ports": "1-2000", "skip_discovery": true,
-           "config": {"timing": {"scan_delay": "100ms"}, "ports": {"sequential": true}}})
+           "config": {"timing": {"scan_delay": "100ms"}, "ports": {"sequential": true}, "names": {"reverse": "never"}}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,15 +358,27 @@ async fn bad_requests_get_clear_json_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn names_resolving_outside_the_allow_list_are_not_scanned() {
-    // "localhost" passes the check of literal targets; its addresses (127.0.0.1, ::1) are not
-    // in the list, so the scan itself leaves them out.
-    let api = Api::start(Some("127.0.0.2")).await;
-    let id =
-        api.start_scan(json!({"targets": ["localhost"], "scan_type": "T", "ports": "1", "skip_discovery": true})).await;
-    let v = api.wait_for(&id, &["completed"]).await;
-    assert_eq!(v["scan"]["hosts_total"], 0, "{v}");
-    assert_eq!(v["hosts"], json!([]));
+async fn addresses_outside_the_allow_list_are_left_out_by_the_scan_itself() {
+    // 127.0.0.0/14 passes the check of literal targets (its first 65,536 addresses are in
+    // 127.0.0.0/15); the scan leaves the other half out. A list scan (-sL) sends nothing.
+    let api = Api::start(Some("127.0.0.0/15")).await;
+    let id = api
+        .start_scan(json!({"targets": ["127.0.0.0/14"], "config": {"mode": "list", "names": {"reverse": "never"}}}))
+        .await;
+    let deadline = Duration::from_secs(60);
+    let url = format!("ws://{}/api/scans/{id}/events?token={KEY}", api.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut warning, mut finished) = (String::new(), Value::Null);
+    while let Some(text) = tokio::time::timeout(deadline, next_text(&mut ws)).await.unwrap() {
+        let v: Value = serde_json::from_str(&text).unwrap();
+        match v["event"].as_str() {
+            Some("warning") => warning = v["message"].as_str().unwrap().to_string(),
+            Some("scan_finished") => finished = v,
+            _ => {}
+        }
+    }
+    assert_eq!(finished["hosts_total"], 131_072, "{finished}");
+    assert!(warning.starts_with("131072 address(es) outside the allow-list were not scanned: 127.2.0.0"), "{warning}");
     api.shutdown().await;
 }
 
@@ -373,7 +389,7 @@ async fn websocket_clients_see_port_events_before_the_scan_ends() {
     // The open port first (in ascending order), then ~2 s more of probes.
     let ports = format!("{open}-{}", open.saturating_add(40));
     let body = json!({"targets": ["127.0.0.1"], "scan_type": "T", "ports": ports, "skip_discovery": true,
-                      "config": {"timing": {"scan_delay": "50ms"}, "ports": {"sequential": true}}});
+                      "config": {"timing": {"scan_delay": "50ms"}, "ports": {"sequential": true}, "names": {"reverse": "never"}}});
     let id = api.start_scan(body).await;
     let url = format!("ws://{}/api/scans/{id}/events?token={KEY}", api.addr);
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
