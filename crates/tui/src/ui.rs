@@ -23,7 +23,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Home g / End G", "first / last host"),
     ("h / ?", "show or hide this help"),
     ("Esc", "hide this help"),
-    ("q / Ctrl-C", "quit (a running scan is cancelled; results so far are kept)"),
+    ("q / Ctrl-C", "quit; a running scan is cancelled, its results kept"),
 ];
 
 /// Draw the whole screen.

@@ -238,7 +238,7 @@ fn h_toggles_the_help_panel() {
     app.on_key(Key::Help);
     let s = screen(&mut app, 140, 40);
     assert!(s.contains("Help (h to close)"), "{s}");
-    assert!(s.contains("quit (a running scan is cancelled"), "{s}");
+    assert!(s.contains("quit; a running scan is cancelled"), "{s}");
     app.on_key(Key::Help);
     let s = screen(&mut app, 140, 40);
     assert!(!s.contains("Help (h to close)"), "{s}");
