@@ -91,7 +91,7 @@ pub fn prepare(config: &mut ScanConfig) -> Result<(), ExitCode> {
 /// scan runs cancels it and is reported as Ctrl-C is.
 #[cfg(feature = "tui")]
 pub async fn show(scan: &mut rustmap::ScanHandle) -> Option<ExitCode> {
-    let Some(events) = scan.events() else { return None };
+    let events = scan.events()?;
     let token = scan.cancel_token();
     match rustmap_tui::run(events, move || token.cancel(), rustmap_tui::Options::default()).await {
         Ok(rustmap_tui::Exit::Quit { scan_running: true }) => {

@@ -11,6 +11,7 @@ use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::Terminal;
 use rustmap_model::ScanEvent;
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -33,7 +34,10 @@ const DRAIN_MAX: usize = 4096;
 
 fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, Show);
+    // Only a terminal took the escape sequences going in (`run` checks): none for a pipe.
+    if std::io::stdout().is_terminal() {
+        let _ = execute!(std::io::stdout(), LeaveAlternateScreen, Show);
+    }
 }
 
 /// Restore the terminal if it is still ours.
@@ -191,5 +195,32 @@ mod tests {
         assert_eq!(key(KeyCode::Char('j'), KeyModifiers::CONTROL, KeyEventKind::Press), None);
         assert_eq!(key(KeyCode::Char('q'), KeyModifiers::NONE, KeyEventKind::Release), None);
         assert_eq!(key(KeyCode::Char('G'), KeyModifiers::SHIFT, KeyEventKind::Press), Some(Key::Last));
+    }
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+
+    /// A panic while the terminal is ours gives it back before the panic goes on (the hook), and
+    /// tells the loop to stop; the guard then has nothing left to do.
+    #[test]
+    fn a_panic_restores_the_terminal_once() {
+        install_panic_hook();
+        ACTIVE.store(true, Ordering::SeqCst);
+        RESTORED_BY_PANIC.store(false, Ordering::SeqCst);
+        let r = std::panic::catch_unwind(|| {
+            let _guard = Guard;
+            panic!("boom (expected by this test)");
+        });
+        assert!(r.is_err());
+        assert!(!ACTIVE.load(Ordering::SeqCst), "the terminal was released");
+        assert!(RESTORED_BY_PANIC.load(Ordering::SeqCst), "by the hook, before unwinding reached the guard");
+        // Without a panic the guard releases it, and the hook's flag stays down.
+        RESTORED_BY_PANIC.store(false, Ordering::SeqCst);
+        ACTIVE.store(true, Ordering::SeqCst);
+        drop(Guard);
+        assert!(!ACTIVE.load(Ordering::SeqCst));
+        assert!(!RESTORED_BY_PANIC.load(Ordering::SeqCst));
     }
 }

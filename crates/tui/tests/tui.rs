@@ -212,24 +212,29 @@ fn the_three_panels_show_hosts_ports_and_events() {
 #[test]
 fn j_k_and_the_arrows_move_the_selection_and_the_port_panel_follows() {
     let mut app = running();
-    for (down, up) in [(Key::Down, Key::Up)] {
-        assert_eq!(app.on_key(down), Action::None);
-        assert_eq!(app.selected, 1);
-        let s = screen(&mut app, 140, 40);
-        assert!(s.contains("Ports of 198.18.0.11"), "{s}");
-        let ports = port_panel(&s);
-        assert!(ports.contains("80/tcp"), "{ports}");
-        assert!(!ports.contains("22/tcp"), "{ports}");
-        // Past the end: stays on the last host.
-        app.on_key(down);
-        assert_eq!(app.selected, 1);
-        app.on_key(up);
-        assert_eq!(app.selected, 0);
-        let s = screen(&mut app, 140, 40);
-        assert!(s.contains("Ports of 198.18.0.10"), "{s}");
-        app.on_key(up);
-        assert_eq!(app.selected, 0);
-    }
+    // j and ↓ are both Key::Down, k and ↑ Key::Up (the terminal layer's mapping is tested with it).
+    assert_eq!(app.on_key(Key::Down), Action::None);
+    assert_eq!(app.selected, 1);
+    let s = screen(&mut app, 140, 40);
+    assert!(s.contains("Ports of 198.18.0.11"), "{s}");
+    let ports = port_panel(&s);
+    assert!(ports.contains("80/tcp"), "{ports}");
+    assert!(!ports.contains("22/tcp"), "{ports}");
+    // Past the end: stays on the last host.
+    app.on_key(Key::Down);
+    assert_eq!(app.selected, 1);
+    app.on_key(Key::Up);
+    assert_eq!(app.selected, 0);
+    let s = screen(&mut app, 140, 40);
+    assert!(s.contains("Ports of 198.18.0.10"), "{s}");
+    app.on_key(Key::Up);
+    assert_eq!(app.selected, 0);
+    app.on_key(Key::PageDown);
+    assert_eq!(app.selected, 1);
+    app.on_key(Key::First);
+    assert_eq!(app.selected, 0);
+    app.on_key(Key::Last);
+    assert_eq!(app.selected, 1);
 }
 
 #[test]
