@@ -2,7 +2,7 @@
 //! (return, error, panic on any thread), and the loop that drains the scan's events without ever
 //! blocking on them, reads keys, and redraws at a fixed rate.
 
-use crate::state::{Action, App, Key};
+use crate::state::{Action, App, Key, Phase};
 use crate::{Exit, Options, TuiError};
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::Show;
@@ -138,7 +138,7 @@ pub(crate) fn run(
         }
         // Cancelled by someone else (SIGTERM, a sink that asked to stop): nothing more will come,
         // and whoever cancelled wants the process to end, not a screen to read.
-        if cancel.is_some() && app.scan.phase == crate::state::Phase::Finished("cancelled".into()) {
+        if cancel.is_some() && matches!(&app.scan.phase, Phase::Finished(o) if o == "cancelled") {
             return Ok(Exit::CancelledElsewhere);
         }
         let now = Instant::now();
