@@ -81,26 +81,16 @@ pub fn check_terminal() -> Result<(), TuiError> {
 /// Show the scan whose events these are until the user quits (or the scan is cancelled from
 /// elsewhere). `cancel` is called if the user quits while the scan still runs. The terminal is
 /// restored before this returns, whatever happened. Must be called within a tokio runtime: the
-/// events are forwarded by a task, and the terminal loop runs on a blocking thread.
+/// terminal loop runs on its blocking thread pool.
 pub async fn run(
-    mut events: EventStream,
+    events: EventStream,
     cancel: impl FnOnce() + Send + 'static,
     options: Options,
 ) -> Result<Exit, TuiError> {
     check_terminal()?;
-    // A bounded channel, as the scan's own stream: the scan still waits for a slow screen
-    // rather than piling events up in memory; the terminal thread polls it without blocking.
-    let (tx, rx) = tokio::sync::mpsc::channel(rustmap::session::EVENT_BUFFER);
-    let forward = tokio::spawn(async move {
-        while let Some(ev) = events.next().await {
-            if tx.send(ev).await.is_err() {
-                break;
-            }
-        }
-    });
-    let ui = tokio::task::spawn_blocking(move || term::run(rx, Box::new(cancel), options)).await;
-    // Drop the stream now: nobody reads it any more, and the scan must not wait for a reader.
-    forward.abort();
+    // The terminal thread reads the stream itself, without ever waiting on it: no task and no
+    // second channel between the scan and the screen (each would cost the scan time per event).
+    let ui = tokio::task::spawn_blocking(move || term::run(events, Box::new(cancel), options)).await;
     match ui {
         Ok(r) => r,
         Err(_) => Err(TuiError::Panicked),

@@ -4,19 +4,20 @@
 
 use crate::state::{Action, App, Key, Phase};
 use crate::{Exit, Options, TuiError};
+use futures_core::Stream;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::Show;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::Terminal;
-use rustmap_model::ScanEvent;
+use rustmap::EventStream;
 use std::io::IsTerminal;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::mpsc::Receiver;
 
 /// The terminal is in raw mode on the alternate screen (whoever restores it first clears this,
 /// so the panic hook and the guard never both write the escape sequences).
@@ -29,6 +30,8 @@ static HOOK: Once = Once::new();
 /// Longest wait for a key between two looks at the event stream: short, so that a busy scan
 /// never waits long for its reader (the stream is bounded and the scan waits when it is full).
 const POLL: Duration = Duration::from_millis(20);
+/// The wait for a key while events are flowing.
+const BUSY_POLL: Duration = Duration::from_millis(1);
 /// Events folded between two looks at the keyboard, so a flood cannot freeze the screen.
 const DRAIN_MAX: usize = 4096;
 
@@ -97,7 +100,7 @@ fn key_of(k: KeyEvent) -> Option<Key> {
 /// Run the TUI on this (blocking) thread until the user quits or the scan was cancelled from
 /// elsewhere (a signal): `cancel` is called when the user quits a scan that still runs.
 pub(crate) fn run(
-    mut rx: Receiver<ScanEvent>,
+    mut events: EventStream,
     cancel: Box<dyn FnOnce() + Send>,
     options: Options,
 ) -> Result<Exit, TuiError> {
@@ -115,6 +118,8 @@ pub(crate) fn run(
     let mut next_frame = start;
     let mut app = App::new(options.log_lines);
     let mut stream_open = true;
+    // Polled, never awaited: nobody needs waking, the loop looks again within milliseconds.
+    let mut cx = Context::from_waker(Waker::noop());
     let mut cancel = Some(cancel);
     loop {
         if RESTORED_BY_PANIC.load(Ordering::SeqCst) {
@@ -122,13 +127,13 @@ pub(crate) fn run(
         }
         let mut drained = 0;
         while stream_open && drained < DRAIN_MAX {
-            match rx.try_recv() {
-                Ok(ev) => {
+            match Pin::new(&mut events).poll_next(&mut cx) {
+                Poll::Ready(Some(ev)) => {
                     app.scan.apply(&ev);
                     drained += 1;
                 }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
+                Poll::Pending => break,
+                Poll::Ready(None) => {
                     stream_open = false;
                     if !app.scan.finished() {
                         app.scan.log_line("the scan's event stream ended before the scan finished", true);
@@ -147,7 +152,9 @@ pub(crate) fn run(
             terminal.draw(|f| crate::ui::draw(f, &mut app))?;
             next_frame = now + frame_every;
         }
-        let wait = next_frame.saturating_duration_since(Instant::now()).min(POLL);
+        // While events flow, only glance at the keyboard: the scan waits whenever the stream's
+        // buffer is full, so a sleeping reader would slow a sweep down (by a second for a /16).
+        let wait = if drained > 0 { BUSY_POLL } else { next_frame.saturating_duration_since(Instant::now()).min(POLL) };
         if !event::poll(wait)? {
             continue;
         }
