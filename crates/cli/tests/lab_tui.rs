@@ -5,8 +5,10 @@
 //! the selection, the help panel opens, `q` cancels the scan and gives back a usable terminal
 //! (normal screen, cooked mode), with the scan stored as interrupted and `-oX` written.
 //!
-//! Without the lab this skips with a reason — except under `CI=true`, where it fails. Every wait
-//! is bounded; the tmux server is killed on every way out (a guard's `Drop`).
+//! Without the lab this skips with a reason — except under `CI=true`, where it fails. A second
+//! test needs no lab (a connect scan of 127.0.0.1): a finished scan stays on screen until `q`,
+//! and Ctrl-C quits as `q` does. Every wait is bounded; the tmux server is killed on every way
+//! out (a guard's `Drop`).
 
 mod common;
 
@@ -195,4 +197,50 @@ fn tui_shows_the_live_scan_follows_the_keys_and_gives_the_terminal_back() {
     let x = std::fs::read_to_string(&xml).unwrap();
     assert!(x.trim_end().ends_with("</nmaprun>"), "{x}");
     assert!(x.contains("198.18.0.11"), "{x}");
+}
+
+/// No lab needed: connect scans of 127.0.0.1 only. A finished scan stays on the screen, marked
+/// finished, until `q` (exit code 0); Ctrl-C while a scan runs quits as `q` does (exit code 130).
+#[test]
+fn tui_stays_up_after_the_scan_and_ctrl_c_quits_like_q() {
+    if !tmux_present() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("scan.xml");
+    let tmux = Tmux::start();
+    let bin = env!("CARGO_BIN_EXE_rustmap");
+    let home = dir.path().display();
+    tmux.type_text(
+        &format!("env HOME={home} {bin} --tui -sT -p {open} --no-db --oX {} 127.0.0.1; echo EXIT=$?", xml.display()),
+        true,
+    );
+    let s = tmux.wait_for("the finished scan", |s| s.contains("finished 100%") && s.contains("scan completed"));
+    assert!(port_panel(&s).contains(&format!("{open}/tcp")), "{s}");
+    // Still there a while later: the TUI waits for q.
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = tmux.screen();
+    assert!(s.contains("finished 100%") && !s.lines().any(|l| l.starts_with("EXIT=")), "{s}");
+    assert_eq!(tmux.alternate_on(), "1", "{s}");
+    tmux.type_text("q", false);
+    let s = tmux.wait_for("rustmap to exit after q", |s| s.lines().any(|l| l.starts_with("EXIT=")));
+    assert!(s.contains("EXIT=0"), "q after the end is a normal exit:\n{s}");
+    assert_eq!(tmux.alternate_on(), "0", "{s}");
+    assert!(std::fs::read_to_string(&xml).unwrap().contains(&format!("portid=\"{open}\"")));
+
+    // Ctrl-C while a (slow) scan runs.
+    tmux.type_text("clear", true);
+    tmux.type_text(
+        &format!("env HOME={home} {bin} --tui -sT -p 1-65535 -r --scan-delay 5ms --no-db 127.0.0.1; echo EXIT=$?"),
+        true,
+    );
+    tmux.wait_for("the running scan", |s| s.contains("running") && s.contains("Ports of 127.0.0.1"));
+    tmux.tmux(&["send-keys", "-t", "tui", "C-c"]);
+    let s = tmux.wait_for("rustmap to exit after Ctrl-C", |s| s.lines().any(|l| l.starts_with("EXIT=")));
+    assert!(s.contains("EXIT=130"), "Ctrl-C cancels a running scan, as q does:\n{s}");
+    assert!(s.contains("scan interrupted"), "{s}");
+    assert_eq!(tmux.alternate_on(), "0", "{s}");
+    drop(listener);
 }
