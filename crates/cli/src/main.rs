@@ -260,7 +260,8 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
     // Every host is written as it finishes: no need to hold them all until the end.
     let mut sinks: Vec<Box<dyn rustmap::Sink>> =
         store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
-    if f.predict_ports {
+    // The TUI's event log shows the first open port itself: nothing may print under it.
+    if f.predict_ports && !f.tui {
         sinks.push(Box::new(predict::FirstOpenNote));
     }
     let resume = match checkpoint {
