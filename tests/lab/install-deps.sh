@@ -61,6 +61,8 @@ declare -A PROBE=(
   [tcpdump]=/usr/bin/tcpdump
   [dante-server]=/usr/sbin/danted
   [graphviz]=/usr/bin/dot
+  # The TUI test (crates/cli/tests/lab_tui.rs) drives `rustmap --tui` in a private tmux server.
+  [tmux]=/usr/bin/tmux
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 

@@ -285,6 +285,11 @@ pub struct Flags {
     /// No live status line on stderr (it is drawn only when stderr is a terminal and stdout is not a pipe).
     #[arg(long = "no-progress", help_heading = "Output")]
     pub no_progress: bool,
+    /// Interactive TUI instead of the normal output: host list, port detail and event log of the
+    /// running scan (j/k or arrows move, h help, q quits and cancels a running scan). Needs a
+    /// terminal on stdout; output files (-oX FILE...) and the history are written as usual.
+    #[arg(long = "tui", help_heading = "Output")]
+    pub tui: bool,
     /// Scan history database (default ~/.rustmap/rustmap.db); every scan is stored in it as it runs.
     #[arg(long = "db", value_name = "PATH", help_heading = "History")]
     pub db: Option<std::path::PathBuf>,
@@ -405,7 +410,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     u("cloud-running-only", false),
     u("cloud-regions", true),
     u("cloud-tag", true),
-    u("tui", false),
     u("oS", true),
     u("oM", true),
     u("iR", true),

@@ -23,8 +23,11 @@ pub fn early_exit(f: &crate::flags::Flags) -> Option<ExitCode> {
     })
 }
 
-/// Cargo features compiled into this binary (none are defined yet; `-V` lists them).
-pub const FEATURES: &[&str] = &[];
+/// Cargo features compiled into this binary (`-V` lists them).
+pub const FEATURES: &[&str] = &[
+    #[cfg(feature = "tui")]
+    "tui",
+];
 
 /// The text of `-V`: the version, then the features and the built-in data's versions.
 pub fn long_version() -> String {

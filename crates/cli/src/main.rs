@@ -15,6 +15,7 @@ mod predict;
 mod profiles;
 mod resume;
 mod selftest;
+mod tui;
 mod watch;
 
 use clap::FromArgMatches;
@@ -71,6 +72,9 @@ fn main() -> ExitCode {
     if let Some(code) = generate::early_exit(&parsed) {
         return code;
     }
+    if let Err(code) = tui::check(&parsed) {
+        return code;
+    }
     let settings = match profiles::settings(&mut parsed) {
         Ok(s) => s,
         Err(code) => return code,
@@ -123,6 +127,11 @@ fn main() -> ExitCode {
     if config.output.diff && store_flags.no_db {
         eprintln!("rustmap: note: the profile's diff needs the stored history: off with --no-db");
         config.output.diff = false;
+    }
+    if store_flags.tui {
+        if let Err(code) = tui::prepare(&mut config) {
+            return code;
+        }
     }
     let watch = match watch::Watch::from_flags(&store_flags) {
         Ok(w) => w,
@@ -255,7 +264,8 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
     // Every host is written as it finishes: no need to hold them all until the end.
     let mut sinks: Vec<Box<dyn rustmap::Sink>> =
         store.into_iter().map(|s| Box::new(s) as Box<dyn rustmap::Sink>).collect();
-    if f.predict_ports {
+    // The TUI's event log shows the first open port itself: nothing may print under it.
+    if f.predict_ports && !f.tui {
         sinks.push(Box::new(predict::FirstOpenNote));
     }
     let resume = match checkpoint {
@@ -276,7 +286,7 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
         }
     };
     let options = StartOptions { totals_only: true, sinks, resume, learned_rtt, seen_up, ..StartOptions::default() };
-    let scan = match Scanner::start_plan(plan, options) {
+    let mut scan = match Scanner::start_plan(plan, options) {
         Ok(s) => s,
         Err(StartError::Config(e)) => {
             eprintln!("rustmap: {e}");
@@ -288,10 +298,14 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
         }
     };
     cancel_on_signal(scan.cancel_token());
+    let tui_failed = if f.tui { tui::show(&mut scan).await } else { None };
     let outcome = scan.wait().await;
     let stored =
         health.as_ref().and_then(|h| h.lock().ok().and_then(|h| h.scan_id.clone().filter(|_| h.error.is_none())));
     let after = history::after_scan(&f, &config, health);
+    if let Some(code) = tui_failed {
+        return code;
+    }
     let signal = SIGNAL.load(Ordering::SeqCst);
     if signal != 0 {
         match stored {

@@ -463,7 +463,6 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["--PO", "127.0.0.1"], "-PO"),
         (vec!["--script", "http-title", "127.0.0.1"], "--script"),
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
-        (vec!["--tui", "127.0.0.1"], "--tui"),
         (vec!["--geoip", "127.0.0.1"], "--geoip"),
     ] {
         let o = rustmap(&args);
@@ -471,6 +470,58 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(&format!("not yet supported: {flag}")), "{args:?}: {err}");
         assert!(stdout(&o).is_empty());
+    }
+}
+
+/// `--tui` with stdout not a terminal (here a pipe) is a usage error before anything is scanned or
+/// stored; so is `--tui` with an option that would write to the terminal under it. Built without
+/// the `tui` feature, `--tui` says the build has none.
+#[test]
+fn tui_needs_a_terminal_and_refuses_what_would_write_over_it() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("tui.db");
+    let db = db.to_str().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rustmap"))
+            .args(args)
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rustmap")
+    };
+    let o = run(&["--tui", "--db", db, "127.0.0.1"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(!Path::new(db).exists(), "nothing was started or stored: {err}");
+    if cfg!(feature = "tui") {
+        assert!(err.contains("--tui needs a terminal: standard output is not one"), "{err}");
+        for (args, names) in [
+            (vec!["--watch"], "--watch"),
+            (vec!["--oN", "-"], "--oN -"),
+            (vec!["--oX", "-"], "--oX -"),
+            (vec!["--oJ-lines", "-"], "--oJ-lines -"),
+            (vec!["--stats-every", "5"], "--stats-every"),
+            (vec!["--topology", "dot"], "--topology without --topology-output"),
+        ] {
+            let mut all = vec!["--tui", "--db", db];
+            all.extend(args.iter().copied());
+            all.push("127.0.0.1");
+            let o = run(&all);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{all:?}: {err}");
+            assert!(
+                err.contains(&format!("--tui draws the scan on the terminal: it cannot be combined with {names}")),
+                "{all:?}: {err}"
+            );
+        }
+        // A file is fine: the check that fails is the terminal one, not a conflict.
+        let x = home.path().join("scan.xml");
+        let o = run(&["--tui", "--db", db, "--oX", x.to_str().unwrap(), "127.0.0.1"]);
+        assert!(stderr(&o).contains("--tui needs a terminal"), "{}", stderr(&o));
+        assert!(!x.exists(), "no output file before the scan starts");
+    } else {
+        assert!(err.contains("--tui: this build of rustmap has no TUI"), "{err}");
     }
 }
 
