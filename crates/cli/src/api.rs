@@ -10,7 +10,22 @@ use std::process::ExitCode;
 /// Where the API listens when `--listen` is not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-fn options(f: &Flags) -> Result<ApiOptions, String> {
+/// The key: `--api-key`, else the configuration files' `[api] key_file`.
+fn key(f: &Flags, settings: &rustmap::settings::Settings) -> Result<Option<String>, String> {
+    if f.api_key.is_some() {
+        return Ok(f.api_key.clone());
+    }
+    let Some(path) = &settings.api_key_file else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("[api] key_file {}: cannot read the API key: {e}", path.display()))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(format!("[api] key_file {}: the file is empty", path.display()));
+    }
+    Ok(Some(key.to_string()))
+}
+
+fn options(f: &Flags, settings: &rustmap::settings::Settings) -> Result<ApiOptions, String> {
     if !f.targets.is_empty() || !f.input_list.is_empty() {
         return Err("--api takes no targets: scans are started with POST /api/scans".into());
     }
@@ -26,12 +41,12 @@ fn options(f: &Flags) -> Result<ApiOptions, String> {
         None => None,
     };
     let db = history::db_path(f).ok_or("no home directory for the history database: give --db PATH")?;
-    Ok(ApiOptions { listen, api_key: f.api_key.clone(), allow, db, profiles: rustmap::profile::default_dir() })
+    Ok(ApiOptions { listen, api_key: key(f, settings)?, allow, db, profiles: rustmap::profile::default_dir() })
 }
 
 /// Run the server; the exit code is 2 for bad flags, 1 when it cannot serve.
-pub fn run(f: &Flags) -> ExitCode {
-    let options = match options(f) {
+pub fn run(f: &Flags, settings: &rustmap::settings::Settings) -> ExitCode {
+    let options = match options(f, settings) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("rustmap: {e}");

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         return selftest::run(&parsed);
     }
     if parsed.api {
-        return api::run(&parsed);
+        return api::run(&parsed, &settings);
     }
     if parsed.history {
         return history::history(&parsed);

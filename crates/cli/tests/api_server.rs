@@ -89,6 +89,31 @@ fn api_flags_are_checked_before_anything_is_bound() {
 }
 
 #[test]
+fn the_key_can_come_from_the_config_files_key_file() {
+    let home = tempfile::tempdir().unwrap();
+    let conf = home.path().join(".rustmap");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("config.toml"), "[api]\nkey_file = \"~/api.key\"\n").unwrap();
+    // Missing file: a usage error naming it, before anything is bound.
+    let o = Command::new(bin()).args(["--api", "--listen", "0.0.0.0:0"]).env("HOME", home.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("api.key"), "{err}");
+    std::fs::write(home.path().join("api.key"), "file-key\n").unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(bin())
+        .args(["--api", "--listen", &addr.to_string()])
+        .env("HOME", home.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    wait_healthy(addr);
+    assert_eq!(http(addr, "GET", "/api/scans", "wrong", None).0, 401);
+    assert_eq!(http(addr, "GET", "/api/scans", "file-key", None).0, 200, "the file's key, whitespace trimmed");
+}
+
+#[test]
 fn sigterm_stops_running_scans_and_stores_them_interrupted() {
     let home = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

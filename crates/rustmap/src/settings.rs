@@ -13,8 +13,10 @@
 //! - `[scan]`: a partial [`ScanConfig`], exactly as a profile is (`[scan.timing] template = 4`),
 //!   except `targets`, `target_files` and `args`, which belong to one scan, not to every scan;
 //! - `[history]`: `db`, the history database's path (`~/` is the home directory);
-//! - `[api] key_file` and `[geoip] dir` are the places of features this build does not have: they
-//!   are refused with "not yet supported", never silently ignored.
+//! - `[api]`: `key_file`, a file holding the API server's key (`rustmap --api` without
+//!   `--api-key`), so the key is not on a command line for every process list to show;
+//! - `[geoip] dir` is the place of a feature this build does not have: it is refused with "not
+//!   yet supported", never silently ignored.
 //!
 //! Unknown keys are errors too. Every error names the file, line and column.
 
@@ -95,6 +97,8 @@ pub struct Settings {
     scan: toml::Table,
     /// `[history] db`, with `~/` expanded.
     pub history_db: Option<PathBuf>,
+    /// `[api] key_file`, with `~/` expanded.
+    pub api_key_file: Option<PathBuf>,
     /// The files that were read, in order.
     pub files: Vec<PathBuf>,
     /// Optional files that exist but could not be read (permission denied, as for a user's HOME
@@ -111,7 +115,7 @@ struct FileDoc {
     #[serde(default)]
     history: Option<HistoryTable>,
     #[serde(default)]
-    api: Option<PlannedTable>,
+    api: Option<ApiTable>,
     #[serde(default)]
     geoip: Option<PlannedTable>,
 }
@@ -120,6 +124,12 @@ struct FileDoc {
 #[serde(deny_unknown_fields)]
 struct HistoryTable {
     db: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiTable {
+    key_file: Option<PathBuf>,
 }
 
 /// The table of a feature not built yet: any key in it is refused with its position.
@@ -168,9 +178,8 @@ impl Settings {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| malformed(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
         let span_of = |table: &str, key: &str| key_offset(text, table, key).unwrap_or(0);
-        for (table, what) in [("api", "an API key file"), ("geoip", "a GeoIP database directory")] {
-            let planned = if table == "api" { &doc.api } else { &doc.geoip };
-            if let Some(PlannedTable(t)) = planned {
+        for (table, what) in [("geoip", "a GeoIP database directory")] {
+            if let Some(PlannedTable(t)) = &doc.geoip {
                 if let Some(key) = t.keys().next() {
                     return Err(malformed(
                         span_of(table, key),
@@ -192,6 +201,9 @@ impl Settings {
         }
         if let Some(db) = doc.history.and_then(|h| h.db) {
             self.history_db = Some(expand_home(db));
+        }
+        if let Some(file) = doc.api.and_then(|a| a.key_file) {
+            self.api_key_file = Some(expand_home(file));
         }
         // `doc.scan` was read only to check the keys against ScanConfig with positions; the
         // merge works on the table, which knows which keys were given.
@@ -326,6 +338,13 @@ mod tests {
     }
 
     #[test]
+    fn the_api_key_file_is_read_as_a_path() {
+        let mut s = Settings::default();
+        s.apply(Path::new("a.toml"), "[api]\nkey_file = \"/etc/rustmap/api.key\"\n").unwrap();
+        assert_eq!(s.api_key_file.as_deref(), Some(Path::new("/etc/rustmap/api.key")));
+    }
+
+    #[test]
     fn errors_name_file_line_and_column() {
         let d = tempfile::tempdir().unwrap();
         let check = |text: &str, line: usize, needle: &str| {
@@ -339,7 +358,7 @@ mod tests {
         check("[scan.timing]\ntemplate = \"fast\"\n", 2, "");
         check("[scan]\ntargets = [\"10.0.0.1\"]\n", 2, "belongs on the command line");
         check("[history]\ndb = \"x\"\n\n[geoip]\ndir = \"/usr/share/GeoIP\"\n", 5, "not yet supported");
-        check("[api]\nkey_file = \"/etc/k\"\n", 2, "not yet supported");
+        check("[api]\nport = 1\n", 2, "unknown field");
         check("[colours]\n", 1, "colours");
         check("[scan\n", 1, "");
         // RUSTMAP_CONFIG's file must exist; the others may be absent.
