@@ -101,6 +101,7 @@ pub enum ServeError {
 pub struct Server {
     listener: tokio::net::TcpListener,
     state: Arc<runner::State>,
+    orphans: Vec<String>,
 }
 
 impl Server {
@@ -113,14 +114,20 @@ impl Server {
             return Err(ServeError::NeedsKey(options.listen));
         }
         let db = options.db.clone();
-        tokio::task::spawn_blocking(move || rustmap_store::Store::open(&db).map(drop))
+        // Scans a killed server left `running` are marked interrupted (resumable with --resume).
+        let orphans = tokio::task::spawn_blocking(move || rustmap_store::Store::open(&db)?.mark_orphans())
             .await
             .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?
             .map_err(|source| ServeError::Store { path: options.db.display().to_string(), source })?;
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .map_err(|source| ServeError::Bind { addr: options.listen, source })?;
-        Ok(Server { listener, state: Arc::new(runner::State::new(options)) })
+        Ok(Server { listener, state: Arc::new(runner::State::new(options)), orphans })
+    }
+
+    /// The scans found `running` at start whose process was gone, now marked interrupted.
+    pub fn orphans(&self) -> &[String] {
+        &self.orphans
     }
 
     /// The address bound.

@@ -73,6 +73,9 @@ pub fn run(f: &Flags, settings: &rustmap::settings::Settings) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        for id in server.orphans() {
+            eprintln!("rustmap: scan {id} was left running by a process that is gone: marked interrupted (rustmap --resume {id})");
+        }
         let addr = server.local_addr().map_or(options.listen, |a| a);
         let auth = if options.api_key.is_some() { "Bearer token required" } else { "no authentication, loopback only" };
         eprintln!("rustmap: API listening on http://{addr} ({auth}); history {}", options.db.display());

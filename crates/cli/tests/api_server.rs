@@ -157,6 +157,91 @@ fn sigterm_stops_running_scans_and_stores_them_interrupted() {
 }
 
 #[test]
+fn a_server_killed_under_load_restarts_marks_its_scans_interrupted_and_serves_the_rest() {
+    let home = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let start = || {
+        let child = Command::new(bin())
+            .args(["--api", "--listen", &addr.to_string(), "--api-key", "k"])
+            .env("HOME", home.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_healthy(addr);
+        Server(child)
+    };
+    let mut server = start();
+    let quick = json!({"targets": ["127.0.0.1"], "scan_type": "T", "ports": "1-100", "skip_discovery": true,
+                       "config": {"names": {"reverse": "never"}}});
+    let (status, v) = http(addr, "POST", "/api/scans", "k", Some(&quick));
+    assert_eq!(status, 202, "{v}");
+    let done = v["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(addr, "GET", &format!("/api/scans/{done}"), "k", None).1["scan"]["status"] != "completed" {
+        assert!(Instant::now() < deadline, "the quick scan never completed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut running = Vec::new();
+    for i in 2..5 {
+        let body = json!({"targets": [format!("127.0.0.{i}")], "scan_type": "T", "ports": "1-2000", "skip_discovery": true,
+                          "config": {"timing": {"scan_delay": "100ms"}, "names": {"reverse": "never"}}});
+        let (status, v) = http(addr, "POST", "/api/scans", "k", Some(&body));
+        assert_eq!(status, 202, "{v}");
+        running.push(v["id"].as_str().unwrap().to_string());
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    // Readers hammer the server while it is killed (each bounded: 300 requests or 20 s).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_secs(20);
+                for _ in 0..300 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) || Instant::now() > until {
+                        break;
+                    }
+                    let _ = std::panic::catch_unwind(|| http(addr, "GET", "/api/scans", "k", None));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    drop(server);
+    let db = home.path().join(".rustmap/rustmap.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    // Restarted: the killed scans are marked interrupted; the rest is served as before.
+    let mut server = start();
+    for id in &running {
+        let (status, v) = http(addr, "GET", &format!("/api/scans/{id}"), "k", None);
+        assert_eq!((status, v["scan"]["status"].as_str()), (200, Some("interrupted")), "{v}");
+    }
+    let (status, v) = http(addr, "GET", &format!("/api/scans/{done}"), "k", None);
+    assert_eq!((status, v["scan"]["status"].as_str()), (200, Some("completed")), "{v}");
+    let (status, v) = http(addr, "GET", &format!("/api/scans/{done}/export?format=xml"), "k", None);
+    assert!(status == 200 && v.as_str().is_some_and(|x| x.contains("<nmaprun")), "{status} {v}");
+    let (status, v) = http(addr, "POST", "/api/scans", "k", Some(&quick));
+    assert_eq!(status, 202, "a new scan starts after the restart: {v}");
+    let pid = server.0.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let _ = server.0.wait();
+    let mut err = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    for id in &running {
+        assert!(err.contains(&format!("scan {id} was left running")), "{err}");
+    }
+}
+
+#[test]
 fn schemathesis_finds_nothing_against_the_openapi_document() {
     let st = std::env::var("LAB_VENV").unwrap_or_else(|_| "/opt/rustmap-lab/venv".into()) + "/bin/st";
     if !need(is_root(), "schemathesis runs the server in a network namespace: needs root")

@@ -1,11 +1,12 @@
 //! Stored scans one at a time, as the API server shows and manages them: [`Store::scan`] reads one
 //! scan's row (times, status, totals, configuration), [`Store::list`] lists them filtered by status,
-//! and [`Store::delete`] removes a scan with its hosts and ports.
+//! [`Store::delete`] removes a scan with its hosts and ports, and [`Store::mark_orphans`] marks the
+//! scans of killed processes interrupted (a server restarted after a crash).
 //!
 //! Ids are taken whole here, never as prefixes: a remote client names a scan by the id it was
 //! given, and a prefix that happens to match another scan must not delete it.
 
-use crate::{Store, StoreError};
+use crate::{owner, Store, StoreError};
 use rusqlite::{params, OptionalExtension, Row};
 use rustmap_model::ScanConfig;
 use serde::Serialize;
@@ -82,6 +83,35 @@ impl Store {
         ))?;
         let rows = st.query_map(params![status, limit], record)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Mark `interrupted` every scan whose row says `running` but whose process is gone (killed,
+    /// a power cut), and return their ids. Such a scan is resumable either way
+    /// (`rustmap --resume`); the mark makes lists tell the truth. Scans of live processes are
+    /// left alone.
+    pub fn mark_orphans(&mut self) -> Result<Vec<String>, StoreError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let running: Vec<(String, Option<i64>, Option<String>)> = {
+            let mut st = tx.prepare("SELECT id, pid, owner FROM scans WHERE status = 'running'")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut marked = Vec::new();
+        for (id, pid, tag) in running {
+            if pid.is_some_and(|p| owner::alive(p, tag.as_deref())) {
+                continue;
+            }
+            tx.execute(
+                "UPDATE scans SET status = 'interrupted', pid = NULL, owner = NULL,
+                 error = 'the process running it stopped before the scan ended',
+                 open_ports = (SELECT count(*) FROM ports WHERE scan = scans.seq AND state = 'open')
+                 WHERE id = ?1",
+                params![id],
+            )?;
+            marked.push(id);
+        }
+        tx.commit()?;
+        Ok(marked)
     }
 
     /// Delete a stored scan, its hosts, ports and down hosts, in one transaction: either all of

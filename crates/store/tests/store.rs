@@ -222,3 +222,52 @@ fn scans_are_read_listed_by_status_and_deleted_whole() {
         rusqlite::Connection::open(&db).unwrap().query_row("SELECT count(*) FROM ports", [], |r| r.get(0)).unwrap();
     assert_eq!(ports, 1, "only the remaining scan's port rows are left");
 }
+
+#[test]
+fn scans_of_killed_processes_are_marked_interrupted_and_live_ones_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rustmap.db");
+    scan(
+        Store::open(&db).unwrap(),
+        "01DONE",
+        "198.18.0.10",
+        vec![host("198.18.0.10", &[(22, "x")])],
+        ScanOutcome::Completed,
+    );
+    // A scan left `running` by a process that is gone (a pid that cannot exist)...
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO scans (id, started, status, args, targets, pid, owner) VALUES ('01DEAD', 1, 'running', '', 'x', ?1, 'x')",
+        rusqlite::params![i64::from(u32::MAX)],
+    )
+    .unwrap();
+    // ...and one this (live) process is running: started through the sink, not finished.
+    let health = Arc::new(Mutex::new(StoreHealth::default()));
+    let mut live = StoreSink::new(Store::open(&db).unwrap(), Arc::clone(&health));
+    let info = ScanInfo {
+        schema_version: EVENT_SCHEMA_VERSION,
+        scan_id: "01LIVE".into(),
+        config: Some(Box::new(ScanConfig::new(["198.18.0.11"]))),
+        version: "0.1.0".into(),
+        args: String::new(),
+        start_unix: 1_795_000_100,
+        scans: vec![],
+        verbosity: 0,
+        debugging: 0,
+        service_scan: false,
+    };
+    live.event(&ScanEvent::ScanStarted(info)).unwrap();
+    live.tick().unwrap();
+    let mut store = Store::open(&db).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.scan("01LIVE").is_err() {
+        assert!(std::time::Instant::now() < deadline, "the live scan's row was never written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let marked = store.mark_orphans().unwrap();
+    assert_eq!(marked, ["01DEAD"]);
+    assert_eq!(store.scan("01LIVE").unwrap().status, "running", "a live process's scan is left alone");
+    assert_eq!(store.scan("01DEAD").unwrap().status, "interrupted");
+    assert_eq!(store.scan("01DONE").unwrap().status, "completed", "ended scans untouched");
+    assert!(store.mark_orphans().unwrap().iter().all(|id| id != "01DEAD"), "marked once");
+}
