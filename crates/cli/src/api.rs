@@ -94,19 +94,8 @@ pub fn run(f: &Flags, settings: &rustmap::settings::Settings) -> ExitCode {
 }
 
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+    if crate::termination().await.is_none() {
+        // No Ctrl-C handler could be installed: serve until killed.
+        std::future::pending::<()>().await;
     }
 }

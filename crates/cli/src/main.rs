@@ -177,24 +177,30 @@ fn main() -> ExitCode {
 /// Which signal stopped the scan (0: none), for the exit code and the resume hint.
 static SIGNAL: AtomicU8 = AtomicU8::new(0);
 
+/// The first SIGINT (Ctrl-C) or SIGTERM: its number, 2 or 15; `None` if Ctrl-C cannot be
+/// listened for.
+pub(crate) async fn termination() -> Option<u8> {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.ok().map(|_| 2),
+        _ = term => Some(15),
+    }
+}
+
 /// Cancel the scan on SIGINT (Ctrl-C) or SIGTERM: it ends as `interrupted`, results so far kept.
 fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
     tokio::spawn(async move {
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        let which = tokio::select! {
-            r = tokio::signal::ctrl_c() => if r.is_ok() { 2 } else { return },
-            _ = term => 15,
-        };
+        let Some(which) = termination().await else { return };
         SIGNAL.store(which, Ordering::SeqCst);
         token.cancel();
     });
