@@ -270,7 +270,12 @@ impl State {
             scan_id: Some(live.id.clone()),
             ..StartOptions::default()
         };
-        let mut handle = Scanner::start_plan(plan, options).map_err(|e| format!("the scan could not start: {e}"))?;
+        // Starting may block (a SOCKS5 proxy is greeted before the scan, up to its timeout): off
+        // the async workers' hands.
+        let mut handle = tokio::task::spawn_blocking(move || Scanner::start_plan(plan, options))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("the scan could not start: {e}"))?;
         if let Some(mut events) = handle.events() {
             while let Some(ev) = events.next().await {
                 live.push(ev);
