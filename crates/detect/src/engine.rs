@@ -937,10 +937,13 @@ mod tests {
             at.push(t.duration_since(started));
         }
         assert!(at.len() >= 3, "{at:?}");
-        // 1.3 s at 10/s: at most 14 connections, and no two closer than the 100 ms gap allows.
+        // 1.3 s at 10/s: at most 14 connections, and at most 6 in any half second. (Gaps between
+        // two accepts are not checked one by one: on a loaded machine the accepting task may
+        // take two spaced connections from its backlog at once.)
         assert!(at.len() <= 14, "{at:?}");
-        for w in at.windows(2) {
-            assert!(w[1] - w[0] >= Duration::from_millis(80), "{at:?}");
+        for (i, t) in at.iter().enumerate() {
+            let within = at[i..].iter().take_while(|u| **u - *t < Duration::from_millis(500)).count();
+            assert!(within <= 6, "{within} connections within 500 ms of {t:?}: {at:?}");
         }
     }
 }

@@ -98,9 +98,12 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        // 800 probes at 2,000 a second: 0.4 s.
+        // 800 probes at 2,000 a second: 0.4 s. Never faster than the maximum; slower only by what
+        // a loaded machine's late wake-ups cost (a schedule that let lateness add up would be
+        // far slower: 800 late wake-ups). The exact figure is a benchmark's, not a test's.
         let rate = 800.0 / t0.elapsed().as_secs_f64();
-        assert!((rate / 2000.0 - 1.0).abs() < 0.10, "{rate}/s");
+        assert!(rate <= 2000.0 * 1.05, "faster than --max-rate: {rate}/s");
+        assert!(rate >= 2000.0 * 0.5, "{rate}/s");
     }
 
     #[tokio::test(start_paused = true)]
