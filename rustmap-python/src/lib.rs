@@ -1,0 +1,40 @@
+//! `rustmap._rustmap`, the native half of RustMap's Python bindings: it turns keyword arguments
+//! into a checked [`rustmap::ScanConfig`] ([`config`]), runs scans as sessions on one shared tokio
+//! runtime ([`session`]), expands target lists ([`targets`]) and maps the library's errors to the
+//! Python exceptions of `rustmap.errors` ([`errors`]).
+//!
+//! Everything crosses the boundary as JSON text in the library's own serde shapes (the shapes
+//! `rustmap -oJ` writes): the pure-Python package `rustmap` wraps it in result and event
+//! objects. One serialization per event or result is far cheaper than the network time of a
+//! scan, and it keeps the Python objects, `to_dict()` and the CLI's JSON the same by construction.
+
+mod config;
+mod errors;
+mod session;
+mod targets;
+
+use pyo3::prelude::*;
+
+/// The native module. Its functions are private to the `rustmap` package, which documents them.
+#[pymodule]
+fn _rustmap(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(config::build_config, m)?)?;
+    m.add_function(wrap_pyfunction!(config::config_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(targets::parse_targets, m)?)?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_class::<session::Session>()?;
+    Ok(())
+}
+
+/// RustMap's version (the library this module was built from).
+#[pyfunction]
+fn version() -> &'static str {
+    rustmap::VERSION
+}
+
+/// The one tokio runtime of the process (multi-threaded, made on first use): pyo3-async-runtimes'
+/// own, so that awaitables handed to asyncio and scans started from synchronous calls share
+/// its worker threads.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
