@@ -33,7 +33,7 @@ class _View:
         return json.dumps(self._data, indent=indent)
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._data == other._data  # type: ignore[attr-defined]
+        return isinstance(other, _View) and type(self) is type(other) and self._data == other._data
 
     def __hash__(self) -> int:
         return hash(self.to_json())
