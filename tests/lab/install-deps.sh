@@ -92,10 +92,15 @@ venv() {
   "$LAB_VENV/bin/pip" install -q --disable-pip-version-check "$AIOQUIC"
   "$LAB_VENV/bin/python" -c 'import aioquic'
 }
+# And the Python bindings' test tools (maturin, pytest, mypy), in a virtualenv of their own.
+pyvenv() {
+  bash "$(dirname "${BASH_SOURCE[0]}")/../python-venv.sh" "${RUSTMAP_PY_VENV:-/opt/rustmap-lab/pyvenv}"
+}
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps.sh: all lab packages already installed"
   venv
+  pyvenv
   exit 0
 fi
 echo "install-deps.sh: missing: ${missing[*]}"
@@ -144,4 +149,5 @@ if [ ${#still[@]} -gt 0 ]; then
   exit 1
 fi
 venv
+pyvenv
 echo "install-deps.sh: done"
