@@ -144,8 +144,7 @@ pub(crate) fn build_config(py: Python<'_>, kwargs_json: &str) -> PyResult<(Strin
     if c.args.is_empty() {
         c.args = format!("rustmap (python) {}", c.targets.join(" "));
     }
-    // Checking may resolve nothing and send nothing, but reads files (-iL, --probe-db): without
-    // the GIL.
+    // Checking sends nothing but reads files (target files, probe databases): without the GIL.
     let checked = py.detach(|| rustmap::validate(&c).map(|_| ()));
     checked.map_err(|e| errors::config_error(py, &e))?;
     let text = serde_json::to_string(&c).map_err(|e| errors::invalid(py, "", "", &e.to_string()))?;
