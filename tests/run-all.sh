@@ -62,30 +62,8 @@ fi
 step "cargo test"
 cargo test --workspace --locked
 
-
-# The Python bindings (rustmap-python/, outside the workspace: docs/python.md § Development):
-# format and lint the crate, build the extension into a virtualenv of pinned tools (debug, with a
-# target directory outside the clone that later runs reuse), check the types with mypy, and run
-# the pytest suite inside the lab's scanner namespace, where its lab tests find the lab (outside
-# it they skip, and with CI=true fail). The CLI binary cargo test built is what it compares with.
+# The Python bindings (rustmap-python/, outside the workspace): tests/python.sh formats and lints
+# the crate, builds the extension, runs mypy and the pytest suite (in the lab's scanner namespace
+# when root, like cargo test; docs/python.md § Development).
 step "python bindings: fmt, clippy, maturin develop, mypy, pytest"
-if [ "$(id -u)" -eq 0 ]; then
-  PY_VENV="${RUSTMAP_PY_VENV:-/opt/rustmap-lab/pyvenv}"
-else
-  PY_VENV="${RUSTMAP_PY_VENV:-${TMPDIR:-/tmp}/rustmap-pyvenv}"
-fi
-bash tests/python-venv.sh "$PY_VENV"
-PY_TARGET="${PY_TARGET_DIR:-${HOME:-/root}/.cache/rustmap/py-target}"
-RUSTMAP_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/rustmap"
-(
-  cd rustmap-python
-  cargo fmt -- --check
-  CARGO_TARGET_DIR="$PY_TARGET" cargo clippy --locked --all-targets -- -D warnings
-  VIRTUAL_ENV="$PY_VENV" PATH="$PY_VENV/bin:$PATH" CARGO_TARGET_DIR="$PY_TARGET" maturin develop --locked
-  "$PY_VENV/bin/mypy"
-  if [ "$(id -u)" -eq 0 ]; then
-    RUSTMAP_BIN="$RUSTMAP_BIN" ip netns exec "$LAB_PREFIX-scan" "$PY_VENV/bin/python" -m pytest -rs tests
-  else
-    RUSTMAP_BIN="$RUSTMAP_BIN" "$PY_VENV/bin/python" -m pytest -rs tests
-  fi
-)
+bash tests/python.sh
