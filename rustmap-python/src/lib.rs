@@ -8,6 +8,8 @@
 //! objects. One serialization per event or result is far cheaper than the network time of a
 //! scan, and it keeps the Python objects, `to_dict()` and the CLI's JSON the same by construction.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod errors;
 mod session;

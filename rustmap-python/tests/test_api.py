@@ -242,22 +242,34 @@ def test_async_scan_is_cancelled_with_its_task() -> None:
     assert asyncio.run(run()) < 5
 
 
-def test_ctrl_c_cancels_a_synchronous_scan() -> None:
+SLOW = ("'127.0.0.1', ports='1-65535', scan_type='connect', skip_discovery=True, max_rate=200.0, "
+        "names={'reverse': 'never'}")
+CTRL_C_PROGRAMS = {
+    "sync": f"rustmap.scan({SLOW})",
+    "async": f"asyncio.run(rustmap.async_scan({SLOW}))",
+    "stream": "async def read():\n"
+              f"    async for ev in rustmap.stream_scan({SLOW}):\n"
+              "        pass\n"
+              "asyncio.run(read())",
+}
+
+
+@pytest.mark.parametrize("mode", sorted(CTRL_C_PROGRAMS))
+def test_ctrl_c_cancels_the_scan(mode: str) -> None:
     import signal
     import subprocess
     import sys
 
     code = (
-        "import rustmap, sys\n"
+        "import asyncio, rustmap, sys\n"
         "print('go', flush=True)\n"
         "try:\n"
-        "    rustmap.scan('127.0.0.1', ports='1-65535', scan_type='connect', skip_discovery=True, max_rate=200.0,\n"
-        "                 names={'reverse': 'never'})\n"
-        "except KeyboardInterrupt:\n"
+        + "".join(f"    {line}\n" for line in CTRL_C_PROGRAMS[mode].splitlines())
+        + "except KeyboardInterrupt:\n"
         "    print('interrupted', flush=True)\n"
         "    sys.exit(3)\n"
     )
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout is not None and p.stdout.readline().strip() == "go"
         time.sleep(1.5)
@@ -265,7 +277,7 @@ def test_ctrl_c_cancels_a_synchronous_scan() -> None:
         p.send_signal(signal.SIGINT)
         rc = p.wait(timeout=30)
         assert time.monotonic() - t0 < 15
-        assert rc == 3 and "interrupted" in p.stdout.read()
+        assert rc == 3 and "interrupted" in p.stdout.read(), p.stderr.read() if p.stderr else ""
     finally:
         if p.poll() is None:
             p.kill()
