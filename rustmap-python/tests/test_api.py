@@ -126,6 +126,17 @@ def test_missing_targets_and_privilege_errors() -> None:
     assert errors.PrivilegeError.__mro__[1] is errors.ConfigError
 
 
+def test_a_scan_that_cannot_start_raises_scan_error() -> None:
+    # A SOCKS5 proxy on a closed loopback port: checked at start, before anything is sent.
+    with pytest.raises(rustmap.ScanError) as e:
+        rustmap.scan("127.0.0.1", ports="80", scan_type="connect", origin={"proxy": "socks5://127.0.0.1:1"})
+    assert e.value.kind == "start" and "unreachable" in str(e.value)
+    assert isinstance(e.value, RuntimeError) and not isinstance(e.value, rustmap.ConfigError)
+    with pytest.raises(rustmap.ConfigError) as c:
+        rustmap.scan("127.0.0.1", ports="80", origin={"interface": "nosuch0"})
+    assert c.value.field == "origin.interface"
+
+
 def test_exceptions_pickle_with_their_fields() -> None:
     import pickle
 
@@ -181,6 +192,17 @@ def test_async_and_stream_scans_match_the_sync_scan(listener: tuple[int, int]) -
     plain = list(rustmap.stream_scan(config))
     assert [e.kind for e in plain if e.kind in ("scan_started", "host_done", "scan_finished")] == [
         e.kind for e in events if e.kind in ("scan_started", "host_done", "scan_finished")]
+
+
+def test_stream_result_without_reading_the_events(listener: tuple[int, int]) -> None:
+    open_port, _ = listener
+
+    async def run() -> rustmap.ScanResult:
+        stream = rustmap.stream_scan(loopback(str(open_port)))
+        return await asyncio.wait_for(stream.result(), 60)
+
+    result = asyncio.run(run())
+    assert result.completed and result.hosts[0].port(open_port) is not None
 
 
 def test_two_scans_at_once_from_asyncio(listener: tuple[int, int]) -> None:

@@ -246,9 +246,11 @@ class ScanStream:
         return Event(json.loads(data))
 
     async def result(self) -> ScanResult:
-        """The whole result once the scan has ended (read or drop the events first: an unread
-        stream pauses the scan)."""
+        """The whole result, once the scan has ended. Events not read yet are read and dropped
+        first (an unread stream would hold the scan up), so call it after the ``async for``."""
         if self._result is None:
+            while await self._session.next_event() is not None:
+                pass
             self._result = ScanResult(json.loads(await self._session.wait()))
         return self._result
 
