@@ -15,7 +15,9 @@ mod errors;
 mod session;
 mod targets;
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use std::sync::OnceLock;
 
 /// The native module. Its functions are private to the `rustmap` package, which documents them.
 #[pymodule]
@@ -34,9 +36,21 @@ fn version() -> &'static str {
     rustmap::VERSION
 }
 
-/// The one tokio runtime of the process (multi-threaded, made on first use): pyo3-async-runtimes'
-/// own, so that awaitables handed to asyncio and scans started from synchronous calls share
-/// its worker threads.
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
+/// The one tokio runtime of the process (multi-threaded, made on first use), or why it could not
+/// be made.
+///
+/// Its threads never call into Python: awaitables are built on the Python side (the package's
+/// own thread pool waits on blocking, GIL-free calls), because a tokio thread that completes an
+/// asyncio future can be caught by interpreter shutdown half-way through the call, which crashes
+/// the process on exit.
+pub(crate) fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    let made = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("rustmap-scan")
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    made.as_ref().map_err(|e| PyRuntimeError::new_err(format!("cannot start RustMap's runtime: {e}")))
 }

@@ -1,11 +1,13 @@
 //! `Session`: one running scan, as the Python package drives it. It is started at construction
-//! on the shared runtime and offers its end (`wait`, blocking or awaitable), its events (when
-//! started for streaming) and `cancel`.
+//! on the shared runtime and offers its end (`wait_blocking`), its events (when started for
+//! streaming: `next_events_blocking`) and `cancel`.
 //!
-//! Blocking calls release the GIL and take a timeout, so that the Python side waits in short
+//! Every wait releases the GIL and takes a timeout, so that the Python side waits in short
 //! slices and checks for signals in between: that is how Ctrl-C reaches a synchronous scan
-//! (`rustmap.scan` cancels it and re-raises `KeyboardInterrupt`). A session dropped while its
-//! scan runs cancels the scan, so a forgotten stream never scans on in the background.
+//! (`rustmap.scan` cancels it and re-raises `KeyboardInterrupt`). The asyncio functions make the
+//! same calls from a thread pool of the package (see `crate::runtime` for why no tokio thread
+//! touches Python). A session dropped while its scan runs cancels the scan, so a forgotten stream
+//! never scans on in the background.
 
 use crate::errors;
 use crate::runtime;
@@ -29,15 +31,10 @@ pub(crate) struct Session {
 }
 
 /// Wait for the scan's end; `None` if `limit` passed first.
-async fn outcome(mut done: watch::Receiver<Option<Arc<Outcome>>>, limit: Option<Duration>) -> Option<Arc<Outcome>> {
-    let ended = async {
-        // An error here means the sender is gone without an outcome, which the task never does.
-        done.wait_for(Option::is_some).await.ok().and_then(|v| v.clone())
-    };
-    match limit {
-        Some(d) => tokio::time::timeout(d, ended).await.ok().flatten(),
-        None => ended.await,
-    }
+async fn outcome(mut done: watch::Receiver<Option<Arc<Outcome>>>, limit: Duration) -> Option<Arc<Outcome>> {
+    // An error means the sender is gone without an outcome, which the waiting task never does.
+    let ended = async { done.wait_for(Option::is_some).await.ok().and_then(|v| v.clone()) };
+    tokio::time::timeout(limit, ended).await.ok().flatten()
 }
 
 fn into_py(py: Python<'_>, outcome: &Outcome) -> PyResult<String> {
@@ -50,7 +47,7 @@ fn into_py(py: Python<'_>, outcome: &Outcome) -> PyResult<String> {
 #[pymethods]
 impl Session {
     /// Start the scan `config_json` describes (a configuration `build_config` returned). With
-    /// `stream`, its events are kept for `next_event`; without, they are not buffered at all.
+    /// `stream`, its events are kept for `next_events_blocking`; without, they are not buffered at all.
     #[new]
     #[pyo3(signature = (config_json, stream = false))]
     fn new(py: Python<'_>, config_json: &str, stream: bool) -> PyResult<Session> {
@@ -59,15 +56,16 @@ impl Session {
         let cancel = CancellationToken::new();
         let options = StartOptions { cancel: Some(cancel.clone()), ..StartOptions::default() };
         // Starting opens sockets and may check a proxy: without the GIL, on the runtime.
+        let rt = runtime()?;
         let started = py.detach(|| {
-            let _guard = runtime().enter();
+            let _guard = rt.enter();
             Scanner::start_with(config, options)
         });
         let mut handle: ScanHandle = started.map_err(|e| errors::start_error(py, &e))?;
         let events = if stream { handle.events() } else { None };
         let id = handle.id().to_string();
         let (tx, done) = watch::channel(None);
-        runtime().spawn(async move {
+        rt.spawn(async move {
             let outcome = match handle.wait().await {
                 Ok(result) => serde_json::to_string(&result).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -106,50 +104,39 @@ impl Session {
     fn wait_blocking(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<String>> {
         let limit = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
         let done = self.done.clone();
-        let got = py.detach(|| runtime().block_on(outcome(done, Some(limit))));
+        let rt = runtime()?;
+        let got = py.detach(|| rt.block_on(outcome(done, limit)));
         got.map(|o| into_py(py, &o)).transpose()
     }
 
-    /// An awaitable of the scan's result as JSON.
-    fn wait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let done = self.done.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let got = outcome(done, None).await;
-            Python::attach(|py| match got {
-                Some(o) => into_py(py, &o),
-                None => Err(errors::scan_error(py, "the scan ended without a result")),
-            })
-        })
-    }
-
-    /// The next event as JSON, waiting at most `timeout` seconds: `(True, None)` when none came
-    /// in time, `(False, None)` after the last event. Releases the GIL while waiting.
-    fn next_event_blocking(&self, py: Python<'_>, timeout: f64) -> (bool, Option<String>) {
+    /// The next events as JSON, waiting at most `timeout` seconds for the first and taking at
+    /// most `max` (at least one) of those already waiting: `(events, ended)`, where `ended` says
+    /// the stream is over (the scan's last event was read). Nothing in time gives
+    /// `([], False)`. Releases the GIL while waiting.
+    fn next_events_blocking(&self, py: Python<'_>, timeout: f64, max: usize) -> PyResult<(Vec<String>, bool)> {
         let limit = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
         let events = self.events.clone();
-        py.detach(|| {
-            runtime().block_on(async {
+        let rt = runtime()?;
+        Ok(py.detach(|| {
+            rt.block_on(async {
                 let mut guard = events.lock().await;
-                let Some(stream) = guard.as_mut() else { return (false, None) };
-                match tokio::time::timeout(limit, stream.next()).await {
-                    Err(_) => (true, None),
-                    Ok(ev) => (false, ev.and_then(|e| serde_json::to_string(&e).ok())),
+                let Some(stream) = guard.as_mut() else { return (Vec::new(), true) };
+                let first = match tokio::time::timeout(limit, stream.next()).await {
+                    Err(_) => return (Vec::new(), false),
+                    Ok(None) => return (Vec::new(), true),
+                    Ok(Some(ev)) => ev,
+                };
+                let mut out = Vec::new();
+                out.extend(serde_json::to_string(&first).ok());
+                while out.len() < max.max(1) {
+                    match stream.try_next() {
+                        Some(ev) => out.extend(serde_json::to_string(&ev).ok()),
+                        None => break,
+                    }
                 }
+                (out, false)
             })
-        })
-    }
-
-    /// An awaitable of the next event as JSON (`None` after the last one).
-    fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let events = self.events.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let mut guard = events.lock().await;
-            let ev = match guard.as_mut() {
-                Some(stream) => stream.next().await,
-                None => None,
-            };
-            Ok(ev.and_then(|e| serde_json::to_string(&e).ok()))
-        })
+        }))
     }
 }
 

@@ -4,16 +4,25 @@
 Waiting is done in the native module without the GIL. A synchronous scan waits in slices of
 ``_SLICE`` seconds and comes back to the interpreter in between, which is where Python delivers
 ``KeyboardInterrupt``: the scan is then cancelled, given ``_CANCEL_GRACE`` seconds to wind down,
-and the interrupt goes on up. An awaited scan is cancelled when its task is (``asyncio.run``
-cancels it on Ctrl-C).
+and the interrupt goes on up.
+
+The asyncio functions make the same blocking calls from this package's own thread pool
+(``_pool``), so the event loop never blocks. Not from RustMap's tokio threads: a thread the
+interpreter does not know of, completing an asyncio future while the interpreter shuts down,
+crashes the process on exit; the pool's threads are Python threads, joined before shutdown. An
+awaited scan is cancelled when its task is (``asyncio.run`` cancels it on Ctrl-C).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import warnings
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Optional, Union
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import _rustmap
 from ._results import Event, ScanResult
@@ -24,8 +33,33 @@ __all__ = ["ScanConfig", "ScanStream", "scan", "async_scan", "stream_scan", "par
 _SLICE = 0.1
 #: Seconds a cancelled scan is given to deliver its last events before the interrupt goes on.
 _CANCEL_GRACE = 10.0
+#: Seconds one wait of an awaited scan or stream blocks a pool thread (the pool's threads are
+#: joined at exit, so this bounds how long exit can wait for them).
+_ASYNC_SLICE = 0.5
+#: Events taken from the native stream at once.
+_BATCH = 256
+#: Threads of the pool: scans awaited at once beyond this wait their turn, a slice at a time.
+_POOL_THREADS = 64
 #: ``parse_targets``' default bound on the number of entries (a /16).
 PARSE_TARGETS_LIMIT = 65_536
+
+_T = TypeVar("_T")
+_pool_lock = threading.Lock()
+_pool_instance: Optional[ThreadPoolExecutor] = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _pool_instance
+    with _pool_lock:
+        if _pool_instance is None:
+            # Threads are made on demand and are ordinary Python threads.
+            _pool_instance = ThreadPoolExecutor(max_workers=_POOL_THREADS, thread_name_prefix="rustmap")
+        return _pool_instance
+
+
+async def _off_loop(call: Callable[..., _T], *args: Any) -> _T:
+    """``call(*args)`` on the pool, awaited without blocking the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_pool(), call, *args)
 
 Targets = Union[str, Sequence[str]]
 Timing = Union[int, str]
@@ -177,7 +211,10 @@ async def async_scan(
                                    os_detection=os_detection))
     session = _rustmap.Session(config._json, False)
     try:
-        out = await session.wait()
+        while True:
+            out = await _off_loop(session.wait_blocking, _ASYNC_SLICE)
+            if out is not None:
+                break
     finally:
         if not session.finished:
             session.cancel()
@@ -195,11 +232,13 @@ class ScanStream:
     or dropping the stream, cancels a scan still running.
     """
 
-    __slots__ = ("_session", "_result", "__weakref__")
+    __slots__ = ("_session", "_result", "_buffer", "_ended", "__weakref__")
 
     def __init__(self, config: ScanConfig) -> None:
         self._session = _rustmap.Session(config._json, True)
         self._result: Optional[ScanResult] = None
+        self._buffer: deque[str] = deque()
+        self._ended = False
 
     @property
     def scan_id(self) -> str:
@@ -215,43 +254,52 @@ class ScanStream:
         """Stop the scan. It ends with ``scan_finished`` (outcome ``cancelled``) and keeps what it found."""
         self._session.cancel()
 
+    def _take(self, events: list[str], ended: bool) -> None:
+        self._buffer.extend(events)
+        self._ended = ended
+
     def __aiter__(self) -> AsyncIterator[Event]:
         return self
 
     async def __anext__(self) -> Event:
         try:
-            data = await self._session.next_event()
+            while not self._buffer and not self._ended:
+                self._take(*await _off_loop(self._session.next_events_blocking, _ASYNC_SLICE, _BATCH))
         except BaseException:
             # The task reading the stream was cancelled (Ctrl-C under asyncio.run): so is the scan.
             self._session.cancel()
             raise
-        if data is None:
+        if not self._buffer:
             raise StopAsyncIteration
-        return Event(json.loads(data))
+        return Event(json.loads(self._buffer.popleft()))
 
     def __iter__(self) -> Iterator[Event]:
         return self
 
     def __next__(self) -> Event:
         try:
-            while True:
-                timed_out, data = self._session.next_event_blocking(_SLICE)
-                if not timed_out:
-                    break
+            while not self._buffer and not self._ended:
+                self._take(*self._session.next_events_blocking(_SLICE, _BATCH))
         except BaseException:
             self._session.cancel()
             raise
-        if data is None:
+        if not self._buffer:
             raise StopIteration
-        return Event(json.loads(data))
+        return Event(json.loads(self._buffer.popleft()))
 
     async def result(self) -> ScanResult:
         """The whole result, once the scan has ended. Events not read yet are read and dropped
         first (an unread stream would hold the scan up), so call it after the ``async for``."""
         if self._result is None:
-            while await self._session.next_event() is not None:
-                pass
-            self._result = ScanResult(json.loads(await self._session.wait()))
+            self._buffer.clear()
+            while not self._ended:
+                self._take(*await _off_loop(self._session.next_events_blocking, _ASYNC_SLICE, _BATCH))
+                self._buffer.clear()
+            while True:
+                out = await _off_loop(self._session.wait_blocking, _ASYNC_SLICE)
+                if out is not None:
+                    break
+            self._result = ScanResult(json.loads(out))
         return self._result
 
     async def __aenter__(self) -> ScanStream:
