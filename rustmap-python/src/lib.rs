@@ -36,19 +36,19 @@ fn version() -> &'static str {
     rustmap::VERSION
 }
 
-/// The one tokio runtime of the process (multi-threaded, made on first use), or why it could not
-/// be made.
-///
-/// Its threads never call into Python: awaitables are built on the Python side (the package's
-/// own thread pool waits on blocking, GIL-free calls), because a tokio thread that completes an
-/// asyncio future can be caught by interpreter shutdown half-way through the call, which crashes
-/// the process on exit.
+/// The runtime that Python's threads wait on (timeouts on a scan's end and events), made on
+/// first use; scans run on threads of their own ([`session`]). Its thread never calls into
+/// Python: awaitables are built on the Python side (the package's own thread pool waits on
+/// blocking, GIL-free calls), because a thread the interpreter does not know of, completing an
+/// asyncio future, can be caught by interpreter shutdown half-way through the call, which
+/// crashes the process on exit.
 pub(crate) fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     let made = RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
-            .thread_name("rustmap-scan")
+            .thread_name("rustmap-wait")
             .build()
             .map_err(|e| e.to_string())
     });

@@ -12,14 +12,25 @@
 use crate::errors;
 use crate::runtime;
 use pyo3::prelude::*;
-use rustmap::{EventStream, ScanConfig, ScanHandle, Scanner, StartOptions};
-use std::sync::Arc;
+use rustmap::{EventStream, ScanConfig, Scanner, StartError, StartOptions};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// How a scan ended: its result as JSON, or why it failed.
 type Outcome = Result<String, String>;
+
+/// What a scan's thread reports once it has tried to start the scan.
+enum Started {
+    /// The scan runs: its id, and its events when it was started for streaming.
+    Running(String, Option<EventStream>),
+    /// It could not start.
+    Failed(StartError),
+    /// Its runtime could not be made.
+    NoRuntime(String),
+}
 
 /// A running scan.
 #[pyclass(module = "rustmap._rustmap", frozen)]
@@ -55,24 +66,53 @@ impl Session {
             .map_err(|e| errors::invalid(py, "config", "", &format!("not a scan configuration: {e}")))?;
         let cancel = CancellationToken::new();
         let options = StartOptions { cancel: Some(cancel.clone()), ..StartOptions::default() };
-        // Starting opens sockets and may check a proxy: without the GIL, on the runtime.
-        let rt = runtime()?;
-        let started = py.detach(|| {
-            let _guard = rt.enter();
-            Scanner::start_with(config, options)
+        // Once per process, as the rustmap command does at start: a connect scan holds a
+        // descriptor per probe in flight.
+        static FD_LIMIT: Once = Once::new();
+        FD_LIMIT.call_once(|| {
+            rustmap::raise_fd_limit();
         });
-        let mut handle: ScanHandle = started.map_err(|e| errors::start_error(py, &e))?;
-        let events = if stream { handle.events() } else { None };
-        let id = handle.id().to_string();
+        let (started_tx, started_rx) = std_mpsc::channel();
         let (tx, done) = watch::channel(None);
-        rt.spawn(async move {
-            let outcome = match handle.wait().await {
-                Ok(result) => serde_json::to_string(&result).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
+        // Each scan runs as the CLI runs its one: on a thread of its own with a single-threaded
+        // runtime, which spares a packet-heavy scan the wake-ups across worker threads of a
+        // shared runtime (BENCHMARKS.md § Python bindings). Any number can run at once.
+        let spawned = std::thread::Builder::new().name("rustmap-scan".into()).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = started_tx.send(Started::NoRuntime(e.to_string()));
+                    return;
+                }
             };
-            let _ = tx.send(Some(Arc::new(outcome)));
+            rt.block_on(async move {
+                // Starting opens sockets and may check a proxy, here rather than in Python's
+                // thread, which waits without the GIL.
+                let mut handle = match Scanner::start_with(config, options) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        let _ = started_tx.send(Started::Failed(e));
+                        return;
+                    }
+                };
+                let events = if stream { handle.events() } else { None };
+                let _ = started_tx.send(Started::Running(handle.id().to_string(), events));
+                let outcome = match handle.wait().await {
+                    Ok(result) => serde_json::to_string(&result).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = tx.send(Some(Arc::new(outcome)));
+            });
         });
-        Ok(Session { id, cancel, events: Arc::new(Mutex::new(events)), done })
+        if let Err(e) = spawned {
+            return Err(errors::scan_error(py, &format!("cannot start a scan thread: {e}")));
+        }
+        match py.detach(move || started_rx.recv()) {
+            Ok(Started::Running(id, events)) => Ok(Session { id, cancel, events: Arc::new(Mutex::new(events)), done }),
+            Ok(Started::Failed(e)) => Err(errors::start_error(py, &e)),
+            Ok(Started::NoRuntime(e)) => Err(errors::scan_error(py, &format!("cannot start a scan's runtime: {e}"))),
+            Err(_) => Err(errors::scan_error(py, "the scan's thread ended before the scan started")),
+        }
     }
 
     /// The scan's id (a ULID, as in its `scan_started` event).
