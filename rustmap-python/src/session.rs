@@ -1,5 +1,5 @@
-//! `Session`: one running scan, as the Python package drives it. It is started at construction
-//! on the shared runtime and offers its end (`wait_blocking`), its events (when started for
+//! `Session`: one running scan, as the Python package drives it. It is started at construction,
+//! on a thread of its own, and offers its end (`wait_blocking`), its events (when started for
 //! streaming: `next_events_blocking`) and `cancel`.
 //!
 //! Every wait releases the GIL and takes a timeout, so that the Python side waits in short
@@ -43,8 +43,14 @@ pub(crate) struct Session {
 
 /// Wait for the scan's end; `None` if `limit` passed first.
 async fn outcome(mut done: watch::Receiver<Option<Arc<Outcome>>>, limit: Duration) -> Option<Arc<Outcome>> {
-    // An error means the sender is gone without an outcome, which the waiting task never does.
-    let ended = async { done.wait_for(Option::is_some).await.ok().and_then(|v| v.clone()) };
+    let ended = async {
+        match done.wait_for(Option::is_some).await {
+            Ok(v) => v.clone(),
+            // The scan's thread is gone without an outcome (it panicked): say so rather than
+            // leave the caller waiting for ever.
+            Err(_) => Some(Arc::new(Err("the scan's thread ended without a result".to_string()))),
+        }
+    };
     tokio::time::timeout(limit, ended).await.ok().flatten()
 }
 
