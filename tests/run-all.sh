@@ -62,3 +62,8 @@ fi
 step "cargo test"
 cargo test --workspace --locked
 
+# The Python bindings (rustmap-python/, outside the workspace): tests/python.sh formats and lints
+# the crate, builds the extension, runs mypy and the pytest suite (in the lab's scanner namespace
+# when root, like cargo test; docs/python.md § Development).
+step "python bindings: fmt, clippy, maturin develop, mypy, pytest"
+bash tests/python.sh

@@ -96,10 +96,15 @@ venv() {
   "$LAB_VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
   "$LAB_VENV/bin/python" -c 'import aioquic, schemathesis, websockets'
 }
+# And the Python bindings' test tools (maturin, pytest, mypy), in a virtualenv of their own.
+pyvenv() {
+  bash "$(dirname "${BASH_SOURCE[0]}")/../python-venv.sh" "${RUSTMAP_PY_VENV:-/opt/rustmap-lab/pyvenv}"
+}
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps.sh: all lab packages already installed"
   venv
+  pyvenv
   exit 0
 fi
 echo "install-deps.sh: missing: ${missing[*]}"
@@ -148,4 +153,5 @@ if [ ${#still[@]} -gt 0 ]; then
   exit 1
 fi
 venv
+pyvenv
 echo "install-deps.sh: done"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The Python bindings' checks (rustmap-python/, outside the cargo workspace), as tests/run-all.sh
+# runs them after cargo test, with the lab up:
+#   1. cargo fmt --check and clippy -D warnings on the crate;
+#   2. maturin develop (debug: a fraction of a release build's time) into a virtualenv of pinned
+#      tools (tests/python-venv.sh), with a target directory outside the clone that later runs
+#      on the same machine reuse;
+#   3. mypy (strict) on the package and rustmap-python/tests/typing_check.py;
+#   4. pytest, inside the lab's scanner namespace when root (its lab tests need the lab; elsewhere
+#      they skip, and fail with CI=true), comparing with the CLI binary cargo test built.
+# Env: RUSTMAP_PY_VENV (the virtualenv), PY_TARGET_DIR (the extension's target directory),
+# LAB_PREFIX (default rmlab), RUSTMAP_BIN (default: target/debug/rustmap).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then
+  PY_VENV="${RUSTMAP_PY_VENV:-/opt/rustmap-lab/pyvenv}"
+else
+  PY_VENV="${RUSTMAP_PY_VENV:-${TMPDIR:-/tmp}/rustmap-pyvenv}"
+fi
+bash tests/python-venv.sh "$PY_VENV"
+PY_TARGET="${PY_TARGET_DIR:-${HOME:-/root}/.cache/rustmap/py-target}"
+RUSTMAP_BIN="${RUSTMAP_BIN:-$(pwd)/${CARGO_TARGET_DIR:-target}/debug/rustmap}"
+case $RUSTMAP_BIN in /*) ;; *) RUSTMAP_BIN="$(pwd)/$RUSTMAP_BIN" ;; esac
+export RUSTMAP_BIN
+NS="${LAB_PREFIX:-rmlab}-scan"
+
+cd rustmap-python
+cargo fmt -- --check
+CARGO_TARGET_DIR="$PY_TARGET" cargo clippy --locked --all-targets -- -D warnings
+VIRTUAL_ENV="$PY_VENV" PATH="$PY_VENV/bin:$PATH" CARGO_TARGET_DIR="$PY_TARGET" maturin develop --locked
+"$PY_VENV/bin/mypy"
+if [ "$(id -u)" -eq 0 ] && ip netns list 2>/dev/null | grep -q "^$NS\b"; then
+  LAB_PREFIX="${LAB_PREFIX:-rmlab}" ip netns exec "$NS" "$PY_VENV/bin/python" -m pytest -rs tests
+else
+  "$PY_VENV/bin/python" -m pytest -rs tests
+fi
