@@ -35,3 +35,30 @@ if [ "$(id -u)" -eq 0 ] && ip netns list 2>/dev/null | grep -q "^$NS\b"; then
 else
   "$PY_VENV/bin/python" -m pytest -rs tests
 fi
+
+# `pip install rustmap-python/` as docs/python.md gives it: a wheel built from source by pip
+# (maturin as its build backend; a debug profile and the shared target directory keep it quick),
+# installed into a fresh virtualenv, scanning loopback with no `rustmap` binary on PATH.
+cd ..
+WHEEL_VENV=$(mktemp -d)
+trap 'rm -rf "$WHEEL_VENV"' EXIT
+"$PY_VENV/bin/python" -m venv "$WHEEL_VENV"
+CARGO_TARGET_DIR="$PY_TARGET" MATURIN_PEP517_ARGS="--profile dev" \
+  "$WHEEL_VENV/bin/pip" install -q --disable-pip-version-check rustmap-python/
+(
+  cd "$WHEEL_VENV"
+  env -i PATH=/usr/bin:/bin HOME="$WHEEL_VENV" "$WHEEL_VENV/bin/python" - <<'PY'
+import shutil, socket
+import rustmap
+assert shutil.which("rustmap") is None, "a rustmap binary is on PATH"
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+port = listener.getsockname()[1]
+result = rustmap.scan("127.0.0.1", ports=str(port), skip_discovery=True, scan_type="T",
+                      names={"reverse": "never"})
+states = [(p.number, p.state) for h in result.hosts for p in h.ports]
+assert states == [(port, "open")], states
+print(f"wheel from pip install rustmap-python/: scan of 127.0.0.1:{port} -> open, no rustmap binary on PATH")
+PY
+)
