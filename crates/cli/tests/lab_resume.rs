@@ -8,7 +8,8 @@
 //! services of an uninterrupted scan, in a sound database (`PRAGMA integrity_check`), with no
 //! host stored twice and every target stored once.
 //!
-//! `RESUME_RUNS` sets the number of kill-and-resume rounds (default 10, at most 50);
+//! `RESUME_RUNS` sets the number of kill-and-resume rounds (default 20, the bar of the hardening
+//! issue; at most 50);
 //! `RESUME_SEED` replays the random moments of a failed run (the seed is printed).
 //! Without the lab these tests skip with a reason — except under `CI=true`, where they fail.
 
@@ -203,7 +204,7 @@ fn check_db(db: &Path, targets: usize) -> (i64, i64, i64) {
 #[test]
 fn resume_after_kill_9_at_random_moments_matches_an_uninterrupted_scan() {
     let Some(_lab) = lab() else { return };
-    let runs: usize = std::env::var("RESUME_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(10).clamp(1, 50);
+    let runs: usize = std::env::var("RESUME_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(20).clamp(1, 50);
     let seed: u64 = std::env::var("RESUME_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 | 1
     });
