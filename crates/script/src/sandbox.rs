@@ -1,0 +1,340 @@
+//! The sandbox every script runs in: a Lua 5.4 state with only the safe standard libraries,
+//! a memory limit, an instruction budget and a wall-clock deadline that `pcall` cannot swallow,
+//! stubs that turn the unsafe parts of Lua (`os.execute`, `io`, `require` of anything but
+//! RustMap's libraries, binary chunks, `string.dump`) into typed [`ScriptError::Forbidden`]
+//! stops, and a guard against costly Lua patterns.
+//!
+//! How a stop is made to stick: the first stop is recorded in an [`Abort`] cell shared with the
+//! instruction hook. From then on the hook raises an error at every check (every
+//! [`HOOK_EVERY`] instructions), and the prelude's `pcall`, `xpcall` and `coroutine.resume`
+//! raise again whenever they catch an error while the cell is set. So a script that wraps an
+//! infinite loop in `pcall` still unwinds to the top, where [`Sandbox::call`] reports the
+//! recorded error rather than whatever Lua says. Each script run gets its own state, dropped
+//! afterwards, so nothing of a stopped script survives it.
+
+use crate::error::ScriptError;
+use mlua::{
+    FromLuaMulti, Function, HookTriggers, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often (in VM instructions) the hook checks the budget and the deadline.
+pub const HOOK_EVERY: u32 = 1000;
+
+/// A pattern whose estimated worst case exceeds this many steps is refused.
+const PATTERN_COST_LIMIT: f64 = 1e12;
+
+/// The limits of one script run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory the Lua state may hold, in bytes.
+    pub memory_bytes: usize,
+    /// Lua VM instructions the run may execute (rules, action and libraries' Lua code).
+    pub instructions: u64,
+    /// Wall-clock time for the whole run (`--script-timeout`).
+    pub timeout: Duration,
+    /// Largest output, in bytes of rendered text.
+    pub output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 32 * 1024 * 1024,
+            instructions: 200_000_000,
+            timeout: Duration::from_secs(30),
+            output_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The first reason the sandbox stopped a script; later ones are ignored.
+#[derive(Debug, Clone, Default)]
+pub struct Abort(Arc<Mutex<Option<ScriptError>>>);
+
+impl Abort {
+    /// Records `err` unless a stop is already recorded.
+    pub fn set(&self, err: ScriptError) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(err);
+        }
+    }
+
+    /// The recorded stop, if any.
+    pub fn get(&self) -> Option<ScriptError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+}
+
+/// A Lua state prepared for one script run.
+pub struct Sandbox {
+    lua: Lua,
+    abort: Abort,
+    limits: Limits,
+    deadline: Instant,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// A fresh state with the safe libraries, the stubs and the limits; the deadline starts now.
+    pub fn new(limits: Limits) -> Result<Sandbox, ScriptError> {
+        let libs = StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS;
+        let lua = Lua::new_with(libs, LuaOptions::new()).map_err(setup_error)?;
+        let abort = Abort::default();
+        let sandbox = Sandbox { lua, abort, limits, deadline: Instant::now() + limits.timeout };
+        sandbox.install_stubs().map_err(setup_error)?;
+        sandbox.lua.set_memory_limit(limits.memory_bytes).map_err(setup_error)?;
+        sandbox.install_hook().map_err(setup_error)?;
+        Ok(sandbox)
+    }
+
+    /// The Lua state, for the libraries to register themselves.
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// The stop cell, for library functions that stop a script (a connect to a non-target).
+    pub fn abort(&self) -> &Abort {
+        &self.abort
+    }
+
+    /// The run's limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// A function that records `what` as forbidden and raises, for stubs.
+    pub fn forbidden(&self, what: &str) -> mlua::Result<Function> {
+        let abort = self.abort.clone();
+        let what = what.to_string();
+        self.lua.create_function(move |_, _: MultiValue| -> mlua::Result<()> {
+            abort.set(ScriptError::Forbidden { what: what.clone() });
+            Err(mlua::Error::runtime(format!("forbidden: {what}")))
+        })
+    }
+
+    /// Compiles `source` as a text chunk named `name` (binary chunks are refused).
+    pub fn load(&self, source: &str, name: &str) -> Result<Function, ScriptError> {
+        if source.as_bytes().first() == Some(&0x1b) {
+            return Err(ScriptError::Forbidden { what: "loading a binary chunk".into() });
+        }
+        self.lua
+            .load(source)
+            .set_name(format!("@{name}"))
+            .set_mode(mlua::ChunkMode::Text)
+            .into_function()
+            .map_err(|e| ScriptError::Load { message: lua_message(&e) })
+    }
+
+    /// Runs `f` as a coroutine on the current tokio runtime, under the deadline; a stop
+    /// recorded by the sandbox wins over whatever Lua returned.
+    pub async fn call<R: FromLuaMulti>(&self, f: &Function, args: impl IntoLuaMulti) -> Result<R, ScriptError> {
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let outcome = tokio::time::timeout(remaining, f.call_async::<R>(args)).await;
+        if let Some(stop) = self.abort.get() {
+            return Err(stop);
+        }
+        match outcome {
+            Err(_) => {
+                self.abort.set(ScriptError::Timeout { after: self.limits.timeout });
+                Err(ScriptError::Timeout { after: self.limits.timeout })
+            }
+            Ok(result) => result.map_err(|e| self.classify(&e)),
+        }
+    }
+
+    /// Turns a Lua error into a typed one.
+    pub fn classify(&self, err: &mlua::Error) -> ScriptError {
+        if let Some(stop) = self.abort.get() {
+            return stop;
+        }
+        classify(err, self.limits)
+    }
+
+    fn install_stubs(&self) -> mlua::Result<()> {
+        let lua = &self.lua;
+        let g = lua.globals();
+        for name in ["dofile", "loadfile", "require"] {
+            g.set(name, self.forbidden(name)?)?;
+        }
+        // Libraries never print; a script's `print` goes nowhere (--script-trace will collect it).
+        g.set("print", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+        for name in ["io", "package", "debug"] {
+            g.set(name, self.forbidden_table(name)?)?;
+        }
+        let os: Table = g.get("os")?;
+        for name in ["execute", "exit", "remove", "rename", "tmpname", "getenv", "setlocale"] {
+            os.set(name, self.forbidden(&format!("os.{name}"))?)?;
+        }
+        let string: Table = g.get("string")?;
+        string.set("dump", self.forbidden("string.dump")?)?;
+
+        let abort = self.abort.clone();
+        let limits = self.limits;
+        let check_abort = lua.create_function(move |_, err: Value| -> mlua::Result<()> {
+            // The memory error's object is this string; treat it as a stop, not as a value.
+            if let Value::String(s) = &err {
+                if s.as_bytes().as_ref() == b"not enough memory" {
+                    abort.set(ScriptError::MemoryLimit { limit: limits.memory_bytes });
+                }
+            }
+            if let Value::Error(e) = &err {
+                if matches!(classify(e, limits), ScriptError::MemoryLimit { .. }) {
+                    abort.set(ScriptError::MemoryLimit { limit: limits.memory_bytes });
+                }
+            }
+            if abort.is_set() {
+                return Err(mlua::Error::runtime("script stopped by the sandbox"));
+            }
+            Ok(())
+        })?;
+        let abort = self.abort.clone();
+        let guard = lua.create_function(move |_, (s, p): (Value, Value)| -> mlua::Result<()> {
+            if let (Value::String(s), Value::String(p)) = (&s, &p) {
+                let cost = pattern_cost(s.as_bytes().len(), &p.as_bytes());
+                if cost > PATTERN_COST_LIMIT {
+                    let what = format!("a pattern too costly for a {}-byte subject", s.as_bytes().len());
+                    abort.set(ScriptError::Forbidden { what: what.clone() });
+                    return Err(mlua::Error::runtime(what));
+                }
+            }
+            Ok(())
+        })?;
+        lua.load(include_str!("lua/prelude.lua")).set_name("=prelude").set_mode(mlua::ChunkMode::Text).call::<()>((
+            self.forbidden("loading a binary chunk")?,
+            check_abort,
+            guard,
+        ))
+    }
+
+    /// A table any use of which is forbidden (`io.open`, `package.loadlib`).
+    fn forbidden_table(&self, name: &str) -> mlua::Result<Table> {
+        let table = self.lua.create_table()?;
+        let meta = self.lua.create_table()?;
+        let abort = self.abort.clone();
+        let name = name.to_string();
+        meta.set(
+            "__index",
+            self.lua.create_function(move |_, (_, key): (Value, Value)| -> mlua::Result<Value> {
+                let key = key.to_string().unwrap_or_default();
+                let what = format!("{name}.{key}");
+                abort.set(ScriptError::Forbidden { what: what.clone() });
+                Err(mlua::Error::runtime(format!("forbidden: {what}")))
+            })?,
+        )?;
+        table.set_metatable(Some(meta))?;
+        Ok(table)
+    }
+
+    fn install_hook(&self) -> mlua::Result<()> {
+        let abort = self.abort.clone();
+        let used = AtomicU64::new(0);
+        let limits = self.limits;
+        let deadline = self.deadline;
+        self.lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+            let now_used = used.fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed) + u64::from(HOOK_EVERY);
+            if !abort.is_set() {
+                if now_used > limits.instructions {
+                    abort.set(ScriptError::InstructionBudget { budget: limits.instructions });
+                } else if Instant::now() >= deadline {
+                    abort.set(ScriptError::Timeout { after: limits.timeout });
+                }
+            }
+            // Once stopped, every check raises again: a pcall that caught the first error
+            // meets the next one a thousand instructions later.
+            if abort.is_set() {
+                Err(mlua::Error::runtime("script stopped by the sandbox"))
+            } else {
+                Ok(VmState::Continue)
+            }
+        })
+    }
+}
+
+fn setup_error(e: mlua::Error) -> ScriptError {
+    ScriptError::Load { message: format!("sandbox setup: {e}") }
+}
+
+/// Maps a Lua error to a typed one, looking through callback wrappers.
+fn classify(err: &mlua::Error, limits: Limits) -> ScriptError {
+    match err {
+        mlua::Error::MemoryError(_) => ScriptError::MemoryLimit { limit: limits.memory_bytes },
+        mlua::Error::SyntaxError { message, .. } => ScriptError::Load { message: message.clone() },
+        mlua::Error::CallbackError { cause, .. } => classify(cause, limits),
+        mlua::Error::WithContext { cause, .. } => classify(cause, limits),
+        mlua::Error::ExternalError(e) => match e.downcast_ref::<ScriptError>() {
+            Some(se) => se.clone(),
+            None => ScriptError::Runtime { message: short(&e.to_string()) },
+        },
+        mlua::Error::StackError => ScriptError::StackOverflow,
+        other => {
+            let message = lua_message(other);
+            if message.contains("stack overflow") {
+                ScriptError::StackOverflow
+            } else if message.contains("not enough memory") {
+                ScriptError::MemoryLimit { limit: limits.memory_bytes }
+            } else {
+                ScriptError::Runtime { message }
+            }
+        }
+    }
+}
+
+/// Lua's message without the traceback, cut to a length fit for output.
+fn lua_message(err: &mlua::Error) -> String {
+    short(&err.to_string())
+}
+
+fn short(message: &str) -> String {
+    let head = message.split("\nstack traceback:").next().unwrap_or(message).trim();
+    head.chars().take(512).collect()
+}
+
+/// An estimate of a Lua pattern's worst-case steps on a subject of `len` bytes: each
+/// backtracking quantifier (`*`, `+`, `-`) multiplies the work by the subject's length. Crude,
+/// but it separates the catastrophic (`.-.-.-.-.-b` on kilobytes) from the common
+/// (`<title>(.-)</title>` on a page).
+pub(crate) fn pattern_cost(len: usize, pattern: &[u8]) -> f64 {
+    let mut quantifiers = 0i32;
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'%' => i += 2,
+            b'[' => {
+                // Skip the set, including a leading `]` or `^]` and escapes inside it.
+                i += 1;
+                if pattern.get(i) == Some(&b'^') {
+                    i += 1;
+                }
+                if pattern.get(i) == Some(&b']') {
+                    i += 1;
+                }
+                while i < pattern.len() && pattern[i] != b']' {
+                    i += if pattern[i] == b'%' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'*' | b'+' | b'-' if i > 0 => {
+                quantifiers += 1;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if quantifiers < 2 {
+        return len as f64;
+    }
+    (len.max(1) as f64).powi(quantifiers)
+}
