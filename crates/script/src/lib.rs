@@ -6,8 +6,10 @@
 //! that a script cannot escape, and every way it can end is a [`ScriptError`].
 #![forbid(unsafe_code)]
 
+pub mod args;
 pub mod error;
 pub mod sandbox;
+pub mod selection;
 
 pub use error::ScriptError;
 pub use sandbox::{Limits, Sandbox};
