@@ -50,8 +50,7 @@ impl ScriptArgs {
 
     /// Parses a `--script-args-file`'s text (lines act as commas; `#` starts a comment line).
     pub fn parse_file(text: &str) -> Result<ScriptArgs, ArgsError> {
-        let joined: Vec<&str> =
-            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+        let joined: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
         ScriptArgs::parse(&joined.join(","))
     }
 

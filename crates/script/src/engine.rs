@@ -1,0 +1,152 @@
+//! Running selected scripts: for each script and each host (hostrule) or port (portrule), a
+//! fresh sandbox loads the script, evaluates its rule against NSE's host and port tables, and
+//! runs its action as a coroutine on tokio — many at once, bounded by a semaphore — so a script
+//! waiting on the network yields its thread to the others. A failed or stopped script gives a
+//! typed error in its [`Outcome`]; the others go on.
+
+use crate::error::ScriptError;
+use crate::libs::{self, Context};
+use crate::render;
+use crate::sandbox::{Limits, Sandbox};
+use crate::script::Script;
+use crate::tables::{host_table, port_table};
+use mlua::{Function, MultiValue, Value};
+use rustmap_model::{HostResult, PortResult, ScriptResult, ScriptScope};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// One script run's outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Where it ran.
+    pub scope: ScriptScope,
+    /// The script's name.
+    pub id: String,
+    /// Its output (`None` when the action returned nothing), or why it has none.
+    pub result: Result<Option<ScriptResult>, ScriptError>,
+}
+
+/// Runs scripts against hosts.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    scripts: Arc<Vec<Script>>,
+    ctx: Arc<Context>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+}
+
+/// Scripts in flight at once by default (nmap runs up to about this many threads too).
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Host,
+    Port,
+}
+
+impl Engine {
+    /// An engine for `scripts` with the scan's context and per-run limits.
+    pub fn new(scripts: Vec<Script>, ctx: Context, limits: Limits, concurrency: usize) -> Engine {
+        Engine {
+            scripts: Arc::new(scripts),
+            ctx: Arc::new(ctx),
+            limits,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    /// Runs every hostrule and portrule script against `host`; outcomes in completion order.
+    /// Runs whose rule declined are left out.
+    pub async fn run_host(&self, host: &HostResult) -> Vec<Outcome> {
+        let host = Arc::new(host.clone());
+        let mut set = JoinSet::new();
+        for script in self.scripts.iter() {
+            if script.rules.hostrule {
+                self.spawn(&mut set, script.clone(), host.clone(), None, Phase::Host);
+            }
+            if script.rules.portrule {
+                for port in &host.ports {
+                    self.spawn(&mut set, script.clone(), host.clone(), Some(port.clone()), Phase::Port);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(Some(outcome)) = joined {
+                out.push(outcome);
+            }
+        }
+        out
+    }
+
+    fn spawn(
+        &self,
+        set: &mut JoinSet<Option<Outcome>>,
+        script: Script,
+        host: Arc<HostResult>,
+        port: Option<PortResult>,
+        phase: Phase,
+    ) {
+        let (ctx, limits, slots) = (self.ctx.clone(), self.limits, self.slots.clone());
+        set.spawn(async move {
+            let _slot = slots.acquire_owned().await.ok()?;
+            let scope = match &port {
+                Some(p) => ScriptScope::Port { addr: host.addr, protocol: p.protocol, port: p.port },
+                None => ScriptScope::Host { addr: host.addr },
+            };
+            match run_one(&script, ctx, limits, phase, &host, port.as_ref()).await {
+                Ok(None) => None,
+                Ok(Some(result)) => Some(Outcome { scope, id: script.id.clone(), result }),
+                Err(e) => Some(Outcome { scope, id: script.id.clone(), result: Err(e) }),
+            }
+        });
+    }
+}
+
+/// One run: `Ok(None)` when the rule declined, `Ok(Some(result))` when the action ran.
+async fn run_one(
+    script: &Script,
+    ctx: Arc<Context>,
+    limits: Limits,
+    phase: Phase,
+    host: &HostResult,
+    port: Option<&PortResult>,
+) -> Result<Option<Result<Option<ScriptResult>, ScriptError>>, ScriptError> {
+    let sandbox = Sandbox::new(limits)?;
+    libs::install(&sandbox, ctx).map_err(|e| sandbox.classify(&e))?;
+    let lua = sandbox.lua();
+    let g = lua.globals();
+    let set_globals = || -> mlua::Result<()> {
+        g.set("SCRIPT_NAME", script.id.as_str())?;
+        g.set("SCRIPT_TYPE", if matches!(phase, Phase::Host) { "hostrule" } else { "portrule" })?;
+        Ok(())
+    };
+    set_globals().map_err(|e| sandbox.classify(&e))?;
+    let chunk = sandbox.load(&script.source, &script.id)?;
+    sandbox.call::<()>(&chunk, ()).await?;
+    let lua_host = host_table(lua, host).map_err(|e| sandbox.classify(&e))?;
+    let lua_port = match port {
+        Some(p) => Some(port_table(lua, p).map_err(|e| sandbox.classify(&e))?),
+        None => None,
+    };
+    let rule_name = if matches!(phase, Phase::Host) { "hostrule" } else { "portrule" };
+    let rule: Function = g.get(rule_name).map_err(|e| sandbox.classify(&e))?;
+    let args = || -> MultiValue {
+        let mut v = vec![Value::Table(lua_host.clone())];
+        if let Some(p) = &lua_port {
+            v.push(Value::Table(p.clone()));
+        }
+        MultiValue::from_vec(v)
+    };
+    let wanted: Value = sandbox.call(&rule, args()).await?;
+    if matches!(wanted, Value::Nil | Value::Boolean(false)) {
+        return Ok(None);
+    }
+    let action: Function = g.get("action").map_err(|e| sandbox.classify(&e))?;
+    let outcome = match sandbox.call::<MultiValue>(&action, args()).await {
+        Ok(values) => render::result(&script.id, &values, limits.output_bytes),
+        Err(e) => Err(e),
+    };
+    Ok(Some(outcome))
+}

@@ -1,0 +1,162 @@
+//! The libraries scripts `require`, under NSE's names: `nmap` (sockets, registry, clock) and
+//! `base64`/`json` are Rust; `stdnse`, `shortport`, `http`, `url`, `tab`, `strbuf` and `match`
+//! are Lua sources in `src/lua/`, written here from the NSE API documentation. `require` is the
+//! sandbox's only way to load code by name: anything but these and the standard tables is
+//! [`ScriptError::Forbidden`].
+
+mod codec;
+mod nmap;
+
+use crate::args::{ArgValue, ScriptArgs};
+use crate::error::ScriptError;
+use crate::sandbox::{Abort, Sandbox};
+use mlua::{Lua, Table, Value};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The addresses scripts may connect to: the scan's targets, by address and by the names the
+/// user gave for them. Nothing else is reachable, and names are never resolved from a script.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    addrs: HashSet<IpAddr>,
+    names: HashMap<String, IpAddr>,
+}
+
+impl Targets {
+    /// Targets from addresses.
+    pub fn new(addrs: impl IntoIterator<Item = IpAddr>) -> Targets {
+        Targets { addrs: addrs.into_iter().collect(), names: HashMap::new() }
+    }
+
+    /// Adds a target known by name (the name the user typed, or its reverse-DNS name).
+    pub fn add_name(&mut self, name: &str, addr: IpAddr) {
+        self.addrs.insert(addr);
+        self.names.insert(name.to_ascii_lowercase(), addr);
+    }
+
+    /// Whether `addr` is a target.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        self.addrs.contains(&addr)
+    }
+
+    /// The target named `name`, if any.
+    pub fn by_name(&self, name: &str) -> Option<IpAddr> {
+        self.names.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    /// Whether any target is IPv6.
+    pub fn any_v6(&self) -> bool {
+        self.addrs.iter().any(IpAddr::is_ipv6)
+    }
+}
+
+/// What the libraries of one script run know of the scan.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Where the script may connect.
+    pub targets: Targets,
+    /// `--script-args`.
+    pub args: ScriptArgs,
+    /// `-v` level.
+    pub verbosity: u8,
+    /// `-d` level.
+    pub debugging: u8,
+}
+
+const LUA_LIBS: &[(&str, &str)] = &[
+    ("stdnse", include_str!("../lua/stdnse.lua")),
+    ("shortport", include_str!("../lua/shortport.lua")),
+    ("http", include_str!("../lua/http.lua")),
+    ("url", include_str!("../lua/url.lua")),
+    ("tab", include_str!("../lua/tab.lua")),
+    ("strbuf", include_str!("../lua/strbuf.lua")),
+    ("match", include_str!("../lua/match.lua")),
+];
+
+const LOADED: &str = "rustmap.loaded";
+
+/// Installs `require` (and through it every library) in `sandbox`.
+pub fn install(sandbox: &Sandbox, ctx: Arc<Context>) -> mlua::Result<()> {
+    let lua = sandbox.lua();
+    lua.set_named_registry_value(LOADED, lua.create_table()?)?;
+    let abort = sandbox.abort().clone();
+    let require = lua.create_function(move |lua, name: String| -> mlua::Result<Table> {
+        let loaded: Table = lua.named_registry_value(LOADED)?;
+        if let Some(m) = loaded.get::<Option<Table>>(name.as_str())? {
+            return Ok(m);
+        }
+        let m = build(lua, &name, &ctx, &abort)?;
+        loaded.set(name.as_str(), &m)?;
+        Ok(m)
+    })?;
+    lua.globals().set("require", require)
+}
+
+fn build(lua: &Lua, name: &str, ctx: &Arc<Context>, abort: &Abort) -> mlua::Result<Table> {
+    match name {
+        "string" | "table" | "math" | "coroutine" | "utf8" => lua.globals().get(name),
+        "nmap" => {
+            let m = nmap::module(lua, ctx, abort, args_table(lua, &ctx.args.entries, 0)?)?;
+            lua.load(include_str!("../lua/nmap.lua"))
+                .set_name("=nmap")
+                .set_mode(mlua::ChunkMode::Text)
+                .call::<()>(&m)?;
+            Ok(m)
+        }
+        "base64" => codec::base64(lua),
+        "json" => codec::json(lua),
+        "stdnse" => lua_module(lua, name, core(lua)?),
+        _ => match LUA_LIBS.iter().find(|(n, _)| *n == name) {
+            Some(_) => lua_module(lua, name, Value::Nil),
+            None => {
+                let what = format!("require \"{name}\"");
+                abort.set(ScriptError::Forbidden { what: what.clone() });
+                Err(mlua::Error::runtime(format!("forbidden: {what}")))
+            }
+        },
+    }
+}
+
+fn lua_module(lua: &Lua, name: &str, arg: impl mlua::IntoLuaMulti) -> mlua::Result<Table> {
+    let source = LUA_LIBS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or("return {}");
+    lua.load(source).set_name(format!("={name}")).set_mode(mlua::ChunkMode::Text).call(arg)
+}
+
+/// Primitives stdnse's Lua builds on.
+fn core(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set(
+        "sleep",
+        lua.create_async_function(|_, secs: f64| async move {
+            let secs = if secs.is_finite() { secs.clamp(0.0, 3600.0) } else { 0.0 };
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            Ok(())
+        })?,
+    )?;
+    // Debug and verbose messages: kept for --script-trace, which is not wired yet.
+    t.set("log", lua.create_function(|_, _: mlua::MultiValue| Ok(()))?)?;
+    Ok(t)
+}
+
+/// `--script-args` as the Lua table `nmap.registry.args`.
+fn args_table(lua: &Lua, entries: &[(Option<String>, ArgValue)], depth: usize) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let mut next = 1i64;
+    for (key, value) in entries {
+        let v = match value {
+            ArgValue::Str(s) => Value::String(lua.create_string(s)?),
+            ArgValue::Table(inner) if depth < 32 => Value::Table(args_table(lua, inner, depth + 1)?),
+            ArgValue::Table(_) => Value::Nil,
+        };
+        match key {
+            Some(k) => t.set(k.as_str(), v)?,
+            None => {
+                t.set(next, v)?;
+                next += 1;
+            }
+        }
+    }
+    Ok(t)
+}

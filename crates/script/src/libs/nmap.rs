@@ -1,0 +1,225 @@
+//! The `nmap` library: NSE sockets (TCP through tokio, connecting only to the scan's targets),
+//! the registry, the clock, verbosity and debugging levels, and `new_try`.
+//!
+//! Socket methods follow NSE's convention: they return `true[, result]` on success and
+//! `false, message` on failure (`"TIMEOUT"`, `"EOF"`, `"ERROR: ..."`), never raise — except
+//! for a connect to an address that is not a target, which stops the script with
+//! [`ScriptError::NotATarget`]: that is a sandbox rule, not a network condition.
+
+use super::Context;
+use crate::error::ScriptError;
+use crate::sandbox::Abort;
+use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// NSE's default socket timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes one receive call buffers, whatever it was asked for.
+const MAX_RECEIVE: usize = 1024 * 1024;
+/// Size of one read from the network.
+const CHUNK: usize = 16 * 1024;
+
+/// An NSE socket.
+pub(crate) struct Socket {
+    ctx: Arc<Context>,
+    abort: Abort,
+    stream: Option<TcpStream>,
+    timeout: Duration,
+    /// Bytes read past what the last receive returned (receive_lines keeps whole reads).
+    pending: Vec<u8>,
+}
+
+/// Where `connect` was pointed: a host table (its `ip`), an address or a target's name.
+fn resolve(ctx: &Context, abort: &Abort, host: &Value) -> mlua::Result<IpAddr> {
+    let text = match host {
+        Value::Table(t) => t.get::<String>("ip")?,
+        Value::String(s) => s.to_str()?.to_string(),
+        _ => return Err(mlua::Error::runtime("connect: host must be a host table or a string")),
+    };
+    let addr = text.parse::<IpAddr>().ok().or_else(|| ctx.targets.by_name(&text));
+    match addr {
+        Some(ip) if ctx.targets.contains(ip) => Ok(ip),
+        // No DNS here: a name that is not a target's could resolve anywhere.
+        _ => {
+            abort.set(ScriptError::NotATarget { addr: text.clone() });
+            Err(mlua::Error::runtime(format!("not a scan target: {text}")))
+        }
+    }
+}
+
+fn port_number(port: &Value) -> mlua::Result<u16> {
+    match port {
+        Value::Table(t) => t.get::<u16>("number"),
+        Value::Integer(n) => u16::try_from(*n).map_err(|_| mlua::Error::runtime("connect: bad port")),
+        Value::Number(n) if n.fract() == 0.0 && (0.0..=65535.0).contains(n) => Ok(*n as u16),
+        Value::String(s) => s.to_str()?.parse().map_err(|_| mlua::Error::runtime("connect: bad port")),
+        _ => Err(mlua::Error::runtime("connect: port must be a port table or a number")),
+    }
+}
+
+fn fail(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::String(lua.create_string(msg)?)]))
+}
+
+fn ok_with(lua: &Lua, data: &[u8]) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![Value::Boolean(true), Value::String(lua.create_string(data)?)]))
+}
+
+impl Socket {
+    /// Reads until `done(buffer)` holds, the peer closes, or the timeout passes.
+    async fn fill(&mut self, done: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, &'static str> {
+        let deadline = Instant::now() + self.timeout;
+        let stream = self.stream.as_mut().ok_or("ERROR: not connected")?;
+        let mut buf = std::mem::take(&mut self.pending);
+        let mut chunk = vec![0u8; CHUNK];
+        while !done(&buf) && buf.len() < MAX_RECEIVE {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, stream.read(&mut chunk)).await {
+                Err(_) if buf.is_empty() => return Err("TIMEOUT"),
+                Err(_) => break,
+                Ok(Ok(0)) if buf.is_empty() => return Err("EOF"),
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                Ok(Err(_)) if buf.is_empty() => return Err("ERROR: connection reset"),
+                Ok(Err(_)) => break,
+            }
+        }
+        Ok(buf)
+    }
+}
+
+impl UserData for Socket {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_async_method_mut(
+            "connect",
+            |lua, mut this, (host, port, proto): (Value, Value, Option<String>)| async move {
+                let ip = resolve(&this.ctx, &this.abort, &host)?;
+                let port = port_number(&port)?;
+                match proto.as_deref().unwrap_or("tcp") {
+                    "tcp" => {}
+                    other => return fail(&lua, &format!("ERROR: protocol {other} not supported yet")),
+                }
+                let timeout = this.timeout;
+                match tokio::time::timeout(timeout, TcpStream::connect(SocketAddr::new(ip, port))).await {
+                    Err(_) => fail(&lua, "TIMEOUT"),
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        fail(&lua, "ERROR: connection refused")
+                    }
+                    Ok(Err(e)) => fail(&lua, &format!("ERROR: {e}")),
+                    Ok(Ok(stream)) => {
+                        this.stream = Some(stream);
+                        this.pending.clear();
+                        Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+                    }
+                }
+            },
+        );
+        methods.add_async_method_mut("send", |lua, mut this, data: mlua::String| async move {
+            let timeout = this.timeout;
+            let Some(stream) = this.stream.as_mut() else { return fail(&lua, "ERROR: not connected") };
+            let bytes = data.as_bytes().to_vec();
+            match tokio::time::timeout(timeout, stream.write_all(&bytes)).await {
+                Err(_) => fail(&lua, "TIMEOUT"),
+                Ok(Err(e)) => fail(&lua, &format!("ERROR: {e}")),
+                Ok(Ok(())) => Ok(MultiValue::from_vec(vec![Value::Boolean(true)])),
+            }
+        });
+        methods.add_async_method_mut("receive", |lua, mut this, ()| async move {
+            match this.fill(|b| !b.is_empty()).await {
+                Ok(data) => ok_with(&lua, &data),
+                Err(e) => fail(&lua, e),
+            }
+        });
+        methods.add_async_method_mut("receive_bytes", |lua, mut this, n: usize| async move {
+            let n = n.max(1);
+            match this.fill(|b| b.len() >= n).await {
+                Ok(data) => ok_with(&lua, &data),
+                Err(e) => fail(&lua, e),
+            }
+        });
+        methods.add_async_method_mut("receive_lines", |lua, mut this, n: usize| async move {
+            let n = n.max(1);
+            match this.fill(|b| b.iter().filter(|&&c| c == b'\n').count() >= n).await {
+                Ok(data) => ok_with(&lua, &data),
+                Err(e) => fail(&lua, e),
+            }
+        });
+        methods.add_async_method_mut(
+            "receive_buf",
+            |lua, mut this, (delim, keep): (mlua::String, Option<bool>)| async move {
+                // A plain delimiter (NSE also takes a Lua pattern or a function; not yet here).
+                let delim = delim.as_bytes().to_vec();
+                if delim.is_empty() {
+                    return fail(&lua, "ERROR: empty delimiter");
+                }
+                let found = |b: &[u8]| b.windows(delim.len()).position(|w| w == delim.as_slice());
+                match this.fill(|b| found(b).is_some()).await {
+                    Ok(mut data) => match found(&data) {
+                        Some(at) => {
+                            let end = at + delim.len();
+                            this.pending = data.split_off(end);
+                            if !keep.unwrap_or(false) {
+                                data.truncate(at);
+                            }
+                            ok_with(&lua, &data)
+                        }
+                        None => ok_with(&lua, &data),
+                    },
+                    Err(e) => fail(&lua, e),
+                }
+            },
+        );
+        methods.add_method_mut("set_timeout", |_, this, ms: i64| {
+            this.timeout = Duration::from_millis(ms.clamp(1, 3_600_000) as u64);
+            Ok(())
+        });
+        methods.add_method_mut("close", |lua, this, ()| {
+            if this.stream.take().is_none() {
+                return fail(lua, "ERROR: not connected");
+            }
+            Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+        });
+        methods.add_method("get_info", |lua, this, ()| {
+            let Some(stream) = this.stream.as_ref() else { return fail(lua, "ERROR: not connected") };
+            let (Ok(l), Ok(r)) = (stream.local_addr(), stream.peer_addr()) else {
+                return fail(lua, "ERROR: no addresses");
+            };
+            Ok(MultiValue::from_vec(vec![
+                Value::Boolean(true),
+                Value::String(lua.create_string(l.ip().to_string())?),
+                Value::Integer(l.port().into()),
+                Value::String(lua.create_string(r.ip().to_string())?),
+                Value::Integer(r.port().into()),
+            ]))
+        });
+    }
+}
+
+/// Builds the `nmap` table.
+pub(crate) fn module(lua: &Lua, ctx: &Arc<Context>, abort: &Abort, args: Table) -> mlua::Result<Table> {
+    let m = lua.create_table()?;
+    let (c, a) = (ctx.clone(), abort.clone());
+    m.set(
+        "new_socket",
+        lua.create_function(move |_, _: MultiValue| {
+            Ok(Socket { ctx: c.clone(), abort: a.clone(), stream: None, timeout: DEFAULT_TIMEOUT, pending: Vec::new() })
+        })?,
+    )?;
+    let registry = lua.create_table()?;
+    registry.set("args", args)?;
+    m.set("registry", registry)?;
+    let start = Instant::now();
+    m.set("clock", lua.create_function(move |_, ()| Ok(start.elapsed().as_secs_f64()))?)?;
+    m.set("clock_ms", lua.create_function(move |_, ()| Ok(start.elapsed().as_millis() as f64))?)?;
+    let (v, d) = (ctx.verbosity, ctx.debugging);
+    m.set("verbosity", lua.create_function(move |_, ()| Ok(v))?)?;
+    m.set("debugging", lua.create_function(move |_, ()| Ok(d))?)?;
+    let family = if ctx.targets.any_v6() { "inet6" } else { "inet" };
+    m.set("address_family", lua.create_function(move |_, ()| Ok(family))?)?;
+    m.set("is_privileged", lua.create_function(|_, ()| Ok(false))?)?;
+    Ok(m)
+}
