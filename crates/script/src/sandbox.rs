@@ -212,8 +212,14 @@ impl Sandbox {
             }
             Ok(())
         })?;
+        let abort = self.abort.clone();
+        let forbid = lua.create_function(move |_, what: String| -> mlua::Result<()> {
+            let what: String = what.chars().take(200).collect();
+            abort.set(ScriptError::Forbidden { what: what.clone() });
+            Err(mlua::Error::runtime(format!("forbidden: {what}")))
+        })?;
         lua.load(include_str!("lua/prelude.lua")).set_name("=prelude").set_mode(mlua::ChunkMode::Text).call::<()>((
-            self.forbidden("loading a binary chunk")?,
+            forbid,
             check_abort,
             guard,
         ))

@@ -125,3 +125,37 @@ async fn runtime_errors_are_typed_and_syntax_errors_are_load_errors() {
     assert!(matches!(run("error('boom')").await, Err(ScriptError::Runtime { message }) if message.contains("boom")));
     assert!(matches!(run("this is not lua").await, Err(ScriptError::Load { .. })));
 }
+
+#[tokio::test]
+async fn a_loop_in_a_load_reader_hits_the_budget() {
+    stopped("while true do load(function() while true do end end) end", |e| {
+        matches!(e, ScriptError::InstructionBudget { .. })
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn finalizers_are_forbidden() {
+    stopped(
+        "while true do setmetatable({}, {__gc = function() while true do end end}) end",
+        |e| matches!(e, ScriptError::Forbidden { what } if what.contains("__gc")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_loop_in_a_close_handler_hits_the_budget() {
+    stopped(
+        "while true do local co = coroutine.create(function() local x <close> = setmetatable({}, {__close = function() while true do end end}) coroutine.yield() end) coroutine.resume(co) coroutine.close(co) end",
+        |e| matches!(e, ScriptError::InstructionBudget { .. }),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn c_loops_the_hook_cannot_reach_are_refused() {
+    assert_eq!(run("return #string.rep('', 1 << 50)").await.unwrap(), "0");
+    stopped("local t = {} table.move(t, 1, 1 << 50, 2) return 'x'", |e| matches!(e, ScriptError::Forbidden { .. }))
+        .await;
+    assert_eq!(run("return table.concat(table.move({1,2,3}, 1, 3, 2), ',')").await.unwrap(), "1,1,2,3");
+}
