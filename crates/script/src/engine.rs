@@ -39,10 +39,23 @@ pub struct Engine {
 /// Scripts in flight at once by default (nmap runs up to about this many threads too).
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    Pre,
     Host,
     Port,
+    Post,
+}
+
+impl Phase {
+    fn rule(self) -> &'static str {
+        match self {
+            Phase::Pre => "prerule",
+            Phase::Host => "hostrule",
+            Phase::Port => "portrule",
+            Phase::Post => "postrule",
+        }
+    }
 }
 
 impl Engine {
@@ -80,6 +93,39 @@ impl Engine {
         out
     }
 
+    /// Runs every prerule script (before any host is scanned).
+    pub async fn run_pre(&self) -> Vec<Outcome> {
+        self.run_global(Phase::Pre).await
+    }
+
+    /// Runs every postrule script (after every host).
+    pub async fn run_post(&self) -> Vec<Outcome> {
+        self.run_global(Phase::Post).await
+    }
+
+    async fn run_global(&self, phase: Phase) -> Vec<Outcome> {
+        // Pre- and postrules get no host; an empty placeholder keeps one code path.
+        let nobody = Arc::new(HostResult::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            rustmap_model::HostStatus::Up,
+            rustmap_model::Reason::UserSet,
+        ));
+        let mut set = JoinSet::new();
+        for script in self.scripts.iter() {
+            let wanted = if phase == Phase::Pre { script.rules.prerule } else { script.rules.postrule };
+            if wanted {
+                self.spawn(&mut set, script.clone(), nobody.clone(), None, phase);
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(Some(outcome)) = joined {
+                out.push(outcome);
+            }
+        }
+        out
+    }
+
     fn spawn(
         &self,
         set: &mut JoinSet<Option<Outcome>>,
@@ -91,9 +137,11 @@ impl Engine {
         let (ctx, limits, slots) = (self.ctx.clone(), self.limits, self.slots.clone());
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok()?;
-            let scope = match &port {
-                Some(p) => ScriptScope::Port { addr: host.addr, protocol: p.protocol, port: p.port },
-                None => ScriptScope::Host { addr: host.addr },
+            let scope = match (&port, phase) {
+                (_, Phase::Pre) => ScriptScope::Pre,
+                (_, Phase::Post) => ScriptScope::Post,
+                (Some(p), _) => ScriptScope::Port { addr: host.addr, protocol: p.protocol, port: p.port },
+                (None, _) => ScriptScope::Host { addr: host.addr },
             };
             match run_one(&script, ctx, limits, phase, &host, port.as_ref()).await {
                 Ok(None) => None,
@@ -119,20 +167,23 @@ async fn run_one(
     let g = lua.globals();
     let set_globals = || -> mlua::Result<()> {
         g.set("SCRIPT_NAME", script.id.as_str())?;
-        g.set("SCRIPT_TYPE", if matches!(phase, Phase::Host) { "hostrule" } else { "portrule" })?;
+        g.set("SCRIPT_TYPE", phase.rule())?;
         Ok(())
     };
     set_globals().map_err(|e| sandbox.classify(&e))?;
     let chunk = sandbox.load(&script.source, &script.id)?;
     sandbox.call::<()>(&chunk, ()).await?;
+    let global = matches!(phase, Phase::Pre | Phase::Post);
     let lua_host = host_table(lua, host).map_err(|e| sandbox.classify(&e))?;
     let lua_port = match port {
         Some(p) => Some(port_table(lua, p).map_err(|e| sandbox.classify(&e))?),
         None => None,
     };
-    let rule_name = if matches!(phase, Phase::Host) { "hostrule" } else { "portrule" };
-    let rule: Function = g.get(rule_name).map_err(|e| sandbox.classify(&e))?;
+    let rule: Function = g.get(phase.rule()).map_err(|e| sandbox.classify(&e))?;
     let args = || -> MultiValue {
+        if global {
+            return MultiValue::new();
+        }
         let mut v = vec![Value::Table(lua_host.clone())];
         if let Some(p) = &lua_port {
             v.push(Value::Table(p.clone()));

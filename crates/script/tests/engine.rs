@@ -260,3 +260,22 @@ async fn oversized_output_is_a_typed_error() {
     let out = engine.run_host(&host(&[], None)).await;
     assert!(matches!(only(&out, "big").result, Err(ScriptError::OutputTooLarge { .. })));
 }
+
+#[tokio::test]
+async fn prerule_and_postrule_scripts_run_without_a_host() {
+    const PRE: &str = "categories = {'safe'}\nprerule = function() return true end\naction = function(...) return SCRIPT_TYPE .. ' ' .. select('#', ...) end\n";
+    const POST: &str =
+        "categories = {'safe'}\npostrule = function() return true end\naction = function() return SCRIPT_TYPE end\n";
+    let origin = || rustmap_script::script::Origin::Builtin;
+    let scripts = vec![Script::parse("pre", PRE, origin()).unwrap(), Script::parse("post", POST, origin()).unwrap()];
+    let engine = Engine::new(scripts, ctx(""), limits(), 8);
+    let pre = engine.run_pre().await;
+    assert_eq!(pre.len(), 1);
+    assert_eq!(pre[0].scope, ScriptScope::Pre);
+    assert_eq!(pre[0].result.clone().unwrap().unwrap().output, "prerule 0");
+    let post = engine.run_post().await;
+    assert_eq!(post[0].scope, ScriptScope::Post);
+    assert_eq!(post[0].result.clone().unwrap().unwrap().output, "postrule");
+    // Neither runs per host.
+    assert!(engine.run_host(&host(&[80], None)).await.is_empty());
+}
