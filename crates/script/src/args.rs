@@ -213,4 +213,24 @@ mod tests {
         assert_eq!(a.get("pass"), Some(&s("toor")));
         assert_eq!(a.entries.len(), 2);
     }
+
+    #[test]
+    fn random_input_never_panics() {
+        // A small deterministic generator: no dependency, same cases every run.
+        let alphabet: &[u8] = b"{}=,\"\' ab\\";
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..(x % 24) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize] as char);
+            }
+            let _ = ScriptArgs::parse(&s);
+        }
+    }
 }
