@@ -33,11 +33,21 @@ pub struct Engine {
     scripts: Arc<Vec<Script>>,
     ctx: Arc<Context>,
     limits: Limits,
+    /// Each script's runlevel (1 + the highest runlevel of its selected dependencies); a level
+    /// starts on a host only when the one before has finished there, as in NSE.
+    levels: Arc<Vec<usize>>,
+    /// Runs in flight asked for, before the memory cap.
+    concurrency: usize,
+    in_flight: usize,
     slots: Arc<Semaphore>,
 }
 
 /// Scripts in flight at once by default (nmap runs up to about this many threads too).
 pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Memory all script states together may hold by default: runs in flight are capped at this
+/// divided by the per-run limit, so the process stays within it whatever the scripts do.
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -60,35 +70,65 @@ impl Phase {
 
 impl Engine {
     /// An engine for `scripts` with the scan's context and per-run limits.
+    /// At most `concurrency` runs are in flight, fewer if [`DEFAULT_MEMORY_BUDGET`] requires.
     pub fn new(scripts: Vec<Script>, ctx: Context, limits: Limits, concurrency: usize) -> Engine {
-        Engine {
+        let levels = runlevels(&scripts);
+        let mut engine = Engine {
             scripts: Arc::new(scripts),
             ctx: Arc::new(ctx),
             limits,
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
-        }
+            levels: Arc::new(levels),
+            concurrency,
+            in_flight: 1,
+            slots: Arc::new(Semaphore::new(1)),
+        };
+        engine.set_in_flight(concurrency, DEFAULT_MEMORY_BUDGET);
+        engine
+    }
+
+    /// Caps the memory of all script states together at `bytes`.
+    pub fn with_memory_budget(mut self, bytes: usize) -> Engine {
+        self.set_in_flight(self.concurrency, bytes);
+        self
+    }
+
+    /// How many runs may be in flight at once.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn set_in_flight(&mut self, concurrency: usize, budget: usize) {
+        let by_memory = budget / self.limits.memory_bytes.max(1);
+        self.in_flight = concurrency.min(by_memory).max(1);
+        self.slots = Arc::new(Semaphore::new(self.in_flight));
+    }
+
+    /// The distinct runlevels, ascending.
+    fn level_order(&self) -> Vec<usize> {
+        let mut v = self.levels.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Runs every hostrule and portrule script against `host`; outcomes in completion order.
     /// Runs whose rule declined are left out.
     pub async fn run_host(&self, host: &HostResult) -> Vec<Outcome> {
         let host = Arc::new(host.clone());
-        let mut set = JoinSet::new();
-        for script in self.scripts.iter() {
-            if script.rules.hostrule {
-                self.spawn(&mut set, script.clone(), host.clone(), None, Phase::Host);
-            }
-            if script.rules.portrule {
-                for port in &host.ports {
-                    self.spawn(&mut set, script.clone(), host.clone(), Some(port.clone()), Phase::Port);
+        let mut out = Vec::new();
+        for level in self.level_order() {
+            let mut set = JoinSet::new();
+            for (script, _) in self.scripts.iter().zip(self.levels.iter()).filter(|(_, l)| **l == level) {
+                if script.rules.hostrule {
+                    self.spawn(&mut set, script.clone(), host.clone(), None, Phase::Host);
+                }
+                if script.rules.portrule {
+                    for port in &host.ports {
+                        self.spawn(&mut set, script.clone(), host.clone(), Some(port.clone()), Phase::Port);
+                    }
                 }
             }
-        }
-        let mut out = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            if let Ok(Some(outcome)) = joined {
-                out.push(outcome);
-            }
+            out.extend(join_all(set).await);
         }
         out
     }
@@ -110,18 +150,16 @@ impl Engine {
             rustmap_model::HostStatus::Up,
             rustmap_model::Reason::UserSet,
         ));
-        let mut set = JoinSet::new();
-        for script in self.scripts.iter() {
-            let wanted = if phase == Phase::Pre { script.rules.prerule } else { script.rules.postrule };
-            if wanted {
-                self.spawn(&mut set, script.clone(), nobody.clone(), None, phase);
-            }
-        }
         let mut out = Vec::new();
-        while let Some(joined) = set.join_next().await {
-            if let Ok(Some(outcome)) = joined {
-                out.push(outcome);
+        for level in self.level_order() {
+            let mut set = JoinSet::new();
+            for (script, _) in self.scripts.iter().zip(self.levels.iter()).filter(|(_, l)| **l == level) {
+                let wanted = if phase == Phase::Pre { script.rules.prerule } else { script.rules.postrule };
+                if wanted {
+                    self.spawn(&mut set, script.clone(), nobody.clone(), None, phase);
+                }
             }
+            out.extend(join_all(set).await);
         }
         out
     }
@@ -150,6 +188,36 @@ impl Engine {
             }
         });
     }
+}
+
+/// Outcomes of a set of runs, in completion order (a run that panicked is dropped: the
+/// sandbox returns errors, so that would be a bug in the engine, not a script's doing).
+async fn join_all(mut set: JoinSet<Option<Outcome>>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Some(outcome)) = joined {
+            out.push(outcome);
+        }
+    }
+    out
+}
+
+/// Each script's runlevel: 1 + the highest runlevel of the dependencies that are selected too.
+/// A dependency cycle is cut where it closes (depth bounded by the number of scripts).
+fn runlevels(scripts: &[Script]) -> Vec<usize> {
+    fn level(scripts: &[Script], i: usize, depth: usize) -> usize {
+        if depth > scripts.len() {
+            return 1;
+        }
+        scripts[i]
+            .dependencies
+            .iter()
+            .filter_map(|d| scripts.iter().position(|s| &s.id == d))
+            .map(|j| level(scripts, j, depth + 1) + 1)
+            .max()
+            .unwrap_or(1)
+    }
+    (0..scripts.len()).map(|i| level(scripts, i, 0)).collect()
 }
 
 /// One run: `Ok(None)` when the rule declined, `Ok(Some(result))` when the action ran.

@@ -279,3 +279,28 @@ async fn prerule_and_postrule_scripts_run_without_a_host() {
     // Neither runs per host.
     assert!(engine.run_host(&host(&[80], None)).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_dependency_runs_before_its_dependent() {
+    const SLOW: &str = "local stdnse = require 'stdnse'\ncategories = {'safe'}\nhostrule = function() return true end\naction = function() stdnse.sleep(0.3) return 'slow' end\n";
+    const AFTER: &str = "categories = {'safe'}\ndependencies = {'slow'}\nhostrule = function() return true end\naction = function() return 'after' end\n";
+    let origin = || rustmap_script::script::Origin::Builtin;
+    // Listed dependent first: the order comes from the dependencies, not the list.
+    let scripts =
+        vec![Script::parse("after", AFTER, origin()).unwrap(), Script::parse("slow", SLOW, origin()).unwrap()];
+    let engine = Engine::new(scripts, ctx(""), limits(), 8);
+    let out = engine.run_host(&host(&[], None)).await;
+    let ids: Vec<&str> = out.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, vec!["slow", "after"]);
+}
+
+#[tokio::test]
+async fn runs_in_flight_are_capped_by_the_memory_budget() {
+    let engine = Engine::new(Vec::new(), ctx(""), limits(), 64);
+    assert_eq!(engine.in_flight(), 32); // 1 GiB / 32 MiB
+    let engine = engine.with_memory_budget(128 * 1024 * 1024);
+    assert_eq!(engine.in_flight(), 4);
+    assert_eq!(engine.with_memory_budget(usize::MAX).in_flight(), 64);
+    let engine = Engine::new(Vec::new(), ctx(""), limits(), 64).with_memory_budget(1);
+    assert_eq!(engine.in_flight(), 1);
+}
