@@ -58,8 +58,11 @@ pub struct Script {
 }
 
 /// Built-in scripts, written for RustMap.
-const BUILTINS: &[(&str, &str)] =
-    &[("banner", include_str!("../scripts/banner.nse")), ("http-title", include_str!("../scripts/http-title.nse"))];
+const BUILTINS: &[(&str, &str)] = &[
+    ("banner", include_str!("../scripts/banner.nse")),
+    ("http-title", include_str!("../scripts/http-title.nse")),
+    ("ssl-cert", include_str!("../scripts/ssl-cert.nse")),
+];
 
 /// Largest script file read from disk.
 const MAX_SOURCE: u64 = 1024 * 1024;

@@ -1,6 +1,10 @@
 //! The `nmap` library: NSE sockets (TCP through tokio, connecting only to the scan's targets),
 //! the registry, the clock, verbosity and debugging levels, and `new_try`.
 //!
+//! `connect(host, port, "ssl")` and `reconnect_ssl()` open TLS through rustmap-detect's rustls
+//! client (any certificate accepted: we scan, we do not authenticate), and
+//! `get_ssl_certificate()` describes the peer's leaf certificate as NSE's certificate table.
+//!
 //! Socket methods follow NSE's convention: they return `true[, result]` on success and
 //! `false, message` on failure (`"TIMEOUT"`, `"EOF"`, `"ERROR: ..."`), never raise — except
 //! for a connect to an address that is not a target, which stops the script with
@@ -15,6 +19,39 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// A socket's connection: plain TCP, or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf).await,
+            Conn::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(buf).await,
+            Conn::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref().0,
+        }
+    }
+}
 
 /// NSE's default socket timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,7 +64,9 @@ const CHUNK: usize = 16 * 1024;
 pub(crate) struct Socket {
     ctx: Arc<Context>,
     abort: Abort,
-    stream: Option<TcpStream>,
+    stream: Option<Conn>,
+    /// The peer's certificates (DER, leaf first) once TLS is up.
+    certs: Vec<Vec<u8>>,
     timeout: Duration,
     /// Bytes read past what the last receive returned (receive_lines keeps whole reads).
     pending: Vec<u8>,
@@ -99,25 +138,62 @@ impl UserData for Socket {
             |lua, mut this, (host, port, proto): (Value, Value, Option<String>)| async move {
                 let ip = resolve(&this.ctx, &this.abort, &host)?;
                 let port = port_number(&port)?;
-                match proto.as_deref().unwrap_or("tcp") {
-                    "tcp" => {}
+                let ssl = match proto.as_deref().unwrap_or("tcp") {
+                    "tcp" => false,
+                    "ssl" => true,
                     other => return fail(&lua, &format!("ERROR: protocol {other} not supported yet")),
-                }
+                };
                 let timeout = this.timeout;
-                match tokio::time::timeout(timeout, TcpStream::connect(SocketAddr::new(ip, port))).await {
-                    Err(_) => fail(&lua, "TIMEOUT"),
+                let target = SocketAddr::new(ip, port);
+                let tcp = match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
+                    Err(_) => return fail(&lua, "TIMEOUT"),
                     Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                        fail(&lua, "ERROR: connection refused")
+                        return fail(&lua, "ERROR: connection refused")
                     }
-                    Ok(Err(e)) => fail(&lua, &format!("ERROR: {e}")),
-                    Ok(Ok(stream)) => {
-                        this.stream = Some(stream);
-                        this.pending.clear();
-                        Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+                    Ok(Err(e)) => return fail(&lua, &format!("ERROR: {e}")),
+                    Ok(Ok(tcp)) => tcp,
+                };
+                this.pending.clear();
+                this.certs.clear();
+                if ssl {
+                    match rustmap_detect::tls::session(tcp, target, false, timeout).await {
+                        Some(tls) => {
+                            this.certs = rustmap_detect::tls::facts(&tls).certs;
+                            this.stream = Some(Conn::Tls(Box::new(tls)));
+                        }
+                        None => return fail(&lua, "ERROR: TLS handshake failed"),
                     }
+                } else {
+                    this.stream = Some(Conn::Plain(tcp));
                 }
+                Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
             },
         );
+        methods.add_async_method_mut("reconnect_ssl", |lua, mut this, ()| async move {
+            let timeout = this.timeout;
+            let tcp = match this.stream.take() {
+                Some(Conn::Plain(tcp)) => tcp,
+                Some(tls @ Conn::Tls(_)) => {
+                    this.stream = Some(tls);
+                    return fail(&lua, "ERROR: already TLS");
+                }
+                None => return fail(&lua, "ERROR: not connected"),
+            };
+            let Ok(target) = tcp.peer_addr() else { return fail(&lua, "ERROR: not connected") };
+            this.pending.clear();
+            match rustmap_detect::tls::session(tcp, target, false, timeout).await {
+                Some(tls) => {
+                    this.certs = rustmap_detect::tls::facts(&tls).certs;
+                    this.stream = Some(Conn::Tls(Box::new(tls)));
+                    Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+                }
+                None => fail(&lua, "ERROR: TLS handshake failed"),
+            }
+        });
+        methods.add_method("get_ssl_certificate", |lua, this, ()| match this.certs.first() {
+            Some(der) => Ok(Value::Table(cert_table(lua, der)?)),
+            None => Ok(Value::Nil),
+        });
         methods.add_async_method_mut("send", |lua, mut this, data: mlua::String| async move {
             let timeout = this.timeout;
             let Some(stream) = this.stream.as_mut() else { return fail(&lua, "ERROR: not connected") };
@@ -185,7 +261,7 @@ impl UserData for Socket {
         });
         methods.add_method("get_info", |lua, this, ()| {
             let Some(stream) = this.stream.as_ref() else { return fail(lua, "ERROR: not connected") };
-            let (Ok(l), Ok(r)) = (stream.local_addr(), stream.peer_addr()) else {
+            let (Ok(l), Ok(r)) = (stream.tcp().local_addr(), stream.tcp().peer_addr()) else {
                 return fail(lua, "ERROR: no addresses");
             };
             Ok(MultiValue::from_vec(vec![
@@ -199,6 +275,58 @@ impl UserData for Socket {
     }
 }
 
+/// NSE's certificate table: `pem`, `subject` and `issuer` (by attribute name), `validity`
+/// (`notBefore`, `notAfter`), `pubkey` (`type`, `bits`), `sig_algorithm`, `serial`,
+/// `extensions` (the subject alternative names), and `digest(self, "sha256")`.
+fn cert_table(lua: &Lua, der: &[u8]) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    let b64 = super::codec::b64_encode(der);
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    t.set("pem", pem)?;
+    let Some(info) = rustmap_detect::cert::describe(der) else { return Ok(t) };
+    for (field, name) in [("subject", &info.subject), ("issuer", &info.issuer)] {
+        let n = lua.create_table()?;
+        for (k, v) in name {
+            n.set(k.as_str(), v.as_str())?;
+        }
+        t.set(field, n)?;
+    }
+    let validity = lua.create_table()?;
+    validity.set("notBefore", info.not_before.as_str())?;
+    validity.set("notAfter", info.not_after.as_str())?;
+    t.set("validity", validity)?;
+    let pubkey = lua.create_table()?;
+    pubkey.set("type", info.key_type.as_str())?;
+    pubkey.set("bits", info.key_bits)?;
+    t.set("pubkey", pubkey)?;
+    t.set("sig_algorithm", info.signature_algorithm.as_str())?;
+    t.set("serial", info.serial.as_str())?;
+    let extensions = lua.create_table()?;
+    if !info.sans.is_empty() {
+        let san = lua.create_table()?;
+        san.set("name", "X509v3 Subject Alternative Name")?;
+        san.set("value", info.sans.join(", "))?;
+        extensions.set(1, san)?;
+    }
+    t.set("extensions", extensions)?;
+    let hex: String = info.sha256.chars().filter(char::is_ascii_hexdigit).collect();
+    let sha256: Vec<u8> =
+        (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
+    t.set(
+        "digest",
+        lua.create_function(move |lua, (_, algo): (Value, String)| match algo.to_ascii_lowercase().as_str() {
+            "sha256" | "sha-256" => Ok(Value::String(lua.create_string(&sha256)?)),
+            _ => Ok(Value::Nil),
+        })?,
+    )?;
+    Ok(t)
+}
+
 /// Builds the `nmap` table.
 pub(crate) fn module(lua: &Lua, ctx: &Arc<Context>, abort: &Abort, args: Table) -> mlua::Result<Table> {
     let m = lua.create_table()?;
@@ -206,7 +334,14 @@ pub(crate) fn module(lua: &Lua, ctx: &Arc<Context>, abort: &Abort, args: Table) 
     m.set(
         "new_socket",
         lua.create_function(move |_, _: MultiValue| {
-            Ok(Socket { ctx: c.clone(), abort: a.clone(), stream: None, timeout: DEFAULT_TIMEOUT, pending: Vec::new() })
+            Ok(Socket {
+                ctx: c.clone(),
+                abort: a.clone(),
+                stream: None,
+                certs: Vec::new(),
+                timeout: DEFAULT_TIMEOUT,
+                pending: Vec::new(),
+            })
         })?,
     )?;
     let registry = lua.create_table()?;

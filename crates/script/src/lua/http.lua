@@ -5,6 +5,7 @@
 -- Written for RustMap from the NSE API documentation; not derived from nmap's nselib.
 local nmap = require "nmap"
 local url = require "url"
+local shortport = require "shortport"
 local M = {}
 
 local MAX_REDIRECTS = 5
@@ -70,7 +71,10 @@ end
 local function request_once(host, port, method, path, options)
   local socket = nmap.new_socket()
   socket:set_timeout(options.timeout or 30000)
-  local ok, err = socket:connect(host, port)
+  -- TLS when service detection saw it, or the port is one TLS usually runs on.
+  local proto = options.scheme == "https" and "ssl" or "tcp"
+  if type(port) == "table" and (port.service == "https" or shortport.ssl(host, port)) then proto = "ssl" end
+  local ok, err = socket:connect(host, port, proto)
   if not ok then return { status = nil, ["status-line"] = nil, incomplete = true, error = err } end
   local headers = {
     "Host: " .. host_header(host, port),
