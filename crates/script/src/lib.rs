@@ -11,6 +11,7 @@ pub mod args;
 pub mod engine;
 pub mod error;
 pub mod libs;
+pub mod pattern;
 pub mod render;
 pub mod sandbox;
 pub mod script;

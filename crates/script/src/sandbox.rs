@@ -2,7 +2,7 @@
 //! a memory limit, an instruction budget and a wall-clock deadline that `pcall` cannot swallow,
 //! stubs that turn the unsafe parts of Lua (`os.execute`, `io`, `require` of anything but
 //! RustMap's libraries, binary chunks, `string.dump`) into typed [`ScriptError::Forbidden`]
-//! stops, and a guard against costly Lua patterns.
+//! stops, and a step-counted rehearsal ([`crate::pattern`]) that refuses costly Lua patterns.
 //!
 //! How a stop is made to stick: the first stop is recorded in an [`Abort`] cell shared with the
 //! instruction hook. From then on the hook raises an error at every check (every
@@ -13,6 +13,7 @@
 //! afterwards, so nothing of a stopped script survives it.
 
 use crate::error::ScriptError;
+use crate::pattern;
 use mlua::{
     FromLuaMulti, Function, HookTriggers, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
 };
@@ -22,9 +23,6 @@ use std::time::{Duration, Instant};
 
 /// How often (in VM instructions) the hook checks the budget and the deadline.
 pub const HOOK_EVERY: u32 = 1000;
-
-/// A pattern whose estimated worst case exceeds this many steps is refused.
-const PATTERN_COST_LIMIT: f64 = 1e12;
 
 /// The limits of one script run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,17 +199,23 @@ impl Sandbox {
             Ok(())
         })?;
         let abort = self.abort.clone();
-        let guard = lua.create_function(move |_, (s, p): (Value, Value)| -> mlua::Result<()> {
-            if let (Value::String(s), Value::String(p)) = (&s, &p) {
-                let cost = pattern_cost(s.as_bytes().len(), &p.as_bytes());
-                if cost > PATTERN_COST_LIMIT {
-                    let what = format!("a pattern too costly for a {}-byte subject", s.as_bytes().len());
+        let guard = lua.create_function(
+            move |_, (kind, s, p, init, n): (String, Value, Value, Value, Value)| -> mlua::Result<()> {
+                let (Some(s), Some(p)) = (text(&s), text(&p)) else { return Ok(()) };
+                let kind = match kind.as_str() {
+                    "gmatch" => pattern::Kind::Gmatch,
+                    "gsub" => pattern::Kind::Gsub,
+                    _ => pattern::Kind::Find,
+                };
+                let init = integer(&init).unwrap_or(1);
+                if pattern::check(&s, &p, init, kind, integer(&n)).is_err() {
+                    let what = format!("a pattern needing more than {} steps", pattern::STEP_LIMIT);
                     abort.set(ScriptError::Forbidden { what: what.clone() });
                     return Err(mlua::Error::runtime(what));
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         let abort = self.abort.clone();
         let forbid = lua.create_function(move |_, what: String| -> mlua::Result<()> {
             let what: String = what.chars().take(200).collect();
@@ -308,39 +312,20 @@ fn short(message: &str) -> String {
     head.chars().take(512).collect()
 }
 
-/// An estimate of a Lua pattern's worst-case steps on a subject of `len` bytes: each
-/// backtracking quantifier (`*`, `+`, `-`) multiplies the work by the subject's length. Crude,
-/// but it separates the catastrophic (`.-.-.-.-.-b` on kilobytes) from the common
-/// (`<title>(.-)</title>` on a page).
-pub(crate) fn pattern_cost(len: usize, pattern: &[u8]) -> f64 {
-    let mut quantifiers = 0i32;
-    let mut i = 0;
-    while i < pattern.len() {
-        match pattern[i] {
-            b'%' => i += 2,
-            b'[' => {
-                // Skip the set, including a leading `]` or `^]` and escapes inside it.
-                i += 1;
-                if pattern.get(i) == Some(&b'^') {
-                    i += 1;
-                }
-                if pattern.get(i) == Some(&b']') {
-                    i += 1;
-                }
-                while i < pattern.len() && pattern[i] != b']' {
-                    i += if pattern[i] == b'%' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'*' | b'+' | b'-' if i > 0 => {
-                quantifiers += 1;
-                i += 1;
-            }
-            _ => i += 1,
-        }
+/// A string argument as Lua would coerce it (numbers become text); `None` for other types.
+fn text(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Integer(i) => Some(i.to_string().into_bytes()),
+        Value::Number(n) => Some(n.to_string().into_bytes()),
+        _ => None,
     }
-    if quantifiers < 2 {
-        return len as f64;
+}
+
+fn integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        Value::Number(n) if n.is_finite() => Some(*n as i64),
+        _ => None,
     }
-    (len.max(1) as f64).powi(quantifiers)
 }

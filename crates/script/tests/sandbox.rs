@@ -102,6 +102,22 @@ async fn pattern_bomb_is_refused() {
         |e| matches!(e, ScriptError::Forbidden { what } if what.contains("pattern")),
     )
     .await;
+    // One quantifier is enough when every start position scans to the end.
+    stopped(
+        "return (string.rep('a', 1000000)):find('a-b')",
+        |e| matches!(e, ScriptError::Forbidden { what } if what.contains("pattern")),
+    )
+    .await;
+    stopped(
+        "for w in string.gmatch(string.rep('a', 30000), '(.-)(.-)x') do end",
+        |e| matches!(e, ScriptError::Forbidden { what } if what.contains("pattern")),
+    )
+    .await;
+    // A title on a large page is cheap however long the page.
+    assert_eq!(
+        run("return (string.rep('x', 1000000) .. '<title>Big</title>'):match('<title>(.-)</title>')").await.unwrap(),
+        "Big"
+    );
     // Ordinary patterns still work.
     assert_eq!(run("return ('<title>Hi</title>'):match('<title>(.-)</title>')").await.unwrap(), "Hi");
 }

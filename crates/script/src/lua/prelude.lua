@@ -56,12 +56,12 @@ table.move = function(a1, f, e, t, a2)
   return tmove(a1, f, e, t, a2)
 end
 
--- Lua patterns backtrack inside C where the instruction hook cannot reach: refuse the ones
--- whose worst case is too costly before they start.
+-- Lua patterns backtrack inside C where the instruction hook cannot reach: each call is first
+-- rehearsed with a step count (Rust), and refused when that runs out.
 string.find = function(s, p, init, plain)
-  if not plain then pattern_guard(s, p) end
+  if not plain then pattern_guard("find", s, p, init) end
   return sfind(s, p, init, plain)
 end
-string.match = function(s, p, init) pattern_guard(s, p) return smatch(s, p, init) end
-string.gmatch = function(s, p, init) pattern_guard(s, p) return sgmatch(s, p, init) end
-string.gsub = function(s, p, r, n) pattern_guard(s, p) return sgsub(s, p, r, n) end
+string.match = function(s, p, init) pattern_guard("find", s, p, init) return smatch(s, p, init) end
+string.gmatch = function(s, p, init) pattern_guard("gmatch", s, p, init) return sgmatch(s, p, init) end
+string.gsub = function(s, p, r, n) pattern_guard("gsub", s, p, 1, n) return sgsub(s, p, r, n) end
