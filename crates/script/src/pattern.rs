@@ -50,12 +50,13 @@ struct State<'a> {
 }
 
 /// Rehearses `kind` of `pattern` over `subject` from 1-based `init` (Lua's convention,
-/// negative from the end), with at most `max` substitutions for gsub.
-pub fn check(subject: &[u8], pattern: &[u8], init: i64, kind: Kind, max: Option<i64>) -> Result<(), TooCostly> {
+/// negative from the end), with at most `max` substitutions for gsub. Returns the steps taken,
+/// which the sandbox charges to the instruction budget (the real call will take as many).
+pub fn check(subject: &[u8], pattern: &[u8], init: i64, kind: Kind, max: Option<i64>) -> Result<u64, TooCostly> {
     let mut st =
         State { src: subject, pat: pattern, level: 0, capture: [(0, 0); MAX_CAPTURES], depth: MAX_DEPTH, steps: 0 };
     match st.scan(init, kind, max) {
-        Ok(()) | Err(Stop::Malformed) => Ok(()),
+        Ok(()) | Err(Stop::Malformed) => Ok(st.steps),
         Err(Stop::Costly) => Err(TooCostly),
     }
 }

@@ -77,6 +77,8 @@ pub struct Sandbox {
     abort: Abort,
     limits: Limits,
     deadline: Instant,
+    /// Instructions used so far (and pattern steps, which cost as much).
+    used: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -91,7 +93,13 @@ impl Sandbox {
         let libs = StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS;
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(setup_error)?;
         let abort = Abort::default();
-        let sandbox = Sandbox { lua, abort, limits, deadline: Instant::now() + limits.timeout };
+        let sandbox = Sandbox {
+            lua,
+            abort,
+            limits,
+            deadline: Instant::now() + limits.timeout,
+            used: Arc::new(AtomicU64::new(0)),
+        };
         sandbox.install_stubs().map_err(setup_error)?;
         sandbox.lua.set_memory_limit(limits.memory_bytes).map_err(setup_error)?;
         sandbox.install_hook().map_err(setup_error)?;
@@ -199,6 +207,8 @@ impl Sandbox {
             Ok(())
         })?;
         let abort = self.abort.clone();
+        let used = Arc::clone(&self.used);
+        let deadline = self.deadline;
         let guard = lua.create_function(
             move |_, (kind, s, p, init, n): (String, Value, Value, Value, Value)| -> mlua::Result<()> {
                 let (Some(s), Some(p)) = (text(&s), text(&p)) else { return Ok(()) };
@@ -208,12 +218,26 @@ impl Sandbox {
                     _ => pattern::Kind::Find,
                 };
                 let init = integer(&init).unwrap_or(1);
-                if pattern::check(&s, &p, init, kind, integer(&n)).is_err() {
-                    let what = format!("a pattern needing more than {} steps", pattern::STEP_LIMIT);
-                    abort.set(ScriptError::Forbidden { what: what.clone() });
-                    return Err(mlua::Error::runtime(what));
+                match pattern::check(&s, &p, init, kind, integer(&n)) {
+                    Ok(steps) => {
+                        // The C call will take as many steps again: charge them like instructions.
+                        let now_used = used.fetch_add(2 * steps, Ordering::Relaxed) + 2 * steps;
+                        if now_used > limits.instructions {
+                            abort.set(ScriptError::InstructionBudget { budget: limits.instructions });
+                        } else if Instant::now() >= deadline {
+                            abort.set(ScriptError::Timeout { after: limits.timeout });
+                        }
+                        if abort.is_set() {
+                            return Err(mlua::Error::runtime("script stopped by the sandbox"));
+                        }
+                        Ok(())
+                    }
+                    Err(pattern::TooCostly) => {
+                        let what = format!("a pattern needing more than {} steps", pattern::STEP_LIMIT);
+                        abort.set(ScriptError::Forbidden { what: what.clone() });
+                        Err(mlua::Error::runtime(what))
+                    }
                 }
-                Ok(())
             },
         )?;
         let abort = self.abort.clone();
@@ -250,7 +274,7 @@ impl Sandbox {
 
     fn install_hook(&self) -> mlua::Result<()> {
         let abort = self.abort.clone();
-        let used = AtomicU64::new(0);
+        let used = Arc::clone(&self.used);
         let limits = self.limits;
         let deadline = self.deadline;
         self.lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {

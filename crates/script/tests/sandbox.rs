@@ -175,3 +175,12 @@ async fn c_loops_the_hook_cannot_reach_are_refused() {
         .await;
     assert_eq!(run("return table.concat(table.move({1,2,3}, 1, 3, 2), ',')").await.unwrap(), "1,1,2,3");
 }
+
+#[tokio::test]
+async fn pattern_work_counts_against_the_budget() {
+    // Each call stays under the per-call step limit, but together they exceed the budget.
+    stopped("local s = string.rep('a', 2000) for i = 1, 1e6 do s:find('a-b') end", |e| {
+        matches!(e, ScriptError::InstructionBudget { .. })
+    })
+    .await;
+}
