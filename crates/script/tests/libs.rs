@@ -151,12 +151,12 @@ async fn receive_buf_splits_at_a_delimiter() {
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move {
         if let Ok((mut s, _)) = l.accept().await {
-            let _ = s.write_all(b"220 hello\r\n250 next\r\n").await;
+            let _ = s.write_all(b"220 hello\r\n250 next\r\n251 unix\n252 fn;tail").await;
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     });
     let script = format!(
-        "local s = (require 'nmap').new_socket() s:connect('127.0.0.1', {port})\nlocal _, a = s:receive_buf('\\r\\n', false) local _, b = s:receive_buf('\\r\\n', true) return a .. '|' .. b"
+        "local s = (require 'nmap').new_socket() s:connect('127.0.0.1', {port})\nlocal _, a = s:receive_buf('\\r\\n', false) local _, b = s:receive_buf('\\r\\n', true)\nlocal _, c = s:receive_buf('\\r?\\n', false) local _, d = s:receive_buf(function(buf) return buf:find(';', 1, true) end, false)\nlocal _, e = s:receive_buf('\\n', false)\nreturn a .. '|' .. b .. '|' .. c .. '|' .. d .. '|' .. e"
     );
-    assert_eq!(eval(&script).await, "220 hello|250 next\r\n");
+    assert_eq!(eval(&script).await, "220 hello|250 next\r\n|251 unix|252 fn|tail");
 }

@@ -131,6 +131,24 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// Reads once into `pending`, by `deadline`.
+    async fn read_chunk(&mut self, deadline: Instant) -> Result<(), &'static str> {
+        let stream = self.stream.as_mut().ok_or("ERROR: not connected")?;
+        let mut chunk = vec![0u8; CHUNK];
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
+            Err(_) => Err("TIMEOUT"),
+            Ok(Ok(0)) => Err("EOF"),
+            Ok(Ok(n)) => {
+                self.pending.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Ok(Err(_)) => Err("ERROR: connection reset"),
+        }
+    }
+}
+
 impl UserData for Socket {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
         methods.add_async_method_mut(
@@ -224,31 +242,51 @@ impl UserData for Socket {
                 Err(e) => fail(&lua, e),
             }
         });
-        methods.add_async_method_mut(
-            "receive_buf",
-            |lua, mut this, (delim, keep): (mlua::String, Option<bool>)| async move {
-                // A plain delimiter (NSE also takes a Lua pattern or a function; not yet here).
-                let delim = delim.as_bytes().to_vec();
-                if delim.is_empty() {
-                    return fail(&lua, "ERROR: empty delimiter");
+        methods.add_async_method_mut("receive_buf", |lua, mut this, (delim, keep): (Value, Option<bool>)| async move {
+            // NSE's delimiter: a Lua pattern (plain text is a pattern without magic
+            // characters) or a function of the buffer returning start and end.
+            let finder = match &delim {
+                Value::String(p) if p.as_bytes().is_empty() => return fail(&lua, "ERROR: empty delimiter"),
+                Value::String(_) => {
+                    let string: Table = lua.globals().get("string")?;
+                    string.get::<mlua::Function>("find")?
                 }
-                let found = |b: &[u8]| b.windows(delim.len()).position(|w| w == delim.as_slice());
-                match this.fill(|b| found(b).is_some()).await {
-                    Ok(mut data) => match found(&data) {
-                        Some(at) => {
-                            let end = at + delim.len();
-                            this.pending = data.split_off(end);
-                            if !keep.unwrap_or(false) {
-                                data.truncate(at);
-                            }
-                            ok_with(&lua, &data)
+                Value::Function(f) => f.clone(),
+                _ => return fail(&lua, "ERROR: delimiter must be a pattern or a function"),
+            };
+            let pattern = matches!(delim, Value::String(_));
+            let deadline = Instant::now() + this.timeout;
+            loop {
+                if !this.pending.is_empty() {
+                    let buf = lua.create_string(&this.pending)?;
+                    let (start, end): (Option<i64>, Option<i64>) =
+                        if pattern { finder.call((buf, delim.clone()))? } else { finder.call(buf)? };
+                    if let (Some(start), Some(end)) = (start, end) {
+                        let len = this.pending.len() as i64;
+                        let end = end.clamp(0, len) as usize;
+                        let start = (start - 1).clamp(0, end as i64) as usize;
+                        let rest = this.pending.split_off(end);
+                        let mut data = std::mem::replace(&mut this.pending, rest);
+                        if !keep.unwrap_or(false) {
+                            data.truncate(start);
                         }
-                        None => ok_with(&lua, &data),
-                    },
-                    Err(e) => fail(&lua, e),
+                        return ok_with(&lua, &data);
+                    }
+                    if this.pending.len() >= MAX_RECEIVE {
+                        let data = std::mem::take(&mut this.pending);
+                        return ok_with(&lua, &data);
+                    }
                 }
-            },
-        );
+                match this.read_chunk(deadline).await {
+                    Ok(()) => {}
+                    Err("EOF") if !this.pending.is_empty() => {
+                        let data = std::mem::take(&mut this.pending);
+                        return ok_with(&lua, &data);
+                    }
+                    Err(e) => return fail(&lua, e),
+                }
+            }
+        });
         methods.add_method_mut("set_timeout", |_, this, ms: i64| {
             this.timeout = Duration::from_millis(ms.clamp(1, 3_600_000) as u64);
             Ok(())
