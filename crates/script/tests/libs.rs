@@ -160,3 +160,34 @@ async fn receive_buf_splits_at_a_delimiter() {
     );
     assert_eq!(eval(&script).await, "220 hello|250 next\r\n|251 unix|252 fn|tail");
 }
+
+#[tokio::test]
+async fn ipops_and_comm() {
+    let ip = "local ipOps = require 'ipOps'\nreturn ";
+    assert_eq!(
+        eval(&format!("{ip} tostring(ipOps.isPrivate('10.1.1.1')) .. tostring(ipOps.isPrivate('8.8.8.8'))")).await,
+        "truefalse"
+    );
+    assert_eq!(eval(&format!("{ip} ipOps.str_to_ip(ipOps.ip_to_str('192.0.2.7'))")).await, "192.0.2.7");
+    assert_eq!(eval(&format!("{ip} tostring(ipOps.compare_ip('10.0.0.1', 'lt', '10.0.0.2'))")).await, "true");
+    assert_eq!(eval(&format!("{ip} ipOps.expand_ip('2001:db8::1')")).await, "2001:0db8:0000:0000:0000:0000:0000:0001");
+    assert_eq!(eval(&format!("{ip} tostring(ipOps.ip_in_range('10.0.0.5', '10.0.0.0/24'))")).await, "true");
+    assert_eq!(eval(&format!("{ip} select(2, ipOps.isPrivate('nope'))")).await, "invalid address");
+
+    let l = TcpListener::bind((LOCAL, 0)).await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf).await {
+                    let _ = s.write_all(&[b"echo:", &buf[..n]].concat()).await;
+                }
+            });
+        }
+    });
+    let script = format!(
+        "local comm = require 'comm'\nlocal ok, r = comm.exchange({{ip='127.0.0.1'}}, {{number={port}, protocol='tcp'}}, 'hi', {{timeout=2000}})\nreturn tostring(ok) .. ' ' .. r"
+    );
+    assert_eq!(eval(&script).await, "true echo:hi");
+}

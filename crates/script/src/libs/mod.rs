@@ -1,10 +1,12 @@
-//! The libraries scripts `require`, under NSE's names: `nmap` (sockets, registry, clock) and
-//! `base64`/`json` are Rust; `stdnse`, `shortport`, `http`, `url`, `tab`, `strbuf` and `match`
+//! The libraries scripts `require`, under NSE's names: `nmap` (sockets, registry, clock),
+//! `base64`, `json` and `ipOps` are Rust; `stdnse`, `shortport`, `http`, `comm`, `url`, `tab`,
+//! `strbuf` and `match`
 //! are Lua sources in `src/lua/`, written here from the NSE API documentation. `require` is the
 //! sandbox's only way to load code by name: anything but these and the standard tables is
 //! [`ScriptError::Forbidden`].
 
 mod codec;
+mod ipops;
 mod nmap;
 
 use crate::args::{ArgValue, ScriptArgs};
@@ -73,6 +75,7 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("tab", include_str!("../lua/tab.lua")),
     ("strbuf", include_str!("../lua/strbuf.lua")),
     ("match", include_str!("../lua/match.lua")),
+    ("comm", include_str!("../lua/comm.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";
@@ -107,6 +110,7 @@ fn build(lua: &Lua, name: &str, ctx: &Arc<Context>, abort: &Abort) -> mlua::Resu
         }
         "base64" => codec::base64(lua),
         "json" => codec::json(lua),
+        "ipOps" => ipops::module(lua),
         "stdnse" => lua_module(lua, name, core(lua)?),
         _ => match LUA_LIBS.iter().find(|(n, _)| *n == name) {
             Some(_) => lua_module(lua, name, Value::Nil),
