@@ -11,7 +11,7 @@ use crate::sandbox::{Limits, Sandbox};
 use crate::script::Script;
 use crate::tables::{host_table, port_table};
 use mlua::{Function, MultiValue, Value};
-use rustmap_model::{HostResult, PortResult, ScriptResult, ScriptScope};
+use rustmap_model::{HostResult, PortResult, ScanEvent, ScriptResult, ScriptScope};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -25,6 +25,25 @@ pub struct Outcome {
     pub id: String,
     /// Its output (`None` when the action returned nothing), or why it has none.
     pub result: Result<Option<ScriptResult>, ScriptError>,
+}
+
+impl Outcome {
+    /// The event the scan's stream carries for this outcome: the output, or — when
+    /// `show_errors` (nmap shows failures at `-d`) — a line naming the error's kind. `None` when
+    /// the action returned nothing, or it failed and errors are not shown.
+    pub fn into_event(self, show_errors: bool) -> Option<ScanEvent> {
+        let result = match self.result {
+            Ok(Some(result)) => result,
+            Ok(None) => return None,
+            Err(e) if show_errors => ScriptResult {
+                id: self.id,
+                output: format!("ERROR: Script execution failed ({}: {e})", e.kind()),
+                elements: Vec::new(),
+            },
+            Err(_) => return None,
+        };
+        Some(ScanEvent::ScriptOutput { scope: self.scope, result })
+    }
 }
 
 /// Runs scripts against hosts.

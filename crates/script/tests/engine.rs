@@ -305,3 +305,35 @@ async fn runs_in_flight_are_capped_by_the_memory_budget() {
     let engine = Engine::new(Vec::new(), ctx(""), limits(), 64).with_memory_budget(1);
     assert_eq!(engine.in_flight(), 1);
 }
+
+#[tokio::test]
+async fn outcomes_become_script_output_events() {
+    use rustmap_model::ScanEvent;
+    let origin = || rustmap_script::script::Origin::Builtin;
+    let scripts = vec![
+        Script::parse("hello", HELLO, origin()).unwrap(),
+        Script::parse(
+            "boom",
+            "categories={'safe'}\nhostrule=function() return true end\naction=function() error('x') end",
+            origin(),
+        )
+        .unwrap(),
+    ];
+    let engine = Engine::new(scripts, ctx(""), limits(), 8);
+    let out = engine.run_host(&host(&[], None)).await;
+    let events: Vec<ScanEvent> = out.iter().cloned().filter_map(|o| o.into_event(false)).collect();
+    assert_eq!(events.len(), 1);
+    assert!(
+        matches!(&events[0], ScanEvent::ScriptOutput { scope: ScriptScope::Host { .. }, result } if result.output == "hello 127.0.0.1")
+    );
+    let events: Vec<ScanEvent> = out.into_iter().filter_map(|o| o.into_event(true)).collect();
+    assert!(events.iter().any(|e| matches!(e, ScanEvent::ScriptOutput { result, .. } if result.id == "boom" && result.output.starts_with("ERROR: Script execution failed (runtime"))));
+    // The model's reducer files them where they belong.
+    let mut h = host(&[], None);
+    for e in &events {
+        if let ScanEvent::ScriptOutput { result, .. } = e {
+            h.scripts.push(result.clone());
+        }
+    }
+    assert_eq!(h.scripts.len(), 2);
+}
