@@ -61,6 +61,25 @@ pub fn check(subject: &[u8], pattern: &[u8], init: i64, kind: Kind, max: Option<
     }
 }
 
+/// The first match as `string.find` reports it (1-based start and end), by the rehearsal's
+/// own matcher: lets tests compare its semantics with Lua's.
+pub fn rehearse_find(subject: &[u8], pattern: &[u8]) -> Option<Option<(usize, usize)>> {
+    let mut st =
+        State { src: subject, pat: pattern, level: 0, capture: [(0, 0); MAX_CAPTURES], depth: MAX_DEPTH, steps: 0 };
+    let anchor = pattern.first() == Some(&b'^');
+    let mut s = 0;
+    loop {
+        st.level = 0;
+        st.depth = MAX_DEPTH;
+        match st.do_match(s, usize::from(anchor)) {
+            Err(_) => return None,
+            Ok(Some(e)) => return Some(Some((s + 1, e))),
+            Ok(None) if anchor || s >= subject.len() => return Some(None),
+            Ok(None) => s += 1,
+        }
+    }
+}
+
 impl State<'_> {
     fn scan(&mut self, init: i64, kind: Kind, max: Option<i64>) -> Result<(), Stop> {
         let len = self.src.len() as i64;
@@ -254,6 +273,10 @@ impl State<'_> {
                         return Err(Stop::Malformed);
                     }
                     let (start, len) = self.capture[l];
+                    // A position capture has no text: Lua's comparison then never succeeds.
+                    if len == CAP_POSITION {
+                        return Ok(None);
+                    }
                     let len = len.max(0) as usize;
                     self.steps += len as u64;
                     self.step()?;
@@ -421,6 +444,62 @@ mod tests {
         assert!(ok(b"f(a(b)c)", "%b()"));
         assert!(ok(b"THE (quick) fox", "%f[%a]%a+"));
         assert!(ok(b"hello hello", "(h%a+) %1"));
+    }
+
+    /// The rehearsal and Lua agree on where the first match is, over generated subjects and
+    /// patterns: the rehearsal's cost is the real call's cost only if it walks the same path.
+    #[test]
+    fn rehearsal_agrees_with_lua() {
+        let lua = mlua::Lua::new();
+        let find: mlua::Function = lua.load("return function(s, p) return string.find(s, p) end").eval().unwrap();
+        let subjects: &[&[u8]] =
+            &[b"", b"a", b"aaab", b"hello world", b"(a(b)c)d", b"x1y22z333", b"THE (quick) fox", b"ab\r\ncd"];
+        let atoms = [
+            "a", ".", "%a", "%d", "[ab]", "[^a]", "%s", "b", "%w", "[%a%d]", "x", "%)", "[a-c]", "%b()", "%f[%a]",
+            "%1", "()",
+        ];
+        let quants = ["", "*", "+", "-", "?"];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut checked = 0;
+        for _ in 0..12000 {
+            let mut p = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x % 5 == 0 {
+                p.push('^');
+            }
+            for i in 0..(x % 4 + 1) {
+                let k = (x >> (8 * i)) as usize;
+                let atom = atoms[k % atoms.len()];
+                if k % 11 == 0 {
+                    p.push('(');
+                }
+                p.push_str(atom);
+                p.push_str(quants[(k / 7) % quants.len()]);
+                if k % 11 == 0 {
+                    p.push(')');
+                }
+            }
+            if x % 7 == 0 {
+                p.push('$');
+            }
+            for s in subjects {
+                let ours = match rehearse_find(s, p.as_bytes()) {
+                    Some(r) => r,
+                    None => continue,
+                };
+                let theirs: Option<(usize, usize)> =
+                    match find.call::<(Option<usize>, Option<usize>)>((lua.create_string(s).unwrap(), p.as_str())) {
+                        Ok((Some(a), Some(b))) => Some((a, b)),
+                        Ok(_) => None,
+                        Err(_) => continue,
+                    };
+                assert_eq!(ours, theirs, "pattern {p:?} on {:?}", String::from_utf8_lossy(s));
+                checked += 1;
+            }
+        }
+        assert!(checked > 30_000, "{checked}");
     }
 
     #[test]
