@@ -466,22 +466,22 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 p.push('^');
             }
             for i in 0..(x % 4 + 1) {
                 let k = (x >> (8 * i)) as usize;
                 let atom = atoms[k % atoms.len()];
-                if k % 11 == 0 {
+                if k.is_multiple_of(11) {
                     p.push('(');
                 }
                 p.push_str(atom);
                 p.push_str(quants[(k / 7) % quants.len()]);
-                if k % 11 == 0 {
+                if k.is_multiple_of(11) {
                     p.push(')');
                 }
             }
-            if x % 7 == 0 {
+            if x.is_multiple_of(7) {
                 p.push('$');
             }
             for s in subjects {
