@@ -249,7 +249,7 @@ async fn run_one(
     port: Option<&PortResult>,
 ) -> Result<Option<Result<Option<ScriptResult>, ScriptError>>, ScriptError> {
     let sandbox = Sandbox::new(limits)?;
-    libs::install(&sandbox, ctx).map_err(|e| sandbox.classify(&e))?;
+    libs::install(&sandbox, ctx.clone()).map_err(|e| sandbox.classify(&e))?;
     let lua = sandbox.lua();
     let g = lua.globals();
     let set_globals = || -> mlua::Result<()> {
@@ -283,7 +283,11 @@ async fn run_one(
     }
     let action: Function = g.get("action").map_err(|e| sandbox.classify(&e))?;
     let outcome = match sandbox.call::<MultiValue>(&action, args()).await {
-        Ok(values) => render::result(&script.id, &values, limits.output_bytes),
+        Ok(values) => {
+            // What the script left in nmap.registry is for the scripts after it.
+            libs::store_registry(lua, &ctx);
+            render::result(&script.id, &values, limits.output_bytes)
+        }
         Err(e) => Err(e),
     };
     Ok(Some(outcome))

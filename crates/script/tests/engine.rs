@@ -337,3 +337,18 @@ async fn outcomes_become_script_output_events() {
     }
     assert_eq!(h.scripts.len(), 2);
 }
+
+#[tokio::test]
+async fn the_registry_carries_data_to_dependent_scripts() {
+    const PRODUCER: &str = "local nmap = require 'nmap'\ncategories = {'safe'}\nhostrule = function() return true end\naction = function(host) nmap.registry.found = {ip = host.ip, n = 3, f = function() end} return nil end\n";
+    const CONSUMER: &str = "local nmap = require 'nmap'\ncategories = {'safe'}\ndependencies = {'producer'}\nhostrule = function() return true end\naction = function() local f = nmap.registry.found return f.ip .. ' ' .. f.n .. ' ' .. tostring(f.f) end\n";
+    let origin = || rustmap_script::script::Origin::Builtin;
+    let scripts = vec![
+        Script::parse("consumer", CONSUMER, origin()).unwrap(),
+        Script::parse("producer", PRODUCER, origin()).unwrap(),
+    ];
+    let engine = Engine::new(scripts, ctx(""), limits(), 8);
+    let out = engine.run_host(&host(&[], None)).await;
+    // Functions stay behind; plain data crosses.
+    assert_eq!(only(&out, "consumer").result.unwrap().unwrap().output, "127.0.0.1 3 nil");
+}

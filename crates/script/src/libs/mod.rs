@@ -8,6 +8,9 @@
 mod codec;
 mod ipops;
 mod nmap;
+mod registry;
+
+pub use registry::{Plain, Registry};
 
 use crate::args::{ArgValue, ScriptArgs};
 use crate::error::ScriptError;
@@ -65,6 +68,8 @@ pub struct Context {
     pub verbosity: u8,
     /// `-d` level.
     pub debugging: u8,
+    /// `nmap.registry`, shared by the scan's scripts.
+    pub registry: Registry,
 }
 
 const LUA_LIBS: &[(&str, &str)] = &[
@@ -79,6 +84,15 @@ const LUA_LIBS: &[(&str, &str)] = &[
 ];
 
 const LOADED: &str = "rustmap.loaded";
+
+/// Copies the run's `nmap.registry` back to the scan's (if the run loaded `nmap`).
+pub fn store_registry(lua: &Lua, ctx: &Context) {
+    let Ok(loaded) = lua.named_registry_value::<Table>(LOADED) else { return };
+    let Ok(Some(nmap)) = loaded.get::<Option<Table>>("nmap") else { return };
+    if let Ok(Some(reg)) = nmap.get::<Option<Table>>("registry") {
+        ctx.registry.store(&reg, "args");
+    }
+}
 
 /// Installs `require` (and through it every library) in `sandbox`.
 pub fn install(sandbox: &Sandbox, ctx: Arc<Context>) -> mlua::Result<()> {

@@ -383,6 +383,7 @@ pub(crate) fn module(lua: &Lua, ctx: &Arc<Context>, abort: &Abort, args: Table) 
         })?,
     )?;
     let registry = lua.create_table()?;
+    ctx.registry.fill(lua, &registry)?;
     registry.set("args", args)?;
     m.set("registry", registry)?;
     let start = Instant::now();
