@@ -262,6 +262,11 @@ async fn run_one(
     sandbox.call::<()>(&chunk, ()).await?;
     let global = matches!(phase, Phase::Pre | Phase::Post);
     let lua_host = host_table(lua, host).map_err(|e| sandbox.classify(&e))?;
+    let host_registry = (!global).then(|| ctx.host_registry(host.addr));
+    if let Some(reg) = &host_registry {
+        let filled = lua_host.get::<mlua::Table>("registry").and_then(|t| reg.fill(lua, &t));
+        filled.map_err(|e| sandbox.classify(&e))?;
+    }
     let lua_port = match port {
         Some(p) => Some(port_table(lua, p).map_err(|e| sandbox.classify(&e))?),
         None => None,
@@ -286,6 +291,9 @@ async fn run_one(
         Ok(values) => {
             // What the script left in nmap.registry is for the scripts after it.
             libs::store_registry(lua, &ctx);
+            if let (Some(reg), Ok(t)) = (&host_registry, lua_host.get::<mlua::Table>("registry")) {
+                reg.store(&t, "");
+            }
             render::result(&script.id, &values, limits.output_bytes)
         }
         Err(e) => Err(e),

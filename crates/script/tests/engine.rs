@@ -352,3 +352,17 @@ async fn the_registry_carries_data_to_dependent_scripts() {
     // Functions stay behind; plain data crosses.
     assert_eq!(only(&out, "consumer").result.unwrap().unwrap().output, "127.0.0.1 3 nil");
 }
+
+#[tokio::test]
+async fn host_registry_is_shared_per_host() {
+    const W: &str = "categories = {'safe'}\nhostrule = function() return true end\naction = function(host) if host.ip == '127.0.0.1' then host.registry.seen = 'yes' end return nil end\n";
+    const R: &str = "categories = {'safe'}\ndependencies = {'w'}\nhostrule = function() return true end\naction = function(host) return tostring(host.registry.seen) end\n";
+    let origin = || rustmap_script::script::Origin::Builtin;
+    let scripts = vec![Script::parse("w", W, origin()).unwrap(), Script::parse("r", R, origin()).unwrap()];
+    let engine = Engine::new(scripts, ctx(""), limits(), 8);
+    assert_eq!(only(&engine.run_host(&host(&[], None)).await, "r").result.unwrap().unwrap().output, "yes");
+    // Another host of the same scan has its own registry.
+    let mut other = host(&[], None);
+    other.addr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+    assert_eq!(only(&engine.run_host(&other).await, "r").result.unwrap().unwrap().output, "nil");
+}

@@ -18,7 +18,7 @@ use crate::sandbox::{Abort, Sandbox};
 use mlua::{Lua, Table, Value};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The addresses scripts may connect to: the scan's targets, by address and by the names the
@@ -70,6 +70,15 @@ pub struct Context {
     pub debugging: u8,
     /// `nmap.registry`, shared by the scan's scripts.
     pub registry: Registry,
+    /// Each host's `host.registry`, shared by the scripts that run on that host.
+    pub host_registries: Arc<Mutex<HashMap<IpAddr, Registry>>>,
+}
+
+impl Context {
+    /// The registry of `addr`'s host table.
+    pub fn host_registry(&self, addr: IpAddr) -> Registry {
+        self.host_registries.lock().unwrap_or_else(|p| p.into_inner()).entry(addr).or_default().clone()
+    }
 }
 
 const LUA_LIBS: &[(&str, &str)] = &[

@@ -38,7 +38,7 @@ struct Budget {
 
 impl Registry {
     /// Fills `t` with the registry's entries.
-    pub(crate) fn fill(&self, lua: &Lua, t: &Table) -> mlua::Result<()> {
+    pub fn fill(&self, lua: &Lua, t: &Table) -> mlua::Result<()> {
         let entries = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for (k, v) in &entries {
             t.raw_set(k.as_str(), to_lua(lua, v)?)?;
@@ -47,7 +47,7 @@ impl Registry {
     }
 
     /// Copies the top-level string keys of `t` back (except `skip`).
-    pub(crate) fn store(&self, t: &Table, skip: &str) {
+    pub fn store(&self, t: &Table, skip: &str) {
         let mut budget = Budget { entries: 0, bytes: 0 };
         let mut out = Vec::new();
         for (k, v) in t.pairs::<Value, Value>().filter_map(Result::ok) {
