@@ -62,6 +62,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("banner", include_str!("../scripts/banner.nse")),
     ("http-title", include_str!("../scripts/http-title.nse")),
     ("ssl-cert", include_str!("../scripts/ssl-cert.nse")),
+    ("ssh-hostkey", include_str!("../scripts/ssh-hostkey.nse")),
 ];
 
 /// Largest script file read from disk.

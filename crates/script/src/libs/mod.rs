@@ -1,6 +1,6 @@
 //! The libraries scripts `require`, under NSE's names: `nmap` (sockets, registry, clock),
-//! `base64`, `json` and `ipOps` are Rust; `stdnse`, `shortport`, `http`, `comm`, `url`, `tab`,
-//! `strbuf` and `match`
+//! `base64`, `json`, `ipOps` and `openssl` (digests) are Rust; `stdnse`, `shortport`, `http`,
+//! `comm`, `ssh2`, `url`, `tab`, `strbuf` and `match`
 //! are Lua sources in `src/lua/`, written here from the NSE API documentation. `require` is the
 //! sandbox's only way to load code by name: anything but these and the standard tables is
 //! [`ScriptError::Forbidden`].
@@ -8,6 +8,7 @@
 mod codec;
 mod ipops;
 mod nmap;
+mod openssl;
 mod registry;
 
 pub use registry::{Plain, Registry};
@@ -90,6 +91,7 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("strbuf", include_str!("../lua/strbuf.lua")),
     ("match", include_str!("../lua/match.lua")),
     ("comm", include_str!("../lua/comm.lua")),
+    ("ssh2", include_str!("../lua/ssh2.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";
@@ -134,6 +136,7 @@ fn build(lua: &Lua, name: &str, ctx: &Arc<Context>, abort: &Abort) -> mlua::Resu
         "base64" => codec::base64(lua),
         "json" => codec::json(lua),
         "ipOps" => ipops::module(lua),
+        "openssl" => openssl::module(lua),
         "stdnse" => lua_module(lua, name, core(lua)?),
         _ => match LUA_LIBS.iter().find(|(n, _)| *n == name) {
             Some(_) => lua_module(lua, name, Value::Nil),
