@@ -20,7 +20,8 @@ end
 
 action = function(host, port)
   local out, lines, seen = {}, {}, {}
-  for _, key_type in ipairs({"ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa"}) do
+  -- RSA keys are offered under their SHA-2 signature names too: current servers refuse ssh-rsa.
+  for _, key_type in ipairs({"ecdsa-sha2-nistp256", "ssh-ed25519", "rsa-sha2-512,rsa-sha2-256,ssh-rsa"}) do
     local key = ssh2.fetch_host_key(host, port, key_type)
     if key and not seen[key.key] then
       seen[key.key] = true

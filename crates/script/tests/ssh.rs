@@ -108,3 +108,24 @@ async fn ssh_hostkey_reports_each_key_type() {
     assert!(r.elements.iter().any(|(k, v)| k == "1.type" && v == "ssh-ed25519"), "{:?}", r.elements);
     assert!(r.elements.iter().any(|(k, v)| k == "2.bits" && v == "2048"), "{:?}", r.elements);
 }
+
+/// Against a real OpenSSH on 127.0.0.1: `RUSTMAP_SSHD_PORT=N cargo test -p rustmap-script --test
+/// ssh -- --ignored`, compared by eye with `ssh-keygen -l -E md5 -f KEY.pub`.
+#[tokio::test]
+#[ignore = "needs an sshd on 127.0.0.1:$RUSTMAP_SSHD_PORT"]
+async fn ssh_hostkey_against_a_real_sshd() {
+    let port: u16 = std::env::var("RUSTMAP_SSHD_PORT").unwrap().parse().unwrap();
+    let mut h = HostResult::new(LOCAL, HostStatus::Up, Reason::SynAck);
+    h.ports.push(PortResult::new(Protocol::Tcp, port, PortState::Open, Reason::SynAck, 0));
+    let mut scripts = Catalog::builtin().unwrap().select("ssh-hostkey").unwrap();
+    // The port is not 22 and carries no service name here: run the action regardless.
+    scripts[0].source = scripts[0]
+        .source
+        .replace("portrule = shortport.port_or_service(22, \"ssh\")", "portrule = function() return true end")
+        .into();
+    let ctx = Context { targets: Targets::new([LOCAL]), ..Context::default() };
+    let out = Engine::new(scripts, ctx, Limits::default(), 8).run_host(&h).await;
+    let r = out[0].result.clone().unwrap().unwrap();
+    println!("{}", r.output);
+    assert_eq!(r.output.lines().count(), 3, "{}", r.output);
+}
