@@ -366,3 +366,16 @@ async fn host_registry_is_shared_per_host() {
     other.addr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
     assert_eq!(only(&engine.run_host(&other).await, "r").result.unwrap().unwrap().output, "nil");
 }
+
+/// Against a real web server on 127.0.0.1 (`python3 -m http.server`, HTTP/1.0, body read to
+/// close): `RUSTMAP_HTTP_PORT=N cargo test -p rustmap-script --test engine -- --ignored`.
+#[tokio::test]
+#[ignore = "needs a web server on 127.0.0.1:$RUSTMAP_HTTP_PORT serving a titled index.html"]
+async fn http_title_against_a_real_web_server() {
+    let port: u16 = std::env::var("RUSTMAP_HTTP_PORT").unwrap().parse().unwrap();
+    let scripts = Catalog::builtin().unwrap().select("http-title").unwrap();
+    let out = Engine::new(scripts, ctx(""), limits(), 8).run_host(&host(&[port], Some("http"))).await;
+    let r = only(&out, "http-title").result.unwrap().unwrap();
+    println!("{}", r.output);
+    assert!(!r.output.is_empty());
+}
