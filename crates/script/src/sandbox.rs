@@ -24,6 +24,14 @@ use std::time::{Duration, Instant};
 /// How often (in VM instructions) the hook checks the budget and the deadline.
 pub const HOOK_EVERY: u32 = 1000;
 
+/// Every this many checks (50 000 instructions) a busy script yields to the runtime, so that
+/// other scripts, timers and I/O get their turn.
+const YIELD_EVERY: u64 = 50;
+
+/// Named registry slot of the thread [`Sandbox::call`] runs: only that thread yields for
+/// fairness (a yield in a coroutine the script made would return early from its `resume`).
+const MAIN_THREAD: &str = "rustmap.main_thread";
+
 /// The limits of one script run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -148,7 +156,11 @@ impl Sandbox {
     /// recorded by the sandbox wins over whatever Lua returned.
     pub async fn call<R: FromLuaMulti>(&self, f: &Function, args: impl IntoLuaMulti) -> Result<R, ScriptError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
-        let outcome = tokio::time::timeout(remaining, f.call_async::<R>(args)).await;
+        // Our own thread, recorded so the hook knows which thread may yield for fairness.
+        let thread = self.lua.create_thread(f.clone()).map_err(|e| self.classify(&e))?;
+        self.lua.set_named_registry_value(MAIN_THREAD, &thread).map_err(|e| self.classify(&e))?;
+        let future = thread.into_async::<R>(args).map_err(|e| self.classify(&e))?;
+        let outcome = tokio::time::timeout(remaining, future).await;
         if let Some(stop) = self.abort.get() {
             return Err(stop);
         }
@@ -277,7 +289,7 @@ impl Sandbox {
         let used = Arc::clone(&self.used);
         let limits = self.limits;
         let deadline = self.deadline;
-        self.lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+        self.lua.set_global_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |lua, _| {
             let now_used = used.fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed) + u64::from(HOOK_EVERY);
             if !abort.is_set() {
                 if now_used > limits.instructions {
@@ -289,10 +301,17 @@ impl Sandbox {
             // Once stopped, every check raises again: a pcall that caught the first error
             // meets the next one a thousand instructions later.
             if abort.is_set() {
-                Err(mlua::Error::runtime("script stopped by the sandbox"))
-            } else {
-                Ok(VmState::Continue)
+                return Err(mlua::Error::runtime("script stopped by the sandbox"));
             }
+            // mlua yields only where Lua can (not inside C calls such as a sort comparator);
+            // the async driver sees a yield without a value as "not ready, poll again".
+            if (now_used / u64::from(HOOK_EVERY)).is_multiple_of(YIELD_EVERY) {
+                let main: Option<mlua::Thread> = lua.named_registry_value(MAIN_THREAD).ok();
+                if main.is_some_and(|m| m == lua.current_thread()) {
+                    return Ok(VmState::Yield);
+                }
+            }
+            Ok(VmState::Continue)
         })
     }
 }

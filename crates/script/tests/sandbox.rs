@@ -184,3 +184,28 @@ async fn pattern_work_counts_against_the_budget() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_busy_script_yields_to_others_and_coroutines_are_not_disturbed() {
+    // On this single-threaded runtime, the sleeper finishes first only if the busy script yields.
+    let limits = Limits { instructions: 50_000_000, ..limits() };
+    let busy = async {
+        let sandbox = Sandbox::new(limits).unwrap();
+        let f = sandbox.load("local x = 0 for i = 1, 3000000 do x = x + i end return x", "busy").unwrap();
+        let v: i64 = sandbox.call(&f, ()).await.unwrap();
+        (v, std::time::Instant::now())
+    };
+    let sleeper = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        std::time::Instant::now()
+    };
+    let ((v, busy_done), sleeper_done) = tokio::join!(busy, sleeper);
+    assert_eq!(v, 4_500_001_500_000);
+    assert!(sleeper_done < busy_done, "the busy script never yielded");
+    // A coroutine the script made runs to its end in one resume, however long.
+    let co = "local co = coroutine.create(function() local x = 0 for i = 1, 3000000 do x = x + i end return x end)\nlocal ok, v = coroutine.resume(co) return tostring(v) .. ' ' .. coroutine.status(co)";
+    let sandbox = Sandbox::new(limits).unwrap();
+    let f = sandbox.load(co, "co").unwrap();
+    let out: String = sandbox.call(&f, ()).await.unwrap();
+    assert_eq!(out, "4500001500000 dead");
+}
