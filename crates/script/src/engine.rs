@@ -25,6 +25,9 @@ pub struct Outcome {
     pub id: String,
     /// Its output (`None` when the action returned nothing), or why it has none.
     pub result: Result<Option<ScriptResult>, ScriptError>,
+    /// What it printed or logged (at the scan's `-v`/`-d` levels), and its socket traffic under
+    /// `--script-trace`.
+    pub trace: Vec<String>,
 }
 
 impl Outcome {
@@ -200,10 +203,16 @@ impl Engine {
                 (Some(p), _) => ScriptScope::Port { addr: host.addr, protocol: p.protocol, port: p.port },
                 (None, _) => ScriptScope::Host { addr: host.addr },
             };
-            match run_one(&script, ctx, limits, phase, &host, port.as_ref()).await {
+            let sandbox = match Sandbox::new(limits) {
+                Ok(s) => s,
+                Err(e) => return Some(Outcome { scope, id: script.id.clone(), result: Err(e), trace: Vec::new() }),
+            };
+            let ran = run_one(&sandbox, &script, ctx, limits, phase, &host, port.as_ref()).await;
+            let trace = sandbox.trace();
+            match ran {
                 Ok(None) => None,
-                Ok(Some(result)) => Some(Outcome { scope, id: script.id.clone(), result }),
-                Err(e) => Some(Outcome { scope, id: script.id.clone(), result: Err(e) }),
+                Ok(Some(result)) => Some(Outcome { scope, id: script.id.clone(), result, trace }),
+                Err(e) => Some(Outcome { scope, id: script.id.clone(), result: Err(e), trace }),
             }
         });
     }
@@ -241,6 +250,7 @@ fn runlevels(scripts: &[Script]) -> Vec<usize> {
 
 /// One run: `Ok(None)` when the rule declined, `Ok(Some(result))` when the action ran.
 async fn run_one(
+    sandbox: &Sandbox,
     script: &Script,
     ctx: Arc<Context>,
     limits: Limits,
@@ -248,8 +258,7 @@ async fn run_one(
     host: &HostResult,
     port: Option<&PortResult>,
 ) -> Result<Option<Result<Option<ScriptResult>, ScriptError>>, ScriptError> {
-    let sandbox = Sandbox::new(limits)?;
-    libs::install(&sandbox, ctx.clone()).map_err(|e| sandbox.classify(&e))?;
+    libs::install(sandbox, ctx.clone()).map_err(|e| sandbox.classify(&e))?;
     let lua = sandbox.lua();
     let g = lua.globals();
     let set_globals = || -> mlua::Result<()> {

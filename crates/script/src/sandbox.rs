@@ -79,6 +79,40 @@ impl Abort {
     }
 }
 
+/// Lines a run leaves for `--script-trace` and debugging: `print`, `stdnse.debug`/`verbose`,
+/// and socket traffic when tracing. Bounded: past [`Trace::MAX_LINES`] lines, one note says
+/// how many more there were.
+#[derive(Debug, Clone, Default)]
+pub struct Trace(Arc<Mutex<(Vec<String>, usize)>>);
+
+impl Trace {
+    /// Most lines kept per run.
+    pub const MAX_LINES: usize = 500;
+    /// Longest line kept.
+    pub const MAX_LINE: usize = 512;
+
+    /// Adds a line (cut to [`Trace::MAX_LINE`] characters, control bytes escaped).
+    pub fn push(&self, line: &str) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if t.0.len() < Self::MAX_LINES {
+            let cut: String = line.chars().take(Self::MAX_LINE).collect();
+            t.0.push(crate::render::sanitize(&cut));
+        } else {
+            t.1 += 1;
+        }
+    }
+
+    /// The lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        let t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lines = t.0.clone();
+        if t.1 > 0 {
+            lines.push(format!("({} more lines not kept)", t.1));
+        }
+        lines
+    }
+}
+
 /// A Lua state prepared for one script run.
 pub struct Sandbox {
     lua: Lua,
@@ -101,6 +135,7 @@ impl Sandbox {
         let libs = StdLib::COROUTINE | StdLib::TABLE | StdLib::STRING | StdLib::UTF8 | StdLib::MATH | StdLib::OS;
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(setup_error)?;
         let abort = Abort::default();
+        lua.set_app_data(Trace::default());
         let sandbox = Sandbox {
             lua,
             abort,
@@ -122,6 +157,11 @@ impl Sandbox {
     /// The stop cell, for library functions that stop a script (a connect to a non-target).
     pub fn abort(&self) -> &Abort {
         &self.abort
+    }
+
+    /// What the run left for the trace.
+    pub fn trace(&self) -> Vec<String> {
+        self.lua.app_data_ref::<Trace>().map(|t| t.lines()).unwrap_or_default()
     }
 
     /// The run's limits.
@@ -187,8 +227,18 @@ impl Sandbox {
         for name in ["dofile", "loadfile", "require"] {
             g.set(name, self.forbidden(name)?)?;
         }
-        // Libraries never print; a script's `print` goes nowhere (--script-trace will collect it).
-        g.set("print", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+        // Libraries never print: a script's `print` goes to the run's trace.
+        g.set(
+            "print",
+            lua.create_function(|lua, args: MultiValue| {
+                let line: Vec<String> =
+                    args.iter().map(|v| v.to_string().unwrap_or_else(|_| v.type_name().to_string())).collect();
+                if let Some(t) = lua.app_data_ref::<Trace>() {
+                    t.push(&line.join("\t"));
+                }
+                Ok(())
+            })?,
+        )?;
         for name in ["io", "package", "debug"] {
             g.set(name, self.forbidden_table(name)?)?;
         }

@@ -379,3 +379,19 @@ async fn http_title_against_a_real_web_server() {
     println!("{}", r.output);
     assert!(!r.output.is_empty());
 }
+
+#[tokio::test]
+async fn trace_keeps_prints_debug_at_its_level_and_socket_traffic() {
+    let port = banner_server(b"HELLO\r\n").await;
+    const TALKY: &str = "local nmap = require 'nmap'\nlocal stdnse = require 'stdnse'\ncategories = {'safe'}\nportrule = function() return true end\naction = function(host, port)\n  print('printed', 1)\n  stdnse.debug1('debug %s', 'one')\n  stdnse.debug(3, 'too deep')\n  local s = nmap.new_socket() s:connect(host, port) s:send('hi') s:receive() s:close()\n  return 'done'\nend\n";
+    let script = Script::parse("talky", TALKY, rustmap_script::script::Origin::Builtin).unwrap();
+    let ctx = Context { debugging: 1, trace: true, ..ctx("") };
+    let out = Engine::new(vec![script], ctx, limits(), 8).run_host(&host(&[port], None)).await;
+    let t = &only(&out, "talky").trace;
+    assert_eq!(t[0], "printed\t1");
+    assert_eq!(t[1], "[debug1] debug one");
+    assert!(t.iter().all(|l| !l.contains("too deep")), "{t:?}");
+    assert!(t[2].starts_with("NSOCK CONNECT 127.0.0.1:"), "{t:?}");
+    assert!(t.iter().any(|l| l == "NSOCK SEND 2 bytes: \"hi\""), "{t:?}");
+    assert!(t.iter().any(|l| l.starts_with("NSOCK RECV 7 bytes: \"HELLO\\r\\n\"")), "{t:?}");
+}

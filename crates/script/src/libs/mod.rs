@@ -69,6 +69,8 @@ pub struct Context {
     pub verbosity: u8,
     /// `-d` level.
     pub debugging: u8,
+    /// `--script-trace`: record socket traffic in each run's trace.
+    pub trace: bool,
     /// `nmap.registry`, shared by the scan's scripts.
     pub registry: Registry,
     /// Each host's `host.registry`, shared by the scripts that run on that host.
@@ -137,7 +139,7 @@ fn build(lua: &Lua, name: &str, ctx: &Arc<Context>, abort: &Abort) -> mlua::Resu
         "json" => codec::json(lua),
         "ipOps" => ipops::module(lua),
         "openssl" => openssl::module(lua),
-        "stdnse" => lua_module(lua, name, core(lua)?),
+        "stdnse" => lua_module(lua, name, core(lua, ctx)?),
         _ => match LUA_LIBS.iter().find(|(n, _)| *n == name) {
             Some(_) => lua_module(lua, name, Value::Nil),
             None => {
@@ -155,7 +157,7 @@ fn lua_module(lua: &Lua, name: &str, arg: impl mlua::IntoLuaMulti) -> mlua::Resu
 }
 
 /// Primitives stdnse's Lua builds on.
-fn core(lua: &Lua) -> mlua::Result<Table> {
+fn core(lua: &Lua, ctx: &Context) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "sleep",
@@ -165,8 +167,20 @@ fn core(lua: &Lua) -> mlua::Result<Table> {
             Ok(())
         })?,
     )?;
-    // Debug and verbose messages: kept for --script-trace, which is not wired yet.
-    t.set("log", lua.create_function(|_, _: mlua::MultiValue| Ok(()))?)?;
+    // Debug and verbose messages go to the run's trace when their level is on (-d, -v).
+    let (verbosity, debugging) = (ctx.verbosity, ctx.debugging);
+    t.set(
+        "log",
+        lua.create_function(move |lua, (kind, level, msg): (String, i64, String)| {
+            let on = if kind == "debug" { level <= i64::from(debugging) } else { level <= i64::from(verbosity) };
+            if on {
+                if let Some(t) = lua.app_data_ref::<crate::sandbox::Trace>() {
+                    t.push(&format!("[{kind}{level}] {msg}"));
+                }
+            }
+            Ok(())
+        })?,
+    )?;
     Ok(t)
 }
 

@@ -100,6 +100,22 @@ fn port_number(port: &Value) -> mlua::Result<u16> {
     }
 }
 
+/// Records socket traffic in the run's trace under `--script-trace`.
+fn trace(lua: &Lua, ctx: &Context, what: &str, data: Option<&[u8]>) {
+    if !ctx.trace {
+        return;
+    }
+    if let Some(t) = lua.app_data_ref::<crate::sandbox::Trace>() {
+        match data {
+            Some(d) => {
+                let shown = String::from_utf8_lossy(&d[..d.len().min(80)]).into_owned();
+                t.push(&format!("NSOCK {what} {} bytes: {shown:?}", d.len()));
+            }
+            None => t.push(&format!("NSOCK {what}")),
+        }
+    }
+}
+
 fn fail(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_vec(vec![Value::Boolean(false), Value::String(lua.create_string(msg)?)]))
 }
@@ -163,6 +179,7 @@ impl UserData for Socket {
                 };
                 let timeout = this.timeout;
                 let target = SocketAddr::new(ip, port);
+                trace(&lua, &this.ctx, &format!("CONNECT {target} {}", if ssl { "ssl" } else { "tcp" }), None);
                 let tcp = match tokio::time::timeout(timeout, TcpStream::connect(target)).await {
                     Err(_) => return fail(&lua, "TIMEOUT"),
                     Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -214,8 +231,9 @@ impl UserData for Socket {
         });
         methods.add_async_method_mut("send", |lua, mut this, data: mlua::String| async move {
             let timeout = this.timeout;
-            let Some(stream) = this.stream.as_mut() else { return fail(&lua, "ERROR: not connected") };
             let bytes = data.as_bytes().to_vec();
+            trace(&lua, &this.ctx, "SEND", Some(&bytes));
+            let Some(stream) = this.stream.as_mut() else { return fail(&lua, "ERROR: not connected") };
             match tokio::time::timeout(timeout, stream.write_all(&bytes)).await {
                 Err(_) => fail(&lua, "TIMEOUT"),
                 Ok(Err(e)) => fail(&lua, &format!("ERROR: {e}")),
@@ -224,21 +242,30 @@ impl UserData for Socket {
         });
         methods.add_async_method_mut("receive", |lua, mut this, ()| async move {
             match this.fill(|b| !b.is_empty()).await {
-                Ok(data) => ok_with(&lua, &data),
+                Ok(data) => {
+                    trace(&lua, &this.ctx, "RECV", Some(&data));
+                    ok_with(&lua, &data)
+                }
                 Err(e) => fail(&lua, e),
             }
         });
         methods.add_async_method_mut("receive_bytes", |lua, mut this, n: usize| async move {
             let n = n.max(1);
             match this.fill(|b| b.len() >= n).await {
-                Ok(data) => ok_with(&lua, &data),
+                Ok(data) => {
+                    trace(&lua, &this.ctx, "RECV", Some(&data));
+                    ok_with(&lua, &data)
+                }
                 Err(e) => fail(&lua, e),
             }
         });
         methods.add_async_method_mut("receive_lines", |lua, mut this, n: usize| async move {
             let n = n.max(1);
             match this.fill(|b| b.iter().filter(|&&c| c == b'\n').count() >= n).await {
-                Ok(data) => ok_with(&lua, &data),
+                Ok(data) => {
+                    trace(&lua, &this.ctx, "RECV", Some(&data));
+                    ok_with(&lua, &data)
+                }
                 Err(e) => fail(&lua, e),
             }
         });
@@ -270,10 +297,12 @@ impl UserData for Socket {
                         if !keep.unwrap_or(false) {
                             data.truncate(start);
                         }
+                        trace(&lua, &this.ctx, "RECV", Some(&data));
                         return ok_with(&lua, &data);
                     }
                     if this.pending.len() >= MAX_RECEIVE {
                         let data = std::mem::take(&mut this.pending);
+                        trace(&lua, &this.ctx, "RECV", Some(&data));
                         return ok_with(&lua, &data);
                     }
                 }
@@ -281,6 +310,7 @@ impl UserData for Socket {
                     Ok(()) => {}
                     Err("EOF") if !this.pending.is_empty() => {
                         let data = std::mem::take(&mut this.pending);
+                        trace(&lua, &this.ctx, "RECV", Some(&data));
                         return ok_with(&lua, &data);
                     }
                     Err(e) => return fail(&lua, e),
