@@ -28,9 +28,27 @@ pub const HOOK_EVERY: u32 = 1000;
 /// other scripts, timers and I/O get their turn.
 const YIELD_EVERY: u64 = 50;
 
-/// Named registry slot of the thread [`Sandbox::call`] runs: only that thread yields for
-/// fairness (a yield in a coroutine the script made would return early from its `resume`).
-const MAIN_THREAD: &str = "rustmap.main_thread";
+/// Named registry table of the threads the engine drives (the one [`Sandbox::call`] runs and
+/// those of `stdnse.new_thread`): only they yield for fairness (a yield in a coroutine the
+/// script made would return early from its `resume`).
+const DRIVEN: &str = "rustmap.driven";
+
+/// Marks `thread` as driven by the engine (allowed to yield for fairness).
+pub(crate) fn mark_driven(lua: &Lua, thread: &mlua::Thread) -> mlua::Result<()> {
+    let driven: Table = match lua.named_registry_value::<Option<Table>>(DRIVEN)? {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            lua.set_named_registry_value(DRIVEN, &t)?;
+            t
+        }
+    };
+    driven.raw_set(thread.clone(), true)
+}
+
+/// Tasks driving a run's `stdnse.new_thread` threads, aborted when the run's sandbox goes.
+#[derive(Debug, Default)]
+pub(crate) struct Workers(pub(crate) Mutex<Vec<tokio::task::AbortHandle>>);
 
 /// The limits of one script run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +74,10 @@ impl Default for Limits {
     }
 }
 
-/// The first reason the sandbox stopped a script; later ones are ignored.
+/// The first reason the sandbox stopped a script; later ones are ignored. Setting it also wakes
+/// [`Sandbox::call`], so a script waiting on I/O is stopped at once when one of its threads is.
 #[derive(Debug, Clone, Default)]
-pub struct Abort(Arc<Mutex<Option<ScriptError>>>);
+pub struct Abort(Arc<Mutex<Option<ScriptError>>>, Arc<tokio::sync::Notify>);
 
 impl Abort {
     /// Records `err` unless a stop is already recorded.
@@ -66,6 +85,20 @@ impl Abort {
         let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
             *slot = Some(err);
+            self.1.notify_waiters();
+        }
+    }
+
+    /// Returns once a stop is recorded.
+    async fn stopped(&self) {
+        loop {
+            let notified = self.1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -136,6 +169,7 @@ impl Sandbox {
         let lua = Lua::new_with(libs, LuaOptions::new()).map_err(setup_error)?;
         let abort = Abort::default();
         lua.set_app_data(Trace::default());
+        lua.set_app_data(Workers::default());
         let sandbox = Sandbox {
             lua,
             abort,
@@ -198,9 +232,12 @@ impl Sandbox {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         // Our own thread, recorded so the hook knows which thread may yield for fairness.
         let thread = self.lua.create_thread(f.clone()).map_err(|e| self.classify(&e))?;
-        self.lua.set_named_registry_value(MAIN_THREAD, &thread).map_err(|e| self.classify(&e))?;
+        mark_driven(&self.lua, &thread).map_err(|e| self.classify(&e))?;
         let future = thread.into_async::<R>(args).map_err(|e| self.classify(&e))?;
-        let outcome = tokio::time::timeout(remaining, future).await;
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(remaining, future) => outcome,
+            () = self.abort.stopped() => return Err(self.abort.get().unwrap_or(ScriptError::Timeout { after: self.limits.timeout })),
+        };
         if let Some(stop) = self.abort.get() {
             return Err(stop);
         }
@@ -356,13 +393,24 @@ impl Sandbox {
             // mlua yields only where Lua can (not inside C calls such as a sort comparator);
             // the async driver sees a yield without a value as "not ready, poll again".
             if (now_used / u64::from(HOOK_EVERY)).is_multiple_of(YIELD_EVERY) {
-                let main: Option<mlua::Thread> = lua.named_registry_value(MAIN_THREAD).ok();
-                if main.is_some_and(|m| m == lua.current_thread()) {
+                let driven: Option<Table> = lua.named_registry_value(DRIVEN).ok().flatten();
+                if driven.is_some_and(|d| d.raw_get::<bool>(lua.current_thread()).unwrap_or(false)) {
                     return Ok(VmState::Yield);
                 }
             }
             Ok(VmState::Continue)
         })
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Threads a script started end with it.
+        if let Some(workers) = self.lua.app_data_ref::<Workers>() {
+            for handle in workers.0.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                handle.abort();
+            }
+        }
     }
 }
 

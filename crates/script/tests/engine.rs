@@ -395,3 +395,76 @@ async fn trace_keeps_prints_debug_at_its_level_and_socket_traffic() {
     assert!(t.iter().any(|l| l == "NSOCK SEND 2 bytes: \"hi\""), "{t:?}");
     assert!(t.iter().any(|l| l.starts_with("NSOCK RECV 7 bytes: \"HELLO\\r\\n\"")), "{t:?}");
 }
+
+const THREADS: &str = r#"
+local nmap = require "nmap"
+local stdnse = require "stdnse"
+categories = {"safe"}
+hostrule = function() return true end
+action = function()
+  local done, threads = 0, {}
+  local condvar = nmap.condvar(threads)
+  local mutex = nmap.mutex(threads)
+  local function worker(n)
+    stdnse.sleep(0.3)
+    mutex "lock"
+    done = done + n
+    mutex "done"
+    condvar "signal"
+  end
+  for i = 1, 5 do threads[stdnse.new_thread(worker, i)] = true end
+  repeat
+    for t in pairs(threads) do
+      if coroutine.status(t) == "dead" then threads[t] = nil end
+    end
+    if next(threads) then condvar "wait" end
+  until next(threads) == nil
+  return tostring(done)
+end
+"#;
+
+#[tokio::test]
+async fn new_thread_workers_run_alongside_and_join_through_a_condition_variable() {
+    let script = Script::parse("threads", THREADS, rustmap_script::script::Origin::Builtin).unwrap();
+    let start = Instant::now();
+    let out = Engine::new(vec![script], ctx(""), limits(), 8).run_host(&host(&[], None)).await;
+    assert_eq!(only(&out, "threads").result.unwrap().unwrap().output, "15");
+    // Five 0.3 s sleeps side by side.
+    assert!(start.elapsed() < Duration::from_millis(1200), "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn a_runaway_worker_stops_the_whole_run() {
+    let runaway = THREADS.replace("stdnse.sleep(0.3)", "while true do end");
+    let script = Script::parse("runaway", &runaway, rustmap_script::script::Origin::Builtin).unwrap();
+    let limits = Limits { instructions: 5_000_000, ..limits() };
+    let out = Engine::new(vec![script], ctx(""), limits, 8).run_host(&host(&[], None)).await;
+    assert!(matches!(only(&out, "runaway").result, Err(ScriptError::InstructionBudget { .. })), "{out:?}");
+    let elsewhere = THREADS.replace("stdnse.sleep(0.3)", "nmap.new_socket():connect('192.0.2.1', 80)");
+    let script = Script::parse("elsewhere", &elsewhere, rustmap_script::script::Origin::Builtin).unwrap();
+    let out = Engine::new(vec![script], ctx(""), limits, 8).run_host(&host(&[], None)).await;
+    assert!(matches!(only(&out, "elsewhere").result, Err(ScriptError::NotATarget { .. })), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_stopped_worker_wakes_a_script_waiting_on_the_network() {
+    // The main thread waits 5 s on a silent socket; its worker breaks a rule after 0.1 s.
+    let l = TcpListener::bind((LOCAL, 0)).await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                drop(s);
+            });
+        }
+    });
+    let source = format!(
+        "local nmap = require 'nmap'\nlocal stdnse = require 'stdnse'\ncategories = {{'safe'}}\nhostrule = function() return true end\naction = function(host)\n  stdnse.new_thread(function() stdnse.sleep(0.1) os.execute('x') end)\n  local s = nmap.new_socket() s:set_timeout(5000) s:connect(host, {port}) s:receive()\n  return 'too late'\nend\n"
+    );
+    let script = Script::parse("waker", &source, rustmap_script::script::Origin::Builtin).unwrap();
+    let start = Instant::now();
+    let out = Engine::new(vec![script], ctx(""), limits(), 8).run_host(&host(&[], None)).await;
+    assert!(matches!(only(&out, "waker").result, Err(ScriptError::Forbidden { .. })), "{out:?}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}

@@ -98,6 +98,9 @@ const LUA_LIBS: &[(&str, &str)] = &[
 
 const LOADED: &str = "rustmap.loaded";
 
+/// Most `stdnse.new_thread` threads one run may start.
+const MAX_THREADS: usize = 64;
+
 /// Copies the run's `nmap.registry` back to the scan's (if the run loaded `nmap`).
 pub fn store_registry(lua: &Lua, ctx: &Context) {
     let Ok(loaded) = lua.named_registry_value::<Table>(LOADED) else { return };
@@ -164,6 +167,60 @@ fn core(lua: &Lua, ctx: &Context) -> mlua::Result<Table> {
         lua.create_async_function(|_, secs: f64| async move {
             let secs = if secs.is_finite() { secs.clamp(0.0, 3600.0) } else { 0.0 };
             tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            Ok(())
+        })?,
+    )?;
+    // stdnse.new_thread: the function runs as its own coroutine, driven by a tokio task next to
+    // the script's, under the same sandbox (budget, hook, abort); aborted when the run ends.
+    t.set(
+        "new_thread",
+        lua.create_function(|lua, (f, args): (mlua::Function, mlua::MultiValue)| {
+            let workers = lua.app_data_ref::<crate::sandbox::Workers>();
+            let Some(workers) = workers else { return Err(mlua::Error::runtime("no workers")) };
+            let mut handles = workers.0.lock().unwrap_or_else(|p| p.into_inner());
+            if handles.len() >= MAX_THREADS {
+                return Err(mlua::Error::runtime(format!("more than {MAX_THREADS} threads")));
+            }
+            let thread = lua.create_thread(f)?;
+            crate::sandbox::mark_driven(lua, &thread)?;
+            let future = thread.clone().into_async::<()>(args)?;
+            let errors = lua.create_table()?;
+            let slot = errors.clone();
+            let task = tokio::spawn(async move {
+                if let Err(e) = future.await {
+                    let _ = slot.raw_set("error", e.to_string());
+                }
+            });
+            handles.push(task.abort_handle());
+            let info = lua.create_function(move |lua, ()| {
+                let t = lua.create_table()?;
+                t.set("error", errors.raw_get::<Value>("error")?)?;
+                Ok(t)
+            })?;
+            Ok((thread, info))
+        })?,
+    )?;
+    // Condition variables: a wait ends on a signal or after 100 ms (a spurious wakeup, which
+    // condition-variable users must allow for), so a signal sent just before a wait is never
+    // fatal.
+    let notifies: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Notify>>>> = Arc::default();
+    let n = notifies.clone();
+    t.set(
+        "cv_wait",
+        lua.create_async_function(move |_, id: i64| {
+            let notify = n.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_default().clone();
+            async move {
+                let _ = tokio::time::timeout(Duration::from_millis(100), notify.notified()).await;
+                Ok(())
+            }
+        })?,
+    )?;
+    t.set(
+        "cv_signal",
+        lua.create_function(move |_, id: i64| {
+            if let Some(notify) = notifies.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+                notify.notify_waiters();
+            }
             Ok(())
         })?,
     )?;

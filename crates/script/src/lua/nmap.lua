@@ -12,6 +12,10 @@ function nmap.new_try(handler)
   end
 end
 
+-- nmap.condvar and nmap.mutex are stdnse's (they share one implementation).
+function nmap.condvar(obj) return require("stdnse").condition_variable(obj) end
+function nmap.mutex(obj) return require("stdnse").mutex(obj) end
+
 function nmap.get_port_state(host, port)
   if type(port) == "table" and port.state then return port end
   return nil

@@ -163,24 +163,54 @@ function M.contains(t, value)
   return false
 end
 
-local function unsupported(name)
-  return function() error(name .. " is not supported yet by RustMap's engine", 2) end
+function M.new_thread(f, ...)
+  return core.new_thread(f, ...)
 end
-M.new_thread = unsupported("stdnse.new_thread")
-M.base = unsupported("stdnse.base")
 
--- Condition variables and mutexes: scripts here run one coroutine per state, so a mutex is
--- always free and a condition variable has no one to wait for.
-function M.mutex(_)
+-- Objects are told apart by identity: each gets a number the Rust side keys its state by.
+local ids, next_id = setmetatable({}, { __mode = "k" }), 0
+local function id_of(obj)
+  if ids[obj] == nil then
+    next_id = next_id + 1
+    ids[obj] = next_id
+  end
+  return ids[obj]
+end
+
+function M.condition_variable(obj)
+  local id = id_of(obj)
   return function(op)
-    if op == "trylock" then return true end
-    if op == "running" then return nil end
-    return true
+    if op == "wait" then
+      core.cv_wait(id)
+    elseif op == "signal" or op == "broadcast" then
+      core.cv_signal(id)
+    end
   end
 end
-function M.condition_variable(_)
-  return function() return true end
+
+-- A mutex among the script's threads: "lock" waits while another thread holds it.
+function M.mutex(obj)
+  local id = id_of(obj)
+  local owner
+  return function(op)
+    local me = coroutine.running()
+    if op == "lock" then
+      while owner ~= nil and owner ~= me do core.cv_wait(-id) end
+      owner = me
+      return true
+    elseif op == "trylock" then
+      if owner == nil or owner == me then owner = me return true end
+      return false
+    elseif op == "done" or op == "unlock" then
+      if owner == me then owner = nil core.cv_signal(-id) end
+      return true
+    elseif op == "running" then
+      return owner
+    end
+  end
 end
+
+function M.base() return coroutine.running() end
 
 M.silent_require = require
 return M
