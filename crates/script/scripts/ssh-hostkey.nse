@@ -36,5 +36,6 @@ action = function(host, port)
     end
   end
   if #out == 0 then return nil end
-  return out, table.concat(lines, "\n")
+  -- nmap's layout: the keys on their own lines under the script's name, indented.
+  return out, "\n  " .. table.concat(lines, "\n  ")
 end
