@@ -23,10 +23,20 @@ pub enum Node {
 pub fn result(id: &str, values: &MultiValue, limit: usize) -> Result<Option<ScriptResult>, ScriptError> {
     let first = values.front().cloned().unwrap_or(Value::Nil);
     let second = values.get(1).cloned().unwrap_or(Value::Nil);
+    let too_large = ScriptError::OutputTooLarge { limit };
+    // Nothing larger than the limit is copied out of Lua: the Rust side has no memory limit.
+    for v in [&first, &second] {
+        if let Value::String(s) = v {
+            if s.as_bytes().len() > limit {
+                return Err(too_large);
+            }
+        }
+    }
     let (text, elements) = match &first {
         Value::Nil => return Ok(None),
         Value::Table(t) => {
-            let node = to_node(&Value::Table(t.clone()), 0);
+            let mut budget = limit;
+            let node = to_node_within(&Value::Table(t.clone()), 0, &mut budget).ok_or(too_large.clone())?;
             let elements = match &node {
                 Node::Table(_) => flatten(&node),
                 Node::Leaf(_) => Vec::new(),
@@ -90,13 +100,30 @@ fn entries(t: &Table) -> Vec<(Value, Value)> {
 
 /// Converts a Lua value to a tree, cutting at 16 levels (which also ends cycles).
 pub fn to_node(v: &Value, depth: usize) -> Node {
-    match v {
+    let mut unlimited = usize::MAX;
+    to_node_within(v, depth, &mut unlimited).unwrap_or(Node::Leaf("...".into()))
+}
+
+/// [`to_node`] spending at most `budget` bytes of text (keys, values, and a few per entry);
+/// `None` once it is spent.
+fn to_node_within(v: &Value, depth: usize, budget: &mut usize) -> Option<Node> {
+    Some(match v {
         Value::Table(t) if depth < MAX_DEPTH => {
-            Node::Table(entries(t).iter().map(|(k, v)| (key_text(k), to_node(v, depth + 1))).collect())
+            let mut out = Vec::new();
+            for (k, v) in entries(t) {
+                let key = key_text(&k);
+                *budget = budget.checked_sub(key.as_ref().map_or(0, String::len) + 4)?;
+                out.push((key, to_node_within(&v, depth + 1, budget)?));
+            }
+            Node::Table(out)
         }
         Value::Table(_) => Node::Leaf("...".into()),
-        other => Node::Leaf(leaf(other)),
-    }
+        other => {
+            let text = leaf(other);
+            *budget = budget.checked_sub(text.len())?;
+            Node::Leaf(text)
+        }
+    })
 }
 
 /// nmap's text form of a table: a leading newline, then `key: value` lines indented two

@@ -256,10 +256,15 @@ end
 #[tokio::test]
 async fn oversized_output_is_a_typed_error() {
     const BIG: &str = "categories = {'safe'}\nhostrule = function() return true end\naction = function() return string.rep('x', 100000) end\n";
-    let script = Script::parse("big", BIG, rustmap_script::script::Origin::Builtin).unwrap();
-    let engine = Engine::new(vec![script], ctx(""), limits(), 8);
+    // A wide table too: it is refused while being read, before it is all copied out of Lua.
+    const WIDE: &str = "local stdnse = require 'stdnse'\ncategories = {'safe'}\nhostrule = function() return true end\naction = function() local t = stdnse.output_table() for i = 1, 50000 do t['k' .. i] = 'value' .. i end return t end\n";
+    let origin = || rustmap_script::script::Origin::Builtin;
+    let scripts = vec![Script::parse("big", BIG, origin()).unwrap(), Script::parse("wide", WIDE, origin()).unwrap()];
+    let engine = Engine::new(scripts, ctx(""), limits(), 8);
     let out = engine.run_host(&host(&[], None)).await;
     assert!(matches!(only(&out, "big").result, Err(ScriptError::OutputTooLarge { .. })));
+    let wide = only(&out, "wide").result;
+    assert!(matches!(wide, Err(ScriptError::OutputTooLarge { .. })), "{wide:?}");
 }
 
 #[tokio::test]

@@ -209,3 +209,17 @@ async fn a_busy_script_yields_to_others_and_coroutines_are_not_disturbed() {
     let out: String = sandbox.call(&f, ()).await.unwrap();
     assert_eq!(out, "4500001500000 dead");
 }
+
+#[tokio::test]
+async fn error_objects_with_looping_metamethods_are_stopped() {
+    let looping =
+        "setmetatable({}, {__tostring = function() while true do end end, __index = function() while true do end end})";
+    stopped(&format!("error({looping})"), |e| {
+        matches!(e, ScriptError::InstructionBudget { .. } | ScriptError::Runtime { .. })
+    })
+    .await;
+    stopped(&format!("local ok, e = pcall(error, {looping}) return tostring(e)"), |e| {
+        matches!(e, ScriptError::InstructionBudget { .. })
+    })
+    .await;
+}
