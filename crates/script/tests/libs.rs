@@ -76,6 +76,9 @@ async fn codecs_and_urls() {
     assert_eq!(eval("local json = require 'json' local ok, e = json.parse('{bad') return tostring(ok)").await, "false");
     assert_eq!(eval("return (require 'json').generate({1, 2, 'x'})").await, "[1,2,\"x\"]");
     assert_eq!(eval("return (require 'json').generate({a = true})").await, "{\"a\":true}");
+    assert!(eval("local ok, e = pcall((require 'json').generate, {string.rep('x', 9000000)}) return tostring(e)")
+        .await
+        .contains("json: value too large"));
     let url = "local url = require 'url'\n";
     assert_eq!(
         eval(&format!("{url} local u = url.parse('http://user@example.com:8080/a/b?x=1#f') return u.scheme..' '..u.host..' '..u.port..' '..u.path..' '..u.query..' '..u.fragment..' '..u.userinfo")).await,

@@ -6,6 +6,8 @@ use mlua::{Lua, Table, Value};
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 /// Deepest JSON nesting converted either way.
 const MAX_DEPTH: usize = 64;
+/// Most bytes (strings, keys, a few per value) `json.generate` copies out of Lua.
+const MAX_GENERATE: usize = 8 * 1024 * 1024;
 
 /// Standard base64 with padding.
 pub(crate) fn b64_encode(data: &[u8]) -> String {
@@ -73,7 +75,8 @@ pub(crate) fn json(lua: &Lua) -> mlua::Result<Table> {
     m.set(
         "generate",
         lua.create_function(move |_, v: Value| {
-            let json = from_lua(&v, &null, 0)?;
+            let mut budget = MAX_GENERATE;
+            let json = from_lua(&v, &null, 0, &mut budget)?;
             Ok(json.to_string())
         })?,
     )?;
@@ -109,10 +112,15 @@ fn to_lua(lua: &Lua, v: &serde_json::Value, null: &Table, depth: usize) -> mlua:
     })
 }
 
-fn from_lua(v: &Value, null: &Table, depth: usize) -> mlua::Result<serde_json::Value> {
+fn from_lua(v: &Value, null: &Table, depth: usize, budget: &mut usize) -> mlua::Result<serde_json::Value> {
     if depth > MAX_DEPTH {
         return Err(mlua::Error::runtime("json: nested too deeply (or a cycle)"));
     }
+    let cost = match v {
+        Value::String(s) => s.as_bytes().len() + 2,
+        _ => 8,
+    };
+    *budget = budget.checked_sub(cost).ok_or_else(|| mlua::Error::runtime("json: value too large"))?;
     Ok(match v {
         Value::Nil => serde_json::Value::Null,
         Value::Boolean(b) => serde_json::Value::Bool(*b),
@@ -126,7 +134,7 @@ fn from_lua(v: &Value, null: &Table, depth: usize) -> mlua::Result<serde_json::V
             if len > 0 && count == len {
                 let mut a = Vec::with_capacity(len);
                 for i in 1..=len {
-                    a.push(from_lua(&t.raw_get::<Value>(i)?, null, depth + 1)?);
+                    a.push(from_lua(&t.raw_get::<Value>(i)?, null, depth + 1, budget)?);
                 }
                 serde_json::Value::Array(a)
             } else {
@@ -139,7 +147,9 @@ fn from_lua(v: &Value, null: &Table, depth: usize) -> mlua::Result<serde_json::V
                         Value::Number(n) => n.to_string(),
                         _ => continue,
                     };
-                    o.insert(key, from_lua(&x, null, depth + 1)?);
+                    *budget =
+                        budget.checked_sub(key.len()).ok_or_else(|| mlua::Error::runtime("json: value too large"))?;
+                    o.insert(key, from_lua(&x, null, depth + 1, budget)?);
                 }
                 serde_json::Value::Object(o)
             }
