@@ -263,6 +263,27 @@ pub(crate) fn tls_info_lines(tls: &TlsInfo) -> Vec<String> {
     v
 }
 
+/// One script's output as nmap's normal format shows it: `| id: first line`, `| more`, and the
+/// last line behind `|_` (a one-line output is just `|_id: line`). Text is neutralized again:
+/// it came from the network through a script.
+pub(crate) fn script_lines(sc: &rustmap_model::ScriptResult) -> Vec<String> {
+    // Split first: neutralizing escapes newlines too.
+    let lines: Vec<String> = sc.output.split('\n').map(|l| rustmap_model::neutralize(l).into_owned()).collect();
+    let n = lines.len();
+    lines
+        .iter()
+        .enumerate()
+        .map(|(k, line)| {
+            let bar = if k + 1 == n { "|_" } else { "| " };
+            if k == 0 {
+                format!("{bar}{}: {line}", rustmap_model::neutralize(&sc.id))
+            } else {
+                format!("{bar}{line}")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

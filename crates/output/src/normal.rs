@@ -14,13 +14,19 @@
 //! With `--traceroute` a TRACEROUTE table follows each host (`HOP RTT ADDRESS`, as nmap's), with
 //! `--mtu-discovery` a `Path MTU: N` line.
 //!
+//! Script results follow nmap's layout: `| id: first line` ... `|_last line` under their port,
+//! a "Host script results:" block after the ports, and "Pre-scan" / "Post-scan script results:"
+//! as those scripts finish.
+//!
 //! With `--reason` a REASON column and "received REASON" are added; with `-v`, open ports are
 //! announced as they are found and down hosts are listed. Hosts are written as they finish.
 
-use crate::common::{done_summary, host_listed, is_openish, local_time, ssl_cert_lines, tls_info_lines, Options};
+use crate::common::{
+    done_summary, host_listed, is_openish, local_time, script_lines, ssl_cert_lines, tls_info_lines, Options,
+};
 use crate::{Control, Sink, SinkError};
 use rustmap_model::{
-    neutralize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ServiceMethod,
+    neutralize, HostResult, HostStatus, HostnameKind, PortResult, PortState, ScanEvent, ScriptScope, ServiceMethod,
 };
 use std::io::{self, Write};
 
@@ -33,12 +39,14 @@ pub struct NormalWriter<W: Write + Send> {
     port_scan: bool,
     /// -sV ran: VERSION column and "?" on guessed names.
     service_scan: bool,
+    /// The pre- or post-scan heading last written, so it is written once per run of results.
+    script_heading: Option<ScriptScope>,
 }
 
 impl<W: Write + Send> NormalWriter<W> {
     /// A writer over `out`.
     pub fn new(out: W, opts: Options) -> Self {
-        NormalWriter { out, opts, hosts_shown: 0, port_scan: true, service_scan: false }
+        NormalWriter { out, opts, hosts_shown: 0, port_scan: true, service_scan: false, script_heading: None }
     }
 
     fn write_host(&mut self, h: &HostResult) -> io::Result<()> {
@@ -206,6 +214,11 @@ impl<W: Write + Send> NormalWriter<W> {
                         }
                     }
                 }
+                for sc in &p.scripts {
+                    for line in script_lines(sc) {
+                        writeln!(o, "{line}")?;
+                    }
+                }
             }
             if let Some(info) = service_info(&shown) {
                 writeln!(o, "{info}")?;
@@ -235,6 +248,14 @@ impl<W: Write + Send> NormalWriter<W> {
         }
         if let Some(mac) = &h.mac {
             writeln!(o, "MAC Address: {} (Unknown)", neutralize(mac))?;
+        }
+        if !h.scripts.is_empty() {
+            writeln!(o, "\nHost script results:")?;
+            for sc in &h.scripts {
+                for line in script_lines(sc) {
+                    writeln!(o, "{line}")?;
+                }
+            }
         }
         write_path(o, h)?;
         writeln!(o)
@@ -321,6 +342,17 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
                 self.write_host(h)?;
             }
             ScanEvent::Warning { message } => writeln!(self.out, "Warning: {}", neutralize(message))?,
+            // Pre- and postrule scripts, as they finish, under nmap's headings.
+            ScanEvent::ScriptOutput { scope: scope @ (ScriptScope::Pre | ScriptScope::Post), result } => {
+                let heading = if *scope == ScriptScope::Pre { "Pre-scan" } else { "Post-scan" };
+                if self.script_heading != Some(*scope) {
+                    writeln!(self.out, "{heading} script results:")?;
+                    self.script_heading = Some(*scope);
+                }
+                for line in script_lines(result) {
+                    writeln!(self.out, "{line}")?;
+                }
+            }
             ScanEvent::ScanFinished(stats) => {
                 if stats.hosts_up == 0 && stats.hosts_total == 1 && stats.completed {
                     writeln!(

@@ -6,11 +6,15 @@
 //! leading comment and in `args`. Hosts are written as they finish; only hosts that are up are
 //! written (down hosts are counted in `<runstats>`), as nmap does without `-v`.
 //! Text from the network is sanitized (control characters become `\xNN`) and then entity-escaped.
+//! Script results are `<script id output>` with `<elem key>` children: under `<port>`, in
+//! `<hostscript>`, and in `<prescript>` / `<postscript>` as those scripts finish.
 
 use crate::common::{ctime, done_summary, host_listed, is_openish, ssl_cert_lines, tls_info_lines, Options};
 use crate::{format_ranges, Control, Sink, SinkError};
 use quick_xml::escape::escape;
-use rustmap_model::{neutralize, CertInfo, HostResult, HostStatus, HostnameKind, ScanEvent, ServiceInfo, TlsInfo};
+use rustmap_model::{
+    neutralize, CertInfo, HostResult, HostStatus, HostnameKind, ScanEvent, ScriptScope, ServiceInfo, TlsInfo,
+};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
@@ -95,6 +99,18 @@ fn cert_body(o: &mut impl Write, c: &CertInfo) -> io::Result<()> {
     elem(o, "self_signed", if c.self_signed { "true" } else { "false" })?;
     elem(o, "sha256", &c.sha256)?;
     elem(o, "serial", &c.serial)
+}
+
+/// One script's `<script id output>` with its structured output as `<elem key>` (nested tables
+/// are flattened to dotted keys by the engine; nmap nests `<table key>` there).
+fn write_script(o: &mut impl Write, sc: &rustmap_model::ScriptResult) -> io::Result<()> {
+    // Split first: neutralizing escapes newlines too.
+    let lines: Vec<String> = sc.output.split('\n').map(|l| neutralize(l).into_owned()).collect();
+    write!(o, "<script id=\"{}\" output=\"{}\">", attr(&sc.id), output_attr(&lines))?;
+    for (k, v) in &sc.elements {
+        elem(o, k, v)?;
+    }
+    write!(o, "</script>")
 }
 
 /// `<script id="ssl-cert">` (the leaf, as nmap's script) and `<script id="tls-info">` (the
@@ -259,9 +275,19 @@ impl<W: Write + Send> XmlWriter<W> {
                 if let Some(t) = &p.tls {
                     write_tls(o, t)?;
                 }
+                for sc in &p.scripts {
+                    write_script(o, sc)?;
+                }
                 writeln!(o, "</port>")?;
             }
             writeln!(o, "</ports>")?;
+        }
+        if !h.scripts.is_empty() {
+            write!(o, "<hostscript>")?;
+            for sc in &h.scripts {
+                write_script(o, sc)?;
+            }
+            writeln!(o, "</hostscript>")?;
         }
         write_path(o, h)?;
         if h.status == HostStatus::Up {
@@ -311,6 +337,14 @@ impl<W: Write + Send> Sink for XmlWriter<W> {
                 writeln!(o, "<debugging level=\"{}\"/>", info.debugging)?;
             }
             ScanEvent::HostDone(h) if host_listed(h, &self.opts) => self.write_host(h)?,
+            // Pre- and postrule scripts as they finish: nmap's <prescript> before the hosts,
+            // <postscript> after them.
+            ScanEvent::ScriptOutput { scope: scope @ (ScriptScope::Pre | ScriptScope::Post), result } => {
+                let tag = if *scope == ScriptScope::Pre { "prescript" } else { "postscript" };
+                write!(self.out, "<{tag}>")?;
+                write_script(&mut self.out, result)?;
+                writeln!(self.out, "</{tag}>")?;
+            }
             ScanEvent::ScanFinished(stats) => {
                 let o = &mut self.out;
                 let when = ctime(stats.end_unix);

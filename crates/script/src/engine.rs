@@ -1,0 +1,311 @@
+//! Running selected scripts: for each script and each host (hostrule) or port (portrule), a
+//! fresh sandbox loads the script, evaluates its rule against NSE's host and port tables, and
+//! runs its action as a coroutine on tokio — many at once, bounded by a semaphore — so a script
+//! waiting on the network yields its thread to the others. A failed or stopped script gives a
+//! typed error in its [`Outcome`]; the others go on.
+
+use crate::error::ScriptError;
+use crate::libs::{self, Context};
+use crate::render;
+use crate::sandbox::{Limits, Sandbox};
+use crate::script::Script;
+use crate::tables::{host_table, port_table};
+use mlua::{Function, MultiValue, Value};
+use rustmap_model::{HostResult, PortResult, ScanEvent, ScriptResult, ScriptScope};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// One script run's outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Where it ran.
+    pub scope: ScriptScope,
+    /// The script's name.
+    pub id: String,
+    /// Its output (`None` when the action returned nothing), or why it has none.
+    pub result: Result<Option<ScriptResult>, ScriptError>,
+    /// What it printed or logged (at the scan's `-v`/`-d` levels), and its socket traffic under
+    /// `--script-trace`.
+    pub trace: Vec<String>,
+}
+
+impl Outcome {
+    /// The event the scan's stream carries for this outcome: the output, or — when
+    /// `show_errors` (nmap shows failures at `-d`) — a line naming the error's kind. `None` when
+    /// the action returned nothing, or it failed and errors are not shown.
+    pub fn into_event(self, show_errors: bool) -> Option<ScanEvent> {
+        let result = match self.result {
+            Ok(Some(result)) => result,
+            Ok(None) => return None,
+            Err(e) if show_errors => ScriptResult {
+                id: self.id,
+                output: format!("ERROR: Script execution failed ({}: {e})", e.kind()),
+                elements: Vec::new(),
+            },
+            Err(_) => return None,
+        };
+        Some(ScanEvent::ScriptOutput { scope: self.scope, result })
+    }
+}
+
+/// Runs scripts against hosts.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    scripts: Arc<Vec<Script>>,
+    ctx: Arc<Context>,
+    limits: Limits,
+    /// Each script's runlevel (1 + the highest runlevel of its selected dependencies); a level
+    /// starts on a host only when the one before has finished there, as in NSE.
+    levels: Arc<Vec<usize>>,
+    /// Runs in flight asked for, before the memory cap.
+    concurrency: usize,
+    in_flight: usize,
+    slots: Arc<Semaphore>,
+}
+
+/// Scripts in flight at once by default (nmap runs up to about this many threads too).
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Memory all script states together may hold by default: runs in flight are capped at this
+/// divided by the per-run limit, so the process stays within it whatever the scripts do.
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pre,
+    Host,
+    Port,
+    Post,
+}
+
+impl Phase {
+    fn rule(self) -> &'static str {
+        match self {
+            Phase::Pre => "prerule",
+            Phase::Host => "hostrule",
+            Phase::Port => "portrule",
+            Phase::Post => "postrule",
+        }
+    }
+}
+
+impl Engine {
+    /// An engine for `scripts` with the scan's context and per-run limits.
+    /// At most `concurrency` runs are in flight, fewer if [`DEFAULT_MEMORY_BUDGET`] requires.
+    pub fn new(scripts: Vec<Script>, ctx: Context, limits: Limits, concurrency: usize) -> Engine {
+        let levels = runlevels(&scripts);
+        let mut engine = Engine {
+            scripts: Arc::new(scripts),
+            ctx: Arc::new(ctx),
+            limits,
+            levels: Arc::new(levels),
+            concurrency,
+            in_flight: 1,
+            slots: Arc::new(Semaphore::new(1)),
+        };
+        engine.set_in_flight(concurrency, DEFAULT_MEMORY_BUDGET);
+        engine
+    }
+
+    /// Caps the memory of all script states together at `bytes`.
+    pub fn with_memory_budget(mut self, bytes: usize) -> Engine {
+        self.set_in_flight(self.concurrency, bytes);
+        self
+    }
+
+    /// How many runs may be in flight at once.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn set_in_flight(&mut self, concurrency: usize, budget: usize) {
+        let by_memory = budget / self.limits.memory_bytes.max(1);
+        self.in_flight = concurrency.min(by_memory).max(1);
+        self.slots = Arc::new(Semaphore::new(self.in_flight));
+    }
+
+    /// The distinct runlevels, ascending.
+    fn level_order(&self) -> Vec<usize> {
+        let mut v = self.levels.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Runs every hostrule and portrule script against `host`; outcomes in completion order.
+    /// Runs whose rule declined are left out.
+    pub async fn run_host(&self, host: &HostResult) -> Vec<Outcome> {
+        let host = Arc::new(host.clone());
+        let mut out = Vec::new();
+        for level in self.level_order() {
+            let mut set = JoinSet::new();
+            for (script, _) in self.scripts.iter().zip(self.levels.iter()).filter(|(_, l)| **l == level) {
+                if script.rules.hostrule {
+                    self.spawn(&mut set, script.clone(), host.clone(), None, Phase::Host);
+                }
+                if script.rules.portrule {
+                    for port in &host.ports {
+                        self.spawn(&mut set, script.clone(), host.clone(), Some(port.clone()), Phase::Port);
+                    }
+                }
+            }
+            out.extend(join_all(set).await);
+        }
+        out
+    }
+
+    /// Runs every prerule script (before any host is scanned).
+    pub async fn run_pre(&self) -> Vec<Outcome> {
+        self.run_global(Phase::Pre).await
+    }
+
+    /// Runs every postrule script (after every host).
+    pub async fn run_post(&self) -> Vec<Outcome> {
+        self.run_global(Phase::Post).await
+    }
+
+    async fn run_global(&self, phase: Phase) -> Vec<Outcome> {
+        // Pre- and postrules get no host; an empty placeholder keeps one code path.
+        let nobody = Arc::new(HostResult::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            rustmap_model::HostStatus::Up,
+            rustmap_model::Reason::UserSet,
+        ));
+        let mut out = Vec::new();
+        for level in self.level_order() {
+            let mut set = JoinSet::new();
+            for (script, _) in self.scripts.iter().zip(self.levels.iter()).filter(|(_, l)| **l == level) {
+                let wanted = if phase == Phase::Pre { script.rules.prerule } else { script.rules.postrule };
+                if wanted {
+                    self.spawn(&mut set, script.clone(), nobody.clone(), None, phase);
+                }
+            }
+            out.extend(join_all(set).await);
+        }
+        out
+    }
+
+    fn spawn(
+        &self,
+        set: &mut JoinSet<Option<Outcome>>,
+        script: Script,
+        host: Arc<HostResult>,
+        port: Option<PortResult>,
+        phase: Phase,
+    ) {
+        let (ctx, limits, slots) = (self.ctx.clone(), self.limits, self.slots.clone());
+        set.spawn(async move {
+            let _slot = slots.acquire_owned().await.ok()?;
+            let scope = match (&port, phase) {
+                (_, Phase::Pre) => ScriptScope::Pre,
+                (_, Phase::Post) => ScriptScope::Post,
+                (Some(p), _) => ScriptScope::Port { addr: host.addr, protocol: p.protocol, port: p.port },
+                (None, _) => ScriptScope::Host { addr: host.addr },
+            };
+            let sandbox = match Sandbox::new(limits) {
+                Ok(s) => s,
+                Err(e) => return Some(Outcome { scope, id: script.id.clone(), result: Err(e), trace: Vec::new() }),
+            };
+            let ran = run_one(&sandbox, &script, ctx, limits, phase, &host, port.as_ref()).await;
+            let trace = sandbox.trace();
+            match ran {
+                Ok(None) => None,
+                Ok(Some(result)) => Some(Outcome { scope, id: script.id.clone(), result, trace }),
+                Err(e) => Some(Outcome { scope, id: script.id.clone(), result: Err(e), trace }),
+            }
+        });
+    }
+}
+
+/// Outcomes of a set of runs, in completion order (a run that panicked is dropped: the
+/// sandbox returns errors, so that would be a bug in the engine, not a script's doing).
+async fn join_all(mut set: JoinSet<Option<Outcome>>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Some(outcome)) = joined {
+            out.push(outcome);
+        }
+    }
+    out
+}
+
+/// Each script's runlevel: 1 + the highest runlevel of the dependencies that are selected too.
+/// A dependency cycle is cut where it closes (depth bounded by the number of scripts).
+fn runlevels(scripts: &[Script]) -> Vec<usize> {
+    fn level(scripts: &[Script], i: usize, depth: usize) -> usize {
+        if depth > scripts.len() {
+            return 1;
+        }
+        scripts[i]
+            .dependencies
+            .iter()
+            .filter_map(|d| scripts.iter().position(|s| &s.id == d))
+            .map(|j| level(scripts, j, depth + 1) + 1)
+            .max()
+            .unwrap_or(1)
+    }
+    (0..scripts.len()).map(|i| level(scripts, i, 0)).collect()
+}
+
+/// One run: `Ok(None)` when the rule declined, `Ok(Some(result))` when the action ran.
+async fn run_one(
+    sandbox: &Sandbox,
+    script: &Script,
+    ctx: Arc<Context>,
+    limits: Limits,
+    phase: Phase,
+    host: &HostResult,
+    port: Option<&PortResult>,
+) -> Result<Option<Result<Option<ScriptResult>, ScriptError>>, ScriptError> {
+    libs::install(sandbox, ctx.clone()).map_err(|e| sandbox.classify(&e))?;
+    let lua = sandbox.lua();
+    let g = lua.globals();
+    let set_globals = || -> mlua::Result<()> {
+        g.set("SCRIPT_NAME", script.id.as_str())?;
+        g.set("SCRIPT_TYPE", phase.rule())?;
+        Ok(())
+    };
+    set_globals().map_err(|e| sandbox.classify(&e))?;
+    let chunk = sandbox.load(&script.source, &script.id)?;
+    sandbox.call::<()>(&chunk, ()).await?;
+    let global = matches!(phase, Phase::Pre | Phase::Post);
+    let lua_host = host_table(lua, host).map_err(|e| sandbox.classify(&e))?;
+    let host_registry = (!global).then(|| ctx.host_registry(host.addr));
+    if let Some(reg) = &host_registry {
+        let filled = lua_host.get::<mlua::Table>("registry").and_then(|t| reg.fill(lua, &t));
+        filled.map_err(|e| sandbox.classify(&e))?;
+    }
+    let lua_port = match port {
+        Some(p) => Some(port_table(lua, p).map_err(|e| sandbox.classify(&e))?),
+        None => None,
+    };
+    let rule: Function = g.get(phase.rule()).map_err(|e| sandbox.classify(&e))?;
+    let args = || -> MultiValue {
+        if global {
+            return MultiValue::new();
+        }
+        let mut v = vec![Value::Table(lua_host.clone())];
+        if let Some(p) = &lua_port {
+            v.push(Value::Table(p.clone()));
+        }
+        MultiValue::from_vec(v)
+    };
+    let wanted: Value = sandbox.call(&rule, args()).await?;
+    if matches!(wanted, Value::Nil | Value::Boolean(false)) {
+        return Ok(None);
+    }
+    let action: Function = g.get("action").map_err(|e| sandbox.classify(&e))?;
+    let outcome = match sandbox.call::<MultiValue>(&action, args()).await {
+        Ok(values) => {
+            // What the script left in nmap.registry is for the scripts after it.
+            libs::store_registry(lua, &ctx);
+            if let (Some(reg), Ok(t)) = (&host_registry, lua_host.get::<mlua::Table>("registry")) {
+                reg.store(&t, "");
+            }
+            render::result(&script.id, &values, limits.output_bytes)
+        }
+        Err(e) => Err(e),
+    };
+    Ok(Some(outcome))
+}

@@ -1,0 +1,26 @@
+//! RustMap's scripting engine: NSE-compatible Lua 5.4 scripts run in a sandbox, with libraries
+//! written here under NSE's names, script selection (`--script` expressions), script arguments,
+//! and the built-in scripts.
+//!
+//! The sandbox ([`sandbox`]) comes first: every script run gets a fresh Lua state with limits
+//! that a script cannot escape, and every way it can end is a [`ScriptError`]. The
+//! [`Catalog`] holds the scripts and answers `--script`; the [`Engine`] runs them against hosts.
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod engine;
+pub mod error;
+pub mod libs;
+pub mod pattern;
+pub mod render;
+pub mod sandbox;
+pub mod script;
+pub mod selection;
+pub mod tables;
+
+pub use args::ScriptArgs;
+pub use engine::{Engine, Outcome};
+pub use error::ScriptError;
+pub use libs::{Context, Targets};
+pub use sandbox::{Limits, Sandbox};
+pub use script::{Catalog, Script};

@@ -1,0 +1,253 @@
+//! A script as the engine knows it: its source and the fields NSE scripts declare at top level
+//! (`description`, `categories`, `author`, `license`, `dependencies`, the four rules and
+//! `action`), read by running the script's chunk once in a sandbox; and the [`Catalog`] of
+//! scripts to choose from — the built-ins embedded in the binary, `~/.rustmap/scripts/`, and
+//! files or directories named on the command line — with `--script` selection over it.
+
+use crate::error::ScriptError;
+use crate::libs::{self, Context};
+use crate::sandbox::{Limits, Sandbox};
+use crate::selection::{split_list, Expr, SelectError, Selectable};
+use mlua::{Table, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a script came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Embedded in RustMap.
+    Builtin,
+    /// A file.
+    File(PathBuf),
+}
+
+/// Which rules a script defines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Runs once before the hosts.
+    pub prerule: bool,
+    /// Runs per host.
+    pub hostrule: bool,
+    /// Runs per port.
+    pub portrule: bool,
+    /// Runs once after the hosts.
+    pub postrule: bool,
+}
+
+/// One script.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Its name: the file name without `.nse` (`http-title`).
+    pub id: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Its Lua source.
+    pub source: Arc<str>,
+    /// `description`.
+    pub description: String,
+    /// `categories`.
+    pub categories: Vec<String>,
+    /// `author` (a string or a list in NSE).
+    pub author: Vec<String>,
+    /// `license`.
+    pub license: String,
+    /// `dependencies`: scripts that must run first when selected too.
+    pub dependencies: Vec<String>,
+    /// Its rules.
+    pub rules: Rules,
+}
+
+/// Built-in scripts, written for RustMap.
+const BUILTINS: &[(&str, &str)] = &[
+    ("banner", include_str!("../scripts/banner.nse")),
+    ("http-title", include_str!("../scripts/http-title.nse")),
+    ("ssl-cert", include_str!("../scripts/ssl-cert.nse")),
+    ("ssh-hostkey", include_str!("../scripts/ssh-hostkey.nse")),
+];
+
+/// Largest script file read from disk.
+const MAX_SOURCE: u64 = 1024 * 1024;
+
+impl Script {
+    /// Reads a script's fields by running its chunk once (with the libraries available, as
+    /// scripts `require` them at top level) under small limits.
+    pub fn parse(id: &str, source: &str, origin: Origin) -> Result<Script, ScriptError> {
+        let limits = Limits { instructions: 10_000_000, ..Limits::default() };
+        let sandbox = Sandbox::new(limits)?;
+        libs::install(&sandbox, Arc::new(Context::default())).map_err(|e| sandbox.classify(&e))?;
+        let chunk = sandbox.load(source, id)?;
+        sandbox.lua().globals().set("SCRIPT_NAME", id).map_err(|e| sandbox.classify(&e))?;
+        chunk.call::<()>(()).map_err(|e| sandbox.classify(&e))?;
+        let g = sandbox.lua().globals();
+        let is_fn = |name: &str| matches!(g.get::<Value>(name), Ok(Value::Function(_)));
+        if !is_fn("action") {
+            return Err(ScriptError::Load { message: format!("{id}: no action function") });
+        }
+        let rules = Rules {
+            prerule: is_fn("prerule"),
+            hostrule: is_fn("hostrule"),
+            portrule: is_fn("portrule"),
+            postrule: is_fn("postrule"),
+        };
+        if rules == Rules::default() {
+            return Err(ScriptError::Load { message: format!("{id}: no rule function") });
+        }
+        Ok(Script {
+            id: id.to_string(),
+            origin,
+            source: source.into(),
+            description: g.get::<Option<String>>("description").ok().flatten().unwrap_or_default(),
+            categories: strings(&g, "categories"),
+            author: strings(&g, "author"),
+            license: g.get::<Option<String>>("license").ok().flatten().unwrap_or_default(),
+            dependencies: strings(&g, "dependencies"),
+            rules,
+        })
+    }
+
+    /// Reads a script file (`name.nse` or `name.lua`).
+    pub fn from_file(path: &Path) -> Result<Script, ScriptError> {
+        let load = |message: String| ScriptError::Load { message };
+        let meta = std::fs::metadata(path).map_err(|e| load(format!("{}: {e}", path.display())))?;
+        if meta.len() > MAX_SOURCE {
+            return Err(load(format!("{}: larger than {MAX_SOURCE} bytes", path.display())));
+        }
+        let source = std::fs::read_to_string(path).map_err(|e| load(format!("{}: {e}", path.display())))?;
+        let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or("script");
+        Script::parse(id, &source, Origin::File(path.to_path_buf()))
+    }
+
+    /// `--script-help` text for this script.
+    pub fn help(&self) -> String {
+        let origin = match &self.origin {
+            Origin::Builtin => "built-in".to_string(),
+            Origin::File(p) => p.display().to_string(),
+        };
+        format!(
+            "{}\nCategories: {}\n{}\n  {}\n",
+            self.id,
+            self.categories.join(" "),
+            origin,
+            self.description.trim().replace('\n', "\n  ")
+        )
+    }
+}
+
+fn strings(g: &Table, name: &str) -> Vec<String> {
+    match g.get::<Value>(name) {
+        Ok(Value::String(s)) => vec![s.to_string_lossy()],
+        Ok(Value::Table(t)) => t.sequence_values::<String>().filter_map(Result::ok).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Selectable for Script {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn categories(&self) -> &[String] {
+        &self.categories
+    }
+}
+
+/// The scripts `--script` can choose from.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    scripts: Vec<Script>,
+}
+
+impl Catalog {
+    /// The built-in scripts.
+    pub fn builtin() -> Result<Catalog, ScriptError> {
+        let mut c = Catalog::default();
+        for (id, source) in BUILTINS {
+            c.add(Script::parse(id, source, Origin::Builtin)?);
+        }
+        Ok(c)
+    }
+
+    /// Adds a script, replacing one of the same name (a user's script overrides a built-in).
+    pub fn add(&mut self, script: Script) {
+        self.scripts.retain(|s| s.id != script.id);
+        self.scripts.push(script);
+    }
+
+    /// Adds every `*.nse` and `*.lua` file of `dir`; returns the files that failed to load.
+    pub fn add_dir(&mut self, dir: &Path) -> Vec<ScriptError> {
+        let mut failures = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir) else { return failures };
+        let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if path.is_file() && (ext == "nse" || ext == "lua") {
+                match Script::from_file(&path) {
+                    Ok(s) => self.add(s),
+                    Err(e) => failures.push(e),
+                }
+            }
+        }
+        failures
+    }
+
+    /// The user's script directory, `~/.rustmap/scripts/`.
+    pub fn user_dir() -> Option<PathBuf> {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustmap").join("scripts"))
+    }
+
+    /// Every script.
+    pub fn scripts(&self) -> &[Script] {
+        &self.scripts
+    }
+
+    /// The script named `id`.
+    pub fn get(&self, id: &str) -> Option<&Script> {
+        self.scripts.iter().find(|s| s.id == id)
+    }
+
+    /// The scripts a `--script` argument selects (`-sC` is `default`). Items that name files or
+    /// directories load them first. An item that matches nothing is an error, as in nmap.
+    pub fn select(&mut self, spec: &str) -> Result<Vec<Script>, SelectError> {
+        let mut chosen: Vec<Script> = Vec::new();
+        let push = |chosen: &mut Vec<Script>, s: &Script| {
+            if !chosen.iter().any(|c| c.id == s.id) {
+                chosen.push(s.clone());
+            }
+        };
+        for item in split_list(spec) {
+            let path = Path::new(&item);
+            if path.is_dir() {
+                let mut sub = Catalog::default();
+                let failures = sub.add_dir(path);
+                if let Some(e) = failures.into_iter().next() {
+                    return Err(SelectError { expr: item.clone(), what: e.to_string() });
+                }
+                for s in sub.scripts {
+                    push(&mut chosen, &s);
+                    self.add(s);
+                }
+                continue;
+            }
+            if path.is_file() {
+                let s = Script::from_file(path).map_err(|e| SelectError { expr: item.clone(), what: e.to_string() })?;
+                push(&mut chosen, &s);
+                self.add(s);
+                continue;
+            }
+            let expr = Expr::parse(&item)?;
+            // As in nmap, an item that selects nothing is a mistake worth stopping for; a word
+            // that matches nothing inside a larger expression (`not http-slowloris`) is not.
+            let matched: Vec<&Script> = self.scripts.iter().filter(|s| expr.matches(*s)).collect();
+            if matched.is_empty() {
+                return Err(SelectError {
+                    expr: item.clone(),
+                    what: "did not match a category, script name, file or directory".into(),
+                });
+            }
+            for s in matched {
+                push(&mut chosen, s);
+            }
+        }
+        Ok(chosen)
+    }
+}
