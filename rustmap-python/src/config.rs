@@ -14,7 +14,7 @@ use rustmap::{ScanConfig, ScanRequest};
 use serde_json::{Map, Value};
 
 /// The flat fields of [`ScanRequest`], in the guide's order.
-const REQUEST_FIELDS: [&str; 14] = [
+const REQUEST_FIELDS: [&str; 16] = [
     "targets",
     "ports",
     "top_ports",
@@ -27,6 +27,8 @@ const REQUEST_FIELDS: [&str; 14] = [
     "max_rate",
     "min_rate",
     "open_only",
+    "scripts",
+    "script_args",
     "profile",
     "config",
 ];

@@ -47,6 +47,11 @@ pub(crate) struct ScanRequestDoc {
     min_rate: Option<f64>,
     /// Only open ports in the results.
     open_only: Option<bool>,
+    /// Scripts to run, as `--script` takes them: names, categories, globs, `and`/`or`/`not`
+    /// (`"default"` is `-sC`; `"http-title,ssh-hostkey"`; `"http-* and not http-slowloris"`).
+    scripts: Option<String>,
+    /// Arguments for the scripts, as `--script-args` takes them (`"http-title.url=/admin"`).
+    script_args: Option<String>,
     /// A built-in or saved profile, laid down first (quick, network-discovery, web-audit,
     /// full-audit, stealth, iot-scan, aggressive, or a saved one).
     profile: Option<String>,

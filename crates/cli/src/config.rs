@@ -48,8 +48,10 @@ fn scan_letters(f: &Flags, c: &mut ScanConfig) -> anyhow::Result<()> {
                     return Err(usage(format!("-s{ch} stands alone (as -s{ch}), not inside -s{group}")))
                 }
                 None if ch == 'V' => c.service.enabled = true,
-                // Letters of other features (-sC, -sO, -sI) that are not built yet.
-                None if "COI".contains(ch) => return Err(usage(format!("not yet supported: -s{ch}"))),
+                // -sC: the default scripts (with --script too, both; see `build`).
+                None if ch == 'C' => c.scripts.select = Some("default".into()),
+                // Letters of other features (-sO, -sI) that are not built yet.
+                None if "OI".contains(ch) => return Err(usage(format!("not yet supported: -s{ch}"))),
                 None => return Err(usage(format!("invalid scan type letter {ch:?} in -s{group}"))),
             }
         }
@@ -181,6 +183,19 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     set(&mut p.topology_output, f.topology_output);
     p.mtu_discovery |= f.mtu_discovery;
 
+    let sc = &mut c.scripts;
+    if !f.script.is_empty() {
+        let given = f.script.join(",");
+        let with_default = f.scan.iter().any(|g| g.contains('C'));
+        sc.select = Some(if with_default { format!("default,{given}") } else { given });
+    }
+    if !f.script_args.is_empty() {
+        sc.args = Some(f.script_args.join(","));
+    }
+    set(&mut sc.args_file, f.script_args_file);
+    set(&mut sc.timeout, f.script_timeout.map(TimeValue));
+    sc.trace |= f.script_trace;
+
     let o = &mut c.output;
     for (format, path) in [
         (OutputFormat::Normal, f.out_normal),
@@ -285,7 +300,7 @@ mod tests {
             (&["-sn", "-sL", "x"][..], "-sn and -sL"),
             (&["-s", "Sn", "x"][..], "stands alone"),
             (&["-sQ", "x"][..], "invalid scan type letter"),
-            (&["-sC", "x"][..], "not yet supported: -sC"),
+            (&["-sO", "x"][..], "not yet supported: -sO"),
             (&["-Tfast", "x"][..], "invalid timing template"),
         ] {
             let e = config(args).unwrap_err();

@@ -22,7 +22,7 @@ pub struct Flags {
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
-    /// Scan type letters, combinable: T connect, S SYN, U UDP, F FIN, N NULL, X Xmas, A ACK, W Window, M Maimon, Z/Y SCTP INIT; V service/version detection (-sV, -s SV); also C (scripts), n (no port scan), L (list).
+    /// Scan type letters, combinable: T connect, S SYN, U UDP, F FIN, N NULL, X Xmas, A ACK, W Window, M Maimon, Z/Y SCTP INIT; V service/version detection (-sV, -s SV); C scripts (-sC: --script default); n (no port scan), L (list).
     #[arg(short = 's', value_name = "TYPES", action = ArgAction::Append, help_heading = "Scan types")]
     pub scan: Vec<String>,
     /// Send and listen on this interface only (nmap's -e).
@@ -189,6 +189,25 @@ pub struct Flags {
     /// Find the path MTU of every IPv4 host that is up, with don't-fragment probes and ICMP "fragmentation needed" (needs root or CAP_NET_RAW).
     #[arg(long = "mtu-discovery", help_heading = "Traceroute, topology, path MTU")]
     pub mtu_discovery: bool,
+
+    /// Run scripts on the hosts and ports found: names, categories (default, safe, discovery, vuln, auth, intrusive), globs (http-*), script files or directories, combined with and / or / not and parentheses ("default or safe", "http-* and not http-slowloris"); a comma-separated list. -sC is --script default.
+    #[arg(long = "script", value_name = "SCRIPTS", action = ArgAction::Append, help_heading = "Scripts")]
+    pub script: Vec<String>,
+    /// Arguments for the scripts: k=v,k2={a,b},script.k=v (a script reads "name.k" or "k").
+    #[arg(long = "script-args", value_name = "ARGS", action = ArgAction::Append, help_heading = "Scripts")]
+    pub script_args: Vec<String>,
+    /// Read script arguments from FILE (k=v entries, one or more per line; # starts a comment line); --script-args come after them.
+    #[arg(long = "script-args-file", value_name = "FILE", help_heading = "Scripts")]
+    pub script_args_file: Option<PathBuf>,
+    /// Show what the selected scripts do (their description, categories, rules and arguments) and exit.
+    #[arg(long = "script-help", value_name = "SCRIPTS", help_heading = "Scripts")]
+    pub script_help: Option<String>,
+    /// Stop a script run that takes longer than TIME (500ms, 30s, 5m; a bare number is milliseconds). Default 30s.
+    #[arg(long = "script-timeout", value_name = "TIME", help_heading = "Scripts")]
+    pub script_timeout: Option<String>,
+    /// Show the scripts' socket traffic (connects, sends, receives) and their debug lines, on standard error.
+    #[arg(long = "script-trace", help_heading = "Scripts")]
+    pub script_trace: bool,
 
     /// Decoys: send every raw probe also from these addresses, in this order (ME: our own place; RND or RND:N: random addresses). Example: -D 10.0.0.1,ME,10.0.0.3.
     #[arg(short = 'D', long = "decoys", value_name = "DECOY,ME,...", help_heading = "Evasion")]
@@ -399,8 +418,6 @@ const fn u(name: &'static str, takes_value: bool) -> Unsupported {
 pub const UNSUPPORTED: &[Unsupported] = &[
     Unsupported { name: "os-detection", takes_value: false, short: Some('O') },
     Unsupported { name: "aggressive", takes_value: false, short: Some('A') },
-    u("script", true),
-    u("script-args", true),
     u("vuln-check", false),
     u("vuln-update", false),
     u("vuln-min-cvss", true),

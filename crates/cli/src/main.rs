@@ -75,6 +75,18 @@ fn main() -> ExitCode {
     if let Err(code) = tui::check(&parsed) {
         return code;
     }
+    if let Some(spec) = &parsed.script_help {
+        return match rustmap::script_help(spec) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rustmap: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let settings = match profiles::settings(&mut parsed) {
         Ok(s) => s,
         Err(code) => return code,

@@ -55,6 +55,8 @@ pub struct ScanConfig {
     pub output: OutputConfig,
     /// Traceroute, topology graphs and path-MTU discovery.
     pub path: PathConfig,
+    /// NSE-style scripts (`--script`, `-sC`).
+    pub scripts: ScriptsConfig,
     /// The command line as typed, for output headers (front-ends without one leave it empty).
     pub args: String,
 }
@@ -78,6 +80,7 @@ impl Default for ScanConfig {
             evasion: EvasionConfig::default(),
             output: OutputConfig::default(),
             path: PathConfig::default(),
+            scripts: ScriptsConfig::default(),
             args: String::new(),
         }
     }
@@ -457,6 +460,25 @@ pub struct PathConfig {
     pub topology_output: Option<String>,
     /// Find the path MTU of every IPv4 host that is up (`--mtu-discovery`).
     pub mtu_discovery: bool,
+}
+
+/// Scripts to run on the hosts and ports found, as `--script`, `-sC` and the `--script-*` flags
+/// say.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptsConfig {
+    /// Which scripts: a `--script` expression of names, categories, globs, script files and
+    /// directories, with `and`, `or`, `not` and parentheses (`"default or safe"`,
+    /// `"http-* and not http-slowloris"`). `-sC` is `"default"`. Unset: no scripts.
+    pub select: Option<String>,
+    /// Arguments for the scripts (`--script-args`): `k=v,k2={a,b},k3={x=1}`.
+    pub args: Option<String>,
+    /// A file of more arguments (`--script-args-file`), one `k=v` per line or comma-separated.
+    pub args_file: Option<PathBuf>,
+    /// The longest one script run may take (`--script-timeout`); 30 s when unset.
+    pub timeout: Option<TimeValue>,
+    /// Record each script's socket traffic and show it (`--script-trace`).
+    pub trace: bool,
 }
 
 #[cfg(test)]

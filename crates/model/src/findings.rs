@@ -67,9 +67,36 @@ pub struct ScriptResult {
     pub id: String,
     /// Its text output, already sanitized.
     pub output: String,
-    /// Its structured output as key/value pairs (nmap's `<elem key=...>`), if any.
+    /// Its structured output as key/value pairs (nmap's `<elem key=...>`), if any; nested keys
+    /// joined by `.` (`key.sha256`), unkeyed items numbered from 1.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub elements: Vec<(String, String)>,
+    /// The same structured output as a tree, as nmap's XML nests it (`<table key>` around
+    /// `<elem key>`); empty when the script returned plain text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub table: Vec<ScriptEntry>,
+}
+
+/// One entry of a script's structured output: a text (`<elem>`) or a table of entries
+/// (`<table>`), with or without a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptEntry {
+    /// Its key; `None` for an item of a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Its value.
+    #[serde(flatten)]
+    pub value: ScriptValue,
+}
+
+/// The value of a [`ScriptEntry`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScriptValue {
+    /// Text.
+    Text(String),
+    /// Nested entries.
+    Table(Vec<ScriptEntry>),
 }
 
 /// One hop of a traceroute.

@@ -16,7 +16,9 @@ mod text;
 pub use checkpoint::{AddrSet, Checkpoint};
 pub use config::{ScanConfig, CONFIG_VERSION};
 pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
-pub use findings::{OsClass, OsGuess, ScriptResult, ScriptScope, TraceHop, TraceProbe, TraceProtocol};
+pub use findings::{
+    OsClass, OsGuess, ScriptEntry, ScriptResult, ScriptScope, ScriptValue, TraceHop, TraceProbe, TraceProtocol,
+};
 pub use result::{
     CertInfo, ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, QuicInfo, ReasonCount,
     ScanResult, ServiceInfo, ServiceMethod, TlsInfo,

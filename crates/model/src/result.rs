@@ -534,11 +534,11 @@ mod tests {
         });
         r.apply(&ScanEvent::ScriptOutput {
             scope: ScriptScope::Port { addr: a, protocol: Protocol::Tcp, port: 22 },
-            result: ScriptResult { id: "ssh-hostkey".into(), output: "k".into(), elements: vec![] },
+            result: ScriptResult { id: "ssh-hostkey".into(), output: "k".into(), elements: vec![], table: vec![] },
         });
         r.apply(&ScanEvent::ScriptOutput {
             scope: ScriptScope::Post,
-            result: ScriptResult { id: "summary".into(), output: "s".into(), elements: vec![] },
+            result: ScriptResult { id: "summary".into(), output: "s".into(), elements: vec![], table: vec![] },
         });
         let live = &r.active[&a];
         assert_eq!(live.status, HostStatus::Up);

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Local, TimeZone};
 use rustmap_model::{
-    neutralize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, TlsInfo, TraceProbe, TraceProtocol,
+    neutralize, CertInfo, HostResult, HostStatus, PortResult, PortState, ScanStats, ScriptResult, ScriptScope, TlsInfo,
+    TraceProbe, TraceProtocol,
 };
 
 /// The host's distance in hops, when its trace reached it (the last hop is the host).
@@ -115,10 +116,7 @@ pub(crate) fn cleaned_host(h: &HostResult, opts: &Options) -> HostResult {
         clean(m);
     }
     h.ports.iter_mut().for_each(clean_port);
-    for sc in &mut h.scripts {
-        clean(&mut sc.id);
-        clean(&mut sc.output);
-    }
+    h.scripts.iter_mut().for_each(clean_script);
     for o in &mut h.os {
         clean(&mut o.name);
     }
@@ -175,9 +173,44 @@ pub(crate) fn clean_port(p: &mut PortResult) {
             c.key_curve.iter_mut().for_each(clean);
         }
     }
-    for sc in &mut p.scripts {
-        clean(&mut sc.id);
-        clean(&mut sc.output);
+    p.scripts.iter_mut().for_each(clean_script);
+}
+
+/// The results of pre- and postrule scripts, which the data formats write after the hosts as
+/// `prescript` and `postscript` (the names of nmap's XML elements).
+#[derive(Debug, Default)]
+pub(crate) struct ScanScripts {
+    pre: Vec<ScriptResult>,
+    post: Vec<ScriptResult>,
+}
+
+impl ScanScripts {
+    pub(crate) fn add(&mut self, scope: &ScriptScope, result: &ScriptResult) {
+        let list = match scope {
+            ScriptScope::Pre => &mut self.pre,
+            ScriptScope::Post => &mut self.post,
+            _ => return,
+        };
+        let mut r = result.clone();
+        clean_script(&mut r);
+        list.push(r);
+    }
+
+    /// The non-empty lists, with their keys.
+    pub(crate) fn lists(&self) -> impl Iterator<Item = (&'static str, &Vec<ScriptResult>)> {
+        [("prescript", &self.pre), ("postscript", &self.post)].into_iter().filter(|(_, l)| !l.is_empty())
+    }
+}
+
+/// A script's result sanitized, keeping the line breaks of its output (JSON, YAML and HTML show
+/// them as such; the line-based formats do not write script output).
+fn clean_script(sc: &mut ScriptResult) {
+    let lines = |v: &str| v.split('\n').map(|l| neutralize(l).into_owned()).collect::<Vec<_>>().join("\n");
+    sc.id = neutralize(&sc.id).into_owned();
+    sc.output = lines(&sc.output);
+    for (k, v) in &mut sc.elements {
+        *k = neutralize(k).into_owned();
+        *v = lines(v);
     }
 }
 

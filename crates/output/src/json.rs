@@ -50,6 +50,7 @@
 //! Only hosts that are up are listed; `stats` counts the others. States and reasons use nmap's
 //! spellings (`open|filtered`, `conn-refused`, ...). Strings are sanitized: no control characters.
 
+use crate::common::ScanScripts;
 use crate::common::{cleaned_host, host_listed, Options};
 use crate::{format_ranges, Control, Sink, SinkError};
 use rustmap_model::{neutralize, ScanEvent, EVENT_SCHEMA_VERSION};
@@ -62,12 +63,14 @@ pub struct JsonWriter<W: Write + Send> {
     opts: Options,
     hosts_written: u64,
     warnings: Vec<String>,
+    /// Pre- and postrule script results, written after the hosts.
+    scripts: ScanScripts,
 }
 
 impl<W: Write + Send> JsonWriter<W> {
     /// A writer over `out`.
     pub fn new(out: W, opts: Options) -> Self {
-        JsonWriter { out, opts, hosts_written: 0, warnings: Vec::new() }
+        JsonWriter { out, opts, hosts_written: 0, warnings: Vec::new(), scripts: ScanScripts::default() }
     }
 }
 
@@ -115,8 +118,14 @@ impl<W: Write + Send> Sink for JsonWriter<W> {
                 serde_json::to_writer(&mut self.out, &h).map_err(std::io::Error::from)?;
             }
             ScanEvent::Warning { message } => self.warnings.push(neutralize(message).into_owned()),
+            ScanEvent::ScriptOutput { scope, result } => self.scripts.add(scope, result),
             ScanEvent::ScanFinished(stats) => {
-                write!(self.out, "],\"warnings\":")?;
+                write!(self.out, "]")?;
+                for (key, list) in self.scripts.lists() {
+                    write!(self.out, ",\"{key}\":")?;
+                    serde_json::to_writer(&mut self.out, list).map_err(std::io::Error::from)?;
+                }
+                write!(self.out, ",\"warnings\":")?;
                 serde_json::to_writer(&mut self.out, &self.warnings).map_err(std::io::Error::from)?;
                 write!(self.out, ",\"stats\":")?;
                 serde_json::to_writer(&mut self.out, stats).map_err(std::io::Error::from)?;

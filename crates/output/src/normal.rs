@@ -203,6 +203,10 @@ impl<W: Write + Send> NormalWriter<W> {
                 // `|_last`.
                 if let Some(tls) = &p.tls {
                     for (id, lines) in [("ssl-cert", ssl_cert_lines(tls)), ("tls-info", tls_info_lines(tls))] {
+                        // The ssl-cert script ran here: its output, not the same facts twice.
+                        if p.scripts.iter().any(|sc| sc.id == id) {
+                            continue;
+                        }
                         let n = lines.len();
                         for (k, line) in lines.iter().enumerate() {
                             let bar = if k + 1 == n { "|_" } else { "| " };

@@ -101,22 +101,46 @@ fn cert_body(o: &mut impl Write, c: &CertInfo) -> io::Result<()> {
     elem(o, "serial", &c.serial)
 }
 
-/// One script's `<script id output>` with its structured output as `<elem key>` (nested tables
-/// are flattened to dotted keys by the engine; nmap nests `<table key>` there).
+/// One script's `<script id output>` with its structured output nested as nmap does
+/// (`<table key>` around `<elem key>`; items of a list have no key), or as flat `<elem key>`
+/// for a result that carries no tree.
 fn write_script(o: &mut impl Write, sc: &rustmap_model::ScriptResult) -> io::Result<()> {
     // Split first: neutralizing escapes newlines too.
     let lines: Vec<String> = sc.output.split('\n').map(|l| neutralize(l).into_owned()).collect();
     write!(o, "<script id=\"{}\" output=\"{}\">", attr(&sc.id), output_attr(&lines))?;
-    for (k, v) in &sc.elements {
-        elem(o, k, v)?;
+    if sc.table.is_empty() {
+        for (k, v) in &sc.elements {
+            elem(o, k, v)?;
+        }
+    } else {
+        write_entries(o, &sc.table)?;
     }
     write!(o, "</script>")
 }
 
+fn write_entries(o: &mut impl Write, entries: &[rustmap_model::ScriptEntry]) -> io::Result<()> {
+    use rustmap_model::ScriptValue;
+    for e in entries {
+        let key = e.key.as_deref().map(|k| format!(" key=\"{}\"", attr(k))).unwrap_or_default();
+        match &e.value {
+            ScriptValue::Text(v) => {
+                let lines: Vec<String> = v.split('\n').map(|l| neutralize(l).into_owned()).collect();
+                write!(o, "<elem{key}>{}</elem>", output_attr(&lines))?;
+            }
+            ScriptValue::Table(inner) => {
+                write!(o, "<table{key}>")?;
+                write_entries(o, inner)?;
+                write!(o, "</table>")?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `<script id="ssl-cert">` (the leaf, as nmap's script) and `<script id="tls-info">` (the
 /// handshake, fingerprints and whole chain). Both fit the DTD's `script (#PCDATA|table|elem)*`.
-fn write_tls(o: &mut impl Write, tls: &TlsInfo) -> io::Result<()> {
-    if let Some(leaf) = tls.certs.first() {
+fn write_tls(o: &mut impl Write, tls: &TlsInfo, script_ran: bool) -> io::Result<()> {
+    if let Some(leaf) = tls.certs.first().filter(|_| !script_ran) {
         write!(o, "<script id=\"ssl-cert\" output=\"{}\">", output_attr(&ssl_cert_lines(tls)))?;
         cert_body(o, leaf)?;
         write!(o, "</script>")?;
@@ -273,7 +297,8 @@ impl<W: Write + Send> XmlWriter<W> {
                     write_service(o, s)?;
                 }
                 if let Some(t) = &p.tls {
-                    write_tls(o, t)?;
+                    // When the ssl-cert script ran, its element stands for the certificate.
+                    write_tls(o, t, p.scripts.iter().any(|sc| sc.id == "ssl-cert"))?;
                 }
                 for sc in &p.scripts {
                     write_script(o, sc)?;

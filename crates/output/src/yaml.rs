@@ -32,7 +32,7 @@
 //! characters), as in every format. Hosts are listed as JSON lists them (up hosts; down hosts
 //! with `-v`); the `hosts: []` of a scan that found none is written at the end.
 
-use crate::common::{cleaned_host, host_listed, Options};
+use crate::common::{cleaned_host, host_listed, Options, ScanScripts};
 use crate::json::scan_head;
 use crate::{Control, Sink, SinkError};
 use rustmap_model::{neutralize, ScanEvent};
@@ -45,12 +45,14 @@ pub struct YamlWriter<W: Write + Send> {
     opts: Options,
     hosts_written: u64,
     warnings: Vec<String>,
+    /// Pre- and postrule script results, written after the hosts.
+    scripts: ScanScripts,
 }
 
 impl<W: Write + Send> YamlWriter<W> {
     /// A writer to `out`.
     pub fn new(out: W, opts: Options) -> YamlWriter<W> {
-        YamlWriter { out, opts, hosts_written: 0, warnings: Vec::new() }
+        YamlWriter { out, opts, hosts_written: 0, warnings: Vec::new(), scripts: ScanScripts::default() }
     }
 }
 
@@ -82,11 +84,17 @@ impl<W: Write + Send> Sink for YamlWriter<W> {
                 write_item(&mut self.out, &cleaned_host(h, &self.opts))?;
             }
             ScanEvent::Warning { message } => self.warnings.push(neutralize(message).into_owned()),
+            ScanEvent::ScriptOutput { scope, result } => self.scripts.add(scope, result),
             ScanEvent::ScanFinished(stats) => {
                 if self.hosts_written == 0 {
                     writeln!(self.out, "hosts: []")?;
                 }
-                let tail = serde_json::json!({ "warnings": self.warnings, "stats": stats });
+                let mut tail = serde_json::Map::new();
+                for (key, list) in self.scripts.lists() {
+                    tail.insert(key.into(), serde_json::to_value(list).map_err(io::Error::other)?);
+                }
+                tail.insert("warnings".into(), serde_json::json!(self.warnings));
+                tail.insert("stats".into(), serde_json::to_value(stats).map_err(io::Error::other)?);
                 self.out.write_all(to_yaml(&tail)?.as_bytes())?;
             }
             _ => {}

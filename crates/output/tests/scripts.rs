@@ -12,6 +12,7 @@ fn script(id: &str, output: &str, elements: &[(&str, &str)]) -> ScriptResult {
         id: id.into(),
         output: output.into(),
         elements: elements.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        table: Vec::new(),
     }
 }
 
@@ -35,7 +36,11 @@ fn events() -> Vec<ScanEvent> {
     http.scripts.push(script("http-title", "Lab Page", &[("title", "Lab Page")]));
     let mut ssh = PortResult::new(Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 0);
     ssh.service = service("ssh");
-    ssh.scripts.push(script("ssh-hostkey", "\n  256 aa:bb (ED25519)\n  3072 cc:dd (RSA)", &[("1.bits", "256")]));
+    let mut keys = script("ssh-hostkey", "\n  256 aa:bb (ED25519)\n  3072 cc:dd (RSA)", &[("1.bits", "256")]);
+    let text = |k: &str, v: &str| ScriptEntry { key: Some(k.into()), value: ScriptValue::Text(v.into()) };
+    keys.table =
+        vec![ScriptEntry { key: None, value: ScriptValue::Table(vec![text("bits", "256"), text("type", HOSTILE)]) }];
+    ssh.scripts.push(keys);
     host.ports = vec![ssh, http];
     host.scripts.push(script("hostile", HOSTILE, &[("k", HOSTILE)]));
     let stats = ScanStats {
@@ -99,7 +104,7 @@ fn xml_has_script_elements_everywhere_nmap_puts_them() {
     for e in [
         "<prescript><script id=\"pre-one\" output=\"before\"></script></prescript>",
         "<script id=\"http-title\" output=\"Lab Page\"><elem key=\"title\">Lab Page</elem></script></port>",
-        "<script id=\"ssh-hostkey\" output=\"&#xa;  256 aa:bb (ED25519)&#xa;  3072 cc:dd (RSA)\"><elem key=\"1.bits\">256</elem></script>",
+        "<script id=\"ssh-hostkey\" output=\"&#xa;  256 aa:bb (ED25519)&#xa;  3072 cc:dd (RSA)\"><table><elem key=\"bits\">256</elem><elem key=\"type\">evil",
         "<hostscript><script id=\"hostile\"",
         "<postscript><script id=\"post-one\" output=\"after&#xa;all\"></script></postscript>",
     ] {
@@ -115,4 +120,20 @@ fn xml_has_script_elements_everywhere_nmap_puts_them() {
             Err(e) => panic!("not well-formed: {e}\n{text}"),
         }
     }
+}
+
+#[test]
+fn json_keeps_line_breaks_and_has_pre_and_post_scripts() {
+    let buf = Mutex::new(Vec::new());
+    let text = render(rustmap_output::json::JsonWriter::new(Shared(&buf), Options::default()), &buf);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ssh = &v["hosts"][0]["ports"][0]["scripts"][0];
+    assert_eq!(ssh["output"], "\n  256 aa:bb (ED25519)\n  3072 cc:dd (RSA)");
+    assert_eq!(ssh["table"][0]["table"][0], serde_json::json!({"key": "bits", "text": "256"}));
+    assert_eq!(v["prescript"][0]["id"], "pre-one");
+    assert_eq!(v["postscript"][0]["output"], "after\nall");
+    assert!(!text.contains('\x1b'), "{text}");
+    // The model reads its own JSON back.
+    let back: ScriptResult = serde_json::from_value(ssh.clone()).unwrap();
+    assert_eq!(back.table.len(), 1);
 }

@@ -11,6 +11,7 @@
 
 use crate::dns::{self, Resolver};
 use crate::pipeline::{add_service_names, detect_host, detectable, Hub};
+use crate::scripts::ScriptStage;
 use crate::trace::TraceStage;
 use crate::{ReverseDns, ScanPlan, TICK_EVERY};
 use rustmap_detect::Detector;
@@ -32,6 +33,8 @@ pub(crate) struct Pump {
     pub(crate) detector: Option<Arc<Detector>>,
     /// `--traceroute`, `--mtu-discovery`.
     pub(crate) trace: Option<Arc<TraceStage>>,
+    /// `--script`, `-sC`.
+    pub(crate) scripts: Option<Arc<ScriptStage>>,
     pub(crate) resolver: Resolver,
     pub(crate) cancel: CancellationToken,
     /// When the scan started, for `FirstOpenPort`.
@@ -41,6 +44,20 @@ pub(crate) struct Pump {
     pub(crate) held: HashMap<IpAddr, Vec<ScanEvent>>,
     /// Hosts seen up that answered nothing: to run through discovery.
     pub(crate) retry: Vec<ScanTarget>,
+}
+
+/// Resolves when the host has used up its `--host-timeout` (which covers detection and scripts
+/// too): what is left of it after the port scan (whole seconds: the host's start is kept in
+/// them). Never without a host timeout.
+async fn out_of_time(host_timeout: Option<Duration>, start_unix: i64) {
+    let left = host_timeout.map(|t| {
+        let spent = u64::try_from(unix_now().saturating_sub(start_unix)).unwrap_or(0);
+        t.saturating_sub(Duration::from_secs(spent))
+    });
+    match left {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Did the port scan get any answer from this host?
@@ -134,29 +151,22 @@ impl Pump {
                         (ScanEvent::HostDone(h), Some(t)) if t.wants(h) => Some(Arc::clone(t)),
                         _ => None,
                     };
-                    if wants_ptr || detect.is_some() || trace.is_some() {
+                    let scripts = match (&ev, &self.scripts) {
+                        (ScanEvent::HostDone(h), Some(s)) if s.wants(h) => Some(Arc::clone(s)),
+                        _ => None,
+                    };
+                    if wants_ptr || detect.is_some() || trace.is_some() || scripts.is_some() {
                         let resolver = self.resolver.clone();
                         let cancel = self.cancel.clone();
                         let host_timeout = plan.timing.host_timeout;
                         lookups.spawn(async move {
                             let mut events = Vec::new();
                             if let ScanEvent::HostDone(h) = &mut ev {
+                                let start_unix = h.start_unix;
                                 if let Some(det) = detect {
-                                    // --host-timeout covers detection too: what is left of it after
-                                    // the port scan (whole seconds: the host's start is kept in them).
-                                    let left = host_timeout.map(|t| {
-                                        let spent = u64::try_from(unix_now().saturating_sub(h.start_unix)).unwrap_or(0);
-                                        t.saturating_sub(Duration::from_secs(spent))
-                                    });
-                                    let out_of_time = async {
-                                        match left {
-                                            Some(d) => tokio::time::sleep(d).await,
-                                            None => std::future::pending().await,
-                                        }
-                                    };
                                     tokio::select! {
                                         found = detect_host(&det, h) => events = found,
-                                        _ = out_of_time => h.timed_out = true,
+                                        _ = out_of_time(host_timeout, start_unix) => h.timed_out = true,
                                         _ = cancel.cancelled() => {}
                                     }
                                 }
@@ -169,6 +179,18 @@ impl Pump {
                                 if wants_ptr {
                                     if let Some(name) = resolver.reverse(h.addr).await {
                                         h.hostnames.push(Hostname { name, kind: HostnameKind::Ptr });
+                                    }
+                                }
+                                // Last: portrules need the services, scripts the host's names.
+                                if let Some(stage) = scripts.filter(|_| !h.timed_out) {
+                                    let mut scripted = h.clone();
+                                    tokio::select! {
+                                        found = stage.run_host(&mut scripted) => {
+                                            *h = scripted;
+                                            events.extend(found);
+                                        }
+                                        _ = out_of_time(host_timeout, start_unix) => h.timed_out = true,
+                                        _ = cancel.cancelled() => {}
                                     }
                                 }
                             }

@@ -34,6 +34,7 @@ mod events;
 mod pipeline;
 pub mod profile;
 pub mod request;
+mod scripts;
 pub mod selftest;
 pub mod session;
 pub mod settings;
@@ -45,6 +46,7 @@ pub use dns::NameOptions;
 pub use request::{AllowList, ScanRequest};
 pub use rustmap_model::config::{self, ReverseDns};
 pub use rustmap_model::{AddrSet, Checkpoint, Control, ScanConfig, ScanEvent, ScanResult, Sink, SinkError};
+pub use scripts::script_help;
 pub use session::{new_scan_id, EventStream, Resume, ScanError, ScanHandle, Scanner, StartError, StartOptions};
 pub use validate::{validate, ConfigError, ConfigErrorKind};
 
@@ -205,6 +207,8 @@ pub struct ScanPlan {
     allow: Option<request::AllowList>,
     /// `--traceroute`, `--topology`, `--mtu-discovery`.
     path: trace::PathPlan,
+    /// `--script`, `-sC`: the selected scripts, loaded.
+    scripts: Option<scripts::ScriptPlan>,
 }
 
 impl ScanPlan {

@@ -8,6 +8,7 @@
 
 use crate::dns::{self, Resolver};
 use crate::events::Pump;
+use crate::scripts::ScriptStage;
 use crate::session::{EventTx, Resume};
 use crate::trace::TraceStage;
 use crate::{ScanPlan, VERSION};
@@ -558,6 +559,16 @@ pub(crate) async fn run(
     for message in &plan.notices {
         hub.deliver(ScanEvent::Warning { message: message.clone() }).await;
     }
+    let scripts = plan
+        .scripts
+        .as_ref()
+        .map(|p| Arc::new(ScriptStage::new(p, plan.config.output.verbosity, plan.config.output.debugging)));
+    if let Some(stage) = &scripts {
+        tokio::select! {
+            events = stage.run_global(true) => for ev in events { hub.deliver(ev).await },
+            _ = cancel.cancelled() => {}
+        }
+    }
 
     // A resumed scan: the hosts finished before first, then the rest.
     let (done, before) = match resume {
@@ -610,6 +621,7 @@ pub(crate) async fn run(
         plan: Arc::clone(&plan),
         detector,
         trace,
+        scripts: scripts.clone(),
         resolver,
         cancel: cancel.clone(),
         started,
@@ -668,6 +680,12 @@ pub(crate) async fn run(
         hosts_listed: totals.hosts_listed + before.hosts_listed,
         ..totals
     };
+    if let (Some(stage), false) = (&scripts, cancel.is_cancelled()) {
+        tokio::select! {
+            events = stage.run_global(false) => for ev in events { hub.deliver(ev).await },
+            _ = cancel.cancelled() => {}
+        }
+    }
     finish(hub, started, totals, outcome).await
 }
 

@@ -75,7 +75,6 @@ pub const BUILTIN: [&str; 7] =
     ["quick", "network-discovery", "web-audit", "full-audit", "stealth", "iot-scan", "aggressive"];
 
 const OS: &str = "OS detection (-O)";
-const SCRIPTS: &str = "scripts (-sC)";
 
 /// A built-in profile, by name.
 pub fn builtin(name: &str) -> Option<Profile> {
@@ -94,7 +93,7 @@ pub fn builtin(name: &str) -> Option<Profile> {
         "web-audit" => {
             c.ports.spec = Some("80,443,8080,8443,8000,3000,5000".into());
             c.service.enabled = true;
-            unsupported.push(SCRIPTS);
+            c.scripts.select = Some("default".into());
             "HTTP/HTTPS ports (80, 443, 8080, 8443, 8000, 3000, 5000) with service detection and scripts"
         }
         "full-audit" => {
@@ -102,7 +101,8 @@ pub fn builtin(name: &str) -> Option<Profile> {
             c.service.enabled = true;
             c.timing.template = Some(4);
             c.output.diff = true;
-            unsupported.extend([OS, SCRIPTS]);
+            c.scripts.select = Some("default".into());
+            unsupported.push(OS);
             "All 65535 ports, service + OS detection, scripts, T4 timing, diff enabled"
         }
         "stealth" => {
@@ -123,7 +123,8 @@ pub fn builtin(name: &str) -> Option<Profile> {
             c.timing.template = Some(4);
             // Traceroute sends raw packets: like nmap's -A, the profile then needs root.
             c.path.traceroute = true;
-            unsupported.extend([OS, SCRIPTS]);
+            c.scripts.select = Some("default".into());
+            unsupported.push(OS);
             "Service + OS detection, scripts, traceroute, T4 timing"
         }
         _ => return None,
@@ -321,12 +322,14 @@ mod tests {
         let web = &all[2];
         assert_eq!(web.config.ports.spec.as_deref(), Some("80,443,8080,8443,8000,3000,5000"));
         assert!(web.config.service.enabled);
-        assert_eq!(web.unsupported, [SCRIPTS]);
+        assert!(web.unsupported.is_empty());
+        assert_eq!(web.config.scripts.select.as_deref(), Some("default"));
         let full = &all[3];
         assert_eq!(full.config.ports.spec.as_deref(), Some("1-65535"));
         assert!(full.config.service.enabled && full.config.output.diff);
         assert_eq!(full.config.timing.template, Some(4));
-        assert_eq!(full.unsupported, [OS, SCRIPTS]);
+        assert_eq!(full.unsupported, [OS]);
+        assert_eq!(full.config.scripts.select.as_deref(), Some("default"));
         let stealth = &all[4];
         assert_eq!((stealth.config.timing.template, stealth.config.timing.max_hostgroup), (Some(1), Some(1)));
         assert!(!stealth.config.ports.sequential, "randomized ports");
@@ -336,7 +339,8 @@ mod tests {
         assert_eq!(iot.ports.spec.as_deref(), Some("22,23,80,443,554,1883,5683,8080,8443,8883,9100,49152"));
         let aggressive = &all[6];
         assert!(aggressive.config.service.enabled && aggressive.config.timing.template == Some(4));
-        assert_eq!(aggressive.unsupported, [OS, SCRIPTS]);
+        assert_eq!(aggressive.unsupported, [OS]);
+        assert_eq!(aggressive.config.scripts.select.as_deref(), Some("default"));
         assert!(aggressive.config.path.traceroute);
         // Every one is a valid configuration once it has a target.
         for p in &all {

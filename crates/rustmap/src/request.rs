@@ -73,6 +73,11 @@ pub struct ScanRequest {
     pub min_rate: Option<f64>,
     /// Only open ports in the results (`--open`).
     pub open_only: Option<bool>,
+    /// Scripts to run (`--script`): names, categories, globs, `and`/`or`/`not`; `"default"` is
+    /// `-sC`.
+    pub scripts: Option<String>,
+    /// Arguments for the scripts (`--script-args`).
+    pub script_args: Option<String>,
     /// A built-in or saved profile, laid down first.
     pub profile: Option<String>,
     /// A whole [`ScanConfig`], for everything the flat fields do not name.
@@ -226,6 +231,12 @@ impl ScanRequest {
         }
         if let Some(v) = self.open_only {
             c.output.open_only = v;
+        }
+        if self.scripts.is_some() {
+            c.scripts.select = self.scripts;
+        }
+        if self.script_args.is_some() {
+            c.scripts.args = self.script_args;
         }
         Ok((c, notes))
     }

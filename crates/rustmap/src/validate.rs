@@ -748,6 +748,8 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         shown.origin.proxy = Some(url.to_string());
     }
     let path = crate::trace::path_plan(c, raw, &files)?;
+    let scripts = crate::scripts::script_plan(c)?;
+    notices.extend(scripts.iter().flat_map(|s| s.notices.iter().cloned()));
     Ok(ScanPlan {
         config: shown,
         targets,
@@ -776,6 +778,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         notices,
         allow: None,
         path,
+        scripts,
     })
 }
 

@@ -11,7 +11,7 @@ use crate::sandbox::{Limits, Sandbox};
 use crate::script::Script;
 use crate::tables::{host_table, port_table};
 use mlua::{Function, MultiValue, Value};
-use rustmap_model::{HostResult, PortResult, ScanEvent, ScriptResult, ScriptScope};
+use rustmap_model::{HostResult, PortResult, PortState, ScanEvent, ScriptResult, ScriptScope};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -42,6 +42,7 @@ impl Outcome {
                 id: self.id,
                 output: format!("ERROR: Script execution failed ({}: {e})", e.kind()),
                 elements: Vec::new(),
+                table: Vec::new(),
             },
             Err(_) => return None,
         };
@@ -145,7 +146,9 @@ impl Engine {
                     self.spawn(&mut set, script.clone(), host.clone(), None, Phase::Host);
                 }
                 if script.rules.portrule {
-                    for port in &host.ports {
+                    // As in NSE: portrules see the ports that may talk back, not closed or
+                    // filtered ones (a fresh state per port is not free).
+                    for port in host.ports.iter().filter(|p| scriptable(p.state)) {
                         self.spawn(&mut set, script.clone(), host.clone(), Some(port.clone()), Phase::Port);
                     }
                 }
@@ -216,6 +219,11 @@ impl Engine {
             }
         });
     }
+}
+
+/// Port states whose ports get portrules.
+fn scriptable(state: PortState) -> bool {
+    matches!(state, PortState::Open | PortState::OpenFiltered | PortState::Unfiltered)
 }
 
 /// Outcomes of a set of runs, in completion order (a run that panicked is dropped: the

@@ -5,7 +5,7 @@
 
 use crate::error::ScriptError;
 use mlua::{MultiValue, Table, Value};
-use rustmap_model::ScriptResult;
+use rustmap_model::{ScriptEntry, ScriptResult, ScriptValue};
 
 /// Deepest table rendered.
 const MAX_DEPTH: usize = 16;
@@ -32,29 +32,29 @@ pub fn result(id: &str, values: &MultiValue, limit: usize) -> Result<Option<Scri
             }
         }
     }
-    let (text, elements) = match &first {
+    let (text, elements, table) = match &first {
         Value::Nil => return Ok(None),
         Value::Table(t) => {
             let mut budget = limit;
             let node = to_node_within(&Value::Table(t.clone()), 0, &mut budget).ok_or(too_large.clone())?;
-            let elements = match &node {
-                Node::Table(_) => flatten(&node),
-                Node::Leaf(_) => Vec::new(),
+            let (elements, table) = match &node {
+                Node::Table(_) => (flatten(&node), tree(&node)),
+                Node::Leaf(_) => (Vec::new(), Vec::new()),
             };
             let text = match &second {
                 Value::String(s) => s.to_string_lossy(),
                 _ => text_of(&node),
             };
-            (text, elements)
+            (text, elements, table)
         }
-        other => (leaf(other), Vec::new()),
+        other => (leaf(other), Vec::new(), Vec::new()),
     };
     let text = sanitize(&text);
     let size = text.len() + elements.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     if size > limit {
         return Err(ScriptError::OutputTooLarge { limit });
     }
-    Ok(Some(ScriptResult { id: id.to_string(), output: text, elements }))
+    Ok(Some(ScriptResult { id: id.to_string(), output: text, elements, table }))
 }
 
 fn leaf(v: &Value) -> String {
@@ -159,7 +159,7 @@ fn flatten(node: &Node) -> Vec<(String, String)> {
     fn walk(node: &Node, path: &str, out: &mut Vec<(String, String)>) {
         if let Node::Table(entries) = node {
             for (i, (k, v)) in entries.iter().enumerate() {
-                let key = k.clone().unwrap_or_else(|| (i + 1).to_string());
+                let key = k.as_deref().map_or_else(|| (i + 1).to_string(), sanitize);
                 let full = if path.is_empty() { key } else { format!("{path}.{key}") };
                 match v {
                     Node::Leaf(s) => out.push((full, sanitize(s))),
@@ -170,6 +170,22 @@ fn flatten(node: &Node) -> Vec<(String, String)> {
     }
     walk(node, "", &mut out);
     out
+}
+
+/// The tree for the model's `table` (XML's nested `<table>` and `<elem>`), keys and texts
+/// sanitized.
+fn tree(node: &Node) -> Vec<ScriptEntry> {
+    let Node::Table(entries) = node else { return Vec::new() };
+    entries
+        .iter()
+        .map(|(k, v)| ScriptEntry {
+            key: k.as_deref().map(sanitize),
+            value: match v {
+                Node::Leaf(s) => ScriptValue::Text(sanitize(s)),
+                Node::Table(_) => ScriptValue::Table(tree(v)),
+            },
+        })
+        .collect()
 }
 
 /// Escapes control characters other than newline and tab, as nmap does in script output.

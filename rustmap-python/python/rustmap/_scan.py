@@ -85,6 +85,8 @@ class ScanConfig:
     - ``service_detection``: ``-sV``; ``os_detection``: ``-O`` (not built yet: ``True`` raises
       ``UnsupportedError``); ``timing``: 0-5, ``"T4"`` or ``"aggressive"``;
     - ``skip_discovery`` (``-Pn``), ``exclude``, ``max_rate``, ``min_rate``, ``open_only`` (``--open``);
+    - ``scripts``: as ``--script`` (``"default"``, ``"http-title,ssh-hostkey"``), ``script_args``: as
+      ``--script-args`` (``"http-title.url=/admin"``); results in ``port.scripts`` and ``host.scripts``;
     - ``profile``: a built-in or saved profile, laid down first;
     - ``config``: a whole configuration dict in the library's shape;
 

@@ -24,8 +24,14 @@ use std::time::Duration;
 
 /// The addresses scripts may connect to: the scan's targets, by address and by the names the
 /// user gave for them. Nothing else is reachable, and names are never resolved from a script.
+///
+/// Shared: clones see the same set, so a scan can add each host as it reaches the scripts
+/// stage (a scan's target list may be a /8, too large to hold up front).
 #[derive(Debug, Clone, Default)]
-pub struct Targets {
+pub struct Targets(Arc<std::sync::RwLock<TargetSet>>);
+
+#[derive(Debug, Default)]
+struct TargetSet {
     addrs: HashSet<IpAddr>,
     names: HashMap<String, IpAddr>,
 }
@@ -33,28 +39,43 @@ pub struct Targets {
 impl Targets {
     /// Targets from addresses.
     pub fn new(addrs: impl IntoIterator<Item = IpAddr>) -> Targets {
-        Targets { addrs: addrs.into_iter().collect(), names: HashMap::new() }
+        let set = TargetSet { addrs: addrs.into_iter().collect(), names: HashMap::new() };
+        Targets(Arc::new(std::sync::RwLock::new(set)))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, TargetSet> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, TargetSet> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a target by address.
+    pub fn add(&self, addr: IpAddr) {
+        self.write().addrs.insert(addr);
     }
 
     /// Adds a target known by name (the name the user typed, or its reverse-DNS name).
-    pub fn add_name(&mut self, name: &str, addr: IpAddr) {
-        self.addrs.insert(addr);
-        self.names.insert(name.to_ascii_lowercase(), addr);
+    pub fn add_name(&self, name: &str, addr: IpAddr) {
+        let mut set = self.write();
+        set.addrs.insert(addr);
+        set.names.insert(name.to_ascii_lowercase(), addr);
     }
 
     /// Whether `addr` is a target.
     pub fn contains(&self, addr: IpAddr) -> bool {
-        self.addrs.contains(&addr)
+        self.read().addrs.contains(&addr)
     }
 
     /// The target named `name`, if any.
     pub fn by_name(&self, name: &str) -> Option<IpAddr> {
-        self.names.get(&name.to_ascii_lowercase()).copied()
+        self.read().names.get(&name.to_ascii_lowercase()).copied()
     }
 
     /// Whether any target is IPv6.
     pub fn any_v6(&self) -> bool {
-        self.addrs.iter().any(IpAddr::is_ipv6)
+        self.read().addrs.iter().any(IpAddr::is_ipv6)
     }
 }
 
