@@ -14,10 +14,6 @@ categories = {"default", "discovery", "safe"}
 
 portrule = shortport.port_or_service(22, "ssh")
 
-local function colons(raw)
-  return stdnse.tohex(raw, {separator = ":"})
-end
-
 action = function(host, port)
   local out, lines, seen = {}, {}, {}
   -- RSA keys are offered under their SHA-2 signature names too: current servers refuse ssh-rsa.
@@ -32,7 +28,8 @@ action = function(host, port)
       entry.sha256 = (require "base64").enc(key.fp_sha256):gsub("=+$", "")
       entry.key = key.key
       out[#out + 1] = entry
-      lines[#lines + 1] = string.format("%d %s (%s)", key.bits, colons(key.fingerprint), key.algorithm)
+      -- nmap's text: the MD5 fingerprint as bare hex, so tools that read nmap's output read ours.
+      lines[#lines + 1] = string.format("%d %s (%s)", key.bits, stdnse.tohex(key.fingerprint), key.algorithm)
     end
   end
   if #out == 0 then return nil end
