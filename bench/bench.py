@@ -297,6 +297,39 @@ def bench_version(runs):
     print(f"| nmap -sV -T4 on the same port | {nmap_t:.2f} s | | |", flush=True)
 
 
+def script_ids_xml(xml):
+    """{(port, script id)} of every port script in an -oX (ours or nmap's)."""
+    out = set()
+    for m in re.finditer(r'<port protocol="\w+" portid="(\d+)">(.*?)</port>', xml, re.S):
+        for sid in re.findall(r'<script id="([^"]+)"', m.group(2)):
+            out.add((int(m.group(1)), sid))
+    return out
+
+
+def bench_scripts(runs):
+    """-sV -sC over every open TCP port of the lab's services host (h10), against nmap -sV -sC -T4
+    on the same ports; then what -sC adds to -sV alone, ours and nmap's."""
+    g = json.load(open(os.path.join(ROOT, "tests", "lab", "ground-truth.json")))
+    h = next(h for h in g["hosts"] if h["name"] == "h10")
+    opened = [p for p in h["tcp"]["open"] if p.get("daemon")]
+    ports = ",".join(str(p["port"]) for p in opened)
+    addr = h["ipv4"]
+    ours_sc = median_of(runs, [RUSTMAP, "-n", "-sT", "-sV", "-sC", "--no-db", "-p", ports, "-oX", "-", addr])
+    ours_sv = median_of(runs, [RUSTMAP, "-n", "-sT", "-sV", "--no-db", "-p", ports, "-oX", "-", addr])
+    nmap_runs = max(1, runs // 5)
+    nmap_sc = median_of(nmap_runs, ["nmap", "-n", "-sT", "-sV", "-sC", "-T4", "-p", ports, "-oX", "-", addr])
+    nmap_sv = median_of(nmap_runs, ["nmap", "-n", "-sT", "-sV", "-T4", "-p", ports, "-oX", "-", addr])
+    row(f"-sV -sC {len(opened)} TCP services of h10", ours_sc, nmap_sc, "nmap -sV -sC -T4")
+    print(f"|   -sC alone (-sV -sC minus -sV) | {ours_sc[0] - ours_sv[0]:.2f} s | | nmap | "
+          f"{nmap_sc[0] - nmap_sv[0]:.2f} s | | {(ours_sc[0] - ours_sv[0]) / max(nmap_sc[0] - nmap_sv[0], 1e-9):.2f}x |",
+          flush=True)
+    _, _, our_out = timed([RUSTMAP, "-n", "-sT", "-sV", "-sC", "--no-db", "-p", ports, "-oX", "-", addr])
+    _, _, nmap_out = timed(["nmap", "-n", "-sT", "-sV", "-sC", "-T4", "-p", ports, "-oX", "-", addr])
+    mine, theirs = script_ids_xml(our_out), script_ids_xml(nmap_out)
+    print(f"|   script results | ours: {len(mine)} | nmap's: {len(theirs)} | both ran: "
+          f"{sorted(mine & theirs)} | (nmap runs: {nmap_runs}) |", flush=True)
+
+
 def tx_packets(pid):
     """Frames sent from eth0 of the network namespace process `pid` is in (read from the root
     namespace through /proc, so sampling costs no process start)."""
@@ -355,7 +388,7 @@ def bench_rate(runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery version rate anyip")
+    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery version rate scripts anyip")
     ap.add_argument("--keep-lab", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -366,7 +399,7 @@ def main():
                    "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
                    "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs),
                    "discovery": lambda: bench_discovery(a.runs), "version": lambda: bench_version(a.runs),
-                   "rate": lambda: bench_rate(a.runs)}
+                   "rate": lambda: bench_rate(a.runs), "scripts": lambda: bench_scripts(a.runs)}
     wanted = [n for n in lab_benches if a.only is None or n in a.only]
     started_lab = False
     if wanted and not lab_up():
