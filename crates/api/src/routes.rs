@@ -159,6 +159,23 @@ fn check_remote(c: &mut ScanConfig, state: &State) -> Result<(), ApiError> {
     if c.path.topology.is_some() || c.path.topology_output.is_some() {
         return Err(local("config.path.topology"));
     }
+    if c.scripts.args_file.is_some() {
+        return Err(local("config.scripts.args_file"));
+    }
+    // Scripts by name, category or expression only: `--script` also loads files and
+    // directories, which would run the server's files as scripts.
+    if let Some(select) = &c.scripts.select {
+        let is_path = |item: &str| {
+            let item = item.trim();
+            item.contains(['/', '\\'])
+                || item.ends_with(".nse")
+                || item.ends_with(".lua")
+                || std::path::Path::new(item).exists()
+        };
+        if select.split(',').any(is_path) {
+            return Err(local("config.scripts.select"));
+        }
+    }
     // Nothing goes to the server's terminal.
     c.output.interactive = false;
     c.output.progress = false;

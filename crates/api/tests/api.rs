@@ -324,6 +324,15 @@ async fn bad_requests_get_clear_json_errors() {
             json!({"targets": ["127.0.0.1"], "config": {"service": {"probe_db": ["/etc/shadow"]}}}),
             "config.service.probe_db",
         ),
+        // Scripts by name only: no files or directories of the server, no argument files.
+        (json!({"targets": ["127.0.0.1"], "scripts": "/tmp"}), "config.scripts.select"),
+        (json!({"targets": ["127.0.0.1"], "scripts": "default,../x.nse"}), "config.scripts.select"),
+        (
+            json!({"targets": ["127.0.0.1"], "config": {"scripts": {"select": "banner", "args_file": "/etc/passwd"}}}),
+            "config.scripts.args_file",
+        ),
+        (json!({"targets": ["127.0.0.1"], "scripts": "no-such-script"}), "scripts.select"),
+        (json!({"targets": ["127.0.0.1"], "scripts": "banner", "script_args": "a={"}), "scripts.args"),
     ] {
         let (s, v) = api.call(Method::POST, "/api/scans", Some(body.clone())).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");

@@ -461,7 +461,6 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["-A", "127.0.0.1"], "-A"),
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PO", "127.0.0.1"], "-PO"),
-        (vec!["--script", "http-title", "127.0.0.1"], "--script"),
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--geoip", "127.0.0.1"], "--geoip"),
     ] {
