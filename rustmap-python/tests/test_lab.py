@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import rustmap
+from rustmap import errors
 
 from .conftest import REPO, cli_json, truth_host, truth_open_tcp
 
@@ -194,3 +195,19 @@ def test_two_scans_at_once_from_asyncio(lab: dict[str, Any]) -> None:
         assert host is not None, result
         want = {p for p in truth_open_tcp(lab, name) if p <= 1024}
         assert {p.number for p in host.open_ports} == want
+
+
+# ------------------------------------------------------------------------------------- scripts
+
+def test_scripts_run_from_python_and_their_results_are_on_the_ports(lab: dict[str, Any]) -> None:
+    result = rustmap.scan(H10, ports="22,80", service_detection=True, scripts="http-title,ssh-hostkey",
+                          scan_type="connect", names={"reverse": "never"})
+    host = result.hosts[0]
+    by_port = {p.number: {s.id: s for s in p.scripts} for p in host.ports}
+    assert by_port[80]["http-title"].output == "RustMap lab h10.lab.test", by_port
+    keys = by_port[22]["ssh-hostkey"]
+    assert "(ED25519)" in keys.output and "(ECDSA)" in keys.output, keys.output
+    assert any(k.endswith(".type") and v == "ssh-ed25519" for k, v in keys.elements), keys.elements
+    with pytest.raises(errors.ConfigError) as bad:
+        rustmap.scan(H10, ports="80", scripts="no-such-script")
+    assert bad.value.field == "scripts.select"
