@@ -5,7 +5,7 @@
 //! typed error in its [`Outcome`]; the others go on.
 //!
 //! Python and WASM scripts go through the same runs, slots, levels and outcomes; only the
-//! run itself differs ([`crate::python::run`] in a worker process, `wasm::run` on a blocking
+//! run itself differs (`python::run` in a worker process, `wasm::run` on a blocking
 //! thread).
 
 use crate::error::ScriptError;

@@ -5,7 +5,7 @@
 //! files or directories named on the command line — with `--script` selection over it.
 //! Python (`py-*.py`) and WASM (`*.wasm`, `*.wat`) scripts are [`Script`]s too, with their
 //! [`Kind`]; their fields are read without running them (see [`crate::python::meta`] and
-//! [`crate::wasm`]).
+//! the `wasm` module).
 
 use crate::error::ScriptError;
 use crate::libs::{self, Context};

@@ -6,7 +6,7 @@
 //! processes 0, no core dumps. The runner (`runner.py`, RustMap's own code) installs an audit
 //! hook that refuses sockets, processes, file writes and reads outside the interpreter's
 //! library before the script runs. The worker has no network of its own: sockets are requests
-//! over its pipes (line-delimited JSON), which [`rpc`] serves with the same target check as the
+//! over its pipes (line-delimited JSON), which `rpc` serves with the same target check as the
 //! Lua sockets. The [`Pool`] bounds how many workers live at once; a run that outlives its
 //! wall-clock limit is killed.
 //!
