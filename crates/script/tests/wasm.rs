@@ -50,8 +50,18 @@ async fn banner_server(greeting: &'static [u8]) -> u16 {
 
 /// A hostrule module whose action is `body` (WAT instructions, leaving an i32).
 fn hostrule(id: &str, extra: &str, body: &str) -> Script {
+    build(id, "", extra, body)
+}
+
+/// As [`hostrule`], with more imports.
+fn hostrule_with_imports(id: &str, imports: &str, body: &str) -> Script {
+    build(id, imports, "", body)
+}
+
+fn build(id: &str, imports: &str, extra: &str, body: &str) -> Script {
     let wat = format!(
         r#"(module
+  {imports}
   (import "rustmap" "host_ip" (func $host_ip (param i32 i32) (result i32)))
   (import "rustmap" "connect" (func $connect (param i32 i32 i32) (result i32)))
   (import "rustmap" "output" (func $output (param i32 i32)))
@@ -63,7 +73,7 @@ fn hostrule(id: &str, extra: &str, body: &str) -> Script {
   (data (i32.const 32) "greeting")
   {extra}
   (func (export "hostrule") (param i32 i32) (result i32) (i32.const 1))
-  (func (export "action") (param i32 i32) (result i32) {body}))"#
+  (func (export "action") (param i32 i32) (result i32) (local i32) {body}))"#
     );
     Script::parse_wasm(id, wat.as_bytes(), Origin::Builtin).unwrap()
 }
@@ -135,6 +145,25 @@ async fn memory_growth_past_the_limit_is_a_memory_error() {
         (func (export "action") (param i32 i32) (result i32) (i32.const 0)))"#;
     let big = Script::parse_wasm("wasm-bad", wat.as_bytes(), Origin::Builtin).unwrap();
     assert_eq!(stopped(big, small).await, ScriptError::MemoryLimit { limit: 1 << 20 });
+}
+
+#[tokio::test]
+async fn the_wall_clock_stops_a_script_waiting_on_a_silent_peer() {
+    let l = std::net::TcpListener::bind((LOCAL, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    // Accepts (the backlog does) and never sends.
+    let recv = format!(
+        "(local.set 2 (call $connect (i32.const 64) (call $host_ip (i32.const 64) (i32.const 64)) (i32.const {port})))
+         (drop (call $recv (local.get 2) (i32.const 128) (i32.const 64) (i32.const 60000)))
+         (i32.const 0)"
+    );
+    let extra = r#"(import "rustmap" "recv" (func $recv (param i32 i32 i32 i32) (result i32)))"#;
+    let bad = hostrule_with_imports("wasm-bad", extra, &recv);
+    let started = Instant::now();
+    let e = stopped(bad, Limits { timeout: Duration::from_secs(2), ..limits() }).await;
+    assert_eq!(e, ScriptError::Timeout { after: Duration::from_secs(2) });
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    drop(l);
 }
 
 #[tokio::test]
