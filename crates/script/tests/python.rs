@@ -151,6 +151,16 @@ async fn processes_and_files_are_refused() {
         ("    open('/tmp/rustmap-py-test', 'w')", "open for writing"),
         ("    return open('/etc/hostname').read()", "open /etc/hostname"),
         ("    import ctypes", "import"),
+        // Through a symbolic link out of the interpreter's directory, and through `..`.
+        (
+            "    import os, sys\n    return open(sys.prefix + '/../../../../../../etc/hostname').read()",
+            "open /etc/hostname",
+        ),
+        ("    import pathlib\n    return pathlib.Path('/etc/hostname').read_text()", "open"),
+        (
+            "    import os\n    os.getcwd = lambda: __import__('sys').prefix\n    return open('etc/hostname').read()",
+            "open /etc/hostname",
+        ),
     ] {
         let e = stopped(body, PyConfig::default()).await;
         assert!(matches!(&e, ScriptError::Forbidden { what: w } if w.starts_with(what)), "{body}: {e:?}");
@@ -168,10 +178,13 @@ async fn the_guard_cannot_be_disarmed_from_the_script() {
         // Swapping the hook's code.
         "    import __main__\n    __main__._hook.__code__ = (lambda e, a: None).__code__",
         "    import __main__\n    __main__._hook.__defaults__ = None",
+        // Replacing the builtins the guard's checks use.
+        "    import builtins\n    builtins.isinstance = lambda *a: False\n    builtins.any = lambda *a: False\n    builtins.str = lambda *a: ''\n    open('/tmp/rustmap-py-guard', 'w')",
     ] {
         let e = stopped(body, PyConfig::default()).await;
         assert!(matches!(e, ScriptError::Forbidden { .. }), "{body}: {e:?}");
     }
+    assert!(!std::path::Path::new("/tmp/rustmap-py-guard").exists());
 }
 
 #[tokio::test]
@@ -281,4 +294,36 @@ async fn many_workers_are_bounded_by_the_pool() {
     assert_eq!(out.iter().filter(|o| matches!(&o.result, Ok(Some(_)))).count(), 6, "{out:?}");
     // Six half-second naps, two at a time: at least three rounds.
     assert!(started.elapsed() >= Duration::from_millis(1500), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_symlink_out_of_the_interpreters_directory_is_refused() {
+    // An interpreter prefix this test owns: a copy of the interpreter, its standard library
+    // linked in, and a link inside the prefix that points at /etc.
+    let probe = std::process::Command::new("python3")
+        .args([
+            "-I",
+            "-S",
+            "-c",
+            "import sys; print(sys.executable); print(sys.prefix); print('python%d.%d' % sys.version_info[:2])",
+        ])
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8(probe.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (exe, prefix, lib) = (lines[0], lines[1], lines[2]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+    std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+    std::fs::copy(exe, dir.path().join("bin/python3")).unwrap();
+    std::os::unix::fs::symlink(format!("{prefix}/lib/{lib}"), dir.path().join("lib").join(lib)).unwrap();
+    std::os::unix::fs::symlink("/etc", dir.path().join("leak")).unwrap();
+    std::fs::write(dir.path().join("inside.txt"), "inside").unwrap();
+    let config = PyConfig { interpreter: Some(dir.path().join("bin/python3")), ..PyConfig::default() };
+    let e = stopped("    import sys\n    return open(sys.prefix + '/leak/hostname').read()", config.clone()).await;
+    assert!(matches!(&e, ScriptError::Forbidden { what } if what == "open /etc/hostname"), "{e:?}");
+    // A file inside the prefix is readable (that is how imports work).
+    let allowed = hostrule("py-read", "    import sys\n    return open(sys.prefix + '/inside.txt').read()");
+    let out = run(vec![allowed], config, 10).await;
+    assert_eq!(result_of(&out, "py-read").unwrap().as_deref(), Some("inside"));
 }

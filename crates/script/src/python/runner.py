@@ -257,7 +257,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # Files may be read only where the interpreter's own library lives (imports of the standard
 # library); nothing else of the machine (keys, configs) is readable, so nothing can be sent.
 _READABLE = tuple(
-    {os.path.join(os.path.normpath(p), "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
+    {os.path.join(os.path.realpath(p), "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if p}
 )
 
 
@@ -265,8 +265,9 @@ class Refused(BaseException):
     """Raised by the guard if the process could not be ended (it always should be)."""
 
 
-# Everything the hook uses is bound as a default argument, so that a script that replaces a
-# module attribute (`os._exit = ...`, `__main__._REFUSED = ()`) does not change the hook.
+# Everything the hook uses, builtins included, is bound as a default argument, so that a script
+# that replaces a module attribute (`os._exit = ...`, `__main__._REFUSED = ()`,
+# `builtins.isinstance = ...`) does not change the hook. The values bound are immutable.
 def _hook(
     event,
     a,
@@ -276,33 +277,84 @@ def _hook(
     _readable=_READABLE,
     _exit=os._exit,
     _write=_rpc_out.write,
-    _norm=os.path.normpath,
-    _abs=os.path.abspath,
-    _fsdecode=os.fsdecode,
     _Refused=Refused,
     _q=json.dumps,
     _guarded=frozenset({"__code__", "__defaults__", "__kwdefaults__", "__globals__", "__closure__"}),
+    _str=str,
+    _len=len,
+    _repr=repr,
+    _int=int,
+    _isinstance=isinstance,
+    _type=type,
+    _decode=bytes.decode,
+    _split=str.split,
+    _join=str.join,
+    _startswith=str.startswith,
+    _lstat=os.lstat,
+    _readlink=os.readlink,
+    _OSError=OSError,
 ):
     what = None
     if event.startswith(_refused):
         what = event
     elif event == "import" and a and a[0] in _imports:
-        what = "import " + str(a[0])
+        what = "import " + _str(a[0])
     elif event == "object.__setattr__" or event == "object.__delattr__":
         # Rebinding a function's code, defaults or globals could disarm this hook.
-        if len(a) > 1 and a[1] in _guarded:
+        if _len(a) > 1 and a[1] in _guarded:
             what = event + " " + a[1]
     elif event == "open" or event == "os.listdir" or event == "os.scandir":
         path = a[0] if a else None
-        mode = a[1] if event == "open" and len(a) > 1 else None
-        flags = a[2] if event == "open" and len(a) > 2 else None
-        if isinstance(path, int):
-            what = "open of a file descriptor"
-        elif (mode and any(c in str(mode) for c in "wax+")) or (isinstance(flags, int) and flags & _flags):
-            what = "open for writing: " + repr(path)
+        mode = _str(a[1]) if event == "open" and _len(a) > 1 and a[1] is not None else ""
+        flags = a[2] if event == "open" and _len(a) > 2 else None
+        if path is None:
+            path = "."
+        if _type(path) is bytes:
+            path = _decode(path, "utf-8", "surrogateescape")
+        if _type(path) is not str:
+            # Descriptors, and path objects (whose __fspath__ could answer differently when
+            # the file is really opened).
+            what = event + " of a " + _type(path).__name__
+        elif "w" in mode or "a" in mode or "x" in mode or "+" in mode:
+            what = "open for writing: " + _repr(path)
+        elif _isinstance(flags, _int) and flags & _flags:
+            what = "open for writing: " + _repr(path)
         else:
-            p = _norm(_abs(_fsdecode(path if path is not None else ".")))
-            if not (p + "/").startswith(_readable):
+            # Resolved here (symbolic links included, as the kernel will follow them) with str
+            # methods and the C functions bound above only: posixpath's helpers read module
+            # globals (os.getcwd, os.lstat) that a script could replace. The directory is always
+            # "/" (os.chdir is refused), so a relative path starts there.
+            pending = _split(path, "/")
+            parts = []
+            hops = 0
+            i = 0
+            while i < _len(pending):
+                part = pending[i]
+                i += 1
+                if part == "" or part == ".":
+                    continue
+                if part == "..":
+                    if parts:
+                        parts.pop()
+                    continue
+                parts.append(part)
+                try:
+                    st = _lstat("/" + _join("/", parts))
+                except _OSError:
+                    continue  # does not exist (yet): the open fails at the same place
+                if (st.st_mode & 0o170000) == 0o120000:
+                    hops += 1
+                    if hops > 40:
+                        what = event + ": too many symbolic links"
+                        break
+                    target = _readlink("/" + _join("/", parts))
+                    parts.pop()
+                    if _startswith(target, "/"):
+                        parts = []
+                    pending = _split(target, "/") + pending[i:]
+                    i = 0
+            p = "/" + _join("/", parts)
+            if what is None and not _startswith(p + "/", _readable):
                 what = event + " " + p
     if what is not None:
         # Sticky: the parent records the refusal (exit status 3 means one even if this line
