@@ -12,7 +12,7 @@
 //!
 //! A fresh process per run (not a reused worker) keeps runs isolated the way a fresh Lua
 //! state does: nothing a script changes in its interpreter can reach the next script. It
-//! costs one interpreter start (~20 ms with `-S`) per run. The protocol and what the sandbox
+//! costs one interpreter start (20–40 ms with `-S`) per run. The protocol and what the sandbox
 //! does and does not guarantee are in docs/python-scripts.md.
 
 pub mod meta;

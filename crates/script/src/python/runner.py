@@ -99,7 +99,7 @@ class Socket:
         return self
 
     def send(self, data):
-        r = _call({"op": "send", "sock": self._id, "data": _latin1(data)})
+        r = _call({"op": "send", "sock": self._id, "data": _latin1(data), "timeout": self._timeout})
         if not r.get("ok"):
             raise SocketError(r.get("error", "ERROR"))
 
