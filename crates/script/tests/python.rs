@@ -274,7 +274,11 @@ async fn a_missing_interpreter_is_a_clear_error() {
     let config = PyConfig { interpreter: Some(PathBuf::from("/nonexistent/python3")), ..PyConfig::default() };
     let scripts = Catalog::builtin().unwrap().select("py-http-title").unwrap();
     let engine = Engine::new(scripts, ctx(""), limits(10), 8).with_python(config);
-    let out = engine.run_host(&host(&[80], Some("http"))).await;
+    // Port 9 (discard) is declined by `rustmap.is_http` without a worker: no outcome, no error.
+    let mut h = host(&[80], Some("http"));
+    h.ports.push(PortResult::new(Protocol::Tcp, 9, PortState::Open, Reason::SynAck, 0));
+    let out = engine.run_host(&h).await;
+    assert_eq!(out.len(), 1, "{out:?}");
     let e = result_of(&out, "py-http-title").unwrap_err();
     assert!(matches!(e, ScriptError::NoInterpreter { .. }), "{e:?}");
     let text = e.to_string();

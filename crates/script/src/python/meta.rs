@@ -22,6 +22,8 @@ pub struct Meta {
     pub dependencies: Vec<String>,
     /// Names of the rule and action functions defined at top level.
     pub functions: Vec<String>,
+    /// `portrule = rustmap.is_http`: a rule RustMap evaluates itself, without a worker.
+    pub portrule_is_http: bool,
 }
 
 /// Values of one top-level assignment: the string literals it contains.
@@ -146,7 +148,11 @@ pub fn read(source: &str) -> Meta {
             "categories" => meta.categories = values,
             "dependencies" => meta.dependencies = values,
             "author" => meta.author = values,
-            "prerule" | "hostrule" | "portrule" | "postrule" | "action" => meta.functions.push(name),
+            "portrule" => {
+                meta.portrule_is_http = value_text(source, eq).trim() == "rustmap.is_http";
+                meta.functions.push(name);
+            }
+            "prerule" | "hostrule" | "postrule" | "action" => meta.functions.push(name),
             _ => {}
         }
     }
@@ -171,6 +177,8 @@ mod tests {
         assert_eq!(m.categories, vec!["default", "safe"]);
         assert_eq!(m.author, vec!["me"]);
         assert_eq!(m.functions, vec!["portrule", "action"]);
+        assert!(m.portrule_is_http);
+        assert!(!read("portrule = lambda h, p: rustmap.is_http(h, p)\n").portrule_is_http);
     }
 
     #[test]

@@ -154,6 +154,13 @@ pub(crate) type RunResult = Result<Option<Result<Option<ScriptResult>, ScriptErr
 /// Runs `job` in a fresh worker; returns its result and its trace.
 pub(crate) async fn run(pool: &Pool, job: Job<'_>) -> (RunResult, Vec<String>) {
     let mut trace = Vec::new();
+    // `portrule = rustmap.is_http` is decided here: a port it declines costs no process (and
+    // no interpreter is needed for it).
+    if let (Some(port), "portrule") = (job.port, job.phase) {
+        if meta::read(&job.script.source).portrule_is_http && !is_http(port) {
+            return (Ok(None), trace);
+        }
+    }
     let interpreter = match pool.interpreter(&job.script.id).await {
         Ok(p) => p,
         Err(e) => return (Err(e), trace),
@@ -166,6 +173,16 @@ pub(crate) async fn run(pool: &Pool, job: Job<'_>) -> (RunResult, Vec<String>) {
     // On timeout the conversation's future is dropped, and with it the child (kill_on_drop).
     let ran = ran.unwrap_or(Err(ScriptError::Timeout { after: timeout }));
     (ran, trace)
+}
+
+/// Service names `rustmap.is_http` accepts (the runner's `_HTTP_SERVICES`).
+const HTTP_SERVICES: &[&str] = &["http", "https", "http-alt", "http-proxy", "https-alt"];
+/// Port numbers `rustmap.is_http` accepts (the runner's `_HTTP_PORTS`).
+const HTTP_PORTS: &[u16] = &[80, 443, 631, 7080, 8008, 8080, 8088, 8443, 8880, 8888];
+
+/// `rustmap.is_http(host, port)`, as the runner computes it.
+fn is_http(port: &PortResult) -> bool {
+    port.service.as_ref().is_some_and(|s| HTTP_SERVICES.contains(&s.name.as_str())) || HTTP_PORTS.contains(&port.port)
 }
 
 /// Sets the worker's limits. Called before the job (the script's code) is written to it.
@@ -394,4 +411,21 @@ fn args_json(ctx: &Context) -> Value {
         }
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Rust copy of `rustmap.is_http` must accept what the runner's does.
+    #[test]
+    fn is_http_matches_the_runner() {
+        let line = |name: &str| RUNNER.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_string();
+        let services = line("_HTTP_SERVICES = ");
+        let ports = line("_HTTP_PORTS = ");
+        let quoted: Vec<String> = HTTP_SERVICES.iter().map(|s| format!("\"{s}\"")).collect();
+        assert_eq!(services, format!("_HTTP_SERVICES = {{{}}}", quoted.join(", ")));
+        let numbers: Vec<String> = HTTP_PORTS.iter().map(u16::to_string).collect();
+        assert_eq!(ports, format!("_HTTP_PORTS = {{{}}}", numbers.join(", ")));
+    }
 }

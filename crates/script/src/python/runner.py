@@ -180,6 +180,8 @@ def _unchunk(body):
     return out
 
 
+# Keep in step with HTTP_SERVICES / HTTP_PORTS in mod.rs (RustMap decides `portrule =
+# rustmap.is_http` itself; a unit test compares the two).
 _HTTP_SERVICES = {"http", "https", "http-alt", "http-proxy", "https-alt"}
 _HTTP_PORTS = {80, 443, 631, 7080, 8008, 8080, 8088, 8443, 8880, 8888}
 
