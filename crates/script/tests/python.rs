@@ -331,3 +331,23 @@ async fn a_symlink_out_of_the_interpreters_directory_is_refused() {
     let out = run(vec![allowed], config, 10).await;
     assert_eq!(result_of(&out, "py-read").unwrap().as_deref(), Some("inside"));
 }
+
+#[tokio::test]
+async fn oversized_output_is_a_typed_error() {
+    let e = stopped("    return 'x' * 10_000_000", PyConfig::default()).await;
+    assert_eq!(e, ScriptError::OutputTooLarge { limit: Limits::default().output_bytes });
+    let e = stopped("    return {str(i): 'y' * 100 for i in range(10_000)}", PyConfig::default()).await;
+    assert_eq!(e, ScriptError::OutputTooLarge { limit: Limits::default().output_bytes });
+}
+
+#[tokio::test]
+async fn prerule_and_postrule_scripts_run_without_a_host() {
+    let pre = py("py-pre", "def prerule():\n    return True\ndef action():\n    return 'before'\n");
+    let post = py("py-post", "def postrule():\n    return True\ndef action():\n    return 'after'\n");
+    let engine = Engine::new(vec![pre, post], ctx(""), limits(10), 4);
+    let before = engine.run_pre().await;
+    assert_eq!(result_of(&before, "py-pre").unwrap().as_deref(), Some("before"));
+    assert_eq!(before.len(), 1);
+    let after = engine.run_post().await;
+    assert_eq!(result_of(&after, "py-post").unwrap().as_deref(), Some("after"));
+}

@@ -221,3 +221,17 @@ async fn traps_and_bad_modules_are_typed() {
         let _ = Script::parse_wasm("wasm-x", &bytes, Origin::Builtin);
     }
 }
+
+#[tokio::test]
+async fn a_prerule_module_runs_before_the_hosts() {
+    let wat = r#"(module
+      (import "rustmap" "output" (func $output (param i32 i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 0) "before")
+      (func (export "prerule") (param i32 i32) (result i32) (i32.const 1))
+      (func (export "action") (param i32 i32) (result i32) (call $output (i32.const 0) (i32.const 6)) (i32.const 0)))"#;
+    let s = Script::parse_wasm("wasm-pre", wat.as_bytes(), Origin::Builtin).unwrap();
+    assert!(s.rules.prerule && !s.rules.hostrule);
+    let out = Engine::new(vec![s], ctx(""), limits(), 4).run_pre().await;
+    assert_eq!(result_of(&out, "wasm-pre").unwrap().as_deref(), Some("before"));
+}

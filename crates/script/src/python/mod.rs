@@ -36,7 +36,8 @@ use tokio::sync::{OnceCell, Semaphore};
 /// The runner every worker executes (passed with `-c`).
 const RUNNER: &str = include_str!("runner.py");
 
-/// Longest protocol line accepted from a worker.
+/// Longest protocol line accepted from a worker (a longer one is `OutputTooLarge` with this
+/// limit; the script's own output limit is checked by the runner and again by the renderer).
 const MAX_LINE: usize = 4 * 1024 * 1024;
 /// Most stderr kept from a worker (for the message when it dies).
 const MAX_STDERR: usize = 8 * 1024;
@@ -234,6 +235,7 @@ async fn converse(config: &PyConfig, interpreter: &Path, job: &Job<'_>, trace: &
         "host": job.host.filter(|_| !global).map(rpc::host_json),
         "port": job.port.map(rpc::port_json),
         "args": args_json(&job.ctx),
+        "max_output": job.limits.output_bytes,
     });
     let mut out = BufReader::new(stdout);
     let mut sockets = rpc::Sockets::new();
@@ -290,6 +292,7 @@ async fn handle(msg: Value, job: &Job<'_>, sockets: &mut rpc::Sockets, trace: &m
             let e = match text("kind").as_str() {
                 "memory-limit" => ScriptError::MemoryLimit { limit: job_memory(job) },
                 "stack-overflow" => ScriptError::StackOverflow,
+                "output-too-large" => ScriptError::OutputTooLarge { limit: job.limits.output_bytes },
                 "load" => ScriptError::Load { message },
                 _ => ScriptError::Runtime { message },
             };

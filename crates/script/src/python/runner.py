@@ -432,6 +432,10 @@ def _main():
     if out is None:
         result = None
     elif isinstance(out, str):
+        # Checked here so that an oversized answer is never encoded and sent.
+        if len(out) > job.get("max_output", 65536):
+            _send({"op": "error", "kind": "output-too-large", "message": ""})
+            return
         result = {"text": out}
     else:
         result = _entries(out)
