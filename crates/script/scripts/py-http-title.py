@@ -19,7 +19,10 @@ TITLE = re.compile(rb"<title[^>]*>([^<]*)</title>", re.IGNORECASE)
 
 def action(host, port):
     path = rustmap.args("url", "/")
-    response = rustmap.http_get(host, port, path)
+    try:
+        response = rustmap.http_get(host, port, path)
+    except rustmap.SocketError:
+        return None  # not reachable or not HTTP: nothing to report, as http-title
     found = TITLE.search(response.body)
     if not found:
         return f"Site has no title (status {response.status})"

@@ -104,6 +104,11 @@ async fn py_http_title_is_built_in_selectable_and_reads_a_real_page() {
     // Two ports: the HTTP one, and one whose service the portrule declines.
     let mut h = host(&[port], Some("http"));
     h.ports.push(PortResult::new(Protocol::Tcp, 9, PortState::Open, Reason::SynAck, 0));
+    // And an "http" port where nothing listens: no output, as http-title.
+    let closed = std::net::TcpListener::bind((LOCAL, 0)).unwrap().local_addr().unwrap().port();
+    let mut gone = PortResult::new(Protocol::Tcp, closed, PortState::Open, Reason::SynAck, 0);
+    gone.service = Some(ServiceInfo { name: "http".into(), ..ServiceInfo::default() });
+    h.ports.push(gone);
     let out = engine.run_host(&h).await;
     assert_eq!(out.len(), 1, "{out:?}");
     let r = out[0].result.clone().unwrap().unwrap();

@@ -235,3 +235,23 @@ async fn a_prerule_module_runs_before_the_hosts() {
     let out = Engine::new(vec![s], ctx(""), limits(), 4).run_pre().await;
     assert_eq!(result_of(&out, "wasm-pre").unwrap().as_deref(), Some("before"));
 }
+
+#[tokio::test]
+async fn lua_python_and_wasm_scripts_run_side_by_side_in_one_engine() {
+    let port = banner_server(b"220 RustMap FTP ready\r\n").await;
+    let mut catalog = Catalog::builtin().unwrap();
+    let mut scripts = catalog.select("banner").unwrap();
+    scripts.extend(catalog.select(example().to_str().unwrap()).unwrap());
+    // A Python script that depends on the Lua one: it runs in the next runlevel.
+    let py = "dependencies = ['banner']\nimport rustmap\ndef portrule(host, port):\n    return True\n\ndef action(host, port):\n    s = rustmap.socket()\n    s.connect(host, port)\n    return s.recv().decode().strip()\n";
+    scripts.push(Script::parse_python("py-banner", py, Origin::Builtin).unwrap());
+    let kinds: Vec<Kind> = scripts.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, vec![Kind::Lua, Kind::Wasm, Kind::Python]);
+    let out = Engine::new(scripts, ctx(""), limits(), 8).run_host(&host(&[port])).await;
+    for id in ["banner", "wasm-banner", "py-banner"] {
+        assert_eq!(result_of(&out, id).unwrap().as_deref(), Some("220 RustMap FTP ready"), "{id}: {out:?}");
+    }
+    // Completion order within a level is free, but the dependent comes after its dependency.
+    let pos = |id: &str| out.iter().position(|o| o.id == id).unwrap();
+    assert!(pos("py-banner") > pos("banner"));
+}
