@@ -4,7 +4,7 @@
 //! target rule over the socket RPC, and a missing interpreter. Every test runs a further script
 //! after the one that was stopped, to show the stop did not leak.
 
-use rustmap_model::{HostResult, HostStatus, PortResult, PortState, Protocol, Reason, ServiceInfo};
+use rustmap_model::{HostResult, HostStatus, PortResult, PortState, Protocol, Reason, ScriptScope, ServiceInfo};
 use rustmap_script::script::Origin;
 use rustmap_script::{
     Catalog, Context, Engine, Kind, Limits, Outcome, PyConfig, Script, ScriptArgs, ScriptError, Targets,
@@ -110,8 +110,12 @@ async fn py_http_title_is_built_in_selectable_and_reads_a_real_page() {
     gone.service = Some(ServiceInfo { name: "http".into(), ..ServiceInfo::default() });
     h.ports.push(gone);
     let out = engine.run_host(&h).await;
-    assert_eq!(out.len(), 1, "{out:?}");
-    let r = out[0].result.clone().unwrap().unwrap();
+    // Port 9 declined (no outcome); the unreachable one ran and returned nothing.
+    assert_eq!(out.len(), 2, "{out:?}");
+    let silent = out.iter().find(|o| matches!(o.scope, ScriptScope::Port { port, .. } if port == closed)).unwrap();
+    assert_eq!(silent.result, Ok(None));
+    let o = out.iter().find(|o| matches!(o.scope, ScriptScope::Port { port: p, .. } if p == port)).unwrap();
+    let r = o.result.clone().unwrap().unwrap();
     assert_eq!(r.output, "\n  title: RustMap Python Lab");
     assert_eq!(r.elements, vec![("title".to_string(), "RustMap Python Lab".to_string())]);
 }
