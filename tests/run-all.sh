@@ -34,6 +34,8 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# WASM scripts sit behind a feature (docs/wasm-scripts.md): checked and tested on their own.
+cargo clippy -p rustmap-script --all-targets --features wasm --locked -- -D warnings
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
@@ -61,6 +63,7 @@ fi
 
 step "cargo test"
 cargo test --workspace --locked
+cargo test -p rustmap-script --features wasm --locked --test wasm
 
 # The Python bindings (rustmap-python/, outside the workspace): tests/python.sh formats and lints
 # the crate, builds the extension, runs mypy and the pytest suite (in the lab's scanner namespace

@@ -159,3 +159,36 @@ end
     assert!(out.contains("|_lab-reach: ERROR: Script execution failed (not-a-target"), "{out}");
     assert!(!out.contains("reached another host"), "{out}");
 }
+
+#[test]
+fn banner_reads_real_daemons_and_hostile_bytes_stay_escaped() {
+    let Some(_lab) = lab() else { return };
+    // vsftpd's greeting on h10, redis (which says nothing first) shows nothing.
+    let out = run_ok(&["-sT", "-n", "--no-db", "-p", "21,6379", "--script", "banner", H10]);
+    assert!(out.contains("|_banner: 220 (vsFTPd 3.0.3)"), "{out}");
+    assert_eq!(out.matches("banner:").count(), 1, "{out}");
+    // h12:2223 sends terminal escapes, NULs, markup and invalid UTF-8: escaped in every format.
+    let o = rustmap(&[
+        "-sT",
+        "-n",
+        "--no-db",
+        "-p",
+        "2223",
+        "--script",
+        "banner",
+        "--script-timeout",
+        "8s",
+        "-oX",
+        "-",
+        "198.18.0.12",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let xml = &o.stdout;
+    assert!(String::from_utf8_lossy(xml).contains("<script id=\"banner\""), "{}", String::from_utf8_lossy(xml));
+    assert!(
+        !xml.iter().any(|b| *b == 0x1b || *b == 0 || *b == 0x07),
+        "raw control bytes in {}",
+        String::from_utf8_lossy(xml)
+    );
+    assert!(std::str::from_utf8(xml).is_ok(), "invalid UTF-8 reached the output");
+}

@@ -13,7 +13,7 @@ use crate::validate::{conflict, invalid, parse_time, ConfigError};
 use rustmap_model::config::ScanMode;
 use rustmap_model::{HostResult, HostStatus, ScanConfig, ScanEvent, ScriptScope};
 use rustmap_script::engine::DEFAULT_CONCURRENCY;
-use rustmap_script::{Catalog, Context, Engine, Limits, Outcome, Script, ScriptArgs, Targets};
+use rustmap_script::{Catalog, Context, Engine, Limits, Outcome, Script, ScriptArgs, ScriptError, Targets};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -113,6 +113,8 @@ pub(crate) struct ScriptStage {
     show_errors: bool,
     /// Print each run's trace (`--script-trace`, or its debug lines at `-d`).
     show_trace: bool,
+    /// A `py-*` script found no Python: said once, not once per port.
+    said_no_python: std::sync::atomic::AtomicBool,
 }
 
 impl ScriptStage {
@@ -128,7 +130,13 @@ impl ScriptStage {
         };
         let limits = Limits { timeout: plan.timeout, ..Limits::default() };
         let engine = Engine::new(plan.scripts.clone(), ctx, limits, DEFAULT_CONCURRENCY);
-        ScriptStage { engine, targets, show_errors: debugging > 0, show_trace: plan.trace || debugging > 0 }
+        ScriptStage {
+            engine,
+            targets,
+            show_errors: debugging > 0,
+            show_trace: plan.trace || debugging > 0,
+            said_no_python: Default::default(),
+        }
     }
 
     /// Whether any host or port rule may run on `h`.
@@ -186,6 +194,11 @@ impl ScriptStage {
     }
 
     fn push_trace(&self, o: &Outcome, events: &mut Vec<ScanEvent>) {
+        if let Err(e @ ScriptError::NoInterpreter { .. }) = &o.result {
+            if !self.said_no_python.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                events.push(ScanEvent::Warning { message: e.to_string() });
+            }
+        }
         if !self.show_trace || o.trace.is_empty() {
             return;
         }
@@ -240,7 +253,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.scripts.len(), 2);
         assert_eq!(p.timeout, Duration::from_secs(2));
-        let bad: [(&dyn Fn(&mut rustmap_model::config::ScriptsConfig), &str, &str, ConfigErrorKind); 5] = [
+        type Case<'a> = (&'a dyn Fn(&mut rustmap_model::config::ScriptsConfig), &'a str, &'a str, ConfigErrorKind);
+        let bad: [Case; 5] = [
             (&|s| s.select = Some("nope".into()), "scripts.select", "nope", ConfigErrorKind::Invalid),
             (&|s| s.select = Some(" ".into()), "scripts.select", " ", ConfigErrorKind::Invalid),
             (

@@ -3,12 +3,17 @@
 //! runs its action as a coroutine on tokio — many at once, bounded by a semaphore — so a script
 //! waiting on the network yields its thread to the others. A failed or stopped script gives a
 //! typed error in its [`Outcome`]; the others go on.
+//!
+//! Python and WASM scripts go through the same runs, slots, levels and outcomes; only the
+//! run itself differs (`python::run` in a worker process, `wasm::run` on a blocking
+//! thread).
 
 use crate::error::ScriptError;
 use crate::libs::{self, Context};
+use crate::python::{self, PyConfig};
 use crate::render;
 use crate::sandbox::{Limits, Sandbox};
-use crate::script::Script;
+use crate::script::{Kind, Script};
 use crate::tables::{host_table, port_table};
 use mlua::{Function, MultiValue, Value};
 use rustmap_model::{HostResult, PortResult, PortState, ScanEvent, ScriptResult, ScriptScope};
@@ -63,6 +68,8 @@ pub struct Engine {
     concurrency: usize,
     in_flight: usize,
     slots: Arc<Semaphore>,
+    /// Python workers (started only when a Python script runs).
+    python: Arc<python::Pool>,
 }
 
 /// Scripts in flight at once by default (nmap runs up to about this many threads too).
@@ -104,6 +111,7 @@ impl Engine {
             concurrency,
             in_flight: 1,
             slots: Arc::new(Semaphore::new(1)),
+            python: Arc::new(python::Pool::new(PyConfig::default())),
         };
         engine.set_in_flight(concurrency, DEFAULT_MEMORY_BUDGET);
         engine
@@ -112,6 +120,12 @@ impl Engine {
     /// Caps the memory of all script states together at `bytes`.
     pub fn with_memory_budget(mut self, bytes: usize) -> Engine {
         self.set_in_flight(self.concurrency, bytes);
+        self
+    }
+
+    /// Starts Python workers as `config` says (interpreter, pool size, rlimits).
+    pub fn with_python(mut self, config: PyConfig) -> Engine {
+        self.python = Arc::new(python::Pool::new(config));
         self
     }
 
@@ -198,6 +212,7 @@ impl Engine {
         phase: Phase,
     ) {
         let (ctx, limits, slots) = (self.ctx.clone(), self.limits, self.slots.clone());
+        let pool = self.python.clone();
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok()?;
             let scope = match (&port, phase) {
@@ -206,12 +221,23 @@ impl Engine {
                 (Some(p), _) => ScriptScope::Port { addr: host.addr, protocol: p.protocol, port: p.port },
                 (None, _) => ScriptScope::Host { addr: host.addr },
             };
-            let sandbox = match Sandbox::new(limits) {
-                Ok(s) => s,
-                Err(e) => return Some(Outcome { scope, id: script.id.clone(), result: Err(e), trace: Vec::new() }),
+            let global = matches!(phase, Phase::Pre | Phase::Post);
+            let (ran, trace) = match script.kind {
+                Kind::Lua => run_lua(&script, ctx, limits, phase, &host, port.as_ref()).await,
+                Kind::Python => {
+                    let job = python::Job {
+                        script: &script,
+                        ctx,
+                        limits,
+                        phase: phase.rule(),
+                        host: (!global).then_some(&*host),
+                        port: port.as_ref(),
+                        memory: pool.memory_bytes(),
+                    };
+                    python::run(&pool, job).await
+                }
+                Kind::Wasm => run_wasm(&script, ctx, limits, phase.rule(), &host, port.as_ref(), global).await,
             };
-            let ran = run_one(&sandbox, &script, ctx, limits, phase, &host, port.as_ref()).await;
-            let trace = sandbox.trace();
             match ran {
                 Ok(None) => None,
                 Ok(Some(result)) => Some(Outcome { scope, id: script.id.clone(), result, trace }),
@@ -224,6 +250,64 @@ impl Engine {
 /// Port states whose ports get portrules.
 fn scriptable(state: PortState) -> bool {
     matches!(state, PortState::Open | PortState::OpenFiltered | PortState::Unfiltered)
+}
+
+/// What one run gave, whatever its kind, and its trace.
+type Ran = (Result<Option<Result<Option<ScriptResult>, ScriptError>>, ScriptError>, Vec<String>);
+
+#[cfg(feature = "wasm")]
+async fn run_wasm(
+    script: &Script,
+    ctx: Arc<Context>,
+    limits: Limits,
+    rule: &'static str,
+    host: &Arc<HostResult>,
+    port: Option<&PortResult>,
+    global: bool,
+) -> Ran {
+    let job = crate::wasm::Job {
+        script: script.clone(),
+        ctx,
+        limits,
+        rule,
+        host: (!global).then(|| host.clone()),
+        port: port.cloned(),
+    };
+    crate::wasm::run(job).await
+}
+
+#[cfg(not(feature = "wasm"))]
+async fn run_wasm(
+    script: &Script,
+    _ctx: Arc<Context>,
+    _limits: Limits,
+    _rule: &'static str,
+    _host: &Arc<HostResult>,
+    _port: Option<&PortResult>,
+    _global: bool,
+) -> Ran {
+    let message = format!("{}: WASM scripts need RustMap built with the `wasm` feature", script.id);
+    (Err(ScriptError::Load { message }), Vec::new())
+}
+
+/// One Lua run in a fresh sandbox.
+async fn run_lua(
+    script: &Script,
+    ctx: Arc<Context>,
+    limits: Limits,
+    phase: Phase,
+    host: &HostResult,
+    port: Option<&PortResult>,
+) -> Ran {
+    {
+        let sandbox = match Sandbox::new(limits) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let ran = run_one(&sandbox, script, ctx, limits, phase, host, port).await;
+        let trace = sandbox.trace();
+        (ran, trace)
+    }
 }
 
 /// Outcomes of a set of runs, in completion order (a run that panicked is dropped: the

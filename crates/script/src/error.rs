@@ -54,6 +54,20 @@ pub enum ScriptError {
         /// Lua's message.
         message: String,
     },
+    /// A Python script's worker used up its CPU-time limit (RLIMIT_CPU).
+    #[error("CPU time limit of {seconds} s exceeded")]
+    CpuLimit {
+        /// The limit in seconds.
+        seconds: u64,
+    },
+    /// The script needs an interpreter that is not there (Python 3 for `py-*` scripts).
+    #[error("{script} needs Python 3: {reason}")]
+    NoInterpreter {
+        /// The script's name.
+        script: String,
+        /// What was looked for, and what to do (`set RUSTMAP_PYTHON`).
+        reason: String,
+    },
     /// The script raised an error of its own.
     #[error("runtime error: {message}")]
     Runtime {
@@ -75,6 +89,8 @@ impl ScriptError {
             ScriptError::StackOverflow => "stack-overflow",
             ScriptError::Load { .. } => "load",
             ScriptError::Runtime { .. } => "runtime",
+            ScriptError::CpuLimit { .. } => "cpu-limit",
+            ScriptError::NoInterpreter { .. } => "no-interpreter",
         }
     }
 }

@@ -57,6 +57,31 @@ pub fn result(id: &str, values: &MultiValue, limit: usize) -> Result<Option<Scri
     Ok(Some(ScriptResult { id: id.to_string(), output: text, elements, table }))
 }
 
+/// A result from text or a tree built outside Lua (Python and WASM scripts): the same text
+/// form, elements, sanitizing and size limit as a Lua action's return values.
+pub(crate) fn from_parts(
+    id: &str,
+    text: Option<String>,
+    node: Option<Node>,
+    limit: usize,
+) -> Result<Option<ScriptResult>, ScriptError> {
+    let (text, elements, table) = match (text, node) {
+        (text, Some(node @ Node::Table(_))) => {
+            let (elements, table) = (flatten(&node), tree(&node));
+            (text.unwrap_or_else(|| text_of(&node)), elements, table)
+        }
+        (Some(text), _) => (text, Vec::new(), Vec::new()),
+        (None, Some(Node::Leaf(s))) => (s, Vec::new(), Vec::new()),
+        (None, None) => return Ok(None),
+    };
+    let text = sanitize(&text);
+    let size = text.len() + elements.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    if size > limit {
+        return Err(ScriptError::OutputTooLarge { limit });
+    }
+    Ok(Some(ScriptResult { id: id.to_string(), output: text, elements, table }))
+}
+
 fn leaf(v: &Value) -> String {
     match v {
         Value::String(s) => s.to_string_lossy(),

@@ -3,6 +3,9 @@
 //! `action`), read by running the script's chunk once in a sandbox; and the [`Catalog`] of
 //! scripts to choose from — the built-ins embedded in the binary, `~/.rustmap/scripts/`, and
 //! files or directories named on the command line — with `--script` selection over it.
+//! Python (`py-*.py`) and WASM (`*.wasm`, `*.wat`) scripts are [`Script`]s too, with their
+//! [`Kind`]; their fields are read without running them (see [`crate::python::meta`] and
+//! the `wasm` module).
 
 use crate::error::ScriptError;
 use crate::libs::{self, Context};
@@ -19,6 +22,28 @@ pub enum Origin {
     Builtin,
     /// A file.
     File(PathBuf),
+}
+
+/// What a script is written in, which decides how the engine runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// NSE-style Lua 5.4, run in the in-process sandbox.
+    Lua,
+    /// Python 3 (`py-*.py`), run in a limited worker process.
+    Python,
+    /// A WebAssembly module (`*.wasm`, or `*.wat` text), run by wasmi (feature `wasm`).
+    Wasm,
+}
+
+/// A WASM script's module, in the binary format.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WasmCode(pub Arc<[u8]>);
+
+impl std::fmt::Debug for WasmCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WasmCode({} bytes)", self.0.len())
+    }
 }
 
 /// Which rules a script defines.
@@ -55,6 +80,10 @@ pub struct Script {
     pub dependencies: Vec<String>,
     /// Its rules.
     pub rules: Rules,
+    /// What it is written in.
+    pub kind: Kind,
+    /// The module of a WASM script (`source` is then empty).
+    pub wasm: Option<WasmCode>,
 }
 
 /// Built-in scripts, written for RustMap.
@@ -64,6 +93,9 @@ const BUILTINS: &[(&str, &str)] = &[
     ("ssl-cert", include_str!("../scripts/ssl-cert.nse")),
     ("ssh-hostkey", include_str!("../scripts/ssh-hostkey.nse")),
 ];
+
+/// Built-in Python scripts, written for RustMap.
+const PY_BUILTINS: &[(&str, &str)] = &[("py-http-title", include_str!("../scripts/py-http-title.py"))];
 
 /// Largest script file read from disk.
 const MAX_SOURCE: u64 = 1024 * 1024;
@@ -102,27 +134,89 @@ impl Script {
             license: g.get::<Option<String>>("license").ok().flatten().unwrap_or_default(),
             dependencies: strings(&g, "dependencies"),
             rules,
+            kind: Kind::Lua,
+            wasm: None,
         })
     }
 
-    /// Reads a script file (`name.nse` or `name.lua`).
+    /// A Python script's fields, read statically ([`crate::python::meta`]): no interpreter is
+    /// needed to list or select Python scripts.
+    pub fn parse_python(id: &str, source: &str, origin: Origin) -> Result<Script, ScriptError> {
+        let meta = crate::python::meta::read(source);
+        let has = |name: &str| meta.functions.iter().any(|f| f == name);
+        if !has("action") {
+            return Err(ScriptError::Load { message: format!("{id}: no action function") });
+        }
+        let rules = Rules {
+            prerule: has("prerule"),
+            hostrule: has("hostrule"),
+            portrule: has("portrule"),
+            postrule: has("postrule"),
+        };
+        if rules == Rules::default() {
+            return Err(ScriptError::Load { message: format!("{id}: no rule function") });
+        }
+        Ok(Script {
+            id: id.to_string(),
+            origin,
+            source: source.into(),
+            description: meta.description,
+            categories: meta.categories,
+            author: meta.author,
+            license: meta.license,
+            dependencies: meta.dependencies,
+            rules,
+            kind: Kind::Python,
+            wasm: None,
+        })
+    }
+
+    /// Reads a script file: `name.nse` or `name.lua` (Lua), `name.py` (Python), `name.wasm`
+    /// or `name.wat` (WASM, with the `wasm` feature).
     pub fn from_file(path: &Path) -> Result<Script, ScriptError> {
         let load = |message: String| ScriptError::Load { message };
         let meta = std::fs::metadata(path).map_err(|e| load(format!("{}: {e}", path.display())))?;
         if meta.len() > MAX_SOURCE {
             return Err(load(format!("{}: larger than {MAX_SOURCE} bytes", path.display())));
         }
-        let source = std::fs::read_to_string(path).map_err(|e| load(format!("{}: {e}", path.display())))?;
         let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or("script");
-        Script::parse(id, &source, Origin::File(path.to_path_buf()))
+        let origin = Origin::File(path.to_path_buf());
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext == "wasm" || ext == "wat" {
+            let bytes = std::fs::read(path).map_err(|e| load(format!("{}: {e}", path.display())))?;
+            return Script::parse_wasm(id, &bytes, origin);
+        }
+        let source = std::fs::read_to_string(path).map_err(|e| load(format!("{}: {e}", path.display())))?;
+        if ext == "py" {
+            return Script::parse_python(id, &source, origin);
+        }
+        Script::parse(id, &source, origin)
+    }
+
+    /// A WASM script from its module (binary, or the text format): validated, with its fields
+    /// from the module's `rustmap` custom section and its rules from its exports.
+    #[cfg(feature = "wasm")]
+    pub fn parse_wasm(id: &str, bytes: &[u8], origin: Origin) -> Result<Script, ScriptError> {
+        crate::wasm::parse(id, bytes, origin)
+    }
+
+    /// Without the `wasm` feature a WASM script cannot load; the error says so.
+    #[cfg(not(feature = "wasm"))]
+    pub fn parse_wasm(id: &str, _bytes: &[u8], _origin: Origin) -> Result<Script, ScriptError> {
+        Err(ScriptError::Load { message: format!("{id}: WASM scripts need RustMap built with the `wasm` feature") })
     }
 
     /// `--script-help` text for this script.
     pub fn help(&self) -> String {
-        let origin = match &self.origin {
+        let mut origin = match &self.origin {
             Origin::Builtin => "built-in".to_string(),
             Origin::File(p) => p.display().to_string(),
         };
+        match self.kind {
+            Kind::Lua => {}
+            Kind::Python => origin.push_str(" (Python)"),
+            Kind::Wasm => origin.push_str(" (WASM)"),
+        }
         format!(
             "{}\nCategories: {}\n{}\n  {}\n",
             self.id,
@@ -163,6 +257,9 @@ impl Catalog {
         for (id, source) in BUILTINS {
             c.add(Script::parse(id, source, Origin::Builtin)?);
         }
+        for (id, source) in PY_BUILTINS {
+            c.add(Script::parse_python(id, source, Origin::Builtin)?);
+        }
         Ok(c)
     }
 
@@ -172,7 +269,9 @@ impl Catalog {
         self.scripts.push(script);
     }
 
-    /// Adds every `*.nse` and `*.lua` file of `dir`; returns the files that failed to load.
+    /// Adds every `*.nse`, `*.lua`, `py-*.py`, `*.wasm` and `*.wat` file of `dir`; returns the
+    /// files that failed to load. (Python files need the `py-` prefix so that helper modules
+    /// next to the scripts are not taken for scripts.)
     pub fn add_dir(&mut self, dir: &Path) -> Vec<ScriptError> {
         let mut failures = Vec::new();
         let Ok(entries) = std::fs::read_dir(dir) else { return failures };
@@ -180,7 +279,9 @@ impl Catalog {
         paths.sort();
         for path in paths {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if path.is_file() && (ext == "nse" || ext == "lua") {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let script = matches!(ext, "nse" | "lua" | "wasm" | "wat") || (ext == "py" && name.starts_with("py-"));
+            if path.is_file() && script {
                 match Script::from_file(&path) {
                     Ok(s) => self.add(s),
                     Err(e) => failures.push(e),

@@ -87,7 +87,10 @@ async fn builtin_catalog_and_selection() {
     let mut c = Catalog::builtin().unwrap();
     let ids = |v: Vec<Script>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
     assert_eq!(ids(c.select("default").unwrap()), vec!["http-title", "ssl-cert", "ssh-hostkey"]);
-    assert_eq!(ids(c.select("default or safe").unwrap()), vec!["banner", "http-title", "ssl-cert", "ssh-hostkey"]);
+    assert_eq!(
+        ids(c.select("default or safe").unwrap()),
+        vec!["banner", "http-title", "ssl-cert", "ssh-hostkey", "py-http-title"]
+    );
     assert_eq!(ids(c.select("http-* and not http-slowloris").unwrap()), vec!["http-title"]);
     assert_eq!(ids(c.select("default and not ss?-*").unwrap()), vec!["http-title"]);
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);

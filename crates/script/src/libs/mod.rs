@@ -7,7 +7,7 @@
 
 mod codec;
 mod ipops;
-mod nmap;
+pub(crate) mod nmap;
 mod openssl;
 mod registry;
 
@@ -71,6 +71,14 @@ impl Targets {
     /// The target named `name`, if any.
     pub fn by_name(&self, name: &str) -> Option<IpAddr> {
         self.read().names.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    /// The target `text` names (an address or a target's name), or `None`: the one check every
+    /// kind of script's connect goes through. No DNS: a name that is not a target's could
+    /// resolve anywhere.
+    pub fn resolve(&self, text: &str) -> Option<IpAddr> {
+        let addr = text.parse::<IpAddr>().ok().or_else(|| self.by_name(text))?;
+        self.contains(addr).then_some(addr)
     }
 
     /// Whether any target is IPv6.

@@ -21,21 +21,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-/// A socket's connection: plain TCP, or TLS over it.
-enum Conn {
+/// A socket's connection: plain TCP, or TLS over it (also used by the Python workers' sockets).
+pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Conn {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
             Conn::Plain(s) => s.read(buf).await,
             Conn::Tls(s) => s.read(buf).await,
         }
     }
 
-    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+    pub(crate) async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Conn::Plain(s) => s.write_all(buf).await,
             Conn::Tls(s) => {
@@ -79,11 +79,9 @@ fn resolve(ctx: &Context, abort: &Abort, host: &Value) -> mlua::Result<IpAddr> {
         Value::String(s) => s.to_str()?.to_string(),
         _ => return Err(mlua::Error::runtime("connect: host must be a host table or a string")),
     };
-    let addr = text.parse::<IpAddr>().ok().or_else(|| ctx.targets.by_name(&text));
-    match addr {
-        Some(ip) if ctx.targets.contains(ip) => Ok(ip),
-        // No DNS here: a name that is not a target's could resolve anywhere.
-        _ => {
+    match ctx.targets.resolve(&text) {
+        Some(ip) => Ok(ip),
+        None => {
             abort.set(ScriptError::NotATarget { addr: text.clone() });
             Err(mlua::Error::runtime(format!("not a scan target: {text}")))
         }
