@@ -64,6 +64,7 @@ fi
 step "cargo test"
 cargo test --workspace --locked
 cargo test -p rustmap-script --features wasm --locked --test wasm
+cargo test -p rustmap-cli --features wasm --locked --test lab_scripts
 
 # The Python bindings (rustmap-python/, outside the workspace): tests/python.sh formats and lints
 # the crate, builds the extension, runs mypy and the pytest suite (in the lab's scanner namespace

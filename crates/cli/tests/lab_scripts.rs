@@ -192,3 +192,22 @@ fn banner_reads_real_daemons_and_hostile_bytes_stay_escaped() {
     );
     assert!(std::str::from_utf8(xml).is_ok(), "invalid UTF-8 reached the output");
 }
+
+#[test]
+fn py_http_title_reads_the_labs_pages() {
+    let Some(_lab) = lab() else { return };
+    let out = run_ok(&["-sT", "-sV", "-n", "--no-db", "-p", "80,443", "--script", "py-http-title", H10]);
+    assert_eq!(out.matches(&format!("|_  title: {TITLE}")).count(), 2, "{out}");
+}
+
+/// The WASM example (crates/script/wasm/wasm-banner.wat) against the lab's daemons: run by
+/// `cargo test -p rustmap-cli --features wasm --test lab_scripts` (tests/run-all.sh does).
+#[cfg(feature = "wasm")]
+#[test]
+fn the_wasm_example_reads_the_labs_banners() {
+    let Some(_lab) = lab() else { return };
+    let wat = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../script/wasm/wasm-banner.wat");
+    let out = run_ok(&["-sT", "-n", "--no-db", "-p", "21,22", "--script", wat.to_str().unwrap(), H10]);
+    assert!(out.contains("|_wasm-banner: 220 (vsFTPd 3.0.3)"), "{out}");
+    assert!(out.contains("|_wasm-banner: SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10"), "{out}");
+}
