@@ -324,3 +324,38 @@ fn script_results_are_kept_in_the_history() {
     assert_eq!(host["ports"][0]["scripts"][0]["id"], "http-title", "{host}");
     assert_eq!(host["ports"][0]["scripts"][0]["output"], "Stored Page", "{host}");
 }
+
+#[test]
+fn set_port_version_carries_a_scripts_findings_into_the_result() {
+    let port = http_server("Versioned").to_string();
+    let h = home();
+    let script = write_script(
+        h.path(),
+        "lab-version.nse",
+        r#"
+local nmap = require "nmap"
+description = "Names the service it finds."
+categories = {"version"}
+portrule = function(host, port) return port.state == "open" end
+action = function(host, port)
+  port.version.name = "lab-proto"
+  port.version.product = "LabServer"
+  port.version.version = "1.2"
+  port.version.extrainfo = "set\27[2J by a script"
+  nmap.set_port_version(host, port, "hardmatched")
+end
+"#,
+    );
+    let o = rustmap_in(
+        h.path(),
+        &["-n", "-sT", "-p", &port, "--script", script.to_str().unwrap(), "-oX", "-", "127.0.0.1"],
+    );
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains(
+            "<service name=\"lab-proto\" product=\"LabServer\" version=\"1.2\" extrainfo=\"set\\x1B[2J by a script\""
+        ),
+        "{out}"
+    );
+}

@@ -11,9 +11,11 @@
 
 use crate::validate::{conflict, invalid, parse_time, ConfigError};
 use rustmap_model::config::ScanMode;
-use rustmap_model::{HostResult, HostStatus, ScanConfig, ScanEvent, ScriptScope};
+use rustmap_model::{
+    HostResult, HostStatus, PortState, ScanConfig, ScanEvent, ScriptScope, ServiceInfo, ServiceMethod,
+};
 use rustmap_script::engine::DEFAULT_CONCURRENCY;
-use rustmap_script::{Catalog, Context, Engine, Limits, Outcome, Script, ScriptArgs, ScriptError, Targets};
+use rustmap_script::{Catalog, Context, Engine, Limits, Outcome, PortChange, Script, ScriptArgs, ScriptError, Targets};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -153,8 +155,11 @@ impl ScriptStage {
         }
         let outcomes = self.engine.run_host(h).await;
         let mut events = Vec::new();
-        for o in self.sorted(outcomes) {
+        for mut o in self.sorted(outcomes) {
             self.push_trace(&o, &mut events);
+            for c in std::mem::take(&mut o.changes) {
+                apply_change(h, &c);
+            }
             let Some(ev) = o.into_event(self.show_errors) else { continue };
             if let ScanEvent::ScriptOutput { scope, result } = &ev {
                 match *scope {
@@ -215,6 +220,50 @@ impl ScriptStage {
             events.push(ScanEvent::Warning { message: format!("NSE: [{} {at}] {line}", o.id) });
         }
     }
+}
+
+/// A script's `nmap.set_port_state` / `set_port_version`, applied to the host's port of that
+/// number and protocol (a port the scan did not report is left alone, as are states RustMap
+/// does not know).
+fn apply_change(h: &mut HostResult, c: &PortChange) {
+    let Some(p) = h.ports.iter_mut().find(|p| p.port == c.port && p.protocol.as_str() == c.protocol) else { return };
+    if let Some(state) = c.state.as_deref().and_then(port_state) {
+        p.state = state;
+    }
+    if c.version.is_empty() {
+        return;
+    }
+    let s =
+        p.service.get_or_insert_with(|| ServiceInfo { method: ServiceMethod::Probed, conf: 10, ..Default::default() });
+    for (key, value) in &c.version {
+        let slot = match key.as_str() {
+            "name" => {
+                s.name = value.clone();
+                continue;
+            }
+            "product" => &mut s.product,
+            "version" => &mut s.version,
+            "extrainfo" => &mut s.extrainfo,
+            "hostname" => &mut s.hostname,
+            "ostype" => &mut s.ostype,
+            "devicetype" => &mut s.devicetype,
+            "service_tunnel" => &mut s.tunnel,
+            _ => continue,
+        };
+        *slot = Some(value.clone());
+    }
+}
+
+fn port_state(text: &str) -> Option<PortState> {
+    Some(match text {
+        "open" => PortState::Open,
+        "closed" => PortState::Closed,
+        "filtered" => PortState::Filtered,
+        "unfiltered" => PortState::Unfiltered,
+        "open|filtered" => PortState::OpenFiltered,
+        "closed|filtered" => PortState::ClosedFiltered,
+        _ => return None,
+    })
 }
 
 /// `--script-help`: what the scripts `spec` selects do, one block per script, for printing.

@@ -1,18 +1,21 @@
 -- ssl-cert: reports a TLS server's certificate.
 -- Written for RustMap against the NSE API; not derived from nmap's ssl-cert script.
-local nmap = require "nmap"
 local shortport = require "shortport"
+local sslcert = require "sslcert"
 local stdnse = require "stdnse"
 
 description = [[
-Opens a TLS session to the port and reports the server's certificate: subject, issuer,
-public key, validity and SHA-256 fingerprint.
+Opens a TLS session to the port (directly, or after STARTTLS on SMTP, POP3, IMAP, FTP and
+PostgreSQL ports) and reports the server's certificate: subject, issuer, public key, validity
+and SHA-256 fingerprint.
 ]]
 author = "RustMap developers"
 license = "MIT OR Apache-2.0"
 categories = {"default", "discovery", "safe"}
 
-portrule = shortport.ssl
+portrule = function(host, port)
+  return shortport.ssl(host, port) or sslcert.isPortSupported(port) ~= nil
+end
 
 local function name_line(name)
   local parts = {}
@@ -23,13 +26,8 @@ local function name_line(name)
 end
 
 action = function(host, port)
-  local socket = nmap.new_socket()
-  socket:set_timeout(5000)
-  local ok = socket:connect(host, port, "ssl")
-  if not ok then return nil end
-  local cert = socket:get_ssl_certificate()
-  socket:close()
-  if not cert or not cert.subject then return nil end
+  local ok, cert = sslcert.getCertificate(host, port)
+  if not ok or not cert.subject then return nil end
   local out = stdnse.output_table()
   out.subject = cert.subject
   out.issuer = cert.issuer

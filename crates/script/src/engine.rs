@@ -33,6 +33,10 @@ pub struct Outcome {
     /// What it printed or logged (at the scan's `-v`/`-d` levels), and its socket traffic under
     /// `--script-trace`.
     pub trace: Vec<String>,
+    /// Port states and versions the script changed (`nmap.set_port_state`,
+    /// `nmap.set_port_version`), for the scan to apply to its result; only after an action that
+    /// succeeded.
+    pub changes: Vec<libs::PortChange>,
 }
 
 impl Outcome {
@@ -222,8 +226,13 @@ impl Engine {
                 (None, _) => ScriptScope::Host { addr: host.addr },
             };
             let global = matches!(phase, Phase::Pre | Phase::Post);
+            let mut changes = Vec::new();
             let (ran, trace) = match script.kind {
-                Kind::Lua => run_lua(&script, ctx, limits, phase, &host, port.as_ref()).await,
+                Kind::Lua => {
+                    let (ran, trace, made) = run_lua(&script, ctx, limits, phase, &host, port.as_ref()).await;
+                    changes = made;
+                    (ran, trace)
+                }
                 Kind::Python => {
                     let job = python::Job {
                         script: &script,
@@ -240,8 +249,8 @@ impl Engine {
             };
             match ran {
                 Ok(None) => None,
-                Ok(Some(result)) => Some(Outcome { scope, id: script.id.clone(), result, trace }),
-                Err(e) => Some(Outcome { scope, id: script.id.clone(), result: Err(e), trace }),
+                Ok(Some(result)) => Some(Outcome { scope, id: script.id.clone(), result, trace, changes }),
+                Err(e) => Some(Outcome { scope, id: script.id.clone(), result: Err(e), trace, changes: Vec::new() }),
             }
         });
     }
@@ -253,7 +262,10 @@ fn scriptable(state: PortState) -> bool {
 }
 
 /// What one run gave, whatever its kind, and its trace.
-type Ran = (Result<Option<Result<Option<ScriptResult>, ScriptError>>, ScriptError>, Vec<String>);
+type Ran = (RunResult, Vec<String>);
+
+/// `Ok(None)` when the rule declined, `Ok(Some(result))` when the action ran.
+type RunResult = Result<Option<Result<Option<ScriptResult>, ScriptError>>, ScriptError>;
 
 #[cfg(feature = "wasm")]
 async fn run_wasm(
@@ -298,16 +310,18 @@ async fn run_lua(
     phase: Phase,
     host: &HostResult,
     port: Option<&PortResult>,
-) -> Ran {
-    {
-        let sandbox = match Sandbox::new(limits) {
-            Ok(s) => s,
-            Err(e) => return (Err(e), Vec::new()),
-        };
-        let ran = run_one(&sandbox, script, ctx, limits, phase, host, port).await;
-        let trace = sandbox.trace();
-        (ran, trace)
-    }
+) -> (RunResult, Vec<String>, Vec<libs::PortChange>) {
+    let sandbox = match Sandbox::new(limits) {
+        Ok(s) => s,
+        Err(e) => return (Err(e), Vec::new(), Vec::new()),
+    };
+    let ran = run_one(&sandbox, script, ctx, limits, phase, host, port).await;
+    let trace = sandbox.trace();
+    let changes = match &ran {
+        Ok(Some(Ok(_))) => libs::port_changes(sandbox.lua()),
+        _ => Vec::new(),
+    };
+    (ran, trace, changes)
 }
 
 /// Outcomes of a set of runs, in completion order (a run that panicked is dropped: the

@@ -123,6 +123,7 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("match", include_str!("../lua/match.lua")),
     ("comm", include_str!("../lua/comm.lua")),
     ("ssh2", include_str!("../lua/ssh2.lua")),
+    ("sslcert", include_str!("../lua/sslcert.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";
@@ -137,6 +138,56 @@ pub fn store_registry(lua: &Lua, ctx: &Context) {
     if let Ok(Some(reg)) = nmap.get::<Option<Table>>("registry") {
         ctx.registry.store(&reg, "args");
     }
+}
+
+/// A change a script made to a port with `nmap.set_port_state` / `nmap.set_port_version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortChange {
+    /// The port's protocol, as the script's port table named it (`tcp`, `udp`, `sctp`).
+    pub protocol: String,
+    /// The port.
+    pub port: u16,
+    /// A new state (`open`, `closed`, ...), as the script spelt it.
+    pub state: Option<String>,
+    /// New version fields, by NSE's names (`name`, `product`, `version`, `extrainfo`,
+    /// `hostname`, `ostype`, `devicetype`, `service_tunnel`).
+    pub version: Vec<(String, String)>,
+}
+
+/// Most port changes read from one run, and the longest field kept.
+const MAX_CHANGES: usize = 64;
+const MAX_FIELD: usize = 256;
+
+/// The port changes the run recorded (if it loaded `nmap`), bounded and sanitized.
+pub fn port_changes(lua: &Lua) -> Vec<PortChange> {
+    let Ok(loaded) = lua.named_registry_value::<Table>(LOADED) else { return Vec::new() };
+    let Ok(Some(nmap)) = loaded.get::<Option<Table>>("nmap") else { return Vec::new() };
+    let Ok(Some(list)) = nmap.get::<Option<Table>>("__rm_port_changes") else { return Vec::new() };
+    let text = |t: &Table, key: &str| -> Option<String> {
+        let s = t.get::<Option<mlua::String>>(key).ok().flatten()?;
+        let bytes = s.as_bytes();
+        let cut = &bytes[..bytes.len().min(MAX_FIELD)];
+        Some(crate::render::sanitize(&String::from_utf8_lossy(cut)))
+    };
+    let mut out = Vec::new();
+    for entry in list.sequence_values::<Table>().take(MAX_CHANGES).flatten() {
+        let (Some(port), Some(protocol)) =
+            (entry.get::<Option<u16>>("number").ok().flatten(), text(&entry, "protocol"))
+        else {
+            continue;
+        };
+        let mut version = Vec::new();
+        if let Ok(Some(v)) = entry.get::<Option<Table>>("version") {
+            for key in ["name", "product", "version", "extrainfo", "hostname", "ostype", "devicetype", "service_tunnel"]
+            {
+                if let Some(value) = text(&v, key) {
+                    version.push((key.to_string(), value));
+                }
+            }
+        }
+        out.push(PortChange { protocol, port, state: text(&entry, "state"), version });
+    }
+    out
 }
 
 /// Installs `require` (and through it every library) in `sandbox`.

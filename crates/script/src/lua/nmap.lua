@@ -21,6 +21,29 @@ function nmap.get_port_state(host, port)
   return nil
 end
 
--- Version and state changes by scripts are not carried back to the scan yet.
-function nmap.set_port_state() end
-function nmap.set_port_version() end
+-- State and version changes a script makes to a port, carried back to the scan's result when
+-- the action returns (the Rust side reads at most 64 of them, see libs::port_changes).
+local changes = {}
+nmap.__rm_port_changes = changes
+
+local function record(port, change)
+  if type(port) ~= "table" or #changes >= 64 then return end
+  change.number, change.protocol = port.number, port.protocol
+  changes[#changes + 1] = change
+end
+
+function nmap.set_port_state(host, port, state)
+  if type(state) == "string" then record(port, { state = state }) end
+end
+
+local VERSION_FIELDS = { "name", "product", "version", "extrainfo", "hostname", "ostype", "devicetype",
+  "service_tunnel" }
+
+function nmap.set_port_version(host, port, probestate)
+  if type(port) ~= "table" or type(port.version) ~= "table" then return end
+  local v = {}
+  for _, k in ipairs(VERSION_FIELDS) do
+    if type(port.version[k]) == "string" then v[k] = port.version[k] end
+  end
+  record(port, { version = v })
+end
