@@ -6,7 +6,7 @@
 use crate::error::ApiError;
 use crate::MAX_EXPORT_BYTES;
 use axum::http::StatusCode;
-use rustmap_model::{HostResult, ScanEvent, ScanOutcome, ScanStats, Sink};
+use rustmap_model::{HostResult, ScanEvent, ScanOutcome, ScanStats, ScriptResult, ScriptScope, Sink};
 use rustmap_output::csv::CsvWriter;
 use rustmap_output::grepable::GrepableWriter;
 use rustmap_output::html::HtmlWriter;
@@ -36,7 +36,11 @@ pub(crate) const FORMATS: &[(&str, &str)] = &[
 ];
 
 /// The events of a stored scan, in the order a live scan sends them.
-pub(crate) fn events(record: &ScanRecord, hosts: Vec<HostResult>) -> impl Iterator<Item = ScanEvent> {
+pub(crate) fn events(
+    record: &ScanRecord,
+    hosts: Vec<HostResult>,
+    scripts: Vec<(ScriptScope, ScriptResult)>,
+) -> impl Iterator<Item = ScanEvent> {
     let info = rustmap::stored_scan_info(record.config.as_ref(), &record.id, record.started);
     let outcome = match record.status.as_str() {
         "completed" => ScanOutcome::Completed,
@@ -52,8 +56,12 @@ pub(crate) fn events(record: &ScanRecord, hosts: Vec<HostResult>) -> impl Iterat
         completed: outcome == ScanOutcome::Completed,
         outcome,
     };
+    let (pre, post): (Vec<_>, Vec<_>) = scripts.into_iter().partition(|(scope, _)| *scope == ScriptScope::Pre);
+    let script = |(scope, result)| ScanEvent::ScriptOutput { scope, result };
     std::iter::once(ScanEvent::ScanStarted(info))
+        .chain(pre.into_iter().map(script))
         .chain(hosts.into_iter().map(ScanEvent::HostDone))
+        .chain(post.into_iter().map(script))
         .chain(std::iter::once(ScanEvent::ScanFinished(stats)))
 }
 
@@ -85,7 +93,12 @@ pub(crate) fn content_type(format: &str) -> Result<&'static str, ApiError> {
 }
 
 /// Write a stored scan in `format` (a name of [`FORMATS`]).
-pub(crate) fn render(format: &str, record: &ScanRecord, hosts: Vec<HostResult>) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn render(
+    format: &str,
+    record: &ScanRecord,
+    hosts: Vec<HostResult>,
+    scripts: Vec<(ScriptScope, ScriptResult)>,
+) -> Result<Vec<u8>, ApiError> {
     content_type(format)?;
     let out = Capped::default();
     let w = out.clone();
@@ -112,7 +125,7 @@ pub(crate) fn render(format: &str, record: &ScanRecord, hosts: Vec<HostResult>) 
             ),
         )
     };
-    for ev in events(record, hosts) {
+    for ev in events(record, hosts, scripts) {
         sink.event(&ev).map_err(|_| too_large())?;
     }
     sink.finish().map_err(|_| too_large())?;

@@ -517,11 +517,12 @@ pub(crate) async fn export_scan(
     if state.live(&id).is_some() {
         return Err(ApiError::conflict("the scan is still running; export it once it has ended"));
     }
-    let (record, hosts) = read_store(&state, move |s| Ok((s.scan(&id)?, s.hosts(&id)?))).await?;
+    let (record, hosts, scripts) =
+        read_store(&state, move |s| Ok((s.scan(&id)?, s.hosts(&id)?, s.scan_scripts(&id)?))).await?;
     if record.status == "running" {
         return Err(ApiError::conflict("the scan is still running; export it once it has ended"));
     }
-    let bytes = tokio::task::spawn_blocking(move || export::render(&format, &record, hosts))
+    let bytes = tokio::task::spawn_blocking(move || export::render(&format, &record, hosts, scripts))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     debug_assert!(bytes.len() <= MAX_EXPORT_BYTES);

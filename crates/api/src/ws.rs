@@ -46,9 +46,10 @@ pub(crate) async fn events(
         }));
     }
     let key = id.clone();
-    let (record, hosts) = read_store(&state, move |s| Ok((s.scan(&key)?, s.hosts(&key)?))).await?;
+    let (record, hosts, scripts) =
+        read_store(&state, move |s| Ok((s.scan(&key)?, s.hosts(&key)?, s.scan_scripts(&key)?))).await?;
     Ok(upgrade.on_upgrade(move |mut socket| async move {
-        for ev in export::events(&record, hosts) {
+        for ev in export::events(&record, hosts, scripts) {
             if send(&mut socket, &ev).await.is_err() {
                 return;
             }

@@ -243,6 +243,15 @@ end
     assert_eq!(j["prescript"][0]["output"], "prerule ran");
     assert_eq!(j["postscript"][0]["output"], "postrule ran");
     assert_eq!(j["hosts"][0]["scripts"][0]["output"], "host 127.0.0.1");
+    // The history keeps the pre- and postrule results with the scan.
+    let db = h.path().join(".rustmap").join("rustmap.db");
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut st = conn.prepare("SELECT phase, result FROM scan_scripts ORDER BY rowid").unwrap();
+    let rows: Vec<(String, String)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "pre");
+    assert!(rows[1].1.contains("postrule ran"), "{rows:?}");
 }
 
 #[test]

@@ -34,14 +34,14 @@ pub use scans::ScanRecord;
 pub use sink::{targets_key, StoreHealth, StoreSink};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use rustmap_model::HostResult;
+use rustmap_model::{HostResult, ScriptResult, ScriptScope};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
 /// Version of the database schema this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The page size of a new database.
 const PAGE_SIZE: i64 = 16384;
@@ -241,7 +241,7 @@ impl Store {
             let foreign: i64 = self
                 .conn
                 .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('scans','hosts','ports','down_hosts')",
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('scans','hosts','ports','down_hosts','scan_scripts')",
                     [],
                     |r| r.get(0),
                 )
@@ -346,5 +346,21 @@ impl Store {
             .prepare("SELECT result FROM hosts WHERE scan = (SELECT seq FROM scans WHERE id = ?1) ORDER BY addr")?;
         let rows: Vec<String> = st.query_map(params![scan_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
         rows.iter().map(|j| serde_json::from_str(j).map_err(StoreError::from)).collect()
+    }
+
+    /// The pre- and postrule script results of a stored scan, in the order they came (host and
+    /// port scripts are in [`hosts`](Store::hosts)).
+    pub fn scan_scripts(&self, scan_id: &str) -> Result<Vec<(ScriptScope, ScriptResult)>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT phase, result FROM scan_scripts WHERE scan = (SELECT seq FROM scans WHERE id = ?1) ORDER BY rowid",
+        )?;
+        let rows: Vec<(String, String)> =
+            st.query_map(params![scan_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        rows.iter()
+            .map(|(phase, j)| {
+                let scope = if phase == "pre" { ScriptScope::Pre } else { ScriptScope::Post };
+                Ok((scope, serde_json::from_str(j)?))
+            })
+            .collect()
     }
 }

@@ -125,6 +125,7 @@ impl Store {
         tx.execute("DELETE FROM ports WHERE scan = ?1", params![seq])?;
         tx.execute("DELETE FROM hosts WHERE scan = ?1", params![seq])?;
         tx.execute("DELETE FROM down_hosts WHERE scan = ?1", params![seq])?;
+        tx.execute("DELETE FROM scan_scripts WHERE scan = ?1", params![seq])?;
         tx.execute("DELETE FROM scans WHERE seq = ?1", params![seq])?;
         tx.commit()?;
         Ok(())

@@ -88,6 +88,15 @@ const V3_INDEXES: &str = "
     CREATE INDEX down_hosts_by_scan ON down_hosts(scan);
 ";
 
+/// Version 4: the results of a scan's pre- and postrule scripts (host and port scripts are in
+/// their host's `result`), one row each, in the order they came.
+const V4: &str = "
+    CREATE TABLE scan_scripts (
+        scan INTEGER NOT NULL REFERENCES scans(seq) ON DELETE CASCADE,
+        phase TEXT NOT NULL, result TEXT NOT NULL);
+    CREATE INDEX scan_scripts_by_scan ON scan_scripts(scan);
+";
+
 /// Version 3, first half: the new tables filled from the old ones. Scans keep their order,
 /// down-host rows their row ids (resuming reads them back in that order).
 const V3_COPY: &str = "
@@ -154,10 +163,11 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     if now == 0 && tables == 0 {
         tx.execute_batch(&v3_tables(""))?;
         tx.execute_batch(V3_INDEXES)?;
+        tx.execute_batch(V4)?;
         tx.execute_batch(&format!("PRAGMA user_version = {};", crate::SCHEMA_VERSION))?;
     }
     tx.commit()?;
-    let steps: [(i64, Step); 3] = [(1, Step::Sql(V1)), (2, Step::Sql(V2)), (3, Step::Code(v3))];
+    let steps: [(i64, Step); 4] = [(1, Step::Sql(V1)), (2, Step::Sql(V2)), (3, Step::Code(v3)), (4, Step::Sql(V4))];
     for (to, step) in steps {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -182,6 +192,13 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
 /// row id, stable for as long as the connection reads.
 pub(crate) fn views_of_older(conn: &Connection, version: i64) -> Result<(), StoreError> {
     if !(1..crate::SCHEMA_VERSION).contains(&version) {
+        return Ok(());
+    }
+    // Before version 4 no scan stored script results.
+    conn.execute_batch(
+        "CREATE TEMP VIEW scan_scripts AS SELECT NULL AS rowid, NULL AS scan, NULL AS phase, NULL AS result WHERE 0;",
+    )?;
+    if version == 3 {
         return Ok(());
     }
     let process = if version >= 2 { "pid, owner, resumes" } else { "NULL AS pid, NULL AS owner, 0 AS resumes" };

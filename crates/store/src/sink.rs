@@ -34,8 +34,8 @@ use rusqlite::config::DbConfig;
 use rusqlite::params;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rustmap_model::{
-    AddrSet, Control, HostResult, HostStatus, PortState, Reason, ScanConfig, ScanEvent, ScanOutcome, ScanStats, Sink,
-    SinkError,
+    AddrSet, Control, HostResult, HostStatus, PortState, Reason, ScanConfig, ScanEvent, ScanOutcome, ScanStats,
+    ScriptScope, Sink, SinkError,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -72,10 +72,21 @@ pub struct StoreHealth {
 
 /// What the sink hands its writer thread.
 enum Msg {
-    Start { id: String, start: i64, args: String, targets: String, config: Option<String> },
+    Start {
+        id: String,
+        start: i64,
+        args: String,
+        targets: String,
+        config: Option<String>,
+    },
     Hosts(Vec<HostResult>),
     Down(Vec<(IpAddr, Reason)>),
     Flush,
+    /// A pre- or postrule script's result (`phase` "pre" or "post"), as JSON.
+    Script {
+        phase: &'static str,
+        result: String,
+    },
     Finish(ScanStats),
 }
 
@@ -213,6 +224,13 @@ impl Writer {
                     }
                 }
                 Ok(Msg::Flush) | Err(RecvTimeoutError::Timeout) => self.flush(),
+                Ok(Msg::Script { phase, result }) => self.write(|store, scan, _| {
+                    store.conn().execute(
+                        "INSERT INTO scan_scripts (scan, phase, result) VALUES (?1, ?2, ?3)",
+                        params![scan, phase, result],
+                    )?;
+                    Ok(())
+                }),
                 Ok(Msg::Finish(stats)) => {
                     self.flush();
                     self.finish(&stats);
@@ -393,6 +411,17 @@ impl Sink for StoreSink {
                 self.hosts.push(h.clone());
                 if self.hosts.len() >= HANDOFF {
                     self.hand_over();
+                }
+            }
+            // Pre- and postrule results; host and port scripts travel inside their host.
+            ScanEvent::ScriptOutput { scope, result } if !self.stopping => {
+                let phase = match scope {
+                    ScriptScope::Pre => "pre",
+                    ScriptScope::Post => "post",
+                    _ => return Ok(Control::Continue),
+                };
+                if let Ok(result) = serde_json::to_string(result) {
+                    self.send(Msg::Script { phase, result });
                 }
             }
             ScanEvent::ScanFinished(stats) => {

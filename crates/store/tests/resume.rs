@@ -274,7 +274,7 @@ fn a_schema_2_database_is_read_as_it_is_then_migrated_to_3_with_every_row() {
 
     // Migrated: every row kept, every reader reads the same.
     let mut store = Store::open(&db).unwrap();
-    assert_eq!(count(&db, "PRAGMA user_version"), 3);
+    assert_eq!(count(&db, "PRAGMA user_version"), SCHEMA_VERSION);
     assert_eq!(readings(&store, &db), before);
     let rows = |t: &str| count(&db, &format!("SELECT count(*) FROM {t}"));
     assert_eq!((rows("scans"), rows("hosts"), rows("ports"), rows("down_hosts")), (4, 7, 10, 4));
@@ -507,4 +507,53 @@ fn past_hosts_gather_open_ports_names_and_round_trips_of_the_newest_scans() {
     // Only the newest scan read.
     let newest = store.past_hosts(1).unwrap();
     assert_eq!(newest[0].open.len(), 2);
+}
+
+/// Schema 4: pre- and postrule script results are kept with their scan, read back in order,
+/// deleted with it; a schema-3 database reads as having none, then migrates.
+#[test]
+fn scan_scripts_are_stored_read_back_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let script = |id: &str, output: &str| ScriptResult {
+        id: id.into(),
+        output: output.into(),
+        elements: vec![("k".into(), "v".into())],
+        table: vec![ScriptEntry { key: Some("k".into()), value: ScriptValue::Text("v".into()) }],
+    };
+    let id = "01KSCRIPTS0000000000000001";
+    feed(
+        &db,
+        None,
+        &[
+            started(id),
+            ScanEvent::ScriptOutput { scope: ScriptScope::Pre, result: script("pre-one", "before") },
+            ScanEvent::HostDone(up("198.18.0.10", &[80])),
+            ScanEvent::ScriptOutput {
+                scope: ScriptScope::Host { addr: ip("198.18.0.10") },
+                result: script("host-one", "in the host's result"),
+            },
+            ScanEvent::ScriptOutput { scope: ScriptScope::Post, result: script("post-one", "after") },
+            finished(ScanOutcome::Completed, 1, 0),
+        ],
+    );
+    let store = Store::open(&db).unwrap();
+    let got = store.scan_scripts(id).unwrap();
+    assert_eq!(got.len(), 2, "host scripts travel in the host: {got:?}");
+    assert_eq!((got[0].0, got[0].1.id.as_str()), (ScriptScope::Pre, "pre-one"));
+    assert_eq!((got[1].0, got[1].1.output.as_str()), (ScriptScope::Post, "after"));
+    assert_eq!(got[1].1.table.len(), 1);
+    drop(store);
+
+    // The same file as schema 3 had it: no table; read only, it has no script results; opened,
+    // it migrates.
+    let c = conn(&db);
+    c.execute_batch("DROP TABLE scan_scripts; PRAGMA user_version = 3;").unwrap();
+    drop(c);
+    assert!(Store::open_read_only(&db).unwrap().scan_scripts(id).unwrap().is_empty());
+    assert_eq!(Store::open_read_only(&db).unwrap().hosts(id).unwrap().len(), 1);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(count(&db, "PRAGMA user_version"), SCHEMA_VERSION);
+    assert!(store.scan_scripts(id).unwrap().is_empty());
+    assert_eq!(integrity(&db), "ok");
 }
