@@ -17,6 +17,15 @@ fn offline(c: &mut ScanConfig) {
     c.service.probe_db.clear();
     c.origin.interface = None;
     c.origin.source = None;
+    // Scripts by name only: a selection item naming a path, or an argument file, reads files.
+    c.scripts.args_file = None;
+    let pathy = |item: &str| {
+        let item = item.trim();
+        item.contains(['/', '\\', '.']) || Path::new(item).exists()
+    };
+    if c.scripts.select.as_deref().is_some_and(|s| s.split(',').any(pathy)) {
+        c.scripts.select = None;
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
