@@ -11,7 +11,7 @@
 
 use crate::validate::{conflict, invalid, parse_time, ConfigError};
 use rustmap_model::config::ScanMode;
-use rustmap_model::{HostResult, HostStatus, ScanConfig, ScanEvent, ScriptScope};
+use rustmap_model::{HostResult, HostStatus, PortState, ScanConfig, ScanEvent, ScriptScope};
 use rustmap_script::engine::DEFAULT_CONCURRENCY;
 use rustmap_script::{Catalog, Context, Engine, Limits, Outcome, Script, ScriptArgs, Targets};
 use std::net::SocketAddr;
@@ -143,7 +143,22 @@ impl ScriptStage {
         for n in &h.hostnames {
             self.targets.add_name(&n.name, h.addr);
         }
-        let outcomes = self.engine.run_host(h).await;
+        // Portrules see the ports a script may talk to (and, on a host open everywhere, the ones
+        // detection examined: a fresh state per port and script is not free); the host's other
+        // ports are no business of theirs.
+        let subset = crate::pipeline::flood_examined(h);
+        let ports = std::mem::take(&mut h.ports);
+        let mut view = h.clone();
+        view.ports = ports
+            .iter()
+            .filter(|p| {
+                matches!(p.state, PortState::Open | PortState::OpenFiltered | PortState::Unfiltered)
+                    && crate::pipeline::examined(&subset, p)
+            })
+            .cloned()
+            .collect();
+        h.ports = ports;
+        let outcomes = self.engine.run_host(&view).await;
         let mut events = Vec::new();
         for o in self.sorted(outcomes) {
             self.push_trace(&o, &mut events);
@@ -240,6 +255,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.scripts.len(), 2);
         assert_eq!(p.timeout, Duration::from_secs(2));
+        #[allow(clippy::type_complexity)]
         let bad: [(&dyn Fn(&mut rustmap_model::config::ScriptsConfig), &str, &str, ConfigErrorKind); 5] = [
             (&|s| s.select = Some("nope".into()), "scripts.select", "nope", ConfigErrorKind::Invalid),
             (&|s| s.select = Some(" ".into()), "scripts.select", " ", ConfigErrorKind::Invalid),
