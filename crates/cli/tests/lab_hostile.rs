@@ -295,3 +295,36 @@ fn scripts_on_the_hostile_services_end_with_results_or_typed_errors() {
         assert!(!out.contains('\u{1b}'), "{out}");
     }
 }
+
+/// h16's DNS server answers every query with compression-pointer loops: as the scan's resolver
+/// (`--dns-servers`), forward and reverse lookups fail with a warning at once; probed by `-sU
+/// -sV`, port 53 is still named.
+#[test]
+fn dns_answers_with_compression_loops_fail_cleanly() {
+    let Some(_lab) = lab() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let args =
+        ["-sT", "-p", "80", "-R", "--dns-servers", H16, "--no-db", "--no-progress", "198.18.0.10", "h10.lab.test"];
+    let (o, took, _) = timed_rustmap(&args, dir.path(), Duration::from_secs(60));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert_clean("stdout", &o.stdout);
+    assert_clean("stderr", &o.stderr);
+    assert!(out.contains("Failed to resolve \"h10.lab.test\""), "{out}");
+    assert!(!out.contains("h10.lab.test (198.18.0.10)"), "no PTR name from a looping answer: {out}");
+
+    let (o, took, _) = timed_rustmap(
+        &["-sU", "-sV", "-n", "-p", "53", "--no-db", "--no-progress", H16],
+        dir.path(),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_clean("stdout", &o.stdout);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("53/udp open  domain"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
