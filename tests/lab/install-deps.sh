@@ -63,6 +63,8 @@ declare -A PROBE=(
   [graphviz]=/usr/bin/dot
   # The TUI test (crates/cli/tests/lab_tui.rs) drives `rustmap --tui` in a private tmux server.
   [tmux]=/usr/bin/tmux
+  # The hostile host (h16): a real SSH tarpit from Debian.
+  [endlessh]=/usr/bin/endlessh
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 

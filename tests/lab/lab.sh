@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${LAB_PYTHON:-/usr/bin/python3}
 LAB_VENV=${LAB_VENV:-/opt/rustmap-lab/venv}   # Python packages Debian lacks (install-deps.sh)
 [ -x "$PY" ] || PY=$(command -v python3)
-NSS=(sw scan r1 r2 h10 h11 h12 h13 h14 h20)
+NSS=(sw scan r1 r2 h10 h11 h12 h13 h14 h16 h20)
 WAIT_SECONDS=20
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
@@ -165,7 +165,8 @@ for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].i
   lan_port h12 198.18.0.12 fd00:18::12
   lan_port h13 198.18.0.13 fd00:18::13
   lan_port h14 198.18.0.14 fd00:18::14
-  for ns in scan h10 h11 h12 h13 h14; do lan_routes "$ns"; done
+  lan_port h16 198.18.0.16 fd00:18::16
+  for ns in scan h10 h11 h12 h13 h14 h16; do lan_routes "$ns"; done
 
   # r1 <-> r2 point-to-point link, r2 <-> h20 remote subnet
   veth r1 eth1 r2 eth0
@@ -673,6 +674,60 @@ EOF
     nfs:2049 docker:2375 jdwp:5005 amqp:5672 kubernetes:8001 elasticsearch:9200 mongodb:27017
 }
 
+# h16: the hostile host. Peers that misbehave on purpose, for "-sV -sC -p- finishes in bounded time
+# and memory, and nothing raw reaches any output" (crates/cli/tests/lab_hostile.rs): endlessh on 22,
+# and hostile_server.py for the rest (see its docstring). Every TCP port without a real listener is
+# redirected (iptables nat, inside h16 only) to the portspoof-like responder on 4444, so all 65535
+# TCP ports are open. IPv4 only: fd00:18::16 is addressed but every port there is closed.
+H16_TCP="22 53 80 443 2222 2323 4444 8080"
+firewall_h16() {
+  local port
+  nsx h16 iptables -t nat -N RM_SPOOF
+  for port in $H16_TCP; do nsx h16 iptables -t nat -A RM_SPOOF -p tcp --dport "$port" -j RETURN; done
+  nsx h16 iptables -t nat -A RM_SPOOF -p tcp -j REDIRECT --to-ports 4444
+  nsx h16 iptables -t nat -A PREROUTING -i eth0 -d 198.18.0.16 -p tcp -j RM_SPOOF
+}
+
+# hostile_chain DIR: a TLS chain of about 1 MiB (leaf + 28 intermediates + root, each CA carrying
+# 900 padding SANs), one EC key for all of them; made at every up, never committed
+hostile_chain() {
+  local h=$1 i esc
+  esc=$(printf '\033')
+  openssl ecparam -name prime256v1 -genkey -noout -out "$h/key.pem" 2>/dev/null
+  chmod 600 "$h/key.pem"
+  { printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\nsubjectAltName=@alt\n[alt]\n'
+    for i in $(seq 1 900); do printf 'DNS.%d=pad%04d.chain-padding.h16.lab.test\n' "$i" "$i"; done; } >"$h/ca.ext"
+  printf 'subjectAltName=DNS:h16.lab.test,IP:198.18.0.16\nbasicConstraints=CA:FALSE\n' >"$h/leaf.ext"
+  openssl req -new -x509 -key "$h/key.pem" -days 30 -subj "/O=RustMap Lab hostile/CN=Hostile Root" \
+    -out "$h/c0.pem" 2>/dev/null
+  for i in $(seq 1 28); do
+    openssl req -new -key "$h/key.pem" -subj "/O=RustMap Lab hostile/CN=Hostile Intermediate $i" \
+      -out "$h/r.csr" 2>/dev/null
+    openssl x509 -req -in "$h/r.csr" -CA "$h/c$((i - 1)).pem" -CAkey "$h/key.pem" -set_serial "$i" -days 30 \
+      -extfile "$h/ca.ext" -out "$h/c$i.pem" 2>/dev/null
+  done
+  # the leaf's subject carries an escape sequence and markup (UTF8String)
+  openssl req -new -key "$h/key.pem" -utf8 -subj "/O=RustMap Lab ${esc}[2J<script>&amp;/CN=h16.lab.test" \
+    -out "$h/r.csr" 2>/dev/null
+  openssl x509 -req -in "$h/r.csr" -CA "$h/c28.pem" -CAkey "$h/key.pem" -set_serial 100 -days 30 \
+    -extfile "$h/leaf.ext" -out "$h/leaf.pem" 2>/dev/null
+  cat "$h/leaf.pem" $(for i in $(seq 28 -1 0); do echo "$h/c$i.pem"; done) >"$h/chain.pem"
+}
+
+services_h16() {
+  local h=$D/h16
+  mkdir -p "$h"
+  firewall_h16
+  hostile_chain "$h"
+  # endlessh (Debian): an endless SSH pre-banner, a random line every second; own (empty) config
+  : >"$h/endlessh.conf"
+  start h16 endlessh /usr/bin/endlessh -4 -f "$h/endlessh.conf" -p 22 -d 1000 -l 255 -m 1024 -v
+  start h16 hostile "$PY" "$HERE/hostile_server.py" --cert "$h/chain.pem" --key "$h/key.pem" \
+    dns:53 bomb:80 tls:443 sshbig:2222 drip:2323 redirect:8080
+  # the portspoof-like responder has a process of its own (it takes every other port's connections)
+  start h16 spoof "$PY" "$HERE/hostile_server.py" spoof:4444
+}
+
 services_h20() {
   ssh_host h20 h20.lab.test
   nginx_host h20 h20.lab.test "
@@ -747,6 +802,7 @@ cmd_up() {
   services_h11
   services_h12
   services_h14
+  services_h16
   services_h20
   log "waiting for listeners (up to ${WAIT_SECONDS}s)"
   wait_listening

@@ -311,6 +311,8 @@ def check_probe(truth):
             closed_probe = 1  # tcpmux: never used in the lab
             if host["tcp"]["default"] == "closed":
                 expect(f"{host['name']} {tag}:{closed_probe} (closed)", connect(addr, closed_probe, 3.0), "refused")
+            elif host["tcp"]["default"] == "open":  # every port accepts (h16's portspoof-like redirect)
+                expect(f"{host['name']} {tag}:{closed_probe} (redirected)", connect(addr, closed_probe, 3.0), "open")
             else:
                 expect(f"{host['name']} {tag}:{closed_probe} (dropped)", connect(addr, closed_probe, 1.0), "timeout")
             for r in host["tcp"]["rejected"]:

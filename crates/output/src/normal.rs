@@ -183,14 +183,19 @@ impl<W: Write + Send> NormalWriter<W> {
             if versions {
                 cols.push(("VERSION", 4));
             }
+            // Column widths once: measured per line, a table of 65535 ports took hours.
+            let widths: Vec<usize> = cols
+                .iter()
+                .map(|(title, i)| cells.iter().map(|c| c[*i].chars().count()).max().unwrap_or(0).max(title.len()) + 1)
+                .collect();
             let render = |cell: &dyn Fn(usize) -> String| {
                 let mut line = String::new();
-                for (k, (title, i)) in cols.iter().enumerate() {
+                for (k, (_, i)) in cols.iter().enumerate() {
                     let text = cell(*i);
                     if k + 1 == cols.len() {
                         line.push_str(&text);
                     } else {
-                        let width = cells.iter().map(|c| c[*i].chars().count()).max().unwrap_or(0).max(title.len()) + 1;
+                        let width = widths[k];
                         line.push_str(&format!("{text:width$}"));
                     }
                 }
@@ -382,6 +387,26 @@ impl<W: Write + Send> Sink for NormalWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A host open on every port (a portspoof-like responder): the port table is laid out in
+    /// linear time (its column widths were measured again for every line: hours for 65535 ports).
+    #[test]
+    fn a_table_of_every_port_is_written_quickly() {
+        use rustmap_model::{HostStatus, PortResult, PortState, Protocol, Reason, ServiceInfo};
+        let mut h = HostResult::new("198.18.0.16".parse().unwrap(), HostStatus::Up, Reason::SynAck);
+        for port in 1..=u16::MAX {
+            let mut p = PortResult::new(Protocol::Tcp, port, PortState::Open, Reason::SynAck, 64);
+            p.service = Some(ServiceInfo { name: "unknown".into(), ..Default::default() });
+            h.ports.push(p);
+        }
+        let start = std::time::Instant::now();
+        let mut w = NormalWriter::new(Vec::new(), Options::default());
+        w.write_host(&h).unwrap();
+        let text = String::from_utf8(w.out).unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+        assert_eq!(text.lines().filter(|l| l.contains("/tcp ")).count(), 65535);
+        assert!(text.contains("\n65535/tcp open  unknown\n"), "{}", &text[text.len() - 200..]);
+    }
 
     #[test]
     fn latency_has_two_significant_digits() {

@@ -10,7 +10,7 @@
 //! A cancelled scan delivers what it holds.
 
 use crate::dns::{self, Resolver};
-use crate::pipeline::{add_service_names, detect_host, detectable, Hub};
+use crate::pipeline::{add_service_names, detect_host, detectable, flood_examined, flood_warning, Hub};
 use crate::scripts::ScriptStage;
 use crate::trace::TraceStage;
 use crate::{ReverseDns, ScanPlan, TICK_EVERY};
@@ -163,9 +163,12 @@ impl Pump {
                             let mut events = Vec::new();
                             if let ScanEvent::HostDone(h) = &mut ev {
                                 let start_unix = h.start_unix;
+                                if (detect.is_some() || scripts.is_some()) && flood_examined(h).is_some() {
+                                    events.push(flood_warning(h));
+                                }
                                 if let Some(det) = detect {
                                     tokio::select! {
-                                        found = detect_host(&det, h) => events = found,
+                                        found = detect_host(&det, h) => events.extend(found),
                                         _ = out_of_time(host_timeout, start_unix) => h.timed_out = true,
                                         _ = cancel.cancelled() => {}
                                     }

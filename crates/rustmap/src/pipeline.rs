@@ -359,21 +359,82 @@ pub(crate) fn detectable(p: &PortResult) -> Option<Transport> {
     }
 }
 
-/// Run detection on every detectable port of `h`, in parallel (the detector bounds the sockets),
-/// and fold the findings into the host's ports. Returns a `ServiceFound` event per port where
-/// detection named something, in the order they were found.
+/// A host with more open TCP ports than this runs no services on most of them: something
+/// accepts every connection (a portspoof-like responder, a tarpit, a middlebox answering for the
+/// host). Probing each of them would take hours and tell nothing, so detection and port scripts
+/// look at [`FLOOD_EXAMINED`] of its open TCP ports only, the most common first (port table rank).
+pub(crate) const OPEN_FLOOD: usize = 1000;
+/// How many open TCP ports of such a host are examined (detection, port scripts).
+pub(crate) const FLOOD_EXAMINED: usize = 256;
+/// Ports of one host under detection at once. A port's detection is a task holding every probe
+/// state of the port; a task per open port at once would hold them all (a host open on all 65535
+/// ports: gigabytes), while the detector's socket bound lets only a few hundred progress anyway.
+const PORTS_IN_FLIGHT: usize = 256;
+
+/// On a host with more than [`OPEN_FLOOD`] open TCP ports, the open TCP ports detection and
+/// port scripts look at: [`FLOOD_EXAMINED`] of them, by port table rank (then by number); `None`
+/// for any other host (every port is examined).
+pub(crate) fn flood_examined(h: &HostResult) -> Option<std::collections::HashSet<u16>> {
+    let open: std::collections::HashSet<u16> =
+        h.ports.iter().filter(|p| p.protocol == Protocol::Tcp && p.state == PortState::Open).map(|p| p.port).collect();
+    if open.len() <= OPEN_FLOOD {
+        return None;
+    }
+    let table = PortTable::builtin();
+    let ranked = table.top(Protocol::Tcp, table.len(Protocol::Tcp));
+    let mut chosen: Vec<u16> = ranked.iter().copied().filter(|p| open.contains(p)).take(FLOOD_EXAMINED).collect();
+    if chosen.len() < FLOOD_EXAMINED {
+        let mut rest: Vec<u16> = open.iter().copied().filter(|p| !chosen.contains(p)).collect();
+        rest.sort_unstable();
+        chosen.extend(rest.into_iter().take(FLOOD_EXAMINED - chosen.len()));
+    }
+    Some(chosen.into_iter().collect())
+}
+
+/// The warning for a host [`flood_examined`] limits.
+pub(crate) fn flood_warning(h: &HostResult) -> ScanEvent {
+    let open = h.ports.iter().filter(|p| p.protocol == Protocol::Tcp && p.state == PortState::Open).count();
+    ScanEvent::Warning {
+        message: format!(
+            "{}: {open} open TCP ports, more than {OPEN_FLOOD}: something answers for every port \
+             (portspoof, tarpit, middlebox); service detection and port scripts look at the \
+             {FLOOD_EXAMINED} most common of them only",
+            h.addr
+        ),
+    }
+}
+
+/// Whether port `p` is examined on a host [`flood_examined`] returned `examined` for.
+pub(crate) fn examined(examined: &Option<std::collections::HashSet<u16>>, p: &PortResult) -> bool {
+    match examined {
+        Some(set) if p.protocol == Protocol::Tcp => set.contains(&p.port),
+        _ => true,
+    }
+}
+
+/// Run detection on every detectable port of `h` ([`flood_examined`] ones only on a host open
+/// everywhere), in parallel (at most [`PORTS_IN_FLIGHT`] ports at once; the detector bounds the
+/// sockets), and fold the findings into the host's ports. Returns a `ServiceFound` event per port
+/// where detection named something, in the order they were found.
 pub(crate) async fn detect_host(detector: &Arc<Detector>, h: &mut HostResult) -> Vec<ScanEvent> {
     let srtt = h.srtt_us.map(Duration::from_micros);
     let mut found = Vec::new();
     let mut jobs = JoinSet::new();
-    for (i, p) in h.ports.iter().enumerate() {
-        if let Some(transport) = detectable(p) {
+    let subset = flood_examined(h);
+    let mut todo: std::collections::VecDeque<(usize, SocketAddr, Transport)> = h
+        .ports
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| examined(&subset, p))
+        .filter_map(|(i, p)| detectable(p).map(|t| (i, SocketAddr::new(h.addr, p.port), t)))
+        .collect();
+    loop {
+        while jobs.len() < PORTS_IN_FLIGHT {
+            let Some((i, target, transport)) = todo.pop_front() else { break };
             let det = Arc::clone(detector);
-            let target = SocketAddr::new(h.addr, p.port);
             jobs.spawn(async move { (i, det.detect(target, transport, srtt).await) });
         }
-    }
-    while let Some(done) = jobs.join_next().await {
+        let Some(done) = jobs.join_next().await else { break };
         let Ok((i, outcome)) = done else { continue };
         let Some(p) = h.ports.get_mut(i) else { continue };
         // An answer proves a UDP port open, as in nmap's -sV.
@@ -746,6 +807,39 @@ mod tests {
         let mut rest = order[2..].to_vec();
         rest.sort_unstable();
         assert_eq!(rest, ports.iter().copied().filter(|p| *p != 22 && *p != 80).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_host_open_everywhere_has_its_most_common_ports_examined() {
+        use super::{examined, flood_examined, flood_warning, FLOOD_EXAMINED, OPEN_FLOOD};
+        use rustmap_model::{HostResult, HostStatus, PortResult, PortState, Protocol, Reason, ScanEvent};
+        let host = |open: u16| {
+            let mut h = HostResult::new("198.18.0.16".parse().unwrap(), HostStatus::Up, Reason::SynAck);
+            for port in 1..=open {
+                h.ports.push(PortResult::new(Protocol::Tcp, port, PortState::Open, Reason::SynAck, 64));
+            }
+            h.ports.push(PortResult::new(Protocol::Udp, 53, PortState::Open, Reason::UdpResponse, 64));
+            h
+        };
+        // A real host, however busy: everything is examined.
+        assert!(flood_examined(&host(OPEN_FLOOD as u16)).is_none());
+        let h = host(u16::MAX);
+        let set = flood_examined(&h).expect("65535 open ports is a flood");
+        assert_eq!(set.len(), FLOOD_EXAMINED);
+        for port in [21, 22, 25, 53, 80, 443, 2222, 3389, 8080] {
+            assert!(set.contains(&port), "{port}");
+        }
+        let some = Some(set);
+        assert!(examined(&some, &PortResult::new(Protocol::Udp, 53, PortState::Open, Reason::UdpResponse, 64)));
+        assert!(!examined(&some, &PortResult::new(Protocol::Tcp, 65000, PortState::Open, Reason::SynAck, 64)));
+        let ScanEvent::Warning { message } = flood_warning(&h) else { panic!() };
+        assert!(message.starts_with("198.18.0.16: 65535 open TCP ports"), "{message}");
+        // Fewer ranked ports open than the cap: the lowest unranked ones fill it.
+        let mut h = HostResult::new("198.18.0.16".parse().unwrap(), HostStatus::Up, Reason::SynAck);
+        for port in 40000..=u16::MAX {
+            h.ports.push(PortResult::new(Protocol::Tcp, port, PortState::Open, Reason::SynAck, 64));
+        }
+        assert_eq!(flood_examined(&h).unwrap().len(), FLOOD_EXAMINED);
     }
 
     #[tokio::test]

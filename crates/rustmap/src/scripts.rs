@@ -153,7 +153,22 @@ impl ScriptStage {
         for n in &h.hostnames {
             self.targets.add_name(&n.name, h.addr);
         }
-        let outcomes = self.engine.run_host(h).await;
+        // Portrules see the ports a script may talk to (and, on a host open everywhere, the ones
+        // detection examined: a fresh state per port and script is not free); the host's other
+        // ports are no business of theirs.
+        let subset = crate::pipeline::flood_examined(h);
+        let ports = std::mem::take(&mut h.ports);
+        let mut view = h.clone();
+        view.ports = ports
+            .iter()
+            .filter(|p| {
+                matches!(p.state, PortState::Open | PortState::OpenFiltered | PortState::Unfiltered)
+                    && crate::pipeline::examined(&subset, p)
+            })
+            .cloned()
+            .collect();
+        h.ports = ports;
+        let outcomes = self.engine.run_host(&view).await;
         let mut events = Vec::new();
         for mut o in self.sorted(outcomes) {
             self.push_trace(&o, &mut events);

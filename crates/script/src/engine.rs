@@ -161,13 +161,13 @@ impl Engine {
             let mut set = JoinSet::new();
             for (script, _) in self.scripts.iter().zip(self.levels.iter()).filter(|(_, l)| **l == level) {
                 if script.rules.hostrule {
-                    self.spawn(&mut set, script.clone(), host.clone(), None, Phase::Host);
+                    self.spawn_bounded(&mut set, &mut out, script, &host, None, Phase::Host).await;
                 }
                 if script.rules.portrule {
                     // As in NSE: portrules see the ports that may talk back, not closed or
                     // filtered ones (a fresh state per port is not free).
                     for port in host.ports.iter().filter(|p| scriptable(p.state)) {
-                        self.spawn(&mut set, script.clone(), host.clone(), Some(port.clone()), Phase::Port);
+                        self.spawn_bounded(&mut set, &mut out, script, &host, Some(port.clone()), Phase::Port).await;
                     }
                 }
             }
@@ -205,6 +205,29 @@ impl Engine {
             out.extend(join_all(set).await);
         }
         out
+    }
+
+    /// [`Engine::spawn`] once a run slot is free: a host with thousands of open ports then holds
+    /// at most the runs in flight plus the finished ones, not a waiting task per (script, port)
+    /// (each a whole future; tens of kilobytes in a debug build). Finished runs are collected
+    /// into `out` on the way.
+    async fn spawn_bounded(
+        &self,
+        set: &mut JoinSet<Option<Outcome>>,
+        out: &mut Vec<Outcome>,
+        script: &Script,
+        host: &Arc<HostResult>,
+        port: Option<PortResult>,
+        phase: Phase,
+    ) {
+        while set.len() >= self.in_flight {
+            match set.join_next().await {
+                Some(Ok(Some(outcome))) => out.push(outcome),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        self.spawn(set, script.clone(), host.clone(), port, phase);
     }
 
     fn spawn(

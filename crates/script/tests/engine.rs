@@ -239,6 +239,22 @@ async fn many_scripts_are_in_flight_at_once() {
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }
 
+/// More ports than runs in flight: runs wait for a slot before they are spawned (a host open on
+/// every port held one waiting task per script and port: gigabytes), and none is lost.
+#[tokio::test]
+async fn a_host_with_more_ports_than_slots_gets_every_run() {
+    const ECHO: &str = "categories = {'safe'}\nportrule = function(h, p) return p.number % 2 == 0 end\naction = function(h, p) return tostring(p.number) end\n";
+    let script = Script::parse("echo", ECHO, rustmap_script::script::Origin::Builtin).unwrap();
+    let ports: Vec<u16> = (1..=600).collect();
+    let engine = Engine::new(vec![script], ctx(""), limits(), 8);
+    assert_eq!(engine.in_flight(), 8);
+    let out = engine.run_host(&host(&ports, None)).await;
+    let mut got: Vec<u16> =
+        out.iter().map(|o| o.result.as_ref().unwrap().as_ref().unwrap().output.parse().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, (1..=300).map(|i| i * 2).collect::<Vec<u16>>());
+}
+
 #[tokio::test]
 async fn script_args_reach_get_script_args() {
     const ARGS: &str = r#"
