@@ -26,6 +26,7 @@ SCENARIOS = [
     ("discovery", "-sn /24 (ARP)", ["-n", "-sn", "198.18.0.0/24"], 60),
     ("discovery", "-sn -T4 routed /16", ["-n", "-sn", "-T4", "198.19.0.0/16"], 300),
     ("version", "-sV h10 services", ["-n", "-sT", "-sV", "-p", H10_SERVICES, "198.18.0.10"], 120),
+    ("scripts", "-sV -sC h10 services", ["-n", "-sT", "-sV", "-sC", "-p", H10_SERVICES, "198.18.0.10"], 120),
     ("udp", "-sU -F h13", ["-n", "-sU", "-F", "-T4", "198.18.0.13"], 300),
 ]
 
