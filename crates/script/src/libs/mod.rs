@@ -123,6 +123,7 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("match", include_str!("../lua/match.lua")),
     ("comm", include_str!("../lua/comm.lua")),
     ("ssh2", include_str!("../lua/ssh2.lua")),
+    ("mqtt", include_str!("../lua/mqtt.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";
