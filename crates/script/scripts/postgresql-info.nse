@@ -105,7 +105,9 @@ action = function(host, port)
     local kind, payload = read_message(socket)
     socket:close()
     if kind == "v" and #payload >= 4 then
-      local newest = string.unpack(">I4", payload)
+      -- The documentation says "newest minor version"; servers send the whole version
+      -- number (major << 16 | minor): take the low half either way.
+      local newest = string.unpack(">I4", payload) & 0xffff
       if newest < 99 then
         out.protocol = "3.0 to 3." .. newest
         lines[#lines + 1] = "Protocol versions: " .. out.protocol
