@@ -121,7 +121,8 @@ fn http_methods_reports_the_allow_list_nginx_is_configured_with() {
     let conf = server_block(&nginx_conf(), 8080);
     let allow = conf.split("add_header Allow '").nth(1).and_then(|s| s.split('\'').next()).unwrap();
     let methods: Vec<&str> = allow.split(", ").collect();
-    let risky: Vec<&str> = methods.iter().copied().filter(|m| !["GET", "HEAD", "POST", "OPTIONS"].contains(m)).collect();
+    let risky: Vec<&str> =
+        methods.iter().copied().filter(|m| !["GET", "HEAD", "POST", "OPTIONS"].contains(m)).collect();
     let out = scan_h10("80,8080", "http-methods", &[]);
     let block = port_block(&out, 8080);
     assert!(block.contains(&format!("| http-methods: Supported Methods: {}", methods.join(" "))), "{out}");
@@ -335,7 +336,8 @@ fn mqtt_subscribe_receives_the_messages_retained_at_lab_start() {
     let want: Vec<String> =
         tsv.lines().map(|l| l.split_once('\t').map(|(t, p)| format!("{t}: {p}")).unwrap()).collect();
     assert_eq!(want.len(), 2, "{tsv}");
-    let out = scan_h10("1883", "mqtt-subscribe", &["--script-args", "mqtt-subscribe.topics=lab/#,mqtt-subscribe.wait=1"]);
+    let out =
+        scan_h10("1883", "mqtt-subscribe", &["--script-args", "mqtt-subscribe.topics=lab/#,mqtt-subscribe.wait=1"]);
     let block = port_block(&out, 1883);
     for line in &want {
         assert!(block.contains(line.as_str()), "want {line:?} in:\n{out}");
