@@ -8,11 +8,12 @@
 
 mod common;
 
-use common::{lab, prefix, rustmap};
+use common::{ground_truth, lab, prefix, rustmap};
 use std::path::PathBuf;
 use std::process::Command;
 
 const H10: &str = "198.18.0.10";
+const H14: &str = "198.18.0.14";
 
 /// Where `lab.sh` keeps the lab's files (`LAB_DIR`, else `/tmp/$LAB_PREFIX`).
 fn lab_dir() -> PathBuf {
@@ -28,10 +29,27 @@ fn run_ok(args: &[&str]) -> String {
 
 /// `-sT -sV` of `ports` on h10 with `scripts`, normal output.
 fn scan_h10(ports: &str, scripts: &str, extra: &[&str]) -> String {
+    scan(H10, ports, scripts, extra)
+}
+
+fn scan(addr: &str, ports: &str, scripts: &str, extra: &[&str]) -> String {
     let mut args = vec!["-sT", "-sV", "-n", "--no-db", "-p", ports, "--script", scripts];
     args.extend_from_slice(extra);
-    args.push(H10);
+    args.push(addr);
     run_ok(&args)
+}
+
+/// A TCP port's entry in ground-truth.json (what the lab's daemon or fixture announces).
+fn truth_port(ns: &str, port: u64) -> serde_json::Value {
+    let truth = ground_truth();
+    let host = truth["hosts"].as_array().unwrap().iter().find(|h| h["ns"] == ns).unwrap().clone();
+    host["tcp"]["open"].as_array().unwrap().iter().find(|p| p["port"] == port).unwrap().clone()
+}
+
+/// tests/lab/lab_servers.py, where the protocol fixtures' answers are written.
+fn lab_servers_source() -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/lab/lab_servers.py");
+    std::fs::read_to_string(p).unwrap()
 }
 
 /// The lines normal output writes under `port`/tcp (its own line and its script results).
@@ -379,4 +397,57 @@ fn py_ssh_version_reports_the_installed_openssh() {
     ] {
         assert!(block.contains(&want), "want {want:?} in:\n{out}");
     }
+}
+
+#[test]
+fn docker_version_reports_the_fixtures_engine() {
+    let Some(_lab) = lab() else { return };
+    // h14:2375 is lab_servers.py's Docker Engine API fixture; ground-truth.json names its version.
+    let version = truth_port("h14", 2375)["version"].as_str().unwrap().to_string();
+    let src = lab_servers_source();
+    assert!(src.contains(r#""ApiVersion":"1.43""#), "the fixture's API version changed");
+    let out = scan(H14, "2375", "docker-version", &[]);
+    let block = port_block(&out, 2375);
+    for want in [
+        format!("| docker-version: Version: {version}"),
+        "| API version: 1.43".to_string(),
+        "| OS: linux".to_string(),
+        "|_Unauthenticated: the API answers without credentials".to_string(),
+    ] {
+        assert!(block.contains(&want), "want {want:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn rtsp_methods_reports_the_fixtures_public_header() {
+    let Some(_lab) = lab() else { return };
+    let src = lab_servers_source();
+    let public = src.split("Public: ").nth(1).and_then(|s| s.split("\\r\\n").next()).unwrap().to_string();
+    let t = truth_port("h14", 554);
+    let server = format!("{} v{}", t["product"].as_str().unwrap(), t["version"].as_str().unwrap());
+    let out = scan(H14, "554", "rtsp-methods", &[]);
+    let want = format!("| rtsp-methods: {public}\n|_Server: {server}");
+    assert!(port_block(&out, 554).contains(&want), "want {want:?} in:\n{out}");
+}
+
+#[test]
+fn mongodb_info_reads_the_fixtures_build_info() {
+    let Some(_lab) = lab() else { return };
+    let version = truth_port("h14", 27017)["version"].as_str().unwrap().to_string();
+    let out = scan(H14, "27017", "mongodb-info", &[]);
+    let block = port_block(&out, 27017);
+    let want =
+        format!("| mongodb-info: Version: {version}\n| Git version: {}\n|_Version array: {version}.0", "0".repeat(40));
+    assert!(block.contains(&want), "want {want:?} in:\n{out}");
+}
+
+#[test]
+fn pptp_version_reports_pptpds_control_connection_reply() {
+    let Some(_lab) = lab() else { return };
+    // h14 runs Debian's pptpd; ground-truth.json has its vendor string as the product.
+    let vendor = truth_port("h14", 1723)["product"].as_str().unwrap().to_string();
+    let out = scan(H14, "1723", "pptp-version", &["-oX", "-"]);
+    assert!(out.contains(r#"<elem key="protocol">1.0</elem>"#), "{out}");
+    assert!(out.contains(r#"<elem key="result">success</elem>"#), "{out}");
+    assert!(out.contains(&format!(r#"<elem key="vendor">{vendor}</elem>"#)), "{out}");
 }

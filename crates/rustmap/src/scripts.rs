@@ -243,7 +243,7 @@ mod tests {
         let p = plan(|s| s.select = Some("default".into())).unwrap().unwrap();
         let mut ids: Vec<&str> = p.scripts.iter().map(|s| s.id.as_str()).collect();
         ids.sort_unstable();
-        assert_eq!(ids, ["ftp-anon", "http-title", "ssh-hostkey", "ssl-cert"]);
+        assert_eq!(ids, ["ftp-anon", "http-title", "mongodb-info", "rtsp-methods", "ssh-hostkey", "ssl-cert"]);
         let p = plan(|s| {
             s.select = Some("http-* or banner".into());
             s.args = Some("http-title.url=/admin".into());

@@ -108,6 +108,10 @@ const BUILTINS: &[(&str, &str)] = &[
     ("ftp-anon", include_str!("../scripts/ftp-anon.nse")),
     ("mqtt-version", include_str!("../scripts/mqtt-version.nse")),
     ("mqtt-subscribe", include_str!("../scripts/mqtt-subscribe.nse")),
+    ("docker-version", include_str!("../scripts/docker-version.nse")),
+    ("rtsp-methods", include_str!("../scripts/rtsp-methods.nse")),
+    ("mongodb-info", include_str!("../scripts/mongodb-info.nse")),
+    ("pptp-version", include_str!("../scripts/pptp-version.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.

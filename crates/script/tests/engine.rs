@@ -86,7 +86,10 @@ fn only(outcomes: &[Outcome], id: &str) -> Outcome {
 async fn builtin_catalog_and_selection() {
     let mut c = Catalog::builtin().unwrap();
     let ids = |v: Vec<Script>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
-    assert_eq!(ids(c.select("default").unwrap()), vec!["http-title", "ssl-cert", "ssh-hostkey", "ftp-anon"]);
+    assert_eq!(
+        ids(c.select("default").unwrap()),
+        vec!["http-title", "ssl-cert", "ssh-hostkey", "ftp-anon", "rtsp-methods", "mongodb-info"]
+    );
     assert_eq!(
         ids(c.select("default or safe").unwrap()),
         vec![
@@ -109,6 +112,10 @@ async fn builtin_catalog_and_selection() {
             "ftp-anon",
             "mqtt-version",
             "mqtt-subscribe",
+            "docker-version",
+            "rtsp-methods",
+            "mongodb-info",
+            "pptp-version",
             "py-http-title",
             "py-http-headers-full",
             "py-ssh-version"
@@ -128,7 +135,10 @@ async fn builtin_catalog_and_selection() {
         ]
     );
     assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
-    assert_eq!(ids(c.select("default and not ss?-*").unwrap()), vec!["http-title", "ftp-anon"]);
+    assert_eq!(
+        ids(c.select("default and not ss?-*").unwrap()),
+        vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info"]
+    );
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);
     assert!(c.select("no-such-script").is_err());
     let title = c.get("http-title").unwrap();
