@@ -7,7 +7,7 @@ local stdnse = require "stdnse"
 
 description = [[
 Requests common redirect endpoints (/go, /redirect, /redir, /out, /link, /login, /logout,
-/r, /url) with common target parameters (url, next, redirect, redirect_uri, return,
+/r, /url) and, for each that exists (not 404 or 410), requests it with common target parameters (url, next, redirect, redirect_uri, return,
 returnTo, dest, destination, target, goto, to, continue, u, r) pointing at a site that is not
 the server's own, without following any redirect, and reports each request whose answer
 redirects to that site: an open redirect (CWE-601), which lends the server's name to phishing
@@ -48,7 +48,11 @@ action = function(host, port)
   local paths, params = list_arg("paths", PATHS), list_arg("params", PARAMS)
   local found, requests = {}, 0
   for _, path in ipairs(paths) do
-    for _, param in ipairs(params) do
+    -- A path that does not exist (404, 410) or draws no HTTP answer is not tried further.
+    requests = requests + 1
+    local bare = http.get(host, port, tostring(path), { redirect_ok = false, max_body_size = 16384, timeout = 10000 })
+    local exists = bare and bare.status and bare.status ~= 404 and bare.status ~= 410
+    for _, param in ipairs(exists and params or {}) do
       requests = requests + 1
       if requests > MAX_REQUESTS then break end
       local target = tostring(path) .. "?" .. tostring(param) .. "=" .. CANARY
