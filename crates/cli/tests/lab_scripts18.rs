@@ -451,3 +451,48 @@ fn pptp_version_reports_pptpds_control_connection_reply() {
     assert!(out.contains(r#"<elem key="result">success</elem>"#), "{out}");
     assert!(out.contains(&format!(r#"<elem key="vendor">{vendor}</elem>"#)), "{out}");
 }
+
+#[test]
+fn docker_containers_lists_the_fixtures_containers() {
+    let Some(_lab) = lab() else { return };
+    // The fixture's list is lab_servers.DOCKER_CONTAINERS; read it through Python.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/lab");
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg("import json, sys; sys.path.insert(0, sys.argv[1]); import lab_servers; print(json.dumps(lab_servers.DOCKER_CONTAINERS))")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    let out = scan(H14, "2375", "docker-containers", &[]);
+    let block = port_block(&out, 2375);
+    assert!(block.contains(&format!("| docker-containers: {} containers", list.len())), "{out}");
+    for c in list {
+        let name = c["Names"][0].as_str().unwrap().trim_start_matches('/');
+        let mut line = format!(
+            "{name}: {}, {} ({})",
+            c["Image"].as_str().unwrap(),
+            c["State"].as_str().unwrap(),
+            c["Status"].as_str().unwrap()
+        );
+        let ports: Vec<String> = c["Ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}->{}/{}",
+                    p["IP"].as_str().unwrap(),
+                    p["PublicPort"],
+                    p["PrivatePort"],
+                    p["Type"].as_str().unwrap()
+                )
+            })
+            .collect();
+        if !ports.is_empty() {
+            line = format!("{line}, ports {}", ports.join(" "));
+        }
+        assert!(block.contains(&line), "want {line:?} in:\n{out}");
+    }
+}

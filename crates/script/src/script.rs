@@ -109,6 +109,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("mqtt-version", include_str!("../scripts/mqtt-version.nse")),
     ("mqtt-subscribe", include_str!("../scripts/mqtt-subscribe.nse")),
     ("docker-version", include_str!("../scripts/docker-version.nse")),
+    ("docker-containers", include_str!("../scripts/docker-containers.nse")),
     ("rtsp-methods", include_str!("../scripts/rtsp-methods.nse")),
     ("mongodb-info", include_str!("../scripts/mongodb-info.nse")),
     ("pptp-version", include_str!("../scripts/pptp-version.nse")),

@@ -113,6 +113,7 @@ async fn builtin_catalog_and_selection() {
             "mqtt-version",
             "mqtt-subscribe",
             "docker-version",
+            "docker-containers",
             "rtsp-methods",
             "mongodb-info",
             "pptp-version",
