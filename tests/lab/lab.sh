@@ -298,13 +298,30 @@ services_h10() {
     -addext "subjectAltName=DNS:h10.lab.test,IP:198.18.0.10,IP:fd00:18::10" \
     -keyout "$h/tls.key" -out "$h/tls.crt" 2>/dev/null
   chmod 600 "$h/tls.key"
+  # What the http-* scripts' lab tests check (crates/cli/tests/lab_scripts18.rs): /robots.txt and
+  # /favicon.ico on every port; an open redirect (/go?url=...) on 80; on 8080 CORS that reflects
+  # any Origin with credentials, and OPTIONS answered with an Allow list; security headers on 8443.
   nginx_host h10 h10.lab.test "
-  server { listen 80 default_server; listen [::]:80 default_server; add_header X-Lab-Port 80; }
-  server { listen 8080 default_server; listen [::]:8080 default_server; add_header X-Lab-Port 8080; }
+  server { listen 80 default_server; listen [::]:80 default_server; add_header X-Lab-Port 80;
+           location = /go { return 302 \$arg_url; } }
+  server { listen 8080 default_server; listen [::]:8080 default_server; add_header X-Lab-Port 8080;
+           add_header Access-Control-Allow-Origin \$http_origin always;
+           add_header Access-Control-Allow-Credentials true always;
+           add_header Access-Control-Allow-Methods 'GET, POST, PUT' always;
+           location / { if (\$request_method = OPTIONS) {
+             add_header Allow 'GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE' always; return 204; } } }
   server { listen 443 ssl default_server; listen [::]:443 ssl default_server; add_header X-Lab-Port 443;
            ssl_certificate $h/tls.crt; ssl_certificate_key $h/tls.key; }
   server { listen 8443 ssl default_server; listen [::]:8443 ssl default_server; add_header X-Lab-Port 8443;
+           add_header Strict-Transport-Security 'max-age=31536000; includeSubDomains' always;
+           add_header X-Frame-Options DENY always;
+           add_header X-Content-Type-Options nosniff always;
+           add_header Content-Security-Policy \"default-src 'self'\" always;
+           add_header Referrer-Policy no-referrer always;
            ssl_certificate $h/tls.crt; ssl_certificate_key $h/tls.key; }"
+  printf 'User-agent: *\nDisallow: /admin/\nDisallow: /private/\nAllow: /public/\n' >"$D/h10/nginx/www/robots.txt"
+  "$PY" -c 'import sys, zlib; sys.stdout.buffer.write(zlib.compress(b"RustMap lab favicon " * 400, 9) * 3)' \
+    >"$D/h10/nginx/www/favicon.ico"
 
   # QUIC on udp/443 (both families: one dual-stack socket), ALPN h3, nginx's certificate: aioquic
   # from the lab's virtualenv (install-deps.sh), an implementation independent of RustMap's quinn
@@ -383,6 +400,25 @@ log_dest stderr
 user mosquitto
 EOF
   start h10 mosquitto /usr/sbin/mosquitto -c "$h/mosquitto.conf"
+  # Retained messages for mqtt-subscribe's lab test (topic<TAB>payload in mqtt-retained.tsv):
+  # published once mosquitto listens, by a one-shot client outside the pid files (it exits).
+  printf 'lab/h10/status\tRustMap lab retained message\nlab/h10/firmware\t1.2.3-lab\n' >"$h/mqtt-retained.tsv"
+  (nsx h10 "$PY" -c 'import socket, struct, sys, time
+def pkt(kind, body): return bytes([kind]) + bytes([len(body)]) + body
+def s2(b): return struct.pack(">H", len(b)) + b
+for _ in range(100):
+    try:
+        c = socket.create_connection(("127.0.0.1", 1883), timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+c.sendall(pkt(0x10, s2(b"MQTT") + bytes([4, 2]) + struct.pack(">H", 30) + s2(b"lab-retain")))
+assert c.recv(4)[0] == 0x20
+for line in open(sys.argv[1], "rb").read().splitlines():
+    topic, payload = line.split(b"\t", 1)
+    c.sendall(pkt(0x31, s2(topic) + payload))
+c.sendall(b"\xe0\x00")
+c.close()' "$h/mqtt-retained.tsv" >"$D/log/h10-mqtt-retain.log" 2>&1 &)
 
   # snmpd: community "public", read-only, its own config only (-C), UDP 161 v4 + v6
   mkdir -p "$h/snmp"

@@ -28,6 +28,7 @@ in time. Runs in the foreground until SIGTERM/SIGINT.
 """
 
 import argparse
+import json
 import signal
 import socket
 import struct
@@ -269,6 +270,17 @@ def serve_elasticsearch(conn, host):
         conn.sendall(http_answer("404 Not Found", headers, b'{"error":"no handler found","status":404}'))
 
 
+# What the Docker fixture lists at /containers/json (the Engine API's fields, a subset).
+DOCKER_CONTAINERS = [
+    {"Id": "8dfafdbc3a40" + "0" * 52, "Names": ["/lab-web"], "Image": "nginx:1.25", "ImageID": "sha256:" + "1" * 64,
+     "Command": "nginx -g 'daemon off;'", "Created": 1704067200, "State": "running", "Status": "Up 3 hours",
+     "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8081, "Type": "tcp"}]},
+    {"Id": "3c2b1a09f8e7" + "0" * 52, "Names": ["/lab-db"], "Image": "postgres:16", "ImageID": "sha256:" + "2" * 64,
+     "Command": "docker-entrypoint.sh postgres", "Created": 1704067100, "State": "exited",
+     "Status": "Exited (0) 2 hours ago", "Ports": []},
+]
+
+
 def serve_docker(conn, host):
     req = recv_http(conn)
     if not req or len(req) < 2:
@@ -281,6 +293,9 @@ def serve_docker(conn, host):
                 '"MinAPIVersion":"1.12","GitCommit":"311b9ff","GoVersion":"go1.20.10","Os":"linux",'
                 '"Arch":"amd64","KernelVersion":"6.1.0"}\n' % v).encode()
         conn.sendall(http_answer("200 OK", headers, body))
+    elif req[1].split(b"?")[0] in (b"/containers/json", b"/v1.43/containers/json"):
+        # docker-containers' lab test compares its output with DOCKER_CONTAINERS
+        conn.sendall(http_answer("200 OK", headers, json.dumps(DOCKER_CONTAINERS).encode()))
     elif req[1] == b"/_ping":
         conn.sendall(http_answer("200 OK", headers[:-2] + [("Content-Type", "text/plain")], b"OK"))
     else:

@@ -274,7 +274,7 @@ fn script_help_describes_the_selection() {
     let o = rustmap_in(h.path(), &["--script-help", "default"]);
     let out = text(&o.stdout);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    for id in ["http-title", "ssl-cert", "ssh-hostkey"] {
+    for id in ["http-title", "ssl-cert", "ssh-hostkey", "ftp-anon", "rtsp-methods", "mongodb-info"] {
         assert!(out.lines().any(|l| l == id), "{id} missing from:\n{out}");
     }
     // As in nmap, banner is a discovery script, not a default one.

@@ -307,7 +307,7 @@ mod tests {
         let p = plan(|s| s.select = Some("default".into())).unwrap().unwrap();
         let mut ids: Vec<&str> = p.scripts.iter().map(|s| s.id.as_str()).collect();
         ids.sort_unstable();
-        assert_eq!(ids, ["http-title", "ssh-hostkey", "ssl-cert"]);
+        assert_eq!(ids, ["ftp-anon", "http-title", "mongodb-info", "rtsp-methods", "ssh-hostkey", "ssl-cert"]);
         let p = plan(|s| {
             s.select = Some("http-* or banner".into());
             s.args = Some("http-title.url=/admin".into());
@@ -315,7 +315,8 @@ mod tests {
         })
         .unwrap()
         .unwrap();
-        assert_eq!(p.scripts.len(), 2);
+        // The eight built-in http-* scripts and banner.
+        assert_eq!(p.scripts.len(), 9);
         assert_eq!(p.timeout, Duration::from_secs(2));
         type Case<'a> = (&'a dyn Fn(&mut rustmap_model::config::ScriptsConfig), &'a str, &'a str, ConfigErrorKind);
         let bad: [Case; 5] = [

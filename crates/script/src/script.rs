@@ -92,10 +92,35 @@ const BUILTINS: &[(&str, &str)] = &[
     ("http-title", include_str!("../scripts/http-title.nse")),
     ("ssl-cert", include_str!("../scripts/ssl-cert.nse")),
     ("ssh-hostkey", include_str!("../scripts/ssh-hostkey.nse")),
+    ("http-server-header", include_str!("../scripts/http-server-header.nse")),
+    ("http-methods", include_str!("../scripts/http-methods.nse")),
+    ("http-robots", include_str!("../scripts/http-robots.nse")),
+    ("http-security-headers", include_str!("../scripts/http-security-headers.nse")),
+    ("http-favicon-hash", include_str!("../scripts/http-favicon-hash.nse")),
+    ("http-open-redirect", include_str!("../scripts/http-open-redirect.nse")),
+    ("http-cors", include_str!("../scripts/http-cors.nse")),
+    ("smtp-commands", include_str!("../scripts/smtp-commands.nse")),
+    ("pop3-capabilities", include_str!("../scripts/pop3-capabilities.nse")),
+    ("imap-capabilities", include_str!("../scripts/imap-capabilities.nse")),
+    ("redis-info", include_str!("../scripts/redis-info.nse")),
+    ("memcached-info", include_str!("../scripts/memcached-info.nse")),
+    ("postgresql-info", include_str!("../scripts/postgresql-info.nse")),
+    ("ftp-anon", include_str!("../scripts/ftp-anon.nse")),
+    ("mqtt-version", include_str!("../scripts/mqtt-version.nse")),
+    ("mqtt-subscribe", include_str!("../scripts/mqtt-subscribe.nse")),
+    ("docker-version", include_str!("../scripts/docker-version.nse")),
+    ("docker-containers", include_str!("../scripts/docker-containers.nse")),
+    ("rtsp-methods", include_str!("../scripts/rtsp-methods.nse")),
+    ("mongodb-info", include_str!("../scripts/mongodb-info.nse")),
+    ("pptp-version", include_str!("../scripts/pptp-version.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.
-const PY_BUILTINS: &[(&str, &str)] = &[("py-http-title", include_str!("../scripts/py-http-title.py"))];
+const PY_BUILTINS: &[(&str, &str)] = &[
+    ("py-http-title", include_str!("../scripts/py-http-title.py")),
+    ("py-http-headers-full", include_str!("../scripts/py-http-headers-full.py")),
+    ("py-ssh-version", include_str!("../scripts/py-ssh-version.py")),
+];
 
 /// Largest script file read from disk.
 const MAX_SOURCE: u64 = 1024 * 1024;

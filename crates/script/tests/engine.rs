@@ -86,13 +86,60 @@ fn only(outcomes: &[Outcome], id: &str) -> Outcome {
 async fn builtin_catalog_and_selection() {
     let mut c = Catalog::builtin().unwrap();
     let ids = |v: Vec<Script>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
-    assert_eq!(ids(c.select("default").unwrap()), vec!["http-title", "ssl-cert", "ssh-hostkey"]);
+    assert_eq!(
+        ids(c.select("default").unwrap()),
+        vec!["http-title", "ssl-cert", "ssh-hostkey", "ftp-anon", "rtsp-methods", "mongodb-info"]
+    );
     assert_eq!(
         ids(c.select("default or safe").unwrap()),
-        vec!["banner", "http-title", "ssl-cert", "ssh-hostkey", "py-http-title"]
+        vec![
+            "banner",
+            "http-title",
+            "ssl-cert",
+            "ssh-hostkey",
+            "http-server-header",
+            "http-methods",
+            "http-robots",
+            "http-security-headers",
+            "http-favicon-hash",
+            "http-cors",
+            "smtp-commands",
+            "pop3-capabilities",
+            "imap-capabilities",
+            "redis-info",
+            "memcached-info",
+            "postgresql-info",
+            "ftp-anon",
+            "mqtt-version",
+            "mqtt-subscribe",
+            "docker-version",
+            "docker-containers",
+            "rtsp-methods",
+            "mongodb-info",
+            "pptp-version",
+            "py-http-title",
+            "py-http-headers-full",
+            "py-ssh-version"
+        ]
     );
-    assert_eq!(ids(c.select("http-* and not http-slowloris").unwrap()), vec!["http-title"]);
-    assert_eq!(ids(c.select("default and not ss?-*").unwrap()), vec!["http-title"]);
+    assert_eq!(
+        ids(c.select("http-* and not http-slowloris").unwrap()),
+        vec![
+            "http-title",
+            "http-server-header",
+            "http-methods",
+            "http-robots",
+            "http-security-headers",
+            "http-favicon-hash",
+            "http-open-redirect",
+            "http-cors"
+        ]
+    );
+    assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
+    assert_eq!(
+        ids(c.select("default and not ss?-*").unwrap()),
+        vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info"]
+    );
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);
     assert!(c.select("no-such-script").is_err());
     let title = c.get("http-title").unwrap();

@@ -98,7 +98,7 @@ async fn py_http_title_is_built_in_selectable_and_reads_a_real_page() {
     assert!(script.rules.portrule && !script.rules.hostrule);
     assert_eq!(script.categories, vec!["discovery", "safe"]);
     assert!(script.help().contains("(Python)"));
-    let chosen = catalog.select("safe and py-*").unwrap();
+    let chosen = catalog.select("safe and py-http-t*").unwrap();
     assert_eq!(chosen.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["py-http-title"]);
     let engine = Engine::new(chosen, ctx(""), limits(10), 8);
     // Two ports: the HTTP one, and one whose service the portrule declines.

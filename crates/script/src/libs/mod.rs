@@ -124,6 +124,7 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("comm", include_str!("../lua/comm.lua")),
     ("ssh2", include_str!("../lua/ssh2.lua")),
     ("sslcert", include_str!("../lua/sslcert.lua")),
+    ("mqtt", include_str!("../lua/mqtt.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";
