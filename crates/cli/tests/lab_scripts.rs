@@ -9,24 +9,11 @@
 
 mod common;
 
-use common::{in_lab, lab, lab_home, prefix, rustmap};
-use std::path::PathBuf;
+use common::{in_lab, lab, lab_dir, lab_home, run_ok, rustmap};
 use std::process::Command;
 
 const H10: &str = "198.18.0.10";
 const TITLE: &str = "RustMap lab h10.lab.test";
-
-/// Where `lab.sh` keeps the lab's files (`LAB_DIR`, else `/tmp/$LAB_PREFIX`).
-fn lab_dir() -> PathBuf {
-    std::env::var_os("LAB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp").join(prefix()))
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let o = rustmap(args);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "rustmap {args:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
-    out
-}
 
 /// `ssh-keygen -l -E md5` of each of the lab host's public keys: (bits, bare hex, type).
 fn lab_ssh_keys() -> Vec<(String, String, String)> {
@@ -206,7 +193,7 @@ fn py_http_title_reads_the_labs_pages() {
 #[test]
 fn the_wasm_example_reads_the_labs_banners() {
     let Some(_lab) = lab() else { return };
-    let wat = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../script/wasm/wasm-banner.wat");
+    let wat = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../script/wasm/wasm-banner.wat");
     let out = run_ok(&["-sT", "-n", "--no-db", "-p", "21,22", "--script", wat.to_str().unwrap(), H10]);
     assert!(out.contains("|_wasm-banner: 220 (vsFTPd 3.0.3)"), "{out}");
     assert!(out.contains("|_wasm-banner: SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10"), "{out}");

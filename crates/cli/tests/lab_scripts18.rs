@@ -8,24 +8,12 @@
 
 mod common;
 
-use common::{ground_truth, lab, prefix, rustmap};
+use common::{ground_truth, lab, lab_dir, run_ok};
 use std::path::PathBuf;
 use std::process::Command;
 
 const H10: &str = "198.18.0.10";
 const H14: &str = "198.18.0.14";
-
-/// Where `lab.sh` keeps the lab's files (`LAB_DIR`, else `/tmp/$LAB_PREFIX`).
-fn lab_dir() -> PathBuf {
-    std::env::var_os("LAB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp").join(prefix()))
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let o = rustmap(args);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "rustmap {args:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
-    out
-}
 
 /// `-sT -sV` of `ports` on h10 with `scripts`, normal output.
 fn scan_h10(ports: &str, scripts: &str, extra: &[&str]) -> String {

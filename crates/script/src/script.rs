@@ -59,6 +59,26 @@ pub struct Rules {
     pub postrule: bool,
 }
 
+impl Rules {
+    /// The rules a script defines, by `defined(name)`; a script needs `action` and at least one
+    /// rule, whatever its kind.
+    fn defined(id: &str, defined: impl Fn(&str) -> bool) -> Result<Rules, ScriptError> {
+        if !defined("action") {
+            return Err(ScriptError::Load { message: format!("{id}: no action function") });
+        }
+        let rules = Rules {
+            prerule: defined("prerule"),
+            hostrule: defined("hostrule"),
+            portrule: defined("portrule"),
+            postrule: defined("postrule"),
+        };
+        if rules == Rules::default() {
+            return Err(ScriptError::Load { message: format!("{id}: no rule function") });
+        }
+        Ok(rules)
+    }
+}
+
 /// One script.
 #[derive(Debug, Clone)]
 pub struct Script {
@@ -136,19 +156,7 @@ impl Script {
         sandbox.lua().globals().set("SCRIPT_NAME", id).map_err(|e| sandbox.classify(&e))?;
         chunk.call::<()>(()).map_err(|e| sandbox.classify(&e))?;
         let g = sandbox.lua().globals();
-        let is_fn = |name: &str| matches!(g.get::<Value>(name), Ok(Value::Function(_)));
-        if !is_fn("action") {
-            return Err(ScriptError::Load { message: format!("{id}: no action function") });
-        }
-        let rules = Rules {
-            prerule: is_fn("prerule"),
-            hostrule: is_fn("hostrule"),
-            portrule: is_fn("portrule"),
-            postrule: is_fn("postrule"),
-        };
-        if rules == Rules::default() {
-            return Err(ScriptError::Load { message: format!("{id}: no rule function") });
-        }
+        let rules = Rules::defined(id, |name| matches!(g.get::<Value>(name), Ok(Value::Function(_))))?;
         Ok(Script {
             id: id.to_string(),
             origin,
@@ -168,19 +176,7 @@ impl Script {
     /// needed to list or select Python scripts.
     pub fn parse_python(id: &str, source: &str, origin: Origin) -> Result<Script, ScriptError> {
         let meta = crate::python::meta::read(source);
-        let has = |name: &str| meta.functions.iter().any(|f| f == name);
-        if !has("action") {
-            return Err(ScriptError::Load { message: format!("{id}: no action function") });
-        }
-        let rules = Rules {
-            prerule: has("prerule"),
-            hostrule: has("hostrule"),
-            portrule: has("portrule"),
-            postrule: has("postrule"),
-        };
-        if rules == Rules::default() {
-            return Err(ScriptError::Load { message: format!("{id}: no rule function") });
-        }
+        let rules = Rules::defined(id, |name| meta.functions.iter().any(|f| f == name))?;
         Ok(Script {
             id: id.to_string(),
             origin,

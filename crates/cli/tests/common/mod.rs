@@ -168,3 +168,16 @@ pub fn read_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String
     assert!(o.status.success(), "tshark -r: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split('|').map(str::to_string).collect()).collect()
 }
+
+/// Where `lab.sh` keeps the lab's files (`LAB_DIR`, else `/tmp/$LAB_PREFIX`).
+pub fn lab_dir() -> PathBuf {
+    std::env::var_os("LAB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp").join(prefix()))
+}
+
+/// A scan in the lab that must succeed: its standard output.
+pub fn run_ok(args: &[&str]) -> String {
+    let o = rustmap(args);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "rustmap {args:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
