@@ -199,7 +199,7 @@ pub struct Flags {
     /// Read script arguments from FILE (k=v entries, one or more per line; # starts a comment line); --script-args come after them.
     #[arg(long = "script-args-file", value_name = "FILE", help_heading = "Scripts")]
     pub script_args_file: Option<PathBuf>,
-    /// Show what the selected scripts do (their description, categories, rules and arguments) and exit.
+    /// Show what the selected scripts do (name, categories, where each comes from, description; arguments are in its description) and exit.
     #[arg(long = "script-help", value_name = "SCRIPTS", help_heading = "Scripts")]
     pub script_help: Option<String>,
     /// Stop a script run that takes longer than TIME (500ms, 30s, 5m; a bare number is milliseconds). Default 30s.
