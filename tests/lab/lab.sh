@@ -430,6 +430,8 @@ sysName h10.lab.test
 sysLocation RustMap lab (namespace $P-h10)
 sysContact lab@lab.test
 sysServices 72
+sysDescr RustMap lab h10 SNMP agent (net-snmp)
+engineID rustmaplab-h10
 EOF
   start h10 snmpd env SNMP_PERSISTENT_DIR="$h/snmp" MIBS= /usr/sbin/snmpd -f -Le -C -c "$h/snmpd.conf" \
     -u Debian-snmp -g Debian-snmp -I -smux,mteTrigger,mteTriggerConf -p "$h/snmp/snmpd.pid" udp:161 udp6:161
@@ -681,7 +683,9 @@ EOF
   start h14 pptpd /usr/sbin/pptpd -f --ppp /bin/false -c "$h/pptpd/pptpd.conf" -o "$h/pptpd/options" \
     -p "$h/pptpd/pptpd.pid"
 
-  # Kamailio SIP proxy (5060 udp+tcp): a stateless script that answers OPTIONS with 200 OK
+  # Kamailio SIP proxy (5060 udp+tcp): a stateless script that answers OPTIONS with 200 OK and
+  # an Allow list (sip-methods), and REGISTER with 401 for the users alice and 101, 404 for
+  # anyone else (sip-enum-users)
   mkdir -p "$h/kamailio"
   cat >"$h/kamailio/kamailio.cfg" <<EOF
 #!KAMAILIO
@@ -694,9 +698,21 @@ auto_aliases=no
 listen=udp:198.18.0.14:5060
 listen=tcp:198.18.0.14:5060
 loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "pv.so"
 request_route {
   if (method == "OPTIONS") {
+    append_to_reply("Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REGISTER\r\n");
     sl_send_reply("200", "OK");
+    exit;
+  }
+  if (method == "REGISTER") {
+    if (\$tU == "alice" || \$tU == "101") {
+      append_to_reply("WWW-Authenticate: Digest realm=\"lab.test\", nonce=\"rustmaplab\"\r\n");
+      sl_send_reply("401", "Unauthorized");
+      exit;
+    }
+    sl_send_reply("404", "Not Found");
     exit;
   }
   sl_send_reply("501", "Not Implemented");

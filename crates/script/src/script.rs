@@ -133,6 +133,13 @@ const BUILTINS: &[(&str, &str)] = &[
     ("rtsp-methods", include_str!("../scripts/rtsp-methods.nse")),
     ("mongodb-info", include_str!("../scripts/mongodb-info.nse")),
     ("pptp-version", include_str!("../scripts/pptp-version.nse")),
+    ("snmp-sysdescr", include_str!("../scripts/snmp-sysdescr.nse")),
+    ("snmp-info", include_str!("../scripts/snmp-info.nse")),
+    ("snmp-interfaces", include_str!("../scripts/snmp-interfaces.nse")),
+    ("ntp-info", include_str!("../scripts/ntp-info.nse")),
+    ("sip-methods", include_str!("../scripts/sip-methods.nse")),
+    ("sip-enum-users", include_str!("../scripts/sip-enum-users.nse")),
+    ("nbstat", include_str!("../scripts/nbstat.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.

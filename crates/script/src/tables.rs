@@ -36,6 +36,13 @@ pub fn host_table(lua: &Lua, h: &HostResult) -> mlua::Result<Table> {
     }
     t.set("times", times)?;
     t.set("registry", lua.create_table()?)?;
+    // The scanned ports' states, for nmap.get_port_state (hostrules ask it whether a port is
+    // open): "445/tcp" -> "open". Private to the libraries, hence the prefix.
+    let states = lua.create_table()?;
+    for p in &h.ports {
+        states.set(format!("{}/{}", p.port, p.protocol.as_str()), p.state.as_str())?;
+    }
+    t.set("__rm_ports", states)?;
     Ok(t)
 }
 

@@ -88,7 +88,20 @@ async fn builtin_catalog_and_selection() {
     let ids = |v: Vec<Script>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
     assert_eq!(
         ids(c.select("default").unwrap()),
-        vec!["http-title", "ssl-cert", "ssh-hostkey", "ftp-anon", "rtsp-methods", "mongodb-info"]
+        vec![
+            "http-title",
+            "ssl-cert",
+            "ssh-hostkey",
+            "ftp-anon",
+            "rtsp-methods",
+            "mongodb-info",
+            "snmp-sysdescr",
+            "snmp-info",
+            "snmp-interfaces",
+            "ntp-info",
+            "sip-methods",
+            "nbstat"
+        ]
     );
     assert_eq!(
         ids(c.select("default or safe").unwrap()),
@@ -117,6 +130,12 @@ async fn builtin_catalog_and_selection() {
             "rtsp-methods",
             "mongodb-info",
             "pptp-version",
+            "snmp-sysdescr",
+            "snmp-info",
+            "snmp-interfaces",
+            "ntp-info",
+            "sip-methods",
+            "nbstat",
             "py-http-title",
             "py-http-headers-full",
             "py-ssh-version"
@@ -137,8 +156,8 @@ async fn builtin_catalog_and_selection() {
     );
     assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
     assert_eq!(
-        ids(c.select("default and not ss?-*").unwrap()),
-        vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info"]
+        ids(c.select("default and not (ss?-* or snmp-* or n*)").unwrap()),
+        vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info", "sip-methods"]
     );
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);
     assert!(c.select("no-such-script").is_err());

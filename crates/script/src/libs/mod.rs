@@ -125,6 +125,8 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("ssh2", include_str!("../lua/ssh2.lua")),
     ("sslcert", include_str!("../lua/sslcert.lua")),
     ("mqtt", include_str!("../lua/mqtt.lua")),
+    ("snmp", include_str!("../lua/snmp.lua")),
+    ("sip", include_str!("../lua/sip.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";

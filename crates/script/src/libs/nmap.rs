@@ -1,6 +1,8 @@
 //! The `nmap` library: NSE sockets (TCP through tokio, connecting only to the scan's targets),
 //! the registry, the clock, verbosity and debugging levels, and `new_try`.
 //!
+//! `connect(host, port, "udp")` opens a connected UDP socket: `send` sends one datagram and
+//! `receive` returns one (an ICMP port unreachable shows as `"ERROR: connection refused"`).
 //! `connect(host, port, "ssl")` and `reconnect_ssl()` open TLS through rustmap-detect's rustls
 //! client (any certificate accepted: we scan, we do not authenticate), and
 //! `get_ssl_certificate()` describes the peer's leaf certificate as NSE's certificate table.
@@ -18,13 +20,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::client::TlsStream;
 
-/// A socket's connection: plain TCP, or TLS over it (also used by the Python workers' sockets).
+/// A socket's connection: plain TCP, TLS over it, or connected UDP (also used by the Python
+/// workers' sockets).
 pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Udp(UdpSocket),
 }
 
 impl Conn {
@@ -32,6 +36,7 @@ impl Conn {
         match self {
             Conn::Plain(s) => s.read(buf).await,
             Conn::Tls(s) => s.read(buf).await,
+            Conn::Udp(s) => s.recv(buf).await,
         }
     }
 
@@ -42,15 +47,35 @@ impl Conn {
                 s.write_all(buf).await?;
                 s.flush().await
             }
+            Conn::Udp(s) => s.send(buf).await.map(|_| ()),
         }
     }
 
-    fn tcp(&self) -> &TcpStream {
+    /// Local and peer address.
+    fn addrs(&self) -> std::io::Result<(SocketAddr, SocketAddr)> {
         match self {
-            Conn::Plain(s) => s,
-            Conn::Tls(s) => s.get_ref().0,
+            Conn::Plain(s) => Ok((s.local_addr()?, s.peer_addr()?)),
+            Conn::Tls(s) => Ok((s.get_ref().0.local_addr()?, s.get_ref().0.peer_addr()?)),
+            Conn::Udp(s) => Ok((s.local_addr()?, s.peer_addr()?)),
         }
     }
+
+    /// Bytes one read asks for: a whole datagram on UDP.
+    fn chunk_len(&self) -> usize {
+        match self {
+            Conn::Udp(_) => UDP_CHUNK,
+            _ => CHUNK,
+        }
+    }
+}
+
+/// Opens a UDP socket connected to `target` (the kernel then drops datagrams from elsewhere).
+async fn udp_to(target: SocketAddr) -> std::io::Result<UdpSocket> {
+    let local: SocketAddr =
+        if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(target).await?;
+    Ok(socket)
 }
 
 /// NSE's default socket timeout.
@@ -59,6 +84,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_RECEIVE: usize = 1024 * 1024;
 /// Size of one read from the network.
 const CHUNK: usize = 16 * 1024;
+/// The largest UDP datagram.
+const UDP_CHUNK: usize = 65_536;
 
 /// An NSE socket.
 pub(crate) struct Socket {
@@ -128,7 +155,7 @@ impl Socket {
         let deadline = Instant::now() + self.timeout;
         let stream = self.stream.as_mut().ok_or("ERROR: not connected")?;
         let mut buf = std::mem::take(&mut self.pending);
-        let mut chunk = vec![0u8; CHUNK];
+        let mut chunk = vec![0u8; stream.chunk_len()];
         while !done(&buf) && buf.len() < MAX_RECEIVE {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, stream.read(&mut chunk)).await {
@@ -137,7 +164,7 @@ impl Socket {
                 Ok(Ok(0)) if buf.is_empty() => return Err("EOF"),
                 Ok(Ok(0)) => break,
                 Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                Ok(Err(_)) if buf.is_empty() => return Err("ERROR: connection reset"),
+                Ok(Err(e)) if buf.is_empty() => return Err(io_failure(&e)),
                 Ok(Err(_)) => break,
             }
         }
@@ -149,7 +176,7 @@ impl Socket {
     /// Reads once into `pending`, by `deadline`.
     async fn read_chunk(&mut self, deadline: Instant) -> Result<(), &'static str> {
         let stream = self.stream.as_mut().ok_or("ERROR: not connected")?;
-        let mut chunk = vec![0u8; CHUNK];
+        let mut chunk = vec![0u8; stream.chunk_len()];
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, stream.read(&mut chunk)).await {
             Err(_) => Err("TIMEOUT"),
@@ -158,8 +185,17 @@ impl Socket {
                 self.pending.extend_from_slice(&chunk[..n]);
                 Ok(())
             }
-            Ok(Err(_)) => Err("ERROR: connection reset"),
+            Ok(Err(e)) => Err(io_failure(&e)),
         }
+    }
+}
+
+/// NSE's message for a failed read: a refused UDP datagram (ICMP port unreachable) or a reset.
+fn io_failure(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        "ERROR: connection refused"
+    } else {
+        "ERROR: connection reset"
     }
 }
 
@@ -173,7 +209,20 @@ impl UserData for Socket {
                 let ssl = match proto.as_deref().unwrap_or("tcp") {
                     "tcp" => false,
                     "ssl" => true,
-                    other => return fail(&lua, &format!("ERROR: protocol {other} not supported yet")),
+                    "udp" => {
+                        let target = SocketAddr::new(ip, port);
+                        trace(&lua, &this.ctx, &format!("CONNECT {target} udp"), None);
+                        this.pending.clear();
+                        this.certs.clear();
+                        return match udp_to(target).await {
+                            Ok(udp) => {
+                                this.stream = Some(Conn::Udp(udp));
+                                Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+                            }
+                            Err(e) => fail(&lua, &format!("ERROR: {e}")),
+                        };
+                    }
+                    other => return fail(&lua, &format!("ERROR: protocol {other} not supported")),
                 };
                 let timeout = this.timeout;
                 let target = SocketAddr::new(ip, port);
@@ -209,6 +258,10 @@ impl UserData for Socket {
                 Some(tls @ Conn::Tls(_)) => {
                     this.stream = Some(tls);
                     return fail(&lua, "ERROR: already TLS");
+                }
+                Some(udp @ Conn::Udp(_)) => {
+                    this.stream = Some(udp);
+                    return fail(&lua, "ERROR: TLS over UDP is not supported");
                 }
                 None => return fail(&lua, "ERROR: not connected"),
             };
@@ -327,7 +380,7 @@ impl UserData for Socket {
         });
         methods.add_method("get_info", |lua, this, ()| {
             let Some(stream) = this.stream.as_ref() else { return fail(lua, "ERROR: not connected") };
-            let (Ok(l), Ok(r)) = (stream.tcp().local_addr(), stream.tcp().peer_addr()) else {
+            let Ok((l, r)) = stream.addrs() else {
                 return fail(lua, "ERROR: no addresses");
             };
             Ok(MultiValue::from_vec(vec![

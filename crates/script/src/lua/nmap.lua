@@ -17,8 +17,13 @@ function nmap.condvar(obj) return require("stdnse").condition_variable(obj) end
 function nmap.mutex(obj) return require("stdnse").mutex(obj) end
 
 function nmap.get_port_state(host, port)
-  if type(port) == "table" and port.state then return port end
-  return nil
+  if type(port) ~= "table" then return nil end
+  if port.state then return port end
+  local states = type(host) == "table" and rawget(host, "__rm_ports")
+  local number, protocol = tonumber(port.number), port.protocol or "tcp"
+  local state = states and number and states[number .. "/" .. protocol]
+  if not state then return nil end
+  return { number = number, protocol = protocol, state = state }
 end
 
 -- State and version changes a script makes to a port, carried back to the scan's result when

@@ -1,0 +1,179 @@
+//! Issue 18's UDP scripts (SNMP, NTP, SIP, NetBIOS) against the namespace lab's real daemons
+//! (`tests/lab/lab.sh up`): net-snmp's snmpd and chrony on h10/h14, Kamailio and Samba's nmbd
+//! on h14. Each script's output is checked against what the lab knows independently of
+//! RustMap: the daemons' configuration files as lab.sh wrote them, the namespace's own
+//! interfaces (`ip addr` inside it), the installed package versions, the test's clock — and,
+//! where nmap has a script of the same name, nmap's answer.
+//!
+//! The scanner runs inside the lab's scanner namespace, which has no route out of the lab.
+//! Without the lab these tests skip with a reason — except under `CI=true`, where they fail.
+
+mod common;
+
+use common::{in_lab, lab, lab_dir, prefix, run_ok};
+use std::process::Command;
+
+const H10: &str = "198.18.0.10";
+const H14: &str = "198.18.0.14";
+
+/// The value of `key` in a lab daemon's configuration file (`key value...` lines).
+fn conf_value(file: &str, key: &str) -> String {
+    let path = lab_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(key).filter(|rest| rest.starts_with([' ', '\t', '='])))
+        .map(|v| v.trim_start_matches([' ', '\t', '=']).trim().to_string())
+        .unwrap_or_else(|| panic!("no {key} in {}", path.display()))
+}
+
+/// Runs `ip args` inside a lab host's namespace.
+fn ip_in(host: &str, args: &[&str]) -> String {
+    let ns = format!("{}-{host}", prefix());
+    let o = Command::new("ip").args(["netns", "exec", &ns, "ip"]).args(args).output().unwrap();
+    assert!(o.status.success(), "ip {args:?} in {ns}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The lines of one script's output in normal output (from `| name:` to its `|_` line).
+fn script_block<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
+    let head = format!("| {name}:");
+    let head_last = format!("|_{name}:");
+    let mut lines = out.lines().skip_while(|l| !l.starts_with(&head) && !l.starts_with(&head_last));
+    let Some(first) = lines.next() else { panic!("no {name} output in:\n{out}") };
+    let mut block = vec![first];
+    if first.starts_with("|_") {
+        return block;
+    }
+    for l in lines {
+        block.push(l);
+        if l.starts_with("|_") {
+            break;
+        }
+    }
+    block
+}
+
+fn netmask(prefix_len: u32) -> String {
+    let m = if prefix_len == 0 { 0 } else { u32::MAX << (32 - prefix_len) };
+    std::net::Ipv4Addr::from(m).to_string()
+}
+
+#[test]
+fn snmp_scripts_report_the_agents_configuration_and_the_hosts_interfaces() {
+    let Some(_lab) = lab() else { return };
+    let out =
+        run_ok(&["-sU", "-n", "--no-db", "-p", "161", "--script", "snmp-sysdescr,snmp-info,snmp-interfaces", H10]);
+    // snmp-sysdescr: the sysDescr snmpd.conf sets, and an uptime in timeticks.
+    let descr = conf_value("h10/snmpd.conf", "sysDescr");
+    let block = script_block(&out, "snmp-sysdescr");
+    assert_eq!(block[0], format!("| snmp-sysdescr: {descr}"), "{out}");
+    assert!(block[1].starts_with("|_  System uptime: ") && block[1].ends_with(" timeticks)"), "{out}");
+
+    // snmp-info: the engine id snmpd.conf sets (net-snmp builds a text-format id from it).
+    let engine = conf_value("h10/snmpd.conf", "engineID");
+    let info = script_block(&out, "snmp-info").join("\n");
+    assert!(info.contains("|   enterprise: net-snmp"), "{info}");
+    assert!(info.contains("|   engineIDFormat: text"), "{info}");
+    assert!(info.contains(&format!("|   engineIDData: {engine}")), "{info}");
+    assert!(info.contains("snmpEngineBoots: ") && info.contains("snmpEngineTime: "), "{info}");
+
+    // snmp-interfaces: every IPv4 address of the namespace, under its interface, with the
+    // netmask of its prefix; eth0's MAC address.
+    let ifaces = script_block(&out, "snmp-interfaces").join("\n");
+    for line in ip_in("h10", &["-o", "-4", "addr", "show"]).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (name, cidr) = (f[1], f[3]);
+        let (addr, len) = cidr.split_once('/').unwrap();
+        assert!(
+            ifaces
+                .contains(&format!("|   {name}\n|     IP address: {addr}  Netmask: {}", netmask(len.parse().unwrap()))),
+            "{name} {cidr} missing in:\n{ifaces}"
+        );
+    }
+    let link = ip_in("h10", &["-o", "link", "show", "eth0"]);
+    let mac = link.split("link/ether ").nth(1).unwrap().split_whitespace().next().unwrap();
+    assert!(ifaces.contains(&format!("|     MAC address: {mac}")), "{mac} missing in:\n{ifaces}");
+    assert!(ifaces.contains("Type: softwareLoopback") && ifaces.contains("Type: ethernetCsmacd"), "{ifaces}");
+
+    // nmap's snmp-sysdescr reads the same description.
+    let o = in_lab("nmap", &["-sU", "-n", "-p", "161", "--script", "snmp-sysdescr", H10]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    assert!(nmap.contains(&format!("| snmp-sysdescr: {descr}")), "nmap:\n{nmap}");
+
+    // The tables reach the XML: engineIDData as an elem of snmp-info.
+    let xml = run_ok(&["-sU", "-n", "--no-db", "-p", "161", "--script", "snmp-info", "-oX", "-", H10]);
+    assert!(xml.contains(&format!("<elem key=\"engineIDData\">{engine}</elem>")), "{xml}");
+}
+
+#[test]
+fn ntp_info_reads_chronys_stratum_and_a_clock_that_matches_ours() {
+    let Some(_lab) = lab() else { return };
+    let out = run_ok(&["-sU", "-n", "--no-db", "-p", "123", "--script", "ntp-info", H14]);
+    let block = script_block(&out, "ntp-info").join("\n");
+    // chrony.conf: "local stratum 10"; we ask in NTPv4, chrony answers in the same version.
+    let stratum = conf_value("h14/chrony/chrony.conf", "local stratum");
+    assert!(block.contains(&format!("|   stratum: {stratum}\n")), "{block}");
+    assert!(block.contains("|   version: 4\n"), "{block}");
+    assert!(block.contains("|   leap: no warning"), "{block}");
+    // chrony runs with -x on the machine's own clock: the offset is at most a second either way
+    // (our side reads the clock in whole seconds), and its receive time is the test's now.
+    let offset = block.lines().find_map(|l| l.strip_prefix("|_  clock offset: ")).unwrap_or_else(|| panic!("{block}"));
+    let secs: i64 = offset.trim_end_matches('s').parse().unwrap();
+    assert!(secs.abs() <= 1, "offset {offset}:\n{block}");
+    let stamp = block.lines().find_map(|l| l.strip_prefix("|   receive time stamp: ")).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let o = Command::new("date").args(["-u", "-d", stamp, "+%s"]).output().unwrap();
+    let then: i64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    assert!((now - then).abs() <= 30, "receive time {stamp} vs now {now}");
+}
+
+#[test]
+fn sip_scripts_report_kamailios_allow_list_and_its_known_users() {
+    let Some(_lab) = lab() else { return };
+    let cfg = std::fs::read_to_string(lab_dir().join("h14/kamailio/kamailio.cfg")).unwrap();
+    let allow = cfg.split("Allow: ").nth(1).unwrap().split("\\r\\n").next().unwrap().to_string();
+    let out = run_ok(&["-sU", "-n", "--no-db", "-p", "5060", "--script", "sip-methods,sip-enum-users", H14]);
+    let methods = script_block(&out, "sip-methods").join("\n");
+    assert!(methods.contains(&format!("| sip-methods: Methods: {allow}")), "want {allow}:\n{out}");
+    let dpkg = Command::new("dpkg-query").args(["-W", "-f", "${Version}", "kamailio"]).output().unwrap();
+    let version = String::from_utf8_lossy(&dpkg.stdout).split(['-', '+']).next().unwrap().to_string();
+    assert!(methods.contains(&format!("|_Server: kamailio ({version} ")), "want kamailio {version}:\n{methods}");
+
+    // The users the configuration answers 401 for, and no other name of the candidates.
+    let users = script_block(&out, "sip-enum-users").join("\n");
+    let configured: Vec<&str> = cfg.split("$tU == \"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert_eq!(configured.len(), 2, "{cfg}");
+    for u in &configured {
+        assert!(users.contains(&format!("  {u} (password required)")), "{u} missing:\n{users}");
+    }
+    assert_eq!(users.matches("(password required)").count(), configured.len(), "{users}");
+
+    // nmap's sip-methods reads the same Allow list.
+    let o = in_lab("nmap", &["-sU", "-n", "-p", "5060", "--script", "sip-methods", H14]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    assert!(nmap.contains(&allow), "nmap:\n{nmap}");
+}
+
+#[test]
+fn nbstat_reports_sambas_netbios_name_and_workgroup() {
+    let Some(_lab) = lab() else { return };
+    let name = conf_value("h14/samba/smb.conf", "netbios name");
+    let workgroup = conf_value("h14/samba/smb.conf", "workgroup");
+    let out = run_ok(&["-sS", "-n", "--no-db", "-p", "445", "--script", "nbstat", "-v", H14]);
+    let block = script_block(&out, "nbstat").join("\n");
+    assert!(
+        block.contains(&format!(
+            "nbstat: NetBIOS name: {name}, NetBIOS user: <unknown>, NetBIOS MAC: <unknown>, Workgroup: {workgroup}"
+        )),
+        "{block}"
+    );
+    assert!(block.contains(&format!("|   {name}<20> Unique Active")), "{block}");
+    assert!(block.contains(&format!("{workgroup}<00> Group Active")), "{block}");
+    // Without 137/udp or SMB open the hostrule stays quiet (h10 has neither).
+    let quiet = run_ok(&["-sS", "-n", "--no-db", "-p", "80", "--script", "nbstat", H10]);
+    assert!(!quiet.contains("nbstat"), "{quiet}");
+    // nmap's nbstat names the same computer.
+    let o = in_lab("nmap", &["-sS", "-n", "-p", "445", "--script", "nbstat", H14]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    assert!(nmap.contains(&format!("NetBIOS name: {name}")), "nmap:\n{nmap}");
+}
