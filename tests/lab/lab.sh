@@ -436,7 +436,9 @@ EOF
   start h10 snmpd env SNMP_PERSISTENT_DIR="$h/snmp" MIBS= /usr/sbin/snmpd -f -Le -C -c "$h/snmpd.conf" \
     -u Debian-snmp -g Debian-snmp -I -smux,mteTrigger,mteTriggerConf -p "$h/snmp/snmpd.pid" udp:161 udp6:161
 
-  # dnsmasq: the lab's DNS server, authoritative for lab.test and the lab's reverse zones
+  # dnsmasq: the lab's DNS server, authoritative for lab.test and the lab's reverse zones on
+  # 198.18.0.10; on fd00:18::10 an ordinary (non-authoritative) server of the same names, which
+  # also answers version.bind and the DNS-SD domain sd.test
   {
     cat <<EOF
 port=53
@@ -448,7 +450,7 @@ user=dnsmasq
 group=nogroup
 pid-file=$h/dnsmasq.pid
 log-facility=-
-auth-server=h10.lab.test,eth0
+auth-server=h10.lab.test,198.18.0.10
 auth-zone=lab.test,198.18.0.0/24,198.18.1.0/24,198.18.2.0/24,fd00:18::/64,fd00:18:1::/64,fd00:18:2::/64
 auth-soa=1,hostmaster.lab.test,1200,120,604800
 local=/lab.test/
@@ -456,6 +458,22 @@ local=/18.198.in-addr.arpa/
 local=/19.198.in-addr.arpa/
 local=/d.f.ip6.arpa/
 txt-record=lab.test,"RustMap network lab"
+# zone transfers to the scanner only (dns-zone-transfer's truth: the zone is this file)
+auth-peer=198.18.0.2
+# DNS-SD over unicast DNS (RFC 6763 section 11), browsing domain sd.test: two service types,
+# three instances. Its own domain: dnsmasq does not serve ptr-record names inside an auth-zone.
+# Answered on h10's IPv6 address only (IPv4 is the authoritative service, auth-server above).
+local=/sd.test/
+ptr-record=_services._dns-sd._udp.sd.test,_http._tcp.sd.test
+ptr-record=_services._dns-sd._udp.sd.test,_ssh._tcp.sd.test
+ptr-record=_http._tcp.sd.test,web._http._tcp.sd.test
+ptr-record=_http._tcp.sd.test,files._http._tcp.sd.test
+ptr-record=_ssh._tcp.sd.test,shell._ssh._tcp.sd.test
+srv-host=web._http._tcp.sd.test,h10.lab.test,80
+srv-host=files._http._tcp.sd.test,h11.lab.test,80
+srv-host=shell._ssh._tcp.sd.test,h10.lab.test,22
+txt-record=web._http._tcp.sd.test,"path=/","owner=lab"
+txt-record=files._http._tcp.sd.test,"path=/files"
 EOF
     # Names with several addresses come after every single-address name, so that the PTRs of
     # those addresses keep pointing at the hosts' own names (dnsmasq: the first name wins).
@@ -554,10 +572,13 @@ services_h14() {
   local h=$D/h14
   mkdir -p "$h"
 
-  # slapd (OpenLDAP): an empty dc=lab,dc=test database; anonymous reads of the root DSE
+  # slapd (OpenLDAP): a dc=lab,dc=test database with two people (loaded with slapadd before
+  # slapd starts: ldap-search's truth); anonymous reads of the root DSE and the entries
   mkdir -p "$h/ldap/db"
   cat >"$h/ldap/slapd.conf" <<EOF
 include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
 pidfile $h/ldap/slapd.pid
 argsfile $h/ldap/slapd.args
 modulepath /usr/lib/ldap
@@ -568,6 +589,35 @@ suffix "dc=lab,dc=test"
 rootdn "cn=admin,dc=lab,dc=test"
 directory $h/ldap/db
 EOF
+  cat >"$h/ldap/lab.ldif" <<EOF
+dn: dc=lab,dc=test
+objectClass: dcObject
+objectClass: organization
+dc: lab
+o: RustMap Lab
+
+dn: ou=people,dc=lab,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: uid=alice,ou=people,dc=lab,dc=test
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice Example
+sn: Example
+mail: alice@lab.test
+title: Network Engineer
+
+dn: uid=bob,ou=people,dc=lab,dc=test
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob Example
+sn: Example
+mail: bob@lab.test
+title: Security Analyst
+EOF
+  slapadd -q -f "$h/ldap/slapd.conf" -l "$h/ldap/lab.ldif" >"$D/log/h14-slapadd.log" 2>&1 \
+    || die "slapadd failed (see $D/log/h14-slapadd.log)"
   chown -R openldap:openldap "$h/ldap"
   start h14 slapd /usr/sbin/slapd -d 0 -u openldap -g openldap -h "ldap:///" -f "$h/ldap/slapd.conf"
 

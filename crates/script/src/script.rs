@@ -140,6 +140,12 @@ const BUILTINS: &[(&str, &str)] = &[
     ("sip-methods", include_str!("../scripts/sip-methods.nse")),
     ("sip-enum-users", include_str!("../scripts/sip-enum-users.nse")),
     ("nbstat", include_str!("../scripts/nbstat.nse")),
+    ("ldap-rootdse", include_str!("../scripts/ldap-rootdse.nse")),
+    ("ldap-search", include_str!("../scripts/ldap-search.nse")),
+    ("dns-nsid", include_str!("../scripts/dns-nsid.nse")),
+    ("dns-recursion", include_str!("../scripts/dns-recursion.nse")),
+    ("dns-zone-transfer", include_str!("../scripts/dns-zone-transfer.nse")),
+    ("dns-service-discovery", include_str!("../scripts/dns-service-discovery.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.
@@ -147,6 +153,7 @@ const PY_BUILTINS: &[(&str, &str)] = &[
     ("py-http-title", include_str!("../scripts/py-http-title.py")),
     ("py-http-headers-full", include_str!("../scripts/py-http-headers-full.py")),
     ("py-ssh-version", include_str!("../scripts/py-ssh-version.py")),
+    ("py-ldap-info", include_str!("../scripts/py-ldap-info.py")),
 ];
 
 /// Largest script file read from disk.

@@ -100,7 +100,11 @@ async fn builtin_catalog_and_selection() {
             "snmp-interfaces",
             "ntp-info",
             "sip-methods",
-            "nbstat"
+            "nbstat",
+            "ldap-rootdse",
+            "dns-nsid",
+            "dns-recursion",
+            "dns-service-discovery"
         ]
     );
     assert_eq!(
@@ -136,9 +140,15 @@ async fn builtin_catalog_and_selection() {
             "ntp-info",
             "sip-methods",
             "nbstat",
+            "ldap-rootdse",
+            "ldap-search",
+            "dns-nsid",
+            "dns-recursion",
+            "dns-service-discovery",
             "py-http-title",
             "py-http-headers-full",
-            "py-ssh-version"
+            "py-ssh-version",
+            "py-ldap-info"
         ]
     );
     assert_eq!(
@@ -156,7 +166,7 @@ async fn builtin_catalog_and_selection() {
     );
     assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
     assert_eq!(
-        ids(c.select("default and not (ss?-* or snmp-* or n*)").unwrap()),
+        ids(c.select("default and not (ss?-* or snmp-* or n* or dns-* or ldap-*)").unwrap()),
         vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info", "sip-methods"]
     );
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);

@@ -45,6 +45,24 @@ fn answers(mode: &str, req: &[u8]) -> Vec<Vec<u8>> {
             v.extend([0, 0, 0x21, 0, 1, 0, 0, 0, 0, 0xff, 0xff, 0xff, b'A', b'B']);
             vec![v]
         }
+        // A DNS answer with the request's id: the question's name is a pointer to itself, and
+        // every count is 65535.
+        "dns-loop" => {
+            let mut v = id;
+            v.extend([0x81, 0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc0, 0x0c, 0, 12, 0, 1]);
+            v.extend(noise(512, 21));
+            vec![v]
+        }
+        // The request sent back with the answer flag and an answer count of 3 over its own
+        // bytes (records that run past the end).
+        "dns-echo" => {
+            let mut v = req.to_vec();
+            if v.len() > 7 {
+                v[2] |= 0x80;
+                v[7] = 3;
+            }
+            vec![v]
+        }
         "sip-provisional" => {
             (0..200).map(|i| format!("SIP/2.0 100 Trying {i}\r\nVia: x\r\n\r\n").into_bytes()).collect()
         }
@@ -94,7 +112,7 @@ async fn run(port: u16, service: &str, scripts: Vec<rustmap_script::Script>) -> 
     h.ports.push(p);
     let ctx = Context {
         targets: Targets::new([LOCAL]),
-        args: ScriptArgs::parse("sip-enum-users.users={a,b,c},snmp-sysdescr.timeout=500,snmp-interfaces.timeout=500,snmp-info.timeout=500,ntp-info.timeout=500,sip-methods.timeout=500,sip-enum-users.timeout=500,nbstat.timeout=500").unwrap(),
+        args: ScriptArgs::parse("sip-enum-users.users={a,b,c},snmp-sysdescr.timeout=500,snmp-interfaces.timeout=500,snmp-info.timeout=500,ntp-info.timeout=500,sip-methods.timeout=500,sip-enum-users.timeout=500,nbstat.timeout=500,dns-nsid.timeout=500,dns-recursion.timeout=500,dns-service-discovery.timeout=500,dns-service-discovery.domain=lab.test").unwrap(),
         ..Context::default()
     };
     let limits = Limits { timeout: Duration::from_secs(60), ..Limits::default() };
@@ -115,15 +133,17 @@ fn check(label: &str, outcomes: &[rustmap_script::Outcome], failures: &mut Vec<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_builtins_survive_hostile_servers() {
     let mut catalog = Catalog::builtin().unwrap();
-    let scripts = catalog.select("snmp-*,ntp-info,sip-methods,sip-enum-users").unwrap();
-    assert_eq!(scripts.len(), 6);
+    let scripts = catalog
+        .select("snmp-*,ntp-info,sip-methods,sip-enum-users,dns-nsid,dns-recursion,dns-service-discovery")
+        .unwrap();
+    assert_eq!(scripts.len(), 9);
     let start = Instant::now();
     let mut failures = Vec::new();
     let mut runs = 0;
     let mut tasks = tokio::task::JoinSet::new();
     for mode in MODES {
         let port = hostile_udp(std::slice::from_ref(mode), 0).await.unwrap();
-        for service in ["snmp", "ntp", "sip"] {
+        for service in ["snmp", "ntp", "sip", "domain"] {
             let scripts = scripts.clone();
             tasks.spawn(async move { (*mode, service, run(port, service, scripts).await) });
         }
@@ -132,7 +152,7 @@ async fn udp_builtins_survive_hostile_servers() {
         let (mode, service, outcomes) = done.unwrap();
         runs += check(&format!("{mode}/{service}"), &outcomes, &mut failures);
     }
-    assert!(runs >= MODES.len() * 3, "only {runs} runs");
+    assert!(runs >= MODES.len() * 4, "only {runs} runs");
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     // Timeouts of 500 ms, at most a few tries each, all at once: well under the limits.
     assert!(start.elapsed() < Duration::from_secs(45), "took {:?}", start.elapsed());

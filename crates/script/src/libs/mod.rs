@@ -125,8 +125,11 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("ssh2", include_str!("../lua/ssh2.lua")),
     ("sslcert", include_str!("../lua/sslcert.lua")),
     ("mqtt", include_str!("../lua/mqtt.lua")),
+    ("ber", include_str!("../lua/ber.lua")),
     ("snmp", include_str!("../lua/snmp.lua")),
     ("sip", include_str!("../lua/sip.lua")),
+    ("ldap", include_str!("../lua/ldap.lua")),
+    ("dns", include_str!("../lua/dns.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";

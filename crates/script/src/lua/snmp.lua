@@ -1,4 +1,4 @@
--- snmp: BER encoding and decoding, SNMP v1/v2c requests (get, get-next, walk) and SNMPv3
+-- snmp: SNMP v1/v2c requests (get, get-next, walk) and SNMPv3
 -- engine discovery, for scripts. Written for RustMap from RFC 1157, RFC 3416 (PDUs), RFC 3412
 -- and RFC 3414 (the v3 message and USM parameters) and X.690 (BER); not derived from nmap's
 -- snmp or asn1 libraries.
@@ -14,7 +14,7 @@
 -- session:close().
 -- M.engine_discovery(host, port, opts) -> {engine_id=, boots=, time=} or nil, err.
 -- M.engine_id(bytes) -> {enterprise=, enterprise_name=, format=, format_name=, data=}.
--- M.encode(tag, body), M.decode(data, pos) -> tag, body, next_pos (nil, err on bad input).
+-- M.encode, M.decode, M.children, M.int, M.octets, M.oid: the ber library's.
 local nmap = require "nmap"
 
 local M = {}
@@ -28,111 +28,11 @@ M.GET, M.GET_NEXT, M.RESPONSE, M.REPORT = 0xa0, 0xa1, 0xa2, 0xa8
 
 local EXCEPTIONS = { [0x80] = "noSuchObject", [0x81] = "noSuchInstance", [0x82] = "endOfMibView" }
 
-local function len_bytes(n)
-  if n < 128 then return string.char(n) end
-  local s = ""
-  while n > 0 do
-    s = string.char(n & 0xff) .. s
-    n = n >> 8
-  end
-  return string.char(0x80 | #s) .. s
-end
+local ber = require "ber"
 
-function M.encode(tag, body) return string.char(tag) .. len_bytes(#body) .. body end
-
-function M.int(n)
-  local s = ""
-  repeat
-    s = string.char(n & 0xff) .. s
-    n = n >> 8
-  until n == 0
-  if s:byte(1) >= 0x80 then s = "\0" .. s end
-  return M.encode(M.INTEGER, s)
-end
-
-function M.octets(s) return M.encode(M.OCTET_STRING, s) end
-
-function M.oid(dotted)
-  local parts = {}
-  for n in dotted:gmatch("%d+") do parts[#parts + 1] = tonumber(n) end
-  if #parts < 2 then error("snmp: bad OID " .. dotted) end
-  local out = { string.char(parts[1] * 40 + parts[2]) }
-  for i = 3, #parts do
-    local n, bytes = parts[i], { string.char(parts[i] & 0x7f) }
-    n = n >> 7
-    while n > 0 do
-      table.insert(bytes, 1, string.char(0x80 | (n & 0x7f)))
-      n = n >> 7
-    end
-    out[#out + 1] = table.concat(bytes)
-  end
-  return M.encode(M.OID, table.concat(out))
-end
-
---- One TLV at pos: tag, body, the position after it; nil and a reason on bad input.
-function M.decode(data, pos)
-  pos = pos or 1
-  if pos + 1 > #data then return nil, "truncated" end
-  local tag, len = data:byte(pos), data:byte(pos + 1)
-  pos = pos + 2
-  if len >= 0x80 then
-    local n = len & 0x7f
-    if n == 0 or n > 4 then return nil, "bad length" end
-    if pos + n - 1 > #data then return nil, "truncated" end
-    len = 0
-    for i = 0, n - 1 do len = (len << 8) | data:byte(pos + i) end
-    pos = pos + n
-  end
-  if pos + len - 1 > #data then return nil, "truncated" end
-  return tag, data:sub(pos, pos + len - 1), pos + len
-end
-
---- The TLVs inside a constructed body, in order ({tag=, body=}); nil, err on bad input.
-function M.children(body, max)
-  local out, pos = {}, 1
-  while pos <= #body do
-    if max and #out >= max then return nil, "too many elements" end
-    local tag, inner, nextpos = M.decode(body, pos)
-    if not tag then return nil, inner end
-    out[#out + 1] = { tag = tag, body = inner }
-    pos = nextpos
-  end
-  return out
-end
-
-local function unsigned(b)
-  if #b > 9 or (#b == 9 and b:byte(1) ~= 0) then return nil end
-  local n = 0
-  for i = 1, #b do n = (n << 8) | b:byte(i) end
-  return n
-end
-
-local function signed(b)
-  if #b == 0 or #b > 8 then return nil end
-  local n = b:byte(1) >= 0x80 and -1 or 0
-  for i = 1, #b do n = (n << 8) | b:byte(i) end
-  return n
-end
-
-local function oid_string(b)
-  if #b == 0 then return nil end
-  local first = b:byte(1)
-  local parts = { tostring(math.min(first // 40, 2)), tostring(first - 40 * math.min(first // 40, 2)) }
-  local n, count = 0, 0
-  for i = 2, #b do
-    local c = b:byte(i)
-    n = (n << 7) | (c & 0x7f)
-    count = count + 1
-    if count > 5 then return nil end
-    if c < 0x80 then
-      parts[#parts + 1] = tostring(n)
-      n, count = 0, 0
-    end
-  end
-  if count ~= 0 then return nil end
-  return table.concat(parts, ".")
-end
-M.oid_string = oid_string
+M.encode, M.int, M.octets, M.oid, M.decode, M.children = ber.encode, ber.int, ber.octets, ber.oid, ber.decode, ber.children
+M.oid_string = ber.oid_string
+local signed, unsigned, oid_string = ber.signed, ber.unsigned, ber.oid_string
 
 --- A value's Lua form: integers as numbers, OIDs dotted, addresses dotted, strings raw.
 function M.value(tag, body)
