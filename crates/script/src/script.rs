@@ -146,6 +146,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("dns-recursion", include_str!("../scripts/dns-recursion.nse")),
     ("dns-zone-transfer", include_str!("../scripts/dns-zone-transfer.nse")),
     ("dns-service-discovery", include_str!("../scripts/dns-service-discovery.nse")),
+    ("ssl-enum-ciphers", include_str!("../scripts/ssl-enum-ciphers.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.

@@ -30,6 +30,7 @@ const SERVICES: &[&str] = &[
     "ssh",
     "ldap",
     "domain",
+    "https",
 ];
 
 /// Deterministic noise (an LCG), `n` bytes.
