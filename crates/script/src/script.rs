@@ -140,6 +140,12 @@ const BUILTINS: &[(&str, &str)] = &[
     ("sip-methods", include_str!("../scripts/sip-methods.nse")),
     ("sip-enum-users", include_str!("../scripts/sip-enum-users.nse")),
     ("nbstat", include_str!("../scripts/nbstat.nse")),
+    ("smb-protocols", include_str!("../scripts/smb-protocols.nse")),
+    ("smb-security-mode", include_str!("../scripts/smb-security-mode.nse")),
+    ("smb2-time", include_str!("../scripts/smb2-time.nse")),
+    ("smb-os-discovery", include_str!("../scripts/smb-os-discovery.nse")),
+    ("rdp-ntlm-info", include_str!("../scripts/rdp-ntlm-info.nse")),
+    ("rdp-enum-encryption", include_str!("../scripts/rdp-enum-encryption.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.

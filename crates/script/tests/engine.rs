@@ -100,7 +100,12 @@ async fn builtin_catalog_and_selection() {
             "snmp-interfaces",
             "ntp-info",
             "sip-methods",
-            "nbstat"
+            "nbstat",
+            "smb-protocols",
+            "smb-security-mode",
+            "smb2-time",
+            "smb-os-discovery",
+            "rdp-ntlm-info"
         ]
     );
     assert_eq!(
@@ -136,6 +141,12 @@ async fn builtin_catalog_and_selection() {
             "ntp-info",
             "sip-methods",
             "nbstat",
+            "smb-protocols",
+            "smb-security-mode",
+            "smb2-time",
+            "smb-os-discovery",
+            "rdp-ntlm-info",
+            "rdp-enum-encryption",
             "py-http-title",
             "py-http-headers-full",
             "py-ssh-version"
@@ -157,7 +168,18 @@ async fn builtin_catalog_and_selection() {
     assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
     assert_eq!(
         ids(c.select("default and not (ss?-* or snmp-* or n*)").unwrap()),
-        vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info", "sip-methods"]
+        vec![
+            "http-title",
+            "ftp-anon",
+            "rtsp-methods",
+            "mongodb-info",
+            "sip-methods",
+            "smb-protocols",
+            "smb-security-mode",
+            "smb2-time",
+            "smb-os-discovery",
+            "rdp-ntlm-info"
+        ]
     );
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);
     assert!(c.select("no-such-script").is_err());
