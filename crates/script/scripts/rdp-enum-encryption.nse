@@ -196,5 +196,16 @@ action = function(host, port)
     end
     out["RDP Protocol Version"] = version_name(version)
   end
-  return out
+  -- Normal output as nmap lays it out: section headings without a colon.
+  local lines = { "", "  Security layer" }
+  for _, l in ipairs(layers) do lines[#lines + 1] = "    " .. l end
+  for k, v in pairs(out) do
+    if k:find("^RDP Encryption level") then
+      lines[#lines + 1] = "  " .. k
+      for _, m in ipairs(v) do lines[#lines + 1] = "    " .. m end
+    elseif k == "RDP Protocol Version" then
+      lines[#lines + 1] = "  RDP Protocol Version: " .. v
+    end
+  end
+  return out, table.concat(lines, "\n")
 end
