@@ -622,7 +622,8 @@ EOF
   start h14 slapd /usr/sbin/slapd -d 0 -u openldap -g openldap -h "ldap:///" -f "$h/ldap/slapd.conf"
 
   # Samba: smbd (139, 445) and nmbd (137, 138/udp), a read-only guest share; every state
-  # directory under $h/samba
+  # directory under $h/samba. Dialects NT1 (SMBv1) to SMB3_11 and signing enabled but not
+  # required, spelled out: the smb-* script tests (lab_scripts_smb.rs) read these lines.
   mkdir -p "$h/samba/"{lock,state,cache,pid,private,log,ncalrpc,share}
   cat >"$h/samba/smb.conf" <<EOF
 [global]
@@ -643,6 +644,9 @@ EOF
   printcap name = /dev/null
   map to guest = Bad User
   smb ports = 445 139
+  server min protocol = NT1
+  server max protocol = SMB3_11
+  server signing = auto
 [pub]
   path = $h/samba/share
   read only = yes

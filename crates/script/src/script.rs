@@ -147,6 +147,12 @@ const BUILTINS: &[(&str, &str)] = &[
     ("dns-zone-transfer", include_str!("../scripts/dns-zone-transfer.nse")),
     ("dns-service-discovery", include_str!("../scripts/dns-service-discovery.nse")),
     ("ssl-enum-ciphers", include_str!("../scripts/ssl-enum-ciphers.nse")),
+    ("smb-protocols", include_str!("../scripts/smb-protocols.nse")),
+    ("smb-security-mode", include_str!("../scripts/smb-security-mode.nse")),
+    ("smb2-time", include_str!("../scripts/smb2-time.nse")),
+    ("smb-os-discovery", include_str!("../scripts/smb-os-discovery.nse")),
+    ("rdp-ntlm-info", include_str!("../scripts/rdp-ntlm-info.nse")),
+    ("rdp-enum-encryption", include_str!("../scripts/rdp-enum-encryption.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.

@@ -104,7 +104,12 @@ async fn builtin_catalog_and_selection() {
             "ldap-rootdse",
             "dns-nsid",
             "dns-recursion",
-            "dns-service-discovery"
+            "dns-service-discovery",
+            "smb-protocols",
+            "smb-security-mode",
+            "smb2-time",
+            "smb-os-discovery",
+            "rdp-ntlm-info"
         ]
     );
     assert_eq!(
@@ -145,6 +150,12 @@ async fn builtin_catalog_and_selection() {
             "dns-nsid",
             "dns-recursion",
             "dns-service-discovery",
+            "smb-protocols",
+            "smb-security-mode",
+            "smb2-time",
+            "smb-os-discovery",
+            "rdp-ntlm-info",
+            "rdp-enum-encryption",
             "py-http-title",
             "py-http-headers-full",
             "py-ssh-version",
@@ -166,7 +177,7 @@ async fn builtin_catalog_and_selection() {
     );
     assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
     assert_eq!(
-        ids(c.select("default and not (ss?-* or snmp-* or n* or dns-* or ldap-*)").unwrap()),
+        ids(c.select("default and not (ss?-* or snmp-* or n* or dns-* or ldap-* or smb* or rdp-*)").unwrap()),
         vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info", "sip-methods"]
     );
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);
@@ -567,4 +578,39 @@ async fn a_stopped_worker_wakes_a_script_waiting_on_the_network() {
     let out = Engine::new(vec![script], ctx(""), limits(), 8).run_host(&host(&[], None)).await;
     assert!(matches!(only(&out, "waker").result, Err(ScriptError::Forbidden { .. })), "{out:?}");
     assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn ntlm_library_reads_the_specifications_challenge() {
+    // MS-NLMP 4.2.4.3: the example CHALLENGE_MESSAGE (target "Server" in domain "Domain",
+    // version 6.0.6000, NTLM revision 15), behind 3 bytes of a wrapper; the NEGOTIATE builder's
+    // signature and type; a FILETIME (100 ns since 1601) of 2000-01-01; a truncated message.
+    const NTLM: &str = r#"
+local ntlm = require "ntlm"
+local stdnse = require "stdnse"
+categories = {"safe"}
+hostrule = function() return true end
+action = function()
+  local hex = "4e544c4d53535000020000000c000c003800000033828ae20123456789abcdef0000000000000000"
+    .. "240024004400000006007017000000 0f"
+    .. "530065007200760065007200"
+    .. "02000c0044006f006d00610069006e00"
+    .. "01000c0053006500720076006500720000000000"
+  local msg = stdnse.fromhex((hex:gsub(" ", "")))
+  local c = ntlm.parse_challenge("\48\130\1" .. msg)
+  local neg = ntlm.negotiate()
+  -- 2000-01-01T00:00:00Z as a FILETIME: (946684800 + 11644473600) * 10^7.
+  local t = ntlm.format_time(ntlm.filetime_to_unix((946684800 + 11644473600) * 10000000))
+  return table.concat({ c.target_name, c.netbios_domain, c.netbios_computer, c.version,
+    tostring(c.ntlm_revision), tostring(c.dns_computer), neg:sub(1, 8) == "NTLMSSP\0" and "neg" or "?",
+    tostring(string.unpack("<I4", neg, 9)), t, tostring(ntlm.parse_challenge("NTLMSSP\0\2\0\0\0")) }, "|")
+end
+"#;
+    let script = Script::parse("ntlm-check", NTLM, rustmap_script::script::Origin::Builtin).unwrap();
+    let engine = Engine::new(vec![script], ctx(""), limits(), 8);
+    let out = engine.run_host(&host(&[], None)).await;
+    assert_eq!(
+        only(&out, "ntlm-check").result.unwrap().unwrap().output,
+        "Server|Domain|Server|6.0.6000|15|nil|neg|1|2000-01-01T00:00:00|nil"
+    );
 }

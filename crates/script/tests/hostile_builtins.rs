@@ -33,6 +33,10 @@ const SERVICES: &[&str] = &[
     "https",
 ];
 
+/// The services of the SMB host scripts (through `smbport`) and the RDP port scripts: their
+/// own test, with SMB- and RDP-shaped payloads besides the others.
+const SMB_RDP: &[&str] = &["microsoft-ds", "ms-wbt-server"];
+
 /// Deterministic noise (an LCG), `n` bytes.
 fn noise(n: usize, seed: u32) -> Vec<u8> {
     let mut x = seed;
@@ -118,6 +122,116 @@ fn payloads() -> Vec<(&'static str, Vec<u8>)> {
     v
 }
 
+/// A session-service frame (direct TCP) around `payload`.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = (payload.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// An SMB2 response header: `command`, `status`.
+fn smb2_header(command: u16, status: u32) -> Vec<u8> {
+    let mut h = b"\xfeSMB".to_vec();
+    h.extend_from_slice(&64u16.to_le_bytes());
+    h.extend_from_slice(&[0, 0]);
+    h.extend_from_slice(&status.to_le_bytes());
+    h.extend_from_slice(&command.to_le_bytes());
+    h.extend_from_slice(&[0; 50]);
+    h
+}
+
+/// An NTLMSSP CHALLENGE whose fields point far outside it, and target info with absurd AV
+/// lengths and a flood of pairs.
+fn hostile_challenge() -> Vec<u8> {
+    let mut c = b"NTLMSSP\0".to_vec();
+    c.extend_from_slice(&2u32.to_le_bytes());
+    c.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]); // target name
+    c.extend_from_slice(&0xffff_ffffu32.to_le_bytes()); // every flag
+    c.extend_from_slice(&[0x41; 16]); // challenge, reserved
+    let info_off = 56u32;
+    let mut info = Vec::new();
+    for i in 0..5000u16 {
+        info.extend_from_slice(&(1 + i % 9).to_le_bytes());
+        info.extend_from_slice(&4u16.to_le_bytes());
+        info.extend_from_slice(&[0x1b, 0, 0xd8, 0xd8]);
+    }
+    info.extend_from_slice(&[3, 0, 0xff, 0xff]); // a pair longer than what is left
+    c.extend_from_slice(&(info.len().min(0xffff) as u16).to_le_bytes());
+    c.extend_from_slice(&0xffffu16.to_le_bytes());
+    c.extend_from_slice(&info_off.to_le_bytes());
+    c.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff]); // version
+    c.extend_from_slice(&info);
+    c
+}
+
+/// SMB answers: an absurd frame length, an SMB2 NEGOTIATE response with a security buffer
+/// pointing past its end and an absurd clock, followed by a SESSION_SETUP response carrying
+/// the hostile NTLM challenge; SMB1 answers with byte counts past the end.
+fn smb_payloads() -> Vec<(&'static str, Vec<u8>)> {
+    let mut v: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    v.push(("smb-frame-length", [&[0u8, 0xff, 0xff, 0xff][..], &noise(4096, 13)].concat()));
+    let mut neg = smb2_header(0, 0);
+    neg.extend_from_slice(&65u16.to_le_bytes());
+    neg.extend_from_slice(&0xffffu16.to_le_bytes()); // security mode
+    neg.extend_from_slice(&0x0311u16.to_le_bytes());
+    neg.extend_from_slice(&0xffffu16.to_le_bytes());
+    neg.extend_from_slice(&[0x42; 32]); // guid, capabilities, max sizes
+    neg.extend_from_slice(&[0xff; 16]); // system time, start time
+    neg.extend_from_slice(&0xfff0u16.to_le_bytes());
+    neg.extend_from_slice(&0xffffu16.to_le_bytes());
+    neg.extend_from_slice(&[0xff; 4]);
+    let mut setup = smb2_header(1, 0xc000_0016);
+    let ch = [&[0x60, 0x82, 0xff, 0xff][..], &hostile_challenge()].concat();
+    setup.extend_from_slice(&9u16.to_le_bytes());
+    setup.extend_from_slice(&0u16.to_le_bytes());
+    setup.extend_from_slice(&72u16.to_le_bytes());
+    setup.extend_from_slice(&(ch.len().min(0xffff) as u16).to_le_bytes());
+    setup.extend_from_slice(&ch);
+    v.push(("smb2", [frame(&neg), frame(&setup)].concat()));
+    // SMB1: a negotiate response (17 words) and a session setup response (255 words), both
+    // claiming 65535 bytes of strings, then endless UTF-16 without a terminator.
+    let mut n1 = b"\xffSMB\x72".to_vec();
+    n1.extend_from_slice(&[0, 0, 0, 0, 0x98]);
+    n1.extend_from_slice(&0xc001u16.to_le_bytes());
+    n1.extend_from_slice(&[0; 20]);
+    n1.push(17);
+    n1.extend_from_slice(&[0, 0, 0x0f]);
+    n1.extend_from_slice(&[0xff; 16]); // max mpx, vcs, buffer, raw size, session key
+    n1.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f]); // no extended security: names follow
+    n1.extend_from_slice(&[0xff; 11]); // time, zone, challenge length 255
+    n1.extend_from_slice(&0xffffu16.to_le_bytes());
+    n1.extend_from_slice(&b"A\0".repeat(3000));
+    let mut s1 = b"\xffSMB\x73".to_vec();
+    s1.extend_from_slice(&[0, 0, 0, 0, 0x98]);
+    s1.extend_from_slice(&0xc001u16.to_le_bytes());
+    s1.extend_from_slice(&[0; 20]);
+    s1.push(255);
+    s1.extend_from_slice(&[0x41; 510]);
+    s1.extend_from_slice(&0xffffu16.to_le_bytes());
+    s1.extend_from_slice(&b"\x1b\0".repeat(3000));
+    v.push(("smb1", [frame(&n1), frame(&s1)].concat()));
+    v
+}
+
+/// RDP answers: a Connection Confirm selecting CredSSP followed by noise (no TLS), and one
+/// selecting Standard RDP Security followed by an MCS Connect Response whose server data
+/// blocks have absurd lengths.
+fn rdp_payloads() -> Vec<(&'static str, Vec<u8>)> {
+    let cc = |selected: u8| vec![3, 0, 0, 19, 14, 0xd0, 0, 0, 0x12, 0x34, 0, 2, 0, 8, 0, selected, 0, 0, 0];
+    let hybrid = [cc(2), noise(2048, 17)].concat();
+    let mut blocks = Vec::new();
+    blocks.extend_from_slice(&[0x01, 0x0c, 0x08, 0x00, 0x04, 0x00, 0x08, 0x00]);
+    blocks.extend_from_slice(&[0x02, 0x0c, 0xff, 0xff, 0x02, 0, 0, 0, 0x07, 0, 0, 0]);
+    for _ in 0..2000 {
+        blocks.extend_from_slice(&[0x01, 0x0c, 0x04, 0x00]);
+    }
+    let mut mcs = vec![0x02, 0xf0, 0x80, 0x7f, 0x66, 0x82, 0xff, 0xff];
+    mcs.extend_from_slice(&blocks);
+    let len = (4 + mcs.len()) as u16;
+    let tpkt = [&[3u8, 0][..], &len.to_be_bytes(), &mcs].concat();
+    vec![("rdp-hybrid", hybrid), ("rdp-mcs", [cc(0), tpkt].concat())]
+}
+
 /// A server that writes `payload` to each connection, reads for a moment, then closes.
 async fn hostile_server(payload: Vec<u8>) -> u16 {
     let l = TcpListener::bind((LOCAL, 0)).await.unwrap();
@@ -139,16 +253,28 @@ async fn hostile_server(payload: Vec<u8>) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtins_survive_hostile_servers() {
+    survive(payloads(), SERVICES, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smb_and_rdp_scripts_survive_hostile_servers() {
+    let all = [payloads(), smb_payloads(), rdp_payloads()].concat();
+    survive(all, SMB_RDP, 40).await;
+}
+
+/// Runs every built-in whose rule takes the port against each payload under each service
+/// name; fails on any script error or oversized output.
+async fn survive(payloads: Vec<(&'static str, Vec<u8>)>, services: &'static [&'static str], min_runs: usize) {
     let scripts = Catalog::builtin().unwrap().select("all").unwrap();
     let mut failures = Vec::new();
     let mut runs = 0;
-    // Every (payload, service) pair at once: each engine runs the scripts whose rule takes
-    // the port.
+    // Every (payload, service) pair, at most 24 at once: each engine runs the scripts whose
+    // rule takes the port.
     let mut tasks = tokio::task::JoinSet::new();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(24));
-    for (name, payload) in payloads() {
+    for (name, payload) in payloads {
         let port = hostile_server(payload).await;
-        for service in SERVICES {
+        for service in services {
             let scripts = scripts.clone();
             let slots = slots.clone();
             tasks.spawn(async move {
@@ -159,9 +285,15 @@ async fn builtins_survive_hostile_servers() {
                 let mut p = PortResult::new(Protocol::Tcp, port, PortState::Open, Reason::SynAck, 0);
                 p.service = Some(ServiceInfo { name: (*service).into(), ..ServiceInfo::default() });
                 h.ports.push(p);
+                // The SMB host scripts take the hostile port for SMB's (smbport).
+                let args = if *service == "microsoft-ds" {
+                    format!("mqtt-subscribe.wait=1,dns-zone-transfer.domain=lab.test,smbport={port}")
+                } else {
+                    "mqtt-subscribe.wait=1,dns-zone-transfer.domain=lab.test".to_string()
+                };
                 let ctx = Context {
                     targets: Targets::new([LOCAL]),
-                    args: ScriptArgs::parse("mqtt-subscribe.wait=1,dns-zone-transfer.domain=lab.test").unwrap(),
+                    args: ScriptArgs::parse(&args).unwrap(),
                     ..Context::default()
                 };
                 let limits = Limits { timeout: Duration::from_secs(60), ..Limits::default() };
@@ -185,6 +317,6 @@ async fn builtins_survive_hostile_servers() {
             }
         }
     }
-    assert!(runs > 100, "only {runs} runs");
+    assert!(runs > min_runs, "only {runs} runs");
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }

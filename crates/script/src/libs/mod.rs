@@ -1,6 +1,6 @@
 //! The libraries scripts `require`, under NSE's names: `nmap` (sockets, registry, clock),
 //! `base64`, `json`, `ipOps` and `openssl` (digests) are Rust; `stdnse`, `shortport`, `http`,
-//! `comm`, `ssh2`, `url`, `tab`, `strbuf` and `match`
+//! `comm`, `ssh2`, `url`, `tab`, `strbuf`, `match`, `ntlm` and `smb`
 //! are Lua sources in `src/lua/`, written here from the NSE API documentation. `require` is the
 //! sandbox's only way to load code by name: anything but these and the standard tables is
 //! [`ScriptError::Forbidden`].
@@ -130,6 +130,8 @@ const LUA_LIBS: &[(&str, &str)] = &[
     ("sip", include_str!("../lua/sip.lua")),
     ("ldap", include_str!("../lua/ldap.lua")),
     ("dns", include_str!("../lua/dns.lua")),
+    ("ntlm", include_str!("../lua/ntlm.lua")),
+    ("smb", include_str!("../lua/smb.lua")),
 ];
 
 const LOADED: &str = "rustmap.loaded";
