@@ -65,6 +65,13 @@ declare -A PROBE=(
   [tmux]=/usr/bin/tmux
   # The hostile host (h16): a real SSH tarpit from Debian.
   [endlessh]=/usr/bin/endlessh
+  # Issue 18's scripts against real daemons on h14: VNC (x11vnc on the lab's Xvfb), MariaDB,
+  # telnet (inetutils' telnetd under inetutils' inetd) and IMAP with NTLM (Dovecot).
+  [x11vnc]=/usr/bin/x11vnc
+  [mariadb-server]=/usr/sbin/mariadbd
+  [inetutils-telnetd]=/usr/sbin/telnetd
+  [inetutils-inetd]=/usr/sbin/inetutils-inetd
+  [dovecot-imapd]=/usr/sbin/dovecot
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 

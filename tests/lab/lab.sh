@@ -728,6 +728,61 @@ EOF
   start h14 xvfb sh -c 'mount -n -t tmpfs -o size=4m,mode=1777 rmlab-tmp /tmp && exec "$@"' \
     sh /usr/bin/Xvfb :0 -listen tcp -nolisten unix -ac -screen 0 640x480x16
 
+  # x11vnc (VNC 5900) on that X server, VNC authentication with a password file (vnc-info's
+  # truth: security type 2). It waits (bounded) for Xvfb to listen first.
+  mkdir -p "$h/vnc"
+  x11vnc -storepasswd rustmaplab "$h/vnc/passwd" >/dev/null 2>&1
+  start h14 x11vnc sh -c 'for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/6000) 2>/dev/null && break; sleep 0.1; done
+exec x11vnc -display 127.0.0.1:0 -rfbport 5900 -rfbauth "$1" -forever -shared -noxdamage -noshm -nolookup -quiet' \
+    sh "$h/vnc/passwd"
+
+  # MariaDB (3306): a fresh data directory, TCP on the lab address only, no unix socket users
+  mkdir -p "$h/mysql/data" "$h/mysql/run"
+  chown -R mysql:mysql "$h/mysql"
+  mariadb-install-db --no-defaults --user=mysql --datadir="$h/mysql/data" --auth-root-authentication-method=socket \
+    >"$D/log/h14-mariadb-install.log" 2>&1 || die "mariadb-install-db failed (see $D/log/h14-mariadb-install.log)"
+  # A user any host may try (else the server answers "Host ... is not allowed to connect" before
+  # its handshake, which carries the version mysql-info reports)
+  printf "CREATE USER IF NOT EXISTS 'lab'@'%%' IDENTIFIED BY 'rustmaplab';\n" >"$h/mysql/init.sql"
+  chown mysql:mysql "$h/mysql/init.sql"
+  start h14 mariadb /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$h/mysql/data" \
+    --init-file="$h/mysql/init.sql" \
+    --socket="$h/mysql/run/mysqld.sock" --pid-file="$h/mysql/run/mysqld.pid" --port=3306 \
+    --bind-address=198.18.0.14 --skip-name-resolve --log-error="$D/log/h14-mariadb-error.log"
+
+  # telnet (23): inetutils' telnetd under inetutils' inetd (foreground, its own configuration)
+  mkdir -p "$h/inetd"
+  printf 'telnet stream tcp nowait root /usr/sbin/telnetd telnetd\n' >"$h/inetd/inetd.conf"
+  start h14 inetd /usr/sbin/inetutils-inetd -d "$h/inetd/inetd.conf"
+
+  # Dovecot IMAP (143): the PLAIN mechanism (Debian's Dovecot 2.3 has no NTLM: "Unknown
+  # authentication mechanism"), one user in a passwd-file, no mail is ever delivered
+  mkdir -p "$h/dovecot/run" "$h/dovecot/mail"
+  printf 'lab:{PLAIN}rustmaplab:1000:1000::%s::\n' "$h/dovecot/mail" >"$h/dovecot/users"
+  cat >"$h/dovecot/dovecot.conf" <<EOF
+protocols = imap
+listen = 198.18.0.14
+base_dir = $h/dovecot/run
+state_dir = $h/dovecot/run
+log_path = $D/log/h14-dovecot-daemon.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+mail_location = maildir:$h/dovecot/mail
+default_login_user = dovenull
+default_internal_user = dovecot
+passdb {
+  driver = passwd-file
+  args = $h/dovecot/users
+}
+userdb {
+  driver = passwd-file
+  args = $h/dovecot/users
+}
+EOF
+  chown -R dovecot:dovecot "$h/dovecot/run"
+  start h14 dovecot /usr/sbin/dovecot -F -c "$h/dovecot/dovecot.conf"
+
   # pptpd (PPTP control connections on 1723). Detection stops at the control connection, so no
   # call is ever placed; even so, `--ppp /bin/false` means no PPP link could ever come up, and the
   # tunnel addresses it is configured with are unused lab addresses (198.18.14.0/24, in-namespace).

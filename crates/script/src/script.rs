@@ -153,6 +153,9 @@ const BUILTINS: &[(&str, &str)] = &[
     ("smb-os-discovery", include_str!("../scripts/smb-os-discovery.nse")),
     ("rdp-ntlm-info", include_str!("../scripts/rdp-ntlm-info.nse")),
     ("rdp-enum-encryption", include_str!("../scripts/rdp-enum-encryption.nse")),
+    ("mysql-info", include_str!("../scripts/mysql-info.nse")),
+    ("vnc-info", include_str!("../scripts/vnc-info.nse")),
+    ("telnet-banner", include_str!("../scripts/telnet-banner.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.

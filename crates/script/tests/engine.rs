@@ -109,7 +109,9 @@ async fn builtin_catalog_and_selection() {
             "smb-security-mode",
             "smb2-time",
             "smb-os-discovery",
-            "rdp-ntlm-info"
+            "rdp-ntlm-info",
+            "mysql-info",
+            "vnc-info"
         ]
     );
     assert_eq!(
@@ -156,6 +158,9 @@ async fn builtin_catalog_and_selection() {
             "smb-os-discovery",
             "rdp-ntlm-info",
             "rdp-enum-encryption",
+            "mysql-info",
+            "vnc-info",
+            "telnet-banner",
             "py-http-title",
             "py-http-headers-full",
             "py-ssh-version",
@@ -177,7 +182,9 @@ async fn builtin_catalog_and_selection() {
     );
     assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
     assert_eq!(
-        ids(c.select("default and not (ss?-* or snmp-* or n* or dns-* or ldap-* or smb* or rdp-*)").unwrap()),
+        ids(c
+            .select("default and not (ss?-* or snmp-* or n* or dns-* or ldap-* or smb* or rdp-* or mysql-* or vnc-*)")
+            .unwrap()),
         vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info", "sip-methods"]
     );
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);

@@ -1,0 +1,74 @@
+//! Issue 18's database, remote-desktop and terminal scripts against real daemons on the lab's
+//! h14 (`tests/lab/lab.sh up`): MariaDB (mysql-info), x11vnc on the lab's Xvfb (vnc-info) and
+//! inetutils' telnetd under inetd (telnet-banner). Each output is checked against what the lab
+//! knows without RustMap: the installed package versions, lab.sh's configuration (x11vnc runs
+//! with a password file), the kernel the namespace runs on — and nmap's script of the same
+//! name where there is one.
+//!
+//! The scanner runs inside the lab's scanner namespace, which has no route out of the lab.
+//! Without the lab these tests skip with a reason — except under `CI=true`, where they fail.
+
+mod common;
+
+use common::{in_lab, lab, lab_dir, run_ok};
+use std::process::Command;
+
+const H14: &str = "198.18.0.14";
+
+fn upstream_version(package: &str) -> String {
+    let o = Command::new("dpkg-query").args(["-W", "-f", "${Version}", package]).output().unwrap();
+    let full = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success() && !full.is_empty(), "dpkg-query {package}");
+    let no_epoch = full.split_once(':').map_or(full.as_str(), |(_, v)| v);
+    no_epoch.split(['-', '+']).next().unwrap().to_string()
+}
+
+fn value<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.trim_start_matches(['|', '_', ' ']).strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} in:\n{out}"))
+}
+
+#[test]
+fn mysql_info_reads_mariadbs_greeting() {
+    let Some(_lab) = lab() else { return };
+    let out = run_ok(&["-sT", "-n", "--no-db", "-p", "3306", "--script", "mysql-info", H14]);
+    let version = value(&out, "Version");
+    let want = upstream_version("mariadb-server");
+    assert!(version.contains(&format!("{want}-MariaDB")), "want {want}: {out}");
+    assert_eq!(value(&out, "Protocol"), "10");
+    assert!(value(&out, "Some Capabilities").contains("Support41Auth"), "{out}");
+    assert_eq!(value(&out, "Auth Plugin Name"), "mysql_native_password", "{out}");
+    // nmap's mysql-info reads the same version string.
+    let o = in_lab("nmap", &["-sT", "-n", "-p", "3306", "--script", "mysql-info", H14]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    assert!(nmap.contains(&format!("Version: {version}")), "nmap:\n{nmap}");
+}
+
+#[test]
+fn vnc_info_reports_x11vncs_version_and_password_authentication() {
+    let Some(_lab) = lab() else { return };
+    // lab.sh starts x11vnc with -rfbauth (a password file): VNC Authentication, type 2, only.
+    assert!(lab_dir().join("h14/vnc/passwd").exists());
+    let out = run_ok(&["-sT", "-n", "--no-db", "-p", "5900", "--script", "vnc-info", H14]);
+    assert_eq!(value(&out, "Protocol version"), "3.8", "{out}");
+    assert!(out.contains("|_    VNC Authentication (2)"), "{out}");
+    assert!(!out.contains("WARNING"), "{out}");
+    let o = in_lab("nmap", &["-sT", "-n", "-p", "5900", "--script", "vnc-info", H14]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    assert!(nmap.contains("VNC Authentication (2)") && nmap.contains("3.8"), "nmap:\n{nmap}");
+}
+
+#[test]
+fn telnet_banner_shows_telnetds_greeting_and_login_prompt() {
+    let Some(_lab) = lab() else { return };
+    let out = run_ok(&["-sT", "-n", "--no-db", "-p", "23", "--script", "telnet-banner", H14]);
+    // inetutils' telnetd greets with the kernel's name and release, then login's prompt.
+    let uname = |flag: &str| {
+        String::from_utf8_lossy(&Command::new("uname").arg(flag).output().unwrap().stdout).trim().to_string()
+    };
+    assert!(out.contains(&format!("| telnet-banner: {} {} (", uname("-s"), uname("-r"))), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("|_") && l.ends_with(" login:")), "{out}");
+    // No negotiation bytes leak into the text.
+    assert!(!out.contains('\u{fffd}') && !out.contains("??"), "{out}");
+}
