@@ -72,6 +72,8 @@ declare -A PROBE=(
   [inetutils-telnetd]=/usr/sbin/telnetd
   [inetutils-inetd]=/usr/sbin/inetutils-inetd
   [dovecot-imapd]=/usr/sbin/dovecot
+  # NTLM for Dovecot: Debian's Dovecot has no NTLM of its own; winbind's ntlm_auth does it
+  [winbind]=/usr/bin/ntlm_auth
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 

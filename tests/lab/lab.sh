@@ -560,7 +560,7 @@ services_h11() {
 }
 
 services_h12() {
-  start h12 tarpit "$PY" "$HERE/lab_servers.py" --host h12.lab.test tarpit:2222 hostile:2223
+  start h12 tarpit "$PY" "$HERE/lab_servers.py" --host h12.lab.test tarpit:2222 hostile:2223 ntp:123
 }
 
 # h14: the second services host, for -sV coverage: real Debian daemons (directory, file sharing,
@@ -647,6 +647,7 @@ EOF
   server min protocol = NT1
   server max protocol = SMB3_11
   server signing = auto
+  winbindd socket directory = $h/samba/winbindd
 [pub]
   path = $h/samba/share
   read only = yes
@@ -755,8 +756,15 @@ exec x11vnc -display 127.0.0.1:0 -rfbport 5900 -rfbauth "$1" -forever -shared -n
   printf 'telnet stream tcp nowait root /usr/sbin/telnetd telnetd\n' >"$h/inetd/inetd.conf"
   start h14 inetd /usr/sbin/inetutils-inetd -d "$h/inetd/inetd.conf"
 
-  # Dovecot IMAP (143): the PLAIN mechanism (Debian's Dovecot 2.3 has no NTLM: "Unknown
-  # authentication mechanism"), one user in a passwd-file, no mail is ever delivered
+  # winbindd: Dovecot's NTLM goes through winbind's ntlm_auth (Debian's Dovecot 2.3 has no NTLM
+  # of its own); its socket directory is in this lab's runtime directory (smb.conf above)
+  mkdir -p "$h/samba/winbindd"
+  start h14 winbindd /usr/sbin/winbindd -F --no-process-group --debug-stdout -s "$h/samba/smb.conf"
+  printf '#!/bin/sh\nexec /usr/bin/ntlm_auth --configfile=%s "$@"\n' "$h/samba/smb.conf" >"$h/samba/ntlm_auth"
+  chmod 755 "$h/samba/ntlm_auth"
+
+  # Dovecot IMAP (143): PLAIN and NTLM (imap-ntlm-info's truth: the challenge names H14, from
+  # smb.conf), one user in a passwd-file, no mail is ever delivered
   mkdir -p "$h/dovecot/run" "$h/dovecot/mail"
   printf 'lab:{PLAIN}rustmaplab:1000:1000::%s::\n' "$h/dovecot/mail" >"$h/dovecot/users"
   cat >"$h/dovecot/dovecot.conf" <<EOF
@@ -767,7 +775,9 @@ state_dir = $h/dovecot/run
 log_path = $D/log/h14-dovecot-daemon.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain
+auth_mechanisms = plain ntlm
+auth_use_winbind = yes
+auth_winbind_helper_path = $h/samba/ntlm_auth
 mail_location = maildir:$h/dovecot/mail
 default_login_user = dovenull
 default_internal_user = dovecot

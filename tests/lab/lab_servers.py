@@ -22,6 +22,12 @@ the product/version the ground truth declares), and closes on anything else:
   amqp (0-9-1 protocol header), jdwp (handshake, VirtualMachine.Version), rtsp (OPTIONS),
   nfs (ONC RPC NULL calls for program 100003).
 
+UDP kind (given as ntp:PORT, IPv4 and IPv6 like the others):
+  ntp    an old ntpd, as reference implementations before 4.2.7 answered: NTPv4 client
+         requests (mode 3) with a server answer (stratum 2), mode 6 READVAR with its system
+         variables, and mode 7 MON_GETLIST_1 ("monlist") with the client list MONLIST below,
+         six entries a packet. The answers go to the asking address only.
+
 Every listener is dual-stack ([::] with IPV6_V6ONLY=0), so it answers on the host's
 IPv4 and IPv6 addresses. Connections per listener are capped; everything is bounded
 in time. Runs in the foreground until SIGTERM/SIGINT.
@@ -55,6 +61,20 @@ HOSTILE_BANNER = (
 )
 
 STOP = threading.Event()
+
+# The ntp fixture's monitor list (ntp-monlist's truth): address, port, mode, version, count,
+# seconds since the last packet. Data inside answers only: nothing is ever sent to these.
+MONLIST = [
+    ("198.18.0.2", 123, 3, 4, 1204, 12),
+    ("198.18.0.10", 123, 4, 4, 77, 64),
+    ("198.18.1.2", 40123, 3, 3, 9, 300),
+    ("198.18.2.10", 123, 3, 4, 3120, 2),
+    ("198.19.7.7", 5353, 6, 2, 1, 4000),
+    ("198.19.7.8", 123, 7, 2, 15, 3600),
+    ("198.18.0.13", 123, 3, 4, 8, 30),
+]
+NTP_VARS = b'version="ntpd 4.2.6p5@1.2349-o", processor="x86_64", system="Linux/5.10.0", leap=0, stratum=2, precision=-23, refid=198.18.0.1'
+NTP_UNIX = 2208988800
 
 
 def log(msg):
@@ -463,6 +483,66 @@ FIXTURE_SERVERS = {
 }
 
 
+def ntp_answer(req):
+    """The fixture's answers to one NTP datagram: a list of datagrams (possibly empty)."""
+    if len(req) < 4:
+        return []
+    mode = req[0] & 7
+    if mode == 3 and len(req) >= 48:
+        now = time.time() + NTP_UNIX
+        secs, frac = int(now), int((now % 1) * 2**32)
+        # LI 0, VN as asked, mode 4; stratum 2, poll 6, precision -23; refid 198.18.0.1
+        vn = (req[0] >> 3) & 7
+        head = struct.pack(">BBbbII4s", (vn << 3) | 4, 2, 6, -23, 0x100, 0x200, bytes([198, 18, 0, 1]))
+        return [head + struct.pack(">II", secs - 60, 0) + req[40:48] + struct.pack(">IIII", secs, frac, secs, frac)]
+    if mode == 6 and len(req) >= 12 and req[1] & 0x1F == 2:
+        seq = req[2:4]
+        data = NTP_VARS + b"\x00" * ((4 - len(NTP_VARS) % 4) % 4)
+        return [bytes([0x16, 0x82]) + seq + struct.pack(">HHHH", 0x0615, 0, 0, len(NTP_VARS)) + data]
+    if mode == 7 and req[3] == 42 and req[2] in (2, 3):
+        items = []
+        for addr, port, m, v, count, ago in MONLIST:
+            # monlist_1 entry (72 bytes): avgint, lsint, restr, count, addr, daddr, flags,
+            # port, mode, version, then the IPv6 fields (v6_flag, unused, addr6, daddr6) zero
+            items.append(struct.pack(">IIII", ago, ago, 0, count) + socket.inet_aton(addr)
+                         + socket.inet_aton("198.18.0.12") + struct.pack(">IHBB", 0, port, m, v) + b"\x00" * 40)
+        out = []
+        for i in range(0, len(items), 6):
+            chunk = items[i:i + 6]
+            more = 0x40 if i + 6 < len(items) else 0
+            head = bytes([0x80 | more | (req[0] & 0x38) | 7, i // 6, req[2], 42])
+            out.append(head + struct.pack(">HH", len(chunk), 72) + b"".join(chunk))
+        return out
+    return []
+
+
+def udp_listener(kind, port):
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::", port))
+    sock.settimeout(0.5)
+    log(f"{kind} listening on [::]:{port}/udp (dual-stack)")
+
+    def loop():
+        while not STOP.is_set():
+            try:
+                req, peer = sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            for answer in ntp_answer(req):
+                try:
+                    sock.sendto(answer, peer)
+                except OSError:
+                    pass
+        sock.close()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    return t
+
+
 def handle(conn, peer, kind, host, slots):
     try:
         if kind in ("smtp", "pop3", "imap", "irc"):
@@ -524,7 +604,7 @@ def main():
     ap.add_argument("listen", nargs="+", metavar="KIND:PORT")
     args = ap.parse_args()
 
-    kinds = {"smtp", "pop3", "imap", "irc", "http", "tarpit", "hostile"} | set(FIXTURE_SERVERS)
+    kinds = {"smtp", "pop3", "imap", "irc", "http", "tarpit", "hostile", "ntp"} | set(FIXTURE_SERVERS)
     specs = []
     for item in args.listen:
         kind, _, port = item.partition(":")
@@ -534,7 +614,7 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     signal.signal(signal.SIGINT, lambda *_: STOP.set())
-    threads = [listener(kind, port, args.host) for kind, port in specs]
+    threads = [udp_listener(kind, port) if kind == "ntp" else listener(kind, port, args.host) for kind, port in specs]
     while not STOP.is_set():
         STOP.wait(1.0)
     for t in threads:

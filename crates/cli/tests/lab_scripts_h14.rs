@@ -1,6 +1,7 @@
 //! Issue 18's database, remote-desktop and terminal scripts against real daemons on the lab's
-//! h14 (`tests/lab/lab.sh up`): MariaDB (mysql-info), x11vnc on the lab's Xvfb (vnc-info) and
-//! inetutils' telnetd under inetd (telnet-banner). Each output is checked against what the lab
+//! h14 (`tests/lab/lab.sh up`): MariaDB (mysql-info), x11vnc on the lab's Xvfb (vnc-info),
+//! inetutils' telnetd under inetd (telnet-banner) and Dovecot with winbind's NTLM
+//! (imap-ntlm-info). Each output is checked against what the lab
 //! knows without RustMap: the installed package versions, lab.sh's configuration (x11vnc runs
 //! with a password file), the kernel the namespace runs on — and nmap's script of the same
 //! name where there is one.
@@ -71,4 +72,29 @@ fn telnet_banner_shows_telnetds_greeting_and_login_prompt() {
     assert!(out.lines().any(|l| l.starts_with("|_") && l.ends_with(" login:")), "{out}");
     // No negotiation bytes leak into the text.
     assert!(!out.contains('\u{fffd}') && !out.contains("??"), "{out}");
+}
+
+#[test]
+fn imap_ntlm_info_reads_the_challenge_dovecot_gets_from_winbind() {
+    let Some(_lab) = lab() else { return };
+    let conf = std::fs::read_to_string(lab_dir().join("h14/samba/smb.conf")).unwrap();
+    let name = conf.lines().find_map(|l| l.trim().strip_prefix("netbios name = ")).unwrap().to_string();
+    let ns = format!("{}-h14", common::prefix());
+    let o = Command::new("ip").args(["netns", "exec", &ns, "hostname"]).output().unwrap();
+    let hostname = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let out = run_ok(&["-sT", "-n", "--no-db", "-p", "143", "--script", "imap-ntlm-info,imap-capabilities", H14]);
+    // dovecot.conf: auth_mechanisms = plain ntlm
+    assert!(out.contains("AUTH=PLAIN AUTH=NTLM"), "{out}");
+    assert_eq!(value(&out, "Target_Name"), name, "{out}");
+    assert_eq!(value(&out, "NetBIOS_Computer_Name"), name, "{out}");
+    assert_eq!(value(&out, "DNS_Computer_Name"), hostname, "{out}");
+    let t = value(&out, "System_Time");
+    let o = Command::new("date").args(["-u", "-d", t, "+%s"]).output().unwrap();
+    let then: i64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((now - then).abs() <= 5, "System_Time {t}");
+    // nmap's imap-ntlm-info reads the same names.
+    let o = in_lab("nmap", &["-sT", "-n", "-p", "143", "--script", "imap-ntlm-info", H14]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    assert!(nmap.contains(&format!("NetBIOS_Computer_Name: {name}")), "nmap:\n{nmap}");
 }

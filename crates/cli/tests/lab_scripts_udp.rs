@@ -15,6 +15,7 @@ use std::process::Command;
 
 const H10: &str = "198.18.0.10";
 const H14: &str = "198.18.0.14";
+const H12: &str = "198.18.0.12";
 
 /// The value of `key` in a lab daemon's configuration file (`key value...` lines).
 fn conf_value(file: &str, key: &str) -> String {
@@ -176,4 +177,53 @@ fn nbstat_reports_sambas_netbios_name_and_workgroup() {
     let o = in_lab("nmap", &["-sS", "-n", "-p", "445", "--script", "nbstat", H14]);
     let nmap = String::from_utf8_lossy(&o.stdout);
     assert!(nmap.contains(&format!("NetBIOS name: {name}")), "nmap:\n{nmap}");
+}
+
+/// The ntp fixture's monitor list as tests/lab/lab_servers.py writes it: (address, port, mode,
+/// version, count, seconds ago).
+fn fixture_monlist() -> Vec<(String, u16, u8, u8, u64, u64)> {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/lab/lab_servers.py");
+    let src = std::fs::read_to_string(p).unwrap();
+    let start = src.find("MONLIST = [").unwrap();
+    let body = &src[start..start + src[start..].find("\n]").unwrap()];
+    body.lines()
+        .filter_map(|l| l.trim().strip_prefix("(\"")?.strip_suffix("),").map(str::to_string))
+        .map(|l| {
+            let f: Vec<String> = l.split(", ").map(|x| x.trim_matches('"').to_string()).collect();
+            (
+                f[0].clone(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+                f[5].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn ntp_monlist_lists_the_fixtures_monitor_entries_and_ntp_info_its_variables() {
+    let Some(_lab) = lab() else { return };
+    let want = fixture_monlist();
+    assert!(want.len() > 6, "more entries than one datagram holds: {want:?}");
+    let out = run_ok(&["-sU", "-n", "--no-db", "-p", "123", "--script", "ntp-monlist,ntp-info", H12]);
+    let block = script_block(&out, "ntp-monlist").join("\n");
+    for (addr, port, mode, version, count, ago) in &want {
+        let line = format!("|   {addr} port {port}, mode {mode} (");
+        let l = block.lines().find(|l| l.starts_with(&line)).unwrap_or_else(|| panic!("{addr} missing:\n{block}"));
+        assert!(l.ends_with(&format!("version {version}, {count} packets, last {ago} s ago")), "{l}");
+    }
+    assert_eq!(block.matches(" packets, last ").count(), want.len(), "{block}");
+    assert!(block.contains("CVE-2013-5211"), "{block}");
+    // ntp-info's READVAR: the fixture's system variables.
+    let info = script_block(&out, "ntp-info").join("\n");
+    assert!(info.contains("|     version: ntpd 4.2.6p5@1.2349-o"), "{info}");
+    assert!(info.contains("|   stratum: 2\n"), "{info}");
+    // nmap's ntp-monlist lists the same addresses.
+    let o = in_lab("nmap", &["-sU", "-n", "-p", "123", "--script", "ntp-monlist", H12]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    for (addr, ..) in &want {
+        assert!(nmap.contains(addr.as_str()), "nmap lacks {addr}:\n{nmap}");
+    }
 }

@@ -156,6 +156,8 @@ const BUILTINS: &[(&str, &str)] = &[
     ("mysql-info", include_str!("../scripts/mysql-info.nse")),
     ("vnc-info", include_str!("../scripts/vnc-info.nse")),
     ("telnet-banner", include_str!("../scripts/telnet-banner.nse")),
+    ("imap-ntlm-info", include_str!("../scripts/imap-ntlm-info.nse")),
+    ("ntp-monlist", include_str!("../scripts/ntp-monlist.nse")),
 ];
 
 /// Built-in Python scripts, written for RustMap.

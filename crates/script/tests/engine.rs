@@ -111,7 +111,8 @@ async fn builtin_catalog_and_selection() {
             "smb-os-discovery",
             "rdp-ntlm-info",
             "mysql-info",
-            "vnc-info"
+            "vnc-info",
+            "imap-ntlm-info"
         ]
     );
     assert_eq!(
@@ -161,6 +162,7 @@ async fn builtin_catalog_and_selection() {
             "mysql-info",
             "vnc-info",
             "telnet-banner",
+            "imap-ntlm-info",
             "py-http-title",
             "py-http-headers-full",
             "py-ssh-version",
@@ -183,7 +185,7 @@ async fn builtin_catalog_and_selection() {
     assert_eq!(ids(c.select("vuln").unwrap()), vec!["http-open-redirect"]);
     assert_eq!(
         ids(c
-            .select("default and not (ss?-* or snmp-* or n* or dns-* or ldap-* or smb* or rdp-* or mysql-* or vnc-*)")
+            .select("default and not (ss?-* or snmp-* or n* or dns-* or ldap-* or smb* or rdp-* or mysql-* or vnc-* or imap-*)")
             .unwrap()),
         vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info", "sip-methods"]
     );

@@ -31,6 +31,9 @@ const SERVICES: &[&str] = &[
     "ldap",
     "domain",
     "https",
+    "mysql",
+    "vnc",
+    "telnet",
 ];
 
 /// The services of the SMB host scripts (through `smbport`) and the RDP port scripts: their

@@ -63,6 +63,15 @@ fn answers(mode: &str, req: &[u8]) -> Vec<Vec<u8>> {
             }
             vec![v]
         }
+        // ntpd private mode answers claiming 4095 items of 4095 bytes, the "more" bit always
+        // set, sent 200 times.
+        "monlist-flood" => (0..200u32)
+            .map(|i| {
+                let mut v = vec![0xd7, (i % 128) as u8, 3, 42, 0x0f, 0xff, 0x0f, 0xff];
+                v.extend(noise(72, i));
+                v
+            })
+            .collect(),
         "sip-provisional" => {
             (0..200).map(|i| format!("SIP/2.0 100 Trying {i}\r\nVia: x\r\n\r\n").into_bytes()).collect()
         }
@@ -84,8 +93,19 @@ fn answers(mode: &str, req: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
-const MODES: &[&str] =
-    &["noise", "empty", "echo", "ber-bomb", "nbstat-overflow", "sip-provisional", "sip-huge", "ntp-noise"];
+const MODES: &[&str] = &[
+    "noise",
+    "empty",
+    "echo",
+    "ber-bomb",
+    "nbstat-overflow",
+    "dns-loop",
+    "dns-echo",
+    "sip-provisional",
+    "sip-huge",
+    "ntp-noise",
+    "monlist-flood",
+];
 
 /// A UDP server on `port` (0: any) answering the n-th datagram by `modes[n % len]`.
 async fn hostile_udp(modes: &'static [&'static str], port: u16) -> std::io::Result<u16> {
@@ -112,7 +132,7 @@ async fn run(port: u16, service: &str, scripts: Vec<rustmap_script::Script>) -> 
     h.ports.push(p);
     let ctx = Context {
         targets: Targets::new([LOCAL]),
-        args: ScriptArgs::parse("sip-enum-users.users={a,b,c},snmp-sysdescr.timeout=500,snmp-interfaces.timeout=500,snmp-info.timeout=500,ntp-info.timeout=500,sip-methods.timeout=500,sip-enum-users.timeout=500,nbstat.timeout=500,dns-nsid.timeout=500,dns-recursion.timeout=500,dns-service-discovery.timeout=500,dns-service-discovery.domain=lab.test").unwrap(),
+        args: ScriptArgs::parse("sip-enum-users.users={a,b,c},snmp-sysdescr.timeout=500,snmp-interfaces.timeout=500,snmp-info.timeout=500,ntp-info.timeout=500,sip-methods.timeout=500,sip-enum-users.timeout=500,nbstat.timeout=500,dns-nsid.timeout=500,dns-recursion.timeout=500,dns-service-discovery.timeout=500,dns-service-discovery.domain=lab.test,ntp-monlist.timeout=500").unwrap(),
         ..Context::default()
     };
     let limits = Limits { timeout: Duration::from_secs(60), ..Limits::default() };
@@ -134,9 +154,9 @@ fn check(label: &str, outcomes: &[rustmap_script::Outcome], failures: &mut Vec<S
 async fn udp_builtins_survive_hostile_servers() {
     let mut catalog = Catalog::builtin().unwrap();
     let scripts = catalog
-        .select("snmp-*,ntp-info,sip-methods,sip-enum-users,dns-nsid,dns-recursion,dns-service-discovery")
+        .select("snmp-*,ntp-info,ntp-monlist,sip-methods,sip-enum-users,dns-nsid,dns-recursion,dns-service-discovery")
         .unwrap();
-    assert_eq!(scripts.len(), 9);
+    assert_eq!(scripts.len(), 10);
     let start = Instant::now();
     let mut failures = Vec::new();
     let mut runs = 0;
