@@ -74,6 +74,11 @@ declare -A PROBE=(
   [dovecot-imapd]=/usr/sbin/dovecot
   # NTLM for Dovecot: Debian's Dovecot has no NTLM of its own; winbind's ntlm_auth does it
   [winbind]=/usr/bin/ntlm_auth
+  # An RDP server with NLA (CredSSP), for rdp-ntlm-info (xrdp has none): FreeRDP's shadow server
+  [freerdp2-shadow-x11]=/usr/bin/freerdp-shadow-cli
+  # Mail daemons for the mail scripts: Postfix (SMTP) and Dovecot's POP3
+  [postfix]=/usr/sbin/postfix
+  [dovecot-pop3d]=/usr/lib/dovecot/pop3
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 

@@ -263,3 +263,34 @@ fn rdp_ntlm_info_says_nothing_about_xrdp_without_credssp() {
     let nmap = nmap_out("3389", "rdp-ntlm-info");
     assert!(!nmap.contains("rdp-ntlm-info"), "nmap:\n{nmap}");
 }
+
+#[test]
+fn rdp_ntlm_info_reads_freerdps_nla_challenge() {
+    let Some(_lab) = lab() else { return };
+    // FreeRDP's shadow server on 3390 runs with /sec:nla: CredSSP only. Its NTLM challenge (WinPR)
+    // names the namespace's host: NetBIOS names in capitals, DNS names as they are.
+    let ns = format!("{}-h14", prefix());
+    let o = Command::new("ip").args(["netns", "exec", &ns, "hostname"]).output().unwrap();
+    let hostname = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let short = hostname.split('.').next().unwrap().to_string();
+    // -sV names 3390 ms-wbt-server, which the scripts' port rules look for.
+    let out =
+        run_ok(&["-sS", "-sV", "-n", "--no-db", "-p", "3390", "--script", "rdp-ntlm-info,rdp-enum-encryption", H14]);
+    let got = body(&script_block(&out, "rdp-ntlm-info"));
+    let field = |k: &str| {
+        got.iter()
+            .find_map(|l| l.strip_prefix(&format!("  {k}: ")))
+            .unwrap_or_else(|| panic!("no {k} in:\n{out}"))
+            .to_string()
+    };
+    assert_eq!(field("NetBIOS_Computer_Name"), short.to_uppercase(), "{out}");
+    assert_eq!(field("DNS_Computer_Name"), hostname, "{out}");
+    let t = field("System_Time");
+    assert!((epoch(&t) - now()).abs() <= 5, "System_Time {t} vs now {}", now());
+    // rdp-enum-encryption: the server selects CredSSP and nothing else.
+    let enc = body(&script_block(&out, "rdp-enum-encryption")).join("\n");
+    assert!(enc.contains("CredSSP (NLA): SUCCESS"), "{enc}");
+    assert!(!enc.contains("Native RDP") && !enc.contains("SSL:"), "{enc}");
+    // (No nmap comparison: nmap 7.93's -sV leaves an NLA-only server unnamed ("dsc?"), so its
+    // rdp-ntlm-info, which wants port 3389 or ms-wbt-server, does not run on 3390.)
+}
