@@ -772,12 +772,43 @@ DISPLAY=:1 exec freerdp-shadow-cli /port:3390 /sec:nla -auth'
   printf '#!/bin/sh\nexec /usr/bin/ntlm_auth --configfile=%s "$@"\n' "$h/samba/smb.conf" >"$h/samba/ntlm_auth"
   chmod 755 "$h/samba/ntlm_auth"
 
-  # Dovecot IMAP (143): PLAIN and NTLM (imap-ntlm-info's truth: the challenge names H14, from
+  # Postfix (SMTP 25) in the foreground with its own configuration directory and queue; it
+  # accepts nothing for delivery (smtp-commands' truth: the EHLO keywords this main.cf implies,
+  # SIZE from message_size_limit and no VRFY)
+  local pf=$h/postfix
+  mkdir -p "$pf/queue" "$pf/data"
+  sed 's/^\([a-z]*[[:space:]]\+\(inet\|unix\|fifo\|pass\|unix-dgram\)[[:space:]]\+[-ny][[:space:]]\+[-ny][[:space:]]\+\)y/\1n/' \
+    /etc/postfix/master.cf >"$pf/master.cf"   # no chroot: the queue is outside /var/spool
+  cat >"$pf/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $pf/queue
+data_directory = $pf/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = h14.lab.test
+mydomain = lab.test
+mydestination = h14.lab.test
+inet_interfaces = 198.18.0.14
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+message_size_limit = 10240000
+disable_vrfy_command = yes
+smtpd_tls_security_level = none
+maillog_file = /dev/stdout
+alias_maps =
+alias_database =
+local_transport = error:local delivery disabled
+EOF
+  postfix -c "$pf" check >"$D/log/h14-postfix-check.log" 2>&1 || true
+  chown postfix:postfix "$pf/data"
+  start h14 postfix postfix -c "$pf" start-fg
+
+  # Dovecot IMAP (143) and POP3 (110): PLAIN and NTLM (imap-ntlm-info's truth: the challenge names H14, from
   # smb.conf), one user in a passwd-file, no mail is ever delivered
   mkdir -p "$h/dovecot/run" "$h/dovecot/mail"
   printf 'lab:{PLAIN}rustmaplab:1000:1000::%s::\n' "$h/dovecot/mail" >"$h/dovecot/users"
   cat >"$h/dovecot/dovecot.conf" <<EOF
-protocols = imap
+protocols = imap pop3
 listen = 198.18.0.14
 base_dir = $h/dovecot/run
 state_dir = $h/dovecot/run

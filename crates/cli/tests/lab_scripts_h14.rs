@@ -98,3 +98,50 @@ fn imap_ntlm_info_reads_the_challenge_dovecot_gets_from_winbind() {
     let nmap = String::from_utf8_lossy(&o.stdout);
     assert!(nmap.contains(&format!("NetBIOS_Computer_Name: {name}")), "nmap:\n{nmap}");
 }
+
+/// A `key = value` line of a lab configuration file.
+fn conf(file: &str, key: &str) -> String {
+    let text = std::fs::read_to_string(lab_dir().join(file)).unwrap();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key} = ")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {key} in {file}"))
+}
+
+#[test]
+fn mail_scripts_read_postfix_and_dovecot() {
+    let Some(_lab) = lab() else { return };
+    let out = run_ok(&[
+        "-sT",
+        "-n",
+        "--no-db",
+        "-p",
+        "25,110,143",
+        "--script",
+        "smtp-commands,pop3-capabilities,imap-capabilities",
+        H14,
+    ]);
+    // smtp-commands: Postfix's EHLO as main.cf shapes it: its host name first, SIZE from
+    // message_size_limit, no VRFY (disable_vrfy_command = yes).
+    let smtp = out.lines().find_map(|l| l.strip_prefix("|_smtp-commands: ")).unwrap_or_else(|| panic!("{out}"));
+    let words: Vec<&str> = smtp.split(", ").collect();
+    assert_eq!(words[0], conf("h14/postfix/main.cf", "myhostname"), "{smtp}");
+    assert!(words.contains(&format!("SIZE {}", conf("h14/postfix/main.cf", "message_size_limit")).as_str()), "{smtp}");
+    assert_eq!(conf("h14/postfix/main.cf", "disable_vrfy_command"), "yes");
+    assert!(!words.contains(&"VRFY"), "{smtp}");
+    // Dovecot: the SASL mechanisms of auth_mechanisms, in POP3's CAPA and IMAP's CAPABILITY.
+    let mechs: Vec<String> =
+        conf("h14/dovecot/dovecot.conf", "auth_mechanisms").split(' ').map(|m| m.to_uppercase()).collect();
+    let pop3 = out.lines().find_map(|l| l.strip_prefix("|_pop3-capabilities: ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(pop3.contains(&format!("SASL {}", mechs.join(" "))), "{pop3}");
+    assert!(pop3.split(' ').any(|w| w == "USER"), "disable_plaintext_auth = no: {pop3}");
+    let imap = out.lines().find_map(|l| l.strip_prefix("|_imap-capabilities: ")).unwrap_or_else(|| panic!("{out}"));
+    for m in &mechs {
+        assert!(imap.split(' ').any(|w| w == format!("AUTH={m}")), "{m}: {imap}");
+    }
+    // nmap's smtp-commands lists the same EHLO keywords.
+    let o = in_lab("nmap", &["-sT", "-n", "-p", "25", "--script", "smtp-commands", H14]);
+    let nmap = String::from_utf8_lossy(&o.stdout);
+    for w in &words[1..] {
+        assert!(nmap.contains(w), "nmap lacks {w}:\n{nmap}");
+    }
+}
