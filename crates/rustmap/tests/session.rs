@@ -9,8 +9,11 @@ use std::net::TcpListener;
 /// Listeners on loopback and a port list of them plus some closed ports.
 fn listeners(n: usize) -> (Vec<TcpListener>, String) {
     let open: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let closed: Vec<u16> =
-        (0..30).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).map(|l| l.local_addr().unwrap().port()).collect();
+    // All 30 bound at once, then closed: dropping each before the next bind could hand the same
+    // port out twice (a duplicate in the list, one port event fewer than ports listed).
+    let held: Vec<TcpListener> = (0..30).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let closed: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    drop(held);
     let ports: Vec<String> =
         open.iter().map(|l| l.local_addr().unwrap().port()).chain(closed).map(|p| p.to_string()).collect();
     (open, ports.join(","))
