@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     for i in 0..db.probes().len() {
         if let Some(found) = match_response(db, i, data) {
             let s = found.into_service();
-            for f in [&s.product, &s.version, &s.extrainfo, &s.hostname, &s.ostype, &s.devicetype].into_iter().flatten() {
+            for f in [&s.product, &s.version, &s.extrainfo, &s.hostname, &s.ostype, &s.devicetype].into_iter().flatten()
+            {
                 assert!(!f.chars().any(char::is_control), "{f:?}");
             }
         }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{ground_truth, lab, lab_dir, run_ok};
+use common::{ground_truth, lab, lab_dir, run_ok, upstream_version};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -50,15 +50,6 @@ fn port_block(out: &str, port: u16) -> String {
     };
     block.extend(lines.take_while(|l| l.starts_with('|')));
     block.join("\n")
-}
-
-/// The installed version of a Debian package, upstream part (`1.22.1-9+deb12u12` → `1.22.1`).
-fn upstream_version(package: &str) -> String {
-    let o = Command::new("dpkg-query").args(["-W", "-f", "${Version}", package]).output().unwrap();
-    let full = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success() && !full.is_empty(), "dpkg-query {package}: {full}");
-    let no_epoch = full.split_once(':').map_or(full.as_str(), |(_, v)| v);
-    no_epoch.split('-').next().unwrap().to_string()
 }
 
 /// h10's nginx configuration as lab.sh wrote it.

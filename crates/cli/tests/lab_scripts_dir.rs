@@ -10,40 +10,12 @@
 
 mod common;
 
-use common::{ground_truth, in_lab, lab, lab_dir, run_ok};
+use common::{ground_truth, in_lab, lab, lab_dir, run_ok, script_text, upstream_version};
 use std::collections::BTreeSet;
-use std::process::Command;
 
 const H10: &str = "198.18.0.10";
 const H10_V6: &str = "fd00:18::10";
 const H14: &str = "198.18.0.14";
-
-/// The lines of one script's output in normal output (from `| name:` to its `|_` line).
-fn script_block(out: &str, name: &str) -> String {
-    let head = format!("| {name}:");
-    let head_last = format!("|_{name}:");
-    let mut lines = out.lines().skip_while(|l| !l.starts_with(&head) && !l.starts_with(&head_last));
-    let Some(first) = lines.next() else { panic!("no {name} output in:\n{out}") };
-    let mut block = vec![first];
-    if !first.starts_with("|_") {
-        for l in lines {
-            block.push(l);
-            if l.starts_with("|_") {
-                break;
-            }
-        }
-    }
-    block.join("\n")
-}
-
-/// The upstream version of an installed Debian package (`2.90-4~deb12u2` -> `2.90`).
-fn upstream_version(package: &str) -> String {
-    let o = Command::new("dpkg-query").args(["-W", "-f", "${Version}", package]).output().unwrap();
-    let full = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success() && !full.is_empty(), "dpkg-query {package}");
-    let no_epoch = full.split_once(':').map_or(full.as_str(), |(_, v)| v);
-    no_epoch.split(['-', '+']).next().unwrap().to_string()
-}
 
 /// The entries of the LDIF lab.sh loads into slapd: (dn, [(attribute, value)]).
 fn lab_ldif() -> Vec<(String, Vec<(String, String)>)> {
@@ -72,13 +44,13 @@ fn ldap_scripts_read_the_root_dse_and_the_entries_slapd_was_loaded_with() {
     let suffix = slapd_suffix();
     let out = run_ok(&["-sS", "-n", "--no-db", "-p", "389", "--script", "ldap-rootdse,ldap-search,py-ldap-info", H14]);
 
-    let dse = script_block(&out, "ldap-rootdse");
+    let dse = script_text(&out, "ldap-rootdse");
     assert!(dse.contains(&format!("|       namingContexts: {suffix}\n")), "{dse}");
     assert!(dse.contains("|       supportedLDAPVersion: 3\n"), "{dse}");
     assert!(dse.contains("objectClass: OpenLDAProotDSE"), "{dse}");
 
     // ldap-search: every entry and every attribute value of the LDIF, nothing else.
-    let search = script_block(&out, "ldap-search");
+    let search = script_text(&out, "ldap-search");
     let ldif = lab_ldif();
     assert!(
         search.contains(&format!("|   Context: {suffix}; filter: (objectClass=*); {} object(s)", ldif.len())),
@@ -99,12 +71,12 @@ fn ldap_scripts_read_the_root_dse_and_the_entries_slapd_was_loaded_with() {
         ldif.iter().filter(|(_, a)| a.iter().any(|(k, v)| k == "title" && v.starts_with("Sec"))).collect();
     assert_eq!(want.len(), 1);
     let cn = &want[0].1.iter().find(|(k, _)| k == "cn").unwrap().1;
-    let filtered = script_block(&o, "ldap-search");
+    let filtered = script_text(&o, "ldap-search");
     assert!(filtered.contains(&format!("|     dn: {}\n|_      cn: {cn}", want[0].0)), "{filtered}");
     assert_eq!(filtered.matches("dn: ").count(), 1, "{filtered}");
 
     // py-ldap-info: OpenLDAP (the slapd package is what runs) and the same naming context.
-    let py = script_block(&out, "py-ldap-info");
+    let py = script_text(&out, "py-ldap-info");
     assert!(py.contains("|   product: OpenLDAP"), "{py}");
     assert!(py.contains(&format!("|   naming contexts: {suffix}")), "{py}");
     assert!(py.contains("|   LDAP versions: 3"), "{py}");
@@ -130,7 +102,7 @@ fn dns_zone_transfer_lists_every_record_of_the_lab_zone() {
         "dns-zone-transfer.domain=lab.test",
         H10,
     ]);
-    let block = script_block(&out, "dns-zone-transfer");
+    let block = script_text(&out, "dns-zone-transfer");
     let truth = ground_truth();
     let mut want = BTreeSet::new();
     for (name, addrs) in truth["dns"]["records"].as_object().unwrap() {
@@ -179,7 +151,7 @@ fn dns_nsid_recursion_and_service_discovery_match_dnsmasqs_configuration() {
         H10_V6,
     ]);
     // dns-nsid: dnsmasq answers version.bind (CHAOS) with its own version.
-    assert!(script_block(&out, "dns-nsid").contains(&format!("bind.version: dnsmasq-{version}")), "{out}");
+    assert!(script_text(&out, "dns-nsid").contains(&format!("bind.version: dnsmasq-{version}")), "{out}");
     // dns-recursion: the IPv6 side is an ordinary server (recursion available) that answers
     // the name asked; the IPv4 side is authoritative only (no RA): nothing there.
     assert!(out.contains("|_dns-recursion: Recursion appears to be enabled"), "{out}");
@@ -190,7 +162,7 @@ fn dns_nsid_recursion_and_service_discovery_match_dnsmasqs_configuration() {
 
     // dns-service-discovery: every instance dnsmasq.conf's ptr-record lines announce, with the
     // srv-host target and port and the txt-record strings.
-    let sd = script_block(&out, "dns-service-discovery");
+    let sd = script_text(&out, "dns-service-discovery");
     let value = |line: &str| line.split_once('=').unwrap().1.to_string();
     for l in conf.lines().filter(|l| l.starts_with("ptr-record=_services._dns-sd._udp.sd.test,")) {
         let service = value(l).split(',').nth(1).unwrap().to_string();

@@ -11,18 +11,10 @@
 
 mod common;
 
-use common::{in_lab, lab, lab_dir, run_ok};
+use common::{conf_value, in_lab, lab, lab_dir, run_ok, upstream_version};
 use std::process::Command;
 
 const H14: &str = "198.18.0.14";
-
-fn upstream_version(package: &str) -> String {
-    let o = Command::new("dpkg-query").args(["-W", "-f", "${Version}", package]).output().unwrap();
-    let full = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success() && !full.is_empty(), "dpkg-query {package}");
-    let no_epoch = full.split_once(':').map_or(full.as_str(), |(_, v)| v);
-    no_epoch.split(['-', '+']).next().unwrap().to_string()
-}
 
 fn value<'a>(out: &'a str, key: &str) -> &'a str {
     out.lines()
@@ -99,14 +91,6 @@ fn imap_ntlm_info_reads_the_challenge_dovecot_gets_from_winbind() {
     assert!(nmap.contains(&format!("NetBIOS_Computer_Name: {name}")), "nmap:\n{nmap}");
 }
 
-/// A `key = value` line of a lab configuration file.
-fn conf(file: &str, key: &str) -> String {
-    let text = std::fs::read_to_string(lab_dir().join(file)).unwrap();
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{key} = ")).map(str::to_string))
-        .unwrap_or_else(|| panic!("no {key} in {file}"))
-}
-
 #[test]
 fn mail_scripts_read_postfix_and_dovecot() {
     let Some(_lab) = lab() else { return };
@@ -124,13 +108,16 @@ fn mail_scripts_read_postfix_and_dovecot() {
     // message_size_limit, no VRFY (disable_vrfy_command = yes).
     let smtp = out.lines().find_map(|l| l.strip_prefix("|_smtp-commands: ")).unwrap_or_else(|| panic!("{out}"));
     let words: Vec<&str> = smtp.split(", ").collect();
-    assert_eq!(words[0], conf("h14/postfix/main.cf", "myhostname"), "{smtp}");
-    assert!(words.contains(&format!("SIZE {}", conf("h14/postfix/main.cf", "message_size_limit")).as_str()), "{smtp}");
-    assert_eq!(conf("h14/postfix/main.cf", "disable_vrfy_command"), "yes");
+    assert_eq!(words[0], conf_value("h14/postfix/main.cf", "myhostname"), "{smtp}");
+    assert!(
+        words.contains(&format!("SIZE {}", conf_value("h14/postfix/main.cf", "message_size_limit")).as_str()),
+        "{smtp}"
+    );
+    assert_eq!(conf_value("h14/postfix/main.cf", "disable_vrfy_command"), "yes");
     assert!(!words.contains(&"VRFY"), "{smtp}");
     // Dovecot: the SASL mechanisms of auth_mechanisms, in POP3's CAPA and IMAP's CAPABILITY.
     let mechs: Vec<String> =
-        conf("h14/dovecot/dovecot.conf", "auth_mechanisms").split(' ').map(|m| m.to_uppercase()).collect();
+        conf_value("h14/dovecot/dovecot.conf", "auth_mechanisms").split(' ').map(|m| m.to_uppercase()).collect();
     let pop3 = out.lines().find_map(|l| l.strip_prefix("|_pop3-capabilities: ")).unwrap_or_else(|| panic!("{out}"));
     assert!(pop3.contains(&format!("SASL {}", mechs.join(" "))), "{pop3}");
     assert!(pop3.split(' ').any(|w| w == "USER"), "disable_plaintext_auth = no: {pop3}");

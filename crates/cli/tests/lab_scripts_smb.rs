@@ -9,42 +9,13 @@
 
 mod common;
 
-use common::{in_lab, lab, lab_dir, prefix, run_ok};
+use common::{conf_value, in_lab, lab, prefix, run_ok, script_block};
 use std::process::Command;
 
 const H14: &str = "198.18.0.14";
 
-/// The value of `key` in a lab daemon's configuration file (`key = value` / `key=value` lines).
-fn conf_value(file: &str, key: &str) -> String {
-    let path = lab_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(key).filter(|rest| rest.starts_with([' ', '\t', '='])))
-        .map(|v| v.trim_start_matches([' ', '\t', '=']).trim().to_string())
-        .unwrap_or_else(|| panic!("no {key} in {}", path.display()))
-}
-
 fn smb_conf(key: &str) -> String {
     conf_value("h14/samba/smb.conf", key)
-}
-
-/// The lines of one script's output in normal output (from `| name:` to its `|_` line).
-fn script_block(out: &str, name: &str) -> Vec<String> {
-    let head = format!("| {name}:");
-    let head_last = format!("|_{name}:");
-    let mut lines = out.lines().skip_while(|l| !l.starts_with(&head) && !l.starts_with(&head_last));
-    let Some(first) = lines.next() else { panic!("no {name} output in:\n{out}") };
-    let mut block = vec![first.to_string()];
-    if first.starts_with("|_") {
-        return block;
-    }
-    for l in lines {
-        block.push(l.to_string());
-        if l.starts_with("|_") {
-            break;
-        }
-    }
-    block
 }
 
 /// The block's lines without the `|`/`|_` prefix and trailing spaces.

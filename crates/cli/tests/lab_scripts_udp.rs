@@ -10,22 +10,12 @@
 
 mod common;
 
-use common::{in_lab, lab, lab_dir, prefix, run_ok};
+use common::{conf_value, in_lab, lab, lab_dir, prefix, run_ok, script_block};
 use std::process::Command;
 
 const H10: &str = "198.18.0.10";
 const H14: &str = "198.18.0.14";
 const H12: &str = "198.18.0.12";
-
-/// The value of `key` in a lab daemon's configuration file (`key value...` lines).
-fn conf_value(file: &str, key: &str) -> String {
-    let path = lab_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(key).filter(|rest| rest.starts_with([' ', '\t', '='])))
-        .map(|v| v.trim_start_matches([' ', '\t', '=']).trim().to_string())
-        .unwrap_or_else(|| panic!("no {key} in {}", path.display()))
-}
 
 /// Runs `ip args` inside a lab host's namespace.
 fn ip_in(host: &str, args: &[&str]) -> String {
@@ -33,25 +23,6 @@ fn ip_in(host: &str, args: &[&str]) -> String {
     let o = Command::new("ip").args(["netns", "exec", &ns, "ip"]).args(args).output().unwrap();
     assert!(o.status.success(), "ip {args:?} in {ns}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// The lines of one script's output in normal output (from `| name:` to its `|_` line).
-fn script_block<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
-    let head = format!("| {name}:");
-    let head_last = format!("|_{name}:");
-    let mut lines = out.lines().skip_while(|l| !l.starts_with(&head) && !l.starts_with(&head_last));
-    let Some(first) = lines.next() else { panic!("no {name} output in:\n{out}") };
-    let mut block = vec![first];
-    if first.starts_with("|_") {
-        return block;
-    }
-    for l in lines {
-        block.push(l);
-        if l.starts_with("|_") {
-            break;
-        }
-    }
-    block
 }
 
 fn netmask(prefix_len: u32) -> String {

@@ -97,8 +97,9 @@ action = function(host, port)
   end
   socket:close()
   if #data < len or data:byte(21) ~= 0 then return nil end
-  local info = decode(data:sub(1, len), 22, 0, false)
-  if not info or type(info.version) ~= "string" then return nil end
+  -- A fixed-width value cut off by the document's end makes string.unpack raise: no answer.
+  local decoded, info = pcall(decode, data:sub(1, len), 22, 0, false)
+  if not decoded or not info or type(info.version) ~= "string" then return nil end
   local out, lines = stdnse.output_table(), {}
   local function add(label, v)
     if v == nil then return end

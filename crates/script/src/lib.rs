@@ -28,7 +28,7 @@ pub mod wasm;
 pub use args::ScriptArgs;
 pub use engine::{Engine, Outcome};
 pub use error::ScriptError;
-pub use libs::{Context, PortChange, Targets};
+pub use libs::{Context, PortChange, Replay, Targets};
 pub use python::PyConfig;
 pub use sandbox::{Limits, Sandbox};
 pub use script::{Catalog, Kind, Script};

@@ -189,6 +189,16 @@ async fn builtin_catalog_and_selection() {
             .unwrap()),
         vec!["http-title", "ftp-anon", "rtsp-methods", "mongodb-info", "sip-methods"]
     );
+    // `not intrusive`: every built-in but the five that are (nmap's use of the word: they send
+    // what a service may log as an attack or that costs it work).
+    let not_intrusive = ids(c.select("not intrusive").unwrap());
+    let intrusive = ["ssl-enum-ciphers", "http-open-redirect", "sip-enum-users", "dns-zone-transfer", "ntp-monlist"];
+    let everything = ids(c.select("all").unwrap());
+    assert_eq!(
+        not_intrusive,
+        everything.iter().filter(|id| !intrusive.contains(&id.as_str())).cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(not_intrusive.len() + intrusive.len(), everything.len());
     assert_eq!(ids(c.select("banner,http-title.nse").unwrap()), vec!["banner", "http-title"]);
     assert!(c.select("no-such-script").is_err());
     let title = c.get("http-title").unwrap();
@@ -622,4 +632,45 @@ end
         only(&out, "ntlm-check").result.unwrap().unwrap().output,
         "Server|Domain|Server|6.0.6000|15|nil|neg|1|2000-01-01T00:00:00|nil"
     );
+}
+
+/// A context whose sockets read `replies` instead of the network (what the script_replies
+/// fuzz target runs on).
+fn replay_ctx(replies: Vec<Vec<u8>>) -> Context {
+    Context { replay: Some(rustmap_script::Replay::new(replies)), ..ctx("") }
+}
+
+#[tokio::test]
+async fn replayed_replies_stand_for_the_peer() {
+    let body = "<html><title>Replayed page</title></html>";
+    // Split mid-header: the http library reads until the whole answer is there.
+    let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).into_bytes();
+    let (a, b) = reply.split_at(20);
+    let scripts = Catalog::builtin().unwrap().select("http-title").unwrap();
+    let engine = Engine::new(scripts, replay_ctx(vec![a.to_vec(), b.to_vec()]), limits(), 8);
+    let out = engine.run_host(&host(&[80], Some("http"))).await;
+    assert_eq!(only(&out, "http-title").result.unwrap().unwrap().output, "Replayed page");
+    // Nothing left to read is the peer closing: the script reports nothing, and no error.
+    let scripts = Catalog::builtin().unwrap().select("http-title").unwrap();
+    let engine = Engine::new(scripts, replay_ctx(Vec::new()), limits(), 8);
+    let out = engine.run_host(&host(&[80], Some("http"))).await;
+    assert!(out.iter().all(|o| o.result.is_ok()), "{out:?}");
+}
+
+#[tokio::test]
+async fn mongodb_info_ignores_a_value_cut_off_by_its_document() {
+    // Found by the script_replies fuzz target: an int32 element whose value runs past the
+    // message made string.unpack raise. The document: length 9, type 0x10, name "a", 2 bytes.
+    let doc = [9u8, 0, 0, 0, 0x10, b'a', 0, 1, 0];
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&(16 + 5 + doc.len() as i32).to_le_bytes());
+    msg.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0]);
+    msg.extend_from_slice(&2013i32.to_le_bytes());
+    msg.extend_from_slice(&[0, 0, 0, 0, 0]);
+    msg.extend_from_slice(&doc);
+    let scripts = Catalog::builtin().unwrap().select("mongodb-info").unwrap();
+    let engine = Engine::new(scripts, replay_ctx(vec![msg]), limits(), 8);
+    let out = engine.run_host(&host(&[27017], Some("mongodb"))).await;
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(matches!(out[0].result, Ok(None)), "{out:?}");
 }

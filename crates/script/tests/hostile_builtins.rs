@@ -3,6 +3,8 @@
 //! may report nothing or something bounded; it may not fail (a runtime error, the memory or
 //! instruction limits, oversized output). Tests send packets only to 127.0.0.0/8.
 
+mod common;
+use common::noise;
 use rustmap_model::{HostResult, HostStatus, PortResult, PortState, Protocol, Reason, ServiceInfo};
 use rustmap_script::{Catalog, Context, Engine, Limits, ScriptArgs, Targets};
 use std::net::{IpAddr, Ipv4Addr};
@@ -39,17 +41,6 @@ const SERVICES: &[&str] = &[
 /// The services of the SMB host scripts (through `smbport`) and the RDP port scripts: their
 /// own test, with SMB- and RDP-shaped payloads besides the others.
 const SMB_RDP: &[&str] = &["microsoft-ds", "ms-wbt-server"];
-
-/// Deterministic noise (an LCG), `n` bytes.
-fn noise(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            (x >> 16) as u8
-        })
-        .collect()
-}
 
 /// What each hostile server sends as soon as a client connects (then it reads a little and
 /// closes).

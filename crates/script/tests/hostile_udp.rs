@@ -4,6 +4,8 @@
 //! report nothing or something bounded; it may not fail or run long. Tests send packets only
 //! to 127.0.0.0/8.
 
+mod common;
+use common::noise;
 use rustmap_model::{HostResult, HostStatus, PortResult, PortState, Protocol, Reason, ServiceInfo};
 use rustmap_script::{Catalog, Context, Engine, Limits, ScriptArgs, Targets};
 use std::net::{IpAddr, Ipv4Addr};
@@ -11,16 +13,6 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-fn noise(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            (x >> 16) as u8
-        })
-        .collect()
-}
 
 /// The hostile answers to one request, by mode.
 fn answers(mode: &str, req: &[u8]) -> Vec<Vec<u8>> {

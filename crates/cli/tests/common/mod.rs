@@ -181,3 +181,47 @@ pub fn run_ok(args: &[&str]) -> String {
     assert!(o.status.success(), "rustmap {args:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
     out
 }
+
+/// The lines of one script's output in normal output (from `| name:` to its `|_` line).
+pub fn script_block(out: &str, name: &str) -> Vec<String> {
+    let head = format!("| {name}:");
+    let head_last = format!("|_{name}:");
+    let mut lines = out.lines().skip_while(|l| !l.starts_with(&head) && !l.starts_with(&head_last));
+    let Some(first) = lines.next() else { panic!("no {name} output in:\n{out}") };
+    let mut block = vec![first.to_string()];
+    if first.starts_with("|_") {
+        return block;
+    }
+    for l in lines {
+        block.push(l.to_string());
+        if l.starts_with("|_") {
+            break;
+        }
+    }
+    block
+}
+
+/// [`script_block`] as one string.
+pub fn script_text(out: &str, name: &str) -> String {
+    script_block(out, name).join("\n")
+}
+
+/// The value of `key` in a lab daemon's configuration file, as lab.sh wrote it under
+/// [`lab_dir`] (`key value`, `key = value` and `key=value` lines).
+pub fn conf_value(file: &str, key: &str) -> String {
+    let path = lab_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(key).filter(|rest| rest.starts_with([' ', '\t', '='])))
+        .map(|v| v.trim_start_matches([' ', '\t', '=']).trim().to_string())
+        .unwrap_or_else(|| panic!("no {key} in {}", path.display()))
+}
+
+/// The upstream version of an installed Debian package (`1:2.90-4~deb12u2` -> `2.90`).
+pub fn upstream_version(package: &str) -> String {
+    let o = Command::new("dpkg-query").args(["-W", "-f", "${Version}", package]).output().unwrap();
+    let full = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success() && !full.is_empty(), "dpkg-query {package}: {full}");
+    let no_epoch = full.split_once(':').map_or(full.as_str(), |(_, v)| v);
+    no_epoch.split(['-', '+']).next().unwrap().to_string()
+}

@@ -104,6 +104,35 @@ pub struct Context {
     pub registry: Registry,
     /// Each host's `host.registry`, shared by the scripts that run on that host.
     pub host_registries: Arc<Mutex<HashMap<IpAddr, Registry>>>,
+    /// Canned replies instead of the network, for fuzzing the libraries' and scripts' parsers
+    /// (`fuzz/fuzz_targets/script_replies.rs`). No front-end sets it.
+    pub replay: Option<Replay>,
+}
+
+/// The peer's side of every connection a run makes, read in order from one queue: a connect
+/// (TCP, TLS or UDP) succeeds without touching the network, sends are swallowed, and each read
+/// returns the next reply (at most the read's size; the rest stays queued); an empty queue is
+/// the peer closing. The target rule still applies to the connect.
+#[derive(Debug, Clone, Default)]
+pub struct Replay(Arc<Mutex<std::collections::VecDeque<Vec<u8>>>>);
+
+impl Replay {
+    /// A queue holding `replies`.
+    pub fn new(replies: impl IntoIterator<Item = Vec<u8>>) -> Replay {
+        Replay(Arc::new(Mutex::new(replies.into_iter().collect())))
+    }
+
+    /// Up to `buf.len()` bytes of the next reply; 0 when none is left.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> usize {
+        let mut queue = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut reply) = queue.pop_front() else { return 0 };
+        let n = reply.len().min(buf.len());
+        buf[..n].copy_from_slice(&reply[..n]);
+        if n < reply.len() {
+            queue.push_front(reply.split_off(n));
+        }
+        n
+    }
 }
 
 impl Context {

@@ -29,6 +29,8 @@ pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
     Udp(UdpSocket),
+    /// Canned replies ([`Context::replay`]), to the peer at this address.
+    Replay(super::Replay, SocketAddr),
 }
 
 impl Conn {
@@ -37,6 +39,7 @@ impl Conn {
             Conn::Plain(s) => s.read(buf).await,
             Conn::Tls(s) => s.read(buf).await,
             Conn::Udp(s) => s.recv(buf).await,
+            Conn::Replay(r, _) => Ok(r.read(buf)),
         }
     }
 
@@ -48,6 +51,7 @@ impl Conn {
                 s.flush().await
             }
             Conn::Udp(s) => s.send(buf).await.map(|_| ()),
+            Conn::Replay(..) => Ok(()),
         }
     }
 
@@ -57,6 +61,14 @@ impl Conn {
             Conn::Plain(s) => Ok((s.local_addr()?, s.peer_addr()?)),
             Conn::Tls(s) => Ok((s.get_ref().0.local_addr()?, s.get_ref().0.peer_addr()?)),
             Conn::Udp(s) => Ok((s.local_addr()?, s.peer_addr()?)),
+            Conn::Replay(_, peer) => {
+                let local = if peer.is_ipv4() {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+                };
+                Ok((SocketAddr::new(local, 49152), *peer))
+            }
         }
     }
 
@@ -206,6 +218,15 @@ impl UserData for Socket {
             |lua, mut this, (host, port, proto): (Value, Value, Option<String>)| async move {
                 let ip = resolve(&this.ctx, &this.abort, &host)?;
                 let port = port_number(&port)?;
+                if let Some(replay) = this.ctx.replay.clone() {
+                    if !matches!(proto.as_deref().unwrap_or("tcp"), "tcp" | "ssl" | "udp") {
+                        return fail(&lua, "ERROR: protocol not supported");
+                    }
+                    this.pending.clear();
+                    this.certs.clear();
+                    this.stream = Some(Conn::Replay(replay, SocketAddr::new(ip, port)));
+                    return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
+                }
                 let ssl = match proto.as_deref().unwrap_or("tcp") {
                     "tcp" => false,
                     "ssl" => true,
@@ -262,6 +283,11 @@ impl UserData for Socket {
                 Some(udp @ Conn::Udp(_)) => {
                     this.stream = Some(udp);
                     return fail(&lua, "ERROR: TLS over UDP is not supported");
+                }
+                // Replayed replies stand for the plaintext inside the TLS session.
+                Some(replay @ Conn::Replay(..)) => {
+                    this.stream = Some(replay);
+                    return Ok(MultiValue::from_vec(vec![Value::Boolean(true)]));
                 }
                 None => return fail(&lua, "ERROR: not connected"),
             };
