@@ -298,12 +298,25 @@ pub fn save(name: &str, config: &ScanConfig, dir: &Path) -> Result<PathBuf, Prof
     let tmp = dir.join(format!(".{name}.toml.{}", std::process::id()));
     let text =
         format!("# RustMap scan profile {name:?}: a ScanConfig's settings (docs/config.md)\n{}", to_toml(config));
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    // A temporary file of an earlier process with our pid (killed midway) is stale.
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, text.as_bytes()).map_err(io(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         ProfileError::Io { path: path.clone(), source: e }
     })?;
     Ok(path)
+}
+
+/// Writes a new file only its owner can read: a profile may hold a proxy's password or
+/// credentials in script arguments.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 #[cfg(test)]
@@ -373,6 +386,13 @@ mod tests {
         assert_eq!(available(Some(dir.path())).last().map(String::as_str), Some("my-audit"));
         // No temporary file left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Only the owner may read it (a proxy password can be in it), also when saved again.
+        #[cfg(unix)]
+        for _ in 0..2 {
+            use std::os::unix::fs::PermissionsExt;
+            let path = save("my-audit", &c, dir.path()).unwrap();
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
     }
 
     #[test]
