@@ -12,20 +12,9 @@ use std::path::{Path, PathBuf};
 
 /// Drop what would make `validate` read files or the machine's interfaces.
 fn offline(c: &mut ScanConfig) {
-    c.target_files.clear();
-    c.exclude_files.clear();
-    c.service.probe_db.clear();
+    c.clear_input_files();
     c.origin.interface = None;
     c.origin.source = None;
-    // Scripts by name only: a selection item naming a path, or an argument file, reads files.
-    c.scripts.args_file = None;
-    let pathy = |item: &str| {
-        let item = item.trim();
-        item.contains(['/', '\\', '.']) || Path::new(item).exists()
-    };
-    if c.scripts.select.as_deref().is_some_and(|s| s.split(',').any(pathy)) {
-        c.scripts.select = None;
-    }
 }
 
 fuzz_target!(|data: &[u8]| {

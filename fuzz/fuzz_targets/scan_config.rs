@@ -10,12 +10,9 @@ use rustmap::ScanConfig;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut c) = serde_json::from_slice::<ScanConfig>(data) else { return };
-    c.target_files.clear();
-    c.exclude_files.clear();
-    c.service.probe_db.clear();
+    c.clear_input_files();
     c.origin.interface = None;
     c.origin.source = None;
-    no_script_files(&mut c);
     match rustmap::validate(&c) {
         Ok(_plan) => {}
         Err(e) => assert!(!e.field.is_empty(), "{e}"),
@@ -29,16 +26,3 @@ fuzz_target!(|data: &[u8]| {
     same.timing = c.timing.clone();
     assert_eq!(same, c, "everything but the timing's floats comes back the same");
 });
-
-/// Scripts by name only: a selection item that names a path (or `--script-args-file`) would
-/// load the machine's files.
-fn no_script_files(c: &mut rustmap::ScanConfig) {
-    c.scripts.args_file = None;
-    let pathy = |item: &str| {
-        let item = item.trim();
-        item.contains(['/', '\\', '.']) || std::path::Path::new(item).exists()
-    };
-    if c.scripts.select.as_deref().is_some_and(|s| s.split(',').any(pathy)) {
-        c.scripts.select = None;
-    }
-}

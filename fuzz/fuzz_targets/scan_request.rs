@@ -12,12 +12,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(request) = serde_json::from_slice::<ScanRequest>(data) else { return };
     match request.into_config(None) {
         Ok((mut c, _notes)) => {
-            c.target_files.clear();
-            c.exclude_files.clear();
-            c.service.probe_db.clear();
+            c.clear_input_files();
             c.origin.interface = None;
             c.origin.source = None;
-            no_script_files(&mut c);
             if let Err(e) = rustmap::validate(&c) {
                 assert!(!e.field.is_empty(), "{e}");
             }
@@ -25,16 +22,3 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert!(!e.field.is_empty() && !e.message.is_empty(), "{e}"),
     }
 });
-
-/// Scripts by name only: a selection item that names a path (or `--script-args-file`) would
-/// load the machine's files.
-fn no_script_files(c: &mut rustmap::ScanConfig) {
-    c.scripts.args_file = None;
-    let pathy = |item: &str| {
-        let item = item.trim();
-        item.contains(['/', '\\', '.']) || std::path::Path::new(item).exists()
-    };
-    if c.scripts.select.as_deref().is_some_and(|s| s.split(',').any(pathy)) {
-        c.scripts.select = None;
-    }
-}

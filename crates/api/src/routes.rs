@@ -144,37 +144,10 @@ fn check_remote(c: &mut ScanConfig, state: &State) -> Result<(), ApiError> {
         ))
         .with_field(field)
     };
-    if !c.target_files.is_empty() {
-        return Err(local("config.target_files"));
-    }
-    if !c.exclude_files.is_empty() {
-        return Err(local("config.exclude_files"));
-    }
-    if !c.service.probe_db.is_empty() {
-        return Err(local("config.service.probe_db"));
-    }
-    if !c.output.files.is_empty() || c.output.all_base.is_some() {
-        return Err(local("config.output.files"));
-    }
-    if c.path.topology.is_some() || c.path.topology_output.is_some() {
-        return Err(local("config.path.topology"));
-    }
-    if c.scripts.args_file.is_some() {
-        return Err(local("config.scripts.args_file"));
-    }
     // Scripts by name, category or expression only: `--script` also loads files and
     // directories, which would run the server's files as scripts.
-    if let Some(select) = &c.scripts.select {
-        let is_path = |item: &str| {
-            let item = item.trim();
-            item.contains(['/', '\\'])
-                || item.ends_with(".nse")
-                || item.ends_with(".lua")
-                || std::path::Path::new(item).exists()
-        };
-        if select.split(',').any(is_path) {
-            return Err(local("config.scripts.select"));
-        }
+    if let Some(field) = c.file_fields().first() {
+        return Err(local(&format!("config.{field}")));
     }
     // Nothing goes to the server's terminal.
     c.output.interactive = false;

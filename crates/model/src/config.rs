@@ -91,6 +91,47 @@ impl ScanConfig {
     pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(targets: I) -> ScanConfig {
         ScanConfig { targets: targets.into_iter().map(Into::into).collect(), ..ScanConfig::default() }
     }
+
+    /// The fields set here that make a scan read or write the machine's files (target and
+    /// exclude lists, probe databases, output files, the topology file, script argument files,
+    /// script selections naming files), by their JSON paths. The API refuses a scan that sets
+    /// any (a remote client may not reach the server's files); the fuzz targets clear the inputs
+    /// ([`ScanConfig::clear_input_files`]).
+    pub fn file_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut add = |set: bool, field: &'static str| {
+            if set {
+                out.push(field);
+            }
+        };
+        add(!self.target_files.is_empty(), "target_files");
+        add(!self.exclude_files.is_empty(), "exclude_files");
+        add(!self.service.probe_db.is_empty(), "service.probe_db");
+        add(!self.output.files.is_empty() || self.output.all_base.is_some(), "output.files");
+        add(self.path.topology.is_some() || self.path.topology_output.is_some(), "path.topology");
+        add(self.scripts.args_file.is_some(), "scripts.args_file");
+        add(self.scripts.select.as_deref().is_some_and(selects_files), "scripts.select");
+        out
+    }
+
+    /// Clears the fields of [`ScanConfig::file_fields`] that read files (all but the outputs):
+    /// what is left validates without opening any file.
+    pub fn clear_input_files(&mut self) {
+        self.target_files.clear();
+        self.exclude_files.clear();
+        self.service.probe_db.clear();
+        self.scripts.args_file = None;
+        if self.scripts.select.as_deref().is_some_and(selects_files) {
+            self.scripts.select = None;
+        }
+    }
+}
+
+/// Whether a `--script` selection names a file or directory as well as names, categories and
+/// expressions: an item with a path separator or a dot (`x.nse`, `x.lua`, `x.py`, `x.wasm`), or
+/// one that exists as a path.
+fn selects_files(select: &str) -> bool {
+    select.split(',').map(str::trim).any(|item| item.contains(['/', '\\', '.']) || std::path::Path::new(item).exists())
 }
 
 /// What kind of run.
@@ -484,6 +525,31 @@ pub struct ScriptsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_fields_name_what_touches_the_machines_files() {
+        let mut c = ScanConfig::new(["198.18.0.10"]);
+        c.scripts.select = Some("default or (safe and not http-*)".into());
+        assert!(c.file_fields().is_empty());
+        c.target_files.push("hosts.txt".into());
+        c.service.probe_db.push("extra.rmp".into());
+        c.output.all_base = Some("scan".into());
+        c.scripts.args_file = Some("args.txt".into());
+        c.scripts.select = Some("default, ./mine/".into());
+        assert_eq!(
+            c.file_fields(),
+            ["target_files", "service.probe_db", "output.files", "scripts.args_file", "scripts.select"]
+        );
+        c.clear_input_files();
+        // The outputs stay (they are written, not read); the selection lost its path.
+        assert_eq!(c.file_fields(), ["output.files"]);
+        assert_eq!(c.scripts.select, None);
+        for named in ["http-title.nse", "x.lua", "C:\\x", "a/b"] {
+            let c =
+                ScanConfig { scripts: ScriptsConfig { select: Some(named.into()), ..Default::default() }, ..c.clone() };
+            assert_eq!(c.file_fields().last(), Some(&"scripts.select"), "{named}");
+        }
+    }
 
     #[test]
     fn json_round_trip_and_defaults() {
