@@ -198,8 +198,9 @@ fn decoys(s: &str, rng: &mut impl Rng) -> Result<Vec<Option<IpAddr>>, ConfigErro
                 return Err(bad(item, "ME is given twice".into()));
             }
             out.push(None);
-        } else if item.len() >= 3 && item[..3].eq_ignore_ascii_case("RND") {
-            let n: usize = match &item[3..] {
+        } else if let Some(rest) = item.get(..3).filter(|p| p.eq_ignore_ascii_case("RND")).map(|_| &item[3..]) {
+            // (`get`: a multi-byte character in the first three bytes is no RND, and no panic.)
+            let n: usize = match rest {
                 "" => 1,
                 rest => rest
                     .strip_prefix(':')
@@ -347,6 +348,10 @@ mod tests {
             ("RND:129", "RND:N"),
             ("decoy.example", "not an IP address"),
             ("0.0.0.0", "cannot be a source"),
+            // Found by the `profile` fuzz target: a multi-byte character across the first
+            // three bytes once panicked the RND check (slicing inside a character).
+            ("ME\u{536}ND:3", "not an IP address"),
+            ("\u{536}x", "not an IP address"),
         ] {
             let e = decoys(bad, &mut rng).unwrap_err();
             assert!(e.message.contains(names), "{bad}: {}", e.message);
