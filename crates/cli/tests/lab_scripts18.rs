@@ -425,7 +425,19 @@ fn pptp_version_reports_pptpds_control_connection_reply() {
     let Some(_lab) = lab() else { return };
     // h14 runs Debian's pptpd; ground-truth.json has its vendor string as the product.
     let vendor = truth_port("h14", 1723)["product"].as_str().unwrap().to_string();
-    let out = scan(H14, "1723", "pptp-version", &["-oX", "-"]);
+    // pptpd once closed the script's control connection right after -sV's (in CI, under load;
+    // not reproduced by hand except with 30 connections at once): the script then rightly
+    // reports nothing. Up to three scans, 2 s apart; each must be the daemon's true answer.
+    let mut out = String::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+        out = scan(H14, "1723", "pptp-version", &["-oX", "-"]);
+        if out.contains(r#"<script id="pptp-version""#) {
+            break;
+        }
+    }
     assert!(out.contains(r#"<elem key="protocol">1.0</elem>"#), "{out}");
     assert!(out.contains(r#"<elem key="result">success</elem>"#), "{out}");
     assert!(out.contains(&format!(r#"<elem key="vendor">{vendor}</elem>"#)), "{out}");
