@@ -14,7 +14,7 @@ use rustmap::{ScanConfig, ScanRequest};
 use serde_json::{Map, Value};
 
 /// The flat fields of [`ScanRequest`], in the guide's order.
-const REQUEST_FIELDS: [&str; 16] = [
+const REQUEST_FIELDS: [&str; 19] = [
     "targets",
     "ports",
     "top_ports",
@@ -29,6 +29,9 @@ const REQUEST_FIELDS: [&str; 16] = [
     "open_only",
     "scripts",
     "script_args",
+    "vuln_check",
+    "vuln_min_cvss",
+    "geoip",
     "profile",
     "config",
 ];

@@ -211,3 +211,19 @@ def test_scripts_run_from_python_and_their_results_are_on_the_ports(lab: dict[st
     with pytest.raises(errors.ConfigError) as bad:
         rustmap.scan(H10, ports="80", scripts="no-such-script")
     assert bad.value.field == "scripts.select"
+
+
+# ------------------------------------------------------------------------ vulnerabilities
+
+def test_vuln_check_from_python_puts_cves_on_the_ports(lab: dict[str, Any], tmp_path: Path) -> None:
+    # A database path with no file: the bundled seed rules alone, whatever HOME holds.
+    result = rustmap.scan(H10, ports="22", vuln_min_cvss=9, scan_type="connect", names={"reverse": "never"},
+                          vuln={"db": str(tmp_path / "none.db")})
+    port = result.hosts[0].ports[0]
+    ids = [v["id"] for v in port.vulnerabilities]
+    assert "CVE-2023-38408" in ids, ids
+    assert all(v["cvss"] >= 9 for v in port.vulnerabilities), port.vulnerabilities
+    assert any(s.id == "vulners" for s in port.scripts)
+    with pytest.raises(errors.ConfigError) as bad:
+        rustmap.scan(H10, ports="22", vuln_min_cvss=12)
+    assert bad.value.field == "vuln.min_cvss"

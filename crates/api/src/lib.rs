@@ -26,6 +26,7 @@ mod export;
 mod openapi;
 mod routes;
 mod runner;
+mod vuln;
 mod ws;
 
 pub use error::ApiError;
@@ -61,6 +62,13 @@ pub struct ApiOptions {
     pub db: PathBuf,
     /// Saved profiles' directory (`None`: built-in profiles only).
     pub profiles: Option<PathBuf>,
+    /// The CVE database of `/api/vuln/*` and of scans' `vuln.check` (`None`: `$RUSTMAP_VULN_DB`,
+    /// else `~/.rustmap/vuln.db`).
+    pub vuln_db: Option<PathBuf>,
+    /// The NVD CVE API `/api/vuln/update` fetches (`None`: `$RUSTMAP_NVD_URL`, else the NVD's).
+    pub nvd_url: Option<String>,
+    /// The KEV feed `/api/vuln/update` fetches (`None`: `$RUSTMAP_KEV_URL`, else CISA's).
+    pub kev_url: Option<String>,
 }
 
 /// Why the server could not run.

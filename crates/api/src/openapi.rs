@@ -52,6 +52,13 @@ pub(crate) struct ScanRequestDoc {
     scripts: Option<String>,
     /// Arguments for the scripts, as `--script-args` takes them (`"http-title.url=/admin"`).
     script_args: Option<String>,
+    /// Known vulnerabilities of the services found (`--vuln-check`; turns on `-sV`).
+    vuln_check: Option<bool>,
+    /// Only CVEs with a CVSS score at least this (`--vuln-min-cvss`; turns on `vuln_check`).
+    #[schema(minimum = 0.0, maximum = 10.0)]
+    vuln_min_cvss: Option<f64>,
+    /// Country, city, location and AS of every host (`--geoip`), from the server's databases.
+    geoip: Option<bool>,
     /// A built-in or saved profile, laid down first (quick, network-discovery, web-audit,
     /// full-audit, stealth, iot-scan, aggressive, or a saved one).
     profile: Option<String>,
@@ -113,7 +120,7 @@ impl Modify for Security {
     info(title = "RustMap API", description = "Scans as sessions: start, follow, stop, export and compare them."),
     paths(
         routes::create, routes::list, routes::show, routes::remove, routes::stop, routes::export_scan, routes::diff,
-        crate::ws::events, routes::vuln, routes::health, routes::privileges
+        crate::ws::events, crate::vuln::check, crate::vuln::update, routes::health, routes::privileges
     ),
     modifiers(&Security)
 )]

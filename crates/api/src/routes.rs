@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
-type Shared = Arc<State>;
+pub(crate) type Shared = Arc<State>;
 
 /// Hosts returned by `GET /api/scans/{id}`, at most (the export has them all).
 const MAX_HOSTS_SHOWN: usize = 10_000;
@@ -33,8 +33,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/api/scans/{id}/export", get(export_scan))
         .route("/api/scans/{id}/diff/{other}", get(diff))
         .route("/api/scans/{id}/events", get(ws::events))
-        .route("/api/vuln/check", post(vuln))
-        .route("/api/vuln/update", post(vuln))
+        .route("/api/vuln/check", post(crate::vuln::check))
+        .route("/api/vuln/update", post(crate::vuln::update))
         .route("/api/system/privileges", get(privileges))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_auth));
     Router::new()
@@ -93,7 +93,7 @@ fn hex(c: u8) -> Option<u8> {
 }
 
 /// A scan id as this server makes them (a ULID); anything else is not one of ours.
-fn check_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_id(id: &str) -> Result<(), ApiError> {
     if id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
@@ -521,18 +521,6 @@ pub(crate) async fn diff(
     })
     .await?;
     Ok(Json(d))
-}
-
-/// Vulnerability checking is not built yet.
-#[utoipa::path(post, path = "/api/vuln/check", tag = "vuln",
-    responses((status = 501, description = "Not built yet", body = ErrorBody), (status = 401, body = ErrorBody)),
-    security(("bearer" = [])))]
-pub(crate) async fn vuln() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        "vulnerability checking (--vuln-check, --vuln-update) is not built yet",
-    )
 }
 
 /// Health.

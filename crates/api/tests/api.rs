@@ -26,6 +26,11 @@ struct Api {
 
 impl Api {
     async fn start(allow: Option<&str>) -> Api {
+        Api::start_with(allow, None).await
+    }
+
+    /// A server whose `/api/vuln/update` fetches from `feeds` (NVD URL, KEV URL).
+    async fn start_with(allow: Option<&str>, feeds: Option<(String, String)>) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("rustmap.db");
         let options = ApiOptions {
@@ -34,6 +39,10 @@ impl Api {
             allow: allow.map(|a| rustmap::AllowList::parse(a).unwrap()),
             db: db.clone(),
             profiles: None,
+            vuln_db: Some(dir.path().join("vuln.db")),
+            // By default nothing listens there: an update fails at once, and never leaves the machine.
+            nvd_url: Some(feeds.as_ref().map_or("http://127.0.0.1:9/rest/json/cves/2.0".into(), |f| f.0.clone())),
+            kev_url: Some(feeds.as_ref().map_or("http://127.0.0.1:9/kev.json".into(), |f| f.1.clone())),
         };
         let server = Server::bind(options).await.unwrap();
         let addr = server.local_addr().unwrap();
@@ -159,7 +168,7 @@ async fn every_route_needs_the_key_but_health() {
         assert_eq!(resp.status(), StatusCode::OK, "{open}");
     }
     let (s, v) = api.call(Method::POST, "/api/vuln/check", Some(json!({}))).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_IMPLEMENTED, Some("not_implemented")));
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "{v}");
     let (s, v) = api.call(Method::GET, "/api/system/privileges", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["raw_sockets"].is_boolean(), "{v}");
@@ -442,9 +451,70 @@ async fn without_a_key_only_loopback_is_served() {
         allow: None,
         db: std::env::temp_dir().join("rustmap-api-never-created.db"),
         profiles: None,
+        vuln_db: None,
+        nvd_url: None,
+        kev_url: None,
     };
     let e = Server::bind(options("0.0.0.0:0", None)).await.err().unwrap();
     assert!(e.to_string().contains("--api-key"), "{e}");
     let e = Server::bind(options("127.0.0.1:0", Some("  "))).await.err().unwrap();
     assert!(e.to_string().contains("empty"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vuln_check_and_update_use_the_servers_database_and_feeds() {
+    let fixture = rustmap_vuln::fixture::FixtureServer::start(rustmap_vuln::fixture::FixtureOptions {
+        page_size: 2,
+        cves: 4,
+        fail_first_with_429: false,
+        fail_once_with_503: true,
+    })
+    .unwrap();
+    let api = Api::start_with(None, Some((fixture.nvd_url.clone(), fixture.kev_url.clone()))).await;
+    let ssh = json!({"services": [{"product": "OpenSSH", "version": "9.2p1 Debian 2+deb12u10",
+                                   "cpe": ["cpe:/a:openbsd:openssh:9.2p1"]}]});
+    // Before any update: the bundled seed rules.
+    let (s, v) = api.call(Method::POST, "/api/vuln/check", Some(ssh.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ids = |v: &Value| -> Vec<String> {
+        v["results"][0]["vulnerabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().into())
+            .collect()
+    };
+    assert!(ids(&v).contains(&"CVE-2023-38408".to_string()), "{v}");
+    assert!(!ids(&v).iter().any(|i| i.starts_with("CVE-2099-")), "{v}");
+    assert_eq!(v["total"].as_u64(), Some(ids(&v).len() as u64));
+    let (s, v) = api
+        .call(
+            Method::POST,
+            "/api/vuln/check",
+            Some(json!({"services": [{"product": "OpenSSH",
+        "version": "9.2p1", "cpe": ["cpe:/a:openbsd:openssh:9.2p1"]}], "min_cvss": 9})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["results"][0]["vulnerabilities"].as_array().unwrap().iter().all(|x| x["cvss"].as_f64().unwrap() >= 9.0));
+    let (s, v) = api.call(Method::POST, "/api/vuln/check", Some(json!({"services": [{}], "min_cvss": 11}))).await;
+    assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("min_cvss")), "{v}");
+
+    let (s, v) = api.call(Method::POST, "/api/vuln/update", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["cves_new"].as_u64(), v["pages"].as_u64()), (Some(4), Some(2)), "{v}");
+    let (s, v) = api.call(Method::POST, "/api/vuln/update", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["cves_new"].as_u64(), v["cves_changed"].as_u64(), v["kev_new"].as_u64()),
+        (Some(0), Some(0), Some(0))
+    );
+    let (_, v) = api.call(Method::POST, "/api/vuln/check", Some(ssh)).await;
+    assert!(ids(&v).iter().any(|i| i.starts_with("CVE-2099-")), "the update is used: {v}");
+
+    // A stored scan's services: a scan without -sV has none to check, and an unknown id is a 404.
+    let (s, v) =
+        api.call(Method::POST, "/api/vuln/check", Some(json!({"scan_id": "01M0000000000000000000000A"}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    api.shutdown().await;
 }

@@ -41,7 +41,16 @@ fn options(f: &Flags, settings: &rustmap::settings::Settings) -> Result<ApiOptio
         None => None,
     };
     let db = history::db_path(f).ok_or("no home directory for the history database: give --db PATH")?;
-    Ok(ApiOptions { listen, api_key: key(f, settings)?, allow, db, profiles: rustmap::profile::default_dir() })
+    Ok(ApiOptions {
+        listen,
+        api_key: key(f, settings)?,
+        allow,
+        db,
+        profiles: rustmap::profile::default_dir(),
+        vuln_db: f.vuln_db.clone(),
+        nvd_url: f.vuln_nvd_url.clone(),
+        kev_url: f.vuln_kev_url.clone(),
+    })
 }
 
 /// Run the server; the exit code is 2 for bad flags, 1 when it cannot serve.

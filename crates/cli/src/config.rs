@@ -196,6 +196,18 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     set(&mut sc.timeout, f.script_timeout.map(TimeValue));
     sc.trace |= f.script_trace;
 
+    let v = &mut c.vuln;
+    // "Only report CVEs with CVSS >= N" asks for the check.
+    v.check |= f.vuln_check || f.vuln_min_cvss.is_some();
+    if let Some(n) = &f.vuln_min_cvss {
+        let score = n.trim().parse::<f64>().ok().filter(|s| (0.0..=10.0).contains(s));
+        v.min_cvss =
+            Some(score.ok_or_else(|| usage(format!("invalid --vuln-min-cvss {n:?}: a CVSS score from 0 to 10")))?);
+    }
+    set(&mut v.db, f.vuln_db);
+    c.geoip.enabled |= f.geoip || f.geoip_db.is_some();
+    set(&mut c.geoip.dir, f.geoip_db);
+
     let o = &mut c.output;
     for (format, path) in [
         (OutputFormat::Normal, f.out_normal),

@@ -209,6 +209,31 @@ pub struct Flags {
     #[arg(long = "script-trace", help_heading = "Scripts")]
     pub script_trace: bool,
 
+    /// Look up the known vulnerabilities (CVEs) of every service version -sV finds, in the local CVE database (bundled seed rules, plus what --vuln-update fetched). Turns on -sV: versions are what it matches.
+    #[arg(long = "vuln-check", help_heading = "Vulnerabilities and GeoIP")]
+    pub vuln_check: bool,
+    /// Keep only CVEs whose CVSS base score is at least N (0 to 10, e.g. 7.0). Turns on --vuln-check.
+    #[arg(long = "vuln-min-cvss", value_name = "N", help_heading = "Vulnerabilities and GeoIP")]
+    pub vuln_min_cvss: Option<String>,
+    /// Update the local CVE database from the NVD CVE API 2.0 (incremental after the first run; NVD_API_KEY raises the rate limit) and the CISA KEV catalog; then exit, or scan the targets given.
+    #[arg(long = "vuln-update", help_heading = "Vulnerabilities and GeoIP")]
+    pub vuln_update: bool,
+    /// The CVE database file (default: $RUSTMAP_VULN_DB, else ~/.rustmap/vuln.db).
+    #[arg(long = "vuln-db", value_name = "FILE", help_heading = "Vulnerabilities and GeoIP")]
+    pub vuln_db: Option<PathBuf>,
+    /// Base URL of the NVD CVE API 2.0 for --vuln-update (a mirror; default: $RUSTMAP_NVD_URL, else the NVD's).
+    #[arg(long = "vuln-nvd-url", value_name = "URL", help_heading = "Vulnerabilities and GeoIP")]
+    pub vuln_nvd_url: Option<String>,
+    /// URL of the CISA KEV JSON feed for --vuln-update (default: $RUSTMAP_KEV_URL, else CISA's).
+    #[arg(long = "vuln-kev-url", value_name = "URL", help_heading = "Vulnerabilities and GeoIP")]
+    pub vuln_kev_url: Option<String>,
+    /// Add country, city, latitude/longitude, time zone and AS number/organization to every host, from MaxMind GeoLite2 City and ASN databases.
+    #[arg(long = "geoip", help_heading = "Vulnerabilities and GeoIP")]
+    pub geoip: bool,
+    /// The directory of the GeoLite2-City.mmdb and GeoLite2-ASN.mmdb files (default: $RUSTMAP_GEOIP_DIR, ~/.rustmap/geoip/, the current directory). Implies --geoip.
+    #[arg(long = "geoip-db", value_name = "DIR", help_heading = "Vulnerabilities and GeoIP")]
+    pub geoip_db: Option<PathBuf>,
+
     /// Decoys: send every raw probe also from these addresses, in this order (ME: our own place; RND or RND:N: random addresses). Example: -D 10.0.0.1,ME,10.0.0.3.
     #[arg(short = 'D', long = "decoys", value_name = "DECOY,ME,...", help_heading = "Evasion")]
     pub decoys: Option<String>,
@@ -418,11 +443,6 @@ const fn u(name: &'static str, takes_value: bool) -> Unsupported {
 pub const UNSUPPORTED: &[Unsupported] = &[
     Unsupported { name: "os-detection", takes_value: false, short: Some('O') },
     Unsupported { name: "aggressive", takes_value: false, short: Some('A') },
-    u("vuln-check", false),
-    u("vuln-update", false),
-    u("vuln-min-cvss", true),
-    u("geoip", false),
-    u("geoip-db", true),
     u("cloud", true),
     u("cloud-running-only", false),
     u("cloud-regions", true),

@@ -16,6 +16,7 @@ mod profiles;
 mod resume;
 mod selftest;
 mod tui;
+mod vuln;
 mod watch;
 
 use clap::FromArgMatches;
@@ -91,6 +92,10 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(message) = vuln::check_flags(&parsed) {
+        eprintln!("rustmap: {message}");
+        return ExitCode::from(2);
+    }
     if parsed.self_test {
         return selftest::run(&parsed);
     }
@@ -105,6 +110,13 @@ fn main() -> ExitCode {
     }
     if parsed.list_profiles {
         return profiles::list();
+    }
+    if parsed.vuln_update {
+        let code = vuln::update(&parsed);
+        // With targets, the scan follows a finished update (`--vuln-update --vuln-check HOST`).
+        if code != ExitCode::SUCCESS || (parsed.targets.is_empty() && parsed.input_list.is_empty()) {
+            return code;
+        }
     }
     if parsed.diff && parsed.no_db {
         eprintln!("rustmap: --diff compares with the stored history: it cannot be combined with --no-db");

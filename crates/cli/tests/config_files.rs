@@ -65,12 +65,28 @@ fn history_db_from_the_file_unless_a_flag_says_otherwise() {
 }
 
 #[test]
+fn the_geoip_table_names_the_directory_geoip_reads() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    std::fs::create_dir_all(h.join("geo")).unwrap();
+    std::fs::write(h.join("geo/GeoLite2-City.mmdb"), b"not a database").unwrap();
+    user_file(h, "[geoip]\ndir = \"~/geo\"\n");
+    // Only a default: a scan without --geoip does not open it.
+    let o = rustmap(h, None, &["-sT", "-Pn", "-n", "-p", "1", "--no-db", "127.0.0.1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = rustmap(h, None, &["--geoip", "-sT", "-Pn", "-n", "-p", "1", "--no-db", "127.0.0.1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&h.join("geo/GeoLite2-City.mmdb").display().to_string()), "~/ expanded: {err}");
+}
+
+#[test]
 fn a_bad_file_is_a_usage_error_naming_file_and_line() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     for (text, line, needle) in [
         ("[scan.timing]\ntemplate = 4\ntempo = 2\n", 3, "unknown field `tempo`"),
-        ("# defaults\n[geoip]\ndir = \"/usr/share/GeoIP\"\n", 3, "not yet supported"),
+        ("# defaults\n[geoip]\ndirectory = \"/usr/share/GeoIP\"\n", 3, "unknown field `directory`"),
         ("[scan]\ntargets = [\"198.18.0.10\"]\n", 2, "belongs on the command line"),
     ] {
         user_file(h, text);

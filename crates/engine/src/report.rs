@@ -294,6 +294,7 @@ impl HostReport {
             trace: Vec::new(),
             trace_probe: None,
             path_mtu: None,
+            geoip: None,
         }));
         events
     }

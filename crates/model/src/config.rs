@@ -57,6 +57,10 @@ pub struct ScanConfig {
     pub path: PathConfig,
     /// NSE-style scripts (`--script`, `-sC`).
     pub scripts: ScriptsConfig,
+    /// Known vulnerabilities of the services found (`--vuln-check`).
+    pub vuln: VulnConfig,
+    /// Where the hosts are (`--geoip`).
+    pub geoip: GeoipConfig,
     /// The command line as typed, for output headers (front-ends without one leave it empty).
     pub args: String,
 }
@@ -81,6 +85,8 @@ impl Default for ScanConfig {
             output: OutputConfig::default(),
             path: PathConfig::default(),
             scripts: ScriptsConfig::default(),
+            vuln: VulnConfig::default(),
+            geoip: GeoipConfig::default(),
             args: String::new(),
         }
     }
@@ -111,6 +117,8 @@ impl ScanConfig {
         add(self.path.topology.is_some() || self.path.topology_output.is_some(), "path.topology");
         add(self.scripts.args_file.is_some(), "scripts.args_file");
         add(self.scripts.select.as_deref().is_some_and(selects_files), "scripts.select");
+        add(self.vuln.db.is_some(), "vuln.db");
+        add(self.geoip.dir.is_some(), "geoip.dir");
         out
     }
 
@@ -124,6 +132,8 @@ impl ScanConfig {
         if self.scripts.select.as_deref().is_some_and(selects_files) {
             self.scripts.select = None;
         }
+        self.vuln.db = None;
+        self.geoip.dir = None;
     }
 }
 
@@ -520,6 +530,31 @@ pub struct ScriptsConfig {
     pub timeout: Option<TimeValue>,
     /// Record each script's socket traffic and show it (`--script-trace`).
     pub trace: bool,
+}
+
+/// Vulnerability checking of the services found, as `--vuln-check`, `--vuln-min-cvss` and
+/// `--vuln-db` say. It needs service detection (`-sV`): versions are what it matches.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VulnConfig {
+    /// Look up the CVEs of each detected service version (`--vuln-check`).
+    pub check: bool,
+    /// Keep only CVEs with a CVSS base score at least this (`--vuln-min-cvss`, 0 to 10).
+    pub min_cvss: Option<f64>,
+    /// The CVE database (`--vuln-db`); unset: `$RUSTMAP_VULN_DB`, else `~/.rustmap/vuln.db`, else
+    /// the bundled seed rules alone.
+    pub db: Option<PathBuf>,
+}
+
+/// GeoIP enrichment, as `--geoip` and `--geoip-db` say.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeoipConfig {
+    /// Add country, city, location, time zone and AS to every host up (`--geoip`).
+    pub enabled: bool,
+    /// The directory of the MaxMind DB files (`--geoip-db`); unset: `$RUSTMAP_GEOIP_DIR`,
+    /// `~/.rustmap/geoip/`, the current directory.
+    pub dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

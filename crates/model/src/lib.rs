@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod config;
+mod enrich;
 mod event;
 mod findings;
 mod result;
@@ -15,6 +16,7 @@ mod text;
 
 pub use checkpoint::{AddrSet, Checkpoint};
 pub use config::{ScanConfig, CONFIG_VERSION};
+pub use enrich::{CvssScore, GeoInfo, KevInfo, Vulnerability};
 pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
 pub use findings::{
     OsClass, OsGuess, ScriptEntry, ScriptResult, ScriptScope, ScriptValue, TraceHop, TraceProbe, TraceProtocol,

@@ -1,5 +1,6 @@
 //! Results: ports, services and hosts, and [`ScanResult`], the whole scan folded from its events.
 
+use crate::enrich::{GeoInfo, Vulnerability};
 use crate::findings::{OsGuess, ScriptResult, ScriptScope, TraceHop, TraceProbe};
 use crate::{PortState, Protocol, Reason, ScanEvent, ScanInfo, ScanStats};
 use serde::{Deserialize, Serialize};
@@ -125,6 +126,9 @@ pub struct PortResult {
     /// Output of scripts that ran on this port.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub scripts: Vec<ScriptResult>,
+    /// Known vulnerabilities of the service's version (`--vuln-check`), highest score first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub vulnerabilities: Vec<Vulnerability>,
 }
 
 /// A port's TLS, as service detection saw it: the server's answer to RustMap's own ClientHello
@@ -312,12 +316,25 @@ pub struct HostResult {
     /// The path MTU to the host in bytes (`--mtu-discovery`, IPv4).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub path_mtu: Option<u32>,
+    /// Where the address is (`--geoip`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub geoip: Option<GeoInfo>,
 }
 
 impl PortResult {
     /// A port with its state and nothing else known yet.
     pub fn new(protocol: Protocol, port: u16, state: PortState, reason: Reason, reason_ttl: u8) -> PortResult {
-        PortResult { protocol, port, state, reason, reason_ttl, service: None, tls: None, scripts: Vec::new() }
+        PortResult {
+            protocol,
+            port,
+            state,
+            reason,
+            reason_ttl,
+            service: None,
+            tls: None,
+            scripts: Vec::new(),
+            vulnerabilities: Vec::new(),
+        }
     }
 }
 
@@ -342,6 +359,7 @@ impl HostResult {
             trace: Vec::new(),
             trace_probe: None,
             path_mtu: None,
+            geoip: None,
         }
     }
 

@@ -123,6 +123,12 @@ pub(crate) fn cleaned_host(h: &HostResult, opts: &Options) -> HostResult {
     for t in &mut h.trace {
         t.hostname.iter_mut().for_each(clean);
     }
+    if let Some(g) = h.geoip.as_mut() {
+        [&mut g.special, &mut g.country_code, &mut g.country, &mut g.city, &mut g.timezone, &mut g.as_org]
+            .into_iter()
+            .flatten()
+            .for_each(clean);
+    }
     h
 }
 
@@ -146,6 +152,17 @@ pub(crate) fn clean_port(p: &mut PortResult) {
         if let Some(q) = s.quic.as_mut() {
             q.versions.iter_mut().for_each(clean);
             q.alpn.iter_mut().for_each(clean);
+        }
+    }
+    // CVE records come from a feed fetched over the network: as untrusted as a banner.
+    for v in &mut p.vulnerabilities {
+        for t in [&mut v.id, &mut v.cvss_version, &mut v.severity, &mut v.summary, &mut v.matched, &mut v.range] {
+            clean(t);
+        }
+        [&mut v.vector, &mut v.vector_v4, &mut v.published].into_iter().flatten().for_each(clean);
+        if let Some(k) = v.kev.as_mut() {
+            clean(&mut k.date_added);
+            k.due_date.iter_mut().for_each(clean);
         }
     }
     if let Some(t) = p.tls.as_mut() {
@@ -315,6 +332,11 @@ pub(crate) fn script_lines(sc: &rustmap_model::ScriptResult) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// A host's place on one line (`--geoip`), sanitized.
+pub(crate) fn geo_line(g: &rustmap_model::GeoInfo) -> String {
+    neutralize(&g.summary()).into_owned()
 }
 
 #[cfg(test)]

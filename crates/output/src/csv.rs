@@ -2,9 +2,13 @@
 //! for a listed host without any shown port, after a header row:
 //!
 //! ```text
-//! host,hostname,status,protocol,port,state,reason,service,product,version,extrainfo,tunnel,cpe,tls_version,cert_subject
-//! 198.18.0.10,h10.lab.test,up,tcp,22,open,syn-ack,ssh,OpenSSH,9.2p1 Debian 2+deb12u3,protocol 2.0,,cpe:/a:openbsd:openssh:9.2p1,,
+//! host,hostname,status,protocol,port,state,reason,service,product,version,extrainfo,tunnel,cpe,tls_version,cert_subject,vulnerabilities,geoip
+//! 198.18.0.10,h10.lab.test,up,tcp,22,open,syn-ack,ssh,OpenSSH,9.2p1 Debian 2+deb12u3,protocol 2.0,,cpe:/a:openbsd:openssh:9.2p1,,,CVE-2023-38408 9.8 CVE-2024-6387 8.1,
 //! ```
+//!
+//! `vulnerabilities` (`--vuln-check`) lists the port's CVEs as `ID SCORE` pairs, highest first,
+//! space-separated; `geoip` (`--geoip`) is the host's place on one line
+//! (`FR, France; Paris (48.8566, 2.3522); Europe/Paris; AS64500 Lab Net`).
 //!
 //! Quoting follows RFC 4180 (the `csv` crate). Ports folded into nmap's "Not shown" counts are
 //! not rows (as in every other format; `--open` shows only open ports). `cpe` joins several CPEs
@@ -21,7 +25,7 @@ use rustmap_model::{CertInfo, HostResult, ScanEvent};
 use std::io::Write;
 
 /// The header row.
-pub const HEADER: [&str; 15] = [
+pub const HEADER: [&str; COLUMNS] = [
     "host",
     "hostname",
     "status",
@@ -37,7 +41,12 @@ pub const HEADER: [&str; 15] = [
     "cpe",
     "tls_version",
     "cert_subject",
+    "vulnerabilities",
+    "geoip",
 ];
+
+/// Columns per row.
+const COLUMNS: usize = 17;
 
 /// Writes CSV rows as hosts finish.
 pub struct CsvWriter<W: Write + Send> {
@@ -67,8 +76,9 @@ fn csv_err(e: csv::Error) -> SinkError {
     }
 }
 
-fn rows(h: &HostResult) -> Vec<[String; 15]> {
+fn rows(h: &HostResult) -> Vec<[String; COLUMNS]> {
     let name = h.display_name().unwrap_or_default().to_string();
+    let geo = h.geoip.as_ref().map(crate::common::geo_line).unwrap_or_default();
     let base = |i: usize| -> String {
         match i {
             0 => h.addr.to_string(),
@@ -77,10 +87,11 @@ fn rows(h: &HostResult) -> Vec<[String; 15]> {
         }
     };
     if h.ports.is_empty() {
-        let mut r: [String; 15] = Default::default();
+        let mut r: [String; COLUMNS] = Default::default();
         for (i, c) in r.iter_mut().enumerate().take(3) {
             *c = base(i);
         }
+        r[COLUMNS - 1] = geo.clone();
         return vec![r];
     }
     h.ports
@@ -110,6 +121,8 @@ fn rows(h: &HostResult) -> Vec<[String; 15]> {
                     .and_then(|t| t.certs.first())
                     .map(|c| CertInfo::name_line(&c.subject))
                     .unwrap_or_default(),
+                p.vulnerabilities.iter().map(|v| format!("{} {}", v.id, v.cvss)).collect::<Vec<_>>().join(" "),
+                geo.clone(),
             ]
         })
         .collect()

@@ -1,11 +1,13 @@
 //! The HTML report (`-oH`): one self-contained file a person would rather read than the XML.
 //!
 //! Layout: a header (command line, scan id, start, duration), summary cards (hosts up / down /
-//! scanned, open ports, services), two charts as inline SVG (open ports per host, top services),
+//! scanned, open ports, services, and known CVEs with `--vuln-check`), two charts as inline SVG (open ports per host, top services),
 //! then a table of hosts and their open ports that can be filtered (a text box matching any
 //! column), sorted (click a column title) and paged (100 rows a page, so 10,000 hosts stay
 //! responsive); clicking a host shows its detail: every listed port with reason, service,
-//! version, TLS version and certificate, OS guesses and script output when present. Printing
+//! version, TLS version and certificate, OS guesses and script output when present. A port
+//! with known CVEs says how many and the highest score in its chip; a host's place (`--geoip`)
+//! is under its name. Printing
 //! shows every row.
 //!
 //! Written from the whole scan, at its end: the hosts are collected as they finish (in a compact
@@ -46,6 +48,8 @@ pub struct HtmlWriter<W: Write + Send> {
     /// Open ports by service name, for the chart and the summary.
     services: BTreeMap<String, usize>,
     open_total: usize,
+    /// CVEs found on the listed hosts' ports (`--vuln-check`), and how many scored 9 or more.
+    cves: (usize, usize),
     warnings: Vec<String>,
 }
 
@@ -60,6 +64,7 @@ impl<W: Write + Send> HtmlWriter<W> {
             busiest: Vec::new(),
             services: BTreeMap::new(),
             open_total: 0,
+            cves: (0, 0),
             warnings: Vec::new(),
         }
     }
@@ -126,6 +131,8 @@ fn compact(h: &HostResult) -> Value {
                 "version": s.map(|s| s.version_line()).unwrap_or_default(),
                 "tls": tls,
                 "scripts": p.scripts.iter().map(|sc| json!([sc.id, sc.output])).collect::<Vec<_>>(),
+                "cves": p.vulnerabilities.len(),
+                "max_cvss": p.vulnerabilities.iter().map(|v| v.cvss).max().map(|c| c.to_string()).unwrap_or_default(),
             })
         })
         .collect();
@@ -140,6 +147,7 @@ fn compact(h: &HostResult) -> Value {
         "extra": extra.join(", "),
         "os": h.os.iter().map(|o| format!("{} ({}%)", o.name, o.accuracy)).collect::<Vec<_>>(),
         "scripts": host_blocks(h),
+        "geo": h.geoip.as_ref().map(crate::common::geo_line).unwrap_or_default(),
     })
 }
 
@@ -241,11 +249,19 @@ impl<W: Write + Send> HtmlWriter<W> {
             "<section class=\"cards\"><div class=\"card\"><b>{}</b><span>hosts up</span></div>\
              <div class=\"card\"><b>{}</b><span>hosts down</span></div><div class=\"card\"><b>{}</b><span>hosts \
              scanned</span></div><div class=\"card\"><b>{open_total}</b><span>open ports</span></div>\
-             <div class=\"card\"><b>{}</b><span>services</span></div></section>",
+             <div class=\"card\"><b>{}</b><span>services</span></div>{}</section>",
             stats.hosts_up,
             stats.hosts_down,
             stats.hosts_total,
-            top.len()
+            top.len(),
+            if self.cves.0 > 0 {
+                format!(
+                    "<div class=\"card vuln\"><b>{}</b><span>known CVEs ({} with CVSS ≥ 9)</span></div>",
+                    self.cves.0, self.cves.1
+                )
+            } else {
+                String::new()
+            }
         )?;
         write!(
             o,
@@ -307,6 +323,10 @@ impl<W: Write + Send> Sink for HtmlWriter<W> {
                 let c = compact(&h);
                 let open = open_ports(&c);
                 self.open_total += open;
+                for p in &h.ports {
+                    self.cves.0 += p.vulnerabilities.len();
+                    self.cves.1 += p.vulnerabilities.iter().filter(|v| v.cvss.tenths() >= 90).count();
+                }
                 for p in c["ports"].as_array().into_iter().flatten().filter(|p| p["state"] == "open") {
                     let name = p["service"].as_str().filter(|s| !s.is_empty()).unwrap_or("unknown");
                     *self.services.entry(name.to_string()).or_default() += 1;
@@ -340,7 +360,8 @@ header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0 0 6px;
 .outcome{padding:1px 6px;border-radius:8px;background:#3b4659}.outcome.completed{background:var(--ok)}.outcome.failed{background:var(--bad)}
 section{margin:18px 28px}h2{font-size:16px;margin:0 0 10px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 18px;min-width:130px}
-.card b{display:block;font-size:24px}.card span{color:var(--muted)}
+.card b{display:block;font-size:24px}.card span{color:var(--muted)}.card.vuln b{color:#b42318}
+.tag.vuln{background:#fde8e8;color:#8a1c1c}.geo{color:var(--muted);font-size:12px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px;align-items:start}
 figure{margin:0;background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px}figcaption{font-weight:600;margin-bottom:6px}
 svg.chart{width:100%;height:auto;font-size:12px}svg.chart rect{fill:var(--accent)}svg.chart text{fill:var(--fg)}
@@ -360,7 +381,7 @@ const SCRIPT: &str = r##"
 var data=JSON.parse(document.getElementById("data").textContent);
 var hosts=data.hosts.map(function(h){
   var open=h.ports.filter(function(p){return p.state==="open";});
-  var text=[h.addr,h.name,h.status].concat(open.map(function(p){return p.port+"/"+p.proto+" "+p.service+" "+p.version;})).join(" ").toLowerCase();
+  var text=[h.addr,h.name,h.status,h.geo].concat(open.map(function(p){return p.port+"/"+p.proto+" "+p.service+" "+p.version;})).join(" ").toLowerCase();
   return {h:h,open:open,text:text};
 });
 var PAGE=100,page=0,sortKey=null,sortDir=1,shown=hosts;
@@ -376,9 +397,10 @@ function apply(){
 function render(){
   var body=document.querySelector("#hosts tbody");body.textContent="";
   shown.slice(page*PAGE,(page+1)*PAGE).forEach(function(r){
-    var tr=el("tr");tr.appendChild(el("td",r.h.addr));tr.appendChild(el("td",r.h.name));
+    var tr=el("tr");tr.appendChild(el("td",r.h.addr));
+    var nm=el("td",r.h.name);if(r.h.geo){nm.appendChild(el("div",r.h.geo,"geo"));}tr.appendChild(nm);
     tr.appendChild(el("td",r.h.status,"st-"+r.h.status));tr.appendChild(el("td",r.open.length));
-    var td=el("td");r.open.forEach(function(p){td.appendChild(el("span",p.port+"/"+p.proto+" "+(p.service||"")+(p.version?" · "+p.version:""),"tag"));});
+    var td=el("td");r.open.forEach(function(p){td.appendChild(el("span",p.port+"/"+p.proto+" "+(p.service||"")+(p.version?" · "+p.version:"")+(p.cves?" · "+p.cves+" CVE"+(p.cves>1?"s":"")+" (max "+p.max_cvss+")":""),p.cves&&parseFloat(p.max_cvss)>=7?"tag vuln":"tag"));});
     tr.appendChild(td);tr.addEventListener("click",function(){detail(r.h);});body.appendChild(tr);
   });
   var pages=Math.max(1,Math.ceil(shown.length/PAGE));
@@ -389,7 +411,7 @@ function render(){
 function detail(h){
   var d=document.getElementById("detail");d.hidden=false;
   document.getElementById("detail-title").textContent=h.addr+(h.name?" ("+h.name+")":"");
-  document.getElementById("detail-meta").textContent="Host is "+h.status+" ("+h.reason+")"+(h.mac?" · MAC "+h.mac:"")+(h.extra?" · not shown: "+h.extra:"")+(h.os.length?" · OS: "+h.os.join(", "):"");
+  document.getElementById("detail-meta").textContent="Host is "+h.status+" ("+h.reason+")"+(h.geo?" · "+h.geo:"")+(h.mac?" · MAC "+h.mac:"")+(h.extra?" · not shown: "+h.extra:"")+(h.os.length?" · OS: "+h.os.join(", "):"");
   var body=document.getElementById("detail-ports");body.textContent="";
   h.ports.forEach(function(p){
     var tr=el("tr");[p.port+"/"+p.proto,p.state,p.reason,p.service,p.version].forEach(function(v){tr.appendChild(el("td",v));});

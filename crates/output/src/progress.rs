@@ -446,6 +446,7 @@ mod tests {
             trace: Vec::new(),
             trace_probe: None,
             path_mtu: None,
+            geoip: None,
         })
     }
 

@@ -8,6 +8,12 @@
 //! | `host-up` | Host up | 1 | a host is up (with its reason and number of open ports) |
 //! | `host-down` | Host down | 1 | a down host, only with `-v` (as the other formats list them) |
 //! | `port-open` | Open port | 3 | each open (or open\|filtered) port, with its service |
+//! | `vulnerability` | Known vulnerability | the CVSS score, rounded (0–10) | each CVE `--vuln-check` found on a port |
+//!
+//! A vulnerability event carries the port's fields and `cs5Label=cve cs5=CVE-…`,
+//! `cfp1Label=cvss cfp1=9.8`, `cs6Label=kev cs6=true|false`. With `--geoip`, `host-up` carries
+//! `dlat`, `dlong` (CEF's destination latitude and longitude), `cs5Label=geo cs5=` the one-line
+//! place (`FR, France; Paris …; AS64500 Lab Net`) and `cn2Label=asn cn2=` the AS number.
 //!
 //! CEF (`CEF:0|RustMap|RustMap|VERSION|ID|NAME|SEVERITY|EXTENSION`):
 //!
@@ -70,6 +76,14 @@ fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
     if let Some(mac) = &h.mac {
         fields.push(("dmac", mac.clone()));
     }
+    if let Some(g) = &h.geoip {
+        fields.extend(g.latitude.map(|v| ("dlat", format!("{v:.4}"))));
+        fields.extend(g.longitude.map(|v| ("dlong", format!("{v:.4}"))));
+        fields.extend([("cs5Label", "geo".to_string()), ("cs5", crate::common::geo_line(g))]);
+        if let Some(n) = g.asn {
+            fields.extend([("cn2Label", "asn".to_string()), ("cn2", n.to_string())]);
+        }
+    }
     out.push(Event { id, name: title, severity: 1, time, fields });
     for p in open {
         let mut fields = base.clone();
@@ -90,7 +104,21 @@ fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
             ("cs4Label", "scanId".to_string()),
             ("cs4", scan_id.to_string()),
         ]);
-        out.push(Event { id: "port-open", name: "Open port", severity: 3, time, fields });
+        out.push(Event { id: "port-open", name: "Open port", severity: 3, time, fields: fields.clone() });
+        for v in &p.vulnerabilities {
+            let mut f = fields.clone();
+            f.retain(|(k, _)| !k.starts_with("cs3"));
+            f.extend([
+                ("cs5Label", "cve".to_string()),
+                ("cs5", v.id.clone()),
+                ("cfp1Label", "cvss".to_string()),
+                ("cfp1", v.cvss.to_string()),
+                ("cs6Label", "kev".to_string()),
+                ("cs6", v.kev.is_some().to_string()),
+            ]);
+            let severity = (v.cvss.tenths().saturating_add(5) / 10).min(10);
+            out.push(Event { id: "vulnerability", name: "Known vulnerability", severity, time, fields: f });
+        }
     }
     out
 }

@@ -44,6 +44,7 @@ fn events() -> Vec<ScanEvent> {
                 }),
                 tls: None,
                 scripts: Vec::new(),
+                vulnerabilities: Vec::new(),
             },
             PortResult {
                 protocol: Protocol::Tcp,
@@ -54,6 +55,7 @@ fn events() -> Vec<ScanEvent> {
                 service: None,
                 tls: None,
                 scripts: Vec::new(),
+                vulnerabilities: Vec::new(),
             },
         ],
         extraports: vec![ExtraPorts {
@@ -72,6 +74,7 @@ fn events() -> Vec<ScanEvent> {
         trace: Vec::new(),
         trace_probe: None,
         path_mtu: None,
+        geoip: None,
     };
     let stats = ScanStats {
         end_unix: 1_795_000_001,
@@ -266,6 +269,7 @@ fn versioned_events() -> Vec<ScanEvent> {
             ],
         })),
         scripts: Vec::new(),
+        vulnerabilities: Vec::new(),
     });
     ev
 }

@@ -57,7 +57,36 @@ fn events() -> Vec<ScanEvent> {
     host.start_unix = 1_795_000_000;
     host.end_unix = 1_795_000_001;
     host.srtt_us = Some(120);
-    host.ports = vec![ssh.clone(), http, filtered];
+    // What --vuln-check and --geoip add, with feed and database text as hostile as a banner.
+    let mut ssh_done = ssh.clone();
+    ssh_done.vulnerabilities = vec![Vulnerability {
+        id: "CVE-2023-38408".into(),
+        cvss: CvssScore::from_tenths(98),
+        cvss_version: "3.1".into(),
+        vector: Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".into()),
+        cvss_v4: None,
+        vector_v4: None,
+        severity: "critical".into(),
+        summary: BANNER.into(),
+        published: Some("2023-07-20".into()),
+        kev: Some(KevInfo { date_added: "2099-01-15".into(), due_date: None }),
+        matched: "cpe:/a:openbsd:openssh:9.2p1".into(),
+        range: "< 9.3p2".into(),
+        backport: true,
+        source: "seed".into(),
+    }];
+    host.geoip = Some(GeoInfo {
+        special: Some("benchmarking".into()),
+        country_code: Some("FR".into()),
+        country: Some("France".into()),
+        city: Some(BANNER.into()),
+        latitude: Some(45.764),
+        longitude: Some(4.8357),
+        timezone: Some("Europe/Paris".into()),
+        asn: Some(64512),
+        as_org: Some("RustMap Lab".into()),
+    });
+    host.ports = vec![ssh_done, http, filtered];
     host.extraports = vec![ExtraPorts {
         state: PortState::Closed,
         count: 997,

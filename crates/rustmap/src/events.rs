@@ -10,6 +10,7 @@
 //! A cancelled scan delivers what it holds.
 
 use crate::dns::{self, Resolver};
+use crate::enrich::EnrichStage;
 use crate::pipeline::{add_service_names, detect_host, detectable, flood_examined, flood_warning, Hub};
 use crate::scripts::ScriptStage;
 use crate::trace::TraceStage;
@@ -35,6 +36,8 @@ pub(crate) struct Pump {
     pub(crate) trace: Option<Arc<TraceStage>>,
     /// `--script`, `-sC`.
     pub(crate) scripts: Option<Arc<ScriptStage>>,
+    /// `--vuln-check`, `--geoip`.
+    pub(crate) enrich: Option<Arc<EnrichStage>>,
     pub(crate) resolver: Resolver,
     pub(crate) cancel: CancellationToken,
     /// When the scan started, for `FirstOpenPort`.
@@ -155,7 +158,11 @@ impl Pump {
                         (ScanEvent::HostDone(h), Some(s)) if s.wants(h) => Some(Arc::clone(s)),
                         _ => None,
                     };
-                    if wants_ptr || detect.is_some() || trace.is_some() || scripts.is_some() {
+                    let enrich = match (&ev, &self.enrich) {
+                        (ScanEvent::HostDone(h), Some(s)) if s.wants(h) => Some(Arc::clone(s)),
+                        _ => None,
+                    };
+                    if wants_ptr || detect.is_some() || trace.is_some() || scripts.is_some() || enrich.is_some() {
                         let resolver = self.resolver.clone();
                         let cancel = self.cancel.clone();
                         let host_timeout = plan.timing.host_timeout;
@@ -195,6 +202,10 @@ impl Pump {
                                         _ = out_of_time(host_timeout, start_unix) => h.timed_out = true,
                                         _ = cancel.cancelled() => {}
                                     }
+                                }
+                                // After the scripts, which may have refined a service's version.
+                                if let Some(stage) = enrich {
+                                    events.extend(stage.run_host(h).await);
                                 }
                             }
                             events.push(ev);

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+mod enrich;
 mod evasion;
 mod events;
 mod pipeline;
@@ -209,6 +210,8 @@ pub struct ScanPlan {
     path: trace::PathPlan,
     /// `--script`, `-sC`: the selected scripts, loaded.
     scripts: Option<scripts::ScriptPlan>,
+    /// `--vuln-check`, `--geoip`: their databases, opened.
+    enrich: Option<enrich::EnrichPlan>,
 }
 
 impl ScanPlan {

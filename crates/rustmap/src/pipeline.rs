@@ -683,6 +683,7 @@ pub(crate) async fn run(
         detector,
         trace,
         scripts: scripts.clone(),
+        enrich: plan.enrich.as_ref().map(|p| Arc::new(crate::enrich::EnrichStage::new(p))),
         resolver,
         cancel: cancel.clone(),
         started,

@@ -78,6 +78,12 @@ pub struct ScanRequest {
     pub scripts: Option<String>,
     /// Arguments for the scripts (`--script-args`).
     pub script_args: Option<String>,
+    /// Known vulnerabilities of the services found (`--vuln-check`; turns on `-sV`).
+    pub vuln_check: Option<bool>,
+    /// Only CVEs with a CVSS score at least this (`--vuln-min-cvss`; turns on `vuln_check`).
+    pub vuln_min_cvss: Option<f64>,
+    /// Country, city, location and AS of every host (`--geoip`), from the server's GeoIP databases.
+    pub geoip: Option<bool>,
     /// A built-in or saved profile, laid down first.
     pub profile: Option<String>,
     /// A whole [`ScanConfig`], for everything the flat fields do not name.
@@ -237,6 +243,16 @@ impl ScanRequest {
         }
         if self.script_args.is_some() {
             c.scripts.args = self.script_args;
+        }
+        if let Some(v) = self.vuln_check {
+            c.vuln.check = v;
+        }
+        if let Some(n) = self.vuln_min_cvss {
+            c.vuln.check = true;
+            c.vuln.min_cvss = Some(n);
+        }
+        if let Some(v) = self.geoip {
+            c.geoip.enabled = v;
         }
         Ok((c, notes))
     }

@@ -14,7 +14,7 @@ use crate::{privilege, ScanConfig};
 use rustmap_model::{PortState, ScanType};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// How a check came out.
@@ -216,40 +216,38 @@ async fn raw_probe(addr: SocketAddr) -> Result<PortState, String> {
     Ok(port.map_or(PortState::Filtered, |p| p.state))
 }
 
-/// Where GeoLite2 databases are usually installed (Debian's geoipupdate, MaxMind's defaults,
-/// RustMap's own directory).
-fn geoip_dirs() -> Vec<PathBuf> {
-    let mut d = vec![
-        PathBuf::from("/usr/share/GeoIP"),
-        PathBuf::from("/var/lib/GeoIP"),
-        PathBuf::from("/usr/local/share/GeoIP"),
-    ];
-    if let Some(home) = std::env::var_os("HOME") {
-        d.push(Path::new(&home).join(".rustmap").join("geoip"));
-    }
-    d
-}
+/// Where distributions' `geoipupdate` puts GeoLite2 files: not searched by `--geoip` (the
+/// guide's order is `--geoip-db`, `$RUSTMAP_GEOIP_DIR`, `~/.rustmap/geoip/`, the current
+/// directory), but worth pointing at.
+const SYSTEM_GEOIP_DIRS: [&str; 3] = ["/usr/share/GeoIP", "/var/lib/GeoIP", "/usr/local/share/GeoIP"];
 
 fn geoip() -> Check {
     const NAME: &str = "GeoIP databases";
-    let found: Vec<String> = geoip_dirs()
-        .iter()
-        .flat_map(|d| ["GeoLite2-City.mmdb", "GeoLite2-ASN.mmdb", "GeoLite2-Country.mmdb"].map(|f| d.join(f)))
-        .filter(|p| p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    let not_built = "GeoIP enrichment (--geoip) is not built yet";
-    if found.is_empty() {
-        Check::warn(
+    match rustmap_geoip::GeoDb::discover(None) {
+        Ok(db) => Check::pass(
             NAME,
             format!(
-                "no GeoLite2 database in {}; {not_built}",
-                geoip_dirs().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                "--geoip uses {}",
+                db.files().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
             ),
-            "install one with geoipupdate (MaxMind account needed) when --geoip lands",
-        )
-    } else {
-        Check::warn(NAME, format!("found {}; {not_built}", found.join(", ")), "")
+        ),
+        Err(e) => {
+            let system = SYSTEM_GEOIP_DIRS
+                .iter()
+                .map(Path::new)
+                .find(|d| d.join("GeoLite2-City.mmdb").is_file() || d.join("GeoLite2-ASN.mmdb").is_file());
+            let hint = match system {
+                Some(d) => format!(
+                    "GeoLite2 files are in {}: use --geoip-db {} (or $RUSTMAP_GEOIP_DIR)",
+                    d.display(),
+                    d.display()
+                ),
+                None => "--geoip needs GeoLite2-City.mmdb and GeoLite2-ASN.mmdb (MaxMind, free account): put them in \
+                         ~/.rustmap/geoip/"
+                    .to_string(),
+            };
+            Check::warn(NAME, e.to_string(), hint)
+        }
     }
 }
 

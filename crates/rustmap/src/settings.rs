@@ -15,8 +15,8 @@
 //! - `[history]`: `db`, the history database's path (`~/` is the home directory);
 //! - `[api]`: `key_file`, a file holding the API server's key (`rustmap --api` without
 //!   `--api-key`), so the key is not on a command line for every process list to show;
-//! - `[geoip] dir` is the place of a feature this build does not have: it is refused with "not
-//!   yet supported", never silently ignored.
+//! - `[geoip]`: `dir`, the directory of the GeoIP databases `--geoip` reads (`~/` is the home
+//!   directory): the same as `[scan.geoip] dir`.
 //!
 //! Unknown keys are errors too. Every error names the file, line and column.
 
@@ -117,7 +117,7 @@ struct FileDoc {
     #[serde(default)]
     api: Option<ApiTable>,
     #[serde(default)]
-    geoip: Option<PlannedTable>,
+    geoip: Option<GeoipTable>,
 }
 
 #[derive(Deserialize)]
@@ -132,9 +132,11 @@ struct ApiTable {
     key_file: Option<PathBuf>,
 }
 
-/// The table of a feature not built yet: any key in it is refused with its position.
 #[derive(Deserialize)]
-struct PlannedTable(toml::Table);
+#[serde(deny_unknown_fields)]
+struct GeoipTable {
+    dir: Option<PathBuf>,
+}
 
 /// `[scan]` keys that describe one scan, not defaults for all.
 const PER_SCAN: [&str; 3] = ["targets", "target_files", "args"];
@@ -178,18 +180,6 @@ impl Settings {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| malformed(e.span().map_or(0, |s| s.start), e.message().to_string()))?;
         let span_of = |table: &str, key: &str| key_offset(text, table, key).unwrap_or(0);
-        for (table, what) in [("geoip", "a GeoIP database directory")] {
-            if let Some(PlannedTable(t)) = &doc.geoip {
-                if let Some(key) = t.keys().next() {
-                    return Err(malformed(
-                        span_of(table, key),
-                        format!(
-                            "[{table}] {key}: not yet supported ({what} is for a feature this build does not have)"
-                        ),
-                    ));
-                }
-            }
-        }
         if let Some(toml::Value::Table(scan)) = table.remove("scan") {
             if let Some(key) = PER_SCAN.iter().find(|k| scan.contains_key(**k)) {
                 return Err(malformed(
@@ -201,6 +191,14 @@ impl Settings {
         }
         if let Some(db) = doc.history.and_then(|h| h.db) {
             self.history_db = Some(expand_home(db));
+        }
+        if let Some(dir) = doc.geoip.and_then(|g| g.dir) {
+            let dir = expand_home(dir).to_string_lossy().into_owned();
+            let mut geoip = toml::Table::new();
+            geoip.insert("dir".into(), toml::Value::String(dir));
+            let mut scan = toml::Table::new();
+            scan.insert("geoip".into(), toml::Value::Table(geoip));
+            merge_scan(&mut self.scan, scan);
         }
         if let Some(file) = doc.api.and_then(|a| a.key_file) {
             self.api_key_file = Some(expand_home(file));
@@ -357,7 +355,7 @@ mod tests {
         check("[scan.timing]\ntemplate = 4\ntempo = 3\n", 3, "tempo");
         check("[scan.timing]\ntemplate = \"fast\"\n", 2, "");
         check("[scan]\ntargets = [\"10.0.0.1\"]\n", 2, "belongs on the command line");
-        check("[history]\ndb = \"x\"\n\n[geoip]\ndir = \"/usr/share/GeoIP\"\n", 5, "not yet supported");
+        check("[history]\ndb = \"x\"\n\n[geoip]\ndirectory = \"/usr/share/GeoIP\"\n", 5, "unknown field");
         check("[api]\nport = 1\n", 2, "unknown field");
         check("[colours]\n", 1, "colours");
         check("[scan\n", 1, "");

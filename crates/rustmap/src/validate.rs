@@ -420,7 +420,7 @@ fn version_detection(c: &ScanConfig) -> Result<Option<VersionDetection>, ConfigE
     } else {
         None
     };
-    if !s.enabled {
+    if !s.enabled && !crate::enrich::wants_versions(c) {
         if let Some(k) = knob {
             return Err(conflict("service.enabled", format!("{k} needs -sV (service detection)")));
         }
@@ -750,6 +750,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
     let path = crate::trace::path_plan(c, raw, &files)?;
     let scripts = crate::scripts::script_plan(c)?;
     notices.extend(scripts.iter().flat_map(|s| s.notices.iter().cloned()));
+    let enrich = crate::enrich::enrich_plan(c)?;
     Ok(ScanPlan {
         config: shown,
         targets,
@@ -779,6 +780,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         allow: None,
         path,
         scripts,
+        enrich,
     })
 }
 

@@ -177,6 +177,12 @@ class Port(_View):
         """Output of scripts that ran on this port."""
         return [Script(s) for s in self._data.get("scripts", [])]
 
+    @property
+    def vulnerabilities(self) -> list[JsonDict]:
+        """Known CVEs of the service's version (``vuln_check=True``), highest CVSS first: dicts with
+        ``id``, ``cvss``, ``severity``, ``summary``, ``range``, ``matched``, ``backport``, ``kev``..."""
+        return [dict(v) for v in self._data.get("vulnerabilities", [])]
+
     def __repr__(self) -> str:
         return f"Port({self.number}/{self.protocol} {self.state} {self.service_name})"
 
@@ -255,6 +261,13 @@ class Host(_View):
     def scripts(self) -> list[Script]:
         """Output of scripts that ran on the host."""
         return [Script(s) for s in self._data.get("scripts", [])]
+
+    @property
+    def geoip(self) -> Optional[JsonDict]:
+        """Where the host is (``geoip=True``): ``country_code``, ``country``, ``city``, ``latitude``,
+        ``longitude``, ``timezone``, ``asn``, ``as_org``, and ``special`` for private addresses."""
+        g = self._data.get("geoip")
+        return None if g is None else dict(g)
 
     @property
     def rtt_us(self) -> Optional[int]:

@@ -87,6 +87,8 @@ class ScanConfig:
     - ``skip_discovery`` (``-Pn``), ``exclude``, ``max_rate``, ``min_rate``, ``open_only`` (``--open``);
     - ``scripts``: as ``--script`` (``"default"``, ``"http-title,ssh-hostkey"``), ``script_args``: as
       ``--script-args`` (``"http-title.url=/admin"``); results in ``port.scripts`` and ``host.scripts``;
+    - ``vuln_check``: ``--vuln-check`` (turns on ``-sV``), ``vuln_min_cvss``: ``--vuln-min-cvss``;
+      ``geoip``: ``--geoip`` (``geoip={"dir": "/usr/share/GeoIP"}`` names the databases' directory);
     - ``profile``: a built-in or saved profile, laid down first;
     - ``config``: a whole configuration dict in the library's shape;
 
