@@ -2,7 +2,8 @@
 # RustMap's whole test suite, from a fresh Debian machine with a Rust toolchain:
 #   installs what the tests need (Debian packages for the lab, rustfmt/clippy), checks formatting,
 #   lints and docs, runs every fuzz target briefly (fuzz/run-long.sh --each 10s), builds the
-#   namespace lab, runs every test, and tears the lab down again.
+#   namespace lab, runs every test (the `wasm` and `cloud` features' too), and tears the lab
+#   down again.
 # Run as root (the lab needs network namespaces). Unprivileged, the lab tests skip with a reason —
 # unless CI=true, where a missing lab is a failure.
 set -euo pipefail
@@ -65,6 +66,16 @@ step "cargo test"
 cargo test --workspace --locked
 cargo test -p rustmap-script --features wasm --locked --test wasm
 cargo test -p rustmap-cli --features wasm --locked --test lab_scripts
+
+# Cloud discovery with AWS needs the AWS SDK (minutes of build), behind the `cloud` feature
+# (docs/cloud.md): linted and tested on its own, in a target directory outside the clone that
+# later runs on the same machine reuse. lab_cloud runs moto_server in the lab.
+step "cloud feature (AWS SDK): clippy, tests, the moto lab test"
+CLOUD_TARGET_DIR="${CLOUD_TARGET_DIR:-${HOME:-/root}/.cache/rustmap/cloud-target}"
+CARGO_TARGET_DIR="$CLOUD_TARGET_DIR" cargo clippy -p rustmap-cloud --all-targets --features aws,fixture --locked -- -D warnings
+CARGO_TARGET_DIR="$CLOUD_TARGET_DIR" cargo clippy -p rustmap-cli --all-targets --features cloud --locked -- -D warnings
+CARGO_TARGET_DIR="$CLOUD_TARGET_DIR" cargo test -p rustmap-cloud --features aws,fixture --locked
+CARGO_TARGET_DIR="$CLOUD_TARGET_DIR" cargo test -p rustmap-cli --features cloud --locked --test lab_cloud --test cloud_rest
 
 # The Python bindings (rustmap-python/, outside the workspace): tests/python.sh formats and lints
 # the crate, builds the extension, runs mypy and the pytest suite (in the lab's scanner namespace

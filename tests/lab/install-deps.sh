@@ -100,17 +100,18 @@ done
 # Python packages Debian does not carry, in a virtualenv of their own (never in the system's
 # Python): aioquic, the lab's QUIC server (tests/lab/quic_server.py); schemathesis, run against
 # the API server's OpenAPI document (tests/api/schemathesis.sh); websockets, the API's WebSocket
-# client in the lab (tests/api/ws_client.py). Pinned; idempotent.
+# client in the lab (tests/api/ws_client.py); moto, the AWS emulator of the cloud tests
+# (moto_server and boto3, tests/cloud/moto_setup.py). Pinned; idempotent.
 LAB_VENV=${LAB_VENV:-/opt/rustmap-lab/venv}
-PY_PACKAGES=(aioquic==1.3.0 schemathesis==4.32.5 websockets==15.0.1)
+PY_PACKAGES=(aioquic==1.3.0 schemathesis==4.32.5 websockets==15.0.1 'moto[server]==5.2.6')
 venv() {
-  if "$LAB_VENV/bin/python" -c 'import aioquic, schemathesis, websockets' 2>/dev/null; then
+  if "$LAB_VENV/bin/python" -c 'import aioquic, schemathesis, websockets, moto, boto3' 2>/dev/null; then
     return 0
   fi
   echo "install-deps.sh: installing ${PY_PACKAGES[*]} into $LAB_VENV"
   [ -x "$LAB_VENV/bin/python" ] || /usr/bin/python3 -m venv "$LAB_VENV"
   "$LAB_VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
-  "$LAB_VENV/bin/python" -c 'import aioquic, schemathesis, websockets'
+  "$LAB_VENV/bin/python" -c 'import aioquic, schemathesis, websockets, moto, boto3'
 }
 # And the Python bindings' test tools (maturin, pytest, mypy), in a virtualenv of their own.
 pyvenv() {

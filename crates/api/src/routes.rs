@@ -147,6 +147,11 @@ fn check_remote(c: &mut ScanConfig, state: &State) -> Result<(), ApiError> {
     // Scripts by name, category or expression only: `--script` also loads files and
     // directories, which would run the server's files as scripts.
     if let Some(field) = c.file_fields().first() {
+        if *field == "cloud" {
+            let message = "config.cloud: scans started through the API may not use the server's cloud credentials; \
+                           list the instances' addresses in \"targets\"";
+            return Err(ApiError::bad_request(message).with_field("config.cloud"));
+        }
         return Err(local(&format!("config.{field}")));
     }
     // Nothing goes to the server's terminal.

@@ -340,6 +340,8 @@ async fn bad_requests_get_clear_json_errors() {
             json!({"targets": ["127.0.0.1"], "config": {"scripts": {"select": "banner", "args_file": "/etc/passwd"}}}),
             "config.scripts.args_file",
         ),
+        // Nor the server's cloud credentials.
+        (json!({"targets": ["127.0.0.1"], "config": {"cloud": {"providers": ["aws"]}}}), "config.cloud"),
         (json!({"targets": ["127.0.0.1"], "scripts": "no-such-script"}), "scripts.select"),
         (json!({"targets": ["127.0.0.1"], "scripts": "banner", "script_args": "a={"}), "scripts.args"),
     ] {

@@ -7,7 +7,7 @@ use crate::flags::Flags;
 use crate::UsageError;
 use rustmap::config::{OutputFile, OutputFormat, ReverseDns, ScanMode, TimeValue, TopologyFormat};
 use rustmap::{ScanConfig, TimingTemplate};
-use rustmap_model::ScanType;
+use rustmap_model::{CloudAddresses, CloudProvider, ScanType};
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
@@ -207,6 +207,21 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     set(&mut v.db, f.vuln_db);
     c.geoip.enabled |= f.geoip || f.geoip_db.is_some();
     set(&mut c.geoip.dir, f.geoip_db);
+    for name in f.cloud.iter().filter(|n| !n.is_empty()) {
+        let p = CloudProvider::from_name(name.trim())
+            .ok_or_else(|| usage(format!("--cloud {name:?}: unknown provider (aws, azure or gcp)")))?;
+        if !c.cloud.providers.contains(&p) {
+            c.cloud.providers.push(p);
+        }
+    }
+    c.cloud.running_only |= f.cloud_running_only;
+    c.cloud.regions.extend(f.cloud_regions.into_iter().filter(|r| !r.is_empty()));
+    c.cloud.tags.extend(f.cloud_tag);
+    if f.cloud_public_only {
+        c.cloud.addresses = CloudAddresses::PublicOnly;
+    } else if f.cloud_private_only {
+        c.cloud.addresses = CloudAddresses::PrivateOnly;
+    }
 
     let o = &mut c.output;
     for (format, path) in [

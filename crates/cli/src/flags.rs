@@ -234,6 +234,25 @@ pub struct Flags {
     #[arg(long = "geoip-db", value_name = "DIR", help_heading = "Vulnerabilities and GeoIP")]
     pub geoip_db: Option<PathBuf>,
 
+    /// Scan the instances of a cloud account: aws, azure or gcp (comma-separated or repeated). Their addresses become targets, and each host's result names its instance (id, name, region, state, type, tags). AWS needs a build with the cloud feature (docs/cloud.md).
+    #[arg(long = "cloud", value_name = "PROVIDER", action = ArgAction::Append, value_delimiter = ',', help_heading = "Cloud")]
+    pub cloud: Vec<String>,
+    /// Only instances that are running.
+    #[arg(long = "cloud-running-only", help_heading = "Cloud")]
+    pub cloud_running_only: bool,
+    /// Only these regions (AWS, GCP) or locations (Azure), comma-separated (default: every region enabled for the account).
+    #[arg(long = "cloud-regions", value_name = "R1,R2", action = ArgAction::Append, value_delimiter = ',', help_heading = "Cloud")]
+    pub cloud_regions: Vec<String>,
+    /// Only instances with this tag (GCP: label); repeat for more, all must match.
+    #[arg(long = "cloud-tag", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Cloud")]
+    pub cloud_tag: Vec<String>,
+    /// Scan only the instances' public addresses.
+    #[arg(long = "cloud-public-only", conflicts_with = "cloud_private_only", help_heading = "Cloud")]
+    pub cloud_public_only: bool,
+    /// Scan only the instances' private addresses.
+    #[arg(long = "cloud-private-only", help_heading = "Cloud")]
+    pub cloud_private_only: bool,
+
     /// Decoys: send every raw probe also from these addresses, in this order (ME: our own place; RND or RND:N: random addresses). Example: -D 10.0.0.1,ME,10.0.0.3.
     #[arg(short = 'D', long = "decoys", value_name = "DECOY,ME,...", help_heading = "Evasion")]
     pub decoys: Option<String>,
@@ -443,10 +462,6 @@ const fn u(name: &'static str, takes_value: bool) -> Unsupported {
 pub const UNSUPPORTED: &[Unsupported] = &[
     Unsupported { name: "os-detection", takes_value: false, short: Some('O') },
     Unsupported { name: "aggressive", takes_value: false, short: Some('A') },
-    u("cloud", true),
-    u("cloud-running-only", false),
-    u("cloud-regions", true),
-    u("cloud-tag", true),
     u("oS", true),
     u("oM", true),
     u("iR", true),

@@ -462,7 +462,7 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PO", "127.0.0.1"], "-PO"),
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
-        (vec!["--cloud", "aws", "127.0.0.1"], "--cloud"),
+        (vec!["--oM", "x.txt", "127.0.0.1"], "--oM"),
     ] {
         let o = rustmap(&args);
         let err = stderr(&o);

@@ -295,6 +295,7 @@ impl HostReport {
             trace_probe: None,
             path_mtu: None,
             geoip: None,
+            cloud: None,
         }));
         events
     }

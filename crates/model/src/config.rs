@@ -61,6 +61,8 @@ pub struct ScanConfig {
     pub vuln: VulnConfig,
     /// Where the hosts are (`--geoip`).
     pub geoip: GeoipConfig,
+    /// Cloud instances as targets (`--cloud`).
+    pub cloud: crate::CloudConfig,
     /// The command line as typed, for output headers (front-ends without one leave it empty).
     pub args: String,
 }
@@ -87,6 +89,7 @@ impl Default for ScanConfig {
             scripts: ScriptsConfig::default(),
             vuln: VulnConfig::default(),
             geoip: GeoipConfig::default(),
+            cloud: crate::CloudConfig::default(),
             args: String::new(),
         }
     }
@@ -100,8 +103,9 @@ impl ScanConfig {
 
     /// The fields set here that make a scan read or write the machine's files (target and
     /// exclude lists, probe databases, output files, the topology file, script argument files,
-    /// script selections naming files), by their JSON paths. The API refuses a scan that sets
-    /// any (a remote client may not reach the server's files); the fuzz targets clear the inputs
+    /// script selections naming files), and `cloud`, which uses the machine's cloud credentials,
+    /// by their JSON paths. The API refuses a scan that sets any (a remote client may not reach
+    /// the server's files or accounts); the fuzz targets clear the inputs
     /// ([`ScanConfig::clear_input_files`]).
     pub fn file_fields(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
@@ -119,6 +123,8 @@ impl ScanConfig {
         add(self.scripts.select.as_deref().is_some_and(selects_files), "scripts.select");
         add(self.vuln.db.is_some(), "vuln.db");
         add(self.geoip.dir.is_some(), "geoip.dir");
+        // Not a file, but the same kind of thing: the machine's own cloud credentials.
+        add(self.cloud.enabled(), "cloud");
         out
     }
 
@@ -134,6 +140,7 @@ impl ScanConfig {
         }
         self.vuln.db = None;
         self.geoip.dir = None;
+        self.cloud.providers.clear();
     }
 }
 

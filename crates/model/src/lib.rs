@@ -6,6 +6,7 @@
 //! rely on them.
 
 pub mod checkpoint;
+mod cloud;
 pub mod config;
 mod enrich;
 mod event;
@@ -15,6 +16,7 @@ mod sink;
 mod text;
 
 pub use checkpoint::{AddrSet, Checkpoint};
+pub use cloud::{CloudAddresses, CloudConfig, CloudInstance, CloudProvider};
 pub use config::{ScanConfig, CONFIG_VERSION};
 pub use enrich::{CvssScore, GeoInfo, KevInfo, Vulnerability};
 pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};

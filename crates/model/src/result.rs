@@ -319,6 +319,9 @@ pub struct HostResult {
     /// Where the address is (`--geoip`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub geoip: Option<GeoInfo>,
+    /// The cloud instance the address belongs to (`--cloud`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cloud: Option<Box<crate::CloudInstance>>,
 }
 
 impl PortResult {
@@ -360,6 +363,7 @@ impl HostResult {
             trace_probe: None,
             path_mtu: None,
             geoip: None,
+            cloud: None,
         }
     }
 

@@ -43,10 +43,11 @@ pub const HEADER: [&str; COLUMNS] = [
     "cert_subject",
     "vulnerabilities",
     "geoip",
+    "cloud",
 ];
 
 /// Columns per row.
-const COLUMNS: usize = 17;
+const COLUMNS: usize = 18;
 
 /// Writes CSV rows as hosts finish.
 pub struct CsvWriter<W: Write + Send> {
@@ -79,6 +80,7 @@ fn csv_err(e: csv::Error) -> SinkError {
 fn rows(h: &HostResult) -> Vec<[String; COLUMNS]> {
     let name = h.display_name().unwrap_or_default().to_string();
     let geo = h.geoip.as_ref().map(crate::common::geo_line).unwrap_or_default();
+    let cloud = h.cloud.as_ref().map(|c| c.summary()).unwrap_or_default();
     let base = |i: usize| -> String {
         match i {
             0 => h.addr.to_string(),
@@ -91,7 +93,8 @@ fn rows(h: &HostResult) -> Vec<[String; COLUMNS]> {
         for (i, c) in r.iter_mut().enumerate().take(3) {
             *c = base(i);
         }
-        r[COLUMNS - 1] = geo.clone();
+        r[COLUMNS - 2] = geo.clone();
+        r[COLUMNS - 1] = cloud.clone();
         return vec![r];
     }
     h.ports
@@ -123,6 +126,7 @@ fn rows(h: &HostResult) -> Vec<[String; COLUMNS]> {
                     .unwrap_or_default(),
                 p.vulnerabilities.iter().map(|v| format!("{} {}", v.id, v.cvss)).collect::<Vec<_>>().join(" "),
                 geo.clone(),
+                cloud.clone(),
             ]
         })
         .collect()

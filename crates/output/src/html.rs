@@ -148,6 +148,7 @@ fn compact(h: &HostResult) -> Value {
         "os": h.os.iter().map(|o| format!("{} ({}%)", o.name, o.accuracy)).collect::<Vec<_>>(),
         "scripts": host_blocks(h),
         "geo": h.geoip.as_ref().map(crate::common::geo_line).unwrap_or_default(),
+        "cloud": h.cloud.as_ref().map(|c| c.summary()).unwrap_or_default(),
     })
 }
 
@@ -381,7 +382,7 @@ const SCRIPT: &str = r##"
 var data=JSON.parse(document.getElementById("data").textContent);
 var hosts=data.hosts.map(function(h){
   var open=h.ports.filter(function(p){return p.state==="open";});
-  var text=[h.addr,h.name,h.status,h.geo].concat(open.map(function(p){return p.port+"/"+p.proto+" "+p.service+" "+p.version;})).join(" ").toLowerCase();
+  var text=[h.addr,h.name,h.status,h.geo,h.cloud].concat(open.map(function(p){return p.port+"/"+p.proto+" "+p.service+" "+p.version;})).join(" ").toLowerCase();
   return {h:h,open:open,text:text};
 });
 var PAGE=100,page=0,sortKey=null,sortDir=1,shown=hosts;
@@ -398,7 +399,7 @@ function render(){
   var body=document.querySelector("#hosts tbody");body.textContent="";
   shown.slice(page*PAGE,(page+1)*PAGE).forEach(function(r){
     var tr=el("tr");tr.appendChild(el("td",r.h.addr));
-    var nm=el("td",r.h.name);if(r.h.geo){nm.appendChild(el("div",r.h.geo,"geo"));}tr.appendChild(nm);
+    var nm=el("td",r.h.name);if(r.h.geo){nm.appendChild(el("div",r.h.geo,"geo"));}if(r.h.cloud){nm.appendChild(el("div",r.h.cloud,"geo"));}tr.appendChild(nm);
     tr.appendChild(el("td",r.h.status,"st-"+r.h.status));tr.appendChild(el("td",r.open.length));
     var td=el("td");r.open.forEach(function(p){td.appendChild(el("span",p.port+"/"+p.proto+" "+(p.service||"")+(p.version?" · "+p.version:"")+(p.cves?" · "+p.cves+" CVE"+(p.cves>1?"s":"")+" (max "+p.max_cvss+")":""),p.cves&&parseFloat(p.max_cvss)>=7?"tag vuln":"tag"));});
     tr.appendChild(td);tr.addEventListener("click",function(){detail(r.h);});body.appendChild(tr);
@@ -411,7 +412,7 @@ function render(){
 function detail(h){
   var d=document.getElementById("detail");d.hidden=false;
   document.getElementById("detail-title").textContent=h.addr+(h.name?" ("+h.name+")":"");
-  document.getElementById("detail-meta").textContent="Host is "+h.status+" ("+h.reason+")"+(h.geo?" · "+h.geo:"")+(h.mac?" · MAC "+h.mac:"")+(h.extra?" · not shown: "+h.extra:"")+(h.os.length?" · OS: "+h.os.join(", "):"");
+  document.getElementById("detail-meta").textContent="Host is "+h.status+" ("+h.reason+")"+(h.geo?" · "+h.geo:"")+(h.cloud?" · "+h.cloud:"")+(h.mac?" · MAC "+h.mac:"")+(h.extra?" · not shown: "+h.extra:"")+(h.os.length?" · OS: "+h.os.join(", "):"");
   var body=document.getElementById("detail-ports");body.textContent="";
   h.ports.forEach(function(p){
     var tr=el("tr");[p.port+"/"+p.proto,p.state,p.reason,p.service,p.version].forEach(function(v){tr.appendChild(el("td",v));});

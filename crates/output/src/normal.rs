@@ -57,7 +57,11 @@ impl<W: Write + Send> NormalWriter<W> {
             None => writeln!(o, "RustMap scan report for {addr}")?,
         }
         if h.status == HostStatus::Unknown {
-            // -sL: the address and its name are all there is.
+            // -sL: the address and its name are all there is, and the cloud instance it
+            // belongs to (`--cloud ... -sL`, a dry run: what would be scanned).
+            if let Some(c) = &h.cloud {
+                writeln!(o, "Cloud instance: {}", neutralize(&c.summary()))?;
+            }
             return Ok(());
         }
         if h.status == HostStatus::Down {

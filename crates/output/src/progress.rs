@@ -447,6 +447,7 @@ mod tests {
             trace_probe: None,
             path_mtu: None,
             geoip: None,
+            cloud: None,
         })
     }
 

@@ -13,7 +13,9 @@
 //! A vulnerability event carries the port's fields and `cs5Label=cve cs5=CVE-…`,
 //! `cfp1Label=cvss cfp1=9.8`, `cs6Label=kev cs6=true|false`. With `--geoip`, `host-up` carries
 //! `dlat`, `dlong` (CEF's destination latitude and longitude), `cs5Label=geo cs5=` the one-line
-//! place (`FR, France; Paris …; AS64500 Lab Net`) and `cn2Label=asn cn2=` the AS number.
+//! place (`FR, France; Paris …; AS64500 Lab Net`) and `cn2Label=asn cn2=` the AS number. With
+//! `--cloud`, `host-up` carries `cs6Label=cloud cs6=` the instance's one-line summary
+//! (`aws i-0abc (web-1) us-east-1a running t3.micro env=prod`).
 //!
 //! CEF (`CEF:0|RustMap|RustMap|VERSION|ID|NAME|SEVERITY|EXTENSION`):
 //!
@@ -83,6 +85,9 @@ fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
         if let Some(n) = g.asn {
             fields.extend([("cn2Label", "asn".to_string()), ("cn2", n.to_string())]);
         }
+    }
+    if let Some(c) = &h.cloud {
+        fields.extend([("cs6Label", "cloud".to_string()), ("cs6", c.summary())]);
     }
     out.push(Event { id, name: title, severity: 1, time, fields });
     for p in open {

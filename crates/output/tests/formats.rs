@@ -75,6 +75,7 @@ fn events() -> Vec<ScanEvent> {
         trace_probe: None,
         path_mtu: None,
         geoip: None,
+        cloud: None,
     };
     let stats = ScanStats {
         end_unix: 1_795_000_001,

@@ -86,6 +86,19 @@ fn events() -> Vec<ScanEvent> {
         asn: Some(64512),
         as_org: Some("RustMap Lab".into()),
     });
+    // What --cloud adds: the instance, with a tag as hostile as a banner.
+    host.cloud = Some(Box::new(CloudInstance {
+        provider: CloudProvider::Aws,
+        id: "i-0123456789abcdef0".into(),
+        name: Some("h10".into()),
+        region: "us-east-1".into(),
+        zone: Some("us-east-1a".into()),
+        state: "running".into(),
+        instance_type: Some("t3.micro".into()),
+        tags: [("Name".to_string(), "h10".to_string()), ("note".to_string(), BANNER.to_string())].into(),
+        public_ips: Vec::new(),
+        private_ips: vec!["198.18.0.10".parse().unwrap()],
+    }));
     host.ports = vec![ssh_done, http, filtered];
     host.extraports = vec![ExtraPorts {
         state: PortState::Closed,

@@ -6,14 +6,15 @@
 //! or damaged database is an error before any packet. At run time [`EnrichStage::run_host`]
 //! fills `PortResult::vulnerabilities` and `HostResult::geoip`, and adds the same findings as
 //! script blocks (`vulners` on each port, `geoip` on the host), which every output format
-//! already shows; the structured fields are what JSON, the store and the API read.
+//! already shows; the structured fields are what JSON, the store and the API read. The cloud
+//! instance of a `--cloud` address is attached the same way ([`attach_cloud`]).
 
 use crate::validate::{conflict, invalid, ConfigError};
 use rustmap_geoip::GeoDb;
 use rustmap_model::config::ScanMode;
 use rustmap_model::{
-    CvssScore, GeoInfo, HostResult, HostStatus, PortState, ScanConfig, ScanEvent, ScriptEntry, ScriptResult,
-    ScriptScope, ScriptValue, Vulnerability,
+    CloudInstance, CvssScore, GeoInfo, HostResult, HostStatus, PortState, ScanConfig, ScanEvent, ScriptEntry,
+    ScriptResult, ScriptScope, ScriptValue, Vulnerability,
 };
 use rustmap_vuln::{ServiceQuery, VulnDb};
 use std::sync::Arc;
@@ -223,6 +224,35 @@ pub(crate) fn geoip_block(g: &GeoInfo) -> ScriptResult {
     add("as_org", g.as_org.clone());
     let output = rustmap_geoip::summary(g);
     ScriptResult { id: "geoip".into(), output, elements: flatten(&table, ""), table }
+}
+
+/// `--cloud`: the instance an address belongs to goes on its host's result, as data and as a
+/// `cloud-instance` host script block (what the XML, normal and HTML outputs show).
+pub(crate) fn attach_cloud(h: &mut HostResult, i: &CloudInstance) {
+    let mut table = vec![text("provider", i.provider.to_string()), text("id", i.id.clone())];
+    let mut add = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            table.push(text(k, v));
+        }
+    };
+    add("name", i.name.clone());
+    add("region", Some(i.region.clone()));
+    add("zone", i.zone.clone());
+    add("state", Some(i.state.clone()));
+    add("instance_type", i.instance_type.clone());
+    let ips =
+        |l: &[std::net::IpAddr]| (!l.is_empty()).then(|| l.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(","));
+    add("public_ips", ips(&i.public_ips));
+    add("private_ips", ips(&i.private_ips));
+    if !i.tags.is_empty() {
+        let tags = i.tags.iter().map(|(k, v)| text(k, v.clone())).collect();
+        table.push(ScriptEntry { key: Some("tags".into()), value: ScriptValue::Table(tags) });
+    }
+    let result =
+        ScriptResult { id: "cloud-instance".into(), output: i.summary(), elements: flatten(&table, ""), table };
+    h.scripts.retain(|s| s.id != "cloud-instance");
+    h.scripts.insert(0, result);
+    h.cloud = Some(Box::new(i.clone()));
 }
 
 /// The `elements` view of a table: nested keys joined by `.`, unkeyed items numbered from 1.

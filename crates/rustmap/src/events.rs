@@ -38,6 +38,8 @@ pub(crate) struct Pump {
     pub(crate) scripts: Option<Arc<ScriptStage>>,
     /// `--vuln-check`, `--geoip`.
     pub(crate) enrich: Option<Arc<EnrichStage>>,
+    /// `--cloud`: the instance of each cloud address.
+    pub(crate) cloud: Arc<crate::cloud::CloudMap>,
     pub(crate) resolver: Resolver,
     pub(crate) cancel: CancellationToken,
     /// When the scan started, for `FirstOpenPort`.
@@ -132,7 +134,12 @@ impl Pump {
                     let Some(mut ev) = ev else { break };
                     match &mut ev {
                         ScanEvent::PortFound { port, .. } => add_service_names(std::slice::from_mut(port), table),
-                        ScanEvent::HostDone(h) => add_service_names(&mut h.ports, table),
+                        ScanEvent::HostDone(h) => {
+                            add_service_names(&mut h.ports, table);
+                            if let Some(i) = self.cloud.get(&h.addr) {
+                                crate::enrich::attach_cloud(h, i);
+                            }
+                        }
                         _ => {}
                     }
                     let Some(mut ev) = self.hold(hub, ev).await else { continue };

@@ -28,6 +28,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cloud;
 pub mod dns;
 mod enrich;
 mod evasion;
@@ -212,6 +213,10 @@ pub struct ScanPlan {
     scripts: Option<scripts::ScriptPlan>,
     /// `--vuln-check`, `--geoip`: their databases, opened.
     enrich: Option<enrich::EnrichPlan>,
+    /// `--cloud`: the providers to ask when the scan starts, and their filters, checked.
+    cloud: Option<rustmap_model::CloudConfig>,
+    /// The instances `--cloud` found, by address (filled in when the scan starts).
+    cloud_instances: std::sync::Arc<cloud::CloudMap>,
 }
 
 impl ScanPlan {

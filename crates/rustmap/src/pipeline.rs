@@ -684,6 +684,7 @@ pub(crate) async fn run(
         trace,
         scripts: scripts.clone(),
         enrich: plan.enrich.as_ref().map(|p| Arc::new(crate::enrich::EnrichStage::new(p))),
+        cloud: Arc::clone(&plan.cloud_instances),
         resolver,
         cancel: cancel.clone(),
         started,

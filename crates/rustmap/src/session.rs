@@ -173,17 +173,39 @@ impl Scanner {
             Some(RawSockets::open(&plan.origin, plan.evasion.source_port)?)
         };
         let trace = if plan.path.probes() { Some(TraceSockets::open(&plan.origin)?) } else { None };
-        let mut all = sinks::for_plan(&plan)?;
-        all.extend(options.sinks);
+        // --cloud: the providers are asked first, in the scan's task; the output files are only
+        // checked here and opened once the inventory is in, so that a failure leaves them as they
+        // were.
+        let files = if plan.cloud.is_some() {
+            sinks::check_files(&plan)?;
+            None
+        } else {
+            Some(sinks::for_plan(&plan)?)
+        };
+        let extra = options.sinks;
         let resume = options.resume;
         let id = resume.as_ref().map(|r| r.scan_id.clone()).or(options.scan_id).unwrap_or_else(new_scan_id);
         let cancel = options.cancel.unwrap_or_default();
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        let mut hub = Hub::new(all, Some(tx), cancel.clone(), !options.totals_only);
-        let plan = Arc::new(plan);
         let scan_id = id.clone();
         let token = cancel.clone();
+        let totals_only = options.totals_only;
         let task = runtime.spawn(async move {
+            let (plan, mut all) = match files {
+                Some(files) => (plan, files),
+                None => {
+                    let plan = match crate::cloud::expand(plan, &token).await {
+                        Ok(Some(p)) => p,
+                        Ok(None) => return Err(ScanError::Engine("cancelled while asking the cloud providers".into())),
+                        Err(e) => return Err(ScanError::Engine(e)),
+                    };
+                    let files = sinks::for_plan(&plan).map_err(|e| ScanError::Engine(e.to_string()))?;
+                    (plan, files)
+                }
+            };
+            all.extend(extra);
+            let mut hub = Hub::new(all, Some(tx), token.clone(), !totals_only);
+            let plan = Arc::new(plan);
             let outcome = pipeline::run(plan, scan_id, (raw, trace), &mut hub, token, resume).await;
             let result = std::mem::take(&mut hub.result);
             match (outcome, hub.sink_error.take()) {

@@ -27,6 +27,23 @@ fn open_out(path: &str, append: bool) -> Result<Box<dyn Write + Send>, StartErro
     Ok(Box::new(BufWriter::new(file)))
 }
 
+/// Check that every output file of `plan` can be written, without truncating any (one that did
+/// not exist is removed again): for scans that open their files later (`--cloud`).
+pub(crate) fn check_files(plan: &ScanPlan) -> Result<(), StartError> {
+    for (_, path) in plan.files.iter().filter(|(_, p)| p != "-") {
+        let existed = std::path::Path::new(path).exists();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| StartError::Output { path: path.to_string(), source })?;
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(())
+}
+
 /// The sinks of `plan`'s outputs, in delivery order.
 pub(crate) fn for_plan(plan: &ScanPlan) -> Result<Vec<Box<dyn Sink>>, StartError> {
     let o = &plan.config.output;

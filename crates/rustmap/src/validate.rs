@@ -477,7 +477,7 @@ fn targets(c: &ScanConfig) -> Result<TargetList, ConfigError> {
         );
     }
     targets.set_exclude(exclude);
-    if targets.is_empty() {
+    if targets.is_empty() && !c.cloud.enabled() {
         return Err(missing("targets", "no targets given (try: rustmap 127.0.0.1, or rustmap --help)"));
     }
     Ok(targets)
@@ -693,6 +693,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
             ));
         }
     }
+    let cloud = crate::cloud::cloud_plan(c)?;
     let targets = targets(c)?;
     let ports = ports(c, &types)?;
     let first_ports = first_ports(c, &types, &ports)?;
@@ -781,6 +782,8 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         path,
         scripts,
         enrich,
+        cloud,
+        cloud_instances: Default::default(),
     })
 }
 
