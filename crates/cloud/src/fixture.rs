@@ -5,6 +5,13 @@
 //! `--cloud gcp` can be tested without the providers. Listings are paged ([`PAGE`] items per
 //! page), and every address is inside the lab range 198.18.0.0/15.
 //!
+//! It also answers EC2's query API (`POST /` with `Action=DescribeRegions` or
+//! `DescribeInstances`, XML), for the paging the AWS emulator moto does not do:
+//! [`EC2_INSTANCES`] running instances tagged `env=bulk` in us-east-1 (198.18.4.1 and up),
+//! `MaxResults` honoured with `NextToken`; regions us-east-1 and us-west-2 (empty) are enabled,
+//! ap-east-1 is not opted in. Signatures are not checked; the region is read from the
+//! `Authorization` header's credential scope.
+//!
 //! Tokens: Azure's service principal signs in with the secret [`AZURE_SECRET`] and gets
 //! [`AZURE_TOKEN`]; [`DENIED_TOKEN`] (from the secret `denied`) is refused every listing with
 //! ARM's `AuthorizationFailed`. GCP's token endpoint (`/token`) answers any JWT bearer
@@ -46,6 +53,8 @@ pub const GCP_TOKEN: &str = "gcp-fixture-token";
 pub const GCP_REFRESH: &str = "fixture-refresh";
 /// The GCP project.
 pub const GCP_PROJECT: &str = "rustmap-lab";
+/// Instances of the EC2 answers.
+pub const EC2_INSTANCES: usize = 12;
 
 /// A running fixture server; stops when dropped.
 #[derive(Debug)]
@@ -165,11 +174,17 @@ fn serve(mut stream: TcpStream, base: &str, log: &Mutex<Vec<String>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     let Some(req) = read(&mut stream) else { return };
-    log.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{} {}?{}", req.method, req.path, req.query));
-    let (status, body) = answer(&req, base);
-    let body = body.to_string();
+    let (status, kind, body) = if req.method == "POST" && req.path == "/" {
+        let (status, xml) = ec2(&req);
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(format!("POST / {}", req.body));
+        (status, "text/xml", xml)
+    } else {
+        log.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{} {}?{}", req.method, req.path, req.query));
+        let (status, body) = answer(&req, base);
+        (status, "application/json", body.to_string())
+    };
     let resp = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(resp.as_bytes());
@@ -356,5 +371,64 @@ fn gcp(rest: &str, req: &Request) -> (&'static str, Value) {
             ("200 OK", body)
         }
         _ => ("404 Not Found", json!({"error": {"code": 404, "message": "not found"}})),
+    }
+}
+
+/// EC2's query API: `DescribeRegions` and `DescribeInstances`, paged.
+fn ec2(req: &Request) -> (&'static str, String) {
+    const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+    // "AWS4-HMAC-SHA256 Credential=AKID/20261207/us-east-1/ec2/aws4_request, ..."
+    let region = req
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .unwrap_or("")
+        .to_string();
+    match param(&req.body, "Action") {
+        Some("DescribeRegions") => {
+            let items: String = [("us-east-1", "opt-in-not-required"), ("us-west-2", "opt-in-not-required"), ("ap-east-1", "not-opted-in")]
+                .iter()
+                .map(|(r, opt)| format!("<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com</regionEndpoint><optInStatus>{opt}</optInStatus></item>"))
+                .collect();
+            (
+                "200 OK",
+                format!(
+                    r#"<?xml version="1.0" encoding="UTF-8"?><DescribeRegionsResponse xmlns="{NS}"><requestId>fixture</requestId><regionInfo>{items}</regionInfo></DescribeRegionsResponse>"#
+                ),
+            )
+        }
+        Some("DescribeInstances") => {
+            let total = if region == "us-east-1" { EC2_INSTANCES } else { 0 };
+            let max: usize = param(&req.body, "MaxResults").and_then(|s| s.parse().ok()).unwrap_or(1000).max(1);
+            let skip: usize = param(&req.body, "NextToken")
+                .and_then(|s| s.strip_prefix('p'))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let items: String = (skip..total.min(skip + max))
+                .map(|n| {
+                    format!(
+                        "<item><reservationId>r-{n:017x}</reservationId><ownerId>123456789012</ownerId><instancesSet><item>\
+                         <instanceId>i-{n:017x}</instanceId><instanceState><code>16</code><name>running</name></instanceState>\
+                         <privateIpAddress>198.18.4.{}</privateIpAddress><instanceType>t3.micro</instanceType>\
+                         <placement><availabilityZone>us-east-1a</availabilityZone></placement>\
+                         <tagSet><item><key>env</key><value>bulk</value></item></tagSet></item></instancesSet></item>",
+                        n + 1
+                    )
+                })
+                .collect();
+            let next =
+                if skip + max < total { format!("<nextToken>p{}</nextToken>", skip + max) } else { String::new() };
+            (
+                "200 OK",
+                format!(
+                    r#"<?xml version="1.0" encoding="UTF-8"?><DescribeInstancesResponse xmlns="{NS}"><requestId>fixture</requestId><reservationSet>{items}</reservationSet>{next}</DescribeInstancesResponse>"#
+                ),
+            )
+        }
+        _ => (
+            "400 Bad Request",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>InvalidAction</Code><Message>not in the fixture</Message></Error></Errors><RequestID>fixture</RequestID></Response>"#
+                .to_string(),
+        ),
     }
 }

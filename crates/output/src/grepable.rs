@@ -7,7 +7,8 @@
 //! Host: 198.18.0.10 ()<TAB>Ports: 22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/   (with -sV)
 //! # RustMap done at Sat Nov 21 14:23:01 2026 -- 1 IP address (1 host up) scanned in 0.52 seconds
 //! ```
-//! (`<TAB>` stands for a tab character.) A port entry is `port/state/protocol/owner/service/rpc-info/version/`. Field text is sanitized
+//! (`<TAB>` stands for a tab character.) With `--cloud` the status line ends with
+//! `<TAB>Cloud: aws i-0abc (web-1) us-east-1a running t3.micro env=prod`. A port entry is `port/state/protocol/owner/service/rpc-info/version/`. Field text is sanitized
 //! and `/`, `,` and tabs are replaced so that the line stays splittable.
 
 use crate::common::{ctime, done_summary, host_listed, is_openish, Options};
@@ -40,7 +41,10 @@ impl<W: Write + Send> GrepableWriter<W> {
             HostStatus::Down => "Down",
             HostStatus::Unknown => "Unknown",
         };
-        writeln!(self.out, "Host: {} ({name})\tStatus: {status}", h.addr)?;
+        // --cloud: the instance as one more field of the status line (field parsers skip keys
+        // they do not know).
+        let cloud = h.cloud.as_ref().map(|c| format!("\tCloud: {}", field(&c.summary()))).unwrap_or_default();
+        writeln!(self.out, "Host: {} ({name})\tStatus: {status}{cloud}", h.addr)?;
         if h.status != HostStatus::Up || !self.port_scan {
             return Ok(());
         }
