@@ -58,6 +58,9 @@ declare -A PROBE=(
   # Evasion, proxy and topology tests (issue 21): captures on the target's side, a real SOCKS5
   # proxy, Graphviz to render the topology graph.
   [tshark]=/usr/bin/tshark
+  # Distributed scans (crates/cli/tests/lab_distributed.rs, bench/distributed.py): a real NATS
+  # server with JetStream, started by the tests themselves in the lab.
+  [nats-server]=/usr/sbin/nats-server
   [tcpdump]=/usr/bin/tcpdump
   [dante-server]=/usr/sbin/danted
   [graphviz]=/usr/bin/dot

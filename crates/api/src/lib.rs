@@ -69,6 +69,9 @@ pub struct ApiOptions {
     pub nvd_url: Option<String>,
     /// The KEV feed `/api/vuln/update` fetches (`None`: `$RUSTMAP_KEV_URL`, else CISA's).
     pub kev_url: Option<String>,
+    /// `--nats`: scans with `"distributed": true` run on this cluster's agents (`None`: such
+    /// scans are refused).
+    pub distribute: Option<rustmap_distrib::scheduler::DistributeOptions>,
 }
 
 /// Why the server could not run.

@@ -66,6 +66,9 @@ pub(crate) struct ScanRequestDoc {
     /// everything the flat fields do not name.
     #[schema(value_type = Option<Object>)]
     config: Option<serde_json::Value>,
+    /// Run the scan on the agents of the server's NATS cluster (a server started with
+    /// `--nats URL`; 400 otherwise). Results, events and exports are a local scan's.
+    distributed: Option<bool>,
 }
 
 /// One string or a list of strings.

@@ -217,12 +217,17 @@ pub(crate) async fn create(
         let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
         ApiError::new(status, code, e.body_text())
     })?;
+    let distributed = request.distributed.unwrap_or(false);
+    if distributed && state.options.distribute.is_none() {
+        let message = "distributed: this server has no cluster; start it with --nats URL to run scans on agents";
+        return Err(ApiError::bad_request(message).with_field("distributed"));
+    }
     let (mut config, notes) = request.into_config(state.options.profiles.as_deref())?;
     check_remote(&mut config, &state)?;
     let plan = rustmap::validate(&config)?;
     let admission = state.admit(&config.targets, query.queue.unwrap_or(false))?;
     let queued = matches!(admission, Admission::Queue);
-    let (id, phase) = state.launch(plan, admission);
+    let (id, phase) = state.launch(plan, admission, distributed);
     debug_assert_eq!(queued, phase == Phase::Queued);
     let body =
         Started { events: format!("/api/scans/{id}/events"), id: id.clone(), status: phase.name().into(), notes };

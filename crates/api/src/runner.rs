@@ -211,7 +211,7 @@ impl State {
     }
 
     /// Start driving an admitted scan; returns its id and phase.
-    pub(crate) fn launch(self: &Arc<Self>, plan: ScanPlan, admission: Admission) -> (String, Phase) {
+    pub(crate) fn launch(self: &Arc<Self>, plan: ScanPlan, admission: Admission, distributed: bool) -> (String, Phase) {
         let id = rustmap::new_scan_id();
         let phase = if matches!(admission, Admission::Now(_)) { Phase::Running } else { Phase::Queued };
         let (tx, _) = broadcast::channel(LIVE_BUFFER);
@@ -225,7 +225,7 @@ impl State {
         lock(&self.live).insert(id.clone(), Arc::clone(&live));
         let state = Arc::clone(self);
         self.tasks.spawn(async move {
-            let outcome = state.drive(&live, plan, admission).await;
+            let outcome = state.drive(&live, plan, admission, distributed).await;
             if let Err(e) = outcome {
                 let mut failed = lock(&state.failed);
                 if failed.len() >= FAILED_KEPT {
@@ -240,7 +240,7 @@ impl State {
     }
 
     /// Wait for a slot if queued, run the scan with the store as a sink, fan its events out.
-    async fn drive(&self, live: &Live, plan: ScanPlan, admission: Admission) -> Result<(), String> {
+    async fn drive(&self, live: &Live, plan: ScanPlan, admission: Admission, distributed: bool) -> Result<(), String> {
         let _permit = match admission {
             Admission::Now(p) => p,
             Admission::Queue => {
@@ -261,8 +261,20 @@ impl State {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("scan history: {e}"))?;
+        // On the cluster: the shards are published before the scan is stored, so that a cluster
+        // without agents fails the scan with the reason and stores nothing.
+        let remote = match (&self.options.distribute, distributed) {
+            (Some(d), true) => Some(
+                rustmap_distrib::scheduler::start(d, &plan, live.id.clone(), None)
+                    .await
+                    .map_err(|e| format!("the distributed scan could not start: {e}"))?
+                    .remote,
+            ),
+            _ => None,
+        };
         let health = Arc::new(Mutex::new(StoreHealth::default()));
         let options = StartOptions {
+            remote,
             sinks: vec![Box::new(StoreSink::new(store, health))],
             cancel: Some(live.cancel.clone()),
             totals_only: true,

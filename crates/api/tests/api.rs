@@ -43,6 +43,7 @@ impl Api {
             // By default nothing listens there: an update fails at once, and never leaves the machine.
             nvd_url: Some(feeds.as_ref().map_or("http://127.0.0.1:9/rest/json/cves/2.0".into(), |f| f.0.clone())),
             kev_url: Some(feeds.as_ref().map_or("http://127.0.0.1:9/kev.json".into(), |f| f.1.clone())),
+            distribute: None,
         };
         let server = Server::bind(options).await.unwrap();
         let addr = server.local_addr().unwrap();
@@ -342,6 +343,8 @@ async fn bad_requests_get_clear_json_errors() {
         ),
         // Nor the server's cloud credentials.
         (json!({"targets": ["127.0.0.1"], "config": {"cloud": {"providers": ["aws"]}}}), "config.cloud"),
+        // A server started without --nats has no cluster to distribute to.
+        (json!({"targets": ["127.0.0.1"], "distributed": true}), "distributed"),
         (json!({"targets": ["127.0.0.1"], "scripts": "no-such-script"}), "scripts.select"),
         (json!({"targets": ["127.0.0.1"], "scripts": "banner", "script_args": "a={"}), "scripts.args"),
     ] {
@@ -456,6 +459,7 @@ async fn without_a_key_only_loopback_is_served() {
         vuln_db: None,
         nvd_url: None,
         kev_url: None,
+        distribute: None,
     };
     let e = Server::bind(options("0.0.0.0:0", None)).await.err().unwrap();
     assert!(e.to_string().contains("--api-key"), "{e}");

@@ -41,10 +41,12 @@ fn options(f: &Flags, settings: &rustmap::settings::Settings) -> Result<ApiOptio
         None => None,
     };
     let db = history::db_path(f).ok_or("no home directory for the history database: give --db PATH")?;
+    let distribute = crate::distrib::api_options(f, allow.clone())?;
     Ok(ApiOptions {
         listen,
         api_key: key(f, settings)?,
         allow,
+        distribute,
         db,
         profiles: rustmap::profile::default_dir(),
         vuln_db: f.vuln_db.clone(),

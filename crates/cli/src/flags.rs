@@ -409,6 +409,74 @@ pub struct Flags {
     #[arg(long = "api-allow", value_name = "CIDR,...", help_heading = "API server", requires = "api")]
     pub api_allow: Option<String>,
 
+    /// Run as a distributed-scan agent (docs/distributed.md): take shards from the NATS JetStream work queue of --nats, scan them, publish the results, until SIGTERM (finish the shards in hand) or a second SIGTERM (give them back).
+    #[arg(long = "agent", help_heading = "Distributed scanning", conflicts_with = "distribute", requires = "nats")]
+    pub agent: bool,
+    /// Run this scan on the agents of --nats instead of this machine: its targets × ports are cut into shards, and the agents' results feed this scan's outputs and history. `--distribute --resume ID` takes up a distributed scan whose scheduler stopped.
+    #[arg(long = "distribute", help_heading = "Distributed scanning", requires = "nats")]
+    pub distribute: bool,
+    /// List the agents alive on --nats (name, tags, what each scans) and exit.
+    #[arg(long = "agents", help_heading = "Distributed scanning", requires = "nats")]
+    pub agents: bool,
+    /// The NATS server with JetStream: nats://HOST:PORT (tls:// for TLS), several comma-separated.
+    #[arg(long = "nats", value_name = "URL", help_heading = "Distributed scanning")]
+    pub nats: Option<String>,
+    /// This agent's name in the registry and the results (default: host name and process id).
+    #[arg(long = "agent-name", value_name = "NAME", help_heading = "Distributed scanning", requires = "agent")]
+    pub agent_name: Option<String>,
+    /// Labels this agent registers with (comma-separated), shown by --agents.
+    #[arg(long = "agent-tags", value_name = "TAG,...", action = ArgAction::Append, value_delimiter = ',', help_heading = "Distributed scanning", requires = "agent")]
+    pub agent_tags: Vec<String>,
+    /// Shards this agent scans at once (default 1).
+    #[arg(long = "agent-concurrency", value_name = "N", help_heading = "Distributed scanning", requires = "agent")]
+    pub agent_concurrency: Option<usize>,
+    /// The most hosts in one shard (default: about 65536 probes a shard, at most 256 hosts).
+    #[arg(long = "shard-hosts", value_name = "N", help_heading = "Distributed scanning", requires = "distribute")]
+    pub shard_hosts: Option<usize>,
+    /// How long a shard may go without a sign of life from its agent before it is given to another (default 30s; set when the work queue is first created).
+    #[arg(long = "shard-ack-wait", value_name = "TIME", help_heading = "Distributed scanning")]
+    pub shard_ack_wait: Option<String>,
+    /// Deliveries of a shard before it is reported as failed (default 5; set when the work queue is first created).
+    #[arg(long = "shard-max-deliver", value_name = "N", help_heading = "Distributed scanning")]
+    pub shard_max_deliver: Option<i64>,
+    /// NATS token authentication (or RUSTMAP_NATS_TOKEN).
+    #[arg(long = "nats-token", value_name = "TOKEN", help_heading = "Distributed scanning")]
+    pub nats_token: Option<String>,
+    /// NATS user (with --nats-password, or RUSTMAP_NATS_PASSWORD).
+    #[arg(long = "nats-user", value_name = "USER", help_heading = "Distributed scanning")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long = "nats-password", value_name = "PASSWORD", help_heading = "Distributed scanning")]
+    pub nats_password: Option<String>,
+    /// NATS nkey authentication: a file holding the user's nkey seed.
+    #[arg(long = "nats-nkey", value_name = "FILE", help_heading = "Distributed scanning")]
+    pub nats_nkey: Option<PathBuf>,
+    /// NATS decentralized authentication: a .creds file (user JWT and nkey seed).
+    #[arg(long = "nats-creds", value_name = "FILE", help_heading = "Distributed scanning")]
+    pub nats_creds: Option<PathBuf>,
+    /// Require TLS to the NATS server.
+    #[arg(long = "nats-tls", help_heading = "Distributed scanning")]
+    pub nats_tls: bool,
+    /// CA certificates (PEM) to trust for the NATS server.
+    #[arg(long = "nats-tls-ca", value_name = "FILE", help_heading = "Distributed scanning")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for the NATS server, with --nats-tls-key.
+    #[arg(
+        long = "nats-tls-cert",
+        value_name = "FILE",
+        help_heading = "Distributed scanning",
+        requires = "nats_tls_key"
+    )]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long = "nats-tls-key",
+        value_name = "FILE",
+        help_heading = "Distributed scanning",
+        requires = "nats_tls_cert"
+    )]
+    pub nats_tls_key: Option<PathBuf>,
+
     /// Scan again and again (every --interval seconds) until stopped, reporting what changed
     /// between one scan and the next. Each scan is stored in the history.
     #[arg(long = "watch", help_heading = "Watch mode")]

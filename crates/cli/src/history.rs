@@ -208,3 +208,11 @@ pub fn after_scan(
         }
     }
 }
+
+/// The hosts the history already holds for scan `id` (a distributed scan taken up again), if
+/// the history has it; the scan's row is claimed for this run.
+pub fn stored_hosts(f: &Flags, id: &str) -> Option<rustmap::AddrSet> {
+    let path = db_path(f).filter(|p| p.exists() && !f.no_db)?;
+    let mut store = Store::open_with(&path, db_sync(f)).ok()?;
+    store.claim(id).ok().map(|c| c.done)
+}

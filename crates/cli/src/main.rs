@@ -8,6 +8,7 @@
 mod api;
 mod argv;
 mod config;
+mod distrib;
 mod flags;
 mod generate;
 mod history;
@@ -102,6 +103,15 @@ fn main() -> ExitCode {
     if parsed.api {
         return api::run(&parsed, &settings);
     }
+    if let Err(code) = distrib::check(&parsed) {
+        return code;
+    }
+    if parsed.agent {
+        return distrib::agent(&parsed);
+    }
+    if parsed.agents {
+        return distrib::list(&parsed);
+    }
     if parsed.history {
         return history::history(&parsed);
     }
@@ -129,7 +139,19 @@ fn main() -> ExitCode {
     let store_flags = parsed.clone();
     let (save_as, no_targets) =
         (parsed.save_profile.clone(), parsed.targets.is_empty() && parsed.input_list.is_empty());
-    let (mut config, checkpoint) = if let Some(given) = parsed.resume.clone() {
+    let mut resumed = None;
+    let (mut config, checkpoint) = if let (Some(given), true) = (parsed.resume.clone(), parsed.distribute) {
+        match distrib::manifest(&parsed, &given) {
+            Ok(m) => {
+                let mut config = m.config.clone();
+                config.output.progress &= !parsed.no_progress;
+                eprintln!("rustmap: taking up distributed scan {}", m.scan_id);
+                resumed = Some(m);
+                (config, None)
+            }
+            Err(code) => return code,
+        }
+    } else if let Some(given) = parsed.resume.clone() {
         match resume::claim(&matches, &parsed, &given) {
             Ok(c) => {
                 // The stored configuration, as it was; only the live status line follows this run.
@@ -194,7 +216,7 @@ fn main() -> ExitCode {
             config.output.progress = false;
             watch::run(config, &store_flags, w).await
         }),
-        None => runtime.block_on(run(config, store_flags, checkpoint)),
+        None => runtime.block_on(run(config, store_flags, checkpoint, resumed)),
     }
 }
 
@@ -230,9 +252,16 @@ fn cancel_on_signal(token: tokio_util::sync::CancellationToken) {
     });
 }
 
-async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Option<Checkpoint>) -> ExitCode {
-    // Checked first, so that a bad value is reported before the database is even opened.
-    let mut plan = match rustmap::validate(&config) {
+async fn run(
+    mut config: rustmap::ScanConfig,
+    f: flags::Flags,
+    checkpoint: Option<Checkpoint>,
+    resumed: Option<rustmap_distrib::proto::Manifest>,
+) -> ExitCode {
+    // Checked first, so that a bad value is reported before the database is even opened. A
+    // distributed scan's privileges are the agents' to have.
+    let checked = if f.distribute { rustmap::shard::validate_for_cluster(&config) } else { rustmap::validate(&config) };
+    let mut plan = match checked {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rustmap: {e}");
@@ -283,7 +312,22 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
             }
         }
     }
-    let (store, health) = match history::attach(&f, checkpoint.as_ref().map(|c| c.done.clone())) {
+    // A distributed scan: the agents scan, this process aggregates (published before the
+    // history is opened, so that a cluster without agents leaves no stored scan behind).
+    let distributed = if f.distribute {
+        match distrib::start(&f, &plan, resumed.as_ref()).await {
+            Ok(d) => Some(d),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    // Taking up a distributed scan: the hosts its history holds already are not written twice.
+    let skip = match (&distributed, &resumed) {
+        (Some(d), Some(_)) => history::stored_hosts(&f, &d.scan_id),
+        _ => checkpoint.as_ref().map(|c| c.done.clone()),
+    };
+    let (store, health) = match history::attach(&f, skip) {
         Ok(Some((sink, health))) => (Some(sink), Some(health)),
         Ok(None) => (None, None),
         Err(e) => {
@@ -315,7 +359,20 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
             }
         }
     };
-    let options = StartOptions { totals_only: true, sinks, resume, learned_rtt, seen_up, ..StartOptions::default() };
+    let (remote, scan_id) = match distributed {
+        Some(d) => (Some(d.remote), Some(d.scan_id)),
+        None => (None, None),
+    };
+    let options = StartOptions {
+        totals_only: true,
+        sinks,
+        resume,
+        learned_rtt,
+        seen_up,
+        remote,
+        scan_id,
+        ..StartOptions::default()
+    };
     let mut scan = match Scanner::start_plan(plan, options) {
         Ok(s) => s,
         Err(StartError::Config(e)) => {
@@ -328,6 +385,7 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
         }
     };
     cancel_on_signal(scan.cancel_token());
+    let session_id = scan.id().to_string();
     let tui_failed = if f.tui { tui::show(&mut scan).await } else { None };
     let outcome = scan.wait().await;
     let stored =
@@ -337,6 +395,14 @@ async fn run(mut config: rustmap::ScanConfig, f: flags::Flags, checkpoint: Optio
         return code;
     }
     let signal = SIGNAL.load(Ordering::SeqCst);
+    if signal != 0 && f.distribute {
+        let id = session_id;
+        eprintln!(
+            "rustmap: distributed scan {id} interrupted; its shards stay queued; take it up with: {}",
+            distrib::resume_command(&f, &id)
+        );
+        return ExitCode::from(128 + signal);
+    }
     if signal != 0 {
         match stored {
             Some(id) => eprintln!("rustmap: scan {id} interrupted; resume it with: {}", resume::command(&f, &id)),

@@ -590,6 +590,25 @@ async fn replay(
     Ok(totals)
 }
 
+/// The `scan_started` header of a scan of `plan`.
+pub(crate) fn scan_info(plan: &ScanPlan, scan_id: String) -> ScanInfo {
+    let (types, _) = engine_kind(plan);
+    let scans: Vec<ScanPorts> =
+        types.iter().map(|t| ScanPorts { scan_type: *t, ports: plan.ports.get(t.protocol()).to_vec() }).collect();
+    ScanInfo {
+        schema_version: EVENT_SCHEMA_VERSION,
+        scan_id,
+        config: Some(Box::new(plan.config.clone())),
+        version: VERSION.to_string(),
+        args: plan.config.args.clone(),
+        start_unix: unix_now(),
+        scans,
+        verbosity: plan.config.output.verbosity,
+        debugging: plan.config.output.debugging,
+        service_scan: plan.version_detection.is_some(),
+    }
+}
+
 /// Run a scan to its end, delivering every event through `hub`. Returns the outcome that the
 /// final `ScanFinished` reports.
 pub(crate) async fn run(
@@ -600,22 +619,9 @@ pub(crate) async fn run(
     cancel: CancellationToken,
     resume: Option<Resume>,
 ) -> ScanOutcome {
-    let (types, _) = engine_kind(&plan);
     let started = Instant::now();
-    let scans: Vec<ScanPorts> =
-        types.iter().map(|t| ScanPorts { scan_type: *t, ports: plan.ports.get(t.protocol()).to_vec() }).collect();
-    let info = ScanInfo {
-        schema_version: EVENT_SCHEMA_VERSION,
-        scan_id,
-        config: Some(Box::new(plan.config.clone())),
-        version: VERSION.to_string(),
-        args: plan.config.args.clone(),
-        start_unix: unix_now(),
-        scans: scans.clone(),
-        verbosity: plan.config.output.verbosity,
-        debugging: plan.config.output.debugging,
-        service_scan: plan.version_detection.is_some(),
-    };
+    let info = scan_info(&plan, scan_id);
+    let scans = info.scans.clone();
     hub.deliver(ScanEvent::ScanStarted(info)).await;
     for message in &plan.notices {
         hub.deliver(ScanEvent::Warning { message: message.clone() }).await;
@@ -776,7 +782,7 @@ fn engine_outcome(
 }
 
 /// The scan's last event, and the sinks flushed.
-async fn finish(hub: &mut Hub, started: Instant, totals: EngineTotals, outcome: ScanOutcome) -> ScanOutcome {
+pub(crate) async fn finish(hub: &mut Hub, started: Instant, totals: EngineTotals, outcome: ScanOutcome) -> ScanOutcome {
     let stats = ScanStats {
         end_unix: unix_now(),
         elapsed_secs: started.elapsed().as_secs_f64(),

@@ -88,6 +88,9 @@ pub struct ScanRequest {
     pub profile: Option<String>,
     /// A whole [`ScanConfig`], for everything the flat fields do not name.
     pub config: Option<ScanConfig>,
+    /// Run the scan on the agents of the server's NATS cluster (`rustmap --api --nats URL`)
+    /// instead of the server itself. Not part of the configuration: the front-end decides.
+    pub distributed: Option<bool>,
 }
 
 fn invalid(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {

@@ -99,6 +99,9 @@ pub struct StartOptions {
     /// scan before it starts, like a queued API scan); a fresh one if `None`. Ignored when
     /// resuming, which keeps the stopped scan's id.
     pub scan_id: Option<String>,
+    /// The hosts come from elsewhere (a distributed scan's agents) instead of this process's
+    /// engine: nothing is sent from here, and the scan ends when the source does.
+    pub remote: Option<crate::remote::Remote>,
 }
 
 /// A new scan id: a ULID (26 characters, sortable by creation time).
@@ -150,9 +153,12 @@ impl Scanner {
     }
 
     /// Start a plan that [`validate()`] returned.
-    pub fn start_plan(mut plan: ScanPlan, options: StartOptions) -> Result<ScanHandle, StartError> {
+    pub fn start_plan(mut plan: ScanPlan, mut options: StartOptions) -> Result<ScanHandle, StartError> {
         if !options.learned_rtt.is_empty() || !options.seen_up.is_empty() {
-            plan.timing.learned = rustmap_engine::timing::Learned::new(options.learned_rtt, options.seen_up);
+            plan.timing.learned = rustmap_engine::timing::Learned::new(
+                std::mem::take(&mut options.learned_rtt),
+                std::mem::take(&mut options.seen_up),
+            );
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         // The proxy first: greeting and authentication, so that a proxy that is down or refuses
@@ -164,7 +170,10 @@ impl Scanner {
                 rustmap_proxy::Socks5::open_blocking(url)?
             });
         }
-        plan.allow = options.allow;
+        plan.allow = options.allow.take();
+        if let Some(remote) = options.remote.take() {
+            return Scanner::start_remote(plan, options, remote, runtime);
+        }
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.
         let raw = if connect || plan.list_only {
@@ -207,14 +216,42 @@ impl Scanner {
             let mut hub = Hub::new(all, Some(tx), token.clone(), !totals_only);
             let plan = Arc::new(plan);
             let outcome = pipeline::run(plan, scan_id, (raw, trace), &mut hub, token, resume).await;
-            let result = std::mem::take(&mut hub.result);
-            match (outcome, hub.sink_error.take()) {
-                (_, Some(e)) => Err(ScanError::Sink(e)),
-                (ScanOutcome::Failed { error }, None) => Err(ScanError::Engine(error)),
-                _ => Ok(result),
-            }
+            ended(outcome, &mut hub)
         });
         Ok(ScanHandle { id, events: Some(EventStream { rx }), cancel, task })
+    }
+
+    /// [`Scanner::start_plan`] for a scan fed by a [`Remote`](crate::remote::Remote): no
+    /// sockets, no proxy, only the outputs.
+    fn start_remote(
+        plan: ScanPlan,
+        options: StartOptions,
+        remote: crate::remote::Remote,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<ScanHandle, StartError> {
+        let mut all = sinks::for_plan(&plan)?;
+        all.extend(options.sinks);
+        let id = options.scan_id.unwrap_or_else(new_scan_id);
+        let cancel = options.cancel.unwrap_or_default();
+        let fold_hosts = !options.totals_only;
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        let (scan_id, token) = (id.clone(), cancel.clone());
+        let task = runtime.spawn(async move {
+            let mut hub = Hub::new(all, Some(tx), token.clone(), fold_hosts);
+            let outcome = crate::remote::run(Arc::new(plan), scan_id, &mut hub, token, remote).await;
+            ended(outcome, &mut hub)
+        });
+        Ok(ScanHandle { id, events: Some(EventStream { rx }), cancel, task })
+    }
+}
+
+/// What [`ScanHandle::wait`] gives for a scan that ended as `outcome`: a sink's failure first.
+fn ended(outcome: ScanOutcome, hub: &mut Hub) -> Result<ScanResult, ScanError> {
+    let result = std::mem::take(&mut hub.result);
+    match (outcome, hub.sink_error.take()) {
+        (_, Some(e)) => Err(ScanError::Sink(e)),
+        (ScanOutcome::Failed { error }, None) => Err(ScanError::Engine(error)),
+        _ => Ok(result),
     }
 }
 
