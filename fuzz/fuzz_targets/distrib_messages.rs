@@ -8,8 +8,8 @@ use rustmap_distrib::merge::{Aggregate, ShardState};
 use rustmap_distrib::proto::{self, Manifest, ResultMsg, ShardMsg};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = proto::decode::<ShardMsg>("shard", data);
-    let _ = proto::decode::<Manifest>("manifest", data);
+    let _ = proto::decode_versioned::<ShardMsg>("shard", data);
+    let _ = proto::decode_versioned::<Manifest>("manifest", data);
     let _ = proto::max_deliveries_advisory(data);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = proto::shard_of_subject(s, "01M98BBG5B3TSP56TJ41HRQMAZ");
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let mut seen = std::collections::HashSet::new();
     for line in data.split(|b| *b == b'\n') {
         let Ok(m) = proto::decode::<ResultMsg>("result", line) else { continue };
-        let _ = m.message_id("scan", 1);
+        let _ = m.message_id("scan");
         match m {
             ResultMsg::Host { group, host, .. } => {
                 if let Some(h) = agg.host(group, *host) {

@@ -224,7 +224,8 @@ pub(crate) async fn create(
     }
     let (mut config, notes) = request.into_config(state.options.profiles.as_deref())?;
     check_remote(&mut config, &state)?;
-    let plan = rustmap::validate(&config)?;
+    // On the cluster, raw-socket privileges are the agents' to have.
+    let plan = if distributed { rustmap::shard::validate_for_cluster(&config)? } else { rustmap::validate(&config)? };
     let admission = state.admit(&config.targets, query.queue.unwrap_or(false))?;
     let queued = matches!(admission, Admission::Queue);
     let (id, phase) = state.launch(plan, admission, distributed);

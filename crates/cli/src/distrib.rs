@@ -36,7 +36,15 @@ pub fn api_options(f: &Flags, allow: Option<rustmap::AllowList>) -> Result<Optio
     }
     let nats = nats_options(f, "rustmap --api")?;
     let (ack_wait, max_deliver) = consumer_settings(f)?;
-    Ok(Some(DistributeOptions { nats, hosts_per_shard: f.shard_hosts, ack_wait, max_deliver, allow }))
+    // The API cannot take a scan up again: a stopped one leaves nothing queued.
+    Ok(Some(DistributeOptions {
+        nats,
+        hosts_per_shard: f.shard_hosts,
+        ack_wait,
+        max_deliver,
+        allow,
+        purge_on_cancel: true,
+    }))
 }
 
 /// `--shard-ack-wait` and `--shard-max-deliver`.
@@ -224,7 +232,14 @@ pub async fn start(f: &Flags, plan: &rustmap::ScanPlan, resumed: Option<&Manifes
     if f.shard_hosts == Some(0) {
         return Err(usage("--shard-hosts 0: at least 1"));
     }
-    let opts = DistributeOptions { nats, hosts_per_shard: f.shard_hosts, ack_wait, max_deliver, allow: None };
+    let opts = DistributeOptions {
+        nats,
+        hosts_per_shard: f.shard_hosts,
+        ack_wait,
+        max_deliver,
+        allow: None,
+        purge_on_cancel: false,
+    };
     let id = resumed.map(|m| m.scan_id.clone()).unwrap_or_else(rustmap::new_scan_id);
     match rustmap_distrib::scheduler::start(&opts, plan, id, resumed).await {
         Ok(d) => {

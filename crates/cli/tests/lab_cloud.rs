@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{lab, lab_home, prefix, scanner_ns};
+use common::{lab, lab_home, scanner_ns};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -226,7 +226,6 @@ fn aws_instances_are_listed_filtered_and_scanned() {
         let h: Value = serde_json::from_str(&s).unwrap();
         assert_eq!(h["cloud"]["provider"], "aws", "{h}");
     }
-    let _ = prefix();
 }
 
 #[test]

@@ -311,6 +311,12 @@ fn distributed_usage_errors_are_clear() {
     let (code, err) = run(&["--distribute", "--nats", &url, "--watch", "198.18.0.10"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--watch with --distribute: not yet supported"), "{err}");
+    // A scan that would read files on the agents' machines is refused before NATS is asked.
+    let db = dir.path().join("probes.txt");
+    std::fs::write(&db, "").unwrap();
+    let (code, err) = run(&["--distribute", "--nats", &url, "--probe-db", db.to_str().unwrap(), "-sV", "198.18.0.10"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("service.probe_db with --distribute: not yet supported"), "{err}");
     let (code, err) = run(&["--agent", "--nats", &url, "--shard-ack-wait", "1s"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--shard-ack-wait \"1s\""), "{err}");
@@ -410,12 +416,13 @@ fn the_api_submits_a_scan_to_the_cluster() {
     assert_eq!(code, 403, "{body}");
 }
 
-#[test]
-fn a_shard_no_agent_finishes_is_reported_not_retried_forever() {
+/// Agents that die on every delivery of a one-shard scan (two deliveries at most, 3 s each),
+/// with the scheduler killed before the last one when `kill_scheduler`: the shard is given up
+/// while nobody hears the advisory, and the scheduler taken up with `--resume` must still end.
+fn dead_shard(kill_scheduler: bool) {
     let Some(_lab) = lab() else { return };
     let dir = tempdir();
     let Some((_server, url)) = nats(&scanner_ns(), dir.path()) else { return };
-    // Agents that die on every delivery: two deliveries at most, each given 3 s.
     let consumer = ["--shard-ack-wait", "3s", "--shard-max-deliver", "2"];
     let slow = |name: &str| {
         let log = dir.path().join(format!("{name}.log"));
@@ -433,15 +440,40 @@ fn a_shard_no_agent_finishes_is_reported_not_retried_forever() {
     let _ = x.0.kill();
     let (mut y, ylog) = slow("y");
     until(Duration::from_secs(30), "y to take it again", || read(&ylog).contains("started (delivery 2)"));
+    if kill_scheduler {
+        let _ = sched.0.kill();
+        let _ = sched.0.wait();
+    }
     let _ = y.0.kill();
     // JetStream gives a shard up when an agent asks for work after its last delivery timed out:
     // a live agent, which must not get it.
     let (_z, zlog) = slow("z");
-    let code = wait(&mut sched, Duration::from_secs(60));
-    let log = read(&sched_log);
-    assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("shard 0 of 1 (1 targets) failed (scheduler: no agent finished it in 2 deliveries"), "{log}");
+    let (log, expected) = if kill_scheduler {
+        // The advisory went unheard; the shard is still stored in the queue.
+        std::thread::sleep(Duration::from_secs(8));
+        let id = read(&sched_log).split("distributed scan ").nth(1).unwrap().split(':').next().unwrap().to_string();
+        let resume_log = dir.path().join("resume.log");
+        let mut resumed = spawn(&["--distribute", "--nats", &url, "--resume", &id, "--no-db"], &resume_log);
+        let code = wait(&mut resumed, Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{}", read(&resume_log));
+        (read(&resume_log), "no agent finished it (it reached the work queue's delivery limit)")
+    } else {
+        let code = wait(&mut sched, Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{}", read(&sched_log));
+        (read(&sched_log), "no agent finished it in 2 deliveries")
+    };
+    assert!(log.contains(&format!("shard 0 of 1 (1 targets) failed (scheduler: {expected}")), "{log}");
     assert!(!read(&zlog).contains("started"), "{}", read(&zlog));
+}
+
+#[test]
+fn a_shard_no_agent_finishes_is_reported_not_retried_forever() {
+    dead_shard(false);
+}
+
+#[test]
+fn a_shard_given_up_while_the_scheduler_was_down_is_reported_on_resume() {
+    dead_shard(true);
 }
 
 /// A nats-server on this namespace's loopback with `conf` (its store and port filled in).

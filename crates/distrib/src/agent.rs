@@ -133,6 +133,11 @@ pub async fn run(
     let client = opts.nats.connect().await?;
     let cluster = nats::cluster(client).await?;
     let consumer = shard_consumer(&cluster.shards, opts.ack_wait, opts.max_deliver).await?;
+    // The consumer's own settings hold (the first process that made it chose them): keepalives
+    // and the last-delivery test follow them, not this agent's flags.
+    let mut opts = opts;
+    opts.ack_wait = consumer.cached_info().config.ack_wait;
+    opts.max_deliver = consumer.cached_info().config.max_deliver;
     let info = Arc::new(Mutex::new(AgentInfo {
         name: opts.name.clone(),
         tags: opts.tags.clone(),
@@ -217,18 +222,11 @@ async fn fetch_one(
         .messages()
         .await
         .map_err(|e| format!("cannot fetch a shard: {e}"))?;
-    let mut got = None;
-    while let Some(m) = batch.next().await {
-        match m {
-            Ok(m) if got.is_none() => got = Some(m),
-            Ok(m) => {
-                // Never asked for: give it back.
-                let _ = m.ack_with(AckKind::Nak(None)).await;
-            }
-            Err(e) => return Err(format!("cannot fetch a shard: {e}")),
-        }
+    match batch.next().await {
+        None => Ok(None),
+        Some(Ok(m)) => Ok(Some(m)),
+        Some(Err(e)) => Err(format!("cannot fetch a shard: {e}")),
     }
-    Ok(got)
 }
 
 /// What handling one shard needs.
@@ -242,25 +240,38 @@ struct Shard {
 
 /// How a shard's scan ended here.
 enum Ending {
-    Done { hosts: u64 },
+    Done {
+        hosts: u64,
+    },
     Failed(String),
+    /// Never to be scanned, by any agent.
+    Refused(String),
     Aborted,
 }
 
 impl Shard {
     async fn handle(&self, msg: jetstream::Message) {
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
-        let shard: ShardMsg = match proto::decode("shard", &msg.payload) {
-            Ok(s) => s,
-            Err(e) => {
-                // Nobody can scan it: stop its redelivery.
-                (self.report)(AgentEvent::Problem(format!("{}: {e}; dropped", msg.subject)));
-                let _ = msg.ack_with(AckKind::Term).await;
-                return;
-            }
+        // The subject names the scan and the shard; a body that says otherwise is not scanned.
+        let named = msg.subject.as_str().strip_prefix("rustmap.shard.").and_then(|rest| {
+            let (scan, index) = rest.rsplit_once('.')?;
+            Some((scan.to_string(), index.parse::<u32>().ok()?)).filter(|(s, _)| proto::valid_scan_id(s))
+        });
+        let Some((scan, index)) = named else {
+            (self.report)(AgentEvent::Problem(format!("{}: not a shard subject; dropped", msg.subject)));
+            let _ = msg.ack_with(AckKind::Term).await;
+            return;
         };
-        let (scan, index) = (shard.scan_id.clone(), shard.index);
         let tag = format!("{scan}/{index}");
+        let shard = match proto::decode_versioned::<ShardMsg>("shard", &msg.payload) {
+            Ok(s) if s.scan_id == scan && s.index == index => s,
+            Ok(_) => {
+                let e = "the shard's body names another scan or shard than its subject".to_string();
+                return self.give_back(&msg, &tag, scan, index, self.opts.max_deliver, e).await;
+            }
+            // Nobody can scan it (a newer RustMap's, or garbage): reported, never redelivered.
+            Err(e) => return self.give_back(&msg, &tag, scan, index, self.opts.max_deliver, e).await,
+        };
         self.set_scanning(&tag, true, false);
         (self.report)(AgentEvent::ShardStarted { scan: scan.clone(), shard: index, delivered });
         let started = Instant::now();
@@ -289,6 +300,7 @@ impl Shard {
                 }
             }
             Ending::Failed(e) => self.give_back(&msg, &tag, scan, index, delivered, e).await,
+            Ending::Refused(e) => self.give_back(&msg, &tag, scan, index, self.opts.max_deliver, e).await,
             Ending::Aborted => {
                 let _ = msg.ack_with(AckKind::Nak(None)).await;
                 self.set_scanning(&tag, false, false);
@@ -296,7 +308,8 @@ impl Shard {
         }
     }
 
-    /// A shard that failed here: back to the queue, or given up on its last delivery.
+    /// A shard that failed here: back to the queue, or given up on its last delivery (recorded
+    /// as failed in the results first).
     async fn give_back(
         &self,
         msg: &jetstream::Message,
@@ -308,8 +321,12 @@ impl Shard {
     ) {
         if delivered >= self.opts.max_deliver {
             let failed = ResultMsg::Failed { shard, agent: self.opts.name.clone(), error: e.clone() };
-            let _ = self.publish_now(&proto::result_subject(&scan), &scan, &failed).await;
-            let _ = msg.ack_with(AckKind::Term).await;
+            // Given up only once the scheduler can know it; else it stays for another try.
+            let kind = match self.publish_now(&proto::result_subject(&scan), &scan, &failed).await {
+                Ok(()) => AckKind::Term,
+                Err(_) => AckKind::Nak(Some(Duration::from_secs(2))),
+            };
+            let _ = msg.ack_with(kind).await;
         } else {
             let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(2)))).await;
         }
@@ -332,6 +349,15 @@ impl Shard {
     /// Scan the shard, publishing its hosts and warnings as they come.
     async fn scan(&self, msg: &jetstream::Message, shard: ShardMsg) -> Ending {
         let mut config = shard.config;
+        // A scheduler never sends these (it refuses such scans); anyone else who can publish
+        // shards must not make this machine read or write its files.
+        let files = config.file_fields();
+        if !files.is_empty() {
+            return Ending::Refused(format!(
+                "the shard asks for files of this machine ({}): refused",
+                files.join(", ")
+            ));
+        }
         if let Some(cap) = self.opts.max_rate {
             config.timing.max_rate = Some(config.timing.max_rate.map_or(cap, |r| r.min(cap)));
         }
@@ -347,7 +373,7 @@ impl Shard {
         let ack_wait = self.opts.ack_wait.max(Duration::from_secs(3));
         let mut keepalive = tokio::time::interval(ack_wait / 3);
         keepalive.tick().await;
-        let (mut hosts, mut warnings) = (0u64, 0u64);
+        let mut hosts = 0u64;
         let mut failure = None;
         loop {
             let ev = tokio::select! {
@@ -369,7 +395,6 @@ impl Shard {
                     }
                 }
                 ScanEvent::Warning { message } => {
-                    warnings += 1;
                     ResultMsg::Warning { shard: shard.index, agent: self.opts.name.clone(), message }
                 }
                 _ => continue,
@@ -377,7 +402,7 @@ impl Shard {
             if failure.is_some() {
                 continue;
             }
-            match self.publish(&subject, &shard.scan_id, &out, warnings).await {
+            match self.publish(&subject, &shard.scan_id, &out).await {
                 Ok(ack) => acks.push_back(ack),
                 Err(e) => {
                     failure = Some(e);
@@ -411,13 +436,13 @@ impl Shard {
         }
     }
 
-    async fn publish(&self, subject: &str, scan: &str, m: &ResultMsg, seq: u64) -> Result<PublishAckFuture, String> {
+    async fn publish(&self, subject: &str, scan: &str, m: &ResultMsg) -> Result<PublishAckFuture, String> {
         let body = serde_json::to_vec(m).map_err(|e| e.to_string())?;
-        let publish = PublishMessage::build().payload(body.into()).message_id(m.message_id(scan, seq));
+        let publish = PublishMessage::build().payload(body.into()).message_id(m.message_id(scan));
         self.js.send_publish(subject.to_string(), publish).await.map_err(|e| format!("cannot publish results: {e}"))
     }
 
     async fn publish_now(&self, subject: &str, scan: &str, m: &ResultMsg) -> Result<(), String> {
-        self.publish(subject, scan, m, 0).await?.await.map(|_| ()).map_err(|e| format!("results not stored: {e}"))
+        self.publish(subject, scan, m).await?.await.map(|_| ()).map_err(|e| format!("results not stored: {e}"))
     }
 }

@@ -103,14 +103,20 @@ pub enum ResultMsg {
 impl ResultMsg {
     /// The message id that de-duplicates it in the results stream: a redelivered shard's
     /// results carry the same ids as the first delivery's.
-    pub fn message_id(&self, scan: &str, seq: u64) -> String {
+    pub fn message_id(&self, scan: &str) -> String {
         match self {
             ResultMsg::Host { shard, host, .. } => format!("{scan}.{shard}.h.{}", host.addr),
-            ResultMsg::Warning { shard, .. } => format!("{scan}.{shard}.w.{seq}"),
+            // By its text: a redelivered shard's same warning is dropped, a new one is not.
+            ResultMsg::Warning { shard, message, .. } => format!("{scan}.{shard}.w.{:016x}", fnv(message.as_bytes())),
             ResultMsg::Done { shard, .. } => format!("{scan}.{shard}.done"),
             ResultMsg::Failed { shard, .. } => format!("{scan}.{shard}.failed"),
         }
     }
+}
+
+/// FNV-1a, 64 bits: a short, stable fingerprint of bytes (message ids, target lists).
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A distributed scan as the cluster keeps it: what a restarted scheduler needs to go on.
@@ -130,13 +136,23 @@ pub struct Manifest {
     pub shards: u32,
     /// Port groups.
     pub groups: u32,
+    /// A fingerprint of its target list ([`ShardSet::fingerprint`](rustmap::shard::ShardSet::fingerprint)):
+    /// a resumed scan whose targets changed is refused.
+    #[serde(default)]
+    pub targets_fnv: u64,
     /// When it was created (Unix seconds).
     pub created_unix: i64,
 }
 
-/// Parse `bytes` as a `T`, with the version checked.
-pub fn decode<T: for<'de> Deserialize<'de> + Versioned>(what: &str, bytes: &[u8]) -> Result<T, String> {
-    let t: T = serde_json::from_slice(bytes).map_err(|e| format!("malformed {what}: {e}"))?;
+/// Parse `bytes` as a `T`.
+pub fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("malformed {what}: {e}"))
+}
+
+/// Parse `bytes` as a versioned `T`: one of a newer RustMap is refused with a message that says
+/// so (its fields may mean something this version does not do).
+pub fn decode_versioned<T: for<'de> Deserialize<'de> + Versioned>(what: &str, bytes: &[u8]) -> Result<T, String> {
+    let t: T = decode(what, bytes)?;
     if t.version() > PROTO_VERSION {
         return Err(format!(
             "{what} of a newer RustMap (message version {} > {PROTO_VERSION}): upgrade this one",
@@ -161,12 +177,6 @@ impl Versioned for ShardMsg {
 impl Versioned for Manifest {
     fn version(&self) -> u32 {
         self.v
-    }
-}
-
-impl Versioned for ResultMsg {
-    fn version(&self) -> u32 {
-        PROTO_VERSION
     }
 }
 
@@ -196,10 +206,11 @@ mod tests {
             hosts_per_shard: 1,
             shards: 1,
             groups: 1,
+            targets_fnv: 0,
             created_unix: 0,
         };
-        let e = decode::<Manifest>("manifest", &serde_json::to_vec(&m).unwrap()).unwrap_err();
+        let e = decode_versioned::<Manifest>("manifest", &serde_json::to_vec(&m).unwrap()).unwrap_err();
         assert!(e.contains("newer RustMap"), "{e}");
-        assert!(decode::<ShardMsg>("shard", b"{").unwrap_err().starts_with("malformed shard"));
+        assert!(decode_versioned::<ShardMsg>("shard", b"{").unwrap_err().starts_with("malformed shard"));
     }
 }

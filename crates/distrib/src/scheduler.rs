@@ -43,6 +43,9 @@ pub struct DistributeOptions {
     pub max_deliver: i64,
     /// The only addresses the scan may send to (the API server's `--api-allow`).
     pub allow: Option<rustmap::AllowList>,
+    /// Remove the scan's queued shards when its session stops before the end (a front-end that
+    /// cannot take the scan up again, like the API); else they wait for `--resume`.
+    pub purge_on_cancel: bool,
 }
 
 /// A distributed scan under way.
@@ -54,7 +57,7 @@ pub struct Distributed {
     pub remote: Remote,
     /// Shards of the scan.
     pub shards: u32,
-    /// Hosts per shard and port groups.
+    /// The most hosts in a shard.
     pub hosts_per_shard: usize,
     /// Port groups (each host is scanned in this many shards).
     pub groups: u32,
@@ -74,7 +77,7 @@ pub async fn manifest(nats: &NatsOptions, scan_id: &str) -> Result<Manifest, Dis
         .await
         .map_err(|e| DistError::js("the scans bucket", e))?
         .ok_or_else(|| DistError::UnknownScan(scan_id.to_string()))?;
-    proto::decode("manifest", &bytes).map_err(DistError::Config)
+    proto::decode_versioned("manifest", &bytes).map_err(DistError::Config)
 }
 
 /// The agents alive on the server.
@@ -93,12 +96,7 @@ pub async fn start(
     if !proto::valid_scan_id(&scan_id) {
         return Err(DistError::Config(format!("{scan_id:?}: not a scan id")));
     }
-    let client = opts.nats.connect().await?;
-    let cluster = nats::cluster(client.clone()).await?;
-    let agents = registry::alive(&cluster.agents).await?;
-    if agents.is_empty() {
-        return Err(DistError::NoAgent(opts.nats.url.clone()));
-    }
+    // Cut first: a scan that cannot be distributed is refused before the server is asked.
     let (key, hosts) = match resumed {
         Some(m) => (m.key, Some(m.hosts_per_shard)),
         None => (rand::random::<u64>(), opts.hosts_per_shard),
@@ -107,10 +105,21 @@ pub async fn start(
     if let Some(allow) = &opts.allow {
         set.restrict(allow).map_err(|e| DistError::Config(e.to_string()))?;
     }
+    let client = opts.nats.connect().await?;
+    let cluster = nats::cluster(client.clone()).await?;
+    let agents = registry::alive(&cluster.agents).await?;
+    if agents.is_empty() {
+        return Err(DistError::NoAgent(opts.nats.url.clone()));
+    }
     match resumed {
-        Some(m) if m.shards != set.len() || m.groups != set.groups() => {
+        Some(m)
+            if m.shards != set.len()
+                || m.groups != set.groups()
+                || (m.targets_fnv != 0 && m.targets_fnv != set.fingerprint()) =>
+        {
             return Err(DistError::Config(format!(
-                "scan {scan_id}: its targets changed since it started ({} shards then, {} now); start a new scan",
+                "scan {scan_id}: its targets changed since it started ({} shards then, {} now, or other addresses); \
+                 start a new scan",
                 m.shards,
                 set.len()
             )))
@@ -125,6 +134,7 @@ pub async fn start(
                 hosts_per_shard: set.hosts_per_shard(),
                 shards: set.len(),
                 groups: set.groups(),
+                targets_fnv: set.fingerprint(),
                 created_unix: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs() as i64)
@@ -148,7 +158,6 @@ pub async fn start(
         })
         .await
         .map_err(|e| DistError::js("the results consumer", e))?;
-    let replay = consumer.cached_info().num_pending;
     let results = consumer.messages().await.map_err(|e| DistError::js("the results consumer", e))?;
     let (tx, rx) = mpsc::channel(4096);
     let (shards, hosts_per_shard, groups) = (set.len(), set.hosts_per_shard(), set.groups());
@@ -159,10 +168,15 @@ pub async fn start(
         set,
         tx,
         resumed: resumed.is_some(),
+        purge_on_cancel: opts.purge_on_cancel,
+        consumed: 0,
+        idle_ticks: 0,
         no_agent_since: None,
         warned_no_agent: false,
     };
-    tokio::spawn(agg.run(replay, results, advisories));
+    // What was stored before this process started is read before any shard is published.
+    let replay_until = agg.last_result().await;
+    tokio::spawn(agg.run(replay_until, results, advisories));
     Ok(Distributed { scan_id, remote: Remote { events: rx }, shards, hosts_per_shard, groups, agents })
 }
 
@@ -174,6 +188,11 @@ struct Aggregator {
     aggregate: Aggregate,
     tx: mpsc::Sender<RemoteEvent>,
     resumed: bool,
+    purge_on_cancel: bool,
+    /// The stream sequence of the last result read.
+    consumed: u64,
+    /// Ticks in a row the shard consumer had nothing pending and nothing in flight.
+    idle_ticks: u32,
     no_agent_since: Option<std::time::Instant>,
     warned_no_agent: bool,
 }
@@ -182,16 +201,17 @@ struct Aggregator {
 struct Gone;
 
 impl Aggregator {
-    async fn run(mut self, mut replay: u64, mut results: pull::Ordered, mut advisories: async_nats::Subscriber) {
+    async fn run(mut self, mut replay_until: u64, mut results: pull::Ordered, mut advisories: async_nats::Subscriber) {
         let mut published = false;
-        if replay == 0 {
-            if self.publish_shards().await.is_err() {
-                return;
-            }
-            published = true;
-        }
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         while !self.aggregate.finished() {
+            if !published && self.consumed >= replay_until {
+                match self.publish_shards().await {
+                    Err(Gone) => return,
+                    Ok(Some(more)) => replay_until = more,
+                    Ok(None) => published = true,
+                }
+            }
             tokio::select! {
                 m = results.next() => {
                     let m = match m {
@@ -205,17 +225,11 @@ impl Aggregator {
                             return;
                         }
                     };
+                    if let Ok(info) = m.info() {
+                        self.consumed = self.consumed.max(info.stream_sequence);
+                    }
                     if self.take(&m.payload).await.is_err() {
                         return;
-                    }
-                    if !published {
-                        replay = replay.saturating_sub(1);
-                        if replay == 0 {
-                            if self.publish_shards().await.is_err() {
-                                return;
-                            }
-                            published = true;
-                        }
                     }
                 }
                 a = advisories.next() => {
@@ -223,11 +237,16 @@ impl Aggregator {
                     self.given_up(&a.payload).await;
                 }
                 _ = tick.tick() => {
-                    if self.tick().await.is_err() {
+                    if self.tick(published).await.is_err() {
                         return;
                     }
                 }
-                _ = self.tx.closed() => return,
+                _ = self.tx.closed() => {
+                    if self.purge_on_cancel {
+                        self.purge().await;
+                    }
+                    return;
+                }
             }
         }
         for h in self.aggregate.flush() {
@@ -236,13 +255,32 @@ impl Aggregator {
             }
         }
         let _ = self.progress().await;
-        // Shards of this scan still queued (none, unless one was given up while its message
-        // could not be removed) would be scanned for nothing.
+        // Nothing of this scan is left queued (a shard given up whose message could not be
+        // removed would otherwise be scanned for nothing).
+        self.purge().await;
+        let _ = self.tx.send(RemoteEvent::Finished).await;
+    }
+
+    async fn purge(&self) {
         let _ = self.cluster.shards.purge().filter(format!("rustmap.shard.{}.>", self.scan_id)).await;
     }
 
-    /// Publish the shards not done yet; on a resumed scan, only those no longer queued.
-    async fn publish_shards(&mut self) -> Result<(), Gone> {
+    /// The stream sequence of this scan's last stored result (0: none).
+    async fn last_result(&self) -> u64 {
+        let subject = proto::result_subject(&self.scan_id);
+        self.cluster.results.get_last_raw_message_by_subject(&subject).await.map_or(0, |m| m.sequence)
+    }
+
+    /// Publish the shards not done yet; on a resumed scan, only those no longer queued. On a
+    /// resumed scan, results stored since the replay began (a shard done and acked meanwhile)
+    /// are read first: `Some(seq)` asks to be called again once the results up to `seq` are in.
+    async fn publish_shards(&mut self) -> Result<Option<u64>, Gone> {
+        if self.resumed {
+            let last = self.last_result().await;
+            if last > self.consumed {
+                return Ok(Some(last));
+            }
+        }
         let mut acks: VecDeque<(u32, PublishAckFuture)> = VecDeque::new();
         for index in 0..self.set.len() {
             if self.aggregate.state(index) != Some(ShardState::Pending) {
@@ -282,10 +320,10 @@ impl Aggregator {
                 return self.fail(format!("shard {i} not stored: {e}")).await;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    async fn fail(&self, error: String) -> Result<(), Gone> {
+    async fn fail<T>(&self, error: String) -> Result<T, Gone> {
         let _ = self.tx.send(RemoteEvent::Failed(error)).await;
         Err(Gone)
     }
@@ -326,7 +364,7 @@ impl Aggregator {
             }
             ResultMsg::Failed { shard, agent, error } => {
                 if self.aggregate.end_shard(shard, ShardState::Failed) {
-                    let hosts = self.set.shard(shard).map(|s| s.config.targets.len()).unwrap_or(0);
+                    let hosts = self.set.shard_targets(shard);
                     let message = rustmap_model::sanitize(&format!(
                         "shard {shard} of {} ({hosts} targets) failed ({}: {error}); its hosts may be missing \
                          from the results",
@@ -360,24 +398,60 @@ impl Aggregator {
         let Some((seq, deliveries)) = proto::max_deliveries_advisory(payload) else { return };
         let Ok(m) = self.cluster.shards.get_raw_message(seq).await else { return };
         let Some(index) = proto::shard_of_subject(m.subject.as_str(), &self.scan_id) else { return };
-        let failed = ResultMsg::Failed {
-            shard: index,
-            agent: "scheduler".into(),
-            error: format!("no agent finished it in {deliveries} deliveries (agents died on it or timed out)"),
-        };
-        if let Ok(body) = serde_json::to_vec(&failed) {
-            let publish = PublishMessage::build().payload(body.into()).message_id(failed.message_id(&self.scan_id, 0));
-            if let Ok(ack) = self.cluster.js.send_publish(proto::result_subject(&self.scan_id), publish).await {
-                if ack.await.is_ok() {
-                    let _ = self.cluster.shards.delete_message(seq).await;
-                }
+        let why = format!("no agent finished it in {deliveries} deliveries (agents died on it or timed out)");
+        self.record_failed(index, why, Some(seq)).await;
+    }
+
+    /// Record shard `index` as failed in the results stream (where this scan, or a resumed one,
+    /// reads it), then take its message (`queued`) out of the work queue.
+    async fn record_failed(&self, index: u32, error: String, queued: Option<u64>) {
+        let failed = ResultMsg::Failed { shard: index, agent: "scheduler".into(), error };
+        let Ok(body) = serde_json::to_vec(&failed) else { return };
+        let publish = PublishMessage::build().payload(body.into()).message_id(failed.message_id(&self.scan_id));
+        if let Ok(ack) = self.cluster.js.send_publish(proto::result_subject(&self.scan_id), publish).await {
+            if let (Ok(_), Some(seq)) = (ack.await, queued) {
+                let _ = self.cluster.shards.delete_message(seq).await;
             }
         }
     }
 
-    /// Every few seconds: progress, and a warning when no agent is alive.
-    async fn tick(&mut self) -> Result<(), Gone> {
+    /// A scan whose shards can no longer end: the work queue has nothing pending and nothing in
+    /// flight for three ticks, every result is read, and some shard is neither done nor failed.
+    /// Such a shard is still queued after its last delivery (its advisory was missed: this
+    /// process was not running, or could not read the message) or is gone from the queue
+    /// without a record (a process that died between the two). Either way it is given up, so
+    /// that the scan ends.
+    async fn stalled(&mut self) {
+        let Ok(info) = self.cluster.shards.consumer_info(AGENTS_CONSUMER).await else { return };
+        if info.num_pending > 0 || info.num_ack_pending > 0 {
+            self.idle_ticks = 0;
+            return;
+        }
+        self.idle_ticks += 1;
+        if self.idle_ticks < 3 || self.last_result().await > self.consumed {
+            return;
+        }
+        self.idle_ticks = 0;
+        for index in 0..self.set.len() {
+            if self.aggregate.state(index) != Some(ShardState::Pending) {
+                continue;
+            }
+            let subject = proto::shard_subject(&self.scan_id, index);
+            let (why, queued) = match self.cluster.shards.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => ("no agent finished it (it reached the work queue's delivery limit)", Some(m.sequence)),
+                Err(_) => ("lost: neither done nor in the work queue", None),
+            };
+            self.record_failed(index, why.to_string(), queued).await;
+        }
+    }
+
+    /// Every few seconds: progress, shards that can no longer end, and a warning when no agent
+    /// is alive.
+    async fn tick(&mut self, published: bool) -> Result<(), Gone> {
         self.progress().await?;
+        if published {
+            self.stalled().await;
+        }
         let alive = registry::alive(&self.cluster.agents).await.map(|a| !a.is_empty()).unwrap_or(true);
         match (alive, self.no_agent_since) {
             (true, _) => {

@@ -20,16 +20,19 @@ use tokio_util::sync::CancellationToken;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum RemoteEvent {
-    /// An event to deliver as the scan's own: `HostDone`, `Warning`, `Progress`, `ServiceFound`.
-    /// `ScanStarted` and `ScanFinished` are the session's and are ignored.
+    /// An event to deliver as the scan's own (`HostDone`, `Warning`, `Progress`, ...).
+    /// `ScanStarted`, `Stopping` and `ScanFinished` are the session's and are ignored.
     Event(ScanEvent),
+    /// The remote scan is complete; nothing more comes.
+    Finished,
     /// The remote scan failed; nothing more comes.
     Failed(String),
 }
 
 /// Where a session's hosts come from instead of its own engine
-/// ([`StartOptions::remote`](crate::StartOptions::remote)). The source ends the scan by closing
-/// the channel (completed) or by sending [`RemoteEvent::Failed`].
+/// ([`StartOptions::remote`](crate::StartOptions::remote)). The source ends the scan with
+/// [`RemoteEvent::Finished`] or [`RemoteEvent::Failed`]; a channel closed without either (the
+/// source's task died) fails the scan, so that missing hosts never look like a complete scan.
 #[derive(Debug)]
 pub struct Remote {
     /// The events, in the order to deliver them.
@@ -56,7 +59,10 @@ pub(crate) async fn run(
             _ = cancel.cancelled() => break ScanOutcome::Cancelled,
         };
         match next {
-            None => break ScanOutcome::Completed,
+            None => {
+                break ScanOutcome::Failed { error: "the source of the scan's hosts stopped before its end".into() }
+            }
+            Some(RemoteEvent::Finished) => break ScanOutcome::Completed,
             Some(RemoteEvent::Failed(error)) => break ScanOutcome::Failed { error },
             Some(RemoteEvent::Event(ScanEvent::ScanStarted(_) | ScanEvent::ScanFinished(_) | ScanEvent::Stopping)) => {}
             Some(RemoteEvent::Event(ev)) => {

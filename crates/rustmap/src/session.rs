@@ -161,6 +161,11 @@ impl Scanner {
             );
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
+        plan.allow = options.allow.take();
+        // A remote scan sends nothing from here: no proxy to greet, no sockets to open.
+        if let Some(remote) = options.remote.take() {
+            return Scanner::start_remote(plan, options, remote, runtime);
+        }
         // The proxy first: greeting and authentication, so that a proxy that is down or refuses
         // us fails the scan before anything is written or sent (-sL sends nothing: no check).
         if let Some(url) = plan.proxy.clone() {
@@ -169,10 +174,6 @@ impl Scanner {
             } else {
                 rustmap_proxy::Socks5::open_blocking(url)?
             });
-        }
-        plan.allow = options.allow.take();
-        if let Some(remote) = options.remote.take() {
-            return Scanner::start_remote(plan, options, remote, runtime);
         }
         let (_, connect) = pipeline::engine_kind(&plan);
         // Raw sockets first: without privileges the scan fails before anything is written.

@@ -97,7 +97,16 @@ impl ShardSet {
             hosts_per_shard.unwrap_or_else(|| (PROBES_PER_SHARD / per_group).clamp(1, MAX_HOSTS_PER_SHARD)).max(1);
         let mut base = config.clone();
         base.target_files.clear();
-        base.exclude_files.clear();
+        // The exclusion files, inline: the agents exclude what the names they resolve give.
+        for path in std::mem::take(&mut base.exclude_files) {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ShardError::Targets(format!("--excludefile {}: {e}", path.display())))?;
+            let items: Vec<&str> =
+                text.lines().flat_map(|l| l.split('#').next().unwrap_or("").split_whitespace()).collect();
+            if !items.is_empty() {
+                base.exclude.push(items.join(","));
+            }
+        }
         base.ports.top = None;
         base.ports.fast = false;
         base.ports.exclude = None;
@@ -112,6 +121,7 @@ impl ShardSet {
         base.path.topology = None;
         base.path.topology_output = None;
         base.cloud = Default::default();
+        no_local_files(&base)?;
         let perm = Permutation::new(items.len() as u64, key);
         Ok(ShardSet { items, perm, groups, hosts_per_shard, base })
     }
@@ -161,6 +171,23 @@ impl ShardSet {
         self.hosts_per_shard
     }
 
+    /// How many targets shard `index` has (0 past the end).
+    pub fn shard_targets(&self, index: u32) -> usize {
+        if index >= self.len() {
+            return 0;
+        }
+        let start = index as usize / self.groups.len() * self.hosts_per_shard;
+        self.items.len().min(start + self.hosts_per_shard) - start
+    }
+
+    /// A fingerprint of the target list (FNV-1a over the targets in order): the same scan
+    /// cut again gives the same one.
+    pub fn fingerprint(&self) -> u64 {
+        self.items.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, t| {
+            t.bytes().chain([b'\n']).fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+        })
+    }
+
     /// Shard `index` (`None` past the end).
     pub fn shard(&self, index: u32) -> Option<Shard> {
         if index >= self.len() {
@@ -189,6 +216,19 @@ pub fn validate_for_cluster(c: &ScanConfig) -> Result<ScanPlan, crate::ConfigErr
     let mut plan = crate::validate(&assumed)?;
     plan.config.origin.privileged = c.origin.privileged;
     Ok(plan)
+}
+
+/// A shard may not name files: what is left of them once the outputs and target lists are taken
+/// out would be read on each agent's machine, from files it does not have.
+fn no_local_files(shard: &ScanConfig) -> Result<(), ShardError> {
+    let files = shard.file_fields();
+    if files.is_empty() {
+        return Ok(());
+    }
+    Err(ShardError::Unsupported(format!(
+        "{} with --distribute: not yet supported (the agents would read files of their own machines)",
+        files.join(", ")
+    )))
 }
 
 /// The plan's ports as `-p` expressions, at most [`PORTS_PER_GROUP`] ports each, in groups of
@@ -257,18 +297,19 @@ impl Permutation {
         Permutation { n, half_bits, key }
     }
 
-    /// Where `i` goes (`i < n`).
+    /// Where `i` goes (`i < n`; with n = 0 there is nothing to permute and `i` is returned).
     pub fn apply(&self, i: u64) -> u64 {
-        let mut x = i;
-        // Cycle walking: the domain is under 4n, so a few steps on average; the bound only
-        // guards against a bug ever turning this into an endless loop.
-        for _ in 0..1_000_000 {
-            x = self.round_trip(x);
-            if x < self.n {
-                return x;
-            }
+        if self.n == 0 {
+            return i;
         }
-        i
+        // Cycle walking: the Feistel network is a bijection of a domain under 4n, and the cycle
+        // through `i` comes back to `i` itself, so a value below n is always met (a few steps
+        // on average).
+        let mut x = self.round_trip(i);
+        while x >= self.n {
+            x = self.round_trip(x);
+        }
+        x
     }
 
     fn round_trip(&self, x: u64) -> u64 {
@@ -290,8 +331,7 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Whether `target` (one of a shard's targets) is a plain address: its results are known in
-/// advance to come once per port group.
+/// Whether `target` (one of a shard's targets) is a plain address rather than a name.
 pub fn is_address(target: &str) -> bool {
     target.parse::<IpAddr>().is_ok()
 }
@@ -359,9 +399,40 @@ mod tests {
         assert_eq!(pairs.len(), 1025);
         assert!(pairs.values().all(|&n| n == 3), "each target once per port group");
         assert!(set.shard(set.len()).is_none());
+        assert_eq!((0..set.len()).map(|i| set.shard_targets(i)).sum::<usize>(), 1025 * 3);
+        assert_eq!(set.shard_targets(set.len() - 1), 25);
         // The same key, the same shards.
         let again = ShardSet::new(&p, 99, Some(100)).unwrap();
         assert_eq!(again.shard(5).unwrap().config.targets, set.shard(5).unwrap().config.targets);
+        assert_eq!(again.fingerprint(), set.fingerprint());
+        let other = ShardSet::new(&plan(&["198.18.0.0/22", "lab2.example"], "1-10000"), 99, Some(100)).unwrap();
+        assert_ne!(other.fingerprint(), set.fingerprint());
+    }
+
+    #[test]
+    fn exclusion_files_travel_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ex.txt");
+        std::fs::write(&file, "# lab\n198.18.0.3 198.18.0.4\n\n198.18.0.8/30 # a block\n").unwrap();
+        let mut c = ScanConfig::new(["198.18.0.0/28"]);
+        c.scan_types = vec![rustmap_model::ScanType::Connect];
+        c.ports.spec = Some("80".into());
+        c.exclude_files = vec![file];
+        let set = ShardSet::new(&crate::validate(&c).unwrap(), 1, None).unwrap();
+        assert_eq!(set.targets(), 10, "16 minus the 6 excluded");
+        let shard = set.shard(0).unwrap().config;
+        assert!(shard.exclude_files.is_empty());
+        assert_eq!(shard.exclude, vec!["198.18.0.3,198.18.0.4,198.18.0.8/30".to_string()]);
+    }
+
+    #[test]
+    fn shards_that_name_local_files_are_refused() {
+        let mut c = ScanConfig::new(["198.18.0.10"]);
+        assert!(no_local_files(&c).is_ok());
+        c.geoip.dir = Some("/srv/geoip".into());
+        c.service.probe_db = vec!["/srv/probes.txt".into()];
+        let e = no_local_files(&c).unwrap_err().to_string();
+        assert!(e.starts_with("service.probe_db, geoip.dir with --distribute: not yet supported"), "{e}");
     }
 
     #[test]
