@@ -96,6 +96,34 @@ fn agent(url: &str, name: &str, dir: &Path) -> (Proc, PathBuf) {
     (p, log)
 }
 
+/// Agents of these names, each registered.
+fn agents_ready(url: &str, names: &[&str], dir: &Path) -> Vec<(Proc, PathBuf)> {
+    let all: Vec<(Proc, PathBuf)> = names.iter().map(|n| agent(url, n, dir)).collect();
+    for (_, log) in &all {
+        until(Duration::from_secs(20), &format!("the agent of {log:?} to register"), || read(log).contains("ready on"));
+    }
+    all
+}
+
+/// A distributed `-sS -T4 -p PORTS` of [`TARGETS`] in shards of `hosts` hosts, JSON to `out`.
+fn dist_args<'a>(url: &'a str, hosts: &'a str, out: &'a Path) -> Vec<&'a str> {
+    let mut args = vec![
+        "--distribute",
+        "--nats",
+        url,
+        "--shard-hosts",
+        hosts,
+        "-sS",
+        "-T4",
+        "-p",
+        PORTS,
+        "--oJ",
+        out.to_str().unwrap(),
+    ];
+    args.extend(TARGETS);
+    args
+}
+
 fn read(p: &Path) -> String {
     let mut s = String::new();
     if let Ok(mut f) = std::fs::File::open(p) {
@@ -174,47 +202,30 @@ fn three_agents_one_killed_mid_shard_give_the_single_machine_result() {
     let Some(_lab) = lab() else { return };
     let dir = tempdir();
     let Some((_server, url)) = nats(&scanner_ns(), dir.path()) else { return };
-    let (mut a1, log1) = agent(&url, "a1", dir.path());
-    let (_a2, log2) = agent(&url, "a2", dir.path());
-    let (_a3, log3) = agent(&url, "a3", dir.path());
-    for log in [&log1, &log2, &log3] {
-        until(Duration::from_secs(20), &format!("the agent of {log:?} to register"), || read(log).contains("ready on"));
-    }
+    let mut agents = agents_ready(&url, &["a1", "a2", "a3"], dir.path());
+    let logs: Vec<PathBuf> = agents.iter().map(|(_, l)| l.clone()).collect();
+    let (log1, log2, log3) = (&logs[0], &logs[1], &logs[2]);
     let out = dir.path().join("dist.json");
     let sched_log = dir.path().join("scheduler.log");
-    let mut args = vec![
-        "--distribute",
-        "--nats",
-        &url,
-        "--shard-hosts",
-        "8",
-        "--shard-ack-wait",
-        "3s",
-        "-sS",
-        "-T4",
-        "-p",
-        PORTS,
-        "--no-db",
-        "--oJ",
-        out.to_str().unwrap(),
-    ];
-    args.extend(TARGETS);
+    let mut args = dist_args(&url, "8", &out);
+    args.extend(["--shard-ack-wait", "3s", "--no-db"]);
     let mut sched = spawn(&args, &sched_log);
     // a1 is killed in the middle of its second shard: started, not done.
     until(Duration::from_secs(60), "a1 to take its second shard", || {
-        let l = read(&log1);
+        let l = read(log1);
         l.matches(" started ").count() >= 2 && l.matches(" started ").count() > l.matches(" done: ").count()
     });
+    let a1 = &mut agents[0].0;
     let _ = a1.0.kill();
     let _ = a1.0.wait();
-    let killed: String = read(&log1).lines().rfind(|l| l.contains(" started ")).unwrap().to_string();
+    let killed: String = read(log1).lines().rfind(|l| l.contains(" started ")).unwrap().to_string();
     let shard = killed.split_whitespace().nth(2).unwrap().to_string();
     let code = wait(&mut sched, Duration::from_secs(240));
     let log = read(&sched_log);
     assert_eq!(code, Some(0), "scheduler: {log}");
     assert!(log.contains("shard(s) of up to 8 host(s) × 3 port group(s)"), "{log}");
     // The killed shard was scanned again by another agent.
-    let others = read(&log2) + &read(&log3);
+    let others = read(log2) + &read(log3);
     assert!(others.contains(&format!("shard {shard} started (delivery 2)")), "{shard} not redelivered: {others}");
     let dist = summary(&serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap());
     let local = single_machine();
@@ -227,33 +238,16 @@ fn a_scheduler_killed_mid_scan_is_taken_up_with_resume() {
     let Some(_lab) = lab() else { return };
     let dir = tempdir();
     let Some((_server, url)) = nats(&scanner_ns(), dir.path()) else { return };
-    let (_a1, log1) = agent(&url, "b1", dir.path());
-    let (_a2, log2) = agent(&url, "b2", dir.path());
-    for log in [&log1, &log2] {
-        until(Duration::from_secs(20), &format!("the agent of {log:?} to register"), || read(log).contains("ready on"));
-    }
+    let agents = agents_ready(&url, &["b1", "b2"], dir.path());
+    let (log1, log2) = (&agents[0].1, &agents[1].1);
     let out = dir.path().join("dist.json");
     let db = dir.path().join("history.db");
     let sched_log = dir.path().join("scheduler.log");
-    let mut args = vec![
-        "--distribute",
-        "--nats",
-        &url,
-        "--shard-hosts",
-        "4",
-        "-sS",
-        "-T4",
-        "-p",
-        PORTS,
-        "--db",
-        db.to_str().unwrap(),
-        "--oJ",
-        out.to_str().unwrap(),
-    ];
-    args.extend(TARGETS);
+    let mut args = dist_args(&url, "4", &out);
+    args.extend(["--db", db.to_str().unwrap()]);
     let mut sched = spawn(&args, &sched_log);
     until(Duration::from_secs(60), "a few shards to be done", || {
-        (read(&log1) + &read(&log2)).matches(" done: ").count() >= 6
+        (read(log1) + &read(log2)).matches(" done: ").count() >= 6
     });
     let _ = sched.0.kill();
     let _ = sched.0.wait();
