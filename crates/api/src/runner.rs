@@ -293,7 +293,15 @@ impl State {
                 live.push(ev);
             }
         }
-        handle.wait().await.map(drop).map_err(|e| e.to_string())
+        let outcome = handle.wait().await.map(drop).map_err(|e| e.to_string());
+        // A distributed scan that did not complete leaves nothing queued: the API cannot take
+        // it up again.
+        if let (Some(d), true) = (&self.options.distribute, distributed) {
+            if outcome.is_err() || live.cancel.is_cancelled() {
+                let _ = rustmap_distrib::scheduler::purge(&d.nats, &live.id).await;
+            }
+        }
+        outcome
     }
 
     /// Cancel every scan (queued ones never start) and wait until each has ended and is stored.

@@ -267,10 +267,10 @@ impl Shard {
             Ok(s) if s.scan_id == scan && s.index == index => s,
             Ok(_) => {
                 let e = "the shard's body names another scan or shard than its subject".to_string();
-                return self.give_back(&msg, &tag, scan, index, self.opts.max_deliver, e).await;
+                return self.give_back(&msg, &tag, scan, index, true, e).await;
             }
             // Nobody can scan it (a newer RustMap's, or garbage): reported, never redelivered.
-            Err(e) => return self.give_back(&msg, &tag, scan, index, self.opts.max_deliver, e).await,
+            Err(e) => return self.give_back(&msg, &tag, scan, index, true, e).await,
         };
         self.set_scanning(&tag, true, false);
         (self.report)(AgentEvent::ShardStarted { scan: scan.clone(), shard: index, delivered });
@@ -296,11 +296,11 @@ impl Shard {
                             secs: started.elapsed().as_secs_f64(),
                         });
                     }
-                    Err(e) => self.give_back(&msg, &tag, scan, index, delivered, e).await,
+                    Err(e) => self.give_back(&msg, &tag, scan, index, self.last(delivered), e).await,
                 }
             }
-            Ending::Failed(e) => self.give_back(&msg, &tag, scan, index, delivered, e).await,
-            Ending::Refused(e) => self.give_back(&msg, &tag, scan, index, self.opts.max_deliver, e).await,
+            Ending::Failed(e) => self.give_back(&msg, &tag, scan, index, self.last(delivered), e).await,
+            Ending::Refused(e) => self.give_back(&msg, &tag, scan, index, true, e).await,
             Ending::Aborted => {
                 let _ = msg.ack_with(AckKind::Nak(None)).await;
                 self.set_scanning(&tag, false, false);
@@ -308,18 +308,10 @@ impl Shard {
         }
     }
 
-    /// A shard that failed here: back to the queue, or given up on its last delivery (recorded
-    /// as failed in the results first).
-    async fn give_back(
-        &self,
-        msg: &jetstream::Message,
-        tag: &str,
-        scan: String,
-        shard: u32,
-        delivered: i64,
-        e: String,
-    ) {
-        if delivered >= self.opts.max_deliver {
+    /// A shard that failed here: back to the queue, or given up (`last`: its last delivery, or
+    /// one no agent can scan), recorded as failed in the results first.
+    async fn give_back(&self, msg: &jetstream::Message, tag: &str, scan: String, shard: u32, last: bool, e: String) {
+        if last {
             let failed = ResultMsg::Failed { shard, agent: self.opts.name.clone(), error: e.clone() };
             // Given up only once the scheduler can know it; else it stays for another try.
             let kind = match self.publish_now(&proto::result_subject(&scan), &scan, &failed).await {
@@ -332,6 +324,11 @@ impl Shard {
         }
         self.set_scanning(tag, false, false);
         (self.report)(AgentEvent::ShardFailed { scan, shard, error: e });
+    }
+
+    /// Whether delivery `delivered` is the shard's last (never, with unlimited deliveries).
+    fn last(&self, delivered: i64) -> bool {
+        self.opts.max_deliver > 0 && delivered >= self.opts.max_deliver
     }
 
     fn set_scanning(&self, tag: &str, on: bool, done: bool) {

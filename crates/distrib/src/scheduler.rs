@@ -23,6 +23,7 @@ use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures_util::StreamExt;
 use rustmap::shard::ShardSet;
 use rustmap::{Remote, RemoteEvent, ScanEvent};
@@ -78,6 +79,22 @@ pub async fn manifest(nats: &NatsOptions, scan_id: &str) -> Result<Manifest, Dis
         .map_err(|e| DistError::js("the scans bucket", e))?
         .ok_or_else(|| DistError::UnknownScan(scan_id.to_string()))?;
     proto::decode_versioned("manifest", &bytes).map_err(DistError::Config)
+}
+
+/// Take the queued shards of scan `scan_id` out of the work queue (a front-end that cannot
+/// take a stopped scan up again).
+pub async fn purge(nats: &NatsOptions, scan_id: &str) -> Result<(), DistError> {
+    if !proto::valid_scan_id(scan_id) {
+        return Err(DistError::Config(format!("{scan_id:?}: not a scan id")));
+    }
+    let cluster = nats::cluster(nats.connect().await?).await?;
+    cluster
+        .shards
+        .purge()
+        .filter(format!("rustmap.shard.{scan_id}.>"))
+        .await
+        .map(drop)
+        .map_err(|e| DistError::js("the shard stream", e))
 }
 
 /// The agents alive on the server.
@@ -170,12 +187,13 @@ pub async fn start(
         resumed: resumed.is_some(),
         purge_on_cancel: opts.purge_on_cancel,
         consumed: 0,
+        candidates: None,
         idle_ticks: 0,
         no_agent_since: None,
         warned_no_agent: false,
     };
     // What was stored before this process started is read before any shard is published.
-    let replay_until = agg.last_result().await;
+    let replay_until = agg.last_result().await.map_err(DistError::JetStream)?;
     tokio::spawn(agg.run(replay_until, results, advisories));
     Ok(Distributed { scan_id, remote: Remote { events: rx }, shards, hosts_per_shard, groups, agents })
 }
@@ -191,6 +209,9 @@ struct Aggregator {
     purge_on_cancel: bool,
     /// The stream sequence of the last result read.
     consumed: u64,
+    /// A resumed scan's shards found neither done nor queued, to publish once the results
+    /// stored meanwhile are read.
+    candidates: Option<Vec<u32>>,
     /// Ticks in a row the shard consumer had nothing pending and nothing in flight.
     idle_ticks: u32,
     no_agent_since: Option<std::time::Instant>,
@@ -204,6 +225,8 @@ impl Aggregator {
     async fn run(mut self, mut replay_until: u64, mut results: pull::Ordered, mut advisories: async_nats::Subscriber) {
         let mut published = false;
         let mut tick = tokio::time::interval(Duration::from_secs(2));
+        // Ticks are two seconds apart even after a slow one (the stall check counts them).
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.aggregate.finished() {
             if !published && self.consumed >= replay_until {
                 match self.publish_shards().await {
@@ -232,10 +255,7 @@ impl Aggregator {
                         return;
                     }
                 }
-                a = advisories.next() => {
-                    let Some(a) = a else { continue };
-                    self.given_up(&a.payload).await;
-                }
+                Some(a) = advisories.next() => self.given_up(&a.payload).await,
                 _ = tick.tick() => {
                     if self.tick(published).await.is_err() {
                         return;
@@ -265,31 +285,64 @@ impl Aggregator {
         let _ = self.cluster.shards.purge().filter(format!("rustmap.shard.{}.>", self.scan_id)).await;
     }
 
-    /// The stream sequence of this scan's last stored result (0: none).
-    async fn last_result(&self) -> u64 {
+    /// The stream sequence of this scan's last stored result (0: none yet).
+    async fn last_result(&self) -> Result<u64, String> {
         let subject = proto::result_subject(&self.scan_id);
-        self.cluster.results.get_last_raw_message_by_subject(&subject).await.map_or(0, |m| m.sequence)
+        match self.cluster.results.get_last_raw_message_by_subject(&subject).await {
+            Ok(m) => Ok(m.sequence),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Err(e) => Err(format!("reading the results stream: {e}")),
+        }
     }
 
-    /// Publish the shards not done yet; on a resumed scan, only those no longer queued. On a
-    /// resumed scan, results stored since the replay began (a shard done and acked meanwhile)
-    /// are read first: `Some(seq)` asks to be called again once the results up to `seq` are in.
-    async fn publish_shards(&mut self) -> Result<Option<u64>, Gone> {
-        if self.resumed {
-            let last = self.last_result().await;
-            if last > self.consumed {
-                return Ok(Some(last));
-            }
+    /// Whether shard `index` is still in the work queue: its stream sequence if it is.
+    async fn queued(&self, index: u32) -> Result<Option<u64>, String> {
+        let subject = proto::shard_subject(&self.scan_id, index);
+        match self.cluster.shards.get_last_raw_message_by_subject(&subject).await {
+            Ok(m) => Ok(Some(m.sequence)),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(format!("reading the work queue: {e}")),
         }
+    }
+
+    /// Publish the shards not done yet. On a resumed scan, only those no longer queued, and
+    /// only once every result stored after they were found missing is read (a shard that was
+    /// done and acked meanwhile is then known done): `Some(seq)` asks to be called again once
+    /// the results up to `seq` are in.
+    async fn publish_shards(&mut self) -> Result<Option<u64>, Gone> {
+        let todo: Vec<u32> = match self.candidates.take() {
+            Some(c) => c,
+            None => {
+                let pending = (0..self.set.len()).filter(|i| self.aggregate.state(*i) == Some(ShardState::Pending));
+                if !self.resumed {
+                    pending.collect()
+                } else {
+                    let mut missing = Vec::new();
+                    for index in pending.collect::<Vec<_>>() {
+                        match self.queued(index).await {
+                            Ok(Some(_)) => {}
+                            Ok(None) => missing.push(index),
+                            Err(e) => return self.fail(e).await,
+                        }
+                    }
+                    let last = match self.last_result().await {
+                        Ok(l) => l,
+                        Err(e) => return self.fail(e).await,
+                    };
+                    if last > self.consumed {
+                        self.candidates = Some(missing);
+                        return Ok(Some(last));
+                    }
+                    missing
+                }
+            }
+        };
         let mut acks: VecDeque<(u32, PublishAckFuture)> = VecDeque::new();
-        for index in 0..self.set.len() {
+        for index in todo {
             if self.aggregate.state(index) != Some(ShardState::Pending) {
                 continue;
             }
             let subject = proto::shard_subject(&self.scan_id, index);
-            if self.resumed && self.cluster.shards.get_last_raw_message_by_subject(&subject).await.is_ok() {
-                continue;
-            }
             let Some(shard) = self.set.shard(index) else { continue };
             let msg = ShardMsg {
                 v: PROTO_VERSION,
@@ -428,7 +481,7 @@ impl Aggregator {
             return;
         }
         self.idle_ticks += 1;
-        if self.idle_ticks < 3 || self.last_result().await > self.consumed {
+        if self.idle_ticks < 3 || !matches!(self.last_result().await, Ok(last) if last <= self.consumed) {
             return;
         }
         self.idle_ticks = 0;
@@ -436,10 +489,10 @@ impl Aggregator {
             if self.aggregate.state(index) != Some(ShardState::Pending) {
                 continue;
             }
-            let subject = proto::shard_subject(&self.scan_id, index);
-            let (why, queued) = match self.cluster.shards.get_last_raw_message_by_subject(&subject).await {
-                Ok(m) => ("no agent finished it (it reached the work queue's delivery limit)", Some(m.sequence)),
-                Err(_) => ("lost: neither done nor in the work queue", None),
+            let (why, queued) = match self.queued(index).await {
+                Ok(Some(seq)) => ("no agent finished it (it reached the work queue's delivery limit)", Some(seq)),
+                Ok(None) => ("lost: neither done nor in the work queue", None),
+                Err(_) => return,
             };
             self.record_failed(index, why.to_string(), queued).await;
         }

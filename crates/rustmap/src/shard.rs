@@ -64,6 +64,8 @@ pub struct ShardSet {
     groups: Vec<String>,
     hosts_per_shard: usize,
     base: ScanConfig,
+    /// `--excludefile` entries, for shards with names.
+    names_exclude: Vec<String>,
 }
 
 impl ShardSet {
@@ -97,14 +99,16 @@ impl ShardSet {
             hosts_per_shard.unwrap_or_else(|| (PROBES_PER_SHARD / per_group).clamp(1, MAX_HOSTS_PER_SHARD)).max(1);
         let mut base = config.clone();
         base.target_files.clear();
-        // The exclusion files, inline: the agents exclude what the names they resolve give.
+        // The exclusion files, inline in the shards that hold names: the agents exclude what
+        // the names they resolve give (addresses were filtered here already).
+        let mut names_exclude = Vec::new();
         for path in std::mem::take(&mut base.exclude_files) {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ShardError::Targets(format!("--excludefile {}: {e}", path.display())))?;
             let items: Vec<&str> =
                 text.lines().flat_map(|l| l.split('#').next().unwrap_or("").split_whitespace()).collect();
             if !items.is_empty() {
-                base.exclude.push(items.join(","));
+                names_exclude.push(items.join(","));
             }
         }
         base.ports.top = None;
@@ -123,7 +127,7 @@ impl ShardSet {
         base.cloud = Default::default();
         no_local_files(&base)?;
         let perm = Permutation::new(items.len() as u64, key);
-        Ok(ShardSet { items, perm, groups, hosts_per_shard, base })
+        Ok(ShardSet { items, perm, groups, hosts_per_shard, base, names_exclude })
     }
 
     /// Keep only targets inside `allow` (the API server's `--api-allow`): addresses outside it
@@ -199,6 +203,9 @@ impl ShardSet {
         let end = (start + self.hosts_per_shard).min(self.items.len());
         let mut config = self.base.clone();
         config.targets = (start..end).map(|j| self.items[self.perm.apply(j as u64) as usize].clone()).collect();
+        if config.targets.iter().any(|t| !is_address(t)) {
+            config.exclude.extend(self.names_exclude.iter().cloned());
+        }
         if !self.groups[group].is_empty() {
             config.ports.spec = Some(self.groups[group].clone());
         }
@@ -414,15 +421,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ex.txt");
         std::fs::write(&file, "# lab\n198.18.0.3 198.18.0.4\n\n198.18.0.8/30 # a block\n").unwrap();
-        let mut c = ScanConfig::new(["198.18.0.0/28"]);
+        let mut c = ScanConfig::new(["198.18.0.0/28", "lab.example"]);
         c.scan_types = vec![rustmap_model::ScanType::Connect];
         c.ports.spec = Some("80".into());
         c.exclude_files = vec![file];
-        let set = ShardSet::new(&crate::validate(&c).unwrap(), 1, None).unwrap();
-        assert_eq!(set.targets(), 10, "16 minus the 6 excluded");
-        let shard = set.shard(0).unwrap().config;
-        assert!(shard.exclude_files.is_empty());
-        assert_eq!(shard.exclude, vec!["198.18.0.3,198.18.0.4,198.18.0.8/30".to_string()]);
+        let set = ShardSet::new(&crate::validate(&c).unwrap(), 1, Some(4)).unwrap();
+        assert_eq!(set.targets(), 11, "16 minus the 6 excluded, and the name");
+        let shards: Vec<ScanConfig> = (0..set.len()).map(|i| set.shard(i).unwrap().config).collect();
+        assert!(shards.iter().all(|s| s.exclude_files.is_empty()));
+        for s in &shards {
+            let with_name = s.targets.iter().any(|t| t == "lab.example");
+            let inline = s.exclude == vec!["198.18.0.3,198.18.0.4,198.18.0.8/30".to_string()];
+            assert_eq!(with_name, inline, "{:?}: the list only where a name is", s.targets);
+        }
     }
 
     #[test]
