@@ -32,7 +32,10 @@ pub fn nats_options(f: &Flags, name: &str) -> Result<NatsOptions, String> {
 /// `--api --nats`: how the API server runs the scans it is asked to distribute.
 pub fn api_options(f: &Flags, allow: Option<rustmap::AllowList>) -> Result<Option<DistributeOptions>, String> {
     if f.nats.is_none() {
-        return Ok(None);
+        return match cluster_flag(f) {
+            Some(flag) => Err(format!("{flag} needs --nats URL")),
+            None => Ok(None),
+        };
     }
     let nats = nats_options(f, "rustmap --api")?;
     let (ack_wait, max_deliver) = consumer_settings(f)?;
@@ -222,7 +225,31 @@ pub fn check(f: &Flags) -> Result<(), ExitCode> {
     if f.resume.is_some() && !f.distribute && f.nats.is_some() {
         return Err(usage("--resume with --nats: add --distribute to take up a distributed scan"));
     }
+    // Here only for a scan, an agent or the registry (the API server checks its own).
+    if let (Some(flag), false) = (cluster_flag(f), f.agent || f.distribute || f.agents) {
+        return Err(usage(format!("{flag} goes with --distribute, --agent, --agents or --api")));
+    }
     consumer_settings(f).map(|_| ()).map_err(usage)
+}
+
+/// The first cluster flag given (`--nats` and its auth, TLS and work-queue settings): they mean
+/// nothing to a scan that runs here, so one given without a cluster mode is refused, not ignored.
+pub fn cluster_flag(f: &Flags) -> Option<&'static str> {
+    [
+        (f.nats.is_some(), "--nats"),
+        (f.nats_token.is_some(), "--nats-token"),
+        (f.nats_user.is_some(), "--nats-user"),
+        (f.nats_password.is_some(), "--nats-password"),
+        (f.nats_nkey.is_some(), "--nats-nkey"),
+        (f.nats_creds.is_some(), "--nats-creds"),
+        (f.nats_tls, "--nats-tls"),
+        (f.nats_tls_ca.is_some(), "--nats-tls-ca"),
+        (f.nats_tls_cert.is_some(), "--nats-tls-cert"),
+        (f.shard_ack_wait.is_some(), "--shard-ack-wait"),
+        (f.shard_max_deliver.is_some(), "--shard-max-deliver"),
+    ]
+    .into_iter()
+    .find_map(|(on, flag)| on.then_some(flag))
 }
 
 /// Publish the shards of `plan` (or take up `resumed`) and announce it.

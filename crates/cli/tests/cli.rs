@@ -1182,3 +1182,24 @@ fn traceroute_and_mtu_discovery_need_raw_sockets_and_say_so() {
     let o = rustmap(&["--no-db", "--topology", "svg", "127.0.0.1"]);
     assert_eq!(o.status.code(), Some(2), "clap refuses an unknown format");
 }
+
+#[test]
+fn cluster_flags_without_a_cluster_mode_are_refused_not_ignored() {
+    for args in [
+        vec!["--nats", "nats://127.0.0.1:1", "-p", "9", "127.0.0.1"],
+        vec!["--nats-token", "t", "-p", "9", "127.0.0.1"],
+        vec!["--shard-ack-wait", "5s", "-p", "9", "127.0.0.1"],
+    ] {
+        let o = rustmap(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let flag = args[0];
+        assert!(
+            stderr(&o).contains(&format!("{flag} goes with --distribute, --agent, --agents or --api")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = rustmap(&["--api", "--nats-token", "t", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--nats-token needs --nats URL"), "{}", stderr(&o));
+}
