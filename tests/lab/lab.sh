@@ -200,6 +200,9 @@ for a in json.load(open(sys.argv[1]))["crowd"]["addresses"]: print(a)' "$HERE/gr
   done
   # h13 is the fast "everything closed" oracle: no ICMP rate limit, so closed UDP ports answer at once
   nsx h13 sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+  # h20's TCP timestamps carry no per-connection offset (tcp_timestamps=2): its clock is the
+  # kernel's milliseconds since boot, so -O can tell the machine's uptime (lab_os.rs)
+  nsx h20 sysctl -qw net.ipv4.tcp_timestamps=2
 }
 
 firewall_h11() {

@@ -175,8 +175,15 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
         c.origin.privileged = Some(f.privileged);
     }
 
+    let o = &mut c.os;
+    o.enabled |= f.os_detection || f.aggressive;
+    o.limit |= f.osscan_limit;
+    o.guess |= f.osscan_guess;
+    set(&mut o.max_tries, f.max_os_tries);
+    set(&mut o.db, f.os_db);
+
     let p = &mut c.path;
-    p.traceroute |= f.traceroute;
+    p.traceroute |= f.traceroute || f.aggressive;
     if let Some(t) = &f.topology {
         p.topology = Some(TopologyFormat::parse(t).ok_or_else(|| usage(format!("invalid --topology {t:?}")))?);
     }
@@ -184,9 +191,19 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     p.mtu_discovery |= f.mtu_discovery;
 
     let sc = &mut c.scripts;
+    // -A: -sV -O -sC --traceroute.
+    if f.aggressive {
+        c.service.enabled = true;
+        if f.script.is_empty() {
+            sc.select = Some(match sc.select.take() {
+                Some(s) if s != "default" => format!("default,{s}"),
+                _ => "default".into(),
+            });
+        }
+    }
     if !f.script.is_empty() {
         let given = f.script.join(",");
-        let with_default = f.scan.iter().any(|g| g.contains('C'));
+        let with_default = f.aggressive || f.scan.iter().any(|g| g.contains('C'));
         sc.select = Some(if with_default { format!("default,{given}") } else { given });
     }
     if !f.script_args.is_empty() {

@@ -177,6 +177,25 @@ pub struct Flags {
     #[arg(long = "ja4s", help_heading = "Service detection (-sV)")]
     pub ja4s: bool,
 
+    /// Detect the OS of every host that is up (needs root or CAP_NET_RAW): timed SYNs, an ECN SYN, odd TCP segments to an open and a closed port, UDP to a closed port and ICMP, matched against RustMap's fingerprint database (docs/os-detection.md).
+    #[arg(short = 'O', long = "os-detection", help_heading = "OS detection")]
+    pub os_detection: bool,
+    /// Probe only hosts with an open and a closed TCP port, where results are reliable.
+    #[arg(long = "osscan-limit", help_heading = "OS detection")]
+    pub osscan_limit: bool,
+    /// Show less likely OS guesses too (from 50 % instead of 88 %).
+    #[arg(long = "osscan-guess", visible_alias = "fuzzy", help_heading = "OS detection")]
+    pub osscan_guess: bool,
+    /// Rounds of OS probes per host when answers were lost, 1-20 (default 2).
+    #[arg(long = "max-os-tries", value_name = "N", help_heading = "OS detection")]
+    pub max_os_tries: Option<u8>,
+    /// Use this OS fingerprint database (RustMap's JSON format) instead of the built-in one.
+    #[arg(long = "os-db", value_name = "FILE", help_heading = "OS detection")]
+    pub os_db: Option<PathBuf>,
+    /// Aggressive: -sV -O -sC --traceroute, as nmap's -A (needs root or CAP_NET_RAW).
+    #[arg(short = 'A', long = "aggressive", help_heading = "OS detection")]
+    pub aggressive: bool,
+
     /// Trace the route to every host that is up, after the port scan (needs root or CAP_NET_RAW): TCP SYN to an open (else closed) port, else UDP to a closed port, else ICMP echo; hops probed in parallel, hops shared with other hosts reused, names by reverse DNS.
     #[arg(long = "traceroute", help_heading = "Traceroute, topology, path MTU")]
     pub traceroute: bool,
@@ -527,13 +546,7 @@ const fn u(name: &'static str, takes_value: bool) -> Unsupported {
 }
 
 /// Guide flags not built yet. Each is accepted by the parser only to be refused with a clear message.
-pub const UNSUPPORTED: &[Unsupported] = &[
-    Unsupported { name: "os-detection", takes_value: false, short: Some('O') },
-    Unsupported { name: "aggressive", takes_value: false, short: Some('A') },
-    u("oS", true),
-    u("oM", true),
-    u("iR", true),
-];
+pub const UNSUPPORTED: &[Unsupported] = &[u("oS", true), u("oM", true), u("iR", true)];
 
 /// The full command: derived flags plus the not-yet-supported ones.
 pub fn command() -> Command {

@@ -458,8 +458,6 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
     for (args, flag) in [
         (vec!["-sT", "-sU", "127.0.0.1"], "-sT combined with -sU"),
         (vec!["-s", "TZ", "127.0.0.1"], "-sT combined with -sU or an SCTP scan"),
-        (vec!["-A", "127.0.0.1"], "-A"),
-        (vec!["-O", "127.0.0.1"], "-O"),
         (vec!["--PO", "127.0.0.1"], "-PO"),
         (vec!["--oS", "x.txt", "127.0.0.1"], "--oS"),
         (vec!["--oM", "x.txt", "127.0.0.1"], "--oM"),
@@ -469,6 +467,28 @@ fn unbuilt_guide_flags_are_refused_not_ignored() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(&format!("not yet supported: {flag}")), "{args:?}: {err}");
         assert!(stdout(&o).is_empty());
+    }
+}
+
+/// OS detection's options are checked before anything is sent: each needs -O, -O needs raw
+/// sockets and a port scan, and the values are named.
+#[test]
+fn os_detection_options_are_checked() {
+    for (args, needle) in [
+        (vec!["-O", "--unprivileged", "127.0.0.1"], "-O sends raw packets, which --unprivileged rules out"),
+        (vec!["-A", "--unprivileged", "127.0.0.1"], "raw packets"),
+        (vec!["--osscan-guess", "127.0.0.1"], "--osscan-guess only applies with -O"),
+        (vec!["--fuzzy", "127.0.0.1"], "--osscan-guess only applies with -O"),
+        (vec!["--osscan-limit", "127.0.0.1"], "--osscan-limit only applies with -O"),
+        (vec!["-O", "-sn", "127.0.0.1"], "-O needs a port scan"),
+        (vec!["-O", "--max-os-tries", "0", "127.0.0.1"], "--max-os-tries 0"),
+        (vec!["-O", "--os-db", "/nonexistent/os.json", "127.0.0.1"], "/nonexistent/os.json"),
+    ] {
+        let o = rustmap(&[&args[..], &["--no-db"]].concat());
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}");
     }
 }
 
@@ -1091,7 +1111,7 @@ fn profiles_are_listed_saved_used_and_overridden() {
     let _ = std::fs::remove_file(&bad_file);
     let _ = std::fs::remove_file(&file);
 
-    // What a profile asks for that is not built yet is said, and the rest runs.
+    // The aggressive profile: everything it names is built (OS detection, scripts, traceroute).
     let (_open, closed) = listeners(0);
     let p = closed[0].to_string();
     let o = rustmap(&["--profile", "aggressive", "-sT", "-p", &p, "--no-db", "--oJ-lines", "-", "127.0.0.1"]);
@@ -1103,7 +1123,8 @@ fn profiles_are_listed_saved_used_and_overridden() {
     }
     let agg = started(&o);
     assert_eq!(agg["service_scan"], true);
-    assert!(stderr(&o).contains("OS detection"), "{}", stderr(&o));
+    assert_eq!(agg["config"]["os"]["enabled"], true, "{agg}");
+    assert!(!stderr(&o).contains("not supported yet"), "{}", stderr(&o));
     // Scripts are built: the profile runs the default ones, and says nothing about them.
     assert!(!stderr(&o).contains("scripts"), "{}", stderr(&o));
     assert_eq!(agg["config"]["scripts"]["select"], "default", "{agg}");

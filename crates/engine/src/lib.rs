@@ -15,6 +15,7 @@
 //! - [`report`]: host and port bookkeeping both engines share: announcing hosts and ports as
 //!   soon as they are known, folding a finished host's ports, totals and progress.
 //! - [`trace`]: the stage after the port scan: `--traceroute` and `--mtu-discovery`.
+//! - [`os`]: the OS detection stage (`-O`): the active probes of each finished host.
 //! - [`limits`]: the open-file budget a scan sizes its window from (read only), and raising the
 //!   limit, which a program does once at start.
 
@@ -26,6 +27,7 @@ pub mod discovery;
 pub mod evasion;
 pub mod limits;
 pub mod origin;
+pub mod os;
 pub mod payloads;
 pub mod probe;
 pub mod proxied;

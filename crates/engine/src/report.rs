@@ -290,6 +290,7 @@ impl HostReport {
             extraports,
             timed_out: self.timed_out,
             os: Vec::new(),
+            os_info: None,
             scripts: Vec::new(),
             trace: Vec::new(),
             trace_probe: None,

@@ -45,6 +45,8 @@ pub struct ScanConfig {
     pub timing: TimingConfig,
     /// Service and version detection (`-sV`).
     pub service: ServiceConfig,
+    /// OS detection (`-O`).
+    pub os: OsConfig,
     /// Name resolution, forward and reverse.
     pub names: NamesConfig,
     /// Interface and source address.
@@ -81,6 +83,7 @@ impl Default for ScanConfig {
             discovery: DiscoveryConfig::default(),
             timing: TimingConfig::default(),
             service: ServiceConfig::default(),
+            os: OsConfig::default(),
             names: NamesConfig::default(),
             origin: OriginConfig::default(),
             evasion: EvasionConfig::default(),
@@ -330,6 +333,23 @@ impl Default for ServiceConfig {
             ja4s: false,
         }
     }
+}
+
+/// OS detection.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OsConfig {
+    /// Probe each host that is up and match its answers (`-O`).
+    pub enabled: bool,
+    /// Only hosts with an open and a closed TCP port (`--osscan-limit`).
+    pub limit: bool,
+    /// Show guesses even when no entry matches well (`--osscan-guess`, `--fuzzy`).
+    pub guess: bool,
+    /// Rounds of probes per host when answers were lost (`--max-os-tries`; 2 when unset).
+    pub max_tries: Option<u8>,
+    /// A fingerprint database of RustMap's format to use instead of the built-in one
+    /// (`--os-db`).
+    pub db: Option<PathBuf>,
 }
 
 /// When to look up the names of addresses.

@@ -36,6 +36,71 @@ pub struct OsClass {
     pub cpe: Vec<String>,
 }
 
+/// What OS detection (`-O`) measured on a host besides its guesses: the ports its probes used,
+/// the sequence classes, the uptime and the fingerprint (nmap's `<portused>`, `<uptime>`,
+/// `<tcpsequence>`, `<ipidsequence>`, `<tcptssequence>`, `<osfingerprint>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OsInfo {
+    /// The ports the probes were sent to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports_used: Vec<OsPortUsed>,
+    /// Whether the best guess is a match, not a guess: normal output says `OS details` then.
+    #[serde(default)]
+    pub exact: bool,
+    /// Hops to the host, from the TTL of its answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u8>,
+    /// Its uptime in seconds, from its TCP timestamp clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
+    /// When it last booted (Unix seconds), from the uptime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_boot_unix: Option<i64>,
+    /// Its clock skew against the scanner's, in parts per million.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_ppm: Option<i64>,
+    /// How guessable its TCP initial sequence numbers are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_sequence: Option<SequenceInfo>,
+    /// How it fills the IP identification field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipid_sequence: Option<SequenceInfo>,
+    /// What clock drives its TCP timestamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_ts_sequence: Option<SequenceInfo>,
+    /// The fingerprint, as RustMap's database format writes tests (one line of JSON): what to
+    /// send in when no entry matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Why the result may be poor (no open or no closed port, no answers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A port OS detection used (`<portused state proto portid>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsPortUsed {
+    /// Its state as the scan found it ("open" or "closed").
+    pub state: crate::PortState,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// Its number.
+    pub port: u16,
+}
+
+/// A sequence test's verdict and the values it saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceInfo {
+    /// The class in words ("All zeros", "1000HZ", "Good luck!").
+    pub class: String,
+    /// A number for the class where it has one (the ISN difficulty index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// The values seen, in hex as nmap prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
 /// Where a script ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

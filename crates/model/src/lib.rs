@@ -21,7 +21,8 @@ pub use config::{ScanConfig, CONFIG_VERSION};
 pub use enrich::{CvssScore, GeoInfo, KevInfo, Vulnerability};
 pub use event::{ScanEvent, ScanInfo, ScanOutcome, ScanPorts, ScanStats, ScanType, EVENT_SCHEMA_VERSION};
 pub use findings::{
-    OsClass, OsGuess, ScriptEntry, ScriptResult, ScriptScope, ScriptValue, TraceHop, TraceProbe, TraceProtocol,
+    OsClass, OsGuess, OsInfo, OsPortUsed, ScriptEntry, ScriptResult, ScriptScope, ScriptValue, SequenceInfo, TraceHop,
+    TraceProbe, TraceProtocol,
 };
 pub use result::{
     CertInfo, ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, QuicInfo, ReasonCount,

@@ -304,6 +304,9 @@ pub struct HostResult {
     /// OS guesses, best first.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub os: Vec<OsGuess>,
+    /// What OS detection measured besides its guesses (`-O`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub os_info: Option<Box<crate::OsInfo>>,
     /// Output of scripts that ran on the host.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub scripts: Vec<ScriptResult>,
@@ -358,6 +361,7 @@ impl HostResult {
             extraports: Vec::new(),
             timed_out: false,
             os: Vec::new(),
+            os_info: None,
             scripts: Vec::new(),
             trace: Vec::new(),
             trace_probe: None,

@@ -7,9 +7,14 @@ use rustmap_model::{
     TraceProbe, TraceProtocol,
 };
 
-/// The host's distance in hops, when its trace reached it (the last hop is the host).
+/// The host's distance in hops: where its trace reached it (the last hop is the host), else as
+/// OS detection measured it from the TTL of its answers.
 pub(crate) fn distance(h: &HostResult) -> Option<u8> {
-    h.trace.last().filter(|last| last.addr == Some(h.addr)).map(|last| last.ttl)
+    h.trace
+        .last()
+        .filter(|last| last.addr == Some(h.addr))
+        .map(|last| last.ttl)
+        .or_else(|| h.os_info.as_ref().and_then(|i| i.distance))
 }
 
 /// What a trace probed, in nmap's words: `port 80/tcp`, `port 53/udp`, `proto 1/icmp` (IPv6:

@@ -32,6 +32,7 @@ pub mod xml;
 pub mod yaml;
 
 mod common;
+mod os;
 
 pub use common::{format_ranges, Options};
 

@@ -262,6 +262,9 @@ impl<W: Write + Send> NormalWriter<W> {
         if let Some(mac) = &h.mac {
             writeln!(o, "MAC Address: {} (Unknown)", neutralize(mac))?;
         }
+        for line in crate::os::normal_lines(h, self.opts.verbosity) {
+            writeln!(o, "{line}")?;
+        }
         if !h.scripts.is_empty() {
             writeln!(o, "\nHost script results:")?;
             for sc in &h.scripts {

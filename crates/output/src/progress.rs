@@ -442,6 +442,7 @@ mod tests {
             extraports: vec![],
             timed_out: false,
             os: Vec::new(),
+            os_info: None,
             scripts: Vec::new(),
             trace: Vec::new(),
             trace_probe: None,

@@ -307,6 +307,7 @@ impl<W: Write + Send> XmlWriter<W> {
             }
             writeln!(o, "</ports>")?;
         }
+        crate::os::write_xml(o, h)?;
         if !h.scripts.is_empty() {
             write!(o, "<hostscript>")?;
             for sc in &h.scripts {

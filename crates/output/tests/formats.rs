@@ -70,6 +70,7 @@ fn events() -> Vec<ScanEvent> {
         }],
         timed_out: false,
         os: Vec::new(),
+        os_info: None,
         scripts: Vec::new(),
         trace: Vec::new(),
         trace_probe: None,

@@ -1,5 +1,5 @@
 //! The event loop of one engine run: each engine event is enriched (service names from the port
-//! table, `-sV`, traceroute and path MTU, reverse DNS) and delivered to the [`Hub`] in order; the first open port is
+//! table, `-sV`, `-O`, traceroute and path MTU, reverse DNS) and delivered to the [`Hub`] in order; the first open port is
 //! announced (`FirstOpenPort`).
 //!
 //! With `--fast-discovery`, hosts seen up recently start up without discovery (reason
@@ -11,6 +11,7 @@
 
 use crate::dns::{self, Resolver};
 use crate::enrich::EnrichStage;
+use crate::osdetect::OsStage;
 use crate::pipeline::{add_service_names, detect_host, detectable, flood_examined, flood_warning, Hub};
 use crate::scripts::ScriptStage;
 use crate::trace::TraceStage;
@@ -32,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct Pump {
     pub(crate) plan: Arc<ScanPlan>,
     pub(crate) detector: Option<Arc<Detector>>,
+    /// `-O`.
+    pub(crate) os: Option<Arc<OsStage>>,
     /// `--traceroute`, `--mtu-discovery`.
     pub(crate) trace: Option<Arc<TraceStage>>,
     /// `--script`, `-sC`.
@@ -157,6 +160,10 @@ impl Pump {
                         (ScanEvent::HostDone(h), Some(d)) if h.status == HostStatus::Up && h.ports.iter().any(|p| detectable(p).is_some()) => Some(Arc::clone(d)),
                         _ => None,
                     };
+                    let os = match (&ev, &self.os) {
+                        (ScanEvent::HostDone(h), Some(s)) if s.wants(h) => Some(Arc::clone(s)),
+                        _ => None,
+                    };
                     let trace = match (&ev, &self.trace) {
                         (ScanEvent::HostDone(h), Some(t)) if t.wants(h) => Some(Arc::clone(t)),
                         _ => None,
@@ -169,7 +176,7 @@ impl Pump {
                         (ScanEvent::HostDone(h), Some(s)) if s.wants(h) => Some(Arc::clone(s)),
                         _ => None,
                     };
-                    if wants_ptr || detect.is_some() || trace.is_some() || scripts.is_some() || enrich.is_some() {
+                    if wants_ptr || detect.is_some() || os.is_some() || trace.is_some() || scripts.is_some() || enrich.is_some() {
                         let resolver = self.resolver.clone();
                         let cancel = self.cancel.clone();
                         let host_timeout = plan.timing.host_timeout;
@@ -183,6 +190,14 @@ impl Pump {
                                 if let Some(det) = detect {
                                     tokio::select! {
                                         found = detect_host(&det, h) => events.extend(found),
+                                        _ = out_of_time(host_timeout, start_unix) => h.timed_out = true,
+                                        _ = cancel.cancelled() => {}
+                                    }
+                                }
+                                // After detection: the services' OS hints count in the match.
+                                if let Some(s) = os.filter(|_| !h.timed_out) {
+                                    tokio::select! {
+                                        found = s.run(h, unix_now()) => events.extend(found),
                                         _ = out_of_time(host_timeout, start_unix) => h.timed_out = true,
                                         _ = cancel.cancelled() => {}
                                     }

@@ -33,6 +33,7 @@ pub mod dns;
 mod enrich;
 mod evasion;
 mod events;
+mod osdetect;
 mod pipeline;
 pub mod profile;
 pub mod remote;
@@ -212,6 +213,8 @@ pub struct ScanPlan {
     allow: Option<request::AllowList>,
     /// `--traceroute`, `--topology`, `--mtu-discovery`.
     path: trace::PathPlan,
+    /// `-O`: the database and options, checked.
+    os: Option<osdetect::OsPlan>,
     /// `--script`, `-sC`: the selected scripts, loaded.
     scripts: Option<scripts::ScriptPlan>,
     /// `--vuln-check`, `--geoip`: their databases, opened.

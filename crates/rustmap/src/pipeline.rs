@@ -13,6 +13,7 @@ use crate::session::{EventTx, Resume};
 use crate::trace::TraceStage;
 use crate::{ScanPlan, VERSION};
 use rustmap_detect::{Detector, Transport};
+use rustmap_engine::os::{OsProber, OsSockets};
 use rustmap_engine::report::unix_now;
 use rustmap_engine::trace::{TraceSockets, Tracer};
 use rustmap_engine::{connect::ConnectScan, connect::EngineTotals, raw::RawScan, raw::RawSockets, Emitter, ScanTarget};
@@ -614,7 +615,7 @@ pub(crate) fn scan_info(plan: &ScanPlan, scan_id: String) -> ScanInfo {
 pub(crate) async fn run(
     plan: Arc<ScanPlan>,
     scan_id: String,
-    (raw_sockets, trace_sockets): (Option<RawSockets>, Option<TraceSockets>),
+    (raw_sockets, trace_sockets, os_sockets): (Option<RawSockets>, Option<TraceSockets>, Option<OsSockets>),
     hub: &mut Hub,
     cancel: CancellationToken,
     resume: Option<Resume>,
@@ -684,9 +685,18 @@ pub(crate) async fn run(
         let tracer = Tracer::start(sockets, plan.timing.clone(), plan.origin.clone(), cancel.clone());
         Arc::new(TraceStage::new(tracer, &plan.path, resolver.clone(), plan.reverse_dns))
     });
+    // -O: a stage of its own too.
+    let os = match (os_sockets, &plan.os) {
+        (Some(sockets), Some(p)) => {
+            let prober = OsProber::start(sockets, p.tries, plan.origin.clone(), cancel.clone());
+            Some(Arc::new(crate::osdetect::OsStage::new(prober, p.clone())))
+        }
+        _ => None,
+    };
     let mut pump = Pump {
         plan: Arc::clone(&plan),
         detector,
+        os,
         trace,
         scripts: scripts.clone(),
         enrich: plan.enrich.as_ref().map(|p| Arc::new(crate::enrich::EnrichStage::new(p))),

@@ -4,9 +4,9 @@
 //! Windows), written by `--save-profile`. A profile file is a serialized `ScanConfig` holding
 //! only what differs from the defaults, so the format is the one `docs/config.md` documents.
 //!
-//! Parts of a built-in profile that this build cannot honour yet (OS detection, scripts,
-//! traceroute, evasion) are listed in [`Profile::unsupported`]: the front-end says so when the
-//! profile is used, and scans without them.
+//! Parts of a built-in profile that a build cannot honour are listed in
+//! [`Profile::unsupported`]: the front-end says so when the profile is used, and scans without
+//! them. Every built-in profile's parts are built now, so the list is empty for all seven.
 
 use crate::ScanConfig;
 use std::path::{Path, PathBuf};
@@ -74,12 +74,10 @@ pub enum ProfileError {
 pub const BUILTIN: [&str; 7] =
     ["quick", "network-discovery", "web-audit", "full-audit", "stealth", "iot-scan", "aggressive"];
 
-const OS: &str = "OS detection (-O)";
-
 /// A built-in profile, by name.
 pub fn builtin(name: &str) -> Option<Profile> {
     let mut c = ScanConfig::default();
-    let mut unsupported = Vec::new();
+    let unsupported = Vec::new();
     let description = match name {
         "quick" => {
             c.ports.top = Some(100);
@@ -102,7 +100,8 @@ pub fn builtin(name: &str) -> Option<Profile> {
             c.timing.template = Some(4);
             c.output.diff = true;
             c.scripts.select = Some("default".into());
-            unsupported.push(OS);
+            // OS detection sends raw packets: like nmap's -O, the profile then needs root.
+            c.os.enabled = true;
             "All 65535 ports, service + OS detection, scripts, T4 timing, diff enabled"
         }
         "stealth" => {
@@ -124,7 +123,7 @@ pub fn builtin(name: &str) -> Option<Profile> {
             // Traceroute sends raw packets: like nmap's -A, the profile then needs root.
             c.path.traceroute = true;
             c.scripts.select = Some("default".into());
-            unsupported.push(OS);
+            c.os.enabled = true;
             "Service + OS detection, scripts, traceroute, T4 timing"
         }
         _ => return None,
@@ -341,7 +340,7 @@ mod tests {
         assert_eq!(full.config.ports.spec.as_deref(), Some("1-65535"));
         assert!(full.config.service.enabled && full.config.output.diff);
         assert_eq!(full.config.timing.template, Some(4));
-        assert_eq!(full.unsupported, [OS]);
+        assert!(full.unsupported.is_empty() && full.config.os.enabled);
         assert_eq!(full.config.scripts.select.as_deref(), Some("default"));
         let stealth = &all[4];
         assert_eq!((stealth.config.timing.template, stealth.config.timing.max_hostgroup), (Some(1), Some(1)));
@@ -352,7 +351,7 @@ mod tests {
         assert_eq!(iot.ports.spec.as_deref(), Some("22,23,80,443,554,1883,5683,8080,8443,8883,9100,49152"));
         let aggressive = &all[6];
         assert!(aggressive.config.service.enabled && aggressive.config.timing.template == Some(4));
-        assert_eq!(aggressive.unsupported, [OS]);
+        assert!(aggressive.unsupported.is_empty() && aggressive.config.os.enabled);
         assert_eq!(aggressive.config.scripts.select.as_deref(), Some("default"));
         assert!(aggressive.config.path.traceroute);
         // Every one is a valid configuration once it has a target.

@@ -15,6 +15,7 @@ use crate::pipeline::{self, Hub};
 use crate::sinks;
 use crate::validate::{validate, ConfigError};
 use crate::ScanPlan;
+use rustmap_engine::os::OsSockets;
 use rustmap_engine::raw::{RawScanError, RawSockets};
 use rustmap_engine::trace::TraceSockets;
 use rustmap_model::{AddrSet, HostResult, ScanConfig, ScanEvent, ScanOutcome, ScanResult, Sink, SinkError};
@@ -183,6 +184,7 @@ impl Scanner {
             Some(RawSockets::open(&plan.origin, plan.evasion.source_port)?)
         };
         let trace = if plan.path.probes() { Some(TraceSockets::open(&plan.origin)?) } else { None };
+        let os = if plan.os.is_some() { Some(OsSockets::open(&plan.origin)?) } else { None };
         // --cloud: the providers are asked first, in the scan's task; the output files are only
         // checked here and opened once the inventory is in, so that a failure leaves them as they
         // were.
@@ -216,7 +218,7 @@ impl Scanner {
             all.extend(extra);
             let mut hub = Hub::new(all, Some(tx), token.clone(), !totals_only);
             let plan = Arc::new(plan);
-            let outcome = pipeline::run(plan, scan_id, (raw, trace), &mut hub, token, resume).await;
+            let outcome = pipeline::run(plan, scan_id, (raw, trace, os), &mut hub, token, resume).await;
             ended(outcome, &mut hub)
         });
         Ok(ScanHandle { id, events: Some(EventStream { rx }), cancel, task })

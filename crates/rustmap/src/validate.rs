@@ -749,6 +749,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         shown.origin.proxy = Some(url.to_string());
     }
     let path = crate::trace::path_plan(c, raw, &files)?;
+    let os = crate::osdetect::os_plan(c, raw)?;
     let scripts = crate::scripts::script_plan(c)?;
     notices.extend(scripts.iter().flat_map(|s| s.notices.iter().cloned()));
     let enrich = crate::enrich::enrich_plan(c)?;
@@ -780,6 +781,7 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         notices,
         allow: None,
         path,
+        os,
         scripts,
         enrich,
         cloud,

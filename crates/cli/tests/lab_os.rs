@@ -1,0 +1,159 @@
+//! OS detection (`-O`, `-A`) in the namespace lab (`tests/lab/lab.sh up`): the Linux hosts h10
+//! (one hop) and h20 (behind two routers, `tcp_timestamps=2`), the firewalled h11 (no closed
+//! port) and the closed-only h13.
+//!
+//! The scanner runs inside the lab's scanner namespace (no route out), as root, with `--no-db`.
+//! Without the lab these tests skip with a reason — except under `CI=true`, where they fail.
+
+mod common;
+
+use common::{host, json_scan, lab, rustmap};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const H10: &str = "198.18.0.10";
+const H11: &str = "198.18.0.11";
+const H13: &str = "198.18.0.13";
+const H20: &str = "198.18.2.10";
+
+fn best(h: &Value) -> (String, u64, String) {
+    let m = &h["os"][0];
+    (
+        m["name"].as_str().unwrap_or("").to_string(),
+        m["accuracy"].as_u64().unwrap_or(0),
+        m["classes"][0]["family"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn machine_uptime() -> f64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn linux_hosts_direct_and_behind_two_routers() {
+    let Some(_lab) = lab() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("os.xml");
+    let v = json_scan(&["-O", "-p", "22,80,1", "--oX", xml.to_str().unwrap(), H10, H20]);
+    for (addr, hops) in [(H10, 1), (H20, 3)] {
+        let h = host(&v, addr);
+        let (name, accuracy, family) = best(h);
+        assert_eq!(family, "Linux", "{addr}: {name}");
+        assert!(accuracy >= 85, "{addr}: {name} {accuracy}%");
+        let info = &h["os_info"];
+        assert_eq!(info["distance"], hops, "{addr}: {info}");
+        assert_eq!(info["exact"], true, "{addr}");
+        let used: Vec<(String, u64)> = info["ports_used"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["state"].as_str().unwrap().to_string(), p["port"].as_u64().unwrap()))
+            .collect();
+        assert!(used.contains(&("open".into(), 22)) || used.contains(&("open".into(), 80)), "{used:?}");
+        assert!(used.contains(&("closed".into(), 1)), "{used:?}");
+        assert_eq!(info["ipid_sequence"]["class"], "All zeros");
+    }
+    // h20 sends timestamps without per-connection offsets: its uptime is the machine's.
+    let up = host(&v, H20)["os_info"]["uptime_s"].as_f64().expect("h20's uptime");
+    let real = machine_uptime();
+    assert!((up - real).abs() <= real * 0.1, "uptime {up} s, machine {real} s");
+    assert!(host(&v, H20)["os_info"]["last_boot_unix"].is_i64());
+    // h10 has Linux's default (random offsets): no uptime rather than a wrong one.
+    assert!(host(&v, H10)["os_info"].get("uptime_s").is_none(), "{}", host(&v, H10)["os_info"]);
+
+    // XML: nmap's elements, valid against nmap's DTD.
+    let text = std::fs::read_to_string(&xml).unwrap();
+    for needle in [
+        "<os>",
+        "<portused state=\"open\" proto=\"tcp\"",
+        "<osmatch name=\"Linux",
+        "<osclass type=\"general purpose\" vendor=\"Linux\" osfamily=\"Linux\"",
+        "<cpe>cpe:/o:linux:linux_kernel",
+        "<uptime seconds=",
+        "<distance value=\"3\"/>",
+        "<tcpsequence index=",
+        "<ipidsequence class=\"All zeros\"",
+        "<tcptssequence class=\"1000HZ\"",
+    ] {
+        assert!(text.contains(needle), "{needle} not in\n{text}");
+    }
+    let v = std::process::Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+        .arg(&xml)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "xmllint: {}", String::from_utf8_lossy(&v.stderr));
+}
+
+#[test]
+fn normal_output_reads_as_nmaps() {
+    let Some(_lab) = lab() else { return };
+    let o = rustmap(&["--no-db", "--no-progress", "-O", "-v", "-p", "22,1", H20]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "Device type: general purpose",
+        "Running: Linux 4.X|5.X|6.X",
+        "OS CPE: cpe:/o:linux:linux_kernel:4",
+        "OS details: Linux",
+        "Uptime guess: ",
+        "Network Distance: 3 hops",
+        "TCP Sequence Prediction: Difficulty=",
+        "IP ID Sequence Generation: All zeros",
+    ] {
+        assert!(out.contains(needle), "{needle} not in\n{out}");
+    }
+}
+
+#[test]
+fn hosts_without_an_open_or_a_closed_port_warn_and_finish() {
+    let Some(_lab) = lab() else { return };
+    let t0 = Instant::now();
+    // h11 drops everything but 22 and 80 (no closed port); h13 has nothing open.
+    let v = json_scan(&["-O", "-p", "22,80,1,2", H11, H13]);
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    for addr in [H11, H13] {
+        let info = &host(&v, addr)["os_info"];
+        let warnings = info["warnings"].as_array().unwrap_or_else(|| panic!("{addr}: {info}"));
+        assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("no open and closed TCP port")), "{addr}: {info}");
+        // Whatever is guessed is Linux, and never called a match.
+        assert_eq!(info["exact"], false, "{addr}");
+        for m in host(&v, addr)["os"].as_array().into_iter().flatten() {
+            assert_eq!(m["classes"][0]["family"], "Linux", "{addr}: {m}");
+        }
+    }
+    // --osscan-limit leaves them out altogether.
+    let v = json_scan(&["-O", "--osscan-limit", "-p", "22,80,1,2", H11, H13]);
+    for addr in [H11, H13] {
+        assert!(host(&v, addr).get("os_info").is_none(), "{addr}");
+    }
+}
+
+#[test]
+fn aggressive_is_sv_o_sc_and_traceroute() {
+    let Some(_lab) = lab() else { return };
+    let v = json_scan(&["-A", "-p", "22,80,1", H20]);
+    let h = host(&v, H20);
+    assert_eq!(best(h).2, "Linux");
+    assert!(!h["trace"].as_array().unwrap().is_empty(), "traceroute ran");
+    let ssh = h["ports"].as_array().unwrap().iter().find(|p| p["port"] == 22).unwrap();
+    assert_eq!(ssh["service"]["product"], "OpenSSH", "{ssh}");
+    let http = h["ports"].as_array().unwrap().iter().find(|p| p["port"] == 80).unwrap();
+    assert!(http["scripts"].as_array().is_some_and(|s| s.iter().any(|s| s["id"] == "http-title")), "{http}");
+}
+
+#[test]
+fn a_bad_os_database_is_refused_before_anything_is_sent() {
+    let Some(_lab) = lab() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bad-os.json");
+    std::fs::write(&db, "{\"format\":\"rustmap-os-db\",\"version\":1,\"entries\":[{\"id\":\"x y\"}]}").unwrap();
+    let out = dir.path().join("out.xml");
+    let o =
+        rustmap(&["--no-db", "-O", "--os-db", db.to_str().unwrap(), "-p", "22", "--oX", out.to_str().unwrap(), H10]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad-os.json"), "{err}");
+    assert!(!out.exists(), "no output file for a refused scan");
+}

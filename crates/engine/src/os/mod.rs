@@ -1,0 +1,203 @@
+//! The OS detection stage (`-O`), after the port scan: the active probes of each finished host
+//! that is up, and what they saw, as `rustmap_os::Observations`.
+//!
+//! It runs beside the scan engines as the trace stage does: the pipeline hands it each finished
+//! host ([`OsProber::probe`]) with an open and a closed port the scan found, and gets the
+//! observations back; `rustmap-os` turns them into a fingerprint and matches it.
+//!
+//! Design: a state machine with no I/O (`machine.rs`) and a driver on one blocking thread that
+//! owns the clock and the sockets (a raw IP sender and an AF_PACKET capture). The probes
+//! (`packets.rs`) are IPv4; IPv6 hosts are not sent to (the pipeline warns).
+
+use crate::origin::Origin;
+use crate::raw::sockets::{open_sender_and_capture, reserve_port};
+use crate::raw::RawScanError;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rustmap_netio::capture::{Capture, RecvBatch};
+use rustmap_netio::raw::RawIpSender;
+use rustmap_os::Observations;
+use socket2::{Socket, Type};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+mod machine;
+pub mod packets;
+#[cfg(test)]
+mod sim;
+
+use machine::{Config, Machine, Target};
+use packets::Ports;
+
+/// One host to probe.
+#[derive(Debug, Clone, Copy)]
+pub struct OsRequest {
+    /// The host (IPv4).
+    pub addr: Ipv4Addr,
+    /// An open TCP port the scan found.
+    pub open: Option<u16>,
+    /// A closed TCP port the scan found.
+    pub closed: Option<u16>,
+    /// A closed UDP port the scan found; `None` sends the UDP probe to a high port that is
+    /// seldom open.
+    pub closed_udp: Option<u16>,
+    /// The scan's smoothed round trip to it.
+    pub srtt: Option<Duration>,
+}
+
+/// The UDP port probed when the scan found no closed UDP port.
+pub const DEFAULT_CLOSED_UDP: u16 = 40_125;
+
+/// The stage's sockets, opened before the scan starts (a missing privilege is an error up
+/// front): the raw IP sender, the capture socket and the reserved source ports.
+pub struct OsSockets {
+    sender: RawIpSender,
+    capture: Capture,
+    ports: Ports,
+    _reserved: Vec<Socket>,
+}
+
+impl OsSockets {
+    /// Open the sockets (with `-e`, bound to that interface). Fails without CAP_NET_RAW.
+    pub fn open(origin: &Origin) -> Result<OsSockets, RawScanError> {
+        let (sender, capture) = open_sender_and_capture(origin)?;
+        let mut reserved = Vec::with_capacity(14);
+        let mut tcp = [0u16; 13];
+        for p in &mut tcp {
+            let (s, port) = reserve_port(Type::STREAM)?;
+            reserved.push(s);
+            *p = port;
+        }
+        let (u, udp) = reserve_port(Type::DGRAM)?;
+        let _ = u.set_recv_buffer_size(1);
+        reserved.push(u);
+        let ports = Ports { tcp, udp, icmp_id: rand::rng().random() };
+        Ok(OsSockets { sender, capture, ports, _reserved: reserved })
+    }
+}
+
+type Job = (OsRequest, oneshot::Sender<Observations>);
+
+/// The running stage: hand it hosts, get their observations. Its thread ends when the prober
+/// is dropped (after the hosts in progress) or the scan is cancelled.
+pub struct OsProber {
+    jobs: std_mpsc::Sender<Job>,
+}
+
+impl OsProber {
+    /// Start the stage's thread. `tries` is `--max-os-tries`; `origin` gives the source address.
+    pub fn start(sockets: OsSockets, tries: u8, origin: Origin, cancel: CancellationToken) -> OsProber {
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        let cfg = Config { ports: sockets.ports, tries: tries.max(1), parallel: 32 };
+        let rng = StdRng::from_rng(&mut rand::rng());
+        let _ = std::thread::Builder::new()
+            .name("rustmap-os".into())
+            .spawn(move || drive(sockets, cfg, rng, origin, rx, cancel));
+        OsProber { jobs: tx }
+    }
+
+    /// Probe one host. `None` when the stage stopped (the scan was cancelled) or no source
+    /// address leads to it.
+    pub async fn probe(&self, req: OsRequest) -> Option<Observations> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send((req, tx)).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The longest the driver sleeps without looking at cancellation and new hosts.
+const MAX_WAIT: Duration = Duration::from_millis(10);
+
+fn source_for(addr: Ipv4Addr, origin: &Origin) -> Option<Ipv4Addr> {
+    let ip = IpAddr::V4(addr);
+    let src = origin.source_for(ip).or_else(|| rustmap_netio::route::lookup(ip).ok().map(|r| r.src))?;
+    match src {
+        IpAddr::V4(s) => Some(s),
+        IpAddr::V6(_) => None,
+    }
+}
+
+fn drive(
+    io: OsSockets,
+    cfg: Config,
+    rng: StdRng,
+    origin: Origin,
+    jobs: std_mpsc::Receiver<Job>,
+    cancel: CancellationToken,
+) {
+    let mut m = Machine::new(cfg, rng);
+    let mut waiting: std::collections::HashMap<u64, oneshot::Sender<Observations>> = Default::default();
+    let mut next_id: u64 = 0;
+    let mut buf = vec![0u8; packets::MAX_LEN];
+    let mut rx = RecvBatch::default();
+    let mut open = true;
+    while !cancel.is_cancelled() {
+        loop {
+            let job = if m.is_idle() && open {
+                jobs.recv_timeout(Duration::from_millis(100)).map_err(|e| match e {
+                    std_mpsc::RecvTimeoutError::Timeout => std_mpsc::TryRecvError::Empty,
+                    std_mpsc::RecvTimeoutError::Disconnected => std_mpsc::TryRecvError::Disconnected,
+                })
+            } else {
+                jobs.try_recv()
+            };
+            match job {
+                Ok((req, reply)) => {
+                    // No way there: an empty answer, at once.
+                    let Some(src) = source_for(req.addr, &origin) else {
+                        let _ = reply.send(Observations::default());
+                        continue;
+                    };
+                    next_id += 1;
+                    waiting.insert(next_id, reply);
+                    let target = Target {
+                        addr: req.addr,
+                        src,
+                        open: req.open,
+                        closed: req.closed,
+                        closed_udp: req.closed_udp.unwrap_or(DEFAULT_CLOSED_UDP),
+                        srtt: req.srtt,
+                    };
+                    m.admit(next_id, target);
+                    continue;
+                }
+                Err(std_mpsc::TryRecvError::Empty) => {}
+                Err(std_mpsc::TryRecvError::Disconnected) => open = false,
+            }
+            break;
+        }
+        if !open && m.is_idle() {
+            return;
+        }
+        m.tick(Instant::now());
+        while let Some(t) = m.poll_transmit(Instant::now(), &mut buf) {
+            // A failed send is an unanswered probe: the tests see it as such.
+            let _ = io.sender.send(&buf[..t.len], IpAddr::V4(t.dst));
+        }
+        while let Some((id, obs)) = m.poll_done() {
+            if let Some(reply) = waiting.remove(&id) {
+                let _ = reply.send(obs);
+            }
+        }
+        let now = Instant::now();
+        let wake = m.poll_at().map_or(now + MAX_WAIT, |at| at.min(now + MAX_WAIT));
+        let ms = u16::try_from(wake.saturating_duration_since(now).as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+        let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+        for _ in 0..64 {
+            if !matches!(io.capture.recv_batch(&mut rx), Ok(n) if n > 0) {
+                break;
+            }
+            let now = Instant::now();
+            for k in 0..rx.len() {
+                if let Some((_, frame)) = rx.get(k) {
+                    m.on_packet(frame, now);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! The pipeline's OS detection stage (`-O`): for each finished host that is up, after service
+//! detection (whose OS hints it uses) and before the trace stage. The engine's [`OsProber`]
+//! sends the probes; `rustmap-os` derives the fingerprint and ranks the database's entries; this
+//! side picks the ports, folds guesses and measurements into the host and returns its `OsMatch`
+//! event.
+
+use crate::validate::{ConfigError, ConfigErrorKind};
+use rustmap_engine::os::{OsProber, OsRequest};
+use rustmap_model::config::ScanMode;
+use rustmap_model::{
+    HostResult, HostStatus, OsInfo, OsPortUsed, PortState, Protocol, ScanConfig, ScanEvent, SequenceInfo,
+};
+use rustmap_os::observe::Hint;
+use rustmap_os::sequence::TsClock;
+use rustmap_os::{rank, Database, Fingerprint};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Accuracy from which the best entry is reported as the host's OS (`OS details`), not a guess.
+pub const EXACT: u8 = 95;
+/// Accuracy from which entries are shown as guesses without `--osscan-guess`.
+pub const CLOSE: u8 = 88;
+/// Accuracy from which entries are shown as guesses with `--osscan-guess`.
+pub const GUESS: u8 = 50;
+/// Guesses kept per host.
+pub const MAX_GUESSES: usize = 8;
+
+/// What `-O` and its options asked for, checked.
+#[derive(Debug, Clone)]
+pub struct OsPlan {
+    /// The fingerprint database.
+    pub db: Arc<Database>,
+    /// Only hosts with an open and a closed TCP port (`--osscan-limit`).
+    pub limit: bool,
+    /// Show less likely guesses too (`--osscan-guess`).
+    pub guess: bool,
+    /// Rounds of probes per host (`--max-os-tries`).
+    pub tries: u8,
+}
+
+fn error(
+    field: &'static str,
+    value: impl Into<String>,
+    kind: ConfigErrorKind,
+    message: impl Into<String>,
+) -> ConfigError {
+    ConfigError { field, value: value.into(), kind, message: message.into() }
+}
+
+/// `-O`, `--osscan-limit`, `--osscan-guess`, `--max-os-tries` and `--os-db`. The options need
+/// `-O`; `-O` needs raw sockets and a port scan, and cannot go through a proxy.
+pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, ConfigError> {
+    let o = &c.os;
+    if !o.enabled {
+        let given = [
+            (o.limit, "os.limit", "--osscan-limit"),
+            (o.guess, "os.guess", "--osscan-guess"),
+            (o.max_tries.is_some(), "os.max_tries", "--max-os-tries"),
+            (o.db.is_some(), "os.db", "--os-db"),
+        ];
+        if let Some((_, field, flag)) = given.into_iter().find(|g| g.0) {
+            return Err(error(field, "", ConfigErrorKind::Conflict, format!("{flag} only applies with -O (or -A)")));
+        }
+        return Ok(None);
+    }
+    match c.mode {
+        ScanMode::List => {
+            return Err(error(
+                "os.enabled",
+                "",
+                ConfigErrorKind::Conflict,
+                "-sL sends nothing: -O cannot be combined with it",
+            ))
+        }
+        ScanMode::Ping => {
+            let m = "-O needs a port scan (it probes an open and a closed port the scan found): drop -sn";
+            return Err(error("os.enabled", "", ConfigErrorKind::Conflict, m));
+        }
+        _ => {}
+    }
+    if c.origin.proxy.is_some() {
+        let m = "-O sends raw packets from this machine's own address, which --proxy is there to hide; \
+                 only -sT and -sV go through a proxy";
+        return Err(error("os.enabled", "", ConfigErrorKind::Conflict, m));
+    }
+    if !raw {
+        let m = if c.origin.privileged == Some(false) {
+            "-O sends raw packets, which --unprivileged rules out".to_string()
+        } else {
+            format!(
+                "-O sends raw packets and needs root or CAP_NET_RAW; to run it without sudo, give the binary the \
+                 capabilities once: {} (docs/install.md)",
+                crate::privilege::GRANT_COMMAND
+            )
+        };
+        return Err(error("os.enabled", "-O", ConfigErrorKind::Privilege, m));
+    }
+    let tries = o.max_tries.unwrap_or(2);
+    if !(1..=20).contains(&tries) {
+        return Err(error(
+            "os.max_tries",
+            tries.to_string(),
+            ConfigErrorKind::Invalid,
+            format!("--max-os-tries {tries}: give 1 to 20"),
+        ));
+    }
+    let db = match &o.db {
+        None => Database::builtin(),
+        Some(path) => {
+            let shown = path.display().to_string();
+            let bad = |m: String| error("os.db", shown.clone(), ConfigErrorKind::Invalid, m);
+            let meta = std::fs::metadata(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
+            if meta.len() > rustmap_os::db::MAX_BYTES as u64 {
+                return Err(bad(format!("--os-db {shown}: {} bytes, more than a database may have", meta.len())));
+            }
+            let text = std::fs::read_to_string(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
+            Database::from_json(&text, &shown)
+        }
+    }
+    .map_err(|e| error("os.db", "", ConfigErrorKind::Invalid, format!("OS database: {e}")))?;
+    Ok(Some(OsPlan { db: Arc::new(db), limit: o.limit, guess: o.guess, tries }))
+}
+
+/// The stage: the prober and the plan.
+pub(crate) struct OsStage {
+    prober: OsProber,
+    plan: OsPlan,
+    families: Vec<String>,
+}
+
+/// The first port of `proto` in `state`: shown individually, else the first of the folded ones.
+fn find_port(h: &HostResult, proto: Protocol, state: PortState) -> Option<u16> {
+    h.ports.iter().find(|p| p.protocol == proto && p.state == state).map(|p| p.port).or_else(|| {
+        h.extraports
+            .iter()
+            .filter(|e| e.state == state)
+            .flat_map(|e| e.reasons.iter())
+            .filter(|r| r.protocol == proto)
+            .find_map(|r| r.ports.split([',', '-']).next()?.trim().parse().ok().filter(|p: &u16| *p > 0))
+    })
+}
+
+impl OsStage {
+    pub(crate) fn new(prober: OsProber, plan: OsPlan) -> OsStage {
+        let mut families: Vec<String> =
+            plan.db.entries().iter().flat_map(|e| e.classes.iter().map(|c| c.family.to_ascii_lowercase())).collect();
+        families.sort();
+        families.dedup();
+        OsStage { prober, plan, families }
+    }
+
+    /// Does this host go through the stage?
+    pub(crate) fn wants(&self, h: &HostResult) -> bool {
+        h.status == HostStatus::Up
+            && (!self.plan.limit
+                || (find_port(h, Protocol::Tcp, PortState::Open).is_some()
+                    && find_port(h, Protocol::Tcp, PortState::Closed).is_some()))
+    }
+
+    /// Probe `h`, match its fingerprint, fold guesses and measurements into it, and return its
+    /// `OsMatch` event (none when nothing matched, or the stage stopped).
+    pub(crate) async fn run(&self, h: &mut HostResult, now_unix: i64) -> Vec<ScanEvent> {
+        let open = find_port(h, Protocol::Tcp, PortState::Open);
+        let closed = find_port(h, Protocol::Tcp, PortState::Closed);
+        let closed_udp = find_port(h, Protocol::Udp, PortState::Closed);
+        let mut info = OsInfo::default();
+        if open.is_none() || closed.is_none() {
+            info.warnings.push(
+                "OS detection results may be unreliable: the scan found no open and closed TCP port to probe"
+                    .to_string(),
+            );
+        }
+        let IpAddr::V4(addr) = h.addr else {
+            info.warnings.push("OS detection probes IPv4 hosts only; this IPv6 host was not probed".to_string());
+            h.os_info = Some(Box::new(info));
+            return Vec::new();
+        };
+        let req = OsRequest { addr, open, closed, closed_udp, srtt: h.srtt_us.map(Duration::from_micros) };
+        let Some(mut obs) = self.prober.probe(req).await else { return Vec::new() };
+        obs.hints = self.hints(h);
+        let fp = Fingerprint::from_observations(&obs);
+        for (state, proto, port) in [
+            (PortState::Open, Protocol::Tcp, open),
+            (PortState::Closed, Protocol::Tcp, closed),
+            (
+                PortState::Closed,
+                Protocol::Udp,
+                obs.u1.as_ref().and(Some(closed_udp.unwrap_or(rustmap_engine::os::DEFAULT_CLOSED_UDP))),
+            ),
+        ] {
+            if let Some(port) = port {
+                info.ports_used.push(OsPortUsed { state, protocol: proto, port });
+            }
+        }
+        let ranked = rank(&self.plan.db, &fp, MAX_GUESSES);
+        let floor = if self.plan.guess { GUESS } else { CLOSE };
+        let best = ranked.first().map_or(0, |m| m.accuracy);
+        info.exact = best >= EXACT;
+        let guesses: Vec<_> = ranked
+            .iter()
+            .filter(|m| if info.exact { m.accuracy == best } else { m.accuracy >= floor })
+            .map(|m| m.to_guess())
+            .collect();
+        info.distance = fp.distance;
+        info.uptime_s = fp.uptime_s;
+        info.last_boot_unix = fp.uptime_s.and_then(|u| i64::try_from(u).ok()).map(|u| now_unix - u);
+        info.clock_skew_ppm = fp.skew_ppm.filter(|p| p.is_finite()).map(|p| p.round() as i64);
+        info.tcp_sequence = fp.isn.map(|s| {
+            let values = obs.seq.iter().filter_map(|p| p.reply.as_ref()).map(|r| format!("{:X}", r.seq)).collect();
+            SequenceInfo { class: difficulty_words(s.spread_log2()).into(), index: Some(s.difficulty()), values }
+        });
+        info.ipid_sequence = fp.ipid.map(|c| SequenceInfo {
+            class: c.describe().into(),
+            index: None,
+            values: obs.seq.iter().filter_map(|p| p.reply.as_ref()).map(|r| format!("{:X}", r.ip_id)).collect(),
+        });
+        info.tcp_ts_sequence = fp.ts.map(|c| SequenceInfo {
+            class: match c {
+                TsClock::Zero => "zero timestamps".into(),
+                TsClock::Unrelated => "random offsets".into(),
+                TsClock::Ticking { hz, .. } => format!("{hz}HZ"),
+            },
+            index: None,
+            values: obs
+                .seq
+                .iter()
+                .filter_map(|p| p.reply.as_ref()?.timestamp())
+                .map(|(v, _)| format!("{v:X}"))
+                .collect(),
+        });
+        if fp.tests.get("ts").is_some_and(|v| v == &rustmap_os::Value::Str("none".into())) {
+            info.tcp_ts_sequence =
+                Some(SequenceInfo { class: "none returned (unsupported)".into(), index: None, values: Vec::new() });
+        }
+        if !info.exact {
+            info.fingerprint = Some(fp.tests_json());
+        }
+        if fp.tests.is_empty() {
+            info.warnings.push("OS detection: the host answered none of the OS probes".to_string());
+        }
+        h.os = guesses.clone();
+        h.os_info = Some(Box::new(info));
+        if guesses.is_empty() {
+            return Vec::new();
+        }
+        vec![ScanEvent::OsMatch { addr: h.addr, matches: guesses }]
+    }
+
+    /// What the services found on the host say about its OS: their `ostype`, for families the
+    /// database knows.
+    fn hints(&self, h: &HostResult) -> Vec<Hint> {
+        h.ports
+            .iter()
+            .filter_map(|p| {
+                let os = p.service.as_ref()?.ostype.as_ref()?;
+                self.families.contains(&os.to_ascii_lowercase()).then(|| Hint {
+                    source: format!("{}/{}", p.port, p.protocol.as_str()),
+                    family: os.clone(),
+                    weight: 0,
+                })
+            })
+            .take(rustmap_os::score::MAX_HINTS)
+            .collect()
+    }
+}
+
+/// Words for how hard the ISNs are to predict, from the spread's log2.
+fn difficulty_words(log2_spread: i64) -> &'static str {
+    match log2_spread {
+        i64::MIN..=2 => "Trivial joke",
+        3..=7 => "Easy",
+        8..=12 => "Medium",
+        13..=17 => "Formidable",
+        18..=22 => "Worthy challenge",
+        _ => "Good luck!",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustmap_model::{ExtraPorts, PortResult, Reason, ReasonCount};
+
+    #[test]
+    fn ports_are_found_shown_or_folded() {
+        let mut h = HostResult::new("198.18.0.10".parse().unwrap(), HostStatus::Up, Reason::SynAck);
+        assert_eq!(find_port(&h, Protocol::Tcp, PortState::Open), None);
+        h.ports.push(PortResult::new(Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 64));
+        h.extraports.push(ExtraPorts {
+            state: PortState::Closed,
+            count: 998,
+            reasons: vec![ReasonCount {
+                reason: Reason::Reset,
+                protocol: Protocol::Tcp,
+                count: 998,
+                ports: "1-21,23-999".into(),
+            }],
+        });
+        assert_eq!(find_port(&h, Protocol::Tcp, PortState::Open), Some(22));
+        assert_eq!(find_port(&h, Protocol::Tcp, PortState::Closed), Some(1));
+        assert_eq!(find_port(&h, Protocol::Udp, PortState::Closed), None);
+    }
+
+    fn cfg(args: impl FnOnce(&mut ScanConfig)) -> ScanConfig {
+        let mut c = ScanConfig { targets: vec!["127.0.0.1".into()], ..ScanConfig::default() };
+        args(&mut c);
+        c
+    }
+
+    #[test]
+    fn plans_are_checked() {
+        assert!(os_plan(&cfg(|_| {}), true).unwrap().is_none());
+        let e = os_plan(&cfg(|c| c.os.guess = true), true).unwrap_err();
+        assert_eq!((e.field, e.kind), ("os.guess", ConfigErrorKind::Conflict));
+        let e = os_plan(&cfg(|c| c.os.enabled = true), false).unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::Privilege);
+        let e = os_plan(&cfg(|c| (c.os.enabled, c.mode) = (true, ScanMode::Ping)), true).unwrap_err();
+        assert!(e.message.contains("-sn"), "{e}");
+        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.max_tries) = (true, Some(0))), true).unwrap_err();
+        assert_eq!((e.field, e.value.as_str()), ("os.max_tries", "0"));
+        let p = os_plan(&cfg(|c| c.os.enabled = true), true).unwrap().unwrap();
+        assert_eq!(p.tries, 2);
+        assert!(!p.db.entries().is_empty());
+    }
+
+    #[test]
+    fn a_bad_database_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("os.json");
+        std::fs::write(&f, r#"{"format":"rustmap-os-db","version":1,"entries":[{"id":"x"}]}"#).unwrap();
+        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(f.clone()))), true).unwrap_err();
+        assert_eq!(e.field, "os.db");
+        assert!(e.message.contains("os.json"), "{e}");
+        let missing = dir.path().join("nope.json");
+        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(missing))), true).unwrap_err();
+        assert!(e.message.contains("nope.json"), "{e}");
+    }
+}
