@@ -8,7 +8,7 @@ Ratios from one run of this script are the figures to compare: the machines are 
 Usage (as root, from the repository root):
     python3 bench/bench.py [--runs 5] [--only NAME ...] [--keep-lab]
 
-NAME: connect, syn, sweep, input, udp, sctp, discovery, version (-sV), rate (--max-rate) (in the lab), anyip (a /16 where every address answers, in
+NAME: connect, syn, sweep, input, udp, sctp, discovery, version (-sV), rate (--max-rate), scripts, os (-O) (in the lab), anyip (a /16 where every address answers, in
 namespaces of its own: bench/anyip.py).
 
 Safety: every command runs inside the lab's scanner namespace (no route out); targets are lab
@@ -330,6 +330,37 @@ def bench_scripts(runs):
           f"{sorted(mine & theirs)} | (nmap runs: {nmap_runs}) |", flush=True)
 
 
+def os_families_xml(xml):
+    """{address: family of the best <osmatch>} from an -oX with -O (ours or nmap's)."""
+    out = {}
+    for m in re.finditer(r'<host\b.*?</host>', xml, re.S):
+        addr = re.search(r'<address addr="([^"]+)" addrtype="ipv4"', m.group(0))
+        fam = re.search(r'<osclass [^>]*osfamily="([^"]+)"', m.group(0))
+        if addr:
+            out[addr.group(1)] = fam.group(1) if fam else None
+    return out
+
+
+def bench_os(runs):
+    """-O of the lab's Linux hosts with an open and a closed port (h10 one hop away, h20 behind two
+    routers, h14), all three in one scan, against nmap -O -T4 on the same ports; every host must
+    come out Linux in both."""
+    hosts = ["198.18.0.10", "198.18.2.10", "198.18.0.14"]
+    args = ["-n", "-Pn", "-sS", "-O", "-p", "22,389,1", "-oX", "-"]
+
+    def check(out):
+        fams = os_families_xml(out)
+        if any(fams.get(h) != "Linux" for h in hosts):
+            raise SystemExit(f"WRONG OS families: {fams}")
+
+    ours = median_of(runs, [RUSTMAP, "--no-db"] + args + hosts, check)
+    nmap = median_of(runs, ["nmap", "-T4"] + args + hosts, check)
+    row("-O of 3 Linux hosts (1 and 3 hops)", ours, nmap, "nmap -O -T4")
+    one = median_of(runs, [RUSTMAP, "--no-db"] + args + hosts[:1], check=None)
+    nmap_one = median_of(runs, ["nmap", "-T4"] + args + hosts[:1], check=None)
+    row("-O of h10 alone", one, nmap_one, "nmap -O -T4")
+
+
 def tx_packets(pid):
     """Frames sent from eth0 of the network namespace process `pid` is in (read from the root
     namespace through /proc, so sampling costs no process start)."""
@@ -388,7 +419,7 @@ def bench_rate(runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery version rate scripts anyip")
+    ap.add_argument("--only", nargs="*", default=None, help="connect syn sweep input udp sctp discovery version rate scripts os anyip")
     ap.add_argument("--keep-lab", action="store_true")
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -399,7 +430,8 @@ def main():
                    "sweep": lambda: bench_sweep(a.runs), "input": bench_input_list,
                    "udp": lambda: bench_udp(a.runs), "sctp": lambda: bench_sctp(a.runs),
                    "discovery": lambda: bench_discovery(a.runs), "version": lambda: bench_version(a.runs),
-                   "rate": lambda: bench_rate(a.runs), "scripts": lambda: bench_scripts(a.runs)}
+                   "rate": lambda: bench_rate(a.runs), "scripts": lambda: bench_scripts(a.runs),
+                   "os": lambda: bench_os(a.runs)}
     wanted = [n for n in lab_benches if a.only is None or n in a.only]
     started_lab = False
     if wanted and not lab_up():

@@ -87,7 +87,6 @@ def test_config_takes_the_flat_words_and_every_section() -> None:
         ({"discovery": {"skp": True}}, rustmap.ConfigError, "discovery"),
         ({"max_rate": -5.0}, rustmap.ConfigError, "timing.max_rate"),
         ({"profile": "no-such-profile"}, rustmap.ConfigError, "profile"),
-        ({"os_detection": True}, rustmap.UnsupportedError, "os_detection"),
         ({"exclude": "10.0.0.0/40"}, rustmap.TargetError, "exclude"),
     ],
 )
@@ -99,11 +98,12 @@ def test_bad_values_raise_the_mapped_exception_naming_the_field(options: dict[st
     assert isinstance(e.value, rustmap.RustmapError) and e.value.message
 
 
-def test_os_detection_is_refused_clearly_not_ignored() -> None:
-    with pytest.raises(rustmap.UnsupportedError) as e:
-        rustmap.scan("127.0.0.1", os_detection=True)
-    assert e.value.kind == "unsupported" and "not supported yet" in str(e.value)
-    assert issubclass(rustmap.UnsupportedError, rustmap.ConfigError)
+def test_os_detection_without_raw_sockets_is_refused_naming_why() -> None:
+    # -O sends raw packets: unprivileged it is a PrivilegeError, never silently skipped.
+    with pytest.raises(rustmap.PrivilegeError) as e:
+        rustmap.ScanConfig(targets="127.0.0.1", os_detection=True, origin={"privileged": False})
+    assert e.value.field == "os.enabled" and "raw packets" in str(e.value)
+    assert e.value.kind == "privilege"
     # os_detection=False is fine.
     rustmap.ScanConfig(targets="127.0.0.1", os_detection=False)
 

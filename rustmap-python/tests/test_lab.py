@@ -67,15 +67,16 @@ def test_guide_sync_example_prints_the_labs_open_ports_and_services(lab: dict[st
         assert f"  {port}/tcp open {truth[port]}" in out.stdout, (port, out.stdout)
 
 
-def test_guide_async_example_refuses_os_detection_clearly(lab: dict[str, Any]) -> None:
-    code = "import rustmap\n" + guide_examples()["async"].replace('"10.0.0.1"', f'"{H11}"')
+def test_guide_async_example_prints_the_os(lab: dict[str, Any]) -> None:
+    code = "import rustmap\n" + guide_examples()["async"].replace('"10.0.0.1"', f'"{H10}"')
     out = run_python(code)
-    assert out.returncode != 0
-    assert "rustmap.errors.UnsupportedError: os_detection (-O) is not supported yet" in out.stderr
-    # Without os_detection the example runs; the fingerprint is None until OS detection lands.
+    assert out.returncode == 0, out.stderr
+    # h10 runs the lab machine's Linux kernel: the built-in database's Linux entry.
+    assert out.stdout.strip() == f"{H10}: Linux 4.10 - 6.x", out.stdout
+    # Without os_detection the fingerprint is None.
     out = run_python(code.replace(", os_detection=True", ""))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == f"{H11}: None"
+    assert out.stdout.strip() == f"{H10}: None"
 
 
 def test_guide_stream_example_prints_every_host_up(lab: dict[str, Any]) -> None:

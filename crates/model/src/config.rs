@@ -120,6 +120,7 @@ impl ScanConfig {
         add(!self.target_files.is_empty(), "target_files");
         add(!self.exclude_files.is_empty(), "exclude_files");
         add(!self.service.probe_db.is_empty(), "service.probe_db");
+        add(self.os.db.is_some(), "os.db");
         add(!self.output.files.is_empty() || self.output.all_base.is_some(), "output.files");
         add(self.path.topology.is_some() || self.path.topology_output.is_some(), "path.topology");
         add(self.scripts.args_file.is_some(), "scripts.args_file");
@@ -137,6 +138,7 @@ impl ScanConfig {
         self.target_files.clear();
         self.exclude_files.clear();
         self.service.probe_db.clear();
+        self.os.db = None;
         self.scripts.args_file = None;
         if self.scripts.select.as_deref().is_some_and(selects_files) {
             self.scripts.select = None;
@@ -595,12 +597,13 @@ mod tests {
         assert!(c.file_fields().is_empty());
         c.target_files.push("hosts.txt".into());
         c.service.probe_db.push("extra.rmp".into());
+        c.os.db = Some("os.json".into());
         c.output.all_base = Some("scan".into());
         c.scripts.args_file = Some("args.txt".into());
         c.scripts.select = Some("default, ./mine/".into());
         assert_eq!(
             c.file_fields(),
-            ["target_files", "service.probe_db", "output.files", "scripts.args_file", "scripts.select"]
+            ["target_files", "service.probe_db", "os.db", "output.files", "scripts.args_file", "scripts.select"]
         );
         c.clear_input_files();
         // The outputs stay (they are written, not read); the selection lost its path.

@@ -203,3 +203,102 @@ pub(crate) fn write_xml(o: &mut impl Write, h: &HostResult) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustmap_model::{HostStatus, OsClass, OsInfo, Reason, SequenceInfo};
+
+    fn class(vendor: &str, family: &str, gen: &str, cpe: &str) -> OsClass {
+        OsClass {
+            vendor: vendor.into(),
+            family: family.into(),
+            generation: Some(gen.into()),
+            device_type: "general purpose".into(),
+            cpe: vec![cpe.into()],
+        }
+    }
+
+    fn host(exact: bool) -> HostResult {
+        let mut h = HostResult::new("198.18.0.10".parse().unwrap(), HostStatus::Up, Reason::SynAck);
+        h.os = vec![
+            OsGuess {
+                name: "Linux 4.10 - 6.x".into(),
+                accuracy: if exact { 98 } else { 91 },
+                classes: vec![
+                    class("Linux", "Linux", "5.X", "cpe:/o:linux:linux_kernel:5"),
+                    class("Linux", "Linux", "6.X", "cpe:/o:linux:linux_kernel:6"),
+                ],
+            },
+            OsGuess {
+                name: "FreeBSD 13.x - 14.x".into(),
+                accuracy: 89,
+                classes: vec![class("FreeBSD", "FreeBSD", "13.X", "cpe:/o:freebsd:freebsd:13")],
+            },
+        ];
+        if exact {
+            h.os.truncate(1);
+        }
+        h.os_info = Some(Box::new(OsInfo {
+            exact,
+            distance: Some(3),
+            uptime_s: Some(86_400 * 2),
+            last_boot_unix: Some(1_700_000_000),
+            tcp_sequence: Some(SequenceInfo {
+                class: "Good luck!".into(),
+                index: Some(259),
+                values: vec!["1A".into()],
+            }),
+            ipid_sequence: Some(SequenceInfo { class: "All zeros".into(), index: None, values: vec!["0".into()] }),
+            fingerprint: (!exact).then(|| "{\"ttl\":64}".to_string()),
+            ..OsInfo::default()
+        }));
+        h
+    }
+
+    #[test]
+    fn an_exact_match_reads_as_nmaps() {
+        let lines = normal_lines(&host(true), 1);
+        assert_eq!(lines[0], "Device type: general purpose");
+        assert_eq!(lines[1], "Running: Linux 5.X|6.X");
+        assert_eq!(lines[2], "OS CPE: cpe:/o:linux:linux_kernel:5 cpe:/o:linux:linux_kernel:6");
+        assert_eq!(lines[3], "OS details: Linux 4.10 - 6.x");
+        assert!(lines[4].starts_with("Uptime guess: 2.000 days (since "), "{}", lines[4]);
+        assert_eq!(lines[5], "TCP Sequence Prediction: Difficulty=259 (Good luck!)");
+        assert_eq!(lines[6], "IP ID Sequence Generation: All zeros");
+        assert_eq!(lines.len(), 7);
+        // Without -v, no uptime or sequences.
+        assert_eq!(normal_lines(&host(true), 0).len(), 4);
+    }
+
+    #[test]
+    fn guesses_say_so_and_show_the_fingerprint() {
+        let lines = normal_lines(&host(false), 0);
+        assert_eq!(lines[1], "Running (JUST GUESSING): Linux 5.X|6.X (91%), FreeBSD 13.X (89%)");
+        assert_eq!(lines[3], "Aggressive OS guesses: Linux 4.10 - 6.x (91%), FreeBSD 13.x - 14.x (89%)");
+        assert_eq!(lines[4], "No exact OS matches for host (test conditions non-ideal).");
+        assert_eq!(lines.last().map(String::as_str), Some("{\"ttl\":64}"));
+    }
+
+    #[test]
+    fn xml_elements_and_escaping() {
+        let mut h = host(false);
+        h.os[0].name = "Linux <6> & \"co\"".into();
+        let mut out = Vec::new();
+        write_xml(&mut out, &h).unwrap();
+        let x = String::from_utf8(out).unwrap();
+        assert!(
+            x.contains("<osmatch name=\"Linux &lt;6&gt; &amp; &quot;co&quot;\" accuracy=\"91\" line=\"1\">"),
+            "{x}"
+        );
+        assert!(x.contains("<osclass type=\"general purpose\" vendor=\"Linux\" osfamily=\"Linux\" osgen=\"5.X\" accuracy=\"91\"><cpe>cpe:/o:linux:linux_kernel:5</cpe></osclass>"), "{x}");
+        assert!(x.contains("<osfingerprint fingerprint=\"{&quot;ttl&quot;:64}\"/>"), "{x}");
+        assert!(x.contains("<uptime seconds=\"172800\" lastboot=\""), "{x}");
+        assert!(x.contains("<tcpsequence index=\"259\" difficulty=\"Good luck!\" values=\"1A\"/>"), "{x}");
+        assert!(x.contains("<ipidsequence class=\"All zeros\" values=\"0\"/>"), "{x}");
+        // No -O: nothing.
+        let mut out = Vec::new();
+        write_xml(&mut out, &HostResult::new("198.18.0.1".parse().unwrap(), HostStatus::Up, Reason::SynAck)).unwrap();
+        assert!(out.is_empty());
+    }
+}

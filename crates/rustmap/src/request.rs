@@ -215,13 +215,8 @@ impl ScanRequest {
         if let Some(v) = self.service_detection {
             c.service.enabled = v;
         }
-        if self.os_detection == Some(true) {
-            return Err(ConfigError {
-                field: "os_detection",
-                value: "true".into(),
-                kind: ConfigErrorKind::Unsupported,
-                message: "os_detection (-O) is not supported yet".into(),
-            });
+        if let Some(v) = self.os_detection {
+            c.os.enabled = v;
         }
         if let Some(t) = &self.timing {
             c.timing.template = Some(timing_of(t)?);
@@ -341,17 +336,18 @@ mod tests {
             (r#"{"targets": "x", "timing": 9}"#, "timing"),
             (r#"{"targets": "x", "timing": "fast"}"#, "timing"),
             (r#"{"targets": "x", "profile": "nope"}"#, "profile"),
-            (r#"{"targets": "x", "os_detection": true}"#, "os_detection"),
         ] {
             let e = req(json).unwrap_err();
             assert_eq!(e.field, field, "{json}: {e}");
         }
         assert!(serde_json::from_str::<ScanRequest>(r#"{"target": "x"}"#).is_err(), "unknown fields are refused");
-        let (_, notes) = serde_json::from_str::<ScanRequest>(r#"{"targets": "x", "profile": "full-audit"}"#)
+        // The profile's OS detection is built: it is set, and nothing is noted as left out.
+        let (c, notes) = serde_json::from_str::<ScanRequest>(r#"{"targets": "x", "profile": "full-audit"}"#)
             .unwrap()
             .into_config(None)
             .unwrap();
-        assert!(notes.iter().any(|n| n.contains("OS detection")), "{notes:?}");
+        assert!(c.os.enabled && notes.is_empty(), "{notes:?}");
+        assert!(req(r#"{"targets": "x", "os_detection": true}"#).unwrap().os.enabled);
     }
 
     #[test]

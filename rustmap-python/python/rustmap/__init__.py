@@ -16,8 +16,8 @@
 - ``parse_targets([...])`` → the addresses the targets expand to
 - exceptions in ``rustmap.errors`` (``ConfigError``, ``TargetError``, ``UnsupportedError``, ...)
 
-OS detection (``os_detection=True``) is not built into RustMap yet: it raises
-``UnsupportedError``, and ``host.os_fingerprint`` is ``None``. The GIL is released while a scan
+OS detection (``os_detection=True``, root or CAP_NET_RAW) fills ``host.os_fingerprint`` (the
+best guess's name) and ``host.os_matches``. The GIL is released while a scan
 runs; Ctrl-C cancels it. docs/python.md in RustMap's repository has the whole guide.
 """
 

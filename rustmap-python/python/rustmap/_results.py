@@ -247,13 +247,13 @@ class Host(_View):
 
     @property
     def os_matches(self) -> list[JsonDict]:
-        """OS guesses, best first (``name``, ``accuracy``, ``classes``): empty until RustMap has OS detection."""
+        """OS guesses, best first (``name``, ``accuracy``, ``classes``): filled by ``os_detection=True``."""
         return [dict(o) for o in self._data.get("os", [])]
 
     @property
     def os_fingerprint(self) -> Optional[str]:
-        """The best OS guess's name, or ``None``: OS detection is not built into RustMap yet, so
-        this is always ``None`` for now (``os_detection=True`` raises ``UnsupportedError``)."""
+        """The best OS guess's name (``os_detection=True``, which needs root or CAP_NET_RAW), or
+        ``None`` without OS detection or when no entry of the database matched well enough."""
         guesses = self._data.get("os", [])
         return str(guesses[0]["name"]) if guesses else None
 

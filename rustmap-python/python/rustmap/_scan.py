@@ -82,8 +82,8 @@ class ScanConfig:
     - ``ports``: as ``-p`` takes them (``"22,80,443"``, ``"1-1000"``, ``"U:53,T:80"``), or an int or a list;
     - ``top_ports``: the N most common ports; ``scan_type``: ``"syn"``, ``"connect"``, ``"udp"``,
       nmap's letters (``"S"``, ``"sT"``, ``"SU"``) or a list of them;
-    - ``service_detection``: ``-sV``; ``os_detection``: ``-O`` (not built yet: ``True`` raises
-      ``UnsupportedError``); ``timing``: 0-5, ``"T4"`` or ``"aggressive"``;
+    - ``service_detection``: ``-sV``; ``os_detection``: ``-O`` (raw packets: root or CAP_NET_RAW,
+      else ``PrivilegeError``); ``timing``: 0-5, ``"T4"`` or ``"aggressive"``;
     - ``skip_discovery`` (``-Pn``), ``exclude``, ``max_rate``, ``min_rate``, ``open_only`` (``--open``);
     - ``scripts``: as ``--script`` (``"default"``, ``"http-title,ssh-hostkey"``), ``script_args``: as
       ``--script-args`` (``"http-title.url=/admin"``); results in ``port.scripts`` and ``host.scripts``;
@@ -166,8 +166,8 @@ def scan(
 
     ``targets`` is an address, block, range or name (``"192.168.1.0/24"``, ``"10.0.0.1-5"``), a list
     of them, or a ``ScanConfig`` (then give no other arguments). ``ports`` takes ``-p``'s syntax;
-    ``service_detection`` is ``-sV``; ``timing`` is 0-5 or ``"T4"``; ``os_detection`` is not built yet
-    (``True`` raises ``UnsupportedError``). ``**more`` takes every other ``ScanConfig`` keyword
+    ``service_detection`` is ``-sV``; ``timing`` is 0-5 or ``"T4"``; ``os_detection`` is ``-O`` (root or
+    CAP_NET_RAW). ``**more`` takes every other ``ScanConfig`` keyword
     (``scan_type="connect"``, ``skip_discovery=True``, ``top_ports=100``, ``max_rate=500``, ...).
 
     Returns a ``ScanResult``: ``result.hosts`` (hosts that are up), each with ``ip``, ``status``,

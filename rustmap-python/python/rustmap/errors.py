@@ -5,7 +5,7 @@
     RustmapError
     ├── ConfigError (also a ValueError)     the configuration is wrong; .field names the option
     │   ├── TargetError                     a target or exclusion that does not parse or expand
-    │   ├── UnsupportedError                an option RustMap does not do yet (os_detection)
+    │   ├── UnsupportedError                an option RustMap does not do yet
     │   ├── PrivilegeError                  the option needs raw-socket privilege (root/CAP_NET_RAW)
     │   └── UnknownOptionError (also a TypeError)   a keyword argument that names no option
     └── ScanError (also a RuntimeError)     the scan could not start (sockets, proxy) or failed
@@ -58,7 +58,7 @@ class TargetError(ConfigError):
 
 
 class UnsupportedError(ConfigError):
-    """An option RustMap recognizes but does not implement yet (``os_detection=True``)."""
+    """An option RustMap recognizes but does not implement yet."""
 
 
 class PrivilegeError(ConfigError):

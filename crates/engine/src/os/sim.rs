@@ -263,3 +263,23 @@ fn stray_and_hostile_packets_are_ignored() {
     };
     assert!(obs.seq[0].reply.is_none(), "the answer from the wrong port was not taken");
 }
+
+/// The fuzz target's seeds (`fuzz/seeds/os_answers`, first byte the mode) are answers the parser
+/// takes, for the ports the target uses — so fuzzing starts from inside the parser, not at its
+/// first check.
+#[test]
+fn the_fuzz_seeds_are_real_answers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/os_answers");
+    for (name, kind) in [("synack", "tcp"), ("rst", "tcp"), ("echo", "echo"), ("unreach", "unreach")] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let got = packets::parse(&ports(), &bytes[1..], Duration::ZERO);
+        let ok = match (kind, &got) {
+            ("tcp", Some(packets::Answer::Tcp { .. })) | ("echo", Some(packets::Answer::Echo { .. })) => true,
+            ("unreach", Some(packets::Answer::Unreach { reply, .. })) => reply.quoted_data_ok && reply.quoted_id_ok,
+            _ => false,
+        };
+        assert!(ok, "{name}: {got:?}");
+    }
+    let db = std::fs::read(dir.join("database")).unwrap();
+    assert!(Database::from_json(std::str::from_utf8(&db[1..]).unwrap(), "seed").is_ok());
+}
