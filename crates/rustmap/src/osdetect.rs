@@ -247,22 +247,67 @@ impl OsStage {
         vec![ScanEvent::OsMatch { addr: h.addr, matches: guesses }]
     }
 
-    /// What the services found on the host say about its OS: their `ostype`, for families the
-    /// database knows.
+    /// What the services found on the host say about its OS, one hint per port, for families
+    /// the database knows: see [`service_family`].
     fn hints(&self, h: &HostResult) -> Vec<Hint> {
         h.ports
             .iter()
             .filter_map(|p| {
-                let os = p.service.as_ref()?.ostype.as_ref()?;
-                self.families.contains(&os.to_ascii_lowercase()).then(|| Hint {
+                let family = service_family(p.service.as_ref()?)?;
+                self.families.contains(&family.to_ascii_lowercase()).then(|| Hint {
                     source: format!("{}/{}", p.port, p.protocol.as_str()),
-                    family: os.clone(),
+                    family: family.to_string(),
                     weight: 0,
                 })
             })
             .take(rustmap_os::score::MAX_HINTS)
             .collect()
     }
+}
+
+/// The OS family a service's detection names, in this order: its `ostype` (what the match rule
+/// says: `OS: Linux`), an OS CPE (`cpe:/o:linux:linux_kernel`, `cpe:/o:microsoft:windows_10`),
+/// then distribution or platform words in its product and extra info (an SSH banner's
+/// `Debian-5`, an HTTP `Server: Microsoft-IIS/10.0`, `Win64`).
+fn service_family(s: &rustmap_model::ServiceInfo) -> Option<&'static str> {
+    const CPES: [(&str, &str); 9] = [
+        ("cpe:/o:linux:", "Linux"),
+        ("cpe:/o:debian:", "Linux"),
+        ("cpe:/o:canonical:", "Linux"),
+        ("cpe:/o:redhat:", "Linux"),
+        ("cpe:/o:microsoft:windows", "Windows"),
+        ("cpe:/o:freebsd:", "FreeBSD"),
+        ("cpe:/o:openbsd:", "OpenBSD"),
+        ("cpe:/o:apple:mac", "macOS"),
+        ("cpe:/o:cisco:ios", "IOS"),
+    ];
+    const WORDS: [(&str, &str); 12] = [
+        ("debian", "Linux"),
+        ("ubuntu", "Linux"),
+        ("red hat", "Linux"),
+        ("centos", "Linux"),
+        ("fedora", "Linux"),
+        ("raspbian", "Linux"),
+        ("microsoft-iis", "Windows"),
+        ("microsoft windows", "Windows"),
+        ("win64", "Windows"),
+        ("win32", "Windows"),
+        ("for_windows", "Windows"),
+        ("freebsd", "FreeBSD"),
+    ];
+    if let Some(os) = &s.ostype {
+        let lower = os.to_ascii_lowercase();
+        let known = ["Linux", "Windows", "FreeBSD", "OpenBSD", "macOS", "IOS"];
+        if let Some(f) = known.into_iter().find(|k| k.to_ascii_lowercase() == lower) {
+            return Some(f);
+        }
+    }
+    if let Some(f) = s.cpe.iter().find_map(|c| CPES.iter().find(|(p, _)| c.starts_with(p)).map(|(_, f)| *f)) {
+        return Some(f);
+    }
+    let text = format!("{} {}", s.product.as_deref().unwrap_or(""), s.extrainfo.as_deref().unwrap_or(""))
+        .to_ascii_lowercase();
+    WORDS.iter().find(|(w, _)| text.contains(w)).map(|(_, f)| *f)
 }
 
 /// Words for how hard the ISNs are to predict, from the spread's log2.
@@ -300,6 +345,23 @@ mod tests {
         assert_eq!(find_port(&h, Protocol::Tcp, PortState::Open), Some(22));
         assert_eq!(find_port(&h, Protocol::Tcp, PortState::Closed), Some(1));
         assert_eq!(find_port(&h, Protocol::Udp, PortState::Closed), None);
+    }
+
+    #[test]
+    fn services_hint_at_their_os() {
+        let s = |product: &str, extra: &str, ostype: Option<&str>, cpe: &[&str]| rustmap_model::ServiceInfo {
+            product: Some(product.into()),
+            extrainfo: Some(extra.into()),
+            ostype: ostype.map(String::from),
+            cpe: cpe.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(service_family(&s("OpenSSH", "protocol 2.0", Some("Linux"), &[])), Some("Linux"));
+        assert_eq!(service_family(&s("OpenSSH", "Debian 5", None, &[])), Some("Linux"));
+        assert_eq!(service_family(&s("httpd", "", None, &["cpe:/o:microsoft:windows_10"])), Some("Windows"));
+        assert_eq!(service_family(&s("Microsoft-IIS httpd", "", None, &[])), Some("Windows"));
+        assert_eq!(service_family(&s("nginx", "", None, &["cpe:/a:igor_sysoev:nginx:1.26"])), None);
+        assert_eq!(service_family(&s("x", "", Some("Unix"), &[])), None, "not a family of the database");
     }
 
     fn cfg(args: impl FnOnce(&mut ScanConfig)) -> ScanConfig {
