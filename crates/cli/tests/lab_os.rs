@@ -35,7 +35,9 @@ fn linux_hosts_direct_and_behind_two_routers() {
     let Some(_lab) = lab() else { return };
     let dir = tempfile::tempdir().unwrap();
     let xml = dir.path().join("os.xml");
-    let v = json_scan(&["-O", "-p", "22,80,1", "--oX", xml.to_str().unwrap(), H10, H20]);
+    let gnmap = dir.path().join("os.gnmap");
+    let v =
+        json_scan(&["-O", "-p", "22,80,1", "--oX", xml.to_str().unwrap(), "--oG", gnmap.to_str().unwrap(), H10, H20]);
     for (addr, hops) in [(H10, 1), (H20, 3)] {
         let h = host(&v, addr);
         let (name, accuracy, family) = best(h);
@@ -61,6 +63,14 @@ fn linux_hosts_direct_and_behind_two_routers() {
     assert!(host(&v, H20)["os_info"]["last_boot_unix"].is_i64());
     // h10 has Linux's default (random offsets): no uptime rather than a wrong one.
     assert!(host(&v, H10)["os_info"].get("uptime_s").is_none(), "{}", host(&v, H10)["os_info"]);
+
+    // Grepable: nmap's OS, Seq Index and IP ID Seq fields on each host's ports line.
+    let g = std::fs::read_to_string(&gnmap).unwrap();
+    for addr in [H10, H20] {
+        let line = g.lines().find(|l| l.starts_with(&format!("Host: {addr} ")) && l.contains("Ports:")).unwrap();
+        assert!(line.contains("\tOS: Linux 4.10 - 6.x\tSeq Index: "), "{line}");
+        assert!(line.ends_with("\tIP ID Seq: All zeros"), "{line}");
+    }
 
     // XML: nmap's elements, valid against nmap's DTD.
     let text = std::fs::read_to_string(&xml).unwrap();

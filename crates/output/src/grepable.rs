@@ -5,6 +5,7 @@
 //! Host: 198.18.0.10 ()<TAB>Status: Up
 //! Host: 198.18.0.10 ()<TAB>Ports: 22/open/tcp//ssh///, 80/open/tcp//http///<TAB>Ignored State: closed (998)
 //! Host: 198.18.0.10 ()<TAB>Ports: 22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u3 (protocol 2.0)/   (with -sV)
+//! ...<TAB>Ignored State: closed (998)<TAB>OS: Linux 4.10 - 6.x<TAB>Seq Index: 259<TAB>IP ID Seq: All zeros   (with -O)
 //! # RustMap done at Sat Nov 21 14:23:01 2026 -- 1 IP address (1 host up) scanned in 0.52 seconds
 //! ```
 //! (`<TAB>` stands for a tab character.) With `--cloud` the status line ends with
@@ -62,6 +63,19 @@ impl<W: Write + Send> GrepableWriter<W> {
         // nmap names only the largest folded state.
         if let Some(e) = h.extraports.iter().max_by_key(|e| e.count) {
             line.push_str(&format!("\tIgnored State: {} ({})", e.state, e.count));
+        }
+        // -O, as nmap: the guesses' names, the ISN difficulty and the IP ID class.
+        if !h.os.is_empty() {
+            let names: Vec<String> = h.os.iter().map(|g| field(&g.name)).collect();
+            line.push_str(&format!("\tOS: {}", names.join(" | ")));
+        }
+        if let Some(info) = &h.os_info {
+            if let Some(i) = info.tcp_sequence.as_ref().and_then(|t| t.index) {
+                line.push_str(&format!("\tSeq Index: {i}"));
+            }
+            if let Some(c) = &info.ipid_sequence {
+                line.push_str(&format!("\tIP ID Seq: {}", field(&c.class)));
+            }
         }
         writeln!(self.out, "{line}")
     }

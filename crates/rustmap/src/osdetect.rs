@@ -305,8 +305,8 @@ fn service_family(s: &rustmap_model::ServiceInfo) -> Option<&'static str> {
     if let Some(f) = s.cpe.iter().find_map(|c| CPES.iter().find(|(p, _)| c.starts_with(p)).map(|(_, f)| *f)) {
         return Some(f);
     }
-    let text = format!("{} {}", s.product.as_deref().unwrap_or(""), s.extrainfo.as_deref().unwrap_or(""))
-        .to_ascii_lowercase();
+    let text =
+        format!("{} {}", s.product.as_deref().unwrap_or(""), s.extrainfo.as_deref().unwrap_or("")).to_ascii_lowercase();
     WORDS.iter().find(|(w, _)| text.contains(w)).map(|(_, f)| *f)
 }
 
