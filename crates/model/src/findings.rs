@@ -75,6 +75,12 @@ pub struct OsInfo {
     /// Why the result may be poor (no open or no closed port, no answers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How many tests the best guess agreed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_agreed: Option<u32>,
+    /// The tests the best guess did not agree on: `name: expected E, seen V`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub best_differs: Vec<String>,
 }
 
 /// A port OS detection used (`<portused state proto portid>`).

@@ -88,6 +88,23 @@ pub enum Expect {
     Range(Range),
 }
 
+impl std::fmt::Display for Expect {
+    /// `64`, `a|b|c`, `14480..65535` (`..9`, `20..` with one bound).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Is(v) => write!(f, "{v}"),
+            Expect::AnyOf(list) => {
+                let words: Vec<String> = list.iter().map(Value::to_string).collect();
+                write!(f, "{}", words.join("|"))
+            }
+            Expect::Range(r) => {
+                let b = |x: Option<i64>| x.map(|v| v.to_string()).unwrap_or_default();
+                write!(f, "{}..{}", b(r.min), b(r.max))
+            }
+        }
+    }
+}
+
 /// An inclusive range of numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -378,6 +395,8 @@ mod tests {
         assert!(e.tests["isn.spread"].admits(&Value::Int(31)));
         assert!(!e.tests["isn.spread"].admits(&Value::Int(3)));
         assert_eq!(db.weight(e, "ttl"), 20);
+        let shown: Vec<String> = ["ttl", "seq1.win", "isn.spread"].iter().map(|t| e.tests[*t].to_string()).collect();
+        assert_eq!(shown, ["64", "1|2", "20.."]);
     }
 
     fn err(text: &str) -> String {

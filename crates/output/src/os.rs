@@ -129,6 +129,15 @@ pub(crate) fn normal_lines(h: &HostResult, verbosity: u8) -> Vec<String> {
             out.push(format!("IP ID Sequence Generation: {}", neutralize(&i.class)));
         }
     }
+    // -v: which tests the best guess agreed on and which it did not.
+    if let (true, Some(agreed), Some(best)) = (verbosity > 0, info.best_agreed, guesses.first()) {
+        let differs = if info.best_differs.is_empty() {
+            "none differ".to_string()
+        } else {
+            format!("differ: {}", neutralize(&info.best_differs.join("; ")))
+        };
+        out.push(format!("OS match tests ({}): {agreed} agree, {differs}", neutralize(&best.name)));
+    }
     out
 }
 
@@ -251,6 +260,8 @@ mod tests {
             }),
             ipid_sequence: Some(SequenceInfo { class: "All zeros".into(), index: None, values: vec!["0".into()] }),
             fingerprint: (!exact).then(|| "{\"ttl\":64}".to_string()),
+            best_agreed: Some(70),
+            best_differs: if exact { vec![] } else { vec!["ecn.ece: expected true, seen false".into()] },
             ..OsInfo::default()
         }));
         h
@@ -266,7 +277,8 @@ mod tests {
         assert!(lines[4].starts_with("Uptime guess: 2.000 days (since "), "{}", lines[4]);
         assert_eq!(lines[5], "TCP Sequence Prediction: Difficulty=259 (Good luck!)");
         assert_eq!(lines[6], "IP ID Sequence Generation: All zeros");
-        assert_eq!(lines.len(), 7);
+        assert_eq!(lines[7], "OS match tests (Linux 4.10 - 6.x): 70 agree, none differ");
+        assert_eq!(lines.len(), 8);
         // Without -v, no uptime or sequences.
         assert_eq!(normal_lines(&host(true), 0).len(), 4);
     }
@@ -278,6 +290,11 @@ mod tests {
         assert_eq!(lines[3], "Aggressive OS guesses: Linux 4.10 - 6.x (91%), FreeBSD 13.x - 14.x (89%)");
         assert_eq!(lines[4], "No exact OS matches for host (test conditions non-ideal).");
         assert_eq!(lines.last().map(String::as_str), Some("{\"ttl\":64}"));
+        let v = normal_lines(&host(false), 1);
+        assert_eq!(
+            v.last().map(String::as_str),
+            Some("OS match tests (Linux 4.10 - 6.x): 70 agree, differ: ecn.ece: expected true, seen false")
+        );
     }
 
     #[test]

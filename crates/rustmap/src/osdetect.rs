@@ -202,6 +202,14 @@ impl OsStage {
             .filter(|m| if info.exact { m.accuracy == best } else { m.accuracy >= floor })
             .map(|m| m.to_guess())
             .collect();
+        if let Some(m) = ranked.first() {
+            info.best_agreed = u32::try_from(m.matched.len()).ok();
+            info.best_differs = m
+                .mismatched
+                .iter()
+                .map(|(name, expected, seen)| format!("{name}: expected {expected}, seen {seen}"))
+                .collect();
+        }
         info.distance = fp.distance;
         info.uptime_s = fp.uptime_s;
         info.last_boot_unix = fp.uptime_s.and_then(|u| i64::try_from(u).ok()).map(|u| now_unix - u);
