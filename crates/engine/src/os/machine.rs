@@ -196,7 +196,9 @@ impl Machine {
                 };
                 let idx = probe.tcp_index().unwrap_or(0) as u32;
                 let seq = h.seq_base.wrapping_add(idx.wrapping_mul(0x0101_0101));
-                let ack = seq.rotate_left(13) ^ 0x5a5a_5a5a;
+                // What the packet carries: probes without ACK send 0 (an answer's sequence number
+                // is compared with it).
+                let ack = if packets::sends_ack(probe) { seq.rotate_left(13) ^ 0x5a5a_5a5a } else { 0 };
                 let spec = Spec { src: t.src, dst: t.addr, probe, dport, seq, ack, ip_id: self.rng.random(), ttl: 64 };
                 let Some(len) = packets::build(&ports, &spec, buf) else { continue };
                 let at = now.saturating_duration_since(h.start);

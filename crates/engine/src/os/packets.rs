@@ -137,6 +137,11 @@ fn shape(p: Probe) -> Option<TcpShape> {
     }
 }
 
+/// Does the probe carry an acknowledgement number (the ACK flag)? Those without send 0 there.
+pub fn sends_ack(p: Probe) -> bool {
+    shape(p).is_some_and(|s| s.flags.contains(Flags::ACK))
+}
+
 /// What a probe to build needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
