@@ -16,10 +16,15 @@ set -Eeuo pipefail
 P=${LAB_PREFIX:-rmlab}
 D=${LAB_DIR:-/tmp/$P}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)   # the repository: this script is tests/lab/lab.sh
 PY=${LAB_PYTHON:-/usr/bin/python3}
 LAB_VENV=${LAB_VENV:-/opt/rustmap-lab/venv}   # Python packages Debian lacks (install-deps.sh)
 [ -x "$PY" ] || PY=$(command -v python3)
-NSS=(sw scan r1 r2 h10 h11 h12 h13 h14 h16 h20)
+NSS=(sw scan r1 r2 h10 h11 h12 h13 h14 h16 h17 h20)
+# h17's TCP/IP stack: tests/lab/stack-host (smoltcp in user space), built by `up` if missing
+STACK_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ $STACK_TARGET = /* ]] || STACK_TARGET=$ROOT/$STACK_TARGET   # cargo runs from $ROOT below
+STACK_BIN=$STACK_TARGET/debug/rustmap-lab-stack
 WAIT_SECONDS=20
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
@@ -101,22 +106,54 @@ veth() {
   ip -n "$P-$3" link set "$tb" name "$4"
 }
 
-# addr_if NS IF ADDR4/LEN ADDR6/LEN: address an interface, with a fixed locally administered MAC
-# 02:52:4d:<3rd octet>:00:<4th octet> ("RM") so that scan output is the same on every run
-addr_if() {
+# lab_mac ADDR4: the fixed locally administered MAC of a lab address,
+# 02:52:4d:<3rd octet>:00:<4th octet> ("RM"), so that scan output is the same on every run
+lab_mac() {
   local o
-  IFS=. read -ra o <<<"${3%/*}"
-  ip -n "$P-$1" link set "$2" address "$(printf '02:52:4d:%02x:00:%02x' "${o[2]}" "${o[3]}")"
+  IFS=. read -ra o <<<"$1"
+  printf '02:52:4d:%02x:00:%02x' "${o[2]}" "${o[3]}"
+}
+
+# addr_if NS IF ADDR4/LEN ADDR6/LEN: address an interface, with its lab_mac
+addr_if() {
+  ip -n "$P-$1" link set "$2" address "$(lab_mac "${3%/*}")"
   ip -n "$P-$1" addr add "$3" dev "$2"
   ip -n "$P-$1" addr add "$4" dev "$2" nodad
   ip -n "$P-$1" link set "$2" up
 }
 
-# lan_port NS ADDR4 ADDR6: plug NS's eth0 into br0 in the switch namespace
-lan_port() {
+# lan_plug NS: plug NS's eth0 into br0 in the switch namespace
+lan_plug() {
   veth "$1" eth0 sw "p-$1"
   ip -n "$P-sw" link set "p-$1" master br0 up
+}
+# lan_port NS ADDR4 ADDR6: plug NS's eth0 into the switch and address it
+lan_port() {
+  lan_plug "$1"
   addr_if "$1" eth0 "$2/24" "$3/64"
+}
+# no_bridge_netfilter NS: bridged frames in NS skip iptables even where br_netfilter is loaded
+# (Docker loads it); these sysctls are per namespace
+no_bridge_netfilter() {
+  if nsx "$1" test -e /proc/sys/net/bridge/bridge-nf-call-iptables; then
+    nsx "$1" sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
+      net.bridge.bridge-nf-call-arptables=0
+  fi
+}
+# tap_bridge NS: for a host whose IP stack runs in user space on a TAP device (h17): inside NS, a
+# bridge br0 joins the LAN port eth0 and a TAP device tap0. The namespace's own kernel has no
+# address on the LAN and IPv6 off, so it sends nothing of its own; what answers on the LAN is the
+# program attached to tap0 (services_h17). tap0 is created here, inside NS, never elsewhere.
+tap_bridge() {
+  nsx "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$P-$1" link add br0 type bridge stp_state 0 forward_delay 0
+  no_bridge_netfilter "$1"
+  nsx "$1" ip tuntap add dev tap0 mode tap
+  ip -n "$P-$1" link set eth0 master br0
+  ip -n "$P-$1" link set tap0 master br0
+  ip -n "$P-$1" link set eth0 up
+  ip -n "$P-$1" link set tap0 up
+  ip -n "$P-$1" link set br0 up
 }
 lan_routes() {  # routes from a LAN host to the routed subnets, via r1 (no default route anywhere)
   ip -n "$P-$1" route add 198.18.1.0/24 via 198.18.0.1
@@ -152,10 +189,7 @@ for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].i
   # A switch does not run IP filters: where br_netfilter is loaded (Docker loads it), bridged
   # frames would go through iptables in this namespace, a cost no real switch adds to a scan.
   # These sysctls are per namespace; this one only.
-  if nsx sw test -e /proc/sys/net/bridge/bridge-nf-call-iptables; then
-    nsx sw sysctl -qw net.bridge.bridge-nf-call-iptables=0 net.bridge.bridge-nf-call-ip6tables=0 \
-      net.bridge.bridge-nf-call-arptables=0
-  fi
+  no_bridge_netfilter sw
   ip -n "$P-sw" link set br0 up
 
   lan_port scan 198.18.0.2 fd00:18::2
@@ -166,6 +200,10 @@ for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].i
   lan_port h13 198.18.0.13 fd00:18::13
   lan_port h14 198.18.0.14 fd00:18::14
   lan_port h16 198.18.0.16 fd00:18::16
+  # h17: plugged in like the others, but its kernel gets no address: its IPv4 stack is smoltcp
+  # on a TAP device bridged to eth0 (tap_bridge; the program is started by services_h17)
+  lan_plug h17
+  tap_bridge h17
   for ns in scan h10 h11 h12 h13 h14 h16; do lan_routes "$ns"; done
 
   # r1 <-> r2 point-to-point link, r2 <-> h20 remote subnet
@@ -944,6 +982,24 @@ services_h16() {
   start h16 spoof "$PY" "$HERE/hostile_server.py" spoof:4444
 }
 
+# h17: the smoltcp host (docs/lab.md). rustmap-lab-stack (tests/lab/stack-host) attaches to tap0
+# and is the host: ARP, ICMP echo, RSTs and the TCP listeners (16 sockets per port) are smoltcp's.
+# IPv4 only; its default route (r1, which routes nowhere outside the lab) is for its answers.
+H17_TCP=80,8080
+services_h17() {
+  start h17 stack "$STACK_BIN" --tap tap0 --addr 198.18.0.17/24 --gw 198.18.0.1 \
+    --mac "$(lab_mac 198.18.0.17)" --tcp "$H17_TCP"
+}
+
+# stack_bin: build rustmap-lab-stack (h17's stack) if it is not there yet
+stack_bin() {
+  [ -x "$STACK_BIN" ] && return 0
+  command -v cargo >/dev/null || die "no $STACK_BIN and no cargo to build it (cargo build -p rustmap-lab-stack)"
+  log "building rustmap-lab-stack (h17's TCP/IP stack; no $STACK_BIN)"
+  (cd "$ROOT" && cargo build -q -p rustmap-lab-stack) || die "cargo build -p rustmap-lab-stack failed"
+  [ -x "$STACK_BIN" ] || die "cargo build -p rustmap-lab-stack made no $STACK_BIN"
+}
+
 services_h20() {
   ssh_host h20 h20.lab.test
   nginx_host h20 h20.lab.test "
@@ -953,13 +1009,19 @@ services_h20() {
 # wait_listening: poll (bounded) until every namespace listens on what ground-truth.json says.
 # SCTP has no listening sockets (the kernels have no SCTP): a host with open SCTP ports needs
 # sctp_responder.py's raw sockets for IP protocol 132 instead, IPv4 ("raw4") and IPv6 ("raw6").
+# A host whose stack runs in user space (user_space_stack: h17) has no kernel sockets at all:
+# its program's log says "listening tcp/PORT" once the port's sockets listen ("log-tcp").
 wait_listening() {
   local deadline=$(($(date +%s) + WAIT_SECONDS)) want ns proto port missing line pidf flags
   want=$("$PY" -c 'import json,sys
 for h in json.load(open(sys.argv[1]))["hosts"]:
+    us = h.get("user_space_stack")
     for proto in ("tcp", "udp"):
         for p in h[proto]["open"]:
-            print(h["ns"], proto, p["port"], p["daemon"])
+            if us:
+                print(h["ns"], "log-" + proto, p["port"], us["process"])
+            else:
+                print(h["ns"], proto, p["port"], p["daemon"])
     daemons = sorted({p["daemon"] for p in h.get("sctp", {}).get("open", [])})
     for fam in ("raw4", "raw6") if h.get("ipv6_same_ports") else ("raw4",):
         for d in daemons:
@@ -977,6 +1039,11 @@ for h in json.load(open(sys.argv[1]))["hosts"]:
     missing=""
     declare -A sockets=()
     while read -r ns proto port daemon; do
+      if [[ $proto = log-* ]]; then  # user-space stack: its log, $D/log/NS-PROCESS.log
+        grep -qF "listening ${proto#log-}/$port " "$D/log/$ns-$daemon.log" 2>/dev/null ||
+          missing+="$ns:${proto#log-}/$port($daemon,user-space) "
+        continue
+      fi
       case $proto in tcp) flags=-t ;; udp) flags=-u ;; raw4) flags=-w4 ;; raw6) flags=-w6 ;; esac
       [ -n "${sockets[$ns$proto]+x}" ] || sockets[$ns$proto]=$(nsx "$ns" ss -Hln "$flags" | awk '{print $4}')
       grep -qE ":$port\$" <<<"${sockets[$ns$proto]}" || missing+="$ns:$proto/$port($daemon) "
@@ -1000,6 +1067,7 @@ for h in json.load(open(sys.argv[1]))["hosts"]:
 
 cmd_up() {
   [ "$(id -u)" -eq 0 ] || die "must run as root"
+  stack_bin
   if [ -n "$(lab_namespaces)" ] || [ -d "$D" ]; then
     log "lab $P exists: tearing it down first"
     cmd_down
@@ -1019,6 +1087,7 @@ cmd_up() {
   services_h12
   services_h14
   services_h16
+  services_h17
   services_h20
   log "waiting for listeners (up to ${WAIT_SECONDS}s)"
   wait_listening

@@ -4,7 +4,10 @@
   lab_check.py listeners   (root namespace) every lab namespace's listening TCP/UDP
                            sockets, from `ss`, must equal the ground truth exactly
                            (sockets bound only to loopback are ignored: nothing in the
-                           lab can reach them).
+                           lab can reach them). A host whose IP stack runs in user space
+                           ("user_space_stack": h17, smoltcp on a TAP device) has no kernel
+                           sockets to compare: there the kernel must listen on nothing, and
+                           its ports are checked by the probe.
                            SCTP has no listening sockets (no SCTP in the kernels): a host
                            with open SCTP ports must have raw sockets for IP protocol 132
                            (sctp_responder.py), IPv4 and IPv6; every other host must have
@@ -120,6 +123,18 @@ def check_listeners(truth):
     for ns, host in hosts.items():
         for proto, flags in (("tcp", "-ltn"), ("udp", "-lun")):
             want = {p["port"] for p in host[proto]["open"]}
+            us = host.get("user_space_stack")
+            if us:
+                # ss sees the kernel's sockets only; this host's are the program's (probe checks them).
+                # The namespace's kernel has no address on the LAN: it must listen on nothing.
+                kernel = sorted({port for addr, port in ss(ns, flags) if not is_loopback(addr)})
+                if kernel:
+                    errors.append(f"{ns}: {proto} kernel listeners {kernel} in the namespace of a user-space "
+                                  f"stack ({us['impl']}): nothing should listen there")
+                print(f"  {ns:5} {proto}: {sorted(want) or '-'} in user space ({us['impl']}, {us['program']}; "
+                      f"not seen by ss{', probed' if want and proto == 'tcp' else ''}), "
+                      f"kernel listeners: {kernel or '-'}  {'ok' if not kernel else 'MISMATCH'}")
+                continue
             seen = {}
             loop = set()
             for addr, port in ss(ns, flags):
