@@ -1,19 +1,21 @@
 //! OS detection (`-O`, `-A`) in the namespace lab (`tests/lab/lab.sh up`): the Linux hosts h10
-//! (one hop) and h20 (behind two routers, `tcp_timestamps=2`), the firewalled h11 (no closed
-//! port) and the closed-only h13.
+//! (one hop) and h20 (behind two routers, `tcp_timestamps=2`; its sysctls varied and restored
+//! by one test), the smoltcp host h17, the firewalled h11 (no closed port) and the closed-only
+//! h13.
 //!
 //! The scanner runs inside the lab's scanner namespace (no route out), as root, with `--no-db`.
 //! Without the lab these tests skip with a reason — except under `CI=true`, where they fail.
 
 mod common;
 
-use common::{host, json_scan, lab, rustmap};
+use common::{host, in_lab, json_scan, lab, prefix, rustmap};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const H10: &str = "198.18.0.10";
 const H11: &str = "198.18.0.11";
 const H13: &str = "198.18.0.13";
+const H17: &str = "198.18.0.17";
 const H20: &str = "198.18.2.10";
 
 fn best(h: &Value) -> (String, u64, String) {
@@ -166,4 +168,78 @@ fn a_bad_os_database_is_refused_before_anything_is_sent() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad-os.json"), "{err}");
     assert!(!out.exists(), "no output file for a refused scan");
+}
+
+#[test]
+fn smoltcp_and_linux_are_told_apart_ten_times_out_of_ten() {
+    let Some(_lab) = lab() else { return };
+    for run in 1..=10 {
+        let v = json_scan(&["-O", "-p", "22,80,79", H10, H17]);
+        let (linux, acc, family) = best(host(&v, H10));
+        assert!(family == "Linux" && acc >= 85, "run {run}: h10 {linux} {acc}%");
+        let h17 = host(&v, H17);
+        let (name, acc, family) = best(h17);
+        assert!(name.starts_with("smoltcp") && family == "embedded" && acc >= 85, "run {run}: h17 {name} {acc}% {h17}");
+        assert!(
+            h17["os"].as_array().unwrap().iter().all(|m| m["classes"][0]["family"] != "Linux"),
+            "run {run}: h17 also guessed Linux: {h17}"
+        );
+    }
+}
+
+/// Sets sysctls in h20's namespace, and puts the lab's values back when dropped (pass or fail).
+struct H20Sysctls;
+
+impl H20Sysctls {
+    const LAB: [&'static str; 6] = [
+        "net.ipv4.tcp_sack=1",
+        "net.ipv4.tcp_window_scaling=1",
+        "net.ipv4.tcp_timestamps=2",
+        "net.ipv4.tcp_syncookies=1",
+        "net.ipv4.tcp_ecn=2",
+        "net.ipv4.ip_default_ttl=64",
+    ];
+
+    fn set(values: &[&str]) {
+        let ns = format!("{}-h20", prefix());
+        let mut args = vec!["netns", "exec", ns.as_str(), "sysctl", "-qw"];
+        args.extend(values);
+        let o = std::process::Command::new("ip").args(&args).output().unwrap();
+        assert!(o.status.success(), "sysctl {values:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+impl Drop for H20Sysctls {
+    fn drop(&mut self) {
+        H20Sysctls::set(&H20Sysctls::LAB);
+    }
+}
+
+#[test]
+fn linux_stays_linux_under_other_sysctls() {
+    let Some(_lab) = lab() else { return };
+    let _restore = H20Sysctls;
+    // Each turns off or changes what a Linux host's answers carry.
+    let variants: [&[&str]; 7] = [
+        &["net.ipv4.tcp_sack=0"],
+        &["net.ipv4.tcp_window_scaling=0"],
+        &["net.ipv4.tcp_timestamps=0"],
+        &["net.ipv4.tcp_ecn=0"],
+        &["net.ipv4.tcp_syncookies=2", "net.ipv4.tcp_timestamps=0"],
+        &["net.ipv4.tcp_sack=0", "net.ipv4.tcp_window_scaling=0", "net.ipv4.tcp_timestamps=0"],
+        &["net.ipv4.ip_default_ttl=128"],
+    ];
+    for variant in variants {
+        H20Sysctls::set(&H20Sysctls::LAB);
+        H20Sysctls::set(variant);
+        let v = json_scan(&["-O", "-p", "22,1", H20]);
+        let h = host(&v, H20);
+        let (name, acc, family) = best(h);
+        assert!(family == "Linux" && acc >= 85, "{variant:?}: {name} {acc}% {}", h["os_info"]);
+        // Hops are still counted from the initial TTL the answers show (128 here for the last).
+        assert_eq!(h["os_info"]["distance"], 3, "{variant:?}");
+    }
+    // in_lab is the scanner's namespace: the variants never touched it.
+    let o = in_lab("sysctl", &["-n", "net.ipv4.tcp_sack"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1");
 }
