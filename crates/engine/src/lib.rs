@@ -33,6 +33,7 @@ pub mod probe;
 pub mod proxied;
 pub mod raw;
 pub mod report;
+mod stage;
 pub mod timing;
 pub mod trace;
 

@@ -4,8 +4,9 @@
 //! side picks the ports, folds guesses and measurements into the host and returns its `OsMatch`
 //! event.
 
-use crate::validate::{ConfigError, ConfigErrorKind};
+use crate::validate::{conflict, invalid, privilege_err, ConfigError};
 use rustmap_engine::os::{OsProber, OsRequest};
+use rustmap_engine::trace::port_in;
 use rustmap_model::config::ScanMode;
 use rustmap_model::{
     HostResult, HostStatus, OsInfo, OsPortUsed, PortState, Protocol, ScanConfig, ScanEvent, SequenceInfo,
@@ -39,15 +40,6 @@ pub struct OsPlan {
     pub tries: u8,
 }
 
-fn error(
-    field: &'static str,
-    value: impl Into<String>,
-    kind: ConfigErrorKind,
-    message: impl Into<String>,
-) -> ConfigError {
-    ConfigError { field, value: value.into(), kind, message: message.into() }
-}
-
 /// `-O`, `--osscan-limit`, `--osscan-guess`, `--max-os-tries` and `--os-db`. The options need
 /// `-O`; `-O` needs raw sockets and a port scan, and cannot go through a proxy.
 pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, ConfigError> {
@@ -60,29 +52,22 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
             (o.db.is_some(), "os.db", "--os-db"),
         ];
         if let Some((_, field, flag)) = given.into_iter().find(|g| g.0) {
-            return Err(error(field, "", ConfigErrorKind::Conflict, format!("{flag} only applies with -O (or -A)")));
+            return Err(conflict(field, format!("{flag} only applies with -O (or -A)")));
         }
         return Ok(None);
     }
     match c.mode {
-        ScanMode::List => {
-            return Err(error(
-                "os.enabled",
-                "",
-                ConfigErrorKind::Conflict,
-                "-sL sends nothing: -O cannot be combined with it",
-            ))
-        }
+        ScanMode::List => return Err(conflict("os.enabled", "-sL sends nothing: -O cannot be combined with it")),
         ScanMode::Ping => {
             let m = "-O needs a port scan (it probes an open and a closed port the scan found): drop -sn";
-            return Err(error("os.enabled", "", ConfigErrorKind::Conflict, m));
+            return Err(conflict("os.enabled", m));
         }
         _ => {}
     }
     if c.origin.proxy.is_some() {
         let m = "-O sends raw packets from this machine's own address, which --proxy is there to hide; \
                  only -sT and -sV go through a proxy";
-        return Err(error("os.enabled", "", ConfigErrorKind::Conflict, m));
+        return Err(conflict("os.enabled", m));
     }
     if !raw {
         let m = if c.origin.privileged == Some(false) {
@@ -94,22 +79,17 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
                 crate::privilege::GRANT_COMMAND
             )
         };
-        return Err(error("os.enabled", "-O", ConfigErrorKind::Privilege, m));
+        return Err(privilege_err("os.enabled", "-O", m));
     }
     let tries = o.max_tries.unwrap_or(2);
     if !(1..=20).contains(&tries) {
-        return Err(error(
-            "os.max_tries",
-            tries.to_string(),
-            ConfigErrorKind::Invalid,
-            format!("--max-os-tries {tries}: give 1 to 20"),
-        ));
+        return Err(invalid("os.max_tries", tries.to_string(), format!("--max-os-tries {tries}: give 1 to 20")));
     }
     let db = match &o.db {
         None => Database::builtin(),
         Some(path) => {
             let shown = path.display().to_string();
-            let bad = |m: String| error("os.db", shown.clone(), ConfigErrorKind::Invalid, m);
+            let bad = |m: String| invalid("os.db", shown.clone(), m);
             let meta = std::fs::metadata(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
             if meta.len() > rustmap_os::db::MAX_BYTES as u64 {
                 return Err(bad(format!("--os-db {shown}: {} bytes, more than a database may have", meta.len())));
@@ -118,7 +98,7 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
             Database::from_json(&text, &shown)
         }
     }
-    .map_err(|e| error("os.db", "", ConfigErrorKind::Invalid, format!("OS database: {e}")))?;
+    .map_err(|e| invalid("os.db", "", format!("OS database: {e}")))?;
     Ok(Some(OsPlan { db: Arc::new(db), limit: o.limit, guess: o.guess, tries }))
 }
 
@@ -127,18 +107,6 @@ pub(crate) struct OsStage {
     prober: OsProber,
     plan: OsPlan,
     families: Vec<String>,
-}
-
-/// The first port of `proto` in `state`: shown individually, else the first of the folded ones.
-fn find_port(h: &HostResult, proto: Protocol, state: PortState) -> Option<u16> {
-    h.ports.iter().find(|p| p.protocol == proto && p.state == state).map(|p| p.port).or_else(|| {
-        h.extraports
-            .iter()
-            .filter(|e| e.state == state)
-            .flat_map(|e| e.reasons.iter())
-            .filter(|r| r.protocol == proto)
-            .find_map(|r| r.ports.split([',', '-']).next()?.trim().parse().ok().filter(|p: &u16| *p > 0))
-    })
 }
 
 impl OsStage {
@@ -154,16 +122,16 @@ impl OsStage {
     pub(crate) fn wants(&self, h: &HostResult) -> bool {
         h.status == HostStatus::Up
             && (!self.plan.limit
-                || (find_port(h, Protocol::Tcp, PortState::Open).is_some()
-                    && find_port(h, Protocol::Tcp, PortState::Closed).is_some()))
+                || (port_in(h, Protocol::Tcp, PortState::Open).is_some()
+                    && port_in(h, Protocol::Tcp, PortState::Closed).is_some()))
     }
 
     /// Probe `h`, match its fingerprint, fold guesses and measurements into it, and return its
     /// `OsMatch` event (none when nothing matched, or the stage stopped).
     pub(crate) async fn run(&self, h: &mut HostResult, now_unix: i64) -> Vec<ScanEvent> {
-        let open = find_port(h, Protocol::Tcp, PortState::Open);
-        let closed = find_port(h, Protocol::Tcp, PortState::Closed);
-        let closed_udp = find_port(h, Protocol::Udp, PortState::Closed);
+        let open = port_in(h, Protocol::Tcp, PortState::Open);
+        let closed = port_in(h, Protocol::Tcp, PortState::Closed);
+        let closed_udp = port_in(h, Protocol::Udp, PortState::Closed);
         let mut info = OsInfo::default();
         if open.is_none() || closed.is_none() {
             info.warnings.push(
@@ -333,12 +301,13 @@ fn difficulty_words(log2_spread: i64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::ConfigErrorKind;
     use rustmap_model::{ExtraPorts, PortResult, Reason, ReasonCount};
 
     #[test]
     fn ports_are_found_shown_or_folded() {
         let mut h = HostResult::new("198.18.0.10".parse().unwrap(), HostStatus::Up, Reason::SynAck);
-        assert_eq!(find_port(&h, Protocol::Tcp, PortState::Open), None);
+        assert_eq!(port_in(&h, Protocol::Tcp, PortState::Open), None);
         h.ports.push(PortResult::new(Protocol::Tcp, 22, PortState::Open, Reason::SynAck, 64));
         h.extraports.push(ExtraPorts {
             state: PortState::Closed,
@@ -350,9 +319,9 @@ mod tests {
                 ports: "1-21,23-999".into(),
             }],
         });
-        assert_eq!(find_port(&h, Protocol::Tcp, PortState::Open), Some(22));
-        assert_eq!(find_port(&h, Protocol::Tcp, PortState::Closed), Some(1));
-        assert_eq!(find_port(&h, Protocol::Udp, PortState::Closed), None);
+        assert_eq!(port_in(&h, Protocol::Tcp, PortState::Open), Some(22));
+        assert_eq!(port_in(&h, Protocol::Tcp, PortState::Closed), Some(1));
+        assert_eq!(port_in(&h, Protocol::Udp, PortState::Closed), None);
     }
 
     #[test]

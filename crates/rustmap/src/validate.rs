@@ -62,7 +62,7 @@ fn missing(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { field, value: String::new(), kind: ConfigErrorKind::Missing, message: message.into() }
 }
 
-fn privilege_err(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn privilege_err(field: &'static str, value: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError { field, value: value.into(), kind: ConfigErrorKind::Privilege, message: message.into() }
 }
 

@@ -19,7 +19,6 @@ use rustmap_netio::raw::RawIpSender;
 use rustmap_os::Observations;
 use socket2::{Socket, Type};
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsFd;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -137,15 +136,7 @@ fn drive(
     let mut open = true;
     while !cancel.is_cancelled() {
         loop {
-            let job = if m.is_idle() && open {
-                jobs.recv_timeout(Duration::from_millis(100)).map_err(|e| match e {
-                    std_mpsc::RecvTimeoutError::Timeout => std_mpsc::TryRecvError::Empty,
-                    std_mpsc::RecvTimeoutError::Disconnected => std_mpsc::TryRecvError::Disconnected,
-                })
-            } else {
-                jobs.try_recv()
-            };
-            match job {
+            match crate::stage::next_job(&jobs, m.is_idle() && open) {
                 Ok((req, reply)) => {
                     // No way there: an empty answer, at once.
                     let Some(src) = source_for(req.addr, &origin) else {
@@ -185,19 +176,6 @@ fn drive(
         }
         let now = Instant::now();
         let wake = m.poll_at().map_or(now + MAX_WAIT, |at| at.min(now + MAX_WAIT));
-        let ms = u16::try_from(wake.saturating_duration_since(now).as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-        let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
-        for _ in 0..64 {
-            if !matches!(io.capture.recv_batch(&mut rx), Ok(n) if n > 0) {
-                break;
-            }
-            let now = Instant::now();
-            for k in 0..rx.len() {
-                if let Some((_, frame)) = rx.get(k) {
-                    m.on_packet(frame, now);
-                }
-            }
-        }
+        crate::stage::wait_and_read(&io.capture, &mut rx, wake, |frame, at| m.on_packet(frame, at));
     }
 }

@@ -32,7 +32,6 @@ use rustmap_netio::capture::{Capture, RecvBatch};
 use rustmap_netio::raw::RawIpSender;
 use socket2::{Socket, Type};
 use std::net::IpAddr;
-use std::os::fd::AsFd;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -95,16 +94,7 @@ pub struct TraceOutcome {
 /// nmap's choice of traceroute probe for a host: TCP SYN to an open TCP port, else to a closed
 /// one, else UDP to a closed UDP port, else ICMP echo. Ports folded into `extraports` count.
 pub fn choose_probe(h: &HostResult) -> ProbeKind {
-    let find = |proto: Protocol, state: PortState| -> Option<u16> {
-        h.ports.iter().find(|p| p.protocol == proto && p.state == state).map(|p| p.port).or_else(|| {
-            h.extraports
-                .iter()
-                .filter(|e| e.state == state)
-                .flat_map(|e| e.reasons.iter())
-                .filter(|r| r.protocol == proto)
-                .find_map(|r| first_port(&r.ports))
-        })
-    };
+    let find = |proto: Protocol, state: PortState| port_in(h, proto, state);
     if let Some(port) = find(Protocol::Tcp, PortState::Open) {
         return ProbeKind::TcpSyn { port };
     }
@@ -115,6 +105,19 @@ pub fn choose_probe(h: &HostResult) -> ProbeKind {
         return ProbeKind::Udp { port };
     }
     ProbeKind::Echo
+}
+
+/// The first port of `proto` in `state` the scan found on `h`: shown individually, else the
+/// first of those folded into `extraports` (the OS stage picks its ports the same way).
+pub fn port_in(h: &HostResult, proto: Protocol, state: PortState) -> Option<u16> {
+    h.ports.iter().find(|p| p.protocol == proto && p.state == state).map(|p| p.port).or_else(|| {
+        h.extraports
+            .iter()
+            .filter(|e| e.state == state)
+            .flat_map(|e| e.reasons.iter())
+            .filter(|r| r.protocol == proto)
+            .find_map(|r| first_port(&r.ports))
+    })
 }
 
 /// The first port of a compact list (`"1-20,25"` → 1).
@@ -222,15 +225,7 @@ fn drive(
     let mut open = true;
     while !cancel.is_cancelled() {
         loop {
-            let job = if m.is_idle() && open {
-                jobs.recv_timeout(Duration::from_millis(100)).map_err(|e| match e {
-                    std_mpsc::RecvTimeoutError::Timeout => std_mpsc::TryRecvError::Empty,
-                    std_mpsc::RecvTimeoutError::Disconnected => std_mpsc::TryRecvError::Disconnected,
-                })
-            } else {
-                jobs.try_recv()
-            };
-            match job {
+            match crate::stage::next_job(&jobs, m.is_idle() && open) {
                 Ok((req, reply)) => {
                     next_id += 1;
                     waiting.insert(next_id, reply);
@@ -261,20 +256,7 @@ fn drive(
         }
         let now = Instant::now();
         let wake = m.poll_at(now).map_or(now + MAX_WAIT, |at| at.min(now + MAX_WAIT));
-        let ms = u16::try_from(wake.saturating_duration_since(now).as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-        let mut fds = [nix::poll::PollFd::new(io.capture.as_fd(), nix::poll::PollFlags::POLLIN)];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
-        for _ in 0..64 {
-            if !matches!(io.capture.recv_batch(&mut rx), Ok(n) if n > 0) {
-                break;
-            }
-            let now = Instant::now();
-            for k in 0..rx.len() {
-                if let Some((_, frame)) = rx.get(k) {
-                    m.on_packet(frame, now);
-                }
-            }
-        }
+        crate::stage::wait_and_read(&io.capture, &mut rx, wake, |frame, at| m.on_packet(frame, at));
     }
 }
 
