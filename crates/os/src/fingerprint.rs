@@ -223,15 +223,12 @@ impl Fingerprint {
         let mut fp = Fingerprint { hints: o.hints.clone(), ..Fingerprint::default() };
         let passive = &o.passive[..o.passive.len().min(MAX_PASSIVE)];
 
-        let mut max_ttl = None::<u8>;
-        let mut see_ttl = |ttl: u8| max_ttl = Some(max_ttl.map_or(ttl, |m| m.max(ttl)));
-        let tcp_replies = o.seq.iter().chain(o.ecn.iter()).chain(o.t.iter().flatten()).filter_map(|p| p.reply.as_ref());
-        tcp_replies.for_each(|r| see_ttl(r.ttl));
-        if let Some(Some(u)) = &o.u1 {
-            see_ttl(u.ttl);
-        }
-        o.echo.iter().filter_map(|e| e.reply.as_ref()).for_each(|r| see_ttl(r.ttl));
-        if let Some(ttl) = max_ttl {
+        // The TCP answers' TTL when there are any (some stacks start ICMP from another one),
+        // else the ICMP answers'.
+        let tcp = o.seq.iter().chain(o.ecn.iter()).chain(o.t.iter().flatten()).filter_map(|p| p.reply.as_ref());
+        let icmp =
+            o.u1.iter().flatten().map(|u| u.ttl).chain(o.echo.iter().filter_map(|e| e.reply.as_ref()).map(|r| r.ttl));
+        if let Some(ttl) = tcp.map(|r| r.ttl).max().or_else(|| icmp.max()) {
             let init = initial_ttl(ttl);
             fp.set("ttl", Value::Int(i64::from(init)));
             fp.distance = Some(init - ttl + 1);
@@ -363,20 +360,21 @@ impl Fingerprint {
         let ids = |v: &[(Duration, u16)]| v.iter().map(|x| x.1).collect::<Vec<u16>>();
         let c_open = sequence::ipid_class(&ids(&open));
         let c_closed = sequence::ipid_class(&ids(&closed));
-        let icmp: Vec<u16> = o.echo.iter().filter_map(|e| e.reply.as_ref()).map(|r| r.ip_id).collect();
-        let c_icmp = sequence::ipid_class(&icmp);
+        let icmp_at: Vec<(Duration, u16)> =
+            o.echo.iter().filter_map(|e| e.reply.as_ref()).map(|r| (r.at, r.ip_id)).collect();
+        let c_icmp = sequence::ipid_class(&ids(&icmp_at));
         for (name, c) in [("ipid.open", c_open), ("ipid.closed", c_closed), ("ipid.icmp", c_icmp)] {
             if let Some(c) = c {
                 self.set(name, Value::Str(c.as_str().into()));
             }
         }
-        // One counter for TCP and ICMP: the TCP IDs and the echo replies' IDs, in the order
-        // they arrived, still count up by small steps.
+        // One counter for TCP and ICMP: the SYN-ACKs' and the echo replies' IDs, merged in the
+        // order they arrived, still count up by small steps.
         if c_open == Some(IpIdClass::Incremental) && c_icmp == Some(IpIdClass::Incremental) {
-            if let (Some(last_tcp), Some(first_icmp)) = (open.last(), icmp.first()) {
-                let gap = first_icmp.wrapping_sub(last_tcp.1);
-                self.set("ipid.shared", Value::Bool(gap <= 20));
-            }
+            let mut all: Vec<(Duration, u16)> = open.iter().chain(icmp_at.iter()).copied().collect();
+            all.sort_by_key(|x| x.0);
+            let shared = sequence::ipid_class(&ids(&all)) == Some(IpIdClass::Incremental);
+            self.set("ipid.shared", Value::Bool(shared));
         }
         self.ipid = c_open.or(c_closed).or(c_icmp);
     }

@@ -107,8 +107,16 @@ fn linux(ts_offsets: bool) -> Observations {
         })),
         echo: vec![
             // Linux echoes the request's code.
-            EchoProbe { code: 9, df: true, reply: Some(EchoReply { ttl: 63, df: false, ip_id: 0x2001, code: 9 }) },
-            EchoProbe { code: 0, df: false, reply: Some(EchoReply { ttl: 63, df: false, ip_id: 0x2002, code: 0 }) },
+            EchoProbe {
+                code: 9,
+                df: true,
+                reply: Some(EchoReply { at: ms(260), ttl: 63, df: false, ip_id: 0x2001, code: 9 }),
+            },
+            EchoProbe {
+                code: 0,
+                df: false,
+                reply: Some(EchoReply { at: ms(320), ttl: 63, df: false, ip_id: 0x2002, code: 0 }),
+            },
         ],
         icmp_ts: Some(true),
         ..Observations::default()
@@ -244,4 +252,34 @@ fn captured_fingerprint_becomes_an_entry_that_matches_it() {
     let db = Database::from_json(&text, "captured").unwrap();
     let r = rank(&db, &fp, 1);
     assert_eq!(r[0].accuracy, 100);
+}
+
+#[test]
+fn one_counter_for_tcp_and_icmp_is_seen_in_arrival_order() {
+    // SYN-ACKs every 100 ms and the echoes between them, all from one counter.
+    let seq: Vec<TcpProbe> = (0..6u16)
+        .map(|i| TcpProbe {
+            sent: TcpSent { at: ms(100 * u64::from(i)), ..TcpSent::default() },
+            reply: Some(TcpReply {
+                at: ms(100 * u64::from(i) + 1),
+                ttl: 64,
+                ip_id: [1000, 1001, 1002, 1004, 1006, 1007][usize::from(i)],
+                flags: flags::SYN | flags::ACK,
+                seq: 7_000 * u32::from(i),
+                ..TcpReply::default()
+            }),
+        })
+        .collect();
+    let echo = |at: u64, id: u16| EchoProbe {
+        code: 0,
+        df: false,
+        reply: Some(EchoReply { at: ms(at), ttl: 64, df: false, ip_id: id, code: 0 }),
+    };
+    let o = Observations { seq, echo: vec![echo(261, 1003), echo(321, 1005)], ..Observations::default() };
+    let fp = Fingerprint::from_observations(&o);
+    assert_eq!(fp.get("ipid.shared"), Some(&Value::Bool(true)));
+    // Counters of their own: the echoes' IDs are far from the SYN-ACKs'.
+    let mut o2 = o.clone();
+    o2.echo = vec![echo(261, 30_003), echo(321, 30_004)];
+    assert_eq!(Fingerprint::from_observations(&o2).get("ipid.shared"), Some(&Value::Bool(false)));
 }

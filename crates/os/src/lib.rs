@@ -2,8 +2,8 @@
 //! stack, RustMap's own fingerprint database, and the weighted matcher that ranks its entries.
 //!
 //! - [`observe`]: the answers as the probe stage saw them ([`Observations`]), one plain value per
-//!   field a test looks at. Filled by the engine's OS stage (active probes) and from the SYN-ACKs
-//!   the port scan already received (passive).
+//!   field a test looks at. Filled by the engine's OS stage (active probes); the passive part
+//!   (the port scan's own SYN-ACKs) has its tests but no source yet.
 //! - [`sequence`]: the tests over a series of answers: ISN increments, the IP ID sequence class,
 //!   the TCP timestamp clock (→ uptime) and the clock skew.
 //! - [`fingerprint`]: turns observations into a [`Fingerprint`], a flat map from test name to

@@ -114,6 +114,9 @@ pub struct UnreachReply {
 /// An ICMP echo reply.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EchoReply {
+    /// When it arrived.
+    #[serde(default)]
+    pub at: Duration,
     /// IP TTL as received.
     pub ttl: u8,
     /// Don't-fragment bit.

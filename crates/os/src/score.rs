@@ -1,8 +1,9 @@
 //! Weighted fuzzy matching of a fingerprint against the database.
 //!
 //! For each entry, every test both the fingerprint and the entry have is compared; its weight
-//! counts as matched when the entry admits the value. Each service hint counts the database's
-//! weight (`hint_weight` when it has none), matched when one of the entry's classes has the hint's family. Then
+//! counts as matched when the entry admits the value. Each service hint counts its weight
+//! (`hint_weight` when it has none; all hints together at most [`MAX_HINT_WEIGHT`]), matched
+//! when one of the entry's classes has the hint's family. Then
 //!
 //! ```text
 //! agreement = matched weight / compared weight
@@ -12,8 +13,8 @@
 //!
 //! so an entry that agrees on everything it was compared on scores 100 only when all it
 //! expects could be checked, and on enough evidence ([`MIN_EVIDENCE`]): sparse fingerprints
-//! (passive evidence alone) and entries that say little top out lower. Entries compared on
-//! nothing are left out.
+//! (passive evidence alone) and entries that say little top out lower. Entries compared on no
+//! test of the stack itself are left out, whatever the hints say.
 
 use crate::db::{Database, Entry, Expect};
 use crate::fingerprint::{Fingerprint, Value};
@@ -23,6 +24,10 @@ use rustmap_model::{OsClass, OsGuess};
 /// The compared weight below which no entry reaches full accuracy (the TTL and two option
 /// layouts, say).
 pub const MIN_EVIDENCE: u32 = 60;
+
+/// The most weight all service hints together carry, so that many ports saying the same never
+/// outweigh the stack's own answers.
+pub const MAX_HINT_WEIGHT: u32 = 45;
 
 /// The most service hints counted (one per port is already plenty).
 pub const MAX_HINTS: usize = 32;
@@ -65,16 +70,20 @@ pub fn rank<'a>(db: &'a Database, fp: &Fingerprint, limit: usize) -> Vec<Match<'
                     m.mismatched.push((name, exp, v.clone()));
                 }
             }
+            // Entries compared on no test of the stack itself are left out: a banner alone
+            // says nothing of the stack.
+            if m.compared == 0 {
+                return None;
+            }
+            let mut hint_budget = MAX_HINT_WEIGHT;
             for h in fp.hints.iter().take(MAX_HINTS) {
-                let w = hint_w(h);
+                let w = hint_w(h).min(hint_budget);
+                hint_budget -= w;
                 entry_weight += w;
                 m.compared += w;
                 if e.classes.iter().any(|c| c.family.eq_ignore_ascii_case(&h.family)) {
                     matched += w;
                 }
-            }
-            if m.compared == 0 {
-                return None;
             }
             let agreement = f64::from(matched) / f64::from(m.compared);
             let coverage = (f64::from(m.compared) / f64::from(entry_weight.max(MIN_EVIDENCE))).min(1.0);
@@ -148,5 +157,9 @@ mod tests {
         f.hints[0].family = "Windows".into();
         assert!(rank(&db, &f, 1)[0].accuracy < only_ttl);
         assert!(rank(&db, &fp(&[]), 5).is_empty());
+        // Hints alone compare no entry: nothing is guessed from banners.
+        let mut banners = fp(&[]);
+        banners.hints = vec![Hint { source: "22/tcp".into(), family: "Linux".into(), weight: 0 }; 40];
+        assert!(rank(&db, &banners, 5).is_empty());
     }
 }

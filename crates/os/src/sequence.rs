@@ -119,15 +119,16 @@ impl IpIdClass {
         }
     }
 
-    /// How normal output describes it ("IP ID Sequence Generation: …").
+    /// How normal output, grepable output and XML describe it, in nmap's words ("IP ID Sequence
+    /// Generation: …"), which tools that read nmap's output key on.
     pub fn describe(self) -> &'static str {
         match self {
             IpIdClass::Zero => "All zeros",
-            IpIdClass::Fixed => "Constant",
+            IpIdClass::Fixed => "Duplicated ipid (!)",
             IpIdClass::Incremental => "Incremental",
             IpIdClass::IncrementalLe => "Broken little-endian incremental",
-            IpIdClass::RandomIncrements => "Randomized increments",
-            IpIdClass::Random => "Random",
+            IpIdClass::RandomIncrements => "Random positive increments",
+            IpIdClass::Random => "Randomized",
         }
     }
 }

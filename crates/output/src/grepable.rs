@@ -64,10 +64,11 @@ impl<W: Write + Send> GrepableWriter<W> {
         if let Some(e) = h.extraports.iter().max_by_key(|e| e.count) {
             line.push_str(&format!("\tIgnored State: {} ({})", e.state, e.count));
         }
-        // -O, as nmap: the guesses' names, the ISN difficulty and the IP ID class.
-        if !h.os.is_empty() {
+        // -O, as nmap: the names of an exact match (not guesses), the ISN difficulty and the IP
+        // ID class.
+        if h.os_info.as_ref().is_some_and(|i| i.exact) && !h.os.is_empty() {
             let names: Vec<String> = h.os.iter().map(|g| field(&g.name)).collect();
-            line.push_str(&format!("\tOS: {}", names.join(" | ")));
+            line.push_str(&format!("\tOS: {}", names.join("|")));
         }
         if let Some(info) = &h.os_info {
             if let Some(i) = info.tcp_sequence.as_ref().and_then(|t| t.index) {

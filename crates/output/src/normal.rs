@@ -281,7 +281,8 @@ impl<W: Write + Send> NormalWriter<W> {
 /// The way to the host: its distance, path MTU (`--mtu-discovery`) and nmap's TRACEROUTE table
 /// (`--traceroute`), a run of silent hops on one line (`3   ... 5`).
 fn write_path(o: &mut impl Write, h: &HostResult) -> io::Result<()> {
-    if let Some(d) = crate::common::distance(h) {
+    // With -O the distance is among the OS lines (os.rs), as nmap places it.
+    if let (Some(d), None) = (crate::common::distance(h), &h.os_info) {
         writeln!(o, "Network Distance: {d} hop{}", if d == 1 { "" } else { "s" })?;
     }
     if let Some(mtu) = h.path_mtu {

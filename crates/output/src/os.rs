@@ -2,9 +2,9 @@
 //!
 //! Normal output: `Device type`, `Running` (`Running (JUST GUESSING)` with accuracies when no
 //! entry matched exactly), `OS CPE`, `OS details` or `Aggressive OS guesses` with `No exact OS
-//! matches for host`, the probes' warnings, then with `-v` `Uptime guess`, `TCP Sequence
-//! Prediction` and `IP ID Sequence Generation`; the fingerprint in RustMap's format when nothing
-//! matched exactly. `Network Distance` is written with the way to the host (`normal.rs`).
+//! matches for host`, the probes' warnings, the fingerprint in RustMap's format when nothing
+//! matched exactly, then `Uptime guess` (`-v`), `Network Distance`, and with `-v` `TCP Sequence
+//! Prediction`, `IP ID Sequence Generation` and which tests the best guess agreed on.
 //!
 //! XML: `<os>` with `<portused>`, `<osmatch name accuracy line>` and its `<osclass>` elements
 //! (`<cpe>` inside), `<osfingerprint>`; then `<uptime>`, `<tcpsequence>`, `<ipidsequence>`,
@@ -114,10 +114,14 @@ pub(crate) fn normal_lines(h: &HostResult, verbosity: u8) -> Vec<String> {
         let chars: Vec<char> = clean.chars().collect();
         out.extend(chars.chunks(80).map(|c| c.iter().collect::<String>()));
     }
+    if let (true, Some(s)) = (verbosity > 0, info.uptime_s) {
+        out.push(format!("Uptime guess: {}", uptime_words(s, info.last_boot_unix)));
+    }
+    // Here, as nmap places it (the way section leaves it out when OS detection ran).
+    if let Some(d) = crate::common::distance(h) {
+        out.push(format!("Network Distance: {d} hop{}", if d == 1 { "" } else { "s" }));
+    }
     if verbosity > 0 {
-        if let Some(s) = info.uptime_s {
-            out.push(format!("Uptime guess: {}", uptime_words(s, info.last_boot_unix)));
-        }
         if let Some(t) = &info.tcp_sequence {
             out.push(format!(
                 "TCP Sequence Prediction: Difficulty={} ({})",
@@ -275,12 +279,13 @@ mod tests {
         assert_eq!(lines[2], "OS CPE: cpe:/o:linux:linux_kernel:5 cpe:/o:linux:linux_kernel:6");
         assert_eq!(lines[3], "OS details: Linux 4.10 - 6.x");
         assert!(lines[4].starts_with("Uptime guess: 2.000 days (since "), "{}", lines[4]);
-        assert_eq!(lines[5], "TCP Sequence Prediction: Difficulty=259 (Good luck!)");
-        assert_eq!(lines[6], "IP ID Sequence Generation: All zeros");
-        assert_eq!(lines[7], "OS match tests (Linux 4.10 - 6.x): 70 agree, none differ");
-        assert_eq!(lines.len(), 8);
+        assert_eq!(lines[5], "Network Distance: 3 hops");
+        assert_eq!(lines[6], "TCP Sequence Prediction: Difficulty=259 (Good luck!)");
+        assert_eq!(lines[7], "IP ID Sequence Generation: All zeros");
+        assert_eq!(lines[8], "OS match tests (Linux 4.10 - 6.x): 70 agree, none differ");
+        assert_eq!(lines.len(), 9);
         // Without -v, no uptime or sequences.
-        assert_eq!(normal_lines(&host(true), 0).len(), 4);
+        assert_eq!(normal_lines(&host(true), 0).len(), 5);
     }
 
     #[test]
@@ -289,7 +294,8 @@ mod tests {
         assert_eq!(lines[1], "Running (JUST GUESSING): Linux 5.X|6.X (91%), FreeBSD 13.X (89%)");
         assert_eq!(lines[3], "Aggressive OS guesses: Linux 4.10 - 6.x (91%), FreeBSD 13.x - 14.x (89%)");
         assert_eq!(lines[4], "No exact OS matches for host (test conditions non-ideal).");
-        assert_eq!(lines.last().map(String::as_str), Some("{\"ttl\":64}"));
+        assert_eq!(lines[lines.len() - 2], "{\"ttl\":64}");
+        assert_eq!(lines.last().map(String::as_str), Some("Network Distance: 3 hops"));
         let v = normal_lines(&host(false), 1);
         assert_eq!(
             v.last().map(String::as_str),

@@ -91,15 +91,41 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
             let shown = path.display().to_string();
             let bad = |m: String| invalid("os.db", shown.clone(), m);
             let meta = std::fs::metadata(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
-            if meta.len() > rustmap_os::db::MAX_BYTES as u64 {
-                return Err(bad(format!("--os-db {shown}: {} bytes, more than a database may have", meta.len())));
+            // Not a device or a FIFO: those have no length to check and may never end.
+            if !meta.is_file() {
+                return Err(bad(format!("--os-db {shown}: not a regular file")));
             }
-            let text = std::fs::read_to_string(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
+            let mut text = String::new();
+            let limit = rustmap_os::db::MAX_BYTES as u64;
+            std::io::Read::read_to_string(
+                &mut std::io::Read::take(
+                    std::fs::File::open(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?,
+                    limit + 1,
+                ),
+                &mut text,
+            )
+            .map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
+            if text.len() as u64 > limit {
+                return Err(bad(format!("--os-db {shown}: more than the {limit} bytes a database may have")));
+            }
             Database::from_json(&text, &shown)
         }
     }
     .map_err(|e| invalid("os.db", "", format!("OS database: {e}")))?;
     Ok(Some(OsPlan { db: Arc::new(db), limit: o.limit, guess: o.guess, tries }))
+}
+
+/// Hosts the stage probes at once (each gets about 34 packets a second for half a second): one
+/// with `-T0` to `-T2` or a `--scan-delay`, as many as `--max-rate` allows, else 32.
+pub(crate) fn parallel_hosts(t: &rustmap_engine::Timing) -> usize {
+    use rustmap_engine::TimingTemplate as T;
+    if matches!(t.template, T::Paranoid | T::Sneaky | T::Polite) || !t.scan_delay.is_zero() {
+        return 1;
+    }
+    match t.max_rate {
+        Some(r) if r.is_finite() => ((r / 34.0).floor() as usize).clamp(1, 32),
+        _ => 32,
+    }
 }
 
 /// The stage: the prober and the plan.
@@ -193,7 +219,7 @@ impl OsStage {
         });
         info.tcp_ts_sequence = fp.ts.map(|c| SequenceInfo {
             class: match c {
-                TsClock::Zero => "zero timestamps".into(),
+                TsClock::Zero => "zero timestamp".into(),
                 TsClock::Unrelated => "random offsets".into(),
                 TsClock::Ticking { hz, .. } => format!("{hz}HZ"),
             },
@@ -371,6 +397,8 @@ mod tests {
         let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(f.clone()))), true).unwrap_err();
         assert_eq!(e.field, "os.db");
         assert!(e.message.contains("os.json"), "{e}");
+        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some("/dev/zero".into()))), true).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
         let missing = dir.path().join("nope.json");
         let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(missing))), true).unwrap_err();
         assert!(e.message.contains("nope.json"), "{e}");

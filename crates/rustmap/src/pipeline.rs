@@ -688,7 +688,8 @@ pub(crate) async fn run(
     // -O: a stage of its own too.
     let os = match (os_sockets, &plan.os) {
         (Some(sockets), Some(p)) => {
-            let prober = OsProber::start(sockets, p.tries, plan.origin.clone(), cancel.clone());
+            let parallel = crate::osdetect::parallel_hosts(&plan.timing);
+            let prober = OsProber::start(sockets, p.tries, parallel, plan.origin.clone(), cancel.clone());
             Some(Arc::new(crate::osdetect::OsStage::new(prober, p.clone())))
         }
         _ => None,

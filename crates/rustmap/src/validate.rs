@@ -750,6 +750,14 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
     }
     let path = crate::trace::path_plan(c, raw, &files)?;
     let os = crate::osdetect::os_plan(c, raw)?;
+    let shaping = rustmap_model::config::EvasionConfig { randomize_hosts: false, ..c.evasion.clone() };
+    if os.is_some() && shaping != Default::default() {
+        notices.push(
+            "-O sends its probes as they are: the evasion options (-D, -f, --mtu, -g, --data-*, --ttl, --spoof-mac, \
+             --badsum, --ip-options) shape the port scan's probes only"
+                .into(),
+        );
+    }
     let scripts = crate::scripts::script_plan(c)?;
     notices.extend(scripts.iter().flat_map(|s| s.notices.iter().cloned()));
     let enrich = crate::enrich::enrich_plan(c)?;

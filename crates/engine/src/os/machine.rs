@@ -152,7 +152,7 @@ impl Machine {
             .collect();
         for id in finished {
             let Some(h) = self.active.get_mut(&id) else { continue };
-            let synacks = h.obs.seq.iter().filter(|p| p.reply.is_some()).count();
+            let synacks = h.obs.seq.iter().filter_map(|p| p.reply.as_ref()).filter(|r| r.flags & 0x12 == 0x12).count();
             if synacks < 3 && h.target.open.is_some() && h.tries_left > 0 {
                 h.tries_left -= 1;
                 h.next = 0;
@@ -256,10 +256,18 @@ impl Machine {
                 if Some(sport) != want_port {
                     return;
                 }
-                // It must answer this probe: acknowledge its sequence number (SYN-ACKs and
-                // resets to segments without ACK), or take its acknowledgement number as its
-                // own sequence number (resets to segments with ACK).
-                if reply.ack != sent.seq.wrapping_add(1) && reply.ack != sent.seq && reply.seq != sent.ack {
+                // It must answer this probe. A segment with ACK is answered by a reset that takes
+                // its acknowledgement number as sequence number. One without is answered by
+                // acknowledging its sequence number (or its sequence number + 1), or — as
+                // smoltcp does to FIN+PSH+URG — by a bare reset with both numbers zero.
+                let ours = if packets::sends_ack(probe) {
+                    reply.seq == sent.ack
+                } else {
+                    reply.ack == sent.seq.wrapping_add(1)
+                        || reply.ack == sent.seq
+                        || (reply.flags & 0x04 != 0 && reply.seq == 0 && reply.ack == 0)
+                };
+                if !ours {
                     return;
                 }
                 let slot = TcpProbe { sent, reply: Some(reply) };
@@ -305,7 +313,9 @@ fn echo_code(i: usize) -> u8 {
 
 /// How long a host waits for late answers after its last probe.
 fn wait(srtt: Option<Duration>) -> Duration {
-    srtt.map_or(Duration::from_secs(1), |s| (s * 4).clamp(Duration::from_millis(300), Duration::from_secs(2)))
+    srtt.map_or(Duration::from_secs(1), |s| {
+        s.saturating_mul(4).clamp(Duration::from_millis(300), Duration::from_secs(2))
+    })
 }
 
 /// Put an answered TCP probe where the observations keep it (first answer wins).

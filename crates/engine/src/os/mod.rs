@@ -88,10 +88,17 @@ pub struct OsProber {
 }
 
 impl OsProber {
-    /// Start the stage's thread. `tries` is `--max-os-tries`; `origin` gives the source address.
-    pub fn start(sockets: OsSockets, tries: u8, origin: Origin, cancel: CancellationToken) -> OsProber {
+    /// Start the stage's thread. `tries` is `--max-os-tries`, `parallel` the hosts probed at once
+    /// (the scan's pacing decides it); `origin` gives the source address.
+    pub fn start(
+        sockets: OsSockets,
+        tries: u8,
+        parallel: usize,
+        origin: Origin,
+        cancel: CancellationToken,
+    ) -> OsProber {
         let (tx, rx) = std_mpsc::channel::<Job>();
-        let cfg = Config { ports: sockets.ports, tries: tries.max(1), parallel: 32 };
+        let cfg = Config { ports: sockets.ports, tries: tries.max(1), parallel: parallel.max(1) };
         let rng = StdRng::from_rng(&mut rand::rng());
         let _ = std::thread::Builder::new()
             .name("rustmap-os".into())

@@ -313,7 +313,7 @@ pub fn parse(ports: &Ports, ip_packet: &[u8], at: Duration) -> Option<Answer> {
                 0 if m.ident() == ports.icmp_id => Some(Answer::Echo {
                     from,
                     seq: m.seq_no(),
-                    reply: EchoReply { ttl: ip.ttl(), df: ip.dont_frag(), ip_id: ip.ident(), code: m.code() },
+                    reply: EchoReply { at, ttl: ip.ttl(), df: ip.dont_frag(), ip_id: ip.ident(), code: m.code() },
                 }),
                 14 if m.ident() == ports.icmp_id => Some(Answer::IcmpTs { from }),
                 3 => unreach(ports, &ip, &m),
