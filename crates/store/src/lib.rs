@@ -206,6 +206,10 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path)?;
+        // Before the first query: another process may be creating the schema or switching the
+        // file to WAL right now, and without a busy handler SQLite says "database is locked" at
+        // once instead of waiting (seen with four scans starting on one new file).
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let mut store = Store { conn, path: path.to_path_buf() };
         store.check_and_migrate(sync)?;
         Ok(store)
@@ -215,6 +219,7 @@ impl Store {
     /// migrated. An older database reads as the current one through temporary views.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let store = Store { conn, path: path.to_path_buf() };
         let version = store.version()?;
         if version > SCHEMA_VERSION {
