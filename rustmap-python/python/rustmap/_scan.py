@@ -167,7 +167,7 @@ def scan(
     ``targets`` is an address, block, range or name (``"192.168.1.0/24"``, ``"10.0.0.1-5"``), a list
     of them, or a ``ScanConfig`` (then give no other arguments). ``ports`` takes ``-p``'s syntax;
     ``service_detection`` is ``-sV``; ``timing`` is 0-5 or ``"T4"``; ``os_detection`` is ``-O`` (root or
-    CAP_NET_RAW). ``**more`` takes every other ``ScanConfig`` keyword
+    CAP_NET_RAW, else ``PrivilegeError``). ``**more`` takes every other ``ScanConfig`` keyword
     (``scan_type="connect"``, ``skip_discovery=True``, ``top_ports=100``, ``max_rate=500``, ...).
 
     Returns a ``ScanResult``: ``result.hosts`` (hosts that are up), each with ``ip``, ``status``,
