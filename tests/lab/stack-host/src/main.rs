@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn optional_arguments_may_be_left_out() {
-        let Ok(Command::Run(o)) = parse_args(args("--tap t --addr 10.0.0.1/8 --mac 02:00:00:00:00:01")) else {
+        let Ok(Command::Run(o)) = parse_args(args("--tap t --addr 198.18.0.1/15 --mac 02:00:00:00:00:01")) else {
             panic!("not parsed")
         };
         assert_eq!((o.gateway, o.tcp_ports), (None, vec![]));
