@@ -1,10 +1,13 @@
 //! OS detection's inputs: an answer packet read by the OS stage's parser, then the fingerprint
-//! derived from it (as every probe's answer, at hostile times) and ranked; or a database file.
+//! derived from it (as every probe's answer, at hostile times) and ranked; or a database file;
+//! or a capture `--os-entry` reads (a report or a printed fingerprint), merged into an entry.
 //! The first byte picks which. Nothing may panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rustmap_engine::os::packets::{parse, Answer, Ports};
 use rustmap_os::observe::{EchoProbe, Observations, TcpProbe, TcpSent};
+use rustmap_os::capture::{self, EntryInfo};
+use rustmap_os::db::Class;
 use rustmap_os::{rank, Database, Fingerprint};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,6 +19,25 @@ fn builtin() -> &'static Database {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
+    if mode & 3 == 3 {
+        if let Ok(text) = std::str::from_utf8(rest) {
+            if let Ok(caps) = capture::read(text, "fuzz") {
+                let class = Class {
+                    vendor: "V".into(),
+                    family: "F".into(),
+                    generation: None,
+                    device_type: "specialized".into(),
+                    cpe: Vec::new(),
+                };
+                let info = EntryInfo { id: "fuzz".into(), name: "Fuzz".into(), class, source: String::new() };
+                if let Ok(e) = capture::entry(&caps, info) {
+                    let db = Database::with_entries(vec![e], "made").expect("a made entry loads");
+                    let _ = db.to_json();
+                }
+            }
+        }
+        return;
+    }
     if mode & 1 == 1 {
         if let Ok(text) = std::str::from_utf8(rest) {
             if let Ok(db) = Database::from_json(text, "fuzz") {

@@ -82,6 +82,10 @@ declare -A PROBE=(
   # Mail daemons for the mail scripts: Postfix (SMTP) and Dovecot's POP3
   [postfix]=/usr/sbin/postfix
   [dovecot-pop3d]=/usr/lib/dovecot/pop3
+  # h18, the lwIP host for OS detection: lab.sh compiles tests/lab/lwip-host/lwip_host.c
+  [liblwip-dev]=/usr/lib/x86_64-linux-gnu/pkgconfig/lwip.pc
+  [gcc]=cc
+  [pkgconf]=pkg-config
 )
 OPTIONAL="masscan zmap nftables"   # benchmark peers and the send-rate sink (bench/): not fatal if missing
 
@@ -89,7 +93,7 @@ installed() {  # $1 = package
   local probe=${PROBE[$1]}
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || return 1
   case "$probe" in
-    /*) [ -x "$probe" ] ;;
+    /*) [ -e "$probe" ] ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ;;
     *) command -v "$probe" >/dev/null 2>&1 ;;
   esac

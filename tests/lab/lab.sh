@@ -20,11 +20,13 @@ ROOT=$(cd "$HERE/../.." && pwd)   # the repository: this script is tests/lab/lab
 PY=${LAB_PYTHON:-/usr/bin/python3}
 LAB_VENV=${LAB_VENV:-/opt/rustmap-lab/venv}   # Python packages Debian lacks (install-deps.sh)
 [ -x "$PY" ] || PY=$(command -v python3)
-NSS=(sw scan r1 r2 h10 h11 h12 h13 h14 h16 h17 h20)
+NSS=(sw scan r1 r2 h10 h11 h12 h13 h14 h16 h17 h18 h20)
 # h17's TCP/IP stack: tests/lab/stack-host (smoltcp in user space), built by `up` if missing
 STACK_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $STACK_TARGET = /* ]] || STACK_TARGET=$ROOT/$STACK_TARGET   # cargo runs from $ROOT below
 STACK_BIN=$STACK_TARGET/debug/rustmap-lab-stack
+# h18's: tests/lab/lwip-host/lwip_host.c on Debian's liblwip, compiled by `up` into the lab's dir
+LWIP_SRC=$HERE/lwip-host/lwip_host.c
 WAIT_SECONDS=20
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
@@ -204,6 +206,9 @@ for name, addr in json.load(open(sys.argv[1]))["dns"]["hosts_file"]["entries"].i
   # on a TAP device bridged to eth0 (tap_bridge; the program is started by services_h17)
   lan_plug h17
   tap_bridge h17
+  # h18: the same, with lwIP as its stack (services_h18)
+  lan_plug h18
+  tap_bridge h18
   for ns in scan h10 h11 h12 h13 h14 h16; do lan_routes "$ns"; done
 
   # r1 <-> r2 point-to-point link, r2 <-> h20 remote subnet
@@ -991,6 +996,24 @@ services_h17() {
     --mac "$(lab_mac 198.18.0.17)" --tcp "$H17_TCP"
 }
 
+# h18: the lwIP host (docs/lab.md). rustmap-lab-lwip (tests/lab/lwip-host, C on Debian's liblwip)
+# attaches to tap0 (lwIP's PRECONFIGURED_TAPIF) and is the host: ARP, ICMP, RSTs and the
+# listeners are lwIP's. IPv4 only, like h17.
+H18_TCP=80,8080
+services_h18() {
+  start h18 lwip env PRECONFIGURED_TAPIF=tap0 "$D/rustmap-lab-lwip" 198.18.0.18 255.255.255.0 \
+    198.18.0.1 "$(lab_mac 198.18.0.18)" "$H18_TCP"
+}
+
+# lwip_bin: compile h18's program (under a second with cc; liblwip-dev from install-deps.sh)
+lwip_bin() {
+  command -v cc >/dev/null || die "no cc to build h18's lwIP host (tests/lab/install-deps.sh installs gcc)"
+  pkg-config --exists lwip 2>/dev/null || die "no liblwip-dev for h18's lwIP host (tests/lab/install-deps.sh)"
+  # shellcheck disable=SC2046  # pkg-config's flags are words
+  cc -O1 -Wall -o "$D/rustmap-lab-lwip" "$LWIP_SRC" $(pkg-config --cflags --libs lwip) -lpthread ||
+    die "cc $LWIP_SRC failed"
+}
+
 # stack_bin: build rustmap-lab-stack (h17's stack) if it is not there yet
 stack_bin() {
   [ -x "$STACK_BIN" ] && return 0
@@ -1009,7 +1032,7 @@ services_h20() {
 # wait_listening: poll (bounded) until every namespace listens on what ground-truth.json says.
 # SCTP has no listening sockets (the kernels have no SCTP): a host with open SCTP ports needs
 # sctp_responder.py's raw sockets for IP protocol 132 instead, IPv4 ("raw4") and IPv6 ("raw6").
-# A host whose stack runs in user space (user_space_stack: h17) has no kernel sockets at all:
+# A host whose stack runs in user space (user_space_stack: h17, h18) has no kernel sockets at all:
 # its program's log says "listening tcp/PORT" once the port's sockets listen ("log-tcp").
 wait_listening() {
   local deadline=$(($(date +%s) + WAIT_SECONDS)) want ns proto port missing line pidf flags
@@ -1088,6 +1111,8 @@ cmd_up() {
   services_h14
   services_h16
   services_h17
+  lwip_bin
+  services_h18
   services_h20
   log "waiting for listeners (up to ${WAIT_SECONDS}s)"
   wait_listening

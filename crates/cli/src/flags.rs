@@ -192,6 +192,24 @@ pub struct Flags {
     /// Use this OS fingerprint database (RustMap's JSON format) instead of the built-in one.
     #[arg(long = "os-db", value_name = "FILE", help_heading = "OS detection")]
     pub os_db: Option<PathBuf>,
+    /// Turn OS fingerprints captured with -O (a -oJ report, or a fingerprint copied from the normal output) into a database entry: prints a database file with that one entry, for --os-db. Several files, or several hosts, merge: tests that differ expect any value seen. Scans nothing.
+    #[arg(long = "os-entry", value_name = "FILE", action = clap::ArgAction::Append, help_heading = "OS detection")]
+    pub os_entry: Vec<PathBuf>,
+    /// With --os-entry: take only this host's fingerprint from the reports (repeatable).
+    #[arg(long = "os-entry-host", value_name = "ADDR", action = clap::ArgAction::Append, requires = "os_entry", help_heading = "OS detection")]
+    pub os_entry_host: Vec<String>,
+    /// With --os-entry: the entry's name ("lwIP 2.1").
+    #[arg(long = "os-entry-name", value_name = "NAME", requires = "os_entry", help_heading = "OS detection")]
+    pub os_entry_name: Option<String>,
+    /// With --os-entry: its class, 'VENDOR|FAMILY|GENERATION|DEVICE TYPE' (GENERATION may be empty).
+    #[arg(long = "os-entry-class", value_name = "CLASS", requires = "os_entry", help_heading = "OS detection")]
+    pub os_entry_class: Option<String>,
+    /// With --os-entry: a CPE name for the class (repeatable).
+    #[arg(long = "os-entry-cpe", value_name = "CPE", action = clap::ArgAction::Append, requires = "os_entry", help_heading = "OS detection")]
+    pub os_entry_cpe: Vec<String>,
+    /// With --os-entry: the entry's id (default: made from its name).
+    #[arg(long = "os-entry-id", value_name = "ID", requires = "os_entry", help_heading = "OS detection")]
+    pub os_entry_id: Option<String>,
     /// Aggressive: -sV -O -sC --traceroute, as nmap's -A (needs root or CAP_NET_RAW).
     #[arg(short = 'A', long = "aggressive", help_heading = "OS detection")]
     pub aggressive: bool,

@@ -97,6 +97,9 @@ fn main() -> ExitCode {
         eprintln!("rustmap: {message}");
         return ExitCode::from(2);
     }
+    if !parsed.os_entry.is_empty() {
+        return os_entry(&parsed);
+    }
     if parsed.self_test {
         return selftest::run(&parsed);
     }
@@ -420,6 +423,32 @@ async fn run(
         (Ok(_), Err(e)) => {
             eprintln!("rustmap: {e:#}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `--os-entry`: print the database file with the captured entry (nothing is scanned).
+fn os_entry(f: &flags::Flags) -> ExitCode {
+    if !f.targets.is_empty() || !f.input_list.is_empty() {
+        eprintln!("rustmap: --os-entry reads captured fingerprints and scans nothing: give no targets");
+        return ExitCode::from(2);
+    }
+    let req = rustmap::osentry::OsEntryRequest {
+        files: f.os_entry.clone(),
+        hosts: f.os_entry_host.clone(),
+        id: f.os_entry_id.clone(),
+        name: f.os_entry_name.clone(),
+        class: f.os_entry_class.clone(),
+        cpe: f.os_entry_cpe.clone(),
+    };
+    match rustmap::osentry::os_entry(&req) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rustmap: --os-entry: {e}");
+            ExitCode::from(2)
         }
     }
 }

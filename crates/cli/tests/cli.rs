@@ -492,6 +492,46 @@ fn os_detection_options_are_checked() {
     }
 }
 
+/// `--os-entry` (nothing sent): a printed fingerprint becomes a database file `--os-db` accepts;
+/// incomplete requests, bad files and targets are usage errors naming the problem.
+#[test]
+fn os_entry_makes_a_database_of_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let fp = dir.path().join("fp.txt");
+    // as the normal output prints it: wrapped at 80 columns, inside strings too
+    std::fs::write(&fp, "{\"seq1.opts\":\"mss,n\nop,ws\",\"t5.seq\":\"ack\",\"ttl\":2\n55}\n").unwrap();
+    let fp = fp.to_str().unwrap();
+    let name = ["--os-entry-name", "Lab lwIP", "--os-entry-class", "lwIP|embedded|2.X|specialized"];
+    let o = rustmap(&[&["--os-entry", fp][..], &name].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let db: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(db["format"], "rustmap-os-db");
+    let e = &db["entries"][0];
+    assert_eq!((e["id"].as_str(), e["tests"]["ttl"].as_i64()), (Some("lab-lwip"), Some(255)));
+    assert_eq!(e["tests"]["seq1.opts"], "mss,nop,ws");
+    assert_eq!(e["classes"][0]["vendor"], "lwIP");
+    let saved = dir.path().join("db.json");
+    std::fs::write(&saved, stdout(&o)).unwrap();
+    let saved = saved.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--os-entry", fp], "--os-entry-name"),
+        (vec!["--os-entry", fp, "--os-entry-name", "x"], "--os-entry-class"),
+        (vec!["--os-entry", fp, "--os-entry-name", "x", "--os-entry-class", "a|b"], "four fields"),
+        (vec!["--os-entry", saved, "--os-entry-name", "x", "--os-entry-class", "a|b||c"], "unknown test \"entries\""),
+        (
+            vec!["--os-entry", "/nonexistent/f.json", "--os-entry-name", "x", "--os-entry-class", "a|b||c"],
+            "/nonexistent/f.json",
+        ),
+        (vec!["--os-entry", fp, "--os-entry-name", "x", "--os-entry-class", "a|b||c", "127.0.0.1"], "give no targets"),
+        (vec!["--os-entry-name", "x"], "--os-entry"),
+    ] {
+        let o = rustmap(&[&args[..], &["--no-db"]].concat());
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}");
+    }
+}
+
 /// `--tui` with stdout not a terminal (here a pipe) is a usage error before anything is scanned or
 /// stored; so is `--tui` with an option that would write to the terminal under it. Built without
 /// the `tui` feature, `--tui` says the build has none.

@@ -69,7 +69,7 @@ pub struct OsInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_ts_sequence: Option<SequenceInfo>,
     /// The fingerprint, as RustMap's database format writes tests (one line of JSON): what to
-    /// send in when no entry matched.
+    /// make an entry of (`--os-entry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     /// Why the result may be poor (no open or no closed port, no answers).
@@ -81,6 +81,10 @@ pub struct OsInfo {
     /// The tests the best guess did not agree on: `name: expected E, seen V`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub best_differs: Vec<String>,
+    /// What the host's services and scripts said of its OS, as scored: `SOURCE: FAMILY`
+    /// (`22/tcp service: Linux`, `smb-os-discovery: Windows`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
 }
 
 /// A port OS detection used (`<portused state proto portid>`).

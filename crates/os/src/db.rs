@@ -182,8 +182,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// An entry that expects exactly what `fp` shows (the capture tool: `rustmap -O
-    /// --os-fingerprint FILE` writes fingerprints, this turns one into an entry to edit).
+    /// An entry that expects exactly what `fp` shows (one capture; [`crate::capture`] merges
+    /// several read from files).
     pub fn from_fingerprint(fp: &Fingerprint, id: &str, name: &str, classes: Vec<Class>, source: &str) -> Entry {
         Entry {
             id: id.into(),
@@ -265,6 +265,20 @@ impl Database {
             }
         }
         Ok(Database { entries: file.entries, weights: file.weights, hint_weight: file.hint_weight })
+    }
+
+    /// A database of `entries` with the default weights, checked as a file would be.
+    pub fn with_entries(entries: Vec<Entry>, origin: &str) -> Result<Database, DbError> {
+        let file = File {
+            format: FORMAT.into(),
+            version: VERSION,
+            hint_weight: default_hint_weight(),
+            weights: BTreeMap::new(),
+            entries,
+        };
+        let text =
+            serde_json::to_string(&file).map_err(|e| DbError::Format { origin: origin.into(), what: e.to_string() })?;
+        Database::from_json(&text, origin)
     }
 
     /// The entries.

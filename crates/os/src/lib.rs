@@ -11,6 +11,8 @@
 //! - [`db`]: the database format (versioned JSON, `data/os-db.json` is the built-in one) and its
 //!   checks. Every entry is written here from documented stack behaviour or from stacks run in
 //!   the lab; none comes from another scanner's database.
+//! - [`capture`]: the capture tool's logic (`rustmap --os-entry`): fingerprints read from a
+//!   RustMap report or from the normal output, merged into one checked entry.
 //! - [`score`]: fuzzy weighted matching → accuracy per entry, which tests agreed and which not.
 //!
 //! Everything read here came off the network or from a user's file: no function panics on any
@@ -18,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod db;
 pub mod fingerprint;
 pub mod observe;

@@ -339,6 +339,19 @@ pub(crate) fn script_lines(sc: &rustmap_model::ScriptResult) -> Vec<String> {
         .collect()
 }
 
+/// The host's best OS guess on one line, `NAME (ACCURACY%)`, for the one-line formats (CSV,
+/// SIEM); empty without one.
+pub(crate) fn os_line(h: &HostResult) -> String {
+    h.os.first().map(|g| format!("{} ({}%)", g.name, g.accuracy)).unwrap_or_default()
+}
+
+/// The CPE names of the host's best OS guess, space-separated; empty without one.
+pub(crate) fn os_cpe(h: &HostResult) -> String {
+    h.os.first()
+        .map(|g| g.classes.iter().flat_map(|c| c.cpe.iter().cloned()).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// A host's place on one line (`--geoip`), sanitized.
 pub(crate) fn geo_line(g: &rustmap_model::GeoInfo) -> String {
     neutralize(&g.summary()).into_owned()

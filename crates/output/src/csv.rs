@@ -2,13 +2,15 @@
 //! for a listed host without any shown port, after a header row:
 //!
 //! ```text
-//! host,hostname,status,protocol,port,state,reason,service,product,version,extrainfo,tunnel,cpe,tls_version,cert_subject,vulnerabilities,geoip
-//! 198.18.0.10,h10.lab.test,up,tcp,22,open,syn-ack,ssh,OpenSSH,9.2p1 Debian 2+deb12u3,protocol 2.0,,cpe:/a:openbsd:openssh:9.2p1,,,CVE-2023-38408 9.8 CVE-2024-6387 8.1,
+//! host,hostname,status,protocol,port,state,reason,service,product,version,extrainfo,tunnel,cpe,tls_version,cert_subject,vulnerabilities,geoip,cloud,os,os_cpe
+//! 198.18.0.10,h10.lab.test,up,tcp,22,open,syn-ack,ssh,OpenSSH,9.2p1 Debian 2+deb12u3,protocol 2.0,,cpe:/a:openbsd:openssh:9.2p1,,,CVE-2023-38408 9.8 CVE-2024-6387 8.1,,,Linux 4.10 - 6.x (100%),cpe:/o:linux:linux_kernel:4 cpe:/o:linux:linux_kernel:5 cpe:/o:linux:linux_kernel:6
 //! ```
 //!
 //! `vulnerabilities` (`--vuln-check`) lists the port's CVEs as `ID SCORE` pairs, highest first,
 //! space-separated; `geoip` (`--geoip`) is the host's place on one line
-//! (`FR, France; Paris (48.8566, 2.3522); Europe/Paris; AS64500 Lab Net`).
+//! (`FR, France; Paris (48.8566, 2.3522); Europe/Paris; AS64500 Lab Net`); `cloud` (`--cloud`) the
+//! instance's one-line summary; `os` (`-O`) the host's best OS guess with its accuracy, and
+//! `os_cpe` that guess's CPE names, space-separated.
 //!
 //! Quoting follows RFC 4180 (the `csv` crate). Ports folded into nmap's "Not shown" counts are
 //! not rows (as in every other format; `--open` shows only open ports). `cpe` joins several CPEs
@@ -44,10 +46,12 @@ pub const HEADER: [&str; COLUMNS] = [
     "vulnerabilities",
     "geoip",
     "cloud",
+    "os",
+    "os_cpe",
 ];
 
 /// Columns per row.
-const COLUMNS: usize = 18;
+const COLUMNS: usize = 20;
 
 /// Writes CSV rows as hosts finish.
 pub struct CsvWriter<W: Write + Send> {
@@ -81,6 +85,7 @@ fn rows(h: &HostResult) -> Vec<[String; COLUMNS]> {
     let name = h.display_name().unwrap_or_default().to_string();
     let geo = h.geoip.as_ref().map(crate::common::geo_line).unwrap_or_default();
     let cloud = h.cloud.as_ref().map(|c| c.summary()).unwrap_or_default();
+    let (os, os_cpe) = (crate::common::os_line(h), crate::common::os_cpe(h));
     let base = |i: usize| -> String {
         match i {
             0 => h.addr.to_string(),
@@ -93,8 +98,10 @@ fn rows(h: &HostResult) -> Vec<[String; COLUMNS]> {
         for (i, c) in r.iter_mut().enumerate().take(3) {
             *c = base(i);
         }
-        r[COLUMNS - 2] = geo.clone();
-        r[COLUMNS - 1] = cloud.clone();
+        r[COLUMNS - 4] = geo;
+        r[COLUMNS - 3] = cloud;
+        r[COLUMNS - 2] = os;
+        r[COLUMNS - 1] = os_cpe;
         return vec![r];
     }
     h.ports
@@ -127,6 +134,8 @@ fn rows(h: &HostResult) -> Vec<[String; COLUMNS]> {
                 p.vulnerabilities.iter().map(|v| format!("{} {}", v.id, v.cvss)).collect::<Vec<_>>().join(" "),
                 geo.clone(),
                 cloud.clone(),
+                os.clone(),
+                os_cpe.clone(),
             ]
         })
         .collect()

@@ -142,6 +142,10 @@ pub(crate) fn normal_lines(h: &HostResult, verbosity: u8) -> Vec<String> {
         };
         out.push(format!("OS match tests ({}): {agreed} agree, {differs}", neutralize(&best.name)));
     }
+    // -v: what the services and scripts said, as scored beside the tests.
+    if verbosity > 0 && !info.hints.is_empty() {
+        out.push(format!("OS hints: {}", neutralize(&info.hints.join("; "))));
+    }
     out
 }
 
@@ -184,7 +188,7 @@ pub(crate) fn write_xml(o: &mut impl Write, h: &HostResult) -> io::Result<()> {
         }
         writeln!(o, "</osmatch>")?;
     }
-    if let Some(fp) = &info.fingerprint {
+    if let (Some(fp), false) = (&info.fingerprint, info.exact) {
         writeln!(o, "<osfingerprint fingerprint=\"{}\"/>", attr(fp))?;
     }
     writeln!(o, "</os>")?;
@@ -266,6 +270,7 @@ mod tests {
             fingerprint: (!exact).then(|| "{\"ttl\":64}".to_string()),
             best_agreed: Some(70),
             best_differs: if exact { vec![] } else { vec!["ecn.ece: expected true, seen false".into()] },
+            hints: if exact { vec!["22/tcp service: Linux".into()] } else { vec![] },
             ..OsInfo::default()
         }));
         h
@@ -283,7 +288,8 @@ mod tests {
         assert_eq!(lines[6], "TCP Sequence Prediction: Difficulty=259 (Good luck!)");
         assert_eq!(lines[7], "IP ID Sequence Generation: All zeros");
         assert_eq!(lines[8], "OS match tests (Linux 4.10 - 6.x): 70 agree, none differ");
-        assert_eq!(lines.len(), 9);
+        assert_eq!(lines[9], "OS hints: 22/tcp service: Linux");
+        assert_eq!(lines.len(), 10);
         // Without -v, no uptime or sequences.
         assert_eq!(normal_lines(&host(true), 0).len(), 5);
     }

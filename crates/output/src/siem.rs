@@ -15,7 +15,9 @@
 //! `dlat`, `dlong` (CEF's destination latitude and longitude), `cs5Label=geo cs5=` the one-line
 //! place (`FR, France; Paris …; AS64500 Lab Net`) and `cn2Label=asn cn2=` the AS number. With
 //! `--cloud`, `host-up` carries `cs6Label=cloud cs6=` the instance's one-line summary
-//! (`aws i-0abc (web-1) us-east-1a running t3.micro env=prod`).
+//! (`aws i-0abc (web-1) us-east-1a running t3.micro env=prod`). With `-O`, `host-up` carries
+//! `cs2Label=os cs2=` the best OS guess with its accuracy (`Linux 4.10 - 6.x (100%)`) and
+//! `cs3Label=osCpe cs3=` its CPE names, space-separated.
 //!
 //! CEF (`CEF:0|RustMap|RustMap|VERSION|ID|NAME|SEVERITY|EXTENSION`):
 //!
@@ -88,6 +90,13 @@ fn events_of(h: &HostResult, scan_id: &str) -> Vec<Event> {
     }
     if let Some(c) = &h.cloud {
         fields.extend([("cs6Label", "cloud".to_string()), ("cs6", c.summary())]);
+    }
+    if !h.os.is_empty() {
+        fields.extend([("cs2Label", "os".to_string()), ("cs2", crate::common::os_line(h))]);
+        let cpe = crate::common::os_cpe(h);
+        if !cpe.is_empty() {
+            fields.extend([("cs3Label", "osCpe".to_string()), ("cs3", cpe)]);
+        }
     }
     out.push(Event { id, name: title, severity: 1, time, fields });
     for p in open {

@@ -99,6 +99,18 @@ fn events() -> Vec<ScanEvent> {
         public_ips: Vec::new(),
         private_ips: vec!["198.18.0.10".parse().unwrap()],
     }));
+    // What -O adds: guesses with classes and CPEs (CSV and SIEM carry the best one).
+    host.os = vec![OsGuess {
+        name: "Linux 4.10 - 6.x".into(),
+        accuracy: 100,
+        classes: vec![OsClass {
+            vendor: "Linux".into(),
+            family: "Linux".into(),
+            generation: Some("6.X".into()),
+            device_type: "general purpose".into(),
+            cpe: vec!["cpe:/o:linux:linux_kernel:6".into()],
+        }],
+    }];
     host.ports = vec![ssh_done, http, filtered];
     host.extraports = vec![ExtraPorts {
         state: PortState::Closed,

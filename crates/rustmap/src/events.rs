@@ -195,6 +195,7 @@ impl Pump {
                                     }
                                 }
                                 // After detection: the services' OS hints count in the match.
+                                let os_again = os.clone();
                                 if let Some(s) = os.filter(|_| !h.timed_out) {
                                     tokio::select! {
                                         found = s.run(h, unix_now()) => events.extend(found),
@@ -224,6 +225,12 @@ impl Pump {
                                         _ = out_of_time(host_timeout, start_unix) => h.timed_out = true,
                                         _ = cancel.cancelled() => {}
                                     }
+                                }
+                                // The scripts' OS hints (smb-os-discovery, ...): scored again.
+                                if let Some(again) = os_again.as_deref().and_then(|s| s.rescore(h)) {
+                                    let addr = h.addr;
+                                    events.retain(|e| !matches!(e, ScanEvent::OsMatch { addr: a, .. } if *a == addr));
+                                    events.extend(again);
                                 }
                                 // After the scripts, which may have refined a service's version.
                                 if let Some(stage) = enrich {

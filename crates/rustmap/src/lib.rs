@@ -34,6 +34,8 @@ mod enrich;
 mod evasion;
 mod events;
 mod osdetect;
+pub mod osentry;
+mod oshints;
 mod pipeline;
 pub mod profile;
 pub mod remote;

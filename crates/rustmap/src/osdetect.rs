@@ -9,7 +9,7 @@ use rustmap_engine::os::{OsProber, OsRequest};
 use rustmap_engine::trace::port_in;
 use rustmap_model::config::ScanMode;
 use rustmap_model::{
-    HostResult, HostStatus, OsInfo, OsPortUsed, PortState, Protocol, ScanConfig, ScanEvent, SequenceInfo,
+    HostResult, HostStatus, OsGuess, OsInfo, OsPortUsed, PortState, Protocol, ScanConfig, ScanEvent, SequenceInfo,
 };
 use rustmap_os::observe::Hint;
 use rustmap_os::sequence::TsClock;
@@ -90,24 +90,8 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
         Some(path) => {
             let shown = path.display().to_string();
             let bad = |m: String| invalid("os.db", shown.clone(), m);
-            let meta = std::fs::metadata(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
-            // Not a device or a FIFO: those have no length to check and may never end.
-            if !meta.is_file() {
-                return Err(bad(format!("--os-db {shown}: not a regular file")));
-            }
-            let mut text = String::new();
             let limit = rustmap_os::db::MAX_BYTES as u64;
-            std::io::Read::read_to_string(
-                &mut std::io::Read::take(
-                    std::fs::File::open(path).map_err(|e| bad(format!("--os-db {shown}: {e}")))?,
-                    limit + 1,
-                ),
-                &mut text,
-            )
-            .map_err(|e| bad(format!("--os-db {shown}: {e}")))?;
-            if text.len() as u64 > limit {
-                return Err(bad(format!("--os-db {shown}: more than the {limit} bytes a database may have")));
-            }
+            let text = crate::osentry::read_bounded(path, limit).map_err(|m| bad(format!("--os-db {shown}: {m}")))?;
             Database::from_json(&text, &shown)
         }
     }
@@ -187,23 +171,7 @@ impl OsStage {
                 info.ports_used.push(OsPortUsed { state, protocol: proto, port });
             }
         }
-        let ranked = rank(&self.plan.db, &fp, MAX_GUESSES);
-        let floor = if self.plan.guess { GUESS } else { CLOSE };
-        let best = ranked.first().map_or(0, |m| m.accuracy);
-        info.exact = best >= EXACT;
-        let guesses: Vec<_> = ranked
-            .iter()
-            .filter(|m| if info.exact { m.accuracy == best } else { m.accuracy >= floor })
-            .map(|m| m.to_guess())
-            .collect();
-        if let Some(m) = ranked.first() {
-            info.best_agreed = u32::try_from(m.matched.len()).ok();
-            info.best_differs = m
-                .mismatched
-                .iter()
-                .map(|(name, expected, seen)| format!("{name}: expected {expected}, seen {seen}"))
-                .collect();
-        }
+        let guesses = self.judge(&fp, &mut info);
         info.distance = fp.distance;
         info.uptime_s = fp.uptime_s;
         info.last_boot_unix = fp.uptime_s.and_then(|u| i64::try_from(u).ok()).map(|u| now_unix - u);
@@ -235,7 +203,9 @@ impl OsStage {
             info.tcp_ts_sequence =
                 Some(SequenceInfo { class: "none returned (unsupported)".into(), index: None, values: Vec::new() });
         }
-        if !info.exact {
+        // Kept for every host (reports carry it, `--os-entry` reads it); the normal output and
+        // the XML show it only without an exact match, as nmap does.
+        if !fp.tests.is_empty() {
             info.fingerprint = Some(fp.tests_json());
         }
         if fp.tests.is_empty() {
@@ -249,67 +219,53 @@ impl OsStage {
         vec![ScanEvent::OsMatch { addr: h.addr, matches: guesses }]
     }
 
-    /// What the services found on the host say about its OS, one hint per port, for families
-    /// the database knows: see [`service_family`].
-    fn hints(&self, h: &HostResult) -> Vec<Hint> {
-        h.ports
+    /// Rank the database against `fp` (its tests and hints): the guesses to report, with the
+    /// best entry's agreement and the hints folded into `info`.
+    fn judge(&self, fp: &Fingerprint, info: &mut OsInfo) -> Vec<OsGuess> {
+        let ranked = rank(&self.plan.db, fp, MAX_GUESSES);
+        let floor = if self.plan.guess { GUESS } else { CLOSE };
+        let best = ranked.first().map_or(0, |m| m.accuracy);
+        info.exact = best >= EXACT;
+        let guesses: Vec<_> = ranked
             .iter()
-            .filter_map(|p| {
-                let family = service_family(p.service.as_ref()?)?;
-                self.families.contains(&family.to_ascii_lowercase()).then(|| Hint {
-                    source: format!("{}/{}", p.port, p.protocol.as_str()),
-                    family: family.to_string(),
-                    weight: 0,
-                })
+            .filter(|m| if info.exact { m.accuracy == best } else { m.accuracy >= floor })
+            .map(|m| m.to_guess())
+            .collect();
+        info.best_agreed = ranked.first().and_then(|m| u32::try_from(m.matched.len()).ok());
+        info.best_differs = ranked
+            .first()
+            .map(|m| {
+                m.mismatched
+                    .iter()
+                    .map(|(name, expected, seen)| format!("{name}: expected {expected}, seen {seen}"))
+                    .collect()
             })
-            .take(rustmap_os::score::MAX_HINTS)
-            .collect()
+            .unwrap_or_default();
+        info.hints = crate::oshints::describe(&fp.hints);
+        guesses
     }
-}
 
-/// The OS family a service's detection names, in this order: its `ostype` (what the match rule
-/// says: `OS: Linux`), an OS CPE (`cpe:/o:linux:linux_kernel`, `cpe:/o:microsoft:windows_10`),
-/// then distribution or platform words in its product and extra info (an SSH banner's
-/// `Debian-5`, an HTTP `Server: Microsoft-IIS/10.0`, `Win64`).
-fn service_family(s: &rustmap_model::ServiceInfo) -> Option<&'static str> {
-    const CPES: [(&str, &str); 9] = [
-        ("cpe:/o:linux:", "Linux"),
-        ("cpe:/o:debian:", "Linux"),
-        ("cpe:/o:canonical:", "Linux"),
-        ("cpe:/o:redhat:", "Linux"),
-        ("cpe:/o:microsoft:windows", "Windows"),
-        ("cpe:/o:freebsd:", "FreeBSD"),
-        ("cpe:/o:openbsd:", "OpenBSD"),
-        ("cpe:/o:apple:mac", "macOS"),
-        ("cpe:/o:cisco:ios", "IOS"),
-    ];
-    const WORDS: [(&str, &str); 12] = [
-        ("debian", "Linux"),
-        ("ubuntu", "Linux"),
-        ("red hat", "Linux"),
-        ("centos", "Linux"),
-        ("fedora", "Linux"),
-        ("raspbian", "Linux"),
-        ("microsoft-iis", "Windows"),
-        ("microsoft windows", "Windows"),
-        ("win64", "Windows"),
-        ("win32", "Windows"),
-        ("for_windows", "Windows"),
-        ("freebsd", "FreeBSD"),
-    ];
-    if let Some(os) = &s.ostype {
-        let lower = os.to_ascii_lowercase();
-        let known = ["Linux", "Windows", "FreeBSD", "OpenBSD", "macOS", "IOS"];
-        if let Some(f) = known.into_iter().find(|k| k.to_ascii_lowercase() == lower) {
-            return Some(f);
+    /// After the scripts: score `h` again when they added hints (`smb-os-discovery`,
+    /// `http-server-header`), from the fingerprint the probes left in its `os_info`. `None` when
+    /// nothing changed; else the host's new `OsMatch` events (none when nothing matches now).
+    pub(crate) fn rescore(&self, h: &mut HostResult) -> Option<Vec<ScanEvent>> {
+        let hints = self.hints(h);
+        let info = h.os_info.as_deref_mut()?;
+        if crate::oshints::describe(&hints) == info.hints {
+            return None;
         }
+        let tests = rustmap_os::capture::tests_from_json(info.fingerprint.as_deref()?).ok()?;
+        let fp = Fingerprint { tests, hints, ..Fingerprint::default() };
+        let guesses = self.judge(&fp, info);
+        h.os = guesses.clone();
+        Some(if guesses.is_empty() { Vec::new() } else { vec![ScanEvent::OsMatch { addr: h.addr, matches: guesses }] })
     }
-    if let Some(f) = s.cpe.iter().find_map(|c| CPES.iter().find(|(p, _)| c.starts_with(p)).map(|(_, f)| *f)) {
-        return Some(f);
+
+    /// What the host's services and scripts say about its OS ([`crate::oshints`]), for
+    /// families the database knows.
+    fn hints(&self, h: &HostResult) -> Vec<Hint> {
+        crate::oshints::hints(h, &self.families)
     }
-    let text =
-        format!("{} {}", s.product.as_deref().unwrap_or(""), s.extrainfo.as_deref().unwrap_or("")).to_ascii_lowercase();
-    WORDS.iter().find(|(w, _)| text.contains(w)).map(|(_, f)| *f)
 }
 
 /// Words for how hard the ISNs are to predict, from the spread's log2.
@@ -348,23 +304,6 @@ mod tests {
         assert_eq!(port_in(&h, Protocol::Tcp, PortState::Open), Some(22));
         assert_eq!(port_in(&h, Protocol::Tcp, PortState::Closed), Some(1));
         assert_eq!(port_in(&h, Protocol::Udp, PortState::Closed), None);
-    }
-
-    #[test]
-    fn services_hint_at_their_os() {
-        let s = |product: &str, extra: &str, ostype: Option<&str>, cpe: &[&str]| rustmap_model::ServiceInfo {
-            product: Some(product.into()),
-            extrainfo: Some(extra.into()),
-            ostype: ostype.map(String::from),
-            cpe: cpe.iter().map(|c| c.to_string()).collect(),
-            ..Default::default()
-        };
-        assert_eq!(service_family(&s("OpenSSH", "protocol 2.0", Some("Linux"), &[])), Some("Linux"));
-        assert_eq!(service_family(&s("OpenSSH", "Debian 5", None, &[])), Some("Linux"));
-        assert_eq!(service_family(&s("httpd", "", None, &["cpe:/o:microsoft:windows_10"])), Some("Windows"));
-        assert_eq!(service_family(&s("Microsoft-IIS httpd", "", None, &[])), Some("Windows"));
-        assert_eq!(service_family(&s("nginx", "", None, &["cpe:/a:igor_sysoev:nginx:1.26"])), None);
-        assert_eq!(service_family(&s("x", "", Some("Unix"), &[])), None, "not a family of the database");
     }
 
     fn cfg(args: impl FnOnce(&mut ScanConfig)) -> ScanConfig {

@@ -196,9 +196,9 @@ impl Machine {
                 };
                 let idx = probe.tcp_index().unwrap_or(0) as u32;
                 let seq = h.seq_base.wrapping_add(idx.wrapping_mul(0x0101_0101));
-                // What the packet carries: probes without ACK send 0 (an answer's sequence number
-                // is compared with it).
-                let ack = if packets::sends_ack(probe) { seq.rotate_left(13) ^ 0x5a5a_5a5a } else { 0 };
+                // Every TCP probe fills the acknowledgement field, ACK flag or not (an answer's
+                // sequence number is compared with it: `tN.seq`).
+                let ack = seq.rotate_left(13) ^ 0x5a5a_5a5a;
                 let spec = Spec { src: t.src, dst: t.addr, probe, dport, seq, ack, ip_id: self.rng.random(), ttl: 64 };
                 let Some(len) = packets::build(&ports, &spec, buf) else { continue };
                 let at = now.saturating_duration_since(h.start);
@@ -259,7 +259,9 @@ impl Machine {
                 // It must answer this probe. A segment with ACK is answered by a reset that takes
                 // its acknowledgement number as sequence number. One without is answered by
                 // acknowledging its sequence number (or its sequence number + 1), or — as
-                // smoltcp does to FIN+PSH+URG — by a bare reset with both numbers zero.
+                // smoltcp does to FIN+PSH+URG — by a bare reset with both numbers zero. (lwIP's
+                // resets take the unflagged acknowledgement field as sequence number and
+                // acknowledge seq + 1: the first test takes them.)
                 let ours = if packets::sends_ack(probe) {
                     reply.seq == sent.ack
                 } else {

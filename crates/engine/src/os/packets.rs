@@ -137,7 +137,7 @@ fn shape(p: Probe) -> Option<TcpShape> {
     }
 }
 
-/// Does the probe carry an acknowledgement number (the ACK flag)? Those without send 0 there.
+/// Does the probe have the ACK flag? (Every TCP probe fills the acknowledgement field.)
 pub fn sends_ack(p: Probe) -> bool {
     shape(p).is_some_and(|s| s.flags.contains(Flags::ACK))
 }
@@ -155,7 +155,7 @@ pub struct Spec {
     pub dport: u16,
     /// Sequence number (TCP).
     pub seq: u32,
-    /// Acknowledgement number (TCP probes with ACK).
+    /// Acknowledgement number (every TCP probe: with the ACK flag or not).
     pub ack: u32,
     /// IP identification.
     pub ip_id: u16,
@@ -208,7 +208,9 @@ pub fn build(ports: &Ports, s: &Spec, buf: &mut [u8]) -> Option<usize> {
                     src_port: sport,
                     dst_port: s.dport,
                     seq_number: s.seq,
-                    ack_number: if sh.flags.contains(Flags::ACK) { s.ack } else { 0 },
+                    // Filled even without the ACK flag: a stack that answers such a segment with
+                    // a reset numbered from this field (lwIP) differs from one that uses 0 (RFC 9293).
+                    ack_number: s.ack,
                     flags: sh.flags,
                     window_len: sh.window,
                     urgent_at: sh.urgent,

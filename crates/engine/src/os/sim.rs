@@ -282,4 +282,11 @@ fn the_fuzz_seeds_are_real_answers() {
     }
     let db = std::fs::read(dir.join("database")).unwrap();
     assert!(Database::from_json(std::str::from_utf8(&db[1..]).unwrap(), "seed").is_ok());
+    // mode 3: captures as --os-entry reads them (a -oJ report of four hosts, a printed fingerprint)
+    for (name, count) in [("capture-report", 4), ("capture-printed", 1)] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(bytes[0] & 3, 3, "{name}");
+        let caps = rustmap_os::capture::read(std::str::from_utf8(&bytes[1..]).unwrap(), name).unwrap();
+        assert_eq!(caps.len(), count, "{name}");
+    }
 }
