@@ -159,6 +159,7 @@ pub const TESTS: &[TestDef] = &[
     t("u1.quoted_id_ok", B, 2),
     t("u1.quoted_csum_ok", B, 2),
     t("u1.quoted_data_ok", B, 2),
+    t("u1.burst", I, 8),
     t("echo.reply", B, 3),
     t("echo.df", S, 5),
     t("echo.code", S, 4),
@@ -251,6 +252,12 @@ impl Fingerprint {
             if let Some(p) = p {
                 fp.odd_probe_tests(i + 2, p);
             }
+        }
+        // The rate-limit burst, out of eight: only where U1 was answered (a port that answers
+        // nothing says nothing of a limit).
+        if matches!(o.u1, Some(Some(_))) && o.burst.sent > 0 {
+            let answered = u32::from(o.burst.answered.min(o.burst.sent));
+            fp.set("u1.burst", Value::Int(i64::from(answered * 8 / u32::from(o.burst.sent))));
         }
         if let Some(u) = &o.u1 {
             fp.set("u1.reply", Value::Bool(u.is_some()));

@@ -155,6 +155,9 @@ pub struct Observations {
     pub echo: Vec<EchoProbe>,
     /// The ICMP timestamp request: whether it was answered.
     pub icmp_ts: Option<bool>,
+    /// The ICMP rate-limit burst: datagrams sent back to back to the closed UDP port, and the
+    /// port unreachables they got.
+    pub burst: Burst,
     /// The SYN-ACKs the port scan received from the host (passive evidence), with the time each
     /// arrived.
     pub passive: Vec<TcpReply>,
@@ -171,6 +174,15 @@ pub struct Hint {
     pub family: String,
     /// Its weight in the score, 1-100; 0 takes the database's `hint_weight`.
     pub weight: u32,
+}
+
+/// The ICMP rate-limit burst's count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Burst {
+    /// Datagrams sent.
+    pub sent: u8,
+    /// Port unreachables received for them (at most `sent`).
+    pub answered: u8,
 }
 
 impl TcpReply {

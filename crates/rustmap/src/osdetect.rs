@@ -99,7 +99,7 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
     Ok(Some(OsPlan { db: Arc::new(db), limit: o.limit, guess: o.guess, tries }))
 }
 
-/// Hosts the stage probes at once (each gets about 34 packets a second for half a second): one
+/// Hosts the stage probes at once (each gets about 48 packets a second for half a second): one
 /// with `-T0` to `-T2` or a `--scan-delay`, as many as `--max-rate` allows, else 32.
 pub(crate) fn parallel_hosts(t: &rustmap_engine::Timing) -> usize {
     use rustmap_engine::TimingTemplate as T;
@@ -107,7 +107,7 @@ pub(crate) fn parallel_hosts(t: &rustmap_engine::Timing) -> usize {
         return 1;
     }
     match t.max_rate {
-        Some(r) if r.is_finite() => ((r / 34.0).floor() as usize).clamp(1, 32),
+        Some(r) if r.is_finite() => ((r / 48.0).floor() as usize).clamp(1, 32),
         _ => 32,
     }
 }

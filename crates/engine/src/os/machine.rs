@@ -4,7 +4,9 @@
 //! Each host gets the same schedule (offsets from its start): the six SYNs 100 ms apart — the
 //! spacing the ISN-rate and timestamp tests divide by — with the other probes in the gaps, so a
 //! host sees a packet every 20 ms at most. After the last probe the host waits for late answers
-//! (four round trips, between 300 ms and 2 s), then is finished. A try that got fewer than three
+//! (four round trips, between 300 ms and 2 s), then is finished. The ICMP rate-limit burst
+//! (eight small datagrams to the closed UDP port, back to back) goes last, so that its drained
+//! token bucket costs no other probe its answer. A try that got fewer than three
 //! SYN-ACKs (lost packets) is run again, up to the configured number of tries.
 
 use super::packets::{self, Answer, Ports, Probe, Spec};
@@ -16,7 +18,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 /// When each probe leaves, from the host's start.
-const SCHEDULE: [(u64, Probe); 17] = [
+const SCHEDULE: [(u64, Probe); 25] = [
     (0, Probe::Seq(0)),
     (20, Probe::Ecn),
     (40, Probe::T(2)),
@@ -34,6 +36,15 @@ const SCHEDULE: [(u64, Probe); 17] = [
     (340, Probe::IcmpTs),
     (400, Probe::Seq(4)),
     (500, Probe::Seq(5)),
+    // Last, back to back: how many unreachables a burst gets is the ICMP rate limit's mark.
+    (520, Probe::Burst(0)),
+    (520, Probe::Burst(1)),
+    (520, Probe::Burst(2)),
+    (520, Probe::Burst(3)),
+    (520, Probe::Burst(4)),
+    (520, Probe::Burst(5)),
+    (520, Probe::Burst(6)),
+    (520, Probe::Burst(7)),
 ];
 
 /// What the stage probes on one host.
@@ -183,7 +194,7 @@ impl Machine {
                 h.next += 1;
                 let t = h.target;
                 let dport = match probe {
-                    Probe::U1 => t.closed_udp,
+                    Probe::U1 | Probe::Burst(_) => t.closed_udp,
                     Probe::Echo(_) | Probe::IcmpTs => 0,
                     p if p.to_closed() => match t.closed {
                         Some(c) => c,
@@ -204,6 +215,7 @@ impl Machine {
                 let at = now.saturating_duration_since(h.start);
                 match probe {
                     Probe::U1 => h.obs.u1 = Some(None),
+                    Probe::Burst(_) => h.obs.burst.sent += 1,
                     Probe::Echo(i) => {
                         if let Some(s) = h.echo_sent.get_mut(usize::from(i)) {
                             *s = true;
@@ -294,6 +306,12 @@ impl Machine {
             Answer::Unreach { dport, reply, .. } => {
                 if dport == h.target.closed_udp && h.obs.u1 == Some(None) {
                     h.obs.u1 = Some(Some(reply));
+                }
+            }
+            Answer::Burst { dport, .. } => {
+                let b = &mut h.obs.burst;
+                if dport == h.target.closed_udp && b.answered < b.sent {
+                    b.answered += 1;
                 }
             }
         }

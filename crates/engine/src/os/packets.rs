@@ -23,6 +23,9 @@ pub enum Probe {
     T(u8),
     /// UDP to the closed UDP port.
     U1,
+    /// The ICMP rate-limit burst: [`BURST`] small UDP datagrams to the closed UDP port, back to
+    /// back (0..BURST).
+    Burst(u8),
     /// Echo requests 0 and 1.
     Echo(u8),
     /// ICMP timestamp request.
@@ -75,6 +78,12 @@ pub const U1_FILL: u8 = 0x43;
 pub const U1_LEN: usize = 300;
 /// IP identification of the UDP probe.
 pub const U1_IP_ID: u16 = 0x4207;
+/// Datagrams in the rate-limit burst.
+pub const BURST: u8 = 8;
+/// Payload length of a burst datagram (its quoted UDP length tells its answers from U1's).
+pub const BURST_LEN: usize = 16;
+/// Payload byte of a burst datagram.
+const BURST_FILL: u8 = 0x42;
 /// The timestamp value our SYNs carry.
 const OUR_TSVAL: u32 = 0x5255_4d31;
 
@@ -175,6 +184,13 @@ pub fn build(ports: &Ports, s: &Spec, buf: &mut [u8]) -> Option<usize> {
                     .emit(body, s.src.into(), s.dst.into())
                     .ok()?;
                 (ip_proto::UDP, false, 0, U1_IP_ID, n)
+            }
+            Probe::Burst(_) => {
+                let payload = [BURST_FILL; BURST_LEN];
+                let n = udp::Repr { src_port: ports.udp, dst_port: s.dport, payload: &payload }
+                    .emit(body, s.src.into(), s.dst.into())
+                    .ok()?;
+                (ip_proto::UDP, false, 0, s.ip_id, n)
             }
             Probe::Echo(i) => {
                 // Echo 0: code 9, DF, 120 bytes; echo 1: code 0, TOS 4, 150 bytes.
@@ -277,6 +293,13 @@ pub enum Answer {
         /// Its fields.
         reply: UnreachReply,
     },
+    /// An ICMP port unreachable quoting one of the burst's datagrams (to port `dport`).
+    Burst {
+        /// The sender.
+        from: Ipv4Addr,
+        /// The quoted destination port (our closed UDP port).
+        dport: u16,
+    },
 }
 
 /// Read `ip_packet` (received at `at`); `None` when it is none of our answers. Hostile bytes give
@@ -336,6 +359,10 @@ fn unreach(ports: &Ports, ip: &ipv4::Packet<&[u8]>, m: &icmpv4::Packet<&[u8]>) -
     let dport = u16::from_be_bytes([*u.get(2)?, *u.get(3)?]);
     if sport != ports.udp {
         return None;
+    }
+    // The quoted UDP length names the datagram: the burst's are short, U1's long.
+    if u.get(4..6).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) == Some(8 + BURST_LEN) {
+        return Some(Answer::Burst { from: ip.src_addr(), dport });
     }
     // Our checksum as sent: the datagram is fixed, so rebuild it and compare.
     let payload = [U1_FILL; U1_LEN];

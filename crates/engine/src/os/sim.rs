@@ -184,7 +184,7 @@ fn target() -> Target {
 fn a_linux_host_is_fingerprinted_and_matched() {
     let mut icmp_id = 0x1000u16;
     let (obs, sent) = run(target(), 1, |p, ms| linux(p, ms, &mut icmp_id));
-    assert_eq!(sent, 17, "every probe once");
+    assert_eq!(sent, 25, "every probe once");
     assert_eq!(obs.seq.len(), 6);
     assert!(obs.seq.iter().all(|p| p.reply.is_some()));
     assert!(obs.t[3].as_ref().and_then(|p| p.reply.as_ref()).is_some(), "T5 answered");
@@ -193,8 +193,11 @@ fn a_linux_host_is_fingerprinted_and_matched() {
     assert!(u1.quoted_len_ok && u1.quoted_id_ok && u1.quoted_csum_ok && u1.quoted_data_ok, "{u1:?}");
     assert_eq!(obs.echo.len(), 2);
     assert_eq!(obs.icmp_ts, Some(true));
+    // the simulated host has no ICMP rate limit: the whole burst is answered
+    assert_eq!((obs.burst.sent, obs.burst.answered), (8, 8));
 
     let fp = Fingerprint::from_observations(&obs);
+    assert_eq!(fp.get("u1.burst"), Some(&Value::Int(8)));
     assert_eq!(fp.get("seq1.opts"), Some(&Value::Str("mss,sack,ts,nop,ws".into())));
     assert_eq!(fp.get("seq3.opts"), Some(&Value::Str("mss,nop,nop,ts,nop,ws".into())));
     assert_eq!(fp.get("seq6.opts"), Some(&Value::Str("mss,sack,ts".into())));
@@ -214,11 +217,13 @@ fn a_linux_host_is_fingerprinted_and_matched() {
 #[test]
 fn a_silent_host_finishes_with_unanswered_probes_after_its_tries() {
     let (obs, sent) = run(target(), 2, |_, _| None);
-    assert_eq!(sent, 34, "two tries of 17");
+    assert_eq!(sent, 50, "two tries of 25");
     assert_eq!(obs.seq.len(), 6);
     assert!(obs.seq.iter().all(|p| p.reply.is_none()));
     assert_eq!(obs.u1, Some(None));
+    assert_eq!((obs.burst.sent, obs.burst.answered), (8, 0), "the last try's burst");
     let fp = Fingerprint::from_observations(&obs);
+    assert_eq!(fp.get("u1.burst"), None, "no burst test where U1 went unanswered");
     assert_eq!(fp.get("t5.reply"), Some(&Value::Bool(false)));
     assert!(rank(&Database::builtin().unwrap(), &fp, 1).iter().all(|m| m.accuracy < 50));
 }
@@ -228,7 +233,7 @@ fn without_ports_only_icmp_and_udp_are_sent() {
     let t = Target { open: None, closed: None, ..target() };
     let mut icmp_id = 1u16;
     let (obs, sent) = run(t, 3, |p, ms| linux(p, ms, &mut icmp_id));
-    assert_eq!(sent, 4, "U1, two echoes, timestamp");
+    assert_eq!(sent, 12, "U1, two echoes, timestamp, the burst of 8");
     assert!(obs.seq.is_empty() && obs.t.iter().all(Option::is_none) && obs.ecn.is_none());
     assert_eq!(obs.echo.iter().filter(|e| e.reply.is_some()).count(), 2);
 }
