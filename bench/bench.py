@@ -344,7 +344,7 @@ def os_families_xml(xml):
 def bench_os(runs):
     """-O of the lab's Linux hosts with an open and a closed port (h10 one hop away, h20 behind two
     routers, h14), all three in one scan, against nmap -O -T4 on the same ports; every host must
-    come out Linux in both."""
+    come out Linux in both. Then the two user-space stacks (h17, h18)."""
     hosts = ["198.18.0.10", "198.18.2.10", "198.18.0.14"]
     args = ["-n", "-Pn", "-sS", "-O", "-p", "22,389,1", "-oX", "-"]
 
@@ -359,6 +359,19 @@ def bench_os(runs):
     one = median_of(runs, [RUSTMAP, "--no-db"] + args + hosts[:1], check=None)
     nmap_one = median_of(runs, ["nmap", "-T4"] + args + hosts[:1], check=None)
     row("-O of h10 alone", one, nmap_one, "nmap -O -T4")
+    # The user-space stacks (h17 smoltcp, h18 lwIP): ours must name both; nmap has no match for
+    # either (its fingerprint is printed), so its family is not checked.
+    embedded = ["198.18.0.17", "198.18.0.18"]
+    eargs = ["-n", "-Pn", "-sS", "-O", "-p", "80,1", "-oX", "-"]
+
+    def check_embedded(out):
+        fams = os_families_xml(out)
+        if any(fams.get(h) != "embedded" for h in embedded):
+            raise SystemExit(f"WRONG OS families: {fams}")
+
+    ours_e = median_of(runs, [RUSTMAP, "--no-db"] + eargs + embedded, check_embedded)
+    nmap_e = median_of(runs, ["nmap", "-T4"] + eargs + embedded, check=None)
+    row("-O of h17 and h18 (smoltcp, lwIP)", ours_e, nmap_e, "nmap -O -T4")
 
 
 def tx_packets(pid):
