@@ -60,6 +60,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(flag) = os_entry_extra(&matches) {
+        eprintln!("rustmap: --os-entry reads captured fingerprints and scans nothing: {flag} does not apply");
+        return ExitCode::from(2);
+    }
     if let Some(flag) = flags::unsupported_present(&matches) {
         eprintln!("rustmap: not yet supported: {flag}");
         return ExitCode::from(2);
@@ -425,6 +429,27 @@ async fn run(
             ExitCode::from(1)
         }
     }
+}
+
+/// With `--os-entry`, the first option given that is not one of its own (shown as typed), so that
+/// no scan or output option is silently ignored.
+fn os_entry_extra(m: &clap::ArgMatches) -> Option<String> {
+    if !m.contains_id("os_entry") || m.get_many::<std::path::PathBuf>("os_entry").is_none() {
+        return None;
+    }
+    let own = |id: &str| id.starts_with("os_entry") || id == "no_db";
+    let cmd = flags::command();
+    m.ids()
+        .map(|id| id.as_str())
+        .filter(|id| !own(id) && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .find_map(|id| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id)?;
+            Some(match (arg.get_long(), arg.get_short()) {
+                (Some(l), _) => format!("--{l}"),
+                (None, Some(c)) => format!("-{c}"),
+                (None, None) => "a target".to_string(),
+            })
+        })
 }
 
 /// `--os-entry`: print the database file with the captured entry (nothing is scanned).

@@ -522,7 +522,15 @@ fn os_entry_makes_a_database_of_a_capture() {
             vec!["--os-entry", "/nonexistent/f.json", "--os-entry-name", "x", "--os-entry-class", "a|b||c"],
             "/nonexistent/f.json",
         ),
-        (vec!["--os-entry", fp, "--os-entry-name", "x", "--os-entry-class", "a|b||c", "127.0.0.1"], "give no targets"),
+        (
+            vec!["--os-entry", fp, "--os-entry-name", "x", "--os-entry-class", "a|b||c", "127.0.0.1"],
+            "a target does not apply",
+        ),
+        (
+            vec!["--os-entry", fp, "--os-entry-name", "x", "--os-entry-class", "a|b||c", "-oX", "o.xml"],
+            "--oX does not apply",
+        ),
+        (vec!["--os-entry", fp, "--os-entry-name", "x", "--os-entry-class", "a|b||c", "-O"], "does not apply"),
         (vec!["--os-entry-name", "x"], "--os-entry"),
     ] {
         let o = rustmap(&[&args[..], &["--no-db"]].concat());

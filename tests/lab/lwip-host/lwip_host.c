@@ -33,13 +33,18 @@ static int nports;
 static const char reply[] =
     "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nlwIP lab host\n";
 
-static void finish(struct tcp_pcb *pcb)
+/* Close, or abort when lwIP cannot close now (out of memory). A callback that aborted must
+ * return ERR_ABRT (lwIP's rule: the pcb is gone), which is what this returns then. */
+static err_t finish(struct tcp_pcb *pcb)
 {
   tcp_arg(pcb, NULL);
   tcp_recv(pcb, NULL);
   tcp_err(pcb, NULL);
-  if (tcp_close(pcb) != ERR_OK)
+  if (tcp_close(pcb) != ERR_OK) {
     tcp_abort(pcb);
+    return ERR_ABRT;
+  }
+  return ERR_OK;
 }
 
 /* Data in: one reply, then close (an HTTP/1.0 server's manners). */
@@ -47,16 +52,13 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
   (void)arg;
   (void)err;
-  if (p == NULL) {
-    finish(pcb);
-    return ERR_OK;
-  }
+  if (p == NULL)
+    return finish(pcb);
   tcp_recved(pcb, p->tot_len);
   pbuf_free(p);
   if (tcp_write(pcb, reply, sizeof reply - 1, TCP_WRITE_FLAG_COPY) == ERR_OK)
     tcp_output(pcb);
-  finish(pcb);
-  return ERR_OK;
+  return finish(pcb);
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
