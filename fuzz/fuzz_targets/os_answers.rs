@@ -5,9 +5,9 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rustmap_engine::os::packets::{parse, Answer, Ports};
-use rustmap_os::observe::{EchoProbe, Observations, TcpProbe, TcpSent};
 use rustmap_os::capture::{self, EntryInfo};
 use rustmap_os::db::Class;
+use rustmap_os::observe::{Burst, EchoProbe, Observations, TcpProbe, TcpSent, UnreachReply};
 use rustmap_os::{rank, Database, Fingerprint};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -59,17 +59,27 @@ fuzz_target!(|data: &[u8]| {
                 let mut r = reply.clone();
                 r.at = at * i as u32;
                 r.seq = r.seq.wrapping_mul(i as u32 + 1);
-                o.seq.push(TcpProbe { sent: TcpSent { at: Duration::from_millis(100 * i), seq: 1, ack: 2 }, reply: Some(r) });
+                o.seq.push(TcpProbe {
+                    sent: TcpSent { at: Duration::from_millis(100 * i), seq: 1, ack: 2 },
+                    reply: Some(r),
+                });
             }
             o.ecn = Some(TcpProbe { sent: TcpSent::default(), reply: Some(reply.clone()) });
             o.t = std::array::from_fn(|_| Some(TcpProbe { sent: TcpSent::default(), reply: Some(reply.clone()) }));
             o.passive.push(reply);
         }
         Answer::Echo { reply, .. } => {
-            o.echo = vec![EchoProbe { code: 9, df: true, reply: Some(reply.clone()) }, EchoProbe { code: 0, df: false, reply: Some(reply) }];
+            o.echo = vec![
+                EchoProbe { code: 9, df: true, reply: Some(reply.clone()) },
+                EchoProbe { code: 0, df: false, reply: Some(reply) },
+            ];
         }
         Answer::IcmpTs { .. } => o.icmp_ts = Some(true),
         Answer::Unreach { reply, .. } => o.u1 = Some(Some(reply)),
+        Answer::Burst { .. } => {
+            o.u1 = Some(Some(UnreachReply::default()));
+            o.burst = Burst { sent: mode % 9, answered: mode / 9 % 10 };
+        }
     }
     let fp = Fingerprint::from_observations(&o);
     let _ = fp.tests_json();

@@ -12,9 +12,14 @@ use std::sync::OnceLock;
 static SEED: OnceLock<VulnDb> = OnceLock::new();
 
 fn cve_shaped(id: &str) -> bool {
-    id.strip_prefix("CVE-").is_some_and(|rest| rest.split_once('-').is_some_and(|(y, n)| {
-        y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) && n.len() >= 4 && n.bytes().all(|b| b.is_ascii_digit())
-    }))
+    id.strip_prefix("CVE-").is_some_and(|rest| {
+        rest.split_once('-').is_some_and(|(y, n)| {
+            y.len() == 4
+                && y.bytes().all(|b| b.is_ascii_digit())
+                && n.len() >= 4
+                && n.bytes().all(|b| b.is_ascii_digit())
+        })
+    })
 }
 
 fuzz_target!(|data: &[u8]| {

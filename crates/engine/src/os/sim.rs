@@ -285,6 +285,9 @@ fn the_fuzz_seeds_are_real_answers() {
         };
         assert!(ok, "{name}: {got:?}");
     }
+    // The same unreachable quoting a burst datagram's length is a burst answer.
+    let burst = std::fs::read(dir.join("burst")).unwrap();
+    assert!(matches!(packets::parse(&ports(), &burst[1..], Duration::ZERO), Some(packets::Answer::Burst { .. })));
     let db = std::fs::read(dir.join("database")).unwrap();
     assert!(Database::from_json(std::str::from_utf8(&db[1..]).unwrap(), "seed").is_ok());
     // mode 3: captures as --os-entry reads them (a -oJ report of four hosts, a printed fingerprint)
