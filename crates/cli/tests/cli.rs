@@ -36,13 +36,23 @@ fn stderr(o: &Output) -> String {
 /// Listeners on loopback plus a list of ports around them that are closed (bound then released).
 fn listeners(n: usize) -> (Vec<TcpListener>, Vec<u16>) {
     let open: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    let closed: Vec<u16> = (0..20)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect::<Vec<_>>()
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    (open, closed)
+    (open, closed_ports(20))
+}
+
+/// `n` closed ports: below the kernel's ephemeral range (32768-60999), so that no other test's
+/// `bind(0)` or outgoing connection can take one between two scans (an ephemeral port freed by one
+/// test was once handed to another's listener, and a "closed" port came back open), and from a
+/// counter, so that no two tests of this binary share one. Nothing else on the machine listens
+/// there.
+fn closed_ports(n: usize) -> Vec<u16> {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Each test binary starts somewhere else in 20000-31999 (they run one after another anyway).
+    let base = 20_000 + (std::process::id() % 400) as u16 * 30;
+    (0..n)
+        .map(|_| base + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000)
+        .map(|p| if p > 31_999 { p - 12_000 } else { p })
+        .collect()
 }
 
 fn port_arg(open: &[TcpListener], closed: &[u16]) -> String {
@@ -244,7 +254,7 @@ fn history_lists_scans_and_diffs_tell_what_changed() {
     assert!(scan(&[]).status.success());
     // Same ports open: --diff finds nothing, exit 0.
     let o = scan(&["--diff"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("  none"), "{}", stdout(&o));
     // A port closes: --diff says so, exit 1.
     let gone = open.pop().unwrap().local_addr().unwrap().port();
