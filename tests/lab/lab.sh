@@ -786,13 +786,23 @@ exec x11vnc -display 127.0.0.1:0 -rfbport 5900 -rfbauth "$1" -forever -shared -n
   # FreeRDP's shadow server (RDP 3390) with NLA only (rdp-ntlm-info's truth: its NTLM challenge
   # names this namespace's host; xrdp on 3389 has no CredSSP). It shadows its own 24-bit Xvfb
   # (:1, unix socket only, in a private /tmp: the lab's :0 is 16-bit, which FreeRDP refuses).
-  # Xvfb can take seconds to start on a loaded machine: wait up to 30 s for its socket.
+  # Xvfb can take seconds to start on a loaded machine: wait up to 30 s for its socket (its
+  # output goes to this daemon's log: the private /tmp hides the lab's directory).
   mkdir -p "$h/freerdp"
   start h14 freerdp env HOME="$h/freerdp" sh -c 'mount -n -t tmpfs -o size=8m,mode=1777 rmlab-tmp /tmp || exit 1
-Xvfb :1 -nolisten tcp -screen 0 640x480x24 >/dev/null 2>&1 &
+Xvfb :1 -nolisten tcp -screen 0 640x480x24 &
 for _ in $(seq 300); do [ -e /tmp/.X11-unix/X1 ] && break; sleep 0.1; done
-sleep 0.5
-DISPLAY=:1 exec freerdp-shadow-cli /port:3390 /sec:nla -auth'
+# The socket can exist before the server takes clients ("failed to open display :1", seen on a
+# loaded machine): a shadow server that fails within 3 s of its start is started again, 5 times
+# at most; one that ran longer was stopped on purpose (lab.sh down) and is not.
+for try in 1 2 3 4 5; do
+  sleep 0.5
+  t0=$(date +%s)
+  DISPLAY=:1 freerdp-shadow-cli /port:3390 /sec:nla -auth
+  [ $(($(date +%s) - t0)) -ge 3 ] && exit 1
+  echo "lab.sh: freerdp-shadow-cli failed at start (try $try of 5)" >&2
+done
+exit 1'
 
   # MariaDB (3306): a fresh data directory, TCP on the lab address only, no unix socket users
   mkdir -p "$h/mysql/data" "$h/mysql/run"
