@@ -348,11 +348,14 @@ def bench_os(runs):
     hosts = ["198.18.0.10", "198.18.2.10", "198.18.0.14"]
     args = ["-n", "-Pn", "-sS", "-O", "-p", "22,389,1", "-oX", "-"]
 
-    def check(out):
-        fams = os_families_xml(out)
-        if any(fams.get(h) != "Linux" for h in hosts):
-            raise SystemExit(f"WRONG OS families: {fams}")
+    def family_check(addrs, family):
+        def check(out):
+            fams = os_families_xml(out)
+            if any(fams.get(h) != family for h in addrs):
+                raise SystemExit(f"WRONG OS families: {fams}")
+        return check
 
+    check = family_check(hosts, "Linux")
     ours = median_of(runs, [RUSTMAP, "--no-db"] + args + hosts, check)
     nmap = median_of(runs, ["nmap", "-T4"] + args + hosts, check)
     row("-O of 3 Linux hosts (1 and 3 hops)", ours, nmap, "nmap -O -T4")
@@ -364,12 +367,7 @@ def bench_os(runs):
     embedded = ["198.18.0.17", "198.18.0.18"]
     eargs = ["-n", "-Pn", "-sS", "-O", "-p", "80,1", "-oX", "-"]
 
-    def check_embedded(out):
-        fams = os_families_xml(out)
-        if any(fams.get(h) != "embedded" for h in embedded):
-            raise SystemExit(f"WRONG OS families: {fams}")
-
-    ours_e = median_of(runs, [RUSTMAP, "--no-db"] + eargs + embedded, check_embedded)
+    ours_e = median_of(runs, [RUSTMAP, "--no-db"] + eargs + embedded, family_check(embedded, "embedded"))
     nmap_e = median_of(runs, ["nmap", "-T4"] + eargs + embedded, check=None)
     row("-O of h17 and h18 (smoltcp, lwIP)", ours_e, nmap_e, "nmap -O -T4")
 

@@ -9,7 +9,7 @@
 //! one entry, checked as `--os-db` checks files, so it can be tried at once and then merged by
 //! hand into a database.
 
-use crate::db::{Class, Database, DbError, Entry, Expect};
+use crate::db::{Class, Database, DbError, Entry, Expect, Range, MAX_ANY_OF};
 use crate::fingerprint::{test_def, Value};
 use std::collections::BTreeMap;
 
@@ -131,11 +131,18 @@ pub fn entry(captures: &[Capture], info: EntryInfo) -> Result<Entry, CaptureErro
     let tests = seen
         .into_iter()
         .map(|(name, mut vals)| {
-            let exp = if vals.len() == 1 {
-                Expect::Is(vals[0].clone())
-            } else {
-                vals.sort();
-                Expect::AnyOf(vals.into_iter().cloned().collect())
+            let ints: Vec<i64> =
+                vals.iter().filter_map(|v| if let Value::Int(i) = v { Some(*i) } else { None }).collect();
+            let exp = match vals.as_slice() {
+                [one] => Expect::Is((*one).clone()),
+                // More numbers than an any-of list may hold (a database caps them at 64): their range.
+                _ if vals.len() > MAX_ANY_OF && ints.len() == vals.len() => {
+                    Expect::Range(Range { min: ints.iter().min().copied(), max: ints.iter().max().copied() })
+                }
+                _ => {
+                    vals.sort();
+                    Expect::AnyOf(vals.into_iter().cloned().collect())
+                }
             };
             (name.to_string(), exp)
         })
@@ -205,6 +212,11 @@ mod tests {
         assert_eq!(e.tests["ttl"], Expect::Is(Value::Int(64)));
         assert_eq!(e.tests["seq1.win"], Expect::AnyOf(vec![Value::Int(64240), Value::Int(65160)]));
         assert_eq!(e.tests["ts"], Expect::Is(Value::Str("ticking".into())));
+        // More distinct numbers than an any-of list holds: a range instead
+        let many: Vec<Capture> =
+            (0..100).map(|i| read(&format!("{{\"isn.rate\":{}}}", 10 + i), "n").unwrap().remove(0)).collect();
+        let e = entry(&many, info()).unwrap();
+        assert_eq!(e.tests["isn.rate"], Expect::Range(Range { min: Some(10), max: Some(109) }));
         let mut bad = info();
         bad.id = "has space".into();
         assert!(entry(&all, bad).unwrap_err().to_string().contains("id must be"));

@@ -35,6 +35,8 @@ pub const VERSION: u32 = 1;
 pub const MAX_BYTES: usize = 8 << 20;
 /// The most entries a database may hold.
 pub const MAX_ENTRIES: usize = 10_000;
+/// The most values an any-of expectation lists.
+pub const MAX_ANY_OF: usize = 64;
 /// The longest string in a name, class field or CPE.
 const MAX_TEXT: usize = 256;
 /// The longest `source` note.
@@ -371,7 +373,9 @@ fn check_entry(e: &Entry) -> Result<(), String> {
         let def = test_def(name).ok_or_else(|| format!("unknown test {name:?}"))?;
         let kinds_ok = match exp {
             Expect::Is(v) => def.kind.admits(v),
-            Expect::AnyOf(list) => !list.is_empty() && list.len() <= 64 && list.iter().all(|v| def.kind.admits(v)),
+            Expect::AnyOf(list) => {
+                !list.is_empty() && list.len() <= MAX_ANY_OF && list.iter().all(|v| def.kind.admits(v))
+            }
             Expect::Range(r) => {
                 def.kind == Kind::Int && (r.min.is_some() || r.max.is_some()) && r.min <= r.max.or(r.min)
             }
