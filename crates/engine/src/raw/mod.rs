@@ -263,8 +263,21 @@ impl RawScan {
             m.cancel();
             emit(&mut m);
         }
+        // Replies lost in our own receive buffer look like silence from the network: say so, for
+        // a port shown filtered may then be a lost answer.
+        if let Ok(n @ 1..) = io.capture.take_dropped() {
+            emitter.emit_blocking(ScanEvent::Warning { message: capture_drop_warning(n) });
+        }
         m.totals()
     }
+}
+
+/// The warning for `n` replies dropped by the capture socket's full buffer.
+fn capture_drop_warning(n: u32) -> String {
+    format!(
+        "{n} packets arrived faster than they were read and were dropped by the capture buffer: \
+         ports without an answer may be shown filtered; --max-rate or a slower -T template avoids it"
+    )
 }
 
 /// The longest the driver sleeps without looking at cancellation and new targets.
