@@ -207,6 +207,32 @@ fn lwip_smoltcp_and_linux_are_told_apart_ten_times_out_of_ten() {
     }
 }
 
+/// The SYN scan's SYN-ACKs are the passive tests: each stack's own TTL, DF bit and options to
+/// the port scan's MSS-only SYN, as its SYN-ACK had them on the wire (tshark on h18's side
+/// checks lwIP's); a connect scan sees no headers, and has none.
+#[test]
+fn the_syn_scans_syn_acks_are_the_passive_tests() {
+    let Some(_lab) = lab() else { return };
+    let mut cap = common::Capture::start("h18");
+    let v = json_scan(&["-O", "-sS", "-p", "22,80,79", H10, H17, H18]);
+    let synacks = "ip.src == 198.18.0.18 && tcp.flags.syn == 1 && tcp.flags.ack == 1";
+    let wire = cap.fields(synacks, &["ip.ttl", "ip.flags.df", "tcp.window_size_value"]);
+    for (addr, ttl, df) in [(H10, 64, true), (H17, 64, true), (H18, 255, false)] {
+        let h = host(&v, addr);
+        let fp: Value = serde_json::from_str(h["os_info"]["fingerprint"].as_str().unwrap()).unwrap();
+        assert_eq!(fp["passive.ttl"], ttl, "{addr}: {fp}");
+        assert_eq!(fp["passive.df"], df, "{addr}: {fp}");
+        assert_eq!(fp["passive.opts"], "mss", "{addr}: {fp}");
+        if addr == H18 {
+            let first = wire.first().unwrap_or_else(|| panic!("no SYN-ACK seen on h18: {wire:?}"));
+            assert_eq!(first, &["255", "0", &fp["passive.win"].to_string()], "{fp}");
+        }
+    }
+    let v = json_scan(&["-O", "-sT", "-p", "22,80,79", H10]);
+    let fp: Value = serde_json::from_str(host(&v, H10)["os_info"]["fingerprint"].as_str().unwrap()).unwrap();
+    assert!(fp.get("passive.ttl").is_none(), "a connect scan has no SYN-ACK to keep: {fp}");
+}
+
 #[test]
 fn a_capture_becomes_an_entry_that_matches_its_host() {
     let Some(_lab) = lab() else { return };

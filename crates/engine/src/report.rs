@@ -5,7 +5,8 @@
 
 use crate::timing::{RttEstimator, Timing};
 use rustmap_model::{
-    ExtraPorts, HostResult, HostStatus, Hostname, PortResult, PortState, Protocol, Reason, ReasonCount, ScanEvent,
+    ExtraPorts, HostResult, HostStatus, Hostname, PassiveSegment, PortResult, PortState, Protocol, Reason, ReasonCount,
+    ScanEvent,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -156,6 +157,8 @@ pub(crate) struct HostCore {
     pub rtt: RttEstimator,
     /// The highest try that was ever answered: retries are allowed one beyond (nmap's rule).
     pub max_successful_try: u8,
+    /// SYN-ACKs kept for OS detection's passive tests (raw scans with `-O` only).
+    pub passive: Vec<PassiveSegment>,
     news: News,
 }
 
@@ -180,6 +183,7 @@ impl HostCore {
             results: Vec::new(),
             rtt: learned.map(RttEstimator::learned).unwrap_or_default(),
             max_successful_try: 0,
+            passive: Vec::new(),
             news: News::default(),
         }
     }
@@ -240,6 +244,7 @@ impl HostCore {
             results: self.results,
             timed_out,
             mac,
+            passive: self.passive,
             news: self.news,
         }
     }
@@ -257,6 +262,8 @@ pub(crate) struct HostReport {
     pub timed_out: bool,
     /// Hardware address, when learned on a directly connected link.
     pub mac: Option<[u8; 6]>,
+    /// SYN-ACKs kept for OS detection.
+    pub passive: Vec<PassiveSegment>,
     /// What of it was announced already.
     pub news: News,
 }
@@ -297,6 +304,7 @@ impl HostReport {
             path_mtu: None,
             geoip: None,
             cloud: None,
+            passive: self.passive,
         }));
         events
     }

@@ -142,6 +142,7 @@ fn raw_scan_announces_ports_before_the_host_is_done() {
             origin: Origin::default(),
             send_ip: false,
             evasion: Default::default(),
+            passive_os: false,
         };
         let (ttx, trx) = mpsc::channel(4);
         ttx.send(target()).await.unwrap();

@@ -25,8 +25,8 @@ pub use findings::{
     TraceProbe, TraceProtocol,
 };
 pub use result::{
-    CertInfo, ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PortResult, QuicInfo, ReasonCount,
-    ScanResult, ServiceInfo, ServiceMethod, TlsInfo,
+    CertInfo, ExtraPorts, HostResult, HostStatus, Hostname, HostnameKind, PassiveSegment, PortResult, QuicInfo,
+    ReasonCount, ScanResult, ServiceInfo, ServiceMethod, TlsInfo,
 };
 pub use sink::{Control, Sink, SinkError};
 pub use text::{neutralize, port_ranges, sanitize, sanitize_bytes};

@@ -325,6 +325,33 @@ pub struct HostResult {
     /// The cloud instance the address belongs to (`--cloud`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cloud: Option<Box<crate::CloudInstance>>,
+    /// Answers of the port scan kept for OS detection's passive tests (`-O`), as received;
+    /// internal to one run, never written out.
+    #[serde(skip)]
+    pub passive: Vec<PassiveSegment>,
+}
+
+/// One packet the port scan received from a host, kept whole (IP and TCP headers with their
+/// options, at most [`PassiveSegment::MAX_LEN`] bytes) for OS detection to read: the engine
+/// keeps them without parsing what it does not need, and `-O` parses them later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveSegment {
+    /// When it arrived.
+    pub at: std::time::Instant,
+    /// The IP packet, cut at `MAX_LEN` bytes.
+    pub packet: Vec<u8>,
+}
+
+impl PassiveSegment {
+    /// Bytes kept of each packet: an IPv4 header with options (60) and a TCP header with options (60).
+    pub const MAX_LEN: usize = 120;
+    /// Packets kept per host.
+    pub const PER_HOST: usize = 8;
+
+    /// `packet` received at `at`, cut to [`PassiveSegment::MAX_LEN`] bytes.
+    pub fn new(at: std::time::Instant, packet: &[u8]) -> PassiveSegment {
+        PassiveSegment { at, packet: packet[..packet.len().min(Self::MAX_LEN)].to_vec() }
+    }
 }
 
 impl PortResult {
@@ -368,6 +395,7 @@ impl HostResult {
             path_mtu: None,
             geoip: None,
             cloud: None,
+            passive: Vec::new(),
         }
     }
 

@@ -185,6 +185,26 @@ pub struct Burst {
     pub answered: u8,
 }
 
+impl Observations {
+    /// Move every time in it `by` later: its clock then starts `by` earlier (for evidence that
+    /// came before the probes, as the port scan's SYN-ACKs did).
+    pub fn shift(&mut self, by: Duration) {
+        let probes = self.seq.iter_mut().chain(self.ecn.iter_mut()).chain(self.t.iter_mut().flatten());
+        for p in probes {
+            p.sent.at += by;
+            if let Some(r) = &mut p.reply {
+                r.at += by;
+            }
+        }
+        for r in self.passive.iter_mut() {
+            r.at += by;
+        }
+        for r in self.echo.iter_mut().filter_map(|e| e.reply.as_mut()) {
+            r.at += by;
+        }
+    }
+}
+
 impl TcpReply {
     /// The reply's flags as a word of letters in a fixed order: `S` SYN, `A` ACK, `R` RST, `F`
     /// FIN, `P` PSH, `U` URG, `E` ECE, `C` CWR (empty for no flags).

@@ -449,6 +449,7 @@ mod tests {
             path_mtu: None,
             geoip: None,
             cloud: None,
+            passive: Vec::new(),
         })
     }
 

@@ -77,6 +77,7 @@ fn events() -> Vec<ScanEvent> {
         path_mtu: None,
         geoip: None,
         cloud: None,
+        passive: Vec::new(),
     };
     let stats = ScanStats {
         end_unix: 1_795_000_001,

@@ -155,7 +155,9 @@ impl OsStage {
             return Vec::new();
         };
         let req = OsRequest { addr, open, closed, closed_udp, srtt: h.srtt_us.map(Duration::from_micros) };
-        let Some(mut obs) = self.prober.probe(req).await else { return Vec::new() };
+        let Some((mut obs, started)) = self.prober.probe(req).await else { return Vec::new() };
+        // The port scan's SYN-ACKs (raw scans keep them with -O): the passive tests.
+        rustmap_engine::os::add_passive(&mut obs, started, &std::mem::take(&mut h.passive));
         obs.hints = self.hints(h);
         let fp = Fingerprint::from_observations(&obs);
         for (state, proto, port) in [

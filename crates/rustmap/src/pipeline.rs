@@ -522,6 +522,7 @@ fn start_engine(
             origin: plan.origin.clone(),
             send_ip: plan.send_ip,
             evasion: plan.evasion.clone(),
+            passive_os: plan.os.is_some(),
         };
         return tokio::spawn(async move {
             engine.run(sockets, trx, emitter).await.map_err(|e| format!("raw scan failed: {e}"))

@@ -103,7 +103,7 @@ pub struct Machine {
     waiting: VecDeque<(u64, Target)>,
     active: HashMap<u64, Host>,
     by_addr: HashMap<Ipv4Addr, u64>,
-    done: VecDeque<(u64, Observations)>,
+    done: VecDeque<(u64, Observations, Instant)>,
 }
 
 impl Machine {
@@ -177,7 +177,8 @@ impl Machine {
             }
             if let Some(h) = self.active.remove(&id) {
                 self.by_addr.remove(&h.target.addr);
-                self.done.push_back((id, finish(h)));
+                let started = h.start;
+                self.done.push_back((id, finish(h), started));
             }
         }
         self.start_hosts(now);
@@ -317,8 +318,9 @@ impl Machine {
         }
     }
 
-    /// A finished host and what its probes saw.
-    pub fn poll_done(&mut self) -> Option<(u64, Observations)> {
+    /// A finished host, what its probes saw, and when its (last) try started: the instant every
+    /// `at` of the observations counts from.
+    pub fn poll_done(&mut self) -> Option<(u64, Observations, Instant)> {
         self.done.pop_front()
     }
 }

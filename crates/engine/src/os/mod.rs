@@ -14,8 +14,10 @@ use crate::raw::sockets::{open_sender_and_capture, reserve_port};
 use crate::raw::RawScanError;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rustmap_model::PassiveSegment;
 use rustmap_netio::capture::{Capture, RecvBatch};
 use rustmap_netio::raw::RawIpSender;
+use rustmap_os::observe::TcpReply;
 use rustmap_os::Observations;
 use socket2::{Socket, Type};
 use std::net::{IpAddr, Ipv4Addr};
@@ -46,6 +48,17 @@ pub struct OsRequest {
     pub closed_udp: Option<u16>,
     /// The scan's smoothed round trip to it.
     pub srtt: Option<Duration>,
+}
+
+/// Add the port scan's SYN-ACKs of a host (`passive`, kept by the raw engine) to what its probes
+/// saw (`obs`, whose times count from `started`) as the passive evidence, on one clock: from the
+/// earliest of them all. Packets that do not parse as IPv4 TCP are left out.
+pub fn add_passive(obs: &mut Observations, started: Instant, passive: &[PassiveSegment]) {
+    let replies: Vec<(Instant, TcpReply)> =
+        passive.iter().filter_map(|s| packets::passive_reply(&s.packet).map(|r| (s.at, r))).collect();
+    let Some(base) = replies.iter().map(|r| r.0).min().map(|b| b.min(started)) else { return };
+    obs.shift(started.saturating_duration_since(base));
+    obs.passive.extend(replies.into_iter().map(|(at, r)| TcpReply { at: at.saturating_duration_since(base), ..r }));
 }
 
 /// The UDP port probed when the scan found no closed UDP port.
@@ -79,7 +92,7 @@ impl OsSockets {
     }
 }
 
-type Job = (OsRequest, oneshot::Sender<Observations>);
+type Job = (OsRequest, oneshot::Sender<(Observations, Instant)>);
 
 /// The running stage: hand it hosts, get their observations. Its thread ends when the prober
 /// is dropped (after the hosts in progress) or the scan is cancelled.
@@ -106,9 +119,9 @@ impl OsProber {
         OsProber { jobs: tx }
     }
 
-    /// Probe one host. `None` when the stage stopped (the scan was cancelled) or no source
-    /// address leads to it.
-    pub async fn probe(&self, req: OsRequest) -> Option<Observations> {
+    /// Probe one host; its observations count time from the instant returned with them. `None`
+    /// when the stage stopped (the scan was cancelled).
+    pub async fn probe(&self, req: OsRequest) -> Option<(Observations, Instant)> {
         let (tx, rx) = oneshot::channel();
         self.jobs.send((req, tx)).ok()?;
         rx.await.ok()
@@ -136,7 +149,7 @@ fn drive(
     cancel: CancellationToken,
 ) {
     let mut m = Machine::new(cfg, rng);
-    let mut waiting: std::collections::HashMap<u64, oneshot::Sender<Observations>> = Default::default();
+    let mut waiting: std::collections::HashMap<u64, oneshot::Sender<(Observations, Instant)>> = Default::default();
     let mut next_id: u64 = 0;
     let mut buf = vec![0u8; packets::MAX_LEN];
     let mut rx = RecvBatch::default();
@@ -147,7 +160,7 @@ fn drive(
                 Ok((req, reply)) => {
                     // No way there: an empty answer, at once.
                     let Some(src) = source_for(req.addr, &origin) else {
-                        let _ = reply.send(Observations::default());
+                        let _ = reply.send((Observations::default(), Instant::now()));
                         continue;
                     };
                     next_id += 1;
@@ -176,9 +189,9 @@ fn drive(
             // A failed send is an unanswered probe: the tests see it as such.
             let _ = io.sender.send(&buf[..t.len], IpAddr::V4(t.dst));
         }
-        while let Some((id, obs)) = m.poll_done() {
+        while let Some((id, obs, started)) = m.poll_done() {
             if let Some(reply) = waiting.remove(&id) {
-                let _ = reply.send(obs);
+                let _ = reply.send((obs, started));
             }
         }
         let now = Instant::now();

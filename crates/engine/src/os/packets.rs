@@ -316,21 +316,7 @@ pub fn parse(ports: &Ports, ip_packet: &[u8], at: Duration) -> Option<Answer> {
             if !ports.tcp.contains(&t.dst_port()) {
                 return None;
             }
-            let options = t.option_iter().take(40).map_while(Result::ok).map(opt).collect();
-            let reply = TcpReply {
-                at,
-                ttl: ip.ttl(),
-                df: ip.dont_frag(),
-                ip_id: ip.ident(),
-                flags: t.flags().bits(),
-                window: t.window_len(),
-                seq: t.seq_number(),
-                ack: t.ack_number(),
-                urgent: t.urgent_at(),
-                options,
-                payload_len: t.payload().len(),
-            };
-            Some(Answer::Tcp { from, sport: t.src_port(), dport: t.dst_port(), reply })
+            Some(Answer::Tcp { from, sport: t.src_port(), dport: t.dst_port(), reply: tcp_reply(&ip, &t, at) })
         }
         ip_proto::ICMP => {
             let m = icmpv4::Packet::new_checked(ip.payload()).ok()?;
@@ -347,6 +333,35 @@ pub fn parse(ports: &Ports, ip_packet: &[u8], at: Duration) -> Option<Answer> {
         }
         _ => None,
     }
+}
+
+/// The fields the tests read of a TCP segment `t` in `ip`, received at `at`.
+fn tcp_reply(ip: &ipv4::Packet<&[u8]>, t: &tcp::Packet<&[u8]>, at: Duration) -> TcpReply {
+    TcpReply {
+        at,
+        ttl: ip.ttl(),
+        df: ip.dont_frag(),
+        ip_id: ip.ident(),
+        flags: t.flags().bits(),
+        window: t.window_len(),
+        seq: t.seq_number(),
+        ack: t.ack_number(),
+        urgent: t.urgent_at(),
+        options: t.option_iter().take(40).map_while(Result::ok).map(opt).collect(),
+        payload_len: t.payload().len(),
+    }
+}
+
+/// A packet the port scan kept for the passive tests, read as [`parse`] reads answers (its time
+/// is the caller's to set). `None` unless it is an unfragmented IPv4 TCP segment; hostile
+/// bytes give `None`, never a panic.
+pub fn passive_reply(ip_packet: &[u8]) -> Option<TcpReply> {
+    let ip = ipv4::Packet::new_checked(ip_packet).ok()?;
+    if ip.is_fragment() || ip.protocol() != ip_proto::TCP {
+        return None;
+    }
+    let t = tcp::Packet::new_checked(ip.payload()).ok()?;
+    Some(tcp_reply(&ip, &t, Duration::ZERO))
 }
 
 fn unreach(ports: &Ports, ip: &ipv4::Packet<&[u8]>, m: &icmpv4::Packet<&[u8]>) -> Option<Answer> {

@@ -6,6 +6,7 @@ use super::machine::{Config, Machine, Target};
 use super::packets::{self, Ports};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rustmap_model::PassiveSegment;
 use rustmap_os::{rank, Database, Fingerprint, Value};
 use rustmap_wire::tcp::{self, Flags, TcpOption};
 use rustmap_wire::{icmpv4, ip_proto, ipv4};
@@ -166,7 +167,7 @@ fn run(
         for r in replies {
             m.on_packet(&r, now);
         }
-        if let Some((id, obs)) = m.poll_done() {
+        if let Some((id, obs, _)) = m.poll_done() {
             assert_eq!(id, 1);
             return (obs, sent);
         }
@@ -261,7 +262,7 @@ fn stray_and_hostile_packets_are_ignored() {
         later += Duration::from_millis(50);
         m.tick(later);
         while m.poll_transmit(later, &mut buf).is_some() {}
-        if let Some((_, o)) = m.poll_done() {
+        if let Some((_, o, _)) = m.poll_done() {
             break o;
         }
         assert!(later < now + Duration::from_secs(10));
@@ -297,4 +298,70 @@ fn the_fuzz_seeds_are_real_answers() {
         let caps = rustmap_os::capture::read(std::str::from_utf8(&bytes[1..]).unwrap(), name).unwrap();
         assert_eq!(caps.len(), count, "{name}");
     }
+}
+
+/// A SYN as the port scan sends it (MSS only), from us to the host's `port`.
+fn port_scan_syn(port: u16) -> Vec<u8> {
+    let mut ob = [0u8; 4];
+    let n = tcp::emit_options(&[TcpOption::MaxSegmentSize(1460)], &mut ob).unwrap();
+    let t = tcp::Repr {
+        src_port: 45_000,
+        dst_port: port,
+        seq_number: 0x0102_0304,
+        ack_number: 0,
+        flags: Flags::SYN,
+        window_len: 1024,
+        urgent_at: 0,
+        options: &ob[..n],
+        payload: &[],
+    };
+    let mut body = vec![0u8; t.buffer_len()];
+    t.emit(&mut body, US.into(), HOST.into()).unwrap();
+    let r = ipv4::Repr {
+        src_addr: US,
+        dst_addr: HOST,
+        protocol: ip_proto::TCP,
+        payload_len: body.len(),
+        ttl: 64,
+        ident: 1,
+        tos: 0,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let mut out = vec![0u8; ipv4::HEADER_LEN];
+    r.emit(&mut out[..]).unwrap();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The port scan's SYN-ACK, kept 3 s before the probes started, joins the observations as the
+/// passive evidence on one clock (the probes' times move 3 s later); packets that are not IPv4
+/// TCP are left out; the passive tests read it.
+#[test]
+fn the_port_scans_syn_ack_is_the_passive_evidence() {
+    let mut icmp_id = 0x1000u16;
+    let (mut obs, _) = run(target(), 1, |p, ms| linux(p, ms, &mut icmp_id));
+    let first_sent = obs.seq[0].sent.at;
+    let synack = linux(&port_scan_syn(OPEN), 0, &mut icmp_id).expect("the listener answers");
+    let started = Instant::now() + Duration::from_secs(10);
+    let kept = [
+        PassiveSegment::new(started - Duration::from_secs(3), &synack),
+        PassiveSegment::new(started - Duration::from_secs(2), b"\x45\x00 not a packet"),
+        PassiveSegment::new(started - Duration::from_secs(1), &linux(&port_scan_syn(OPEN), 0, &mut 0).unwrap()[..30]),
+    ];
+    super::add_passive(&mut obs, started, &kept);
+    assert_eq!(obs.passive.len(), 1, "only the whole TCP segment");
+    assert_eq!(obs.passive[0].at, Duration::ZERO);
+    assert_eq!(obs.seq[0].sent.at, first_sent + Duration::from_secs(3));
+    let fp = Fingerprint::from_observations(&obs);
+    assert_eq!(fp.get("passive.opts"), Some(&Value::Str("mss".into())));
+    assert_eq!(fp.get("passive.ttl"), Some(&Value::Int(64)));
+    assert_eq!(fp.get("passive.df"), Some(&Value::Bool(true)));
+    assert_eq!(fp.get("passive.win"), Some(&Value::Int(65160)));
+    assert_eq!(rank(&Database::builtin().unwrap(), &fp, 1)[0].entry.id, "linux-4.10-6");
+    // Nothing kept: the observations are as they were.
+    let before = obs.clone();
+    super::add_passive(&mut obs, started, &[]);
+    assert_eq!(obs, before);
 }

@@ -492,7 +492,23 @@ impl Machine {
             return false;
         }
         let Ok(reply) = wp::parse_reply(frame) else { return false };
-        self.on_packet(&reply, src_mac, now)
+        let ours = self.on_packet(&reply, src_mac, now);
+        if ours && self.scan.passive_os {
+            self.keep_passive(&reply, frame, now);
+        }
+        ours
+    }
+
+    /// OS detection's passive evidence: a host's first SYN-ACKs (answers of ours), kept whole.
+    fn keep_passive(&mut self, reply: &wp::Reply, frame: &[u8], now: Instant) {
+        let ReplyBody::Tcp { flags, .. } = reply.body else { return };
+        if !flags.contains(Flags::SYN | Flags::ACK) {
+            return;
+        }
+        let Some(h) = self.by_addr.get(&reply.src).and_then(|id| self.hosts.get_mut(id)) else { return };
+        if h.core.passive.len() < PassiveSegment::PER_HOST {
+            h.core.passive.push(PassiveSegment::new(now, frame));
+        }
     }
 
     /// A parsed IP packet arrived at `now`. Returns whether it answered a probe of ours.

@@ -52,7 +52,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rustc_hash::FxHashMap;
-use rustmap_model::{Protocol, Reason, ScanEvent, ScanType};
+use rustmap_model::{PassiveSegment, Protocol, Reason, ScanEvent, ScanType};
 use rustmap_netio::capture::Capture;
 use rustmap_netio::capture::RecvBatch;
 use rustmap_netio::neigh::Neighbours;
@@ -138,6 +138,8 @@ pub struct RawScan {
     pub send_ip: bool,
     /// Decoys, fragments, payload and the other evasion options (default: none).
     pub evasion: crate::Evasion,
+    /// Keep each host's first SYN-ACKs whole for OS detection's passive tests (`-O`).
+    pub passive_os: bool,
 }
 
 /// What a failed engine thread said: its panic message, if it was a string.

@@ -61,6 +61,7 @@ fn raw_scan(scans: Vec<(ScanType, Vec<u16>)>, timing: Timing, discovery: Option<
         origin: Origin::default(),
         send_ip: false,
         evasion: Evasion::default(),
+        passive_os: false,
     }
 }
 
@@ -182,6 +183,36 @@ fn answers_settle_their_port_once_and_duplicates_are_ignored() {
     assert!(!sim.recv(&answer(&p23, false)));
     assert_eq!(sim.results(), [(22, PortState::Open, Reason::SynAck), (23, PortState::Closed, Reason::Reset)]);
     assert_eq!(sim.outstanding(), 0);
+}
+
+/// With `-O`, a host's first SYN-ACKs that answer probes of ours are kept whole (for the passive
+/// tests), eight at most; resets, duplicates and forged SYN-ACKs are not. Without `-O`, none.
+#[test]
+fn syn_acks_are_kept_for_os_detection_only_when_asked() {
+    for passive_os in [true, false] {
+        let ports: Vec<u16> = (2000..2012).collect();
+        let mut scan = raw_scan(vec![(ScanType::Syn, ports.clone())], Timing::default(), None);
+        scan.passive_os = passive_os;
+        let mut sim = Sim::of(scan, &[TARGET]);
+        let forged = tcp_from(TARGET, 2000, LOCAL.sport, 0x1000, 12345, Flags::SYN | Flags::ACK);
+        assert!(!sim.recv(&forged));
+        let mut answers = Vec::new();
+        for &port in &ports {
+            let probe = sim.send(syn(port));
+            let a = answer(&probe, port != 2001);
+            assert!(sim.recv(&a));
+            assert!(!sim.recv(&a), "a duplicate settles nothing");
+            if port != 2001 {
+                answers.push(a);
+            }
+        }
+        let kept: Vec<Vec<u8>> = sim.m.hosts[&0].core.passive.iter().map(|s| s.packet.clone()).collect();
+        if passive_os {
+            assert_eq!(kept, answers[..PassiveSegment::PER_HOST], "the first eight SYN-ACKs, whole");
+        } else {
+            assert!(kept.is_empty());
+        }
+    }
 }
 
 #[test]
