@@ -181,6 +181,7 @@ pub fn build(f: Flags, args_line: String, base: ScanConfig) -> anyhow::Result<Sc
     o.guess |= f.osscan_guess;
     set(&mut o.max_tries, f.max_os_tries);
     set(&mut o.db, f.os_db);
+    o.passive |= f.passive_os;
 
     let p = &mut c.path;
     p.traceroute |= f.traceroute || f.aggressive;

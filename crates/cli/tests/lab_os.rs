@@ -233,6 +233,63 @@ fn the_syn_scans_syn_acks_are_the_passive_tests() {
     assert!(fp.get("passive.ttl").is_none(), "a connect scan has no SYN-ACK to keep: {fp}");
 }
 
+/// `--passive-os`: guesses from the SYN scan's SYN-ACKs alone, no OS probe on the wire (tshark
+/// on h10 sees only the port scan's SYNs); lwIP from its TTL of 255 and DF clear, Linux's family
+/// first for h10, never an exact match. An IPv6 host under `-O` gets the same passive guesses.
+#[test]
+fn passive_os_guesses_from_the_syn_scan_alone() {
+    let Some(_lab) = lab() else { return };
+    let mut cap = common::Capture::start("h10");
+    let v = json_scan(&["-n", "--passive-os", "-p", "22,80,79", H10, H17, H18]);
+    let from_us =
+        cap.fields("ip.dst == 198.18.0.10", &["ip.proto", "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.reset"]);
+    // The port scan's SYNs, and the kernel's resets to the SYN-ACKs: no ICMP, UDP or odd segment.
+    assert!(!from_us.is_empty());
+    for f in &from_us {
+        let syn = f[0] == "6" && f[1] == "1" && f[2] == "0";
+        let rst = f[0] == "6" && f[3] == "1";
+        assert!(syn || rst, "a packet that is not the port scan's: {f:?} in {from_us:?}");
+    }
+    let syns = from_us.iter().filter(|f| f[1] == "1").count();
+    assert!((3..=6).contains(&syns), "three ports, a retry at most each: {syns}");
+    for (addr, family) in [(H10, "Linux"), (H18, "embedded")] {
+        let h = host(&v, addr);
+        let (name, acc, fam) = best(h);
+        assert_eq!(fam, family, "{addr}: {name} {acc}% {h}");
+        assert!((50..95).contains(&acc), "{addr}: {name} {acc}%");
+        assert_eq!(h["os_info"]["exact"], false, "{addr}");
+        let warnings = h["os_info"]["warnings"].to_string();
+        assert!(warnings.contains("--passive-os"), "{warnings}");
+        assert_eq!(h["os_info"]["ports_used"].as_array().unwrap().len(), 1, "the open port only: {h}");
+    }
+    assert!(best(host(&v, H18)).0.starts_with("lwIP"));
+
+    let v = json_scan(&["-n", "-O", "-sS", "-p", "22,80,9", "fd00:18::10"]);
+    let h = host(&v, "fd00:18::10");
+    let warnings = h["os_info"]["warnings"].to_string();
+    assert!(warnings.contains("SYN-ACKs alone"), "{warnings}");
+    let fp: Value = serde_json::from_str(h["os_info"]["fingerprint"].as_str().unwrap()).unwrap();
+    assert_eq!(fp["passive.ttl"], 64, "{fp}");
+    assert!(fp.get("passive.df").is_none(), "IPv6 has no DF bit: {fp}");
+    assert_eq!(best(h).2, "Linux", "{h}");
+}
+
+/// What `--passive-os` cannot work with is refused, naming why, before anything is sent.
+#[test]
+fn passive_os_without_a_syn_scan_is_refused() {
+    let Some(_lab) = lab() else { return };
+    for (args, says) in [
+        (&["--passive-os", "-sT", "-p", "22", H10][..], "-sS"),
+        (&["--passive-os", "-sS", "--max-os-tries", "3", "-p", "22", H10][..], "--max-os-tries 3"),
+        (&["--passive-os", "-sn", H10][..], "-sn"),
+    ] {
+        let o = rustmap(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says) && o.stdout.is_empty(), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn a_capture_becomes_an_entry_that_matches_its_host() {
     let Some(_lab) = lab() else { return };

@@ -352,6 +352,9 @@ pub struct OsConfig {
     /// A fingerprint database of RustMap's format to use instead of the built-in one
     /// (`--os-db`).
     pub db: Option<PathBuf>,
+    /// Guess from the SYN-ACKs the raw port scan received, sending no OS probes
+    /// (`--passive-os`); with or without `enabled`.
+    pub passive: bool,
 }
 
 /// When to look up the names of addresses.

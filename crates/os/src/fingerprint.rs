@@ -302,7 +302,9 @@ impl Fingerprint {
             fp.set("passive.ttl", Value::Int(i64::from(initial_ttl(r.ttl))));
             fp.set("passive.win", Value::Int(i64::from(r.window)));
             fp.set("passive.opts", Value::Str(r.option_layout()));
-            fp.set("passive.df", Value::Bool(r.df));
+            if !r.v6 {
+                fp.set("passive.df", Value::Bool(r.df));
+            }
             if fp.distance.is_none() {
                 fp.distance = Some(initial_ttl(r.ttl) - r.ttl + 1);
             }

@@ -225,6 +225,12 @@ fn passive_evidence_alone() {
     assert_eq!(fp.get("ttl"), None);
     let db = Database::builtin().unwrap();
     assert_eq!(rank(&db, &fp, 1)[0].entry.id, "windows-10-11");
+    // Over IPv6 there is no DF bit: that test is left out, the others stay.
+    o.passive[0].v6 = true;
+    let fp6 = Fingerprint::from_observations(&o);
+    assert_eq!(fp6.get("passive.df"), None);
+    assert_eq!(fp.get("passive.df"), Some(&Value::Bool(true)));
+    assert_eq!(fp6.get("passive.ttl"), Some(&Value::Int(128)));
 }
 
 #[test]

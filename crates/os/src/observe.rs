@@ -77,6 +77,9 @@ pub struct TcpReply {
     pub options: Vec<TcpOpt>,
     /// Bytes of payload (some stacks put text in their resets).
     pub payload_len: usize,
+    /// It came over IPv6, which has no DF bit and no identification in its header.
+    #[serde(default)]
+    pub v6: bool,
 }
 
 /// A probe that was sent and what came back.

@@ -13,7 +13,7 @@ use rustmap_model::{
 };
 use rustmap_os::observe::Hint;
 use rustmap_os::sequence::TsClock;
-use rustmap_os::{rank, Database, Fingerprint};
+use rustmap_os::{rank, Database, Fingerprint, Observations};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +38,15 @@ pub struct OsPlan {
     pub guess: bool,
     /// Rounds of probes per host (`--max-os-tries`).
     pub tries: u8,
+    /// No probes: guesses from the port scan's SYN-ACKs alone (`--passive-os`).
+    pub passive_only: bool,
 }
 
 /// `-O`, `--osscan-limit`, `--osscan-guess`, `--max-os-tries` and `--os-db`. The options need
 /// `-O`; `-O` needs raw sockets and a port scan, and cannot go through a proxy.
-pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, ConfigError> {
+pub(crate) fn os_plan(c: &ScanConfig, raw: bool, syn: bool) -> Result<Option<OsPlan>, ConfigError> {
     let o = &c.os;
-    if !o.enabled {
+    if !o.enabled && !o.passive {
         let given = [
             (o.limit, "os.limit", "--osscan-limit"),
             (o.guess, "os.guess", "--osscan-guess"),
@@ -52,9 +54,12 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
             (o.db.is_some(), "os.db", "--os-db"),
         ];
         if let Some((_, field, flag)) = given.into_iter().find(|g| g.0) {
-            return Err(conflict(field, format!("{flag} only applies with -O (or -A)")));
+            return Err(conflict(field, format!("{flag} only applies with -O (or -A, --passive-os)")));
         }
         return Ok(None);
+    }
+    if o.passive {
+        return passive_plan(c, raw, syn);
     }
     match c.mode {
         ScanMode::List => return Err(conflict("os.enabled", "-sL sends nothing: -O cannot be combined with it")),
@@ -85,7 +90,47 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
     if !(1..=20).contains(&tries) {
         return Err(invalid("os.max_tries", tries.to_string(), format!("--max-os-tries {tries}: give 1 to 20")));
     }
-    let db = match &o.db {
+    Ok(Some(OsPlan { db: Arc::new(load_db(c)?), limit: o.limit, guess: o.guess, tries, passive_only: false }))
+}
+
+/// `--passive-os`: the raw SYN scan's SYN-ACKs are the evidence (`syn`: the scan has one), so it
+/// needs one (not `-sL`, `-sn`, a connect scan or a proxy) and takes no probe rounds.
+fn passive_plan(c: &ScanConfig, raw: bool, syn: bool) -> Result<Option<OsPlan>, ConfigError> {
+    let o = &c.os;
+    let field = "os.passive";
+    let why = match c.mode {
+        ScanMode::List => Some("-sL sends nothing: --passive-os has no SYN-ACK to read"),
+        ScanMode::Ping => Some("--passive-os reads the port scan's SYN-ACKs: drop -sn"),
+        _ if c.origin.proxy.is_some() => {
+            Some("--passive-os reads the raw port scan's SYN-ACKs; through --proxy the scan is a connect scan")
+        }
+        _ => None,
+    };
+    if let Some(m) = why {
+        return Err(conflict(field, m));
+    }
+    if let Some(t) = o.max_tries {
+        return Err(conflict(
+            "os.max_tries",
+            format!("--max-os-tries {t} counts -O's probe rounds; --passive-os sends none"),
+        ));
+    }
+    if !raw {
+        let m = "--passive-os reads the SYN-ACKs of a raw SYN scan (-sS), which needs root or CAP_NET_RAW; a connect \
+                 scan (-sT) sees no packet headers";
+        return Err(privilege_err(field, "--passive-os", m.to_string()));
+    }
+    if !syn {
+        let m = "--passive-os reads the SYN-ACKs of a SYN scan: add -sS (-sF, -sN, -sX, -sA, -sW, -sM and -sU get \
+                 no SYN-ACK)";
+        return Err(conflict(field, m));
+    }
+    Ok(Some(OsPlan { db: Arc::new(load_db(c)?), limit: o.limit, guess: o.guess, tries: 0, passive_only: true }))
+}
+
+/// The built-in fingerprint database, or `--os-db`'s.
+fn load_db(c: &ScanConfig) -> Result<Database, ConfigError> {
+    match &c.os.db {
         None => Database::builtin(),
         Some(path) => {
             let shown = path.display().to_string();
@@ -95,8 +140,7 @@ pub(crate) fn os_plan(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, Confi
             Database::from_json(&text, &shown)
         }
     }
-    .map_err(|e| invalid("os.db", "", format!("OS database: {e}")))?;
-    Ok(Some(OsPlan { db: Arc::new(db), limit: o.limit, guess: o.guess, tries }))
+    .map_err(|e| invalid("os.db", "", format!("OS database: {e}")))
 }
 
 /// Hosts the stage probes at once (each gets about 48 packets a second for half a second): one
@@ -112,15 +156,15 @@ pub(crate) fn parallel_hosts(t: &rustmap_engine::Timing) -> usize {
     }
 }
 
-/// The stage: the prober and the plan.
+/// The stage: the prober (none with `--passive-os`) and the plan.
 pub(crate) struct OsStage {
-    prober: OsProber,
+    prober: Option<OsProber>,
     plan: OsPlan,
     families: Vec<String>,
 }
 
 impl OsStage {
-    pub(crate) fn new(prober: OsProber, plan: OsPlan) -> OsStage {
+    pub(crate) fn new(prober: Option<OsProber>, plan: OsPlan) -> OsStage {
         let mut families: Vec<String> =
             plan.db.entries().iter().flat_map(|e| e.classes.iter().map(|c| c.family.to_ascii_lowercase())).collect();
         families.sort();
@@ -149,20 +193,51 @@ impl OsStage {
                     .to_string(),
             );
         }
-        let IpAddr::V4(addr) = h.addr else {
-            info.warnings.push("OS detection probes IPv4 hosts only; this IPv6 host was not probed".to_string());
-            h.os_info = Some(Box::new(info));
-            return Vec::new();
+        // The port scan's SYN-ACKs (raw scans keep them with -O): the passive tests, and all the
+        // evidence there is with --passive-os and for IPv6 hosts (not probed).
+        let passive = std::mem::take(&mut h.passive);
+        let probe = match (h.addr, &self.prober) {
+            (IpAddr::V4(addr), Some(prober)) => Some((addr, prober)),
+            _ => None,
         };
-        let req = OsRequest { addr, open, closed, closed_udp, srtt: h.srtt_us.map(Duration::from_micros) };
-        let Some((mut obs, started)) = self.prober.probe(req).await else { return Vec::new() };
-        // The port scan's SYN-ACKs (raw scans keep them with -O): the passive tests.
-        rustmap_engine::os::add_passive(&mut obs, started, &std::mem::take(&mut h.passive));
+        let probed = probe.is_some();
+        let (mut obs, started) = match probe {
+            Some((addr, prober)) => {
+                let req = OsRequest { addr, open, closed, closed_udp, srtt: h.srtt_us.map(Duration::from_micros) };
+                let Some(probed) = prober.probe(req).await else { return Vec::new() };
+                probed
+            }
+            None => {
+                info.warnings.clear();
+                let m = match (h.addr.is_ipv6(), passive.is_empty()) {
+                    (true, true) => {
+                        "OS detection probes IPv4 hosts only; this IPv6 host was not probed, and the port \
+                                     scan kept no SYN-ACK of it to guess from"
+                    }
+                    (true, false) => {
+                        "OS detection probes IPv4 hosts only: this IPv6 host's guesses come from the port \
+                                      scan's SYN-ACKs alone"
+                    }
+                    (false, true) => {
+                        "OS detection (--passive-os): the port scan received no SYN-ACK from this host \
+                                      (no open TCP port) to guess from"
+                    }
+                    (false, false) => "OS detection (--passive-os): guesses from the port scan's SYN-ACKs alone",
+                };
+                info.warnings.push(m.to_string());
+                if passive.is_empty() {
+                    h.os_info = Some(Box::new(info));
+                    return Vec::new();
+                }
+                (Observations::default(), std::time::Instant::now())
+            }
+        };
+        rustmap_engine::os::add_passive(&mut obs, started, &passive);
         obs.hints = self.hints(h);
         let fp = Fingerprint::from_observations(&obs);
         for (state, proto, port) in [
             (PortState::Open, Protocol::Tcp, open),
-            (PortState::Closed, Protocol::Tcp, closed),
+            (PortState::Closed, Protocol::Tcp, closed.filter(|_| probed)),
             (
                 PortState::Closed,
                 Protocol::Udp,
@@ -225,7 +300,10 @@ impl OsStage {
     /// best entry's agreement and the hints folded into `info`.
     fn judge(&self, fp: &Fingerprint, info: &mut OsInfo) -> Vec<OsGuess> {
         let ranked = rank(&self.plan.db, fp, MAX_GUESSES);
-        let floor = if self.plan.guess { GUESS } else { CLOSE };
+        // From the port scan's SYN-ACKs alone (--passive-os, IPv6 hosts) no entry can be sure:
+        // every guess is shown, as with --osscan-guess.
+        let passive_only = fp.tests.keys().all(|k| k.starts_with(rustmap_os::score::PASSIVE_PREFIX));
+        let floor = if self.plan.guess || passive_only { GUESS } else { CLOSE };
         let best = ranked.first().map_or(0, |m| m.accuracy);
         info.exact = best >= EXACT;
         let guesses: Vec<_> = ranked
@@ -314,18 +392,43 @@ mod tests {
         c
     }
 
+    /// A plan for a scan that has a SYN scan.
+    fn os_plan_of(c: &ScanConfig, raw: bool) -> Result<Option<OsPlan>, ConfigError> {
+        os_plan(c, raw, true)
+    }
+
+    #[test]
+    fn passive_plans_need_a_raw_syn_scan_and_take_no_tries() {
+        let passive = |c: &mut ScanConfig| c.os.passive = true;
+        let p = os_plan_of(&cfg(passive), true).unwrap().unwrap();
+        assert!(p.passive_only);
+        // -O and --passive-os: the passive guess replaces the probes.
+        let p = os_plan_of(&cfg(|c| (c.os.enabled, c.os.passive) = (true, true)), true).unwrap().unwrap();
+        assert!(p.passive_only);
+        let e = os_plan_of(&cfg(passive), false).unwrap_err();
+        assert_eq!((e.field, e.kind), ("os.passive", ConfigErrorKind::Privilege));
+        let e = os_plan(&cfg(passive), true, false).unwrap_err();
+        assert!(e.message.contains("-sS"), "{e}");
+        let e = os_plan_of(&cfg(|c| (c.os.passive, c.os.max_tries) = (true, Some(3))), true).unwrap_err();
+        assert_eq!((e.field, e.kind), ("os.max_tries", ConfigErrorKind::Conflict));
+        let e = os_plan_of(&cfg(|c| (c.os.passive, c.mode) = (true, ScanMode::List)), true).unwrap_err();
+        assert!(e.message.contains("-sL"), "{e}");
+        let p = os_plan_of(&cfg(|c| (c.os.passive, c.os.guess) = (true, true)), true).unwrap().unwrap();
+        assert!(p.guess && p.passive_only);
+    }
+
     #[test]
     fn plans_are_checked() {
-        assert!(os_plan(&cfg(|_| {}), true).unwrap().is_none());
-        let e = os_plan(&cfg(|c| c.os.guess = true), true).unwrap_err();
+        assert!(os_plan_of(&cfg(|_| {}), true).unwrap().is_none());
+        let e = os_plan_of(&cfg(|c| c.os.guess = true), true).unwrap_err();
         assert_eq!((e.field, e.kind), ("os.guess", ConfigErrorKind::Conflict));
-        let e = os_plan(&cfg(|c| c.os.enabled = true), false).unwrap_err();
+        let e = os_plan_of(&cfg(|c| c.os.enabled = true), false).unwrap_err();
         assert_eq!(e.kind, ConfigErrorKind::Privilege);
-        let e = os_plan(&cfg(|c| (c.os.enabled, c.mode) = (true, ScanMode::Ping)), true).unwrap_err();
+        let e = os_plan_of(&cfg(|c| (c.os.enabled, c.mode) = (true, ScanMode::Ping)), true).unwrap_err();
         assert!(e.message.contains("-sn"), "{e}");
-        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.max_tries) = (true, Some(0))), true).unwrap_err();
+        let e = os_plan_of(&cfg(|c| (c.os.enabled, c.os.max_tries) = (true, Some(0))), true).unwrap_err();
         assert_eq!((e.field, e.value.as_str()), ("os.max_tries", "0"));
-        let p = os_plan(&cfg(|c| c.os.enabled = true), true).unwrap().unwrap();
+        let p = os_plan_of(&cfg(|c| c.os.enabled = true), true).unwrap().unwrap();
         assert_eq!(p.tries, 2);
         assert!(!p.db.entries().is_empty());
     }
@@ -335,13 +438,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("os.json");
         std::fs::write(&f, r#"{"format":"rustmap-os-db","version":1,"entries":[{"id":"x"}]}"#).unwrap();
-        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(f.clone()))), true).unwrap_err();
+        let e = os_plan_of(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(f.clone()))), true).unwrap_err();
         assert_eq!(e.field, "os.db");
         assert!(e.message.contains("os.json"), "{e}");
-        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some("/dev/zero".into()))), true).unwrap_err();
+        let e = os_plan_of(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some("/dev/zero".into()))), true).unwrap_err();
         assert!(e.message.contains("not a regular file"), "{e}");
         let missing = dir.path().join("nope.json");
-        let e = os_plan(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(missing))), true).unwrap_err();
+        let e = os_plan_of(&cfg(|c| (c.os.enabled, c.os.db) = (true, Some(missing))), true).unwrap_err();
         assert!(e.message.contains("nope.json"), "{e}");
     }
 }

@@ -691,8 +691,10 @@ pub(crate) async fn run(
         (Some(sockets), Some(p)) => {
             let parallel = crate::osdetect::parallel_hosts(&plan.timing);
             let prober = OsProber::start(sockets, p.tries, parallel, plan.origin.clone(), cancel.clone());
-            Some(Arc::new(crate::osdetect::OsStage::new(prober, p.clone())))
+            Some(Arc::new(crate::osdetect::OsStage::new(Some(prober), p.clone())))
         }
+        // --passive-os: the stage reads what the port scan kept, and probes nothing.
+        (None, Some(p)) if p.passive_only => Some(Arc::new(crate::osdetect::OsStage::new(None, p.clone()))),
         _ => None,
     };
     let mut pump = Pump {

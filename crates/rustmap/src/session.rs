@@ -184,7 +184,11 @@ impl Scanner {
             Some(RawSockets::open(&plan.origin, plan.evasion.source_port)?)
         };
         let trace = if plan.path.probes() { Some(TraceSockets::open(&plan.origin)?) } else { None };
-        let os = if plan.os.is_some() { Some(OsSockets::open(&plan.origin)?) } else { None };
+        // --passive-os sends nothing of its own.
+        let os = match &plan.os {
+            Some(p) if !p.passive_only => Some(OsSockets::open(&plan.origin)?),
+            _ => None,
+        };
         // --cloud: the providers are asked first, in the scan's task; the output files are only
         // checked here and opened once the inventory is in, so that a failure leaves them as they
         // were.

@@ -749,9 +749,9 @@ pub fn validate(c: &ScanConfig) -> Result<ScanPlan, ConfigError> {
         shown.origin.proxy = Some(url.to_string());
     }
     let path = crate::trace::path_plan(c, raw, &files)?;
-    let os = crate::osdetect::os_plan(c, raw)?;
+    let os = crate::osdetect::os_plan(c, raw, types.contains(&ScanType::Syn))?;
     let shaping = rustmap_model::config::EvasionConfig { randomize_hosts: false, ..c.evasion.clone() };
-    if os.is_some() && shaping != Default::default() {
+    if os.as_ref().is_some_and(|p| !p.passive_only) && shaping != Default::default() {
         notices.push(
             "-O sends its probes as they are: the evasion options (-D, -f, --mtu, -g, --data-*, --ttl, --spoof-mac, \
              --badsum, --ip-options) shape the port scan's probes only"

@@ -8,7 +8,7 @@
 
 use rustmap_os::observe::{EchoReply, TcpOpt, TcpReply, UnreachReply};
 use rustmap_wire::tcp::{self, Flags, TcpOption};
-use rustmap_wire::{icmpv4, ip_proto, ipv4, udp};
+use rustmap_wire::{icmpv4, ip_proto, ipv4, ipv6, udp};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -337,11 +337,13 @@ pub fn parse(ports: &Ports, ip_packet: &[u8], at: Duration) -> Option<Answer> {
 
 /// The fields the tests read of a TCP segment `t` in `ip`, received at `at`.
 fn tcp_reply(ip: &ipv4::Packet<&[u8]>, t: &tcp::Packet<&[u8]>, at: Duration) -> TcpReply {
+    TcpReply { ttl: ip.ttl(), df: ip.dont_frag(), ip_id: ip.ident(), ..tcp_fields(t, at) }
+}
+
+/// The TCP header's part of a [`TcpReply`] (IP fields left zero).
+fn tcp_fields(t: &tcp::Packet<&[u8]>, at: Duration) -> TcpReply {
     TcpReply {
         at,
-        ttl: ip.ttl(),
-        df: ip.dont_frag(),
-        ip_id: ip.ident(),
         flags: t.flags().bits(),
         window: t.window_len(),
         seq: t.seq_number(),
@@ -349,19 +351,35 @@ fn tcp_reply(ip: &ipv4::Packet<&[u8]>, t: &tcp::Packet<&[u8]>, at: Duration) -> 
         urgent: t.urgent_at(),
         options: t.option_iter().take(40).map_while(Result::ok).map(opt).collect(),
         payload_len: t.payload().len(),
+        ..TcpReply::default()
     }
 }
 
 /// A packet the port scan kept for the passive tests, read as [`parse`] reads answers (its time
-/// is the caller's to set). `None` unless it is an unfragmented IPv4 TCP segment; hostile
-/// bytes give `None`, never a panic.
+/// is the caller's to set): an unfragmented IPv4 TCP segment, or an IPv6 one (past any extension
+/// headers; no DF bit or identification there). `None` for anything else; hostile bytes give
+/// `None`, never a panic.
 pub fn passive_reply(ip_packet: &[u8]) -> Option<TcpReply> {
-    let ip = ipv4::Packet::new_checked(ip_packet).ok()?;
-    if ip.is_fragment() || ip.protocol() != ip_proto::TCP {
-        return None;
+    match ip_packet.first()? >> 4 {
+        4 => {
+            let ip = ipv4::Packet::new_checked(ip_packet).ok()?;
+            if ip.is_fragment() || ip.protocol() != ip_proto::TCP {
+                return None;
+            }
+            let t = tcp::Packet::new_checked(ip.payload()).ok()?;
+            Some(tcp_reply(&ip, &t, Duration::ZERO))
+        }
+        6 => {
+            let ip = ipv6::Packet::new_checked(ip_packet).ok()?;
+            let (upper, l4) = ip.upper_layer_slice().ok()?;
+            if upper.fragment.is_some() || upper.next_header != ip_proto::TCP {
+                return None;
+            }
+            let t = tcp::Packet::new_checked(l4).ok()?;
+            Some(TcpReply { ttl: ip.hop_limit(), v6: true, ..tcp_fields(&t, Duration::ZERO) })
+        }
+        _ => None,
     }
-    let t = tcp::Packet::new_checked(ip.payload()).ok()?;
-    Some(tcp_reply(&ip, &t, Duration::ZERO))
 }
 
 fn unreach(ports: &Ports, ip: &ipv4::Packet<&[u8]>, m: &icmpv4::Packet<&[u8]>) -> Option<Answer> {
