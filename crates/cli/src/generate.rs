@@ -10,7 +10,9 @@ use std::process::ExitCode;
 /// config file never hides the version).
 pub fn early_exit(f: &crate::flags::Flags) -> Option<ExitCode> {
     if f.version {
-        println!("{}", long_version());
+        // `rustmap -V | head -1` closes the pipe early: that is no failure, and no panic.
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{}", long_version());
         return Some(ExitCode::SUCCESS);
     }
     let what = f.generate.as_deref()?;

@@ -1282,3 +1282,19 @@ fn cluster_flags_without_a_cluster_mode_are_refused_not_ignored() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--nats-token needs --nats URL"), "{}", stderr(&o));
 }
+
+/// `rustmap -V | head -0`: a reader that closed the pipe before the version was written is no
+/// failure, and no panic.
+#[test]
+fn version_into_a_closed_pipe_exits_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustmap"))
+        .arg("-V")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
