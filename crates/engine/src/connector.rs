@@ -273,8 +273,16 @@ impl<M: Copy> InFlight<M> {
     /// The slot's socket woke: ask the kernel how the attempt went (a second `connect` to the same
     /// address reports it, and after a failure leaves the socket ready for reuse).
     fn poll_slot(&mut self, idx: usize) {
-        let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) else { return };
-        let Some(job) = slot.job.as_ref() else { return };
+        if let Some((outcome, after)) = self.settled(idx) {
+            self.finish(idx, outcome, after);
+        }
+    }
+
+    /// How the slot's attempt went, as the kernel has it now; `None` while it is still in
+    /// progress (or the slot has no attempt).
+    fn settled(&self, idx: usize) -> Option<(Outcome, After)> {
+        let slot = self.slots.get(idx).and_then(Option::as_ref)?;
+        let job = slot.job.as_ref()?;
         let mut r = slot.sock.connect(&job.addr.into());
         if matches!(r.as_ref().map_err(|e| e.raw_os_error()), Err(Some(libc::EALREADY | libc::EINPROGRESS))) {
             // Still in progress as far as `connect` can tell. An ICMP error that arrived while
@@ -282,11 +290,10 @@ impl<M: Copy> InFlight<M> {
             // pending for its retransmission), which `connect` does not report but SO_ERROR does.
             match slot.sock.take_error() {
                 Ok(Some(e)) | Err(e) => r = Err(e),
-                Ok(None) => return, // a wake-up for some other reason
+                Ok(None) => return None, // a wake-up for some other reason
             }
         }
-        let (outcome, after) = conclude(&slot.sock, slot.key, r, job.start.elapsed());
-        self.finish(idx, outcome, after);
+        Some(conclude(&slot.sock, slot.key, r, job.start.elapsed()))
     }
 
     /// Report the slot's attempt and release the slot.
@@ -337,16 +344,16 @@ impl<M: Copy> InFlight<M> {
             let live =
                 self.slots.get(idx).and_then(Option::as_ref).and_then(|s| s.job.as_ref()).is_some_and(|j| j.gen == g);
             if live {
-                // An ICMP error handled while our own `connect` call held the socket is kept as
-                // a "soft" error without waking anyone; SO_ERROR still has it.
-                let outcome = self.slots[idx].as_ref().and_then(|s| {
-                    let e = s.sock.take_error().ok()??;
-                    let elapsed = s.job.as_ref().map_or(Duration::ZERO, |j| j.start.elapsed());
-                    Some(classify_error(&e, Some(s.sock.as_raw_fd()), elapsed))
-                });
-                // Closing abandons the half-open attempt; reusing the socket could carry its
-                // pending error into the next one.
-                self.finish(idx, outcome.unwrap_or(Outcome::Timeout), After::Close);
+                // Ask the kernel first: an attempt may have ended without its wake-up having
+                // been read yet (more sockets ready than one `epoll_wait` returns, or a thread
+                // that was not scheduled for longer than the timeout). A connection that was
+                // made is open, whatever the clock says; an ICMP error the kernel kept as a soft
+                // error is that error. Only an attempt still in progress timed out.
+                let (outcome, after) = self.settled(idx).unwrap_or((Outcome::Timeout, After::Close));
+                // A timed-out attempt's socket is closed: reusing it could carry a late error
+                // into the next attempt.
+                let after = if matches!(outcome, Outcome::Timeout) { After::Close } else { after };
+                self.finish(idx, outcome, after);
             }
         }
     }
@@ -454,5 +461,40 @@ fn handle_events<M: Copy>(fl: &mut InFlight<M>, events: &[EpollEvent], wake: &Ev
             continue;
         }
         fl.poll_slot(token as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A worker that was not scheduled past a probe's deadline (its wake-ups unread) reports what
+    /// the kernel did in the meantime: the connection made is open, the refusal refused; not
+    /// "no answer" (which a port scan shows as filtered).
+    #[test]
+    fn an_attempt_settled_before_its_unread_wake_up_is_not_a_timeout() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = l.local_addr().unwrap();
+        let gone = TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = gone.local_addr().unwrap();
+        drop(gone);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
+        let mut fl = InFlight::new(epoll, tx, Arc::new(Origin::default()));
+        let t = Duration::from_millis(1);
+        fl.start(ConnectJob { addr: open, timeout: t, recverr: false, meta: 1u8 });
+        fl.start(ConnectJob { addr: closed, timeout: t, recverr: false, meta: 2u8 });
+        // Loopback completes both at once (or during `connect` itself): past the deadlines,
+        // nothing read from epoll.
+        std::thread::sleep(Duration::from_millis(50));
+        fl.expire(Instant::now());
+        assert!(fl.flush());
+        let mut got = rx.try_recv().unwrap();
+        got.sort_by_key(|d| d.meta);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(matches!(got[0].outcome, Outcome::Open(_)), "{:?}", got[0]);
+        assert!(matches!(got[1].outcome, Outcome::Refused(_, Reason::ConnRefused)), "{:?}", got[1]);
+        assert_eq!(fl.busy, 0);
     }
 }

@@ -302,37 +302,21 @@ fn the_fuzz_seeds_are_real_answers() {
 
 /// A SYN as the port scan sends it (MSS only), from us to the host's `port`.
 fn port_scan_syn(port: u16) -> Vec<u8> {
-    let mut ob = [0u8; 4];
-    let n = tcp::emit_options(&[TcpOption::MaxSegmentSize(1460)], &mut ob).unwrap();
-    let t = tcp::Repr {
-        src_port: 45_000,
-        dst_port: port,
-        seq_number: 0x0102_0304,
-        ack_number: 0,
+    use rustmap_wire::probe::{emit_ip, IpProbe, L4};
+    let l4 = L4::Tcp {
+        sport: 45_000,
+        dport: port,
+        seq: 0x0102_0304,
+        ack: 0,
         flags: Flags::SYN,
-        window_len: 1024,
-        urgent_at: 0,
-        options: &ob[..n],
+        window: 1024,
+        options: &[TcpOption::MaxSegmentSize(1460)],
         payload: &[],
     };
-    let mut body = vec![0u8; t.buffer_len()];
-    t.emit(&mut body, US.into(), HOST.into()).unwrap();
-    let r = ipv4::Repr {
-        src_addr: US,
-        dst_addr: HOST,
-        protocol: ip_proto::TCP,
-        payload_len: body.len(),
-        ttl: 64,
-        ident: 1,
-        tos: 0,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-    };
-    let mut out = vec![0u8; ipv4::HEADER_LEN];
-    r.emit(&mut out[..]).unwrap();
-    out.extend_from_slice(&body);
-    out
+    let mut buf = vec![0u8; 128];
+    let n = emit_ip(&IpProbe { src: US.into(), dst: HOST.into(), ttl: 64, ip_id: 1, l4 }, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
 }
 
 /// The port scan's SYN-ACK, kept 3 s before the probes started, joins the observations as the
@@ -364,4 +348,35 @@ fn the_port_scans_syn_ack_is_the_passive_evidence() {
     let before = obs.clone();
     super::add_passive(&mut obs, started, &[]);
     assert_eq!(obs, before);
+}
+
+/// An IPv6 SYN-ACK reads as the passive tests read it: the hop limit as TTL, no DF test.
+#[test]
+fn an_ipv6_syn_ack_is_passive_evidence_without_df() {
+    use rustmap_wire::probe::{emit_ip, IpProbe, L4};
+    let (us, host): (std::net::IpAddr, std::net::IpAddr) =
+        ("fd00:18::2".parse().unwrap(), "fd00:18::10".parse().unwrap());
+    let l4 = L4::Tcp {
+        sport: 22,
+        dport: 45_000,
+        seq: 7,
+        ack: 8,
+        flags: Flags::SYN | Flags::ACK,
+        window: 64_800,
+        options: &[TcpOption::MaxSegmentSize(1440)],
+        payload: &[],
+    };
+    let mut buf = vec![0u8; 128];
+    let len = emit_ip(&IpProbe { src: host, dst: us, ttl: 63, ip_id: 0, l4 }, &mut buf).unwrap();
+    let r = packets::passive_reply(&buf[..len]).expect("an IPv6 SYN-ACK");
+    assert!(r.v6 && !r.df);
+    assert_eq!((r.ttl, r.window, r.option_layout()), (63, 64_800, "mss".to_string()));
+    let mut obs = rustmap_os::Observations::default();
+    let now = Instant::now();
+    super::add_passive(&mut obs, now, &[PassiveSegment::new(now, &buf[..len])]);
+    let fp = Fingerprint::from_observations(&obs);
+    assert_eq!(fp.get("passive.ttl"), Some(&Value::Int(64)));
+    assert_eq!(fp.get("passive.df"), None);
+    // Cut inside the TCP header, or a UDP datagram: not a segment.
+    assert!(packets::passive_reply(&buf[..50]).is_none());
 }

@@ -247,8 +247,11 @@ impl RawScan {
             while let Ok(done) = app_rx.try_recv() {
                 m.on_app_done(done);
             }
-            // Drain what arrived, a batch per system call, bounded so sending is never starved.
-            for _ in 0..64 {
+            // Drain what arrived, a batch per system call, before the next tick times probes
+            // out: an answer left in the buffer would count as silence (and on a last try, as a
+            // filtered port). Bounded by what the capture buffer holds, so a flood of packets
+            // cannot starve sending for longer than one buffer's worth.
+            for _ in 0..MAX_DRAIN_BATCHES {
                 if !matches!(io.capture.recv_batch(&mut rx), Ok(n) if n > 0) {
                     break;
                 }
@@ -284,6 +287,10 @@ fn capture_drop_warning(n: u32) -> String {
 
 /// The longest the driver sleeps without looking at cancellation and new targets.
 const MAX_WAIT: Duration = Duration::from_millis(20);
+
+/// Batches read from the capture socket per wake-up, at most: 32,768 frames, more than its
+/// 16 MiB buffer holds of the small answers a scan gets.
+const MAX_DRAIN_BATCHES: usize = 512;
 
 /// Send the outbox through its socket, a `sendmmsg` at a time (then the packets that did not
 /// fit the batch, one by one), and tell the machine which probes left: a probe has left when
