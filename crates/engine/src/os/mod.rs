@@ -52,7 +52,7 @@ pub struct OsRequest {
 
 /// Add the port scan's SYN-ACKs of a host (`passive`, kept by the raw engine) to what its probes
 /// saw (`obs`, whose times count from `started`) as the passive evidence, on one clock: from the
-/// earliest of them all. Packets that do not parse as IPv4 TCP are left out.
+/// earliest of them all. Packets that do not parse as IPv4 or IPv6 TCP are left out.
 pub fn add_passive(obs: &mut Observations, started: Instant, passive: &[PassiveSegment]) {
     let replies: Vec<(Instant, TcpReply)> =
         passive.iter().filter_map(|s| packets::passive_reply(&s.packet).map(|r| (s.at, r))).collect();
