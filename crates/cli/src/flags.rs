@@ -189,7 +189,7 @@ pub struct Flags {
     /// Rounds of OS probes per host when answers were lost, 1-20 (default 2).
     #[arg(long = "max-os-tries", value_name = "N", help_heading = "OS detection")]
     pub max_os_tries: Option<u8>,
-    /// Guess the OS from the SYN-ACKs the port scan itself received (TTL, DF, window, options), sending no OS probes: needs a raw TCP scan such as -sS. Weaker than -O: guesses from 50 %, a family more than a version. Replaces -O's probes when both are given.
+    /// Guess the OS from the SYN-ACKs the port scan itself received (TTL, DF, window, options), sending no OS probes: needs a SYN scan (-sS, the default as root). Weaker than -O: guesses from 50 %, a family more than a version. Replaces -O's probes when both are given.
     #[arg(long = "passive-os", help_heading = "OS detection")]
     pub passive_os: bool,
     /// Use this OS fingerprint database (RustMap's JSON format) instead of the built-in one.

@@ -688,11 +688,7 @@ mod tests {
 
     #[tokio::test]
     async fn connector_sees_open_closed_and_timeout() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let open = l.local_addr().unwrap();
-        let gone = TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed = gone.local_addr().unwrap();
-        drop(gone);
+        let (l, open, closed) = crate::connector::tests::open_and_closed();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut c = Connector::new(2, tx).unwrap();
         let t = Duration::from_secs(2);

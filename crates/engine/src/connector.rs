@@ -465,20 +465,26 @@ fn handle_events<M: Copy>(fl: &mut InFlight<M>, events: &[EpollEvent], wake: &Ev
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::TcpListener;
+
+    /// A listening loopback port (its listener, to keep it open) and one nothing listens on.
+    pub(crate) fn open_and_closed() -> (TcpListener, SocketAddr, SocketAddr) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = l.local_addr().unwrap();
+        let gone = TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = gone.local_addr().unwrap();
+        drop(gone);
+        (l, open, closed)
+    }
 
     /// A worker that was not scheduled past a probe's deadline (its wake-ups unread) reports what
     /// the kernel did in the meantime: the connection made is open, the refusal refused; not
     /// "no answer" (which a port scan shows as filtered).
     #[test]
     fn an_attempt_settled_before_its_unread_wake_up_is_not_a_timeout() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let open = l.local_addr().unwrap();
-        let gone = TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed = gone.local_addr().unwrap();
-        drop(gone);
+        let (_l, open, closed) = open_and_closed();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
         let mut fl = InFlight::new(epoll, tx, Arc::new(Origin::default()));
